@@ -1,0 +1,135 @@
+//! `ember inspect`: the compiled model layer by layer.
+
+use anyhow::Result;
+use ember_runtime::format::Storage;
+use ember_runtime::{Interpreter, Model};
+use serde_json::json;
+use std::fmt::Write;
+
+struct Layer {
+    index: u32,
+    op: &'static str,
+    name: String,
+    dtype: &'static str,
+    out_shape: Vec<usize>,
+    in_shape: Vec<usize>,
+    macs: u64,
+    weight_bytes: usize,
+    arena_offset: usize,
+    arena_bytes: usize,
+}
+
+fn layers(m: &Model<'_>) -> Result<Vec<Layer>> {
+    let mut v = vec![];
+    for o in 0..m.num_ops() as u32 {
+        let op = m.op(o)?;
+        let out = m.tensor(op.output)?;
+        let mut weight_bytes = 0;
+        let mut in_shape = vec![];
+        for i in 0..op.n_inputs {
+            if let Some(t) = op.input(i) {
+                let t = m.tensor(t)?;
+                if t.storage == Storage::Const {
+                    weight_bytes += t.size;
+                } else if in_shape.is_empty() {
+                    in_shape = t.dims().to_vec();
+                }
+            }
+        }
+        v.push(Layer {
+            index: o,
+            op: op.opcode.name(),
+            name: op.name.to_string(),
+            dtype: out.dtype.name(),
+            out_shape: out.dims().to_vec(),
+            in_shape,
+            macs: m.op_macs(o),
+            weight_bytes,
+            arena_offset: out.offset,
+            arena_bytes: out.size,
+        });
+    }
+    Ok(v)
+}
+
+/// Bytes of RAM the runtime needs besides the arena: the loaded model view
+/// and the interpreter state (kernels allocate nothing).
+fn runtime_state_bytes() -> usize {
+    std::mem::size_of::<Model<'static>>() + std::mem::size_of::<Interpreter<'static, 'static>>()
+}
+
+fn weights_total(m: &Model<'_>) -> Result<usize> {
+    let mut s = 0;
+    for t in 0..m.num_tensors() as u32 {
+        let t = m.tensor(t)?;
+        if t.storage == Storage::Const {
+            s += t.size;
+        }
+    }
+    Ok(s)
+}
+
+/// Human-readable table.
+pub fn table(m: &Model<'_>) -> Result<String> {
+    let ls = layers(m)?;
+    let mut s = String::new();
+    writeln!(s, "{:>3}  {:<16} {:<4} {:<18} {:<18} {:>10} {:>9} {:>8} {:>8}  name", "#", "op", "type", "input", "output", "MACs", "weights", "offset", "bytes")?;
+    for l in &ls {
+        let name: String = if l.name.chars().count() > 48 { format!("{}…", l.name.chars().take(47).collect::<String>()) } else { l.name.clone() };
+        writeln!(
+            s,
+            "{:>3}  {:<16} {:<4} {:<18} {:<18} {:>10} {:>9} {:>8} {:>8}  {}",
+            l.index, l.op, l.dtype, format!("{:?}", l.in_shape), format!("{:?}", l.out_shape), l.macs, l.weight_bytes, l.arena_offset, l.arena_bytes, name
+        )?;
+    }
+    writeln!(s)?;
+    writeln!(s, "ops            {}", ls.len())?;
+    writeln!(s, "blob bytes     {}", m.blob_bytes())?;
+    writeln!(s, "weight bytes   {}", weights_total(m)?)?;
+    writeln!(s, "arena bytes    {}", m.arena_bytes())?;
+    writeln!(s, "runtime state  {} bytes (model view + interpreter, besides the arena)", runtime_state_bytes())?;
+    writeln!(s, "MACs           {}", m.total_macs())?;
+    writeln!(s, "rounding       {}", m.rounding().name())?;
+    for i in 0..m.num_inputs() {
+        let t = m.input_info(i)?;
+        writeln!(s, "input  {i}       {} {} {:?}{}", t.name, t.dtype.name(), t.dims(), t.quant.map(|q| format!(" scale {} zero point {}", q.scale, q.zero_point)).unwrap_or_default())?;
+    }
+    for i in 0..m.num_outputs() {
+        let t = m.output_info(i)?;
+        writeln!(s, "output {i}       {} {} {:?}{}", t.name, t.dtype.name(), t.dims(), t.quant.map(|q| format!(" scale {} zero point {}", q.scale, q.zero_point)).unwrap_or_default())?;
+    }
+    Ok(s)
+}
+
+/// JSON summary (`blob_bytes`, `arena_bytes`, `macs`, `layers`, …).
+pub fn json(m: &Model<'_>) -> Result<String> {
+    let ls: Vec<_> = layers(m)?
+        .into_iter()
+        .map(|l| {
+            json!({
+                "index": l.index, "op": l.op, "name": l.name, "dtype": l.dtype,
+                "input_shape": l.in_shape, "output_shape": l.out_shape, "macs": l.macs,
+                "weight_bytes": l.weight_bytes, "arena_offset": l.arena_offset, "arena_bytes": l.arena_bytes,
+                "kernel": "reference",
+            })
+        })
+        .collect();
+    let io = |info: ember_runtime::TensorInfo<'_>| {
+        json!({"name": info.name, "dtype": info.dtype.name(), "shape": info.dims(),
+               "scale": info.quant.map(|q| q.scale), "zero_point": info.quant.map(|q| q.zero_point)})
+    };
+    let inputs: Vec<_> = (0..m.num_inputs()).map(|i| m.input_info(i).map(io)).collect::<Result<_, _>>()?;
+    let outputs: Vec<_> = (0..m.num_outputs()).map(|i| m.output_info(i).map(io)).collect::<Result<_, _>>()?;
+    let v = json!({
+        "blob_bytes": m.blob_bytes(),
+        "arena_bytes": m.arena_bytes(),
+        "weight_bytes": weights_total(m)?,
+        "runtime_state_bytes": runtime_state_bytes(),
+        "macs": m.total_macs(),
+        "rounding": m.rounding().name(),
+        "inputs": inputs,
+        "outputs": outputs,
+        "layers": ls,
+    });
+    Ok(serde_json::to_string_pretty(&v)?)
+}

@@ -1,0 +1,177 @@
+//! `ember`: compile ONNX models, run and inspect compiled models.
+
+mod inspect;
+mod npy;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use ember_compiler::{AlignedBlob, Options};
+use ember_runtime::{Interpreter, Model, Rounding};
+
+#[derive(Parser)]
+#[command(name = "ember", version, about = "Ember: compile ONNX models for edge boards and run them")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+/// Targets the compiler knows. Every target currently uses the portable
+/// reference kernels; optimized kernels and weight packing per target come
+/// with the MCU and NEON kernel work.
+const TARGETS: &[&str] = &["generic", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55", "cortex-a53", "cortex-a76"];
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Compile an ONNX model into an Ember blob.
+    Compile {
+        /// The ONNX model.
+        model: PathBuf,
+        /// Output blob path.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Target core (generic, cortex-m4, cortex-m7, cortex-m33, cortex-m55, cortex-a53, cortex-a76).
+        #[arg(long, default_value = "generic")]
+        target: String,
+        /// Requantization semantics: tflite (fixed point, half away from
+        /// zero) or onnx (float scale, half to even). Default: from the
+        /// model's producer.
+        #[arg(long)]
+        rounding: Option<String>,
+        /// Fix a symbolic input shape, e.g. --shape input_ids=1x128.
+        #[arg(long = "shape")]
+        shapes: Vec<String>,
+    },
+    /// Run a compiled model (or an ONNX file, compiled on the fly).
+    Run {
+        /// The model (.ember or .onnx).
+        model: PathBuf,
+        /// Input .npy files, in graph input order.
+        #[arg(short, long = "input", required = true)]
+        inputs: Vec<PathBuf>,
+        /// Where to save the outputs (.npy for one output, .npz for several).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Show a compiled model layer by layer.
+    Inspect {
+        /// The model (.ember or .onnx).
+        model: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_rounding(s: &str) -> Result<Rounding> {
+    match s {
+        "tflite" => Ok(Rounding::TfliteFixedPoint),
+        "onnx" => Ok(Rounding::OnnxFloat),
+        other => bail!("unknown rounding '{other}' (expected tflite or onnx)"),
+    }
+}
+
+fn parse_shape(s: &str) -> Result<(String, Vec<usize>)> {
+    let (name, dims) = s
+        .rsplit_once('=')
+        .with_context(|| format!("--shape '{s}' must look like NAME=1x128"))?;
+    let dims = dims
+        .split('x')
+        .map(|d| d.parse::<usize>().with_context(|| format!("--shape '{s}': '{d}' is not a dimension")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((name.to_string(), dims))
+}
+
+/// Loads a blob from a `.ember` file, or compiles an `.onnx` file in memory.
+pub(crate) fn load_blob(path: &Path) -> Result<AlignedBlob> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if path.extension().and_then(|e| e.to_str()) == Some("onnx") {
+        eprintln!("compiling {} ...", path.display());
+        let c = ember_compiler::compile(&bytes, &Options::default())
+            .with_context(|| format!("{}", path.display()))?;
+        return Ok(AlignedBlob::new(&c.blob));
+    }
+    Ok(AlignedBlob::new(&bytes))
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Compile { model, output, target, rounding, shapes } => {
+            if !TARGETS.contains(&target.as_str()) {
+                bail!("unknown target '{target}' (known: {})", TARGETS.join(", "));
+            }
+            let mut opts = Options {
+                rounding: rounding.as_deref().map(parse_rounding).transpose()?,
+                ..Default::default()
+            };
+            for s in &shapes {
+                let (n, d) = parse_shape(s)?;
+                opts.input_shapes.insert(n, d);
+            }
+            let t0 = Instant::now();
+            eprintln!("compiling {} for {target} ...", model.display());
+            let c = ember_compiler::compile_file(&model, &opts)?;
+            std::fs::write(&output, &c.blob)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            eprintln!(
+                "wrote {} ({} bytes, arena {} bytes, {} rounding) in {:.1} s",
+                output.display(),
+                c.blob.len(),
+                c.arena_bytes,
+                c.rounding.name(),
+                t0.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Cmd::Run { model, inputs, output } => {
+            let blob = load_blob(&model)?;
+            let m = Model::load(blob.bytes()).with_context(|| format!("{}", model.display()))?;
+            if inputs.len() != m.num_inputs() {
+                bail!("the model has {} inputs, {} given", m.num_inputs(), inputs.len());
+            }
+            let mut arena = ember_compiler::aligned_arena(m.arena_bytes());
+            let mut interp = Interpreter::new(&m, arena.bytes_mut())?;
+            for (i, p) in inputs.iter().enumerate() {
+                let info = m.input_info(i)?;
+                npy::read_into(p, &info, &mut interp.input_mut(i)?)
+                    .with_context(|| format!("input {}", p.display()))?;
+            }
+            interp.invoke()?;
+            let outs: Vec<_> = (0..m.num_outputs()).map(|i| interp.output(i)).collect::<Result<_, _>>()?;
+            match output {
+                Some(p) => npy::write_outputs(&p, &outs)?,
+                None => {
+                    for o in &outs {
+                        println!("{}", npy::format_output(o)?);
+                    }
+                }
+            }
+            Ok(())
+        }
+        Cmd::Inspect { model, json } => {
+            let blob = load_blob(&model)?;
+            let m = Model::load(blob.bytes()).with_context(|| format!("{}", model.display()))?;
+            if json {
+                println!("{}", inspect::json(&m)?);
+            } else {
+                print!("{}", inspect::table(&m)?);
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! `.npy` / `.npz` input and output for the CLI.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use ember_runtime::{DType, TensorInfo, TensorMut, TensorView};
+use ndarray::{ArrayD, IxDyn};
+use ndarray_npy::{NpzWriter, ReadNpyExt, WriteNpyExt};
+
+fn read<T: ndarray_npy::ReadableElement>(p: &Path) -> Result<ArrayD<T>> {
+    let f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+    ArrayD::<T>::read_npy(f).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Reads an `.npy` into a graph input, checking dtype and shape.
+pub fn read_into(p: &Path, info: &TensorInfo<'_>, dst: &mut TensorMut<'_>) -> Result<()> {
+    let want = info.dims().to_vec();
+    let check = |shape: &[usize]| -> Result<()> {
+        if shape != want.as_slice() {
+            bail!("shape {shape:?} does not match the model input '{}' {want:?}", info.name);
+        }
+        Ok(())
+    };
+    let wrong = |e: anyhow::Error| e.context(format!("expected a {} array for input '{}'", info.dtype.name(), info.name));
+    match info.dtype {
+        DType::F32 => {
+            let a = read::<f32>(p).map_err(wrong)?;
+            check(a.shape())?;
+            dst.copy_from(&a.iter().copied().collect::<Vec<_>>())?;
+        }
+        DType::I8 => {
+            let a = read::<i8>(p).map_err(wrong)?;
+            check(a.shape())?;
+            dst.copy_from(&a.iter().copied().collect::<Vec<_>>())?;
+        }
+        DType::U8 => {
+            let a = read::<u8>(p).map_err(wrong)?;
+            check(a.shape())?;
+            dst.copy_from(&a.iter().copied().collect::<Vec<_>>())?;
+        }
+        DType::I32 => {
+            let a = read::<i32>(p).map_err(wrong)?;
+            check(a.shape())?;
+            dst.copy_from(&a.iter().copied().collect::<Vec<_>>())?;
+        }
+    }
+    Ok(())
+}
+
+enum Out {
+    F32(ArrayD<f32>),
+    I8(ArrayD<i8>),
+    U8(ArrayD<u8>),
+    I32(ArrayD<i32>),
+}
+
+fn to_array(o: &TensorView<'_>) -> Result<Out> {
+    let shape = IxDyn(o.info.dims());
+    Ok(match o.info.dtype {
+        DType::F32 => Out::F32(ArrayD::from_shape_vec(shape, o.as_f32()?.to_vec())?),
+        DType::I8 => Out::I8(ArrayD::from_shape_vec(shape, o.as_i8()?.to_vec())?),
+        DType::U8 => Out::U8(ArrayD::from_shape_vec(shape, o.as_u8()?.to_vec())?),
+        DType::I32 => Out::I32(ArrayD::from_shape_vec(shape, o.as_i32()?.to_vec())?),
+    })
+}
+
+/// Saves outputs: one → `.npy`, several → `.npz` keyed by output name.
+pub fn write_outputs(p: &Path, outs: &[TensorView<'_>]) -> Result<()> {
+    let f = File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
+    let w = BufWriter::new(f);
+    if outs.len() == 1 {
+        match to_array(&outs[0])? {
+            Out::F32(a) => a.write_npy(w),
+            Out::I8(a) => a.write_npy(w),
+            Out::U8(a) => a.write_npy(w),
+            Out::I32(a) => a.write_npy(w),
+        }
+        .with_context(|| format!("cannot write {}", p.display()))?;
+        return Ok(());
+    }
+    let mut npz = NpzWriter::new(w);
+    for o in outs {
+        let name = o.info.name;
+        match to_array(o)? {
+            Out::F32(a) => npz.add_array(name, &a),
+            Out::I8(a) => npz.add_array(name, &a),
+            Out::U8(a) => npz.add_array(name, &a),
+            Out::I32(a) => npz.add_array(name, &a),
+        }
+        .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    npz.finish().with_context(|| format!("cannot write {}", p.display()))?;
+    Ok(())
+}
+
+/// One output as text: name, dtype, shape, values (dequantized too when quantized).
+pub fn format_output(o: &TensorView<'_>) -> Result<String> {
+    let vals: Vec<String> = match o.info.dtype {
+        DType::F32 => o.as_f32()?.iter().map(|v| format!("{v}")).collect(),
+        DType::I8 => o.as_i8()?.iter().map(|v| v.to_string()).collect(),
+        DType::U8 => o.as_u8()?.iter().map(|v| v.to_string()).collect(),
+        DType::I32 => o.as_i32()?.iter().map(|v| v.to_string()).collect(),
+    };
+    let shown = if vals.len() > 64 { format!("{} … ({} values)", vals[..64].join(" "), vals.len()) } else { vals.join(" ") };
+    let mut s = format!("{} {} {:?}: [{}]", o.info.name, o.info.dtype.name(), o.info.dims(), shown);
+    if let (Some(q), true) = (o.info.quant, o.info.numel() <= 64) {
+        let real: Vec<String> = match o.info.dtype {
+            DType::I8 => o.as_i8()?.iter().map(|&v| format!("{:.4}", (v as i32 - q.zero_point) as f32 * q.scale)).collect(),
+            DType::U8 => o.as_u8()?.iter().map(|&v| format!("{:.4}", (v as i32 - q.zero_point) as f32 * q.scale)).collect(),
+            _ => vec![],
+        };
+        if !real.is_empty() {
+            s.push_str(&format!("\n  dequantized: [{}]", real.join(" ")));
+        }
+    }
+    Ok(s)
+}

@@ -1,0 +1,151 @@
+//! Ember's own graph: the lowered ops in execution order over physical
+//! tensors, before memory planning and serialization.
+
+use ember_runtime::format::OpCode;
+use ember_runtime::DType;
+
+/// Index of a tensor in [`Graph::tensors`].
+pub type TId = usize;
+
+/// A tensor of the lowered graph.
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    /// Name (from the ONNX value it implements).
+    pub name: String,
+    /// Element type.
+    pub dtype: DType,
+    /// Physical dims (NHWC for 4-D activations).
+    pub dims: Vec<usize>,
+    /// Quantization (scale, zero point).
+    pub quant: Option<(f32, i32)>,
+    /// Constant bytes (little-endian), or `None` for an arena tensor.
+    pub data: Option<Vec<u8>>,
+    /// This tensor views the bytes of another (a free reshape).
+    pub alias_of: Option<TId>,
+}
+
+impl Tensor {
+    /// Size in bytes.
+    pub fn bytes(&self) -> usize {
+        self.dims.iter().product::<usize>() * self.dtype.size()
+    }
+}
+
+/// An op of the lowered graph.
+#[derive(Clone, Debug)]
+pub struct Op {
+    /// Operator.
+    pub opcode: OpCode,
+    /// Inputs (`None` = absent optional input).
+    pub inputs: Vec<Option<TId>>,
+    /// Output.
+    pub output: TId,
+    /// Params (see [`OpCode`] for each op's layout).
+    pub params: Vec<i32>,
+    /// Name (the ONNX node it came from).
+    pub name: String,
+}
+
+/// The lowered graph.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    /// All tensors.
+    pub tensors: Vec<Tensor>,
+    /// Ops in execution order.
+    pub ops: Vec<Op>,
+    /// Graph inputs.
+    pub inputs: Vec<TId>,
+    /// Graph outputs.
+    pub outputs: Vec<TId>,
+}
+
+impl Graph {
+    /// Adds an arena tensor.
+    pub fn activation(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        dims: Vec<usize>,
+        quant: Option<(f32, i32)>,
+    ) -> TId {
+        self.tensors.push(Tensor {
+            name: name.to_string(),
+            dtype,
+            dims,
+            quant,
+            data: None,
+            alias_of: None,
+        });
+        self.tensors.len() - 1
+    }
+
+    /// Adds a constant tensor.
+    pub fn constant(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        dims: Vec<usize>,
+        quant: Option<(f32, i32)>,
+        data: Vec<u8>,
+    ) -> TId {
+        debug_assert_eq!(data.len(), dims.iter().product::<usize>() * dtype.size());
+        self.tensors.push(Tensor {
+            name: name.to_string(),
+            dtype,
+            dims,
+            quant,
+            data: Some(data),
+            alias_of: None,
+        });
+        self.tensors.len() - 1
+    }
+
+    /// Adds an f32 constant.
+    pub fn const_f32(&mut self, name: &str, dims: Vec<usize>, v: &[f32]) -> TId {
+        let data = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.constant(name, DType::F32, dims, None, data)
+    }
+
+    /// Adds an i32 constant.
+    pub fn const_i32(&mut self, name: &str, dims: Vec<usize>, v: &[i32]) -> TId {
+        let data = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.constant(name, DType::I32, dims, None, data)
+    }
+
+    /// Adds an i8 constant.
+    pub fn const_i8(&mut self, name: &str, dims: Vec<usize>, q: Option<(f32, i32)>, v: &[i8]) -> TId {
+        let data = v.iter().map(|&x| x as u8).collect();
+        self.constant(name, DType::I8, dims, q, data)
+    }
+
+    /// Adds a view of `src` with other dims (no data movement).
+    pub fn alias(&mut self, src: TId, name: &str, dims: Vec<usize>) -> TId {
+        let root = self.tensors[src].alias_of.unwrap_or(src);
+        let t = self.tensors[src].clone();
+        self.tensors.push(Tensor {
+            name: name.to_string(),
+            dims,
+            alias_of: if t.data.is_some() { None } else { Some(root) },
+            ..t
+        });
+        self.tensors.len() - 1
+    }
+
+    /// Appends an op.
+    pub fn push(
+        &mut self,
+        opcode: OpCode,
+        inputs: Vec<Option<TId>>,
+        output: TId,
+        params: Vec<i32>,
+        name: &str,
+    ) {
+        self.ops.push(Op {
+            opcode,
+            inputs,
+            output,
+            params,
+            name: name.to_string(),
+        });
+    }
+}

@@ -1,0 +1,152 @@
+//! Ember model compiler: ONNX → compiled model blob.
+//!
+//! Everything that can be decided before the device runs is decided here:
+//! shapes, layout (NHWC), operator fusion (QDQ patterns → integer ops,
+//! activations into their producer, BatchNormalization into convolutions),
+//! requantization constants, weight layout and the arena plan.
+//!
+//! ```no_run
+//! let out = ember_compiler::compile_file("kws_int8_qdq.onnx", &Default::default())?;
+//! std::fs::write("kws.ember", &out.blob)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod error;
+pub mod ir;
+mod lower;
+pub mod plan;
+pub mod tensor;
+mod write;
+
+use std::collections::HashMap;
+
+pub use error::{CompileError, Result};
+use ember_runtime::Rounding;
+use tract_onnx::prelude::Framework;
+
+/// Compiler options.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Requantization semantics; `None` picks from the model's producer:
+    /// onnxruntime's quantizer → [`Rounding::OnnxFloat`], anything else
+    /// (TFLite-converted models) → [`Rounding::TfliteFixedPoint`].
+    pub rounding: Option<Rounding>,
+    /// Fixed shapes for graph inputs with symbolic dimensions.
+    pub input_shapes: HashMap<String, Vec<usize>>,
+}
+
+/// A compiled model.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    /// The blob, ready to be written to a file or flashed.
+    pub blob: Vec<u8>,
+    /// Arena bytes it needs.
+    pub arena_bytes: usize,
+    /// Semantics used.
+    pub rounding: Rounding,
+}
+
+/// Reads and compiles an ONNX file.
+pub fn compile_file(path: impl AsRef<std::path::Path>, opts: &Options) -> Result<Compiled> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| CompileError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    compile(&bytes, opts)
+}
+
+/// Compiles an ONNX model held in memory.
+pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
+    let proto = tract_onnx::onnx()
+        .proto_model_for_read(&mut &onnx[..])
+        .map_err(|e| CompileError::Malformed(format!("not a readable ONNX protobuf: {e}")))?;
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| CompileError::Malformed("the model has no graph".into()))?;
+    if let Some(op) = proto
+        .opset_import
+        .iter()
+        .find(|o| (o.domain.is_empty() || o.domain == "ai.onnx") && o.version < 7)
+    {
+        return Err(CompileError::Malformed(format!(
+            "opset {} is too old (Ember reads opset 7 and later)",
+            op.version
+        )));
+    }
+    let rounding = opts.rounding.unwrap_or_else(|| {
+        let p = proto.producer_name.to_ascii_lowercase();
+        if p.contains("onnx.quantize") || p.contains("onnxruntime") {
+            Rounding::OnnxFloat
+        } else {
+            Rounding::TfliteFixedPoint
+        }
+    });
+    let outputs: Vec<String> = graph.output.iter().map(|o| o.name.clone()).collect();
+    if outputs.is_empty() {
+        return Err(CompileError::Malformed("the graph has no outputs".into()));
+    }
+    let g = lower::Lowerer::new(graph, rounding, &opts.input_shapes)?.run(&outputs)?;
+    let p = plan::plan(&g);
+    let blob = write::write(&g, &p, rounding);
+    // The runtime's validator is the judge of what we wrote.
+    let aligned = AlignedBlob::new(&blob);
+    ember_runtime::Model::load(aligned.bytes())
+        .map_err(|e| CompileError::Internal(e.to_string()))?;
+    Ok(Compiled {
+        blob,
+        arena_bytes: p.arena_bytes,
+        rounding,
+    })
+}
+
+/// A 16-byte aligned copy of a blob (the runtime reads constants in place
+/// and needs the alignment the compiler planned for).
+#[derive(Clone, Debug)]
+pub struct AlignedBlob {
+    words: Vec<u128>,
+    len: usize,
+}
+
+impl AlignedBlob {
+    /// Copies `bytes` into aligned storage.
+    pub fn new(bytes: &[u8]) -> Self {
+        let mut words = vec![0u128; bytes.len().div_ceil(16)];
+        let dst: &mut [u8] = bytemuck_bytes_mut(&mut words);
+        dst[..bytes.len()].copy_from_slice(bytes);
+        AlignedBlob {
+            words,
+            len: bytes.len(),
+        }
+    }
+
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &bytemuck_bytes(&self.words)[..self.len]
+    }
+}
+
+/// An aligned, zeroed arena of at least `len` bytes.
+pub fn aligned_arena(len: usize) -> AlignedBlob {
+    AlignedBlob {
+        words: vec![0u128; len.div_ceil(16).max(1)],
+        len,
+    }
+}
+
+impl AlignedBlob {
+    /// The bytes, mutably.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        let len = self.len;
+        &mut bytemuck_bytes_mut(&mut self.words)[..len]
+    }
+}
+
+fn bytemuck_bytes(w: &[u128]) -> &[u8] {
+    bytemuck::cast_slice(w)
+}
+
+fn bytemuck_bytes_mut(w: &mut [u128]) -> &mut [u8] {
+    bytemuck::cast_slice_mut(w)
+}

@@ -1,0 +1,84 @@
+//! Offline memory planning: tensor lifetimes → arena offsets.
+//!
+//! Greedy by size (largest first), each buffer at the lowest 16-byte
+//! aligned offset where it collides with no already placed buffer whose
+//! lifetime overlaps. Views (free reshapes) share their root's buffer and
+//! extend its lifetime.
+
+use crate::ir::Graph;
+use ember_runtime::format::ALIGN;
+
+/// Result of planning.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Arena offset of each tensor (constants: 0).
+    pub offsets: Vec<usize>,
+    /// Arena bytes needed.
+    pub arena_bytes: usize,
+}
+
+fn align(v: usize) -> usize {
+    v.div_ceil(ALIGN) * ALIGN
+}
+
+/// Plans the arena of `g`.
+pub fn plan(g: &Graph) -> Plan {
+    let n = g.tensors.len();
+    let root = |t: usize| g.tensors[t].alias_of.unwrap_or(t);
+    let n_ops = g.ops.len() as i64;
+    let mut first = vec![i64::MAX; n];
+    let mut last = vec![i64::MIN; n];
+    for &t in &g.inputs {
+        first[root(t)] = -1;
+        last[root(t)] = last[root(t)].max(-1);
+    }
+    for (i, op) in g.ops.iter().enumerate() {
+        let i = i as i64;
+        let r = root(op.output);
+        first[r] = first[r].min(i);
+        last[r] = last[r].max(i);
+        for t in op.inputs.iter().flatten() {
+            let r = root(*t);
+            last[r] = last[r].max(i);
+        }
+    }
+    for &t in &g.outputs {
+        last[root(t)] = n_ops;
+    }
+    let mut roots: Vec<usize> = (0..n)
+        .filter(|&t| g.tensors[t].data.is_none() && g.tensors[t].alias_of.is_none() && first[t] != i64::MAX)
+        .collect();
+    roots.sort_by_key(|&t| (std::cmp::Reverse(g.tensors[t].bytes()), first[t]));
+    let mut offsets = vec![0usize; n];
+    let mut placed: Vec<(usize, usize, i64, i64)> = vec![]; // (offset, size, first, last)
+    let mut arena = 0usize;
+    for &t in &roots {
+        let size = align(g.tensors[t].bytes());
+        let (f, l) = (first[t], last[t].max(first[t]));
+        let mut conflicts: Vec<(usize, usize)> = placed
+            .iter()
+            .filter(|&&(_, _, pf, pl)| pf <= l && f <= pl)
+            .map(|&(o, s, _, _)| (o, o + s))
+            .collect();
+        conflicts.sort();
+        let mut off = 0usize;
+        for (s, e) in conflicts {
+            if off + size <= s {
+                break;
+            }
+            off = off.max(align(e));
+        }
+        offsets[t] = off;
+        placed.push((off, size, f, l));
+        arena = arena.max(off + size);
+    }
+    for t in 0..n {
+        if let Some(r) = g.tensors[t].alias_of {
+            offsets[t] = offsets[r];
+        }
+    }
+    Plan {
+        offsets,
+        arena_bytes: arena,
+    }
+}

@@ -1,0 +1,193 @@
+//! Host-side constant tensors (initializers and folded values).
+
+use crate::error::{malformed, Result};
+use ndarray::{ArrayD, IxDyn};
+use tract_onnx::pb::TensorProto;
+
+/// A constant tensor known at compile time.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HostTensor {
+    /// f32 data.
+    F32(ArrayD<f32>),
+    /// i8 data.
+    I8(ArrayD<i8>),
+    /// u8 data.
+    U8(ArrayD<u8>),
+    /// i32 data.
+    I32(ArrayD<i32>),
+    /// i64 data (shapes, indices).
+    I64(ArrayD<i64>),
+}
+
+impl HostTensor {
+    /// Shape.
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            HostTensor::F32(a) => a.shape(),
+            HostTensor::I8(a) => a.shape(),
+            HostTensor::U8(a) => a.shape(),
+            HostTensor::I32(a) => a.shape(),
+            HostTensor::I64(a) => a.shape(),
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    /// Whether it has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Values converted to f64 (row-major).
+    pub fn to_f64(&self) -> Vec<f64> {
+        match self {
+            HostTensor::F32(a) => a.iter().map(|&v| v as f64).collect(),
+            HostTensor::I8(a) => a.iter().map(|&v| v as f64).collect(),
+            HostTensor::U8(a) => a.iter().map(|&v| v as f64).collect(),
+            HostTensor::I32(a) => a.iter().map(|&v| v as f64).collect(),
+            HostTensor::I64(a) => a.iter().map(|&v| v as f64).collect(),
+        }
+    }
+
+    /// Values converted to i64 (row-major), for shapes and axes.
+    pub fn to_i64(&self) -> Vec<i64> {
+        match self {
+            HostTensor::I64(a) => a.iter().copied().collect(),
+            HostTensor::F32(a) => a.iter().map(|&v| v as i64).collect(),
+            other => other.to_f64().into_iter().map(|v| v as i64).collect(),
+        }
+    }
+
+    /// Values as f32 (row-major), with the same shape.
+    pub fn to_f32_array(&self) -> ArrayD<f32> {
+        match self {
+            HostTensor::F32(a) => a.clone(),
+            other => {
+                let v: Vec<f32> = other.to_f64().into_iter().map(|v| v as f32).collect();
+                ArrayD::from_shape_vec(IxDyn(other.shape()), v).expect("same element count")
+            }
+        }
+    }
+
+    /// Short dtype name.
+    pub fn dtype_name(&self) -> &'static str {
+        match self {
+            HostTensor::F32(_) => "f32",
+            HostTensor::I8(_) => "i8",
+            HostTensor::U8(_) => "u8",
+            HostTensor::I32(_) => "i32",
+            HostTensor::I64(_) => "i64",
+        }
+    }
+
+    /// Applies `f` to reshape / permute whatever the dtype.
+    pub fn map_layout(
+        &self,
+        f: impl Fn(ArrayD<f64>) -> Result<ArrayD<f64>>,
+    ) -> Result<HostTensor> {
+        let a = ArrayD::from_shape_vec(IxDyn(self.shape()), self.to_f64())
+            .map_err(|e| malformed(e.to_string()))?;
+        let b = f(a)?;
+        let b = b.as_standard_layout().to_owned();
+        Ok(match self {
+            HostTensor::F32(_) => HostTensor::F32(b.mapv(|v| v as f32)),
+            HostTensor::I8(_) => HostTensor::I8(b.mapv(|v| v as i8)),
+            HostTensor::U8(_) => HostTensor::U8(b.mapv(|v| v as u8)),
+            HostTensor::I32(_) => HostTensor::I32(b.mapv(|v| v as i32)),
+            HostTensor::I64(_) => HostTensor::I64(b.mapv(|v| v as i64)),
+        })
+    }
+}
+
+fn arr<T>(dims: &[usize], v: Vec<T>, name: &str) -> Result<ArrayD<T>> {
+    ArrayD::from_shape_vec(IxDyn(dims), v)
+        .map_err(|_| malformed(format!("tensor '{name}': data length does not match its dims")))
+}
+
+fn from_raw<T, const N: usize>(raw: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
+    raw.chunks_exact(N)
+        .map(|c| {
+            let mut b = [0u8; N];
+            b.copy_from_slice(c);
+            f(b)
+        })
+        .collect()
+}
+
+/// Decodes an ONNX TensorProto (inline data only).
+pub fn from_proto(t: &TensorProto) -> Result<HostTensor> {
+    let name = &t.name;
+    let dims: Vec<usize> = t
+        .dims
+        .iter()
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| malformed(format!("tensor '{name}': negative dim {d}")))
+        })
+        .collect::<Result<_>>()?;
+    if !t.external_data.is_empty() || t.data_location == Some(1) {
+        return Err(malformed(format!(
+            "tensor '{name}' uses external data files, which Ember does not read yet; \
+             re-save the model with all tensors inline"
+        )));
+    }
+    let raw = &t.raw_data;
+    let has_raw = !raw.is_empty();
+    Ok(match t.data_type {
+        1 => HostTensor::F32(arr(
+            &dims,
+            if has_raw { from_raw(raw, f32::from_le_bytes) } else { t.float_data.clone() },
+            name,
+        )?),
+        2 => HostTensor::U8(arr(
+            &dims,
+            if has_raw { raw.clone() } else { t.int32_data.iter().map(|&v| v as u8).collect() },
+            name,
+        )?),
+        3 => HostTensor::I8(arr(
+            &dims,
+            if has_raw {
+                raw.iter().map(|&v| v as i8).collect()
+            } else {
+                t.int32_data.iter().map(|&v| v as i8).collect()
+            },
+            name,
+        )?),
+        6 => HostTensor::I32(arr(
+            &dims,
+            if has_raw { from_raw(raw, i32::from_le_bytes) } else { t.int32_data.clone() },
+            name,
+        )?),
+        7 => HostTensor::I64(arr(
+            &dims,
+            if has_raw { from_raw(raw, i64::from_le_bytes) } else { t.int64_data.clone() },
+            name,
+        )?),
+        9 => HostTensor::I64(arr(
+            &dims,
+            if has_raw {
+                raw.iter().map(|&v| v as i64).collect()
+            } else {
+                t.int32_data.iter().map(|&v| v as i64).collect()
+            },
+            name,
+        )?),
+        11 => HostTensor::F32(arr(
+            &dims,
+            if has_raw {
+                from_raw(raw, f64::from_le_bytes).into_iter().map(|v| v as f32).collect()
+            } else {
+                t.double_data.iter().map(|&v| v as f32).collect()
+            },
+            name,
+        )?),
+        other => {
+            return Err(malformed(format!(
+                "tensor '{name}' has ONNX data type {other}, which Ember does not support \
+                 (supported: float, double, int8, uint8, int32, int64, bool)"
+            )))
+        }
+    })
+}

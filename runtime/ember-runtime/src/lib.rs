@@ -1,0 +1,37 @@
+//! Ember runtime: runs compiled models on bare-metal ARM (and anywhere else)
+//! with no heap, no operating system and no panics.
+//!
+//! ```ignore
+//! let model = ember_runtime::Model::load(BLOB)?;          // validates every byte
+//! let mut interp = ember_runtime::Interpreter::new(&model, &mut ARENA.0)?;
+//! interp.input_mut(0)?.copy_from_slice(&features)?;
+//! interp.invoke()?;
+//! let scores = interp.output(0)?.as_i8()?;
+//! ```
+//!
+//! The blob format is described in [`format`]; kernels live in [`kernels`].
+#![no_std]
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod format;
+mod interpreter;
+pub mod kernels;
+mod model;
+mod ops;
+mod reader;
+
+pub use error::{Error, Result};
+pub use format::{DType, OpCode, Rounding};
+pub use interpreter::{Interpreter, OpEvent, TensorMut};
+pub use model::{Model, OpInfo, Quant, TensorInfo, TensorView};
+
+/// A 16-byte aligned byte buffer, for arenas and for model blobs embedded
+/// with `include_bytes!`:
+///
+/// ```ignore
+/// static MODEL: &ember_runtime::Aligned<[u8]> = &ember_runtime::Aligned(*include_bytes!("kws.ember"));
+/// static mut ARENA: ember_runtime::Aligned<[u8; 20_000]> = ember_runtime::Aligned([0; 20_000]);
+/// ```
+#[repr(C, align(16))]
+pub struct Aligned<T: ?Sized>(pub T);

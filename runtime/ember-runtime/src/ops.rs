@@ -1,0 +1,878 @@
+//! Operator registration: for each opcode, what its inputs, outputs and
+//! params must look like (`validate`, run once at load time), how to call
+//! its kernel (`eval`), and how much work it is (`macs`).
+//!
+//! `eval` only runs on ops that passed `validate`, but it still never
+//! indexes unchecked: kernels re-check slice lengths and return errors.
+
+use crate::error::{Error, Result};
+use crate::format::{DType, OpCode, Rounding, Storage, MAX_RANK};
+use crate::interpreter::OpIo;
+use crate::kernels::{
+    self, elementwise::BinaryOp, pool::PoolParams, QuantIo, Requant, Shape4, Window,
+};
+use crate::model::{Model, OpInfo, TensorInfo};
+
+struct Ctx<'m, 'a> {
+    model: &'m Model<'a>,
+    op: &'m OpInfo<'a>,
+}
+
+impl<'a> Ctx<'_, 'a> {
+    fn err(&self, reason: &'static str) -> Error {
+        Error::BadOp {
+            op: self.op.index,
+            reason,
+        }
+    }
+
+    fn input(&self, i: usize) -> Result<TensorInfo<'a>> {
+        let t = self.op.input(i).ok_or(self.err("missing input"))?;
+        self.model.tensor(t)
+    }
+
+    fn opt_input(&self, i: usize) -> Result<Option<TensorInfo<'a>>> {
+        match self.op.input(i) {
+            Some(t) => Ok(Some(self.model.tensor(t)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn output(&self) -> Result<TensorInfo<'a>> {
+        self.model.tensor(self.op.output)
+    }
+
+    fn p(&self, i: usize) -> Result<i32> {
+        self.op.param(i).ok_or(self.err("missing param"))
+    }
+
+    fn pu(&self, i: usize) -> Result<usize> {
+        let v = self.p(i)?;
+        if v < 0 {
+            return Err(self.err("negative param"));
+        }
+        Ok(v as usize)
+    }
+
+    fn pf(&self, i: usize) -> Result<f32> {
+        self.op.param_f32(i).ok_or(self.err("missing param"))
+    }
+
+    fn need_params(&self, n: usize) -> Result<()> {
+        if self.op.n_params() != n {
+            return Err(self.err("wrong number of params"));
+        }
+        Ok(())
+    }
+
+    fn need_inputs(&self, lo: usize, hi: usize) -> Result<()> {
+        if self.op.n_inputs < lo || self.op.n_inputs > hi {
+            return Err(self.err("wrong number of inputs"));
+        }
+        Ok(())
+    }
+
+    fn check(&self, cond: bool, reason: &'static str) -> Result<()> {
+        if cond {
+            Ok(())
+        } else {
+            Err(self.err(reason))
+        }
+    }
+}
+
+fn shape4(t: &TensorInfo<'_>) -> Option<Shape4> {
+    if t.rank != 4 {
+        return None;
+    }
+    let d = t.dims();
+    Some(Shape4::new(d[0], d[1], d[2], d[3]))
+}
+
+fn window(c: &Ctx<'_, '_>, base: usize, dilated: bool) -> Result<Window> {
+    let w = Window {
+        stride_h: c.pu(base)?,
+        stride_w: c.pu(base + 1)?,
+        dil_h: if dilated { c.pu(base + 2)? } else { 1 },
+        dil_w: if dilated { c.pu(base + 3)? } else { 1 },
+        pad_top: c.pu(base + if dilated { 4 } else { 2 })?,
+        pad_left: c.pu(base + if dilated { 5 } else { 3 })?,
+        pad_bottom: c.pu(base + if dilated { 6 } else { 4 })?,
+        pad_right: c.pu(base + if dilated { 7 } else { 5 })?,
+    };
+    Ok(w)
+}
+
+fn quant_of(c: &Ctx<'_, '_>, t: &TensorInfo<'_>) -> Result<(f32, i32)> {
+    t.quant
+        .map(|q| (q.scale, q.zero_point))
+        .ok_or(c.err("integer tensor without quantization parameters"))
+}
+
+fn is_i8_bound(v: i32) -> bool {
+    (-128..=127).contains(&v)
+}
+
+/// Checks the int8 activation bounds at params `i`, `i + 1`.
+fn check_act_i8(c: &Ctx<'_, '_>, i: usize) -> Result<(i32, i32)> {
+    let (lo, hi) = (c.p(i)?, c.p(i + 1)?);
+    c.check(
+        is_i8_bound(lo) && is_i8_bound(hi) && lo <= hi,
+        "activation bounds outside int8 or inverted",
+    )?;
+    Ok((lo, hi))
+}
+
+fn check_act_f32(c: &Ctx<'_, '_>, i: usize) -> Result<(f32, f32)> {
+    let (lo, hi) = (c.pf(i)?, c.pf(i + 1)?);
+    c.check(
+        !lo.is_nan() && !hi.is_nan() && lo <= hi,
+        "activation bounds are NaN or inverted",
+    )?;
+    Ok((lo, hi))
+}
+
+fn check_const(c: &Ctx<'_, '_>, t: &TensorInfo<'_>, dtype: DType, what: &'static str) -> Result<()> {
+    c.check(t.storage == Storage::Const && t.dtype == dtype, what)
+}
+
+/// Validates a requant tensor against the model's rounding and the number
+/// of output channels; returns nothing, `eval` re-derives the view.
+fn check_requant(c: &Ctx<'_, '_>, t: &TensorInfo<'_>, channels: usize) -> Result<()> {
+    match c.model.rounding() {
+        Rounding::TfliteFixedPoint => {
+            check_const(c, t, DType::I32, "requant must be a constant i32 [C, 2] tensor")?;
+            c.check(
+                t.rank == 2 && t.dims()[1] == 2 && (t.dims()[0] == 1 || t.dims()[0] == channels),
+                "requant must be [1 or C, 2]",
+            )?;
+            let bytes = c.model.const_bytes(t).ok_or(c.err("requant out of range"))?;
+            let pairs: &[i32] =
+                bytemuck::try_cast_slice(bytes).map_err(|_| c.err("requant misaligned"))?;
+            for p in pairs.chunks_exact(2) {
+                c.check(
+                    p[0] >= 0 && (-31..=30).contains(&p[1]),
+                    "requant multiplier negative or shift outside [-31, 30]",
+                )?;
+            }
+        }
+        Rounding::OnnxFloat => {
+            check_const(c, t, DType::F32, "requant must be a constant f32 [C] tensor")?;
+            c.check(
+                t.rank == 1 && (t.dims()[0] == 1 || t.dims()[0] == channels),
+                "requant must be [1 or C]",
+            )?;
+            let bytes = c.model.const_bytes(t).ok_or(c.err("requant out of range"))?;
+            let s: &[f32] =
+                bytemuck::try_cast_slice(bytes).map_err(|_| c.err("requant misaligned"))?;
+            c.check(
+                s.iter().all(|v| v.is_finite() && *v >= 0.0),
+                "requant scale not finite",
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn requant<'b>(model: &Model<'_>, bytes: &'b [u8]) -> Result<Requant<'b>> {
+    Ok(match model.rounding() {
+        Rounding::TfliteFixedPoint => Requant::Fixed(cast(bytes)?),
+        Rounding::OnnxFloat => Requant::Float(cast(bytes)?),
+    })
+}
+
+fn cast<T: bytemuck::Pod>(b: &[u8]) -> Result<&[T]> {
+    bytemuck::try_cast_slice(b).map_err(|_| Error::ShapeMismatch("misaligned tensor data"))
+}
+
+fn cast_mut<T: bytemuck::Pod>(b: &mut [u8]) -> Result<&mut [T]> {
+    bytemuck::try_cast_slice_mut(b).map_err(|_| Error::ShapeMismatch("misaligned tensor data"))
+}
+
+/// Validates one op against its kernel's contract.
+pub(crate) fn validate(model: &Model<'_>, op: &OpInfo<'_>) -> Result<()> {
+    let c = Ctx { model, op };
+    match op.opcode {
+        OpCode::Conv2d | OpCode::DepthwiseConv2d => validate_conv(&c),
+        OpCode::FullyConnected => validate_fc(&c),
+        OpCode::Add | OpCode::Mul | OpCode::Sub | OpCode::Div => validate_binary(&c),
+        OpCode::AvgPool2d | OpCode::MaxPool2d => validate_pool(&c),
+        OpCode::Softmax => validate_softmax(&c),
+        OpCode::Transpose => validate_transpose(&c),
+        OpCode::Copy => {
+            c.need_inputs(1, 1)?;
+            c.need_params(0)?;
+            let (x, y) = (c.input(0)?, c.output()?);
+            c.check(x.dtype == y.dtype && x.size == y.size, "copy changes size or dtype")
+        }
+        OpCode::Pad => validate_pad(&c),
+        OpCode::Concat => validate_concat(&c),
+        OpCode::Quantize => {
+            c.need_inputs(1, 1)?;
+            c.need_params(0)?;
+            let (x, y) = (c.input(0)?, c.output()?);
+            c.check(x.dtype == DType::F32, "quantize input must be f32")?;
+            c.check(
+                matches!(y.dtype, DType::I8 | DType::U8) && y.quant.is_some(),
+                "quantize output must be quantized i8/u8",
+            )?;
+            c.check(x.dims() == y.dims(), "quantize changes the shape")
+        }
+        OpCode::Dequantize => {
+            c.need_inputs(1, 1)?;
+            c.need_params(0)?;
+            let (x, y) = (c.input(0)?, c.output()?);
+            c.check(
+                matches!(x.dtype, DType::I8 | DType::U8 | DType::I32) && x.quant.is_some(),
+                "dequantize input must be quantized",
+            )?;
+            c.check(y.dtype == DType::F32, "dequantize output must be f32")?;
+            c.check(x.dims() == y.dims(), "dequantize changes the shape")
+        }
+        OpCode::Clamp => {
+            c.need_inputs(1, 1)?;
+            c.need_params(2)?;
+            let (x, y) = (c.input(0)?, c.output()?);
+            c.check(x.dtype == y.dtype && x.dims() == y.dims(), "clamp changes shape or dtype")?;
+            match x.dtype {
+                DType::I8 => {
+                    check_act_i8(&c, 0)?;
+                    c.check(x.quant == y.quant, "int8 clamp changes quantization")
+                }
+                DType::F32 => check_act_f32(&c, 0).map(|_| ()),
+                _ => Err(c.err("clamp supports i8 and f32")),
+            }
+        }
+    }
+}
+
+fn validate_conv(c: &Ctx<'_, '_>) -> Result<()> {
+    c.need_inputs(2, 4)?;
+    c.need_params(11)?;
+    let (x, w, y) = (c.input(0)?, c.input(1)?, c.output()?);
+    let xs = shape4(&x).ok_or(c.err("conv input must be 4-D NHWC"))?;
+    let ws = shape4(&w).ok_or(c.err("conv filter must be 4-D"))?;
+    let ys = shape4(&y).ok_or(c.err("conv output must be 4-D NHWC"))?;
+    let win = window(c, 0, true)?;
+    let g = c.pu(8)?;
+    let co = ys.c;
+    if c.op.opcode == OpCode::Conv2d {
+        c.check(g >= 1 && ws.n == co && co % g == 0, "filter/groups do not match output channels")?;
+        c.check(ws.c.checked_mul(g) == Some(xs.c), "filter channels × groups ≠ input channels")?;
+    } else {
+        c.check(g >= 1 && ws.n == 1 && ws.c == co, "depthwise filter must be [1, Kh, Kw, Co]")?;
+        c.check(xs.c.checked_mul(g) == Some(co), "input channels × multiplier ≠ output channels")?;
+    }
+    c.check(ys.n == xs.n, "batch mismatch")?;
+    let oh = Window::out_dim(xs.h, ws.h, win.stride_h, win.dil_h, win.pad_top, win.pad_bottom);
+    let ow = Window::out_dim(xs.w, ws.w, win.stride_w, win.dil_w, win.pad_left, win.pad_right);
+    c.check(oh == Some(ys.h) && ow == Some(ys.w), "output size does not match the window")?;
+    match x.dtype {
+        DType::I8 => {
+            c.check(y.dtype == DType::I8, "int8 conv must output int8")?;
+            check_const(c, &w, DType::I8, "int8 conv filter must be constant int8")?;
+            quant_of(c, &x)?;
+            quant_of(c, &y)?;
+            if let Some(b) = c.opt_input(2)? {
+                check_const(c, &b, DType::I32, "int8 conv bias must be constant int32")?;
+                c.check(b.numel() == co, "bias length ≠ output channels")?;
+            }
+            let rq = c.opt_input(3)?.ok_or(c.err("int8 conv needs a requant tensor"))?;
+            check_requant(c, &rq, co)?;
+            check_act_i8(c, 9)?;
+        }
+        DType::F32 => {
+            c.check(y.dtype == DType::F32 && w.dtype == DType::F32, "float conv must be all f32")?;
+            if let Some(b) = c.opt_input(2)? {
+                c.check(b.dtype == DType::F32 && b.numel() == co, "float bias must be f32 [Co]")?;
+            }
+            c.check(c.op.input(3).is_none(), "float conv takes no requant")?;
+            check_act_f32(c, 9)?;
+        }
+        _ => return Err(c.err("conv supports i8 and f32")),
+    }
+    Ok(())
+}
+
+fn validate_fc(c: &Ctx<'_, '_>) -> Result<()> {
+    c.need_inputs(2, 4)?;
+    c.need_params(2)?;
+    let (x, w, y) = (c.input(0)?, c.input(1)?, c.output()?);
+    c.check(w.rank == 2, "weights must be [N, K]")?;
+    let (n, k) = (w.dims()[0], w.dims()[1]);
+    c.check(x.rank >= 1 && x.dim_from_end(0) == k, "input's last dim ≠ K")?;
+    c.check(y.rank == x.rank && y.dim_from_end(0) == n, "output's last dim ≠ N")?;
+    c.check(
+        x.dims()[..x.rank - 1] == y.dims()[..y.rank - 1],
+        "input and output leading dims differ",
+    )?;
+    match x.dtype {
+        DType::I8 => {
+            c.check(y.dtype == DType::I8, "int8 FC must output int8")?;
+            check_const(c, &w, DType::I8, "int8 FC weights must be constant int8")?;
+            quant_of(c, &x)?;
+            quant_of(c, &y)?;
+            quant_of(c, &w)?;
+            if let Some(b) = c.opt_input(2)? {
+                check_const(c, &b, DType::I32, "int8 FC bias must be constant int32")?;
+                c.check(b.numel() == n, "bias length ≠ N")?;
+            }
+            let rq = c.opt_input(3)?.ok_or(c.err("int8 FC needs a requant tensor"))?;
+            check_requant(c, &rq, n)?;
+            check_act_i8(c, 0)?;
+        }
+        DType::F32 => {
+            c.check(y.dtype == DType::F32 && w.dtype == DType::F32, "float FC must be all f32")?;
+            if let Some(b) = c.opt_input(2)? {
+                c.check(b.dtype == DType::F32 && b.numel() == n, "float bias must be f32 [N]")?;
+            }
+            c.check(c.op.input(3).is_none(), "float FC takes no requant")?;
+            check_act_f32(c, 0)?;
+        }
+        _ => return Err(c.err("fully connected supports i8 and f32")),
+    }
+    Ok(())
+}
+
+/// Checks numpy broadcasting of `a` and `b` to `y`.
+fn broadcasts(a: &TensorInfo<'_>, b: &TensorInfo<'_>, y: &TensorInfo<'_>) -> bool {
+    if y.rank < a.rank || y.rank < b.rank {
+        return false;
+    }
+    (0..y.rank).all(|i| {
+        let (da, db, dy) = (a.dim_from_end(i), b.dim_from_end(i), y.dim_from_end(i));
+        (da == dy || da == 1) && (db == dy || db == 1) && (dy == da.max(db))
+    })
+}
+
+fn validate_binary(c: &Ctx<'_, '_>) -> Result<()> {
+    c.need_inputs(2, 2)?;
+    let (a, b, y) = (c.input(0)?, c.input(1)?, c.output()?);
+    c.check(a.dtype == b.dtype && a.dtype == y.dtype, "binary op dtypes differ")?;
+    c.check(broadcasts(&a, &b, &y), "shapes do not broadcast to the output")?;
+    match a.dtype {
+        DType::F32 => {
+            c.need_params(2)?;
+            check_act_f32(c, 0)?;
+        }
+        DType::I8 => {
+            quant_of(c, &a)?;
+            quant_of(c, &b)?;
+            quant_of(c, &y)?;
+            let fixed = c.model.rounding() == Rounding::TfliteFixedPoint;
+            match (c.op.opcode, fixed) {
+                (OpCode::Add, true) => {
+                    c.need_params(9)?;
+                    c.check((0..=20).contains(&c.p(2)?), "add left shift outside [0, 20]")?;
+                    for i in [3, 5, 7] {
+                        c.check(
+                            c.p(i)? >= 0 && (-31..=30).contains(&c.p(i + 1)?),
+                            "add multiplier/shift out of range",
+                        )?;
+                    }
+                }
+                (OpCode::Mul, true) => {
+                    c.need_params(4)?;
+                    c.check(
+                        c.p(2)? >= 0 && (-31..=30).contains(&c.p(3)?),
+                        "mul multiplier/shift out of range",
+                    )?;
+                }
+                (OpCode::Add, false) => c.need_params(2)?,
+                _ => return Err(c.err("int8 supports Add and Mul (TFLite) or Add (ONNX)")),
+            }
+            check_act_i8(c, 0)?;
+        }
+        _ => return Err(c.err("binary ops support i8 and f32")),
+    }
+    Ok(())
+}
+
+fn validate_pool(c: &Ctx<'_, '_>) -> Result<()> {
+    c.need_inputs(1, 1)?;
+    c.need_params(11)?;
+    let (x, y) = (c.input(0)?, c.output()?);
+    let xs = shape4(&x).ok_or(c.err("pool input must be 4-D NHWC"))?;
+    let ys = shape4(&y).ok_or(c.err("pool output must be 4-D NHWC"))?;
+    let (kh, kw) = (c.pu(0)?, c.pu(1)?);
+    let win = window(c, 2, false)?;
+    c.check(c.p(8)? == 0 || c.p(8)? == 1, "count_include_pad must be 0 or 1")?;
+    c.check(xs.n == ys.n && xs.c == ys.c, "pool changes batch or channels")?;
+    let oh = Window::out_dim(xs.h, kh, win.stride_h, 1, win.pad_top, win.pad_bottom);
+    let ow = Window::out_dim(xs.w, kw, win.stride_w, 1, win.pad_left, win.pad_right);
+    c.check(oh == Some(ys.h) && ow == Some(ys.w), "output size does not match the window")?;
+    c.check(x.dtype == y.dtype, "pool changes dtype")?;
+    match x.dtype {
+        DType::I8 => {
+            c.check(x.quant.is_some() && x.quant == y.quant, "int8 pool must keep quantization")?;
+            check_act_i8(c, 9)?;
+        }
+        DType::F32 => {
+            check_act_f32(c, 9)?;
+        }
+        _ => return Err(c.err("pooling supports i8 and f32")),
+    }
+    Ok(())
+}
+
+fn validate_softmax(c: &Ctx<'_, '_>) -> Result<()> {
+    c.need_inputs(1, 1)?;
+    let (x, y) = (c.input(0)?, c.output()?);
+    c.check(x.dims() == y.dims() && x.rank >= 1, "softmax changes the shape")?;
+    let beta = c.pf(0)?;
+    c.check(beta.is_finite() && beta > 0.0, "softmax beta must be positive")?;
+    match x.dtype {
+        DType::F32 => {
+            c.need_params(1)?;
+            c.check(y.dtype == DType::F32, "float softmax must output f32")
+        }
+        DType::I8 => {
+            quant_of(c, &x)?;
+            let (s, zp) = quant_of(c, &y)?;
+            c.check(y.dtype == DType::I8, "int8 softmax must output int8")?;
+            if c.model.rounding() == Rounding::TfliteFixedPoint {
+                c.need_params(4)?;
+                c.check(
+                    s == 1.0 / 256.0 && zp == -128,
+                    "int8 softmax output must be scale 1/256, zero point -128",
+                )?;
+                c.check(c.p(1)? >= 0 && c.p(1)? <= 31, "softmax left shift out of range")?;
+                c.check(c.p(2)? <= 0, "softmax diff_min must be non-positive")?;
+                c.check(c.p(3)? >= 0, "softmax multiplier must be non-negative")
+            } else {
+                c.need_params(1)
+            }
+        }
+        _ => Err(c.err("softmax supports i8 and f32")),
+    }
+}
+
+fn validate_transpose(c: &Ctx<'_, '_>) -> Result<()> {
+    c.need_inputs(1, 1)?;
+    let (x, y) = (c.input(0)?, c.output()?);
+    c.need_params(x.rank)?;
+    c.check(x.dtype == y.dtype && x.rank == y.rank, "transpose changes dtype or rank")?;
+    let mut seen = [false; MAX_RANK];
+    for i in 0..x.rank {
+        let p = c.pu(i)?;
+        c.check(p < x.rank && !seen[p], "perm is not a permutation")?;
+        seen[p] = true;
+        c.check(y.dims()[i] == x.dims()[p], "output dims are not the permuted input dims")?;
+    }
+    Ok(())
+}
+
+fn validate_pad(c: &Ctx<'_, '_>) -> Result<()> {
+    c.need_inputs(1, 1)?;
+    let (x, y) = (c.input(0)?, c.output()?);
+    c.need_params(2 * x.rank + 1)?;
+    c.check(x.dtype == y.dtype && x.rank == y.rank, "pad changes dtype or rank")?;
+    c.check(x.quant == y.quant, "pad changes quantization")?;
+    for i in 0..x.rank {
+        let (b, a) = (c.pu(i)?, c.pu(x.rank + i)?);
+        c.check(
+            x.dims()[i].checked_add(b).and_then(|v| v.checked_add(a)) == Some(y.dims()[i]),
+            "output dims ≠ input dims + pads",
+        )?;
+    }
+    if x.dtype == DType::I8 {
+        c.check(is_i8_bound(c.p(2 * x.rank)?), "int8 pad value out of range")?;
+    }
+    c.check(matches!(x.dtype, DType::I8 | DType::F32), "pad supports i8 and f32")
+}
+
+fn validate_concat(c: &Ctx<'_, '_>) -> Result<()> {
+    c.need_inputs(1, crate::format::MAX_OP_INPUTS)?;
+    c.need_params(1)?;
+    let y = c.output()?;
+    let axis = c.pu(0)?;
+    c.check(axis < y.rank, "concat axis out of range")?;
+    let mut total = 0usize;
+    for i in 0..c.op.n_inputs {
+        let x = c.input(i)?;
+        c.check(x.dtype == y.dtype && x.rank == y.rank, "concat input dtype/rank differs")?;
+        c.check(x.quant == y.quant, "concat inputs must share quantization")?;
+        for d in 0..y.rank {
+            if d != axis {
+                c.check(x.dims()[d] == y.dims()[d], "concat input dims differ off-axis")?;
+            }
+        }
+        total = total.checked_add(x.dims()[axis]).ok_or(c.err("overflow"))?;
+    }
+    c.check(total == y.dims()[axis], "concat output extent ≠ sum of inputs")?;
+    c.check(matches!(y.dtype, DType::I8 | DType::F32), "concat supports i8 and f32")
+}
+
+/// Runs one validated op.
+pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<()> {
+    let c = Ctx { model, op };
+    let OpIo { ins, out } = io;
+    let x = c.input(0)?;
+    let y = c.output()?;
+    match op.opcode {
+        OpCode::Conv2d | OpCode::DepthwiseConv2d => {
+            let w = c.input(1)?;
+            let (xs, ws, ys) = (
+                shape4(&x).ok_or(c.err("shape"))?,
+                shape4(&w).ok_or(c.err("shape"))?,
+                shape4(&y).ok_or(c.err("shape"))?,
+            );
+            let win = window(&c, 0, true)?;
+            let g = c.pu(8)?;
+            let has_bias = op.input(2).is_some();
+            let dw = op.opcode == OpCode::DepthwiseConv2d;
+            if x.dtype == DType::I8 {
+                let q = QuantIo {
+                    in_zp: quant_of(&c, &x)?.1,
+                    out_zp: quant_of(&c, &y)?.1,
+                    act_min: c.p(9)?,
+                    act_max: c.p(10)?,
+                };
+                let bias = if has_bias { Some(cast::<i32>(ins[2])?) } else { None };
+                let rq = requant(model, ins[3])?;
+                let (xd, wd, yd) = (cast::<i8>(ins[0])?, cast::<i8>(ins[1])?, cast_mut::<i8>(out)?);
+                if dw {
+                    kernels::depthwise_conv::depthwise_conv2d_s8(
+                        xd, xs, wd, ws, bias, rq, q, &win, g, yd, ys,
+                    )
+                } else {
+                    kernels::conv::conv2d_s8(xd, xs, wd, ws, bias, rq, q, &win, g, yd, ys)
+                }
+            } else {
+                let bias = if has_bias { Some(cast::<f32>(ins[2])?) } else { None };
+                let (lo, hi) = (c.pf(9)?, c.pf(10)?);
+                let (xd, wd, yd) = (cast::<f32>(ins[0])?, cast::<f32>(ins[1])?, cast_mut::<f32>(out)?);
+                if dw {
+                    kernels::depthwise_conv::depthwise_conv2d_f32(
+                        xd, xs, wd, ws, bias, &win, g, lo, hi, yd, ys,
+                    )
+                } else {
+                    kernels::conv::conv2d_f32(xd, xs, wd, ws, bias, &win, g, lo, hi, yd, ys)
+                }
+            }
+        }
+        OpCode::FullyConnected => {
+            let w = c.input(1)?;
+            let (n, k) = (w.dims()[0], w.dims()[1]);
+            let rows = x.numel() / k.max(1);
+            let has_bias = op.input(2).is_some();
+            if x.dtype == DType::I8 {
+                let q = QuantIo {
+                    in_zp: quant_of(&c, &x)?.1,
+                    out_zp: quant_of(&c, &y)?.1,
+                    act_min: c.p(0)?,
+                    act_max: c.p(1)?,
+                };
+                let w_zp = quant_of(&c, &w)?.1;
+                let bias = if has_bias { Some(cast::<i32>(ins[2])?) } else { None };
+                let rq = requant(model, ins[3])?;
+                kernels::fully_connected::fully_connected_s8(
+                    cast(ins[0])?,
+                    rows,
+                    k,
+                    cast(ins[1])?,
+                    n,
+                    w_zp,
+                    bias,
+                    rq,
+                    q,
+                    cast_mut(out)?,
+                )
+            } else {
+                let bias = if has_bias { Some(cast::<f32>(ins[2])?) } else { None };
+                kernels::fully_connected::fully_connected_f32(
+                    cast(ins[0])?,
+                    rows,
+                    k,
+                    cast(ins[1])?,
+                    n,
+                    bias,
+                    c.pf(0)?,
+                    c.pf(1)?,
+                    cast_mut(out)?,
+                )
+            }
+        }
+        OpCode::Add | OpCode::Mul | OpCode::Sub | OpCode::Div => {
+            let b = c.input(1)?;
+            if x.dtype == DType::F32 {
+                let bop = match op.opcode {
+                    OpCode::Add => BinaryOp::Add,
+                    OpCode::Sub => BinaryOp::Sub,
+                    OpCode::Mul => BinaryOp::Mul,
+                    _ => BinaryOp::Div,
+                };
+                return kernels::elementwise::binary_f32(
+                    bop,
+                    cast(ins[0])?,
+                    x.dims(),
+                    cast(ins[1])?,
+                    b.dims(),
+                    c.pf(0)?,
+                    c.pf(1)?,
+                    cast_mut(out)?,
+                    y.dims(),
+                );
+            }
+            let (sa, za) = quant_of(&c, &x)?;
+            let (sb, zb) = quant_of(&c, &b)?;
+            let (sy, zy) = quant_of(&c, &y)?;
+            let (lo, hi) = (c.p(0)?, c.p(1)?);
+            match (op.opcode, model.rounding()) {
+                (OpCode::Add, Rounding::TfliteFixedPoint) => {
+                    let p = kernels::elementwise::AddParamsS8 {
+                        a_zp: za,
+                        b_zp: zb,
+                        out_zp: zy,
+                        left_shift: c.p(2)?,
+                        a_mult: c.p(3)?,
+                        a_shift: c.p(4)?,
+                        b_mult: c.p(5)?,
+                        b_shift: c.p(6)?,
+                        out_mult: c.p(7)?,
+                        out_shift: c.p(8)?,
+                        act_min: lo,
+                        act_max: hi,
+                    };
+                    kernels::elementwise::add_s8(
+                        cast(ins[0])?,
+                        x.dims(),
+                        cast(ins[1])?,
+                        b.dims(),
+                        &p,
+                        cast_mut(out)?,
+                        y.dims(),
+                    )
+                }
+                (OpCode::Mul, Rounding::TfliteFixedPoint) => {
+                    let p = kernels::elementwise::MulParamsS8 {
+                        a_zp: za,
+                        b_zp: zb,
+                        out_zp: zy,
+                        out_mult: c.p(2)?,
+                        out_shift: c.p(3)?,
+                        act_min: lo,
+                        act_max: hi,
+                    };
+                    kernels::elementwise::mul_s8(
+                        cast(ins[0])?,
+                        x.dims(),
+                        cast(ins[1])?,
+                        b.dims(),
+                        &p,
+                        cast_mut(out)?,
+                        y.dims(),
+                    )
+                }
+                _ => kernels::elementwise::add_s8_float(
+                    cast(ins[0])?,
+                    x.dims(),
+                    sa,
+                    za,
+                    cast(ins[1])?,
+                    b.dims(),
+                    sb,
+                    zb,
+                    sy,
+                    zy,
+                    lo,
+                    hi,
+                    cast_mut(out)?,
+                    y.dims(),
+                ),
+            }
+        }
+        OpCode::AvgPool2d | OpCode::MaxPool2d => {
+            let xs = shape4(&x).ok_or(c.err("shape"))?;
+            let ys = shape4(&y).ok_or(c.err("shape"))?;
+            let p = PoolParams {
+                kh: c.pu(0)?,
+                kw: c.pu(1)?,
+                win: window(&c, 2, false)?,
+                count_include_pad: c.p(8)? == 1,
+            };
+            let avg = op.opcode == OpCode::AvgPool2d;
+            if x.dtype == DType::I8 {
+                let (lo, hi) = (c.p(9)?, c.p(10)?);
+                let (xd, yd) = (cast::<i8>(ins[0])?, cast_mut::<i8>(out)?);
+                if avg {
+                    let even = model.rounding() == Rounding::OnnxFloat;
+                    kernels::pool::avg_pool_s8(xd, xs, &p, even, lo, hi, yd, ys)
+                } else {
+                    kernels::pool::max_pool_s8(xd, xs, &p, lo, hi, yd, ys)
+                }
+            } else {
+                let (lo, hi) = (c.pf(9)?, c.pf(10)?);
+                let (xd, yd) = (cast::<f32>(ins[0])?, cast_mut::<f32>(out)?);
+                if avg {
+                    kernels::pool::avg_pool_f32(xd, xs, &p, lo, hi, yd, ys)
+                } else {
+                    kernels::pool::max_pool_f32(xd, xs, &p, lo, hi, yd, ys)
+                }
+            }
+        }
+        OpCode::Softmax => {
+            let depth = x.dim_from_end(0);
+            let rows = x.numel() / depth.max(1);
+            let beta = c.pf(0)?;
+            match (x.dtype, model.rounding()) {
+                (DType::F32, _) => {
+                    kernels::softmax::softmax_f32(cast(ins[0])?, rows, depth, beta, cast_mut(out)?)
+                }
+                (_, Rounding::TfliteFixedPoint) => kernels::softmax::softmax_s8(
+                    cast(ins[0])?,
+                    rows,
+                    depth,
+                    c.p(3)?,
+                    c.p(1)?,
+                    c.p(2)?,
+                    cast_mut(out)?,
+                ),
+                (_, Rounding::OnnxFloat) => {
+                    let (sx, zx) = quant_of(&c, &x)?;
+                    let (sy, zy) = quant_of(&c, &y)?;
+                    kernels::softmax::softmax_s8_float(
+                        cast(ins[0])?,
+                        rows,
+                        depth,
+                        sx,
+                        zx,
+                        beta,
+                        sy,
+                        zy,
+                        cast_mut(out)?,
+                    )
+                }
+            }
+        }
+        OpCode::Transpose => {
+            let mut perm = [0usize; MAX_RANK];
+            for (i, p) in perm.iter_mut().enumerate().take(x.rank) {
+                *p = c.pu(i)?;
+            }
+            let perm = &perm[..x.rank];
+            match x.dtype.size() {
+                1 => kernels::transpose::transpose::<u8>(ins[0], x.dims(), perm, out),
+                _ => kernels::transpose::transpose::<u32>(
+                    cast(ins[0])?,
+                    x.dims(),
+                    perm,
+                    cast_mut(out)?,
+                ),
+            }
+        }
+        OpCode::Copy => {
+            if ins[0].len() != out.len() {
+                return Err(Error::ShapeMismatch("copy"));
+            }
+            out.copy_from_slice(ins[0]);
+            Ok(())
+        }
+        OpCode::Pad => {
+            let r = x.rank;
+            let mut before = [0usize; MAX_RANK];
+            let mut after = [0usize; MAX_RANK];
+            for i in 0..r {
+                before[i] = c.pu(i)?;
+                after[i] = c.pu(r + i)?;
+            }
+            if x.dtype == DType::I8 {
+                let v = c.p(2 * r)? as i8;
+                kernels::pad::pad::<i8>(
+                    cast(ins[0])?,
+                    x.dims(),
+                    &before[..r],
+                    &after[..r],
+                    v,
+                    cast_mut(out)?,
+                )
+            } else {
+                let v = c.pf(2 * r)?;
+                kernels::pad::pad::<f32>(
+                    cast(ins[0])?,
+                    x.dims(),
+                    &before[..r],
+                    &after[..r],
+                    v,
+                    cast_mut(out)?,
+                )
+            }
+        }
+        OpCode::Concat => {
+            let n = op.n_inputs;
+            let mut infos = [x; crate::format::MAX_OP_INPUTS];
+            for (i, info) in infos.iter_mut().enumerate().take(n) {
+                *info = c.input(i)?;
+            }
+            let mut dims: [&[usize]; crate::format::MAX_OP_INPUTS] =
+                [&[]; crate::format::MAX_OP_INPUTS];
+            for i in 0..n {
+                dims[i] = infos[i].dims();
+            }
+            let axis = c.pu(0)?;
+            if y.dtype == DType::I8 {
+                let mut d: [&[i8]; crate::format::MAX_OP_INPUTS] = [&[]; crate::format::MAX_OP_INPUTS];
+                for i in 0..n {
+                    d[i] = cast(ins[i])?;
+                }
+                kernels::concat::concat::<i8>(&d[..n], &dims[..n], axis, cast_mut(out)?, y.dims())
+            } else {
+                let mut d: [&[f32]; crate::format::MAX_OP_INPUTS] =
+                    [&[]; crate::format::MAX_OP_INPUTS];
+                for i in 0..n {
+                    d[i] = cast(ins[i])?;
+                }
+                kernels::concat::concat::<f32>(&d[..n], &dims[..n], axis, cast_mut(out)?, y.dims())
+            }
+        }
+        OpCode::Quantize => {
+            let (s, zp) = quant_of(&c, &y)?;
+            match y.dtype {
+                DType::I8 => kernels::quantize::quantize_f32_s8(cast(ins[0])?, s, zp, cast_mut(out)?),
+                _ => kernels::quantize::quantize_f32_u8(cast(ins[0])?, s, zp, out),
+            }
+        }
+        OpCode::Dequantize => {
+            let (s, zp) = quant_of(&c, &x)?;
+            let yd = cast_mut::<f32>(out)?;
+            match x.dtype {
+                DType::I8 => kernels::quantize::dequantize_s8_f32(cast(ins[0])?, s, zp, yd),
+                DType::U8 => kernels::quantize::dequantize_u8_f32(ins[0], s, zp, yd),
+                _ => kernels::quantize::dequantize_i32_f32(cast(ins[0])?, s, zp, yd),
+            }
+        }
+        OpCode::Clamp => {
+            if x.dtype == DType::I8 {
+                kernels::clamp::clamp_s8(cast(ins[0])?, c.p(0)?, c.p(1)?, cast_mut(out)?)
+            } else {
+                kernels::clamp::clamp_f32(cast(ins[0])?, c.pf(0)?, c.pf(1)?, cast_mut(out)?)
+            }
+        }
+    }
+}
+
+/// Multiply-accumulates (or element operations, for element-wise ops) of a
+/// validated op.
+pub(crate) fn macs(model: &Model<'_>, op: &OpInfo<'_>) -> u64 {
+    let c = Ctx { model, op };
+    let (Ok(y), Ok(x)) = (c.output(), c.input(0)) else {
+        return 0;
+    };
+    let yn = y.numel() as u64;
+    match op.opcode {
+        OpCode::Conv2d | OpCode::DepthwiseConv2d => match c.input(1) {
+            Ok(w) => {
+                let per_out = (w.dims()[1] * w.dims()[2]) as u64;
+                let ci = if op.opcode == OpCode::Conv2d { w.dims()[3] as u64 } else { 1 };
+                yn * per_out * ci
+            }
+            Err(_) => 0,
+        },
+        OpCode::FullyConnected => yn * x.dim_from_end(0) as u64,
+        OpCode::AvgPool2d | OpCode::MaxPool2d => {
+            yn * (c.pu(0).unwrap_or(0) * c.pu(1).unwrap_or(0)) as u64
+        }
+        OpCode::Add | OpCode::Mul | OpCode::Sub | OpCode::Div | OpCode::Softmax => yn,
+        _ => 0,
+    }
+}

@@ -1,0 +1,251 @@
+//! Bad input never panics: corrupted blobs, malformed ONNX files and
+//! unsupported operators all come back as typed errors.
+
+use ember_compiler::{aligned_arena, AlignedBlob, CompileError, Options};
+use ember_runtime::format::crc32;
+use ember_runtime::{Error, Interpreter, Model};
+use ember_tests::{compile, mlperf};
+use prost::Message;
+use tract_onnx::pb;
+
+/// Deterministic xorshift PRNG (no dependency, reproducible failures).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn kws_blob() -> Vec<u8> {
+    compile(&mlperf("kws", "kws_int8_qdq.onnx")).bytes().to_vec()
+}
+
+fn fix_crc(b: &mut [u8]) {
+    if b.len() >= 16 {
+        let c = crc32(&b[16..]);
+        b[12..16].copy_from_slice(&c.to_le_bytes());
+    }
+}
+
+/// Loads, and if that succeeds, runs once: neither may panic.
+fn load_and_run(bytes: &[u8]) -> Result<(), Error> {
+    let blob = AlignedBlob::new(bytes);
+    let m = Model::load(blob.bytes())?;
+    let mut arena = aligned_arena(m.arena_bytes().min(1 << 24));
+    let mut it = Interpreter::new(&m, arena.bytes_mut())?;
+    it.invoke()
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    let b = kws_blob();
+    for len in 0..b.len() {
+        let r = load_and_run(&b[..len]);
+        assert!(r.is_err(), "truncated to {len} bytes but loaded");
+    }
+    assert!(load_and_run(&b).is_ok());
+}
+
+#[test]
+fn byte_flips_fail_the_checksum() {
+    let b = kws_blob();
+    let mut rng = Rng(0x9E3779B97F4A7C15);
+    for _ in 0..2000 {
+        let mut m = b.clone();
+        let i = rng.below(m.len());
+        m[i] ^= 1 << rng.below(8);
+        assert!(load_and_run(&m).is_err(), "flip at {i} not detected");
+    }
+}
+
+/// Mutations with the checksum recomputed exercise the structural
+/// validation behind it: every outcome must be Ok or a typed error.
+#[test]
+fn mutated_blobs_with_valid_checksums_never_panic() {
+    let b = kws_blob();
+    let mut rng = Rng(12345);
+    let mut rejected = 0;
+    let n = 3000;
+    for k in 0..n {
+        let mut m = b.clone();
+        let flips = 1 + rng.below(4);
+        for _ in 0..flips {
+            let i = if k % 2 == 0 { rng.below(m.len().min(4096)) } else { rng.below(m.len()) };
+            m[i] = match rng.below(4) {
+                0 => m[i] ^ (1 << rng.below(8)),
+                1 => 0xFF,
+                2 => 0,
+                _ => rng.next() as u8,
+            };
+        }
+        fix_crc(&mut m);
+        if load_and_run(&m).is_err() {
+            rejected += 1;
+        }
+    }
+    eprintln!("{rejected} of {n} structurally mutated blobs rejected, the rest ran");
+    assert!(rejected > n / 4, "validation rejects too little: {rejected} of {n}");
+}
+
+fn set_u32(b: &mut [u8], off: usize, v: u32) {
+    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+#[test]
+fn bad_header_fields_are_named() {
+    let b = kws_blob();
+    let case = |off: usize, v: u32| {
+        let mut m = b.clone();
+        set_u32(&mut m, off, v);
+        fix_crc(&mut m);
+        load_and_run(&m).unwrap_err()
+    };
+    assert_eq!(
+        {
+            let mut m = b.clone();
+            m[0] = b'X';
+            load_and_run(&m).unwrap_err()
+        },
+        Error::BadMagic
+    );
+    assert_eq!(case(4, 99), Error::UnsupportedVersion(99));
+    assert!(matches!(case(8, b.len() as u32 + 16), Error::Truncated { .. }));
+    assert!(matches!(case(28, 1 << 30), Error::BadSection(_)), "tensor table offset");
+    assert!(matches!(case(36, 1 << 30), Error::BadSection(_)), "op table offset");
+    assert!(matches!(case(24, 1 << 20), Error::BadSection(_)), "tensor count");
+    assert!(matches!(case(88, 7), Error::BadHeader(_)), "rounding");
+    assert!(matches!(case(20, 16), Error::BadTensor { .. }), "arena too small for the plan");
+}
+
+#[test]
+fn wrong_checksum_is_reported() {
+    let mut b = kws_blob();
+    let last = b.len() - 1;
+    b[last] ^= 0x55;
+    assert!(matches!(load_and_run(&b), Err(Error::ChecksumMismatch { .. })));
+}
+
+#[test]
+fn small_or_misaligned_arena_is_an_error() {
+    let blob = compile(&mlperf("kws", "kws_int8_qdq.onnx"));
+    let m = Model::load(blob.bytes()).unwrap();
+    let mut arena = aligned_arena(m.arena_bytes() + 16);
+    let need = m.arena_bytes();
+    assert_eq!(
+        Interpreter::new(&m, &mut arena.bytes_mut()[..need - 1]).err(),
+        Some(Error::ArenaTooSmall { needed: need, got: need - 1 })
+    );
+    assert_eq!(
+        Interpreter::new(&m, &mut arena.bytes_mut()[1..need + 1]).err(),
+        Some(Error::MisalignedArena)
+    );
+}
+
+#[test]
+fn misaligned_blob_is_an_error() {
+    let b = kws_blob();
+    let mut padded = vec![0u8; 1];
+    padded.extend_from_slice(&b);
+    let a = AlignedBlob::new(&padded);
+    assert_eq!(Model::load(&a.bytes()[1..]).err(), Some(Error::MisalignedBlob));
+}
+
+fn compile_err(bytes: &[u8]) -> CompileError {
+    ember_compiler::compile(bytes, &Options::default()).expect_err("must not compile")
+}
+
+#[test]
+fn malformed_onnx_is_an_error() {
+    assert!(matches!(compile_err(b"definitely not protobuf \xff\xff\xff"), CompileError::Malformed(_)));
+    let real = std::fs::read(mlperf("kws", "kws_int8_qdq.onnx")).unwrap();
+    let mut rng = Rng(777);
+    for _ in 0..200 {
+        let len = rng.below(real.len());
+        // Truncated files: an error (or, rarely, a smaller valid model), never a panic.
+        let _ = ember_compiler::compile(&real[..len], &Options::default());
+    }
+    for _ in 0..200 {
+        let mut m = real.clone();
+        for _ in 0..8 {
+            let i = rng.below(m.len());
+            m[i] = rng.next() as u8;
+        }
+        let _ = ember_compiler::compile(&m, &Options::default());
+    }
+}
+
+fn tensor_type(elem: i32, dims: &[i64]) -> Option<pb::TypeProto> {
+    use pb::tensor_shape_proto::{dimension::Value, Dimension};
+    Some(pb::TypeProto {
+        value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+            elem_type: elem,
+            shape: Some(pb::TensorShapeProto {
+                dim: dims
+                    .iter()
+                    .map(|&d| Dimension {
+                        value: Some(if d < 0 { Value::DimParam("batch".into()) } else { Value::DimValue(d) }),
+                        ..Default::default()
+                    })
+                    .collect(),
+            }),
+        })),
+        ..Default::default()
+    })
+}
+
+fn one_node_model(op_type: &str, in_dims: &[i64]) -> Vec<u8> {
+    let node = pb::NodeProto {
+        input: vec!["x".into()],
+        output: vec!["y".into()],
+        name: "the_node".into(),
+        op_type: op_type.into(),
+        ..Default::default()
+    };
+    let graph = pb::GraphProto {
+        node: vec![node],
+        name: "g".into(),
+        input: vec![pb::ValueInfoProto { name: "x".into(), r#type: tensor_type(1, in_dims), ..Default::default() }],
+        output: vec![pb::ValueInfoProto { name: "y".into(), r#type: tensor_type(1, in_dims), ..Default::default() }],
+        ..Default::default()
+    };
+    let model = pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 13 }],
+        graph: Some(graph),
+        ..Default::default()
+    };
+    model.encode_to_vec()
+}
+
+#[test]
+fn unsupported_operator_names_type_and_node() {
+    let e = compile_err(&one_node_model("Sin", &[1, 4]));
+    let msg = e.to_string();
+    assert!(matches!(e, CompileError::Unsupported { .. }), "{msg}");
+    assert!(msg.contains("Sin") && msg.contains("the_node"), "{msg}");
+}
+
+#[test]
+fn dynamic_shape_is_named_with_the_fix() {
+    let e = compile_err(&one_node_model("Relu", &[-1, 4]));
+    let msg = e.to_string();
+    assert!(matches!(e, CompileError::DynamicShape { .. }), "{msg}");
+    assert!(msg.contains("--shape x="), "{msg}");
+    // With the shape fixed it compiles and runs.
+    let mut opts = Options::default();
+    opts.input_shapes.insert("x".into(), vec![2, 4]);
+    let c = ember_compiler::compile(&one_node_model("Relu", &[-1, 4]), &opts).unwrap();
+    let blob = AlignedBlob::new(&c.blob);
+    let m = Model::load(blob.bytes()).unwrap();
+    let mut arena = aligned_arena(m.arena_bytes());
+    let mut it = Interpreter::new(&m, arena.bytes_mut()).unwrap();
+    it.input_mut(0).unwrap().copy_from(&[-1.0f32, 2.0, -3.0, 4.0, 0.5, -0.5, 7.0, -7.0]).unwrap();
+    it.invoke().unwrap();
+    assert_eq!(it.output(0).unwrap().as_f32().unwrap(), &[0.0, 2.0, 0.0, 4.0, 0.5, 0.0, 7.0, 0.0]);
+}

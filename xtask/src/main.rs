@@ -1,0 +1,130 @@
+//! `cargo xtask …`: project automation (setup, tests, demo).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use ndarray::{ArrayD, Axis};
+use ndarray_npy::{NpzReader, ReadNpyExt, WriteNpyExt};
+
+/// Bare-metal targets the runtime must build for.
+const NO_STD_TARGETS: &[&str] = &["thumbv7em-none-eabihf", "thumbv8m.main-none-eabihf", "aarch64-unknown-none"];
+
+const KWS_LABELS: &[&str] = &["down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes", "silence", "unknown"];
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest: Vec<&str> = args.iter().skip(1).map(|s| s.as_str()).collect();
+    match args.first().map(|s| s.as_str()) {
+        Some("setup") => setup(),
+        Some("test") => test(),
+        Some("demo") => demo(&rest),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n  setup            install what the build needs (rustup targets)\n  test             run every test and the bare-metal builds\n  demo [CLIP]      compile the keyword-spotting model and recognise CLIP (default yes_v0)"
+            );
+            bail!("no command given")
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn shared() -> PathBuf {
+    std::env::var_os("EMBER_SHARED").map(PathBuf::from).unwrap_or_else(|| root().join("../shared"))
+}
+
+fn step(what: &str) {
+    eprintln!("\n==> {what}");
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("    $ {cmd:?}");
+    let st = cmd.current_dir(root()).status().with_context(|| format!("cannot start {cmd:?}"))?;
+    if !st.success() {
+        bail!("{cmd:?} failed ({st})");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Installs the rustup targets (idempotent).
+fn setup() -> Result<()> {
+    step("setup: rustup targets");
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).current_dir(root()).output();
+    let have = installed.map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or_default();
+    let missing: Vec<&str> = NO_STD_TARGETS.iter().copied().filter(|t| !have.lines().any(|l| l.trim() == *t)).collect();
+    if missing.is_empty() {
+        eprintln!("    all targets present");
+    } else {
+        run(Command::new("rustup").args(["target", "add"]).args(&missing))?;
+    }
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    setup()?;
+    if !shared().join("README.md").exists() {
+        bail!("shared data not found at {} (set EMBER_SHARED)", shared().display());
+    }
+    step("format check");
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    step("unit, end-to-end and CLI tests");
+    run(cargo().args(["test", "--workspace", "--exclude", "xtask"]).env("EMBER_SHARED", shared()))?;
+    step("runtime builds for bare-metal targets (no_std, no alloc)");
+    for t in NO_STD_TARGETS {
+        run(cargo().args(["build", "--release", "-p", "ember-runtime", "--target", t]))?;
+    }
+    eprintln!("\nall tests passed");
+    Ok(())
+}
+
+fn read_npz<T: ndarray_npy::ReadableElement>(p: &Path, key: &str) -> Result<ArrayD<T>> {
+    let mut z = NpzReader::new(std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?)?;
+    Ok(z.by_name(key).or_else(|_| z.by_name(&format!("{key}.npy")))?)
+}
+
+/// KWS demo: the reference MFCC of a spoken clip through the compiled int8
+/// model, via the `ember` CLI.
+fn demo(args: &[&str]) -> Result<()> {
+    let clip = args.first().copied().unwrap_or("yes_v0");
+    let vectors = shared().join("vectors/kws_testvectors.npz");
+    let index: String = std::fs::read_to_string(shared().join("vectors/kws_testvectors.json"))?;
+    let names: Vec<String> = index
+        .split("\"names\"")
+        .nth(1)
+        .and_then(|s| s.split(']').next())
+        .map(|s| s.split('"').filter(|t| t.chars().any(|c| c.is_alphanumeric())).map(String::from).collect())
+        .unwrap_or_default();
+    let row = names.iter().position(|n| n == clip).with_context(|| format!("no clip '{clip}' (known: {})", names.join(", ")))?;
+    let out_dir = root().join("target/demo");
+    std::fs::create_dir_all(&out_dir)?;
+    step(&format!("MFCC of audio/keywords/{clip}.wav (reference features until the on-device front end lands)"));
+    let mfcc: ArrayD<i8> = read_npz(&vectors, "mfcc_int8")?;
+    let x = mfcc.index_axis(Axis(0), row).to_owned().insert_axis(Axis(0));
+    let input = out_dir.join(format!("{clip}_mfcc_int8.npy"));
+    x.write_npy(std::fs::File::create(&input)?)?;
+    let model = shared().join("models/mlperf-tiny/kws/kws_int8_qdq.onnx");
+    let blob = out_dir.join("kws.ember");
+    let ember = |a: &[&str]| -> Result<()> {
+        run(cargo().args(["run", "--release", "--quiet", "-p", "ember-cli", "--"]).args(a))
+    };
+    step("compile kws_int8_qdq.onnx");
+    ember(&["compile", model.to_str().context("path")?, "-o", blob.to_str().context("path")?, "--target", "cortex-m55"])?;
+    step("inspect");
+    ember(&["inspect", blob.to_str().context("path")?])?;
+    step("run");
+    let output = out_dir.join(format!("{clip}_out.npy"));
+    ember(&["run", blob.to_str().context("path")?, "--input", input.to_str().context("path")?, "--output", output.to_str().context("path")?])?;
+    let y = ArrayD::<i8>::read_npy(std::fs::File::open(&output)?)?;
+    let scores: Vec<i8> = y.iter().copied().collect();
+    let best = (0..scores.len()).max_by_key(|&i| scores[i]).context("empty output")?;
+    let conf = (scores[best] as f32 + 128.0) / 256.0;
+    println!("\nclip {clip}: recognised \"{}\" (confidence {:.2})", KWS_LABELS.get(best).unwrap_or(&"?"), conf);
+    Ok(())
+}
