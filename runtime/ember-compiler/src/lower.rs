@@ -145,10 +145,6 @@ fn f32_bits(v: f32) -> i32 {
     v.to_bits() as i32
 }
 
-fn i8_bytes(v: &[i8]) -> Vec<u8> {
-    v.iter().map(|&x| x as u8).collect()
-}
-
 impl<'p> Lowerer<'p> {
     /// Prepares lowering of `graph`, with graph inputs of the given shapes.
     pub fn new(
@@ -1719,7 +1715,7 @@ fn requantize_bias(b: Vec<i32>, bias_scale: &[f32], x_scale: f32, w_scale: &[f32
         .map(|(c, &v)| {
             let bs = bias_scale[if bias_scale.len() == 1 { 0 } else { c }];
             let acc = x_scale * w_scale[if w_scale.len() == 1 { 0 } else { c }];
-            if (bs - acc).abs() <= acc * 1e-6 {
+            if (bs - acc).abs() <= acc * 1e-3 {
                 v
             } else {
                 (v as f64 * bs as f64 / acc as f64).round() as i32

@@ -80,7 +80,7 @@ pub fn write(g: &Graph, plan: &Plan, rounding: Rounding) -> Vec<u8> {
     let params_b: Vec<u8> = params.iter().flat_map(|x| x.to_le_bytes()).collect();
 
     let mut blob = vec![0u8; HEADER_BYTES];
-    let mut section = |blob: &mut Vec<u8>, hdr: usize, count: usize, bytes: &[u8]| {
+    let section = |blob: &mut Vec<u8>, hdr: usize, count: usize, bytes: &[u8]| {
         pad_to(blob, ALIGN);
         let off = blob.len();
         blob.extend_from_slice(bytes);

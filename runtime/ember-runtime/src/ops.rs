@@ -565,7 +565,10 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                 };
                 let w_zp = quant_of(&c, &w)?.1;
                 let bias = if has_bias { Some(cast::<i32>(ins[2])?) } else { None };
-                let rq = requant(model, ins[3])?;
+                let rq = match requant(model, ins[3])? {
+                    Requant::Fixed(p) => Requant::FixedSingle(p),
+                    other => other,
+                };
                 kernels::fully_connected::fully_connected_s8(
                     cast(ins[0])?,
                     rows,

@@ -99,9 +99,13 @@ impl Window {
 /// How an integer kernel turns an int32 accumulator into the output scale.
 #[derive(Clone, Copy, Debug)]
 pub enum Requant<'a> {
-    /// TFLite fixed point: `pairs = [mult0, shift0, mult1, shift1, ..]`,
-    /// one pair per channel or a single pair for the whole tensor.
+    /// TFLite fixed point with double rounding (convolutions):
+    /// `pairs = [mult0, shift0, mult1, shift1, ..]`, one pair per channel
+    /// or a single pair for the whole tensor.
     Fixed(&'a [i32]),
+    /// TFLite fixed point with single rounding (fully connected); same
+    /// layout as [`Requant::Fixed`].
+    FixedSingle(&'a [i32]),
     /// onnxruntime: one real scale per channel (or one for the tensor);
     /// `round_half_even(acc as f32 * scale)`.
     Float(&'a [f32]),
@@ -111,7 +115,7 @@ impl Requant<'_> {
     /// Number of channels described (1 = per-tensor).
     pub fn channels(&self) -> usize {
         match self {
-            Requant::Fixed(p) => p.len() / 2,
+            Requant::Fixed(p) | Requant::FixedSingle(p) => p.len() / 2,
             Requant::Float(s) => s.len(),
         }
     }
@@ -125,6 +129,15 @@ impl Requant<'_> {
                 let i = if p.len() == 2 { 0 } else { ch * 2 };
                 match (p.get(i), p.get(i + 1)) {
                     (Some(&m), Some(&s)) => quant::multiply_by_quantized_multiplier(acc, m, s),
+                    _ => 0,
+                }
+            }
+            Requant::FixedSingle(p) => {
+                let i = if p.len() == 2 { 0 } else { ch * 2 };
+                match (p.get(i), p.get(i + 1)) {
+                    (Some(&m), Some(&s)) => {
+                        quant::multiply_by_quantized_multiplier_single_rounding(acc, m, s)
+                    }
                     _ => 0,
                 }
             }

@@ -1,0 +1,121 @@
+//! Numpy-style broadcasting over up to six dimensions, without allocation.
+
+use crate::error::{Error, Result};
+use crate::format::MAX_RANK;
+
+/// Index mapping from an output element to the two broadcast operands.
+#[derive(Clone, Copy, Debug)]
+pub struct Broadcast {
+    dims: [usize; MAX_RANK],
+    a_strides: [usize; MAX_RANK],
+    b_strides: [usize; MAX_RANK],
+    /// Elements in the output.
+    pub len: usize,
+    /// Both operands have exactly the output's shape.
+    pub same: bool,
+    a_len: usize,
+    b_len: usize,
+}
+
+fn aligned(d: &[usize], rank: usize) -> Option<[usize; MAX_RANK]> {
+    if d.len() > rank || rank > MAX_RANK {
+        return None;
+    }
+    let mut out = [1usize; MAX_RANK];
+    let off = MAX_RANK - d.len();
+    out[off..].copy_from_slice(d);
+    Some(out)
+}
+
+fn strides(d: &[usize; MAX_RANK], out: &[usize; MAX_RANK]) -> [usize; MAX_RANK] {
+    let mut s = [0usize; MAX_RANK];
+    let mut acc = 1usize;
+    for i in (0..MAX_RANK).rev() {
+        s[i] = if d[i] == 1 && out[i] != 1 { 0 } else { acc };
+        acc = acc.saturating_mul(d[i]);
+    }
+    s
+}
+
+impl Broadcast {
+    /// Checks that `a` and `b` broadcast to `out`.
+    pub fn new(a: &[usize], b: &[usize], out: &[usize]) -> Result<Self> {
+        let err = Error::ShapeMismatch("shapes do not broadcast");
+        let r = out.len();
+        let (ad, bd, od) = (aligned(a, r).ok_or(err)?, aligned(b, r).ok_or(err)?, aligned(out, r).ok_or(err)?);
+        for i in 0..MAX_RANK {
+            let ok = |d: usize| d == od[i] || d == 1;
+            if !ok(ad[i]) || !ok(bd[i]) || od[i] != ad[i].max(bd[i]) {
+                return Err(err);
+            }
+        }
+        let prod = |d: &[usize]| d.iter().try_fold(1usize, |acc, &v| acc.checked_mul(v));
+        Ok(Broadcast {
+            dims: od,
+            a_strides: strides(&ad, &od),
+            b_strides: strides(&bd, &od),
+            len: prod(out).ok_or(err)?,
+            same: a == out && b == out,
+            a_len: prod(a).ok_or(err)?,
+            b_len: prod(b).ok_or(err)?,
+        })
+    }
+
+    /// Checks operand and output slice lengths.
+    pub fn check(&self, a: usize, b: usize, y: usize) -> Result<()> {
+        if a != self.a_len || b != self.b_len || y != self.len {
+            return Err(Error::ShapeMismatch("element-wise operand length"));
+        }
+        Ok(())
+    }
+
+    /// Calls `f(out_index, a_index, b_index)` for every output element in order.
+    #[inline]
+    pub fn for_each(&self, mut f: impl FnMut(usize, usize, usize)) {
+        if self.same {
+            for i in 0..self.len {
+                f(i, i, i);
+            }
+            return;
+        }
+        if self.len == 0 {
+            return;
+        }
+        let mut idx = [0usize; MAX_RANK];
+        let (mut ai, mut bi) = (0usize, 0usize);
+        for o in 0..self.len {
+            f(o, ai, bi);
+            // odometer increment
+            let mut d = MAX_RANK;
+            while d > 0 {
+                d -= 1;
+                idx[d] += 1;
+                ai += self.a_strides[d];
+                bi += self.b_strides[d];
+                if idx[d] < self.dims[d] {
+                    break;
+                }
+                ai -= self.a_strides[d] * idx[d];
+                bi -= self.b_strides[d] * idx[d];
+                idx[d] = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_indices() {
+        let b = Broadcast::new(&[2, 1, 3], &[1, 4, 1], &[2, 4, 3]).unwrap();
+        let mut seen = [(0usize, 0usize); 24];
+        b.for_each(|o, a, bb| seen[o] = (a, bb));
+        // out[i, j, k] = a[i, 0, k], b[0, j, 0]
+        assert_eq!(seen[0], (0, 0));
+        assert_eq!(seen[4], (1, 1)); // i=0, j=1, k=1
+        assert_eq!(seen[23], (5, 3));
+        assert!(Broadcast::new(&[2, 3], &[3, 3], &[2, 3]).is_err());
+    }
+}
