@@ -131,6 +131,22 @@ impl Graph {
         self.tensors.len() - 1
     }
 
+    /// Sets the quantization of `t` and of every tensor sharing its bytes
+    /// (its root and the root's other views), so that a graph input seen
+    /// through a reshape still reports its quantization.
+    pub fn set_quant(&mut self, t: TId, q: Option<(f32, i32)>) {
+        let root = self.tensors[t].alias_of.unwrap_or(t);
+        if self.tensors[root].data.is_some() {
+            self.tensors[t].quant = q;
+            return;
+        }
+        for (i, x) in self.tensors.iter_mut().enumerate() {
+            if i == root || x.alias_of == Some(root) {
+                x.quant = q;
+            }
+        }
+    }
+
     /// Appends an op.
     pub fn push(
         &mut self,

@@ -397,7 +397,7 @@ impl<'p> Lowerer<'p> {
                     None => {
                         let dims = self.g.tensors[src.t].dims.clone();
                         let t = self.g.activation(&format!("{name}.f32"), DType::F32, dims, None);
-                        self.g.tensors[src.t].quant = Some((scale, zp));
+                        self.g.set_quant(src.t, Some((scale, zp)));
                         self.g.push(OpCode::Dequantize, vec![Some(src.t)], t, vec![], name);
                         self.dq_cache.insert(src.t, t);
                         t
@@ -787,7 +787,7 @@ impl<'p> Lowerer<'p> {
     #[allow(clippy::too_many_arguments)]
     fn emit_conv_s8(&mut self, node: &NodeProto, x: Act, xq: (f32, i32), w: &ArrayD<i8>, ws: &[f32], bias: Option<Vec<i32>>, tail: &QTail) -> Result<()> {
         let x = self.nhwc(x, node)?;
-        self.g.tensors[x.t].quant = Some(xq);
+        self.g.set_quant(x.t, Some(xq));
         let (geo, oshape, g, depthwise) = self.conv_shapes(node, &x, w.shape())?;
         let co = oshape[1];
         if ws.len() != 1 && ws.len() != co {
@@ -1038,7 +1038,7 @@ impl<'p> Lowerer<'p> {
     fn emit_fc_s8(&mut self, node: &NodeProto, x: Act, xq: (f32, i32), w: ArrayD<i8>, wz: i32, ws: &[f32], bias: Option<Vec<i32>>, tail: &QTail) -> Result<()> {
         let (n, k) = (w.shape()[0], w.shape()[1]);
         let x = self.fc_input(node, x, k)?;
-        self.g.tensors[x.t].quant = Some(xq);
+        self.g.set_quant(x.t, Some(xq));
         let wd: Vec<i8> = w.iter().copied().collect();
         let wt = self.g.const_i8(&format!("{}.weight", node.name), vec![n, k], Some((ws[0], wz)), &wd);
         let bt = bias.map(|b| self.g.const_i32(&format!("{}.bias", node.name), vec![n], &b));
@@ -1193,8 +1193,8 @@ impl<'p> Lowerer<'p> {
                 if let (Some(qa), Some(qb)) = (qa, qb) {
                     self.mark(&tail.nodes);
                     let (ta, tb, shape, perm) = self.binary_operands(node, a, b, false)?;
-                    self.g.tensors[ta].quant = Some(qa);
-                    self.g.tensors[tb].quant = Some(qb);
+                    self.g.set_quant(ta, Some(qa));
+                    self.g.set_quant(tb, Some(qb));
                     let (lo, hi) = Self::act_i8(tail.act, tail.scale, tail.zp);
                     let mut params = vec![lo, hi];
                     if self.rounding == Rounding::TfliteFixedPoint {
@@ -1239,7 +1239,7 @@ impl<'p> Lowerer<'p> {
                     let qout = Self::out_name(q);
                     self.mark(&[qi]);
                     let dims = self.g.tensors[src.t].dims.clone();
-                    self.g.tensors[src.t].quant = Some((scale, zp));
+                    self.g.set_quant(src.t, Some((scale, zp)));
                     let y = self.g.activation(&qout, DType::I8, dims, Some((scale, zp)));
                     self.g.push(OpCode::Clamp, vec![Some(src.t)], y, vec![lo, hi], &node.name);
                     self.vals.insert(qout, Val::Act(Act { t: y, ..src }));
@@ -1311,7 +1311,7 @@ impl<'p> Lowerer<'p> {
         let (dtype, out_name) = match (&qtail, quant) {
             (Some(t), Some(q)) => {
                 self.mark(&t.nodes);
-                self.g.tensors[x.t].quant = Some(q);
+                self.g.set_quant(x.t, Some(q));
                 let (lo, hi) = Self::act_i8(t.act, q.0, q.1);
                 params.extend([lo, hi]);
                 (DType::I8, t.out_name.clone())
@@ -1358,7 +1358,7 @@ impl<'p> Lowerer<'p> {
             if self.rounding == Rounding::OnnxFloat || ok_tflite {
                 self.mark(&tail.nodes);
                 let x = self.to_rowmajor(src.clone(), &node.name)?;
-                self.g.tensors[x.t].quant = Some((*scale, *zp));
+                self.g.set_quant(x.t, Some((*scale, *zp)));
                 let mut params = vec![f32_bits(1.0)];
                 if self.rounding == Rounding::TfliteFixedPoint {
                     let (m, s, d) = softmax_params_s8(*scale, 1.0);
@@ -1620,7 +1620,7 @@ impl<'p> Lowerer<'p> {
         let out = Self::out_name(node);
         let (dtype, v) = match quant {
             Some((s, z)) => {
-                self.g.tensors[x.t].quant = quant;
+                self.g.set_quant(x.t, quant);
                 (DType::I8, ((value as f32 / s).round_ties_even() as i32 + z).clamp(-128, 127))
             }
             None => (DType::F32, f32_bits(value as f32)),

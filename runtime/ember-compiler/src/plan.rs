@@ -45,33 +45,30 @@ pub fn plan(g: &Graph) -> Plan {
     for &t in &g.outputs {
         last[root(t)] = n_ops;
     }
-    let mut roots: Vec<usize> = (0..n)
+    let roots: Vec<usize> = (0..n)
         .filter(|&t| g.tensors[t].data.is_none() && g.tensors[t].alias_of.is_none() && first[t] != i64::MAX)
         .collect();
-    roots.sort_by_key(|&t| (std::cmp::Reverse(g.tensors[t].bytes()), first[t]));
-    let mut offsets = vec![0usize; n];
-    let mut placed: Vec<(usize, usize, i64, i64)> = vec![]; // (offset, size, first, last)
-    let mut arena = 0usize;
-    for &t in &roots {
-        let size = align(g.tensors[t].bytes());
-        let (f, l) = (first[t], last[t].max(first[t]));
-        let mut conflicts: Vec<(usize, usize)> = placed
-            .iter()
-            .filter(|&&(_, _, pf, pl)| pf <= l && f <= pl)
-            .map(|&(o, s, _, _)| (o, o + s))
-            .collect();
-        conflicts.sort();
-        let mut off = 0usize;
-        for (s, e) in conflicts {
-            if off + size <= s {
-                break;
-            }
-            off = off.max(align(e));
+    let size = |t: usize| align(g.tensors[t].bytes());
+    let span = |t: usize| last[t].max(first[t]) - first[t] + 1;
+    // Greedy placement is order-sensitive: try a few classic orders and
+    // keep the smallest arena.
+    type Key<'k> = Box<dyn Fn(&usize) -> (i64, i64) + 'k>;
+    let orders: [Key<'_>; 4] = [
+        Box::new(|&t| (-(size(t) as i64), first[t])),
+        Box::new(|&t| (-(size(t) as i64 * span(t)), first[t])),
+        Box::new(|&t| (-span(t), -(size(t) as i64))),
+        Box::new(|&t| (first[t], -(size(t) as i64))),
+    ];
+    let mut best: Option<(usize, Vec<usize>)> = None;
+    for key in orders.iter() {
+        let mut order = roots.clone();
+        order.sort_by_key(|t| key(t));
+        let (arena, offsets) = place(&order, n, &size, &first, &last);
+        if best.as_ref().is_none_or(|(a, _)| arena < *a) {
+            best = Some((arena, offsets));
         }
-        offsets[t] = off;
-        placed.push((off, size, f, l));
-        arena = arena.max(off + size);
     }
+    let (arena, mut offsets) = best.unwrap_or((0, vec![0; n]));
     for t in 0..n {
         if let Some(r) = g.tensors[t].alias_of {
             offsets[t] = offsets[r];
@@ -81,4 +78,38 @@ pub fn plan(g: &Graph) -> Plan {
         offsets,
         arena_bytes: arena,
     }
+}
+
+/// Places `order` greedily; returns (arena bytes, offsets).
+fn place(
+    order: &[usize],
+    n: usize,
+    size: &dyn Fn(usize) -> usize,
+    first: &[i64],
+    last: &[i64],
+) -> (usize, Vec<usize>) {
+    let mut offsets = vec![0usize; n];
+    let mut placed: Vec<(usize, usize, i64, i64)> = vec![]; // (offset, size, first, last)
+    let mut arena = 0usize;
+    for &t in order {
+        let sz = size(t);
+        let (f, l) = (first[t], last[t].max(first[t]));
+        let mut conflicts: Vec<(usize, usize)> = placed
+            .iter()
+            .filter(|&&(_, _, pf, pl)| pf <= l && f <= pl)
+            .map(|&(o, s, _, _)| (o, o + s))
+            .collect();
+        conflicts.sort();
+        let mut off = 0usize;
+        for (s, e) in conflicts {
+            if off + sz <= s {
+                break;
+            }
+            off = off.max(align(e));
+        }
+        offsets[t] = off;
+        placed.push((off, sz, f, l));
+        arena = arena.max(off + sz);
+    }
+    (arena, offsets)
 }

@@ -64,10 +64,11 @@ pub fn fully_connected_f32(
     }
     for (xr, yr) in x.chunks_exact(k).zip(y.chunks_exact_mut(n.max(1))) {
         for (j, (wr, out)) in w.chunks_exact(k).zip(yr.iter_mut()).enumerate() {
-            let mut acc = 0f32;
+            let mut acc = 0f64;
             for (&xv, &wv) in xr.iter().zip(wr) {
-                acc += xv * wv;
+                acc += xv as f64 * wv as f64;
             }
+            let mut acc = acc as f32;
             if let Some(b) = bias {
                 acc += b[j];
             }
