@@ -109,3 +109,55 @@ pub fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
     }
     best
 }
+
+/// Builds a small float ONNX model: graph input `x` of `in_dims` (a
+/// negative dim becomes a symbolic one), `nodes` as (op type, node name,
+/// inputs, outputs), and the listed graph outputs (same dims as `x`).
+pub fn tiny_onnx(in_dims: &[i64], nodes: &[(&str, &str, &[&str], &[&str])], outputs: &[&str]) -> Vec<u8> {
+    use prost::Message;
+    use tract_onnx::pb;
+    use pb::tensor_shape_proto::{dimension::Value, Dimension};
+    let ty = || {
+        Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: 1,
+                shape: Some(pb::TensorShapeProto {
+                    dim: in_dims
+                        .iter()
+                        .map(|&d| Dimension {
+                            value: Some(if d < 0 { Value::DimParam("batch".into()) } else { Value::DimValue(d) }),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        })
+    };
+    let graph = pb::GraphProto {
+        node: nodes
+            .iter()
+            .map(|(op, name, i, o)| pb::NodeProto {
+                input: i.iter().map(|s| s.to_string()).collect(),
+                output: o.iter().map(|s| s.to_string()).collect(),
+                name: name.to_string(),
+                op_type: op.to_string(),
+                ..Default::default()
+            })
+            .collect(),
+        name: "g".into(),
+        input: vec![pb::ValueInfoProto { name: "x".into(), r#type: ty(), ..Default::default() }],
+        output: outputs
+            .iter()
+            .map(|o| pb::ValueInfoProto { name: o.to_string(), r#type: ty(), ..Default::default() })
+            .collect(),
+        ..Default::default()
+    };
+    pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 13 }],
+        graph: Some(graph),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}

@@ -5,8 +5,6 @@ use ember_compiler::{aligned_arena, AlignedBlob, CompileError, Options};
 use ember_runtime::format::crc32;
 use ember_runtime::{Error, Interpreter, Model};
 use ember_tests::{compile, mlperf};
-use prost::Message;
-use tract_onnx::pb;
 
 /// Deterministic xorshift PRNG (no dependency, reproducible failures).
 struct Rng(u64);
@@ -180,47 +178,8 @@ fn malformed_onnx_is_an_error() {
     }
 }
 
-fn tensor_type(elem: i32, dims: &[i64]) -> Option<pb::TypeProto> {
-    use pb::tensor_shape_proto::{dimension::Value, Dimension};
-    Some(pb::TypeProto {
-        value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-            elem_type: elem,
-            shape: Some(pb::TensorShapeProto {
-                dim: dims
-                    .iter()
-                    .map(|&d| Dimension {
-                        value: Some(if d < 0 { Value::DimParam("batch".into()) } else { Value::DimValue(d) }),
-                        ..Default::default()
-                    })
-                    .collect(),
-            }),
-        })),
-        ..Default::default()
-    })
-}
-
 fn one_node_model(op_type: &str, in_dims: &[i64]) -> Vec<u8> {
-    let node = pb::NodeProto {
-        input: vec!["x".into()],
-        output: vec!["y".into()],
-        name: "the_node".into(),
-        op_type: op_type.into(),
-        ..Default::default()
-    };
-    let graph = pb::GraphProto {
-        node: vec![node],
-        name: "g".into(),
-        input: vec![pb::ValueInfoProto { name: "x".into(), r#type: tensor_type(1, in_dims), ..Default::default() }],
-        output: vec![pb::ValueInfoProto { name: "y".into(), r#type: tensor_type(1, in_dims), ..Default::default() }],
-        ..Default::default()
-    };
-    let model = pb::ModelProto {
-        ir_version: 8,
-        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 13 }],
-        graph: Some(graph),
-        ..Default::default()
-    };
-    model.encode_to_vec()
+    ember_tests::tiny_onnx(in_dims, &[(op_type, "the_node", &["x"], &["y"])], &["y"])
 }
 
 #[test]
