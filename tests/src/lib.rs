@@ -24,7 +24,10 @@ pub fn shared_dir() -> PathBuf {
 
 /// Path of a MLPerf Tiny model file, e.g. `mlperf("kws", "kws_int8_qdq.onnx")`.
 pub fn mlperf(model: &str, file: &str) -> PathBuf {
-    shared_dir().join("models/mlperf-tiny").join(model).join(file)
+    shared_dir()
+        .join("models/mlperf-tiny")
+        .join(model)
+        .join(file)
 }
 
 /// Reads array `key` of `vectors/<model>_testvectors.npz`.
@@ -82,19 +85,37 @@ pub mod bytemuck_like {
 
     impl Elem for i8 {
         fn copy_in(interp: &mut Interpreter<'_, '_>, row: &[i8]) {
-            interp.input_mut(0).unwrap().copy_from(row).expect("input dtype/len");
+            interp
+                .input_mut(0)
+                .unwrap()
+                .copy_from(row)
+                .expect("input dtype/len");
         }
         fn copy_out(interp: &Interpreter<'_, '_>) -> Vec<i8> {
-            interp.output(0).unwrap().as_i8().expect("i8 output").to_vec()
+            interp
+                .output(0)
+                .unwrap()
+                .as_i8()
+                .expect("i8 output")
+                .to_vec()
         }
     }
 
     impl Elem for f32 {
         fn copy_in(interp: &mut Interpreter<'_, '_>, row: &[f32]) {
-            interp.input_mut(0).unwrap().copy_from(row).expect("input dtype/len");
+            interp
+                .input_mut(0)
+                .unwrap()
+                .copy_from(row)
+                .expect("input dtype/len");
         }
         fn copy_out(interp: &Interpreter<'_, '_>) -> Vec<f32> {
-            interp.output(0).unwrap().as_f32().expect("f32 output").to_vec()
+            interp
+                .output(0)
+                .unwrap()
+                .as_f32()
+                .expect("f32 output")
+                .to_vec()
         }
     }
 }
@@ -113,10 +134,14 @@ pub fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
 /// Builds a small float ONNX model: graph input `x` of `in_dims` (a
 /// negative dim becomes a symbolic one), `nodes` as (op type, node name,
 /// inputs, outputs), and the listed graph outputs (same dims as `x`).
-pub fn tiny_onnx(in_dims: &[i64], nodes: &[(&str, &str, &[&str], &[&str])], outputs: &[&str]) -> Vec<u8> {
+pub fn tiny_onnx(
+    in_dims: &[i64],
+    nodes: &[(&str, &str, &[&str], &[&str])],
+    outputs: &[&str],
+) -> Vec<u8> {
+    use pb::tensor_shape_proto::{dimension::Value, Dimension};
     use prost::Message;
     use tract_onnx::pb;
-    use pb::tensor_shape_proto::{dimension::Value, Dimension};
     let ty = || {
         Some(pb::TypeProto {
             value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
@@ -125,7 +150,11 @@ pub fn tiny_onnx(in_dims: &[i64], nodes: &[(&str, &str, &[&str], &[&str])], outp
                     dim: in_dims
                         .iter()
                         .map(|&d| Dimension {
-                            value: Some(if d < 0 { Value::DimParam("batch".into()) } else { Value::DimValue(d) }),
+                            value: Some(if d < 0 {
+                                Value::DimParam("batch".into())
+                            } else {
+                                Value::DimValue(d)
+                            }),
                             ..Default::default()
                         })
                         .collect(),
@@ -146,16 +175,27 @@ pub fn tiny_onnx(in_dims: &[i64], nodes: &[(&str, &str, &[&str], &[&str])], outp
             })
             .collect(),
         name: "g".into(),
-        input: vec![pb::ValueInfoProto { name: "x".into(), r#type: ty(), ..Default::default() }],
+        input: vec![pb::ValueInfoProto {
+            name: "x".into(),
+            r#type: ty(),
+            ..Default::default()
+        }],
         output: outputs
             .iter()
-            .map(|o| pb::ValueInfoProto { name: o.to_string(), r#type: ty(), ..Default::default() })
+            .map(|o| pb::ValueInfoProto {
+                name: o.to_string(),
+                r#type: ty(),
+                ..Default::default()
+            })
             .collect(),
         ..Default::default()
     };
     pb::ModelProto {
         ir_version: 8,
-        opset_import: vec![pb::OperatorSetIdProto { domain: String::new(), version: 13 }],
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
         graph: Some(graph),
         ..Default::default()
     }

@@ -35,7 +35,10 @@ fn check_float(model: &str, file: &str) {
             worst = worst.max((a - b).abs());
         }
     }
-    eprintln!("{model} float: max abs error {worst:e} (tolerance {tol:e}, output range {})", hi - lo);
+    eprintln!(
+        "{model} float: max abs error {worst:e} (tolerance {tol:e}, output range {})",
+        hi - lo
+    );
     assert!(worst <= tol, "{model}: max abs error {worst} > {tol}");
 }
 
@@ -72,14 +75,21 @@ fn check_ort(model: &str, file: &str, out_scale: f32) {
     let mut worst = 0f32;
     for (r, out) in got.iter().enumerate() {
         let w: Vec<f32> = want.index_axis(Axis(0), r).iter().copied().collect();
-        assert_eq!(argmax(out), argmax(&w), "{model} row {r}: argmax differs: {out:?} vs {w:?}");
+        assert_eq!(
+            argmax(out),
+            argmax(&w),
+            "{model} row {r}: argmax differs: {out:?} vs {w:?}"
+        );
         for (a, b) in out.iter().zip(&w) {
             worst = worst.max((a - b).abs());
         }
     }
     let steps = worst / out_scale;
     eprintln!("{model} ort int8: max difference {steps} output steps");
-    assert!(steps <= 2.0 + 1e-3, "{model}: {steps} quantization steps apart");
+    assert!(
+        steps <= 2.0 + 1e-3,
+        "{model}: {steps} quantization steps apart"
+    );
 }
 
 #[test]

@@ -12,12 +12,22 @@ fn check(model: &str, file: &str, input_key: &str) {
     assert_eq!(got.len(), want.shape()[0]);
     let mut bad = vec![];
     for (r, out) in got.iter().enumerate() {
-        let w: Vec<i8> = want.index_axis(ndarray::Axis(0), r).iter().copied().collect();
+        let w: Vec<i8> = want
+            .index_axis(ndarray::Axis(0), r)
+            .iter()
+            .copied()
+            .collect();
         if *out != w {
             bad.push(format!("row {r}: got {out:?}, want {w:?}"));
         }
     }
-    assert!(bad.is_empty(), "{model}: {} of {} rows differ:\n{}", bad.len(), got.len(), bad.iter().take(5).cloned().collect::<Vec<_>>().join("\n"));
+    assert!(
+        bad.is_empty(),
+        "{model}: {} of {} rows differ:\n{}",
+        bad.len(),
+        got.len(),
+        bad.iter().take(5).cloned().collect::<Vec<_>>().join("\n")
+    );
 }
 
 #[test]
@@ -57,7 +67,11 @@ fn sww_int8_bit_exact_with_tflite_reference_on_every_window() {
     let got: Vec<Vec<i8>> = run_rows(&blob, &x);
     let mut bad = 0;
     for (r, out) in got.iter().enumerate() {
-        let w: Vec<i8> = want.index_axis(ndarray::Axis(0), r).iter().copied().collect();
+        let w: Vec<i8> = want
+            .index_axis(ndarray::Axis(0), r)
+            .iter()
+            .copied()
+            .collect();
         if *out != w {
             if bad < 5 {
                 eprintln!("window {r}: got {out:?}, want {w:?}");

@@ -21,7 +21,9 @@ impl Rng {
 }
 
 fn kws_blob() -> Vec<u8> {
-    compile(&mlperf("kws", "kws_int8_qdq.onnx")).bytes().to_vec()
+    compile(&mlperf("kws", "kws_int8_qdq.onnx"))
+        .bytes()
+        .to_vec()
 }
 
 fn fix_crc(b: &mut [u8]) {
@@ -74,7 +76,11 @@ fn mutated_blobs_with_valid_checksums_never_panic() {
         let mut m = b.clone();
         let flips = 1 + rng.below(4);
         for _ in 0..flips {
-            let i = if k % 2 == 0 { rng.below(m.len().min(4096)) } else { rng.below(m.len()) };
+            let i = if k % 2 == 0 {
+                rng.below(m.len().min(4096))
+            } else {
+                rng.below(m.len())
+            };
             m[i] = match rng.below(4) {
                 0 => m[i] ^ (1 << rng.below(8)),
                 1 => 0xFF,
@@ -88,7 +94,10 @@ fn mutated_blobs_with_valid_checksums_never_panic() {
         }
     }
     eprintln!("{rejected} of {n} structurally mutated blobs rejected, the rest ran");
-    assert!(rejected > n / 4, "validation rejects too little: {rejected} of {n}");
+    assert!(
+        rejected > n / 4,
+        "validation rejects too little: {rejected} of {n}"
+    );
 }
 
 fn set_u32(b: &mut [u8], off: usize, v: u32) {
@@ -113,12 +122,27 @@ fn bad_header_fields_are_named() {
         Error::BadMagic
     );
     assert_eq!(case(4, 99), Error::UnsupportedVersion(99));
-    assert!(matches!(case(8, b.len() as u32 + 16), Error::Truncated { .. }));
-    assert!(matches!(case(28, 1 << 30), Error::BadSection(_)), "tensor table offset");
-    assert!(matches!(case(36, 1 << 30), Error::BadSection(_)), "op table offset");
-    assert!(matches!(case(24, 1 << 20), Error::BadSection(_)), "tensor count");
+    assert!(matches!(
+        case(8, b.len() as u32 + 16),
+        Error::Truncated { .. }
+    ));
+    assert!(
+        matches!(case(28, 1 << 30), Error::BadSection(_)),
+        "tensor table offset"
+    );
+    assert!(
+        matches!(case(36, 1 << 30), Error::BadSection(_)),
+        "op table offset"
+    );
+    assert!(
+        matches!(case(24, 1 << 20), Error::BadSection(_)),
+        "tensor count"
+    );
     assert!(matches!(case(88, 7), Error::BadHeader(_)), "rounding");
-    assert!(matches!(case(20, 16), Error::BadTensor { .. }), "arena too small for the plan");
+    assert!(
+        matches!(case(20, 16), Error::BadTensor { .. }),
+        "arena too small for the plan"
+    );
 }
 
 #[test]
@@ -126,7 +150,10 @@ fn wrong_checksum_is_reported() {
     let mut b = kws_blob();
     let last = b.len() - 1;
     b[last] ^= 0x55;
-    assert!(matches!(load_and_run(&b), Err(Error::ChecksumMismatch { .. })));
+    assert!(matches!(
+        load_and_run(&b),
+        Err(Error::ChecksumMismatch { .. })
+    ));
 }
 
 #[test]
@@ -137,7 +164,10 @@ fn small_or_misaligned_arena_is_an_error() {
     let need = m.arena_bytes();
     assert_eq!(
         Interpreter::new(&m, &mut arena.bytes_mut()[..need - 1]).err(),
-        Some(Error::ArenaTooSmall { needed: need, got: need - 1 })
+        Some(Error::ArenaTooSmall {
+            needed: need,
+            got: need - 1
+        })
     );
     assert_eq!(
         Interpreter::new(&m, &mut arena.bytes_mut()[1..need + 1]).err(),
@@ -151,7 +181,10 @@ fn misaligned_blob_is_an_error() {
     let mut padded = vec![0u8; 1];
     padded.extend_from_slice(&b);
     let a = AlignedBlob::new(&padded);
-    assert_eq!(Model::load(&a.bytes()[1..]).err(), Some(Error::MisalignedBlob));
+    assert_eq!(
+        Model::load(&a.bytes()[1..]).err(),
+        Some(Error::MisalignedBlob)
+    );
 }
 
 fn compile_err(bytes: &[u8]) -> CompileError {
@@ -160,7 +193,10 @@ fn compile_err(bytes: &[u8]) -> CompileError {
 
 #[test]
 fn malformed_onnx_is_an_error() {
-    assert!(matches!(compile_err(b"definitely not protobuf \xff\xff\xff"), CompileError::Malformed(_)));
+    assert!(matches!(
+        compile_err(b"definitely not protobuf \xff\xff\xff"),
+        CompileError::Malformed(_)
+    ));
     let real = std::fs::read(mlperf("kws", "kws_int8_qdq.onnx")).unwrap();
     let mut rng = Rng(777);
     for _ in 0..200 {
@@ -204,7 +240,13 @@ fn dynamic_shape_is_named_with_the_fix() {
     let m = Model::load(blob.bytes()).unwrap();
     let mut arena = aligned_arena(m.arena_bytes());
     let mut it = Interpreter::new(&m, arena.bytes_mut()).unwrap();
-    it.input_mut(0).unwrap().copy_from(&[-1.0f32, 2.0, -3.0, 4.0, 0.5, -0.5, 7.0, -7.0]).unwrap();
+    it.input_mut(0)
+        .unwrap()
+        .copy_from(&[-1.0f32, 2.0, -3.0, 4.0, 0.5, -0.5, 7.0, -7.0])
+        .unwrap();
     it.invoke().unwrap();
-    assert_eq!(it.output(0).unwrap().as_f32().unwrap(), &[0.0, 2.0, 0.0, 4.0, 0.5, 0.0, 7.0, 0.0]);
+    assert_eq!(
+        it.output(0).unwrap().as_f32().unwrap(),
+        &[0.0, 2.0, 0.0, 4.0, 0.5, 0.0, 7.0, 0.0]
+    );
 }

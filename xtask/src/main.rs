@@ -8,9 +8,15 @@ use ndarray::{ArrayD, Axis};
 use ndarray_npy::{NpzReader, ReadNpyExt, WriteNpyExt};
 
 /// Bare-metal targets the runtime must build for.
-const NO_STD_TARGETS: &[&str] = &["thumbv7em-none-eabihf", "thumbv8m.main-none-eabihf", "aarch64-unknown-none"];
+const NO_STD_TARGETS: &[&str] = &[
+    "thumbv7em-none-eabihf",
+    "thumbv8m.main-none-eabihf",
+    "aarch64-unknown-none",
+];
 
-const KWS_LABELS: &[&str] = &["down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes", "silence", "unknown"];
+const KWS_LABELS: &[&str] = &[
+    "down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes", "silence", "unknown",
+];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,7 +39,9 @@ fn root() -> PathBuf {
 }
 
 fn shared() -> PathBuf {
-    std::env::var_os("EMBER_SHARED").map(PathBuf::from).unwrap_or_else(|| root().join("../shared"))
+    std::env::var_os("EMBER_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared"))
 }
 
 fn step(what: &str) {
@@ -42,7 +50,10 @@ fn step(what: &str) {
 
 fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("    $ {cmd:?}");
-    let st = cmd.current_dir(root()).status().with_context(|| format!("cannot start {cmd:?}"))?;
+    let st = cmd
+        .current_dir(root())
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
     if !st.success() {
         bail!("{cmd:?} failed ({st})");
     }
@@ -56,13 +67,24 @@ fn cargo() -> Command {
 /// Installs the rustup targets (idempotent).
 fn setup() -> Result<()> {
     step("setup: rustup targets");
-    let installed = Command::new("rustup").args(["target", "list", "--installed"]).current_dir(root()).output();
-    let have = installed.map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or_default();
-    let missing: Vec<&str> = NO_STD_TARGETS.iter().copied().filter(|t| !have.lines().any(|l| l.trim() == *t)).collect();
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(root())
+        .output();
+    let have = installed
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    let missing: Vec<&str> = NO_STD_TARGETS
+        .iter()
+        .copied()
+        .filter(|t| !have.lines().any(|l| l.trim() == *t))
+        .collect();
     if missing.is_empty() {
         eprintln!("    all targets present");
     } else {
-        run(Command::new("rustup").args(["target", "add"]).args(&missing))?;
+        run(Command::new("rustup")
+            .args(["target", "add"])
+            .args(&missing))?;
     }
     Ok(())
 }
@@ -70,12 +92,17 @@ fn setup() -> Result<()> {
 fn test() -> Result<()> {
     setup()?;
     if !shared().join("README.md").exists() {
-        bail!("shared data not found at {} (set EMBER_SHARED)", shared().display());
+        bail!(
+            "shared data not found at {} (set EMBER_SHARED)",
+            shared().display()
+        );
     }
     step("format check");
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     step("unit, end-to-end and CLI tests");
-    run(cargo().args(["test", "--workspace", "--exclude", "xtask"]).env("EMBER_SHARED", shared()))?;
+    run(cargo()
+        .args(["test", "--workspace", "--exclude", "xtask"])
+        .env("EMBER_SHARED", shared()))?;
     step("runtime builds for bare-metal targets (no_std, no alloc)");
     for t in NO_STD_TARGETS {
         run(cargo().args(["build", "--release", "-p", "ember-runtime", "--target", t]))?;
@@ -85,8 +112,11 @@ fn test() -> Result<()> {
 }
 
 fn read_npz<T: ndarray_npy::ReadableElement>(p: &Path, key: &str) -> Result<ArrayD<T>> {
-    let mut z = NpzReader::new(std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?)?;
-    Ok(z.by_name(key).or_else(|_| z.by_name(&format!("{key}.npy")))?)
+    let mut z = NpzReader::new(
+        std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
+    )?;
+    Ok(z.by_name(key)
+        .or_else(|_| z.by_name(&format!("{key}.npy")))?)
 }
 
 /// KWS demo: the reference MFCC of a spoken clip through the compiled int8
@@ -99,32 +129,65 @@ fn demo(args: &[&str]) -> Result<()> {
         .split("\"names\"")
         .nth(1)
         .and_then(|s| s.split(']').next())
-        .map(|s| s.split('"').filter(|t| t.chars().any(|c| c.is_alphanumeric())).map(String::from).collect())
+        .map(|s| {
+            s.split('"')
+                .filter(|t| t.chars().any(|c| c.is_alphanumeric()))
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default();
-    let row = names.iter().position(|n| n == clip).with_context(|| format!("no clip '{clip}' (known: {})", names.join(", ")))?;
+    let row = names
+        .iter()
+        .position(|n| n == clip)
+        .with_context(|| format!("no clip '{clip}' (known: {})", names.join(", ")))?;
     let out_dir = root().join("target/demo");
     std::fs::create_dir_all(&out_dir)?;
     step(&format!("MFCC of audio/keywords/{clip}.wav (reference features until the on-device front end lands)"));
     let mfcc: ArrayD<i8> = read_npz(&vectors, "mfcc_int8")?;
-    let x = mfcc.index_axis(Axis(0), row).to_owned().insert_axis(Axis(0));
+    let x = mfcc
+        .index_axis(Axis(0), row)
+        .to_owned()
+        .insert_axis(Axis(0));
     let input = out_dir.join(format!("{clip}_mfcc_int8.npy"));
     x.write_npy(std::fs::File::create(&input)?)?;
     let model = shared().join("models/mlperf-tiny/kws/kws_int8_qdq.onnx");
     let blob = out_dir.join("kws.ember");
     let ember = |a: &[&str]| -> Result<()> {
-        run(cargo().args(["run", "--release", "--quiet", "-p", "ember-cli", "--"]).args(a))
+        run(cargo()
+            .args(["run", "--release", "--quiet", "-p", "ember-cli", "--"])
+            .args(a))
     };
     step("compile kws_int8_qdq.onnx");
-    ember(&["compile", model.to_str().context("path")?, "-o", blob.to_str().context("path")?, "--target", "cortex-m55"])?;
+    ember(&[
+        "compile",
+        model.to_str().context("path")?,
+        "-o",
+        blob.to_str().context("path")?,
+        "--target",
+        "cortex-m55",
+    ])?;
     step("inspect");
     ember(&["inspect", blob.to_str().context("path")?])?;
     step("run");
     let output = out_dir.join(format!("{clip}_out.npy"));
-    ember(&["run", blob.to_str().context("path")?, "--input", input.to_str().context("path")?, "--output", output.to_str().context("path")?])?;
+    ember(&[
+        "run",
+        blob.to_str().context("path")?,
+        "--input",
+        input.to_str().context("path")?,
+        "--output",
+        output.to_str().context("path")?,
+    ])?;
     let y = ArrayD::<i8>::read_npy(std::fs::File::open(&output)?)?;
     let scores: Vec<i8> = y.iter().copied().collect();
-    let best = (0..scores.len()).max_by_key(|&i| scores[i]).context("empty output")?;
+    let best = (0..scores.len())
+        .max_by_key(|&i| scores[i])
+        .context("empty output")?;
     let conf = (scores[best] as f32 + 128.0) / 256.0;
-    println!("\nclip {clip}: recognised \"{}\" (confidence {:.2})", KWS_LABELS.get(best).unwrap_or(&"?"), conf);
+    println!(
+        "\nclip {clip}: recognised \"{}\" (confidence {:.2})",
+        KWS_LABELS.get(best).unwrap_or(&"?"),
+        conf
+    );
     Ok(())
 }

@@ -73,13 +73,30 @@ fn weights_total(m: &Model<'_>) -> Result<usize> {
 pub fn table(m: &Model<'_>) -> Result<String> {
     let ls = layers(m)?;
     let mut s = String::new();
-    writeln!(s, "{:>3}  {:<16} {:<4} {:<18} {:<18} {:>10} {:>9} {:>8} {:>8}  name", "#", "op", "type", "input", "output", "MACs", "weights", "offset", "bytes")?;
+    writeln!(
+        s,
+        "{:>3}  {:<16} {:<4} {:<18} {:<18} {:>10} {:>9} {:>8} {:>8}  name",
+        "#", "op", "type", "input", "output", "MACs", "weights", "offset", "bytes"
+    )?;
     for l in &ls {
-        let name: String = if l.name.chars().count() > 48 { format!("{}…", l.name.chars().take(47).collect::<String>()) } else { l.name.clone() };
+        let name: String = if l.name.chars().count() > 48 {
+            format!("{}…", l.name.chars().take(47).collect::<String>())
+        } else {
+            l.name.clone()
+        };
         writeln!(
             s,
             "{:>3}  {:<16} {:<4} {:<18} {:<18} {:>10} {:>9} {:>8} {:>8}  {}",
-            l.index, l.op, l.dtype, format!("{:?}", l.in_shape), format!("{:?}", l.out_shape), l.macs, l.weight_bytes, l.arena_offset, l.arena_bytes, name
+            l.index,
+            l.op,
+            l.dtype,
+            format!("{:?}", l.in_shape),
+            format!("{:?}", l.out_shape),
+            l.macs,
+            l.weight_bytes,
+            l.arena_offset,
+            l.arena_bytes,
+            name
         )?;
     }
     writeln!(s)?;
@@ -87,16 +104,38 @@ pub fn table(m: &Model<'_>) -> Result<String> {
     writeln!(s, "blob bytes     {}", m.blob_bytes())?;
     writeln!(s, "weight bytes   {}", weights_total(m)?)?;
     writeln!(s, "arena bytes    {}", m.arena_bytes())?;
-    writeln!(s, "runtime state  {} bytes (model view + interpreter, besides the arena)", runtime_state_bytes())?;
+    writeln!(
+        s,
+        "runtime state  {} bytes (model view + interpreter, besides the arena)",
+        runtime_state_bytes()
+    )?;
     writeln!(s, "MACs           {}", m.total_macs())?;
     writeln!(s, "rounding       {}", m.rounding().name())?;
     for i in 0..m.num_inputs() {
         let t = m.input_info(i)?;
-        writeln!(s, "input  {i}       {} {} {:?}{}", t.name, t.dtype.name(), t.dims(), t.quant.map(|q| format!(" scale {} zero point {}", q.scale, q.zero_point)).unwrap_or_default())?;
+        writeln!(
+            s,
+            "input  {i}       {} {} {:?}{}",
+            t.name,
+            t.dtype.name(),
+            t.dims(),
+            t.quant
+                .map(|q| format!(" scale {} zero point {}", q.scale, q.zero_point))
+                .unwrap_or_default()
+        )?;
     }
     for i in 0..m.num_outputs() {
         let t = m.output_info(i)?;
-        writeln!(s, "output {i}       {} {} {:?}{}", t.name, t.dtype.name(), t.dims(), t.quant.map(|q| format!(" scale {} zero point {}", q.scale, q.zero_point)).unwrap_or_default())?;
+        writeln!(
+            s,
+            "output {i}       {} {} {:?}{}",
+            t.name,
+            t.dtype.name(),
+            t.dims(),
+            t.quant
+                .map(|q| format!(" scale {} zero point {}", q.scale, q.zero_point))
+                .unwrap_or_default()
+        )?;
     }
     Ok(s)
 }
@@ -118,8 +157,12 @@ pub fn json(m: &Model<'_>) -> Result<String> {
         json!({"name": info.name, "dtype": info.dtype.name(), "shape": info.dims(),
                "scale": info.quant.map(|q| q.scale), "zero_point": info.quant.map(|q| q.zero_point)})
     };
-    let inputs: Vec<_> = (0..m.num_inputs()).map(|i| m.input_info(i).map(io)).collect::<Result<_, _>>()?;
-    let outputs: Vec<_> = (0..m.num_outputs()).map(|i| m.output_info(i).map(io)).collect::<Result<_, _>>()?;
+    let inputs: Vec<_> = (0..m.num_inputs())
+        .map(|i| m.input_info(i).map(io))
+        .collect::<Result<_, _>>()?;
+    let outputs: Vec<_> = (0..m.num_outputs())
+        .map(|i| m.output_info(i).map(io))
+        .collect::<Result<_, _>>()?;
     let v = json!({
         "blob_bytes": m.blob_bytes(),
         "arena_bytes": m.arena_bytes(),

@@ -13,7 +13,11 @@ use ember_compiler::{AlignedBlob, Options};
 use ember_runtime::{Interpreter, Model, Rounding};
 
 #[derive(Parser)]
-#[command(name = "ember", version, about = "Ember: compile ONNX models for edge boards and run them")]
+#[command(
+    name = "ember",
+    version,
+    about = "Ember: compile ONNX models for edge boards and run them"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -22,7 +26,15 @@ struct Cli {
 /// Targets the compiler knows. Every target currently uses the portable
 /// reference kernels; optimized kernels and weight packing per target come
 /// with the MCU and NEON kernel work.
-const TARGETS: &[&str] = &["generic", "cortex-m4", "cortex-m7", "cortex-m33", "cortex-m55", "cortex-a53", "cortex-a76"];
+const TARGETS: &[&str] = &[
+    "generic",
+    "cortex-m4",
+    "cortex-m7",
+    "cortex-m33",
+    "cortex-m55",
+    "cortex-a53",
+    "cortex-a76",
+];
 
 #[derive(Subcommand)]
 enum Cmd {
@@ -92,7 +104,10 @@ fn parse_shape(s: &str) -> Result<(String, Vec<usize>)> {
         .with_context(|| format!("--shape '{s}' must look like NAME=1x128"))?;
     let dims = dims
         .split('x')
-        .map(|d| d.parse::<usize>().with_context(|| format!("--shape '{s}': '{d}' is not a dimension")))
+        .map(|d| {
+            d.parse::<usize>()
+                .with_context(|| format!("--shape '{s}': '{d}' is not a dimension"))
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok((name.to_string(), dims))
 }
@@ -111,7 +126,13 @@ pub(crate) fn load_blob(path: &Path) -> Result<AlignedBlob> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Compile { model, output, target, rounding, shapes } => {
+        Cmd::Compile {
+            model,
+            output,
+            target,
+            rounding,
+            shapes,
+        } => {
             if !TARGETS.contains(&target.as_str()) {
                 bail!("unknown target '{target}' (known: {})", TARGETS.join(", "));
             }
@@ -138,11 +159,19 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Cmd::Run { model, inputs, output } => {
+        Cmd::Run {
+            model,
+            inputs,
+            output,
+        } => {
             let blob = load_blob(&model)?;
             let m = Model::load(blob.bytes()).with_context(|| format!("{}", model.display()))?;
             if inputs.len() != m.num_inputs() {
-                bail!("the model has {} inputs, {} given", m.num_inputs(), inputs.len());
+                bail!(
+                    "the model has {} inputs, {} given",
+                    m.num_inputs(),
+                    inputs.len()
+                );
             }
             let mut arena = ember_compiler::aligned_arena(m.arena_bytes());
             let mut interp = Interpreter::new(&m, arena.bytes_mut())?;
@@ -152,7 +181,9 @@ fn run(cli: Cli) -> Result<()> {
                     .with_context(|| format!("input {}", p.display()))?;
             }
             interp.invoke()?;
-            let outs: Vec<_> = (0..m.num_outputs()).map(|i| interp.output(i)).collect::<Result<_, _>>()?;
+            let outs: Vec<_> = (0..m.num_outputs())
+                .map(|i| interp.output(i))
+                .collect::<Result<_, _>>()?;
             match output {
                 Some(p) => npy::write_outputs(&p, &outs)?,
                 None => {

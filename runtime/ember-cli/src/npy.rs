@@ -19,11 +19,20 @@ pub fn read_into(p: &Path, info: &TensorInfo<'_>, dst: &mut TensorMut<'_>) -> Re
     let want = info.dims().to_vec();
     let check = |shape: &[usize]| -> Result<()> {
         if shape != want.as_slice() {
-            bail!("shape {shape:?} does not match the model input '{}' {want:?}", info.name);
+            bail!(
+                "shape {shape:?} does not match the model input '{}' {want:?}",
+                info.name
+            );
         }
         Ok(())
     };
-    let wrong = |e: anyhow::Error| e.context(format!("expected a {} array for input '{}'", info.dtype.name(), info.name));
+    let wrong = |e: anyhow::Error| {
+        e.context(format!(
+            "expected a {} array for input '{}'",
+            info.dtype.name(),
+            info.name
+        ))
+    };
     match info.dtype {
         DType::F32 => {
             let a = read::<f32>(p).map_err(wrong)?;
@@ -91,7 +100,8 @@ pub fn write_outputs(p: &Path, outs: &[TensorView<'_>]) -> Result<()> {
         }
         .with_context(|| format!("cannot write {}", p.display()))?;
     }
-    npz.finish().with_context(|| format!("cannot write {}", p.display()))?;
+    npz.finish()
+        .with_context(|| format!("cannot write {}", p.display()))?;
     Ok(())
 }
 
@@ -103,12 +113,30 @@ pub fn format_output(o: &TensorView<'_>) -> Result<String> {
         DType::U8 => o.as_u8()?.iter().map(|v| v.to_string()).collect(),
         DType::I32 => o.as_i32()?.iter().map(|v| v.to_string()).collect(),
     };
-    let shown = if vals.len() > 64 { format!("{} … ({} values)", vals[..64].join(" "), vals.len()) } else { vals.join(" ") };
-    let mut s = format!("{} {} {:?}: [{}]", o.info.name, o.info.dtype.name(), o.info.dims(), shown);
+    let shown = if vals.len() > 64 {
+        format!("{} … ({} values)", vals[..64].join(" "), vals.len())
+    } else {
+        vals.join(" ")
+    };
+    let mut s = format!(
+        "{} {} {:?}: [{}]",
+        o.info.name,
+        o.info.dtype.name(),
+        o.info.dims(),
+        shown
+    );
     if let (Some(q), true) = (o.info.quant, o.info.numel() <= 64) {
         let real: Vec<String> = match o.info.dtype {
-            DType::I8 => o.as_i8()?.iter().map(|&v| format!("{:.4}", (v as i32 - q.zero_point) as f32 * q.scale)).collect(),
-            DType::U8 => o.as_u8()?.iter().map(|&v| format!("{:.4}", (v as i32 - q.zero_point) as f32 * q.scale)).collect(),
+            DType::I8 => o
+                .as_i8()?
+                .iter()
+                .map(|&v| format!("{:.4}", (v as i32 - q.zero_point) as f32 * q.scale))
+                .collect(),
+            DType::U8 => o
+                .as_u8()?
+                .iter()
+                .map(|&v| format!("{:.4}", (v as i32 - q.zero_point) as f32 * q.scale))
+                .collect(),
             _ => vec![],
         };
         if !real.is_empty() {

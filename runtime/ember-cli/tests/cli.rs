@@ -9,7 +9,10 @@ use ndarray::{ArrayD, Axis};
 use ndarray_npy::{NpzReader, ReadNpyExt, WriteNpyExt};
 
 fn ember(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ember")).args(args).output().expect("run ember")
+    Command::new(env!("CARGO_BIN_EXE_ember"))
+        .args(args)
+        .output()
+        .expect("run ember")
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -34,7 +37,14 @@ fn assert_clean_failure(o: &Output, needle: &str) {
 
 fn compile(model: &str, file: &str) -> PathBuf {
     let out = tmp(&format!("{model}.ember"));
-    let o = ember(&["compile", s(&mlperf(model, file)), "-o", s(&out), "--target", "cortex-m55"]);
+    let o = ember(&[
+        "compile",
+        s(&mlperf(model, file)),
+        "-o",
+        s(&out),
+        "--target",
+        "cortex-m55",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     out
 }
@@ -46,9 +56,20 @@ fn compile_run_inspect_kws() {
     let want: ArrayD<i8> = vectors("kws", "int8_tflite_ref_out");
     for row in [0usize, 27, 50] {
         let input = tmp(&format!("kws_in_{row}.npy"));
-        x.index_axis(Axis(0), row).to_owned().insert_axis(Axis(0)).write_npy(std::fs::File::create(&input).unwrap()).unwrap();
+        x.index_axis(Axis(0), row)
+            .to_owned()
+            .insert_axis(Axis(0))
+            .write_npy(std::fs::File::create(&input).unwrap())
+            .unwrap();
         let output = tmp(&format!("kws_out_{row}.npy"));
-        let o = ember(&["run", s(&blob), "--input", s(&input), "--output", s(&output)]);
+        let o = ember(&[
+            "run",
+            s(&blob),
+            "--input",
+            s(&input),
+            "--output",
+            s(&output),
+        ]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let y = ArrayD::<i8>::read_npy(std::fs::File::open(&output).unwrap()).unwrap();
         assert_eq!(y.shape(), &[1, 12]);
@@ -63,23 +84,39 @@ fn compile_run_inspect_kws() {
     // The table and the JSON.
     let o = ember(&["inspect", s(&blob)]);
     let table = String::from_utf8_lossy(&o.stdout);
-    assert!(table.contains("DepthwiseConv2d") && table.contains("arena bytes"), "{table}");
+    assert!(
+        table.contains("DepthwiseConv2d") && table.contains("arena bytes"),
+        "{table}"
+    );
     let o = ember(&["inspect", s(&blob), "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["macs"], 2_664_780);
     assert_eq!(v["layers"].as_array().unwrap().len(), 12);
-    assert_eq!(v["blob_bytes"].as_u64().unwrap(), std::fs::metadata(&blob).unwrap().len());
+    assert_eq!(
+        v["blob_bytes"].as_u64().unwrap(),
+        std::fs::metadata(&blob).unwrap().len()
+    );
 }
 
 /// Arena sizes must not exceed TensorFlow Lite Micro's for the same models.
 #[test]
 fn arenas_are_smaller_than_tflite_micro() {
-    for (model, tflm) in [("kws", 22_772u64), ("vww", 100_660), ("ic", 54_340), ("ad", 2_260), ("sww", 15_252)] {
+    for (model, tflm) in [
+        ("kws", 22_772u64),
+        ("vww", 100_660),
+        ("ic", 54_340),
+        ("ad", 2_260),
+        ("sww", 15_252),
+    ] {
         let blob = compile(model, &format!("{model}_int8_qdq.onnx"));
         let o = ember(&["inspect", s(&blob), "--json"]);
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         let arena = v["arena_bytes"].as_u64().unwrap();
-        eprintln!("{model}: arena {arena} B = {:.2}× TFLM's {tflm} B, blob {} B", arena as f64 / tflm as f64, v["blob_bytes"]);
+        eprintln!(
+            "{model}: arena {arena} B = {:.2}× TFLM's {tflm} B, blob {} B",
+            arena as f64 / tflm as f64,
+            v["blob_bytes"]
+        );
         assert!(arena <= tflm, "{model}: arena {arena} > TFLM {tflm}");
     }
 }
@@ -88,9 +125,20 @@ fn arenas_are_smaller_than_tflite_micro() {
 fn run_accepts_onnx_directly() {
     let x: ArrayD<f32> = vectors("ic", "input_float");
     let input = tmp("ic_in.npy");
-    x.index_axis(Axis(0), 0).to_owned().insert_axis(Axis(0)).write_npy(std::fs::File::create(&input).unwrap()).unwrap();
+    x.index_axis(Axis(0), 0)
+        .to_owned()
+        .insert_axis(Axis(0))
+        .write_npy(std::fs::File::create(&input).unwrap())
+        .unwrap();
     let output = tmp("ic_out.npy");
-    let o = ember(&["run", s(&mlperf("ic", "ic_float32.onnx")), "--input", s(&input), "--output", s(&output)]);
+    let o = ember(&[
+        "run",
+        s(&mlperf("ic", "ic_float32.onnx")),
+        "--input",
+        s(&input),
+        "--output",
+        s(&output),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let y = ArrayD::<f32>::read_npy(std::fs::File::open(&output).unwrap()).unwrap();
     let want: ArrayD<f32> = vectors("ic", "float_onnx_out");
@@ -104,37 +152,71 @@ fn several_outputs_go_to_an_npz() {
     let model = tmp("two_out.onnx");
     let bytes = ember_tests::tiny_onnx(
         &[1, 4],
-        &[("Relu", "r", &["x"], &["relu_out"]), ("Add", "a", &["x", "x"], &["twice"])],
+        &[
+            ("Relu", "r", &["x"], &["relu_out"]),
+            ("Add", "a", &["x", "x"], &["twice"]),
+        ],
         &["relu_out", "twice"],
     );
     std::fs::write(&model, bytes).unwrap();
     let input = tmp("two_in.npy");
-    ndarray::arr2(&[[-1.0f32, 2.0, -3.0, 4.0]]).into_dyn().write_npy(std::fs::File::create(&input).unwrap()).unwrap();
+    ndarray::arr2(&[[-1.0f32, 2.0, -3.0, 4.0]])
+        .into_dyn()
+        .write_npy(std::fs::File::create(&input).unwrap())
+        .unwrap();
     let out = tmp("two_out.npz");
     let o = ember(&["run", s(&model), "--input", s(&input), "--output", s(&out)]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut z = NpzReader::new(std::fs::File::open(&out).unwrap()).unwrap();
-    let r: ArrayD<f32> = z.by_name("relu_out").or_else(|_| z.by_name("relu_out.npy")).unwrap();
-    let t: ArrayD<f32> = z.by_name("twice").or_else(|_| z.by_name("twice.npy")).unwrap();
-    assert_eq!(r.iter().copied().collect::<Vec<_>>(), vec![0.0, 2.0, 0.0, 4.0]);
-    assert_eq!(t.iter().copied().collect::<Vec<_>>(), vec![-2.0, 4.0, -6.0, 8.0]);
+    let r: ArrayD<f32> = z
+        .by_name("relu_out")
+        .or_else(|_| z.by_name("relu_out.npy"))
+        .unwrap();
+    let t: ArrayD<f32> = z
+        .by_name("twice")
+        .or_else(|_| z.by_name("twice.npy"))
+        .unwrap();
+    assert_eq!(
+        r.iter().copied().collect::<Vec<_>>(),
+        vec![0.0, 2.0, 0.0, 4.0]
+    );
+    assert_eq!(
+        t.iter().copied().collect::<Vec<_>>(),
+        vec![-2.0, 4.0, -6.0, 8.0]
+    );
 }
 
 #[test]
 fn bad_inputs_fail_with_one_line() {
     let blob = compile("kws", "kws_int8_qdq.onnx");
     // Missing model file.
-    assert_clean_failure(&ember(&["run", "/nonexistent.ember", "--input", "x.npy"]), "cannot read");
+    assert_clean_failure(
+        &ember(&["run", "/nonexistent.ember", "--input", "x.npy"]),
+        "cannot read",
+    );
     // Wrong dtype.
     let f = tmp("f32.npy");
-    ArrayD::<f32>::zeros(ndarray::IxDyn(&[1, 49, 10, 1])).write_npy(std::fs::File::create(&f).unwrap()).unwrap();
-    assert_clean_failure(&ember(&["run", s(&blob), "--input", s(&f)]), "expected a i8 array");
+    ArrayD::<f32>::zeros(ndarray::IxDyn(&[1, 49, 10, 1]))
+        .write_npy(std::fs::File::create(&f).unwrap())
+        .unwrap();
+    assert_clean_failure(
+        &ember(&["run", s(&blob), "--input", s(&f)]),
+        "expected a i8 array",
+    );
     // Wrong shape.
     let f = tmp("shape.npy");
-    ArrayD::<i8>::zeros(ndarray::IxDyn(&[1, 10, 49, 1])).write_npy(std::fs::File::create(&f).unwrap()).unwrap();
-    assert_clean_failure(&ember(&["run", s(&blob), "--input", s(&f)]), "does not match the model input");
+    ArrayD::<i8>::zeros(ndarray::IxDyn(&[1, 10, 49, 1]))
+        .write_npy(std::fs::File::create(&f).unwrap())
+        .unwrap();
+    assert_clean_failure(
+        &ember(&["run", s(&blob), "--input", s(&f)]),
+        "does not match the model input",
+    );
     // Wrong number of inputs.
-    assert_clean_failure(&ember(&["run", s(&blob), "--input", s(&f), "--input", s(&f)]), "has 1 inputs, 2 given");
+    assert_clean_failure(
+        &ember(&["run", s(&blob), "--input", s(&f), "--input", s(&f)]),
+        "has 1 inputs, 2 given",
+    );
     // Corrupted blob.
     let mut bytes = std::fs::read(&blob).unwrap();
     let n = bytes.len();
@@ -147,17 +229,47 @@ fn bad_inputs_fail_with_one_line() {
     // Not ONNX.
     let junk = tmp("junk.onnx");
     std::fs::write(&junk, b"\x08\x07garbage").unwrap();
-    assert_clean_failure(&ember(&["compile", s(&junk), "-o", s(&tmp("j.ember"))]), "ONNX");
+    assert_clean_failure(
+        &ember(&["compile", s(&junk), "-o", s(&tmp("j.ember"))]),
+        "ONNX",
+    );
     // Unknown target and rounding.
     let model = mlperf("kws", "kws_int8_qdq.onnx");
-    assert_clean_failure(&ember(&["compile", s(&model), "-o", s(&tmp("t.ember")), "--target", "pentium"]), "unknown target");
-    assert_clean_failure(&ember(&["compile", s(&model), "-o", s(&tmp("t.ember")), "--rounding", "banker"]), "unknown rounding");
+    assert_clean_failure(
+        &ember(&[
+            "compile",
+            s(&model),
+            "-o",
+            s(&tmp("t.ember")),
+            "--target",
+            "pentium",
+        ]),
+        "unknown target",
+    );
+    assert_clean_failure(
+        &ember(&[
+            "compile",
+            s(&model),
+            "-o",
+            s(&tmp("t.ember")),
+            "--rounding",
+            "banker",
+        ]),
+        "unknown rounding",
+    );
 }
 
 #[test]
 fn rounding_option_is_recorded() {
     let out = tmp("kws_onnx_rounding.ember");
-    let o = ember(&["compile", s(&mlperf("kws", "kws_int8_qdq.onnx")), "-o", s(&out), "--rounding", "onnx"]);
+    let o = ember(&[
+        "compile",
+        s(&mlperf("kws", "kws_int8_qdq.onnx")),
+        "-o",
+        s(&out),
+        "--rounding",
+        "onnx",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = ember(&["inspect", s(&out), "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

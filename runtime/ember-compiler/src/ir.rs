@@ -113,7 +113,13 @@ impl Graph {
     }
 
     /// Adds an i8 constant.
-    pub fn const_i8(&mut self, name: &str, dims: Vec<usize>, q: Option<(f32, i32)>, v: &[i8]) -> TId {
+    pub fn const_i8(
+        &mut self,
+        name: &str,
+        dims: Vec<usize>,
+        q: Option<(f32, i32)>,
+        v: &[i8],
+    ) -> TId {
         let data = v.iter().map(|&x| x as u8).collect();
         self.constant(name, DType::I8, dims, q, data)
     }

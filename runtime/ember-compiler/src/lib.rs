@@ -20,8 +20,8 @@ mod write;
 
 use std::collections::HashMap;
 
-pub use error::{CompileError, Result};
 use ember_runtime::Rounding;
+pub use error::{CompileError, Result};
 use tract_onnx::prelude::Framework;
 
 /// Compiler options.

@@ -163,7 +163,8 @@ impl<'p> Lowerer<'p> {
             dq_cache: HashMap::new(),
         };
         for init in &graph.initializer {
-            lw.vals.insert(init.name.clone(), Val::Const(from_proto(init)?));
+            lw.vals
+                .insert(init.name.clone(), Val::Const(from_proto(init)?));
         }
         for (i, n) in graph.node.iter().enumerate() {
             for inp in &n.input {
@@ -180,7 +181,8 @@ impl<'p> Lowerer<'p> {
             let t = lw.g.activation(&inp.name, dtype, shape.clone(), None);
             lw.g.inputs.push(t);
             let perm = identity(shape.len());
-            lw.vals.insert(inp.name.clone(), Val::Act(Act { t, shape, perm }));
+            lw.vals
+                .insert(inp.name.clone(), Val::Act(Act { t, shape, perm }));
         }
         if lw.g.inputs.is_empty() {
             return Err(malformed("the graph has no runtime inputs"));
@@ -206,17 +208,21 @@ impl<'p> Lowerer<'p> {
                 Val::DqAct { .. } => self.float_act(name, "graph output")?,
                 _ => {
                     return Err(malformed(format!(
-                        "graph output '{name}' is a constant; Ember needs outputs computed at run time"
-                    )))
+                    "graph output '{name}' is a constant; Ember needs outputs computed at run time"
+                )))
                 }
             };
-            let a = self.to_rowmajor(a, name)?;
+            let a = self.in_rowmajor(a, name)?;
             let mut t = a.t;
             // An output must own its bytes: copy if it is a graph input,
             // another output, or a view.
             let root = self.g.tensors[t].alias_of.unwrap_or(t);
             if self.g.inputs.contains(&root)
-                || self.g.outputs.iter().any(|&o| self.g.tensors[o].alias_of.unwrap_or(o) == root)
+                || self
+                    .g
+                    .outputs
+                    .iter()
+                    .any(|&o| self.g.tensors[o].alias_of.unwrap_or(o) == root)
                 || self.g.tensors[t].alias_of.is_some()
             {
                 let src = &self.g.tensors[t];
@@ -249,8 +255,12 @@ impl<'p> Lowerer<'p> {
     }
 
     fn req_input(&self, node: &NodeProto, i: usize) -> Result<Val> {
-        self.input_val(node, i)?
-            .ok_or_else(|| malformed(format!("node '{}' ({}) lacks input {i}", node.name, node.op_type)))
+        self.input_val(node, i)?.ok_or_else(|| {
+            malformed(format!(
+                "node '{}' ({}) lacks input {i}",
+                node.name, node.op_type
+            ))
+        })
     }
 
     fn const_input(&self, node: &NodeProto, i: usize) -> Result<Option<HostTensor>> {
@@ -269,7 +279,10 @@ impl<'p> Lowerer<'p> {
     }
 
     fn out_name(node: &NodeProto) -> String {
-        node.output.first().cloned().unwrap_or_else(|| node.name.clone())
+        node.output
+            .first()
+            .cloned()
+            .unwrap_or_else(|| node.name.clone())
     }
 
     /// The only consumer of `v`, if `v` has exactly one and is not a graph
@@ -295,7 +308,10 @@ impl<'p> Lowerer<'p> {
                 hi: f32::INFINITY,
             },
             "Clip" => {
-                let (mut lo, mut hi) = (attr_f(n, "min", f32::NEG_INFINITY), attr_f(n, "max", f32::INFINITY));
+                let (mut lo, mut hi) = (
+                    attr_f(n, "min", f32::NEG_INFINITY),
+                    attr_f(n, "max", f32::INFINITY),
+                );
                 if n.input.len() > 1 {
                     match self.const_input(n, 1).ok()? {
                         Some(c) => lo = *c.to_f64().first()? as f32,
@@ -396,9 +412,12 @@ impl<'p> Lowerer<'p> {
                     Some(&t) => t,
                     None => {
                         let dims = self.g.tensors[src.t].dims.clone();
-                        let t = self.g.activation(&format!("{name}.f32"), DType::F32, dims, None);
+                        let t = self
+                            .g
+                            .activation(&format!("{name}.f32"), DType::F32, dims, None);
                         self.g.set_quant(src.t, Some((scale, zp)));
-                        self.g.push(OpCode::Dequantize, vec![Some(src.t)], t, vec![], name);
+                        self.g
+                            .push(OpCode::Dequantize, vec![Some(src.t)], t, vec![], name);
                         self.dq_cache.insert(src.t, t);
                         t
                     }
@@ -423,7 +442,7 @@ impl<'p> Lowerer<'p> {
     }
 
     /// Returns `a` with layout `want`, inserting a physical transpose if needed.
-    fn to_layout(&mut self, a: Act, want: &[usize], name: &str) -> Act {
+    fn in_layout(&mut self, a: Act, want: &[usize], name: &str) -> Act {
         if a.perm == want {
             return a;
         }
@@ -434,7 +453,9 @@ impl<'p> Lowerer<'p> {
         };
         if non_unit(&a.perm) == non_unit(want) {
             // Same bytes in the wanted order: a free view.
-            let t = self.g.alias(a.t, &format!("{name}.view"), permuted(&a.shape, want));
+            let t = self
+                .g
+                .alias(a.t, &format!("{name}.view"), permuted(&a.shape, want));
             return Act {
                 t,
                 shape: a.shape,
@@ -462,9 +483,9 @@ impl<'p> Lowerer<'p> {
         }
     }
 
-    fn to_rowmajor(&mut self, a: Act, name: &str) -> Result<Act> {
+    fn in_rowmajor(&mut self, a: Act, name: &str) -> Result<Act> {
         let n = a.shape.len();
-        Ok(self.to_layout(a, &identity(n), name))
+        Ok(self.in_layout(a, &identity(n), name))
     }
 
     fn lower_node(&mut self, i: usize, node: &NodeProto) -> Result<()> {
@@ -561,9 +582,15 @@ impl<'p> Lowerer<'p> {
             Some(_) => return Err(unsupported(node, "zero point must be a constant")),
         };
         let scales: Vec<f32> = scale.to_f64().iter().map(|&v| v as f32).collect();
-        let zps: Vec<i64> = zp.as_ref().map(|z| z.to_i64()).unwrap_or_else(|| vec![0; scales.len()]);
+        let zps: Vec<i64> = zp
+            .as_ref()
+            .map(|z| z.to_i64())
+            .unwrap_or_else(|| vec![0; scales.len()]);
         if zps.len() != scales.len() {
-            return Err(malformed(format!("node '{}': scale and zero point lengths differ", node.name)));
+            return Err(malformed(format!(
+                "node '{}': scale and zero point lengths differ",
+                node.name
+            )));
         }
         let v = match x {
             Val::Const(q) => {
@@ -572,8 +599,13 @@ impl<'p> Lowerer<'p> {
                 if axis < 0 {
                     axis += rank;
                 }
-                if scales.len() > 1 && (axis < 0 || axis >= rank || q.shape()[axis as usize] != scales.len()) {
-                    return Err(malformed(format!("node '{}': per-axis scale does not match axis {axis}", node.name)));
+                if scales.len() > 1
+                    && (axis < 0 || axis >= rank || q.shape()[axis as usize] != scales.len())
+                {
+                    return Err(malformed(format!(
+                        "node '{}': per-axis scale does not match axis {axis}",
+                        node.name
+                    )));
                 }
                 Val::DqConst {
                     q,
@@ -599,35 +631,51 @@ impl<'p> Lowerer<'p> {
                     zp: zps[0] as i32,
                 }
             }
-            _ => return Err(unsupported(node, "DequantizeLinear of an already dequantized value")),
+            _ => {
+                return Err(unsupported(
+                    node,
+                    "DequantizeLinear of an already dequantized value",
+                ))
+            }
         };
         self.set(node, 0, v);
         Ok(())
     }
 
     fn lower_quantize(&mut self, node: &NodeProto) -> Result<()> {
-        let (scale, zp) = self
-            .qparams(node)?
-            .ok_or_else(|| unsupported(node, "only per-tensor int8 QuantizeLinear with constant params"))?;
+        let (scale, zp) = self.qparams(node)?.ok_or_else(|| {
+            unsupported(
+                node,
+                "only per-tensor int8 QuantizeLinear with constant params",
+            )
+        })?;
         let name = Self::out_name(node);
         match self.req_input(node, 0)? {
             Val::Const(c) => {
                 let v: Vec<i8> = c
                     .to_f64()
                     .iter()
-                    .map(|&x| ((x as f32 / scale).round_ties_even() as i32 + zp).clamp(-128, 127) as i8)
+                    .map(|&x| {
+                        ((x as f32 / scale).round_ties_even() as i32 + zp).clamp(-128, 127) as i8
+                    })
                     .collect();
-                let a = ArrayD::from_shape_vec(IxDyn(c.shape()), v).map_err(|e| malformed(e.to_string()))?;
+                let a = ArrayD::from_shape_vec(IxDyn(c.shape()), v)
+                    .map_err(|e| malformed(e.to_string()))?;
                 self.set(node, 0, Val::Const(HostTensor::I8(a)));
             }
-            Val::DqAct { src, scale: s0, zp: z0 } if s0 == scale && z0 == zp => {
+            Val::DqAct {
+                src,
+                scale: s0,
+                zp: z0,
+            } if s0 == scale && z0 == zp => {
                 self.set(node, 0, Val::Act(src));
             }
             _ => {
                 let x = self.float_act(&node.input[0], "QuantizeLinear")?;
                 let dims = self.g.tensors[x.t].dims.clone();
                 let t = self.g.activation(&name, DType::I8, dims, Some((scale, zp)));
-                self.g.push(OpCode::Quantize, vec![Some(x.t)], t, vec![], &node.name);
+                self.g
+                    .push(OpCode::Quantize, vec![Some(x.t)], t, vec![], &node.name);
                 self.set(node, 0, Val::Act(Act { t, ..x }));
             }
         }
@@ -642,16 +690,28 @@ impl<'p> Lowerer<'p> {
         pool: bool,
     ) -> Result<([usize; 8], (usize, usize))> {
         let strides = attr_ints(node, "strides").unwrap_or(vec![1, 1]);
-        let dil = if pool { vec![1, 1] } else { attr_ints(node, "dilations").unwrap_or(vec![1, 1]) };
+        let dil = if pool {
+            vec![1, 1]
+        } else {
+            attr_ints(node, "dilations").unwrap_or(vec![1, 1])
+        };
         if strides.len() != 2 || dil.len() != 2 {
             return Err(unsupported(node, "only 2-D windows are supported"));
         }
         if attr_i(node, "ceil_mode", 0) != 0 {
             return Err(unsupported(node, "ceil_mode=1"));
         }
-        let (sh, sw, dh, dw) = (strides[0] as usize, strides[1] as usize, dil[0] as usize, dil[1] as usize);
+        let (sh, sw, dh, dw) = (
+            strides[0] as usize,
+            strides[1] as usize,
+            dil[0] as usize,
+            dil[1] as usize,
+        );
         if sh == 0 || sw == 0 || dh == 0 || dw == 0 {
-            return Err(malformed(format!("node '{}': zero stride or dilation", node.name)));
+            return Err(malformed(format!(
+                "node '{}': zero stride or dilation",
+                node.name
+            )));
         }
         let auto = attr_s(node, "auto_pad").unwrap_or_else(|| "NOTSET".into());
         let pads: [usize; 4] = match auto.as_str() {
@@ -665,11 +725,18 @@ impl<'p> Lowerer<'p> {
             "VALID" => [0; 4],
             "SAME_UPPER" | "SAME_LOWER" => {
                 let mut out = [0usize; 4];
-                for (d, (inp, k, s, dl)) in [(in_hw.0, k_hw.0, sh, dh), (in_hw.1, k_hw.1, sw, dw)].into_iter().enumerate() {
+                for (d, (inp, k, s, dl)) in [(in_hw.0, k_hw.0, sh, dh), (in_hw.1, k_hw.1, sw, dw)]
+                    .into_iter()
+                    .enumerate()
+                {
                     let o = inp.div_ceil(s);
                     let eff = (k - 1) * dl + 1;
                     let total = ((o - 1) * s + eff).saturating_sub(inp);
-                    let (a, b) = if auto == "SAME_UPPER" { (total / 2, total - total / 2) } else { (total - total / 2, total / 2) };
+                    let (a, b) = if auto == "SAME_UPPER" {
+                        (total / 2, total - total / 2)
+                    } else {
+                        (total - total / 2, total / 2)
+                    };
                     out[d] = a;
                     out[d + 2] = b;
                 }
@@ -680,9 +747,15 @@ impl<'p> Lowerer<'p> {
         let oh = ember_runtime::kernels::Window::out_dim(in_hw.0, k_hw.0, sh, dh, pads[0], pads[2]);
         let ow = ember_runtime::kernels::Window::out_dim(in_hw.1, k_hw.1, sw, dw, pads[1], pads[3]);
         let (Some(oh), Some(ow)) = (oh, ow) else {
-            return Err(malformed(format!("node '{}': window larger than the padded input", node.name)));
+            return Err(malformed(format!(
+                "node '{}': window larger than the padded input",
+                node.name
+            )));
         };
-        Ok(([sh, sw, dh, dw, pads[0], pads[1], pads[2], pads[3]], (oh, ow)))
+        Ok((
+            [sh, sw, dh, dw, pads[0], pads[1], pads[2], pads[3]],
+            (oh, ow),
+        ))
     }
 
     /// Takes a 4-D logical NCHW activation into NHWC.
@@ -690,10 +763,13 @@ impl<'p> Lowerer<'p> {
         if a.shape.len() != 4 {
             return Err(unsupported(
                 node,
-                format!("input of rank {} (only 2-D convolution/pooling on NCHW is supported)", a.shape.len()),
+                format!(
+                    "input of rank {} (only 2-D convolution/pooling on NCHW is supported)",
+                    a.shape.len()
+                ),
             ));
         }
-        Ok(self.to_layout(a, &NHWC, &node.name))
+        Ok(self.in_layout(a, &NHWC, &node.name))
     }
 
     fn lower_conv(&mut self, node: &NodeProto) -> Result<()> {
@@ -702,14 +778,35 @@ impl<'p> Lowerer<'p> {
         let b = self.input_val(node, 2)?;
         let out = Self::out_name(node);
         // Quantized pattern: DQ(act) * DQ(const int8) + DQ(const int32) → [act] → Q.
-        if let (Val::DqAct { src, scale: xs, zp: xz }, Val::DqConst { q: HostTensor::I8(wq), scale: ws, zp: wz, axis: 0 }) = (&x, &w) {
-            let bias_ok = matches!(&b, None | Some(Val::DqConst { q: HostTensor::I32(_), .. }));
+        if let (
+            Val::DqAct {
+                src,
+                scale: xs,
+                zp: xz,
+            },
+            Val::DqConst {
+                q: HostTensor::I8(wq),
+                scale: ws,
+                zp: wz,
+                axis: 0,
+            },
+        ) = (&x, &w)
+        {
+            let bias_ok = matches!(
+                &b,
+                None | Some(Val::DqConst {
+                    q: HostTensor::I32(_),
+                    ..
+                })
+            );
             if bias_ok && wz.iter().all(|&z| z == 0) {
                 if let Some(tail) = self.match_qtail(&out) {
                     let bias = match &b {
-                        Some(Val::DqConst { q: HostTensor::I32(bq), scale: bs, .. }) => Some(
-                            requantize_bias(bq.iter().copied().collect(), bs, *xs, ws),
-                        ),
+                        Some(Val::DqConst {
+                            q: HostTensor::I32(bq),
+                            scale: bs,
+                            ..
+                        }) => Some(requantize_bias(bq.iter().copied().collect(), bs, *xs, ws)),
                         _ => None,
                     };
                     let wq = wq.clone();
@@ -743,9 +840,17 @@ impl<'p> Lowerer<'p> {
     }
 
     /// Checks conv shapes and returns (geometry params, output shape, groups, depthwise, multiplier).
-    fn conv_shapes(&self, node: &NodeProto, x: &Act, wshape: &[usize]) -> Result<([usize; 8], Vec<usize>, usize, bool)> {
+    fn conv_shapes(
+        &self,
+        node: &NodeProto,
+        x: &Act,
+        wshape: &[usize],
+    ) -> Result<([usize; 8], Vec<usize>, usize, bool)> {
         if wshape.len() != 4 {
-            return Err(unsupported(node, "only 2-D convolutions (4-D weights) are supported"));
+            return Err(unsupported(
+                node,
+                "only 2-D convolutions (4-D weights) are supported",
+            ));
         }
         let (n, ci, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
         let (co, cig, kh, kw) = (wshape[0], wshape[1], wshape[2], wshape[3]);
@@ -758,7 +863,10 @@ impl<'p> Lowerer<'p> {
         }
         if let Some(ks) = attr_ints(node, "kernel_shape") {
             if ks != [kh as i64, kw as i64] {
-                return Err(malformed(format!("node '{}': kernel_shape disagrees with the weights", node.name)));
+                return Err(malformed(format!(
+                    "node '{}': kernel_shape disagrees with the weights",
+                    node.name
+                )));
             }
         }
         let (geo, (oh, ow)) = Self::conv_geometry(node, (h, w), (kh, kw), false)?;
@@ -766,49 +874,117 @@ impl<'p> Lowerer<'p> {
         Ok((geo, vec![n, co, oh, ow], g, depthwise))
     }
 
-    fn emit_conv_f32(&mut self, node: &NodeProto, x: Act, w: ArrayD<f32>, bias: Option<Vec<f32>>, act: ActBounds, out_name: &str) -> Result<()> {
+    fn emit_conv_f32(
+        &mut self,
+        node: &NodeProto,
+        x: Act,
+        w: ArrayD<f32>,
+        bias: Option<Vec<f32>>,
+        act: ActBounds,
+        out_name: &str,
+    ) -> Result<()> {
         let x = self.nhwc(x, node)?;
         let (geo, oshape, g, depthwise) = self.conv_shapes(node, &x, w.shape())?;
         let co = oshape[1];
         let (wdata, wdims, opcode, gp) = pack_filter(&w.mapv(|v| v as f64), depthwise, g);
         let wdata: Vec<f32> = wdata.iter().map(|&v| v as f32).collect();
-        let wt = self.g.const_f32(&format!("{}.weight", node.name), wdims, &wdata);
-        let bt = bias.map(|b| self.g.const_f32(&format!("{}.bias", node.name), vec![co], &b));
-        let y = self.g.activation(out_name, DType::F32, permuted(&oshape, &NHWC), None);
+        let wt = self
+            .g
+            .const_f32(&format!("{}.weight", node.name), wdims, &wdata);
+        let bt = bias.map(|b| {
+            self.g
+                .const_f32(&format!("{}.bias", node.name), vec![co], &b)
+        });
+        let y = self
+            .g
+            .activation(out_name, DType::F32, permuted(&oshape, &NHWC), None);
         let mut params: Vec<i32> = geo.iter().map(|&v| v as i32).collect();
         params.push(gp as i32);
         params.push(f32_bits(act.lo));
         params.push(f32_bits(act.hi));
-        self.g.push(opcode, vec![Some(x.t), Some(wt), bt], y, params, &node.name);
-        self.vals.insert(out_name.to_string(), Val::Act(Act { t: y, shape: oshape, perm: NHWC.to_vec() }));
+        self.g
+            .push(opcode, vec![Some(x.t), Some(wt), bt], y, params, &node.name);
+        self.vals.insert(
+            out_name.to_string(),
+            Val::Act(Act {
+                t: y,
+                shape: oshape,
+                perm: NHWC.to_vec(),
+            }),
+        );
         Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn emit_conv_s8(&mut self, node: &NodeProto, x: Act, xq: (f32, i32), w: &ArrayD<i8>, ws: &[f32], bias: Option<Vec<i32>>, tail: &QTail) -> Result<()> {
+    fn emit_conv_s8(
+        &mut self,
+        node: &NodeProto,
+        x: Act,
+        xq: (f32, i32),
+        w: &ArrayD<i8>,
+        ws: &[f32],
+        bias: Option<Vec<i32>>,
+        tail: &QTail,
+    ) -> Result<()> {
         let x = self.nhwc(x, node)?;
         self.g.set_quant(x.t, Some(xq));
         let (geo, oshape, g, depthwise) = self.conv_shapes(node, &x, w.shape())?;
         let co = oshape[1];
         if ws.len() != 1 && ws.len() != co {
-            return Err(malformed(format!("node '{}': {} weight scales for {co} channels", node.name, ws.len())));
+            return Err(malformed(format!(
+                "node '{}': {} weight scales for {co} channels",
+                node.name,
+                ws.len()
+            )));
         }
         let (wdata, wdims, opcode, gp) = pack_filter(&w.mapv(|v| v as f64), depthwise, g);
         let wdata: Vec<i8> = wdata.iter().map(|&v| v as i8).collect();
-        let wt = self.g.const_i8(&format!("{}.weight", node.name), wdims, Some((ws[0], 0)), &wdata);
-        let bt = bias.map(|b| self.g.const_i32(&format!("{}.bias", node.name), vec![co], &b));
+        let wt = self.g.const_i8(
+            &format!("{}.weight", node.name),
+            wdims,
+            Some((ws[0], 0)),
+            &wdata,
+        );
+        let bt = bias.map(|b| {
+            self.g
+                .const_i32(&format!("{}.bias", node.name), vec![co], &b)
+        });
         let rq = self.requant_tensor(&node.name, xq.0, ws, tail.scale);
-        let y = self.g.activation(&tail.out_name, DType::I8, permuted(&oshape, &NHWC), Some((tail.scale, tail.zp)));
+        let y = self.g.activation(
+            &tail.out_name,
+            DType::I8,
+            permuted(&oshape, &NHWC),
+            Some((tail.scale, tail.zp)),
+        );
         let (lo, hi) = Self::act_i8(tail.act, tail.scale, tail.zp);
         let mut params: Vec<i32> = geo.iter().map(|&v| v as i32).collect();
         params.extend([gp as i32, lo, hi]);
-        self.g.push(opcode, vec![Some(x.t), Some(wt), bt, Some(rq)], y, params, &node.name);
-        self.vals.insert(tail.out_name.clone(), Val::Act(Act { t: y, shape: oshape, perm: NHWC.to_vec() }));
+        self.g.push(
+            opcode,
+            vec![Some(x.t), Some(wt), bt, Some(rq)],
+            y,
+            params,
+            &node.name,
+        );
+        self.vals.insert(
+            tail.out_name.clone(),
+            Val::Act(Act {
+                t: y,
+                shape: oshape,
+                perm: NHWC.to_vec(),
+            }),
+        );
         Ok(())
     }
 
     /// The requant constant of an integer op for the model's rounding.
-    fn requant_tensor(&mut self, name: &str, in_scale: f32, w_scales: &[f32], out_scale: f32) -> TId {
+    fn requant_tensor(
+        &mut self,
+        name: &str,
+        in_scale: f32,
+        w_scales: &[f32],
+        out_scale: f32,
+    ) -> TId {
         match self.rounding {
             Rounding::TfliteFixedPoint => {
                 let mut pairs = Vec::with_capacity(w_scales.len() * 2);
@@ -817,11 +993,16 @@ impl<'p> Lowerer<'p> {
                     let (m, s) = quantize_multiplier(real);
                     pairs.extend([m, s]);
                 }
-                self.g.const_i32(&format!("{name}.requant"), vec![w_scales.len(), 2], &pairs)
+                self.g
+                    .const_i32(&format!("{name}.requant"), vec![w_scales.len(), 2], &pairs)
             }
             Rounding::OnnxFloat => {
-                let s: Vec<f32> = w_scales.iter().map(|&ws| in_scale * ws / out_scale).collect();
-                self.g.const_f32(&format!("{name}.requant"), vec![w_scales.len()], &s)
+                let s: Vec<f32> = w_scales
+                    .iter()
+                    .map(|&ws| in_scale * ws / out_scale)
+                    .collect();
+                self.g
+                    .const_f32(&format!("{name}.requant"), vec![w_scales.len()], &s)
             }
         }
     }
@@ -832,7 +1013,8 @@ impl<'p> Lowerer<'p> {
             _ => return Err(unsupported(node, "input must be a runtime int8 tensor")),
         };
         let c = |i: usize| -> Result<HostTensor> {
-            self.const_input(node, i)?.ok_or_else(|| unsupported(node, format!("input {i} must be constant")))
+            self.const_input(node, i)?
+                .ok_or_else(|| unsupported(node, format!("input {i} must be constant")))
         };
         let xs = c(1)?.to_f64()[0] as f32;
         let xz = c(2)?.to_i64()[0] as i32;
@@ -851,7 +1033,13 @@ impl<'p> Lowerer<'p> {
             None => None,
             _ => return Err(unsupported(node, "bias must be a constant int32 tensor")),
         };
-        let mut tail = QTail { act: ActBounds::NONE, out_name: Self::out_name(node), scale: ys, zp: yz, nodes: vec![] };
+        let mut tail = QTail {
+            act: ActBounds::NONE,
+            out_name: Self::out_name(node),
+            scale: ys,
+            zp: yz,
+            nodes: vec![],
+        };
         if let Some((b, name, idx)) = self.match_act(&tail.out_name) {
             tail.act = b;
             tail.out_name = name;
@@ -876,9 +1064,18 @@ impl<'p> Lowerer<'p> {
             return Err(unsupported(node, "only int8 input A is supported"));
         }
         // Treat A as quantized with scale 1 so that Dequantize yields (a - zp).
-        self.vals.insert(node.input[0].clone(), Val::DqAct { src: x, scale: 1.0, zp: xz });
+        self.vals.insert(
+            node.input[0].clone(),
+            Val::DqAct {
+                src: x,
+                scale: 1.0,
+                zp: xz,
+            },
+        );
         let xf = self.float_act(&node.input[0], &node.op_type)?;
-        let w = self.const_input(node, 1)?.ok_or_else(|| unsupported(node, "B must be constant"))?;
+        let w = self
+            .const_input(node, 1)?
+            .ok_or_else(|| unsupported(node, "B must be constant"))?;
         let wz = match self.input_val(node, 3)? {
             Some(Val::Const(z)) => z.to_f64(),
             None => vec![0.0],
@@ -916,7 +1113,20 @@ impl<'p> Lowerer<'p> {
         let w = self.req_input(node, 1)?;
         let out = Self::out_name(node);
         // Quantized: DQ(act) × DQ(const int8) [+ DQ(const int32) bias] → [act] → Q.
-        if let (Val::DqAct { src, scale: xs, zp: xz }, Val::DqConst { q: HostTensor::I8(wq), scale: ws, zp: wz, axis }) = (&x, &w) {
+        if let (
+            Val::DqAct {
+                src,
+                scale: xs,
+                zp: xz,
+            },
+            Val::DqConst {
+                q: HostTensor::I8(wq),
+                scale: ws,
+                zp: wz,
+                axis,
+            },
+        ) = (&x, &w)
+        {
             let per_out_axis = if trans_b { 0 } else { 1 };
             let axis_ok = ws.len() == 1 || *axis == per_out_axis;
             let zp_uniform = wz.iter().all(|&z| z == wz[0]);
@@ -929,31 +1139,75 @@ impl<'p> Lowerer<'p> {
                         Some((i, n)) if n.op_type == "Add" => {
                             let other = if n.input[0] == out { 1 } else { 0 };
                             match self.input_val(n, other)? {
-                                Some(v @ Val::DqConst { q: HostTensor::I32(_), .. }) => (Some(v), Self::out_name(n), Some(i)),
+                                Some(
+                                    v @ Val::DqConst {
+                                        q: HostTensor::I32(_),
+                                        ..
+                                    },
+                                ) => (Some(v), Self::out_name(n), Some(i)),
                                 _ => (None, out.clone(), None),
                             }
                         }
                         _ => (None, out.clone(), None),
                     }
                 };
-                let bias_ok = matches!(&bias_v, None | Some(Val::DqConst { q: HostTensor::I32(_), .. }));
+                let bias_ok = matches!(
+                    &bias_v,
+                    None | Some(Val::DqConst {
+                        q: HostTensor::I32(_),
+                        ..
+                    })
+                );
                 if bias_ok {
                     if let Some(tail) = self.match_qtail(&after_bias) {
-                        let n_out = if trans_b { wq.shape()[0] } else { wq.shape()[1] };
-                        let ws_full: Vec<f32> = if ws.len() == 1 { vec![ws[0]] } else { ws.clone() };
+                        let n_out = if trans_b {
+                            wq.shape()[0]
+                        } else {
+                            wq.shape()[1]
+                        };
+                        let ws_full: Vec<f32> = if ws.len() == 1 {
+                            vec![ws[0]]
+                        } else {
+                            ws.clone()
+                        };
                         let bias = match &bias_v {
-                            Some(Val::DqConst { q: HostTensor::I32(bq), scale: bs, .. }) if bq.len() == n_out => {
-                                Some(requantize_bias(bq.iter().copied().collect(), bs, *xs, &ws_full))
+                            Some(Val::DqConst {
+                                q: HostTensor::I32(bq),
+                                scale: bs,
+                                ..
+                            }) if bq.len() == n_out => Some(requantize_bias(
+                                bq.iter().copied().collect(),
+                                bs,
+                                *xs,
+                                &ws_full,
+                            )),
+                            Some(_) => {
+                                return Err(unsupported(
+                                    node,
+                                    "bias length differs from the output width",
+                                ))
                             }
-                            Some(_) => return Err(unsupported(node, "bias length differs from the output width")),
                             None => None,
                         };
-                        let wmat = if trans_b { wq.clone() } else { wq.clone().reversed_axes().as_standard_layout().to_owned() };
+                        let wmat = if trans_b {
+                            wq.clone()
+                        } else {
+                            wq.clone().reversed_axes().as_standard_layout().to_owned()
+                        };
                         let (src, xs, xz, wz0) = (src.clone(), *xs, *xz, wz[0] as i32);
                         let mut nodes = tail.nodes.clone();
                         nodes.extend(bias_node);
                         self.mark(&nodes);
-                        return self.emit_fc_s8(node, src, (xs, xz), wmat, wz0, &ws_full, bias, &tail);
+                        return self.emit_fc_s8(
+                            node,
+                            src,
+                            (xs, xz),
+                            wmat,
+                            wz0,
+                            &ws_full,
+                            bias,
+                            &tail,
+                        );
                     }
                 }
             }
@@ -982,7 +1236,17 @@ impl<'p> Lowerer<'p> {
                 if c.len() != n_out && c.len() != 1 {
                     return Err(unsupported(node, "C must broadcast along the output width"));
                 }
-                bias = Some((0..n_out).map(|i| beta * c.iter().nth(if c.len() == 1 { 0 } else { i }).copied().unwrap_or(0.0)).collect());
+                bias = Some(
+                    (0..n_out)
+                        .map(|i| {
+                            beta * c
+                                .iter()
+                                .nth(if c.len() == 1 { 0 } else { i })
+                                .copied()
+                                .unwrap_or(0.0)
+                        })
+                        .collect(),
+                );
             } else if node.input.get(2).map(|s| !s.is_empty()).unwrap_or(false) {
                 return Err(unsupported(node, "C must be constant"));
             }
@@ -1009,7 +1273,7 @@ impl<'p> Lowerer<'p> {
     }
 
     fn fc_input(&mut self, node: &NodeProto, x: Act, k: usize) -> Result<Act> {
-        let x = self.to_rowmajor(x, &node.name)?;
+        let x = self.in_rowmajor(x, &node.name)?;
         if x.shape.last() != Some(&k) {
             return Err(malformed(format!(
                 "node '{}': input shape {:?} does not end in {k}",
@@ -1019,37 +1283,101 @@ impl<'p> Lowerer<'p> {
         Ok(x)
     }
 
-    fn emit_fc_f32(&mut self, node: &NodeProto, x: Act, w: ArrayD<f32>, bias: Option<Vec<f32>>, act: ActBounds, out_name: &str) -> Result<()> {
+    fn emit_fc_f32(
+        &mut self,
+        node: &NodeProto,
+        x: Act,
+        w: ArrayD<f32>,
+        bias: Option<Vec<f32>>,
+        act: ActBounds,
+        out_name: &str,
+    ) -> Result<()> {
         let (n, k) = (w.shape()[0], w.shape()[1]);
         let x = self.fc_input(node, x, k)?;
         let wd: Vec<f32> = w.iter().copied().collect();
-        let wt = self.g.const_f32(&format!("{}.weight", node.name), vec![n, k], &wd);
-        let bt = bias.map(|b| self.g.const_f32(&format!("{}.bias", node.name), vec![n], &b));
+        let wt = self
+            .g
+            .const_f32(&format!("{}.weight", node.name), vec![n, k], &wd);
+        let bt = bias.map(|b| {
+            self.g
+                .const_f32(&format!("{}.bias", node.name), vec![n], &b)
+        });
         let mut oshape = x.shape.clone();
         *oshape.last_mut().expect("rank ≥ 1") = n;
-        let y = self.g.activation(out_name, DType::F32, oshape.clone(), None);
-        self.g.push(OpCode::FullyConnected, vec![Some(x.t), Some(wt), bt], y, vec![f32_bits(act.lo), f32_bits(act.hi)], &node.name);
+        let y = self
+            .g
+            .activation(out_name, DType::F32, oshape.clone(), None);
+        self.g.push(
+            OpCode::FullyConnected,
+            vec![Some(x.t), Some(wt), bt],
+            y,
+            vec![f32_bits(act.lo), f32_bits(act.hi)],
+            &node.name,
+        );
         let perm = identity(oshape.len());
-        self.vals.insert(out_name.to_string(), Val::Act(Act { t: y, shape: oshape, perm }));
+        self.vals.insert(
+            out_name.to_string(),
+            Val::Act(Act {
+                t: y,
+                shape: oshape,
+                perm,
+            }),
+        );
         Ok(())
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn emit_fc_s8(&mut self, node: &NodeProto, x: Act, xq: (f32, i32), w: ArrayD<i8>, wz: i32, ws: &[f32], bias: Option<Vec<i32>>, tail: &QTail) -> Result<()> {
+    fn emit_fc_s8(
+        &mut self,
+        node: &NodeProto,
+        x: Act,
+        xq: (f32, i32),
+        w: ArrayD<i8>,
+        wz: i32,
+        ws: &[f32],
+        bias: Option<Vec<i32>>,
+        tail: &QTail,
+    ) -> Result<()> {
         let (n, k) = (w.shape()[0], w.shape()[1]);
         let x = self.fc_input(node, x, k)?;
         self.g.set_quant(x.t, Some(xq));
         let wd: Vec<i8> = w.iter().copied().collect();
-        let wt = self.g.const_i8(&format!("{}.weight", node.name), vec![n, k], Some((ws[0], wz)), &wd);
-        let bt = bias.map(|b| self.g.const_i32(&format!("{}.bias", node.name), vec![n], &b));
+        let wt = self.g.const_i8(
+            &format!("{}.weight", node.name),
+            vec![n, k],
+            Some((ws[0], wz)),
+            &wd,
+        );
+        let bt = bias.map(|b| {
+            self.g
+                .const_i32(&format!("{}.bias", node.name), vec![n], &b)
+        });
         let rq = self.requant_tensor(&node.name, xq.0, ws, tail.scale);
         let mut oshape = x.shape.clone();
         *oshape.last_mut().expect("rank ≥ 1") = n;
-        let y = self.g.activation(&tail.out_name, DType::I8, oshape.clone(), Some((tail.scale, tail.zp)));
+        let y = self.g.activation(
+            &tail.out_name,
+            DType::I8,
+            oshape.clone(),
+            Some((tail.scale, tail.zp)),
+        );
         let (lo, hi) = Self::act_i8(tail.act, tail.scale, tail.zp);
-        self.g.push(OpCode::FullyConnected, vec![Some(x.t), Some(wt), bt, Some(rq)], y, vec![lo, hi], &node.name);
+        self.g.push(
+            OpCode::FullyConnected,
+            vec![Some(x.t), Some(wt), bt, Some(rq)],
+            y,
+            vec![lo, hi],
+            &node.name,
+        );
         let perm = identity(oshape.len());
-        self.vals.insert(tail.out_name.clone(), Val::Act(Act { t: y, shape: oshape, perm }));
+        self.vals.insert(
+            tail.out_name.clone(),
+            Val::Act(Act {
+                t: y,
+                shape: oshape,
+                perm,
+            }),
+        );
         Ok(())
     }
 
@@ -1059,7 +1387,8 @@ impl<'p> Lowerer<'p> {
             _ => return Err(unsupported(node, "A must be a runtime int8 tensor")),
         };
         let c = |i: usize| -> Result<HostTensor> {
-            self.const_input(node, i)?.ok_or_else(|| unsupported(node, format!("input {i} must be constant")))
+            self.const_input(node, i)?
+                .ok_or_else(|| unsupported(node, format!("input {i} must be constant")))
         };
         let xs = c(1)?.to_f64()[0] as f32;
         let xz = c(2)?.to_i64()[0] as i32;
@@ -1074,14 +1403,26 @@ impl<'p> Lowerer<'p> {
         }
         let ys = c(6)?.to_f64()[0] as f32;
         let yz = c(7)?.to_i64()[0] as i32;
-        let tail = QTail { act: ActBounds::NONE, out_name: Self::out_name(node), scale: ys, zp: yz, nodes: vec![] };
+        let tail = QTail {
+            act: ActBounds::NONE,
+            out_name: Self::out_name(node),
+            scale: ys,
+            zp: yz,
+            nodes: vec![],
+        };
         let wmat = w.reversed_axes().as_standard_layout().to_owned();
         self.emit_fc_s8(node, x, (xs, xz), wmat, wz[0] as i32, &ws, None, &tail)
     }
 
     /// Aligns two operands for an element-wise op: same layout, constants
     /// permuted to match. Returns (a tensor, b tensor, out logical shape, perm).
-    fn binary_operands(&mut self, node: &NodeProto, a: Val, b: Val, float: bool) -> Result<(TId, TId, Vec<usize>, Vec<usize>)> {
+    fn binary_operands(
+        &mut self,
+        node: &NodeProto,
+        a: Val,
+        b: Val,
+        float: bool,
+    ) -> Result<(TId, TId, Vec<usize>, Vec<usize>)> {
         let to_act = |s: &mut Self, v: Val, idx: usize| -> Result<Option<Act>> {
             Ok(match v {
                 Val::Act(a) => Some(a),
@@ -1097,8 +1438,8 @@ impl<'p> Lowerer<'p> {
                 if x.shape.len() == y.shape.len() && x.perm == y.perm {
                     (x, y)
                 } else {
-                    let x = self.to_rowmajor(x, &node.name)?;
-                    let y = self.to_rowmajor(y, &node.name)?;
+                    let x = self.in_rowmajor(x, &node.name)?;
+                    let y = self.in_rowmajor(y, &node.name)?;
                     (x, y)
                 }
             }
@@ -1110,24 +1451,44 @@ impl<'p> Lowerer<'p> {
                 let c = self.binary_const(node, &a, &y, float)?;
                 (c, y)
             }
-            (None, None) => return Err(unsupported(node, "both operands constant (should have been folded)")),
+            (None, None) => {
+                return Err(unsupported(
+                    node,
+                    "both operands constant (should have been folded)",
+                ))
+            }
         };
         let rank = aa.shape.len().max(ba.shape.len());
         let mut out = vec![0; rank];
-        for i in 0..rank {
-            let da = if i < rank - aa.shape.len() { 1 } else { aa.shape[i - (rank - aa.shape.len())] };
-            let db = if i < rank - ba.shape.len() { 1 } else { ba.shape[i - (rank - ba.shape.len())] };
+        for (i, o) in out.iter_mut().enumerate() {
+            let da = if i < rank - aa.shape.len() {
+                1
+            } else {
+                aa.shape[i - (rank - aa.shape.len())]
+            };
+            let db = if i < rank - ba.shape.len() {
+                1
+            } else {
+                ba.shape[i - (rank - ba.shape.len())]
+            };
             if da != db && da != 1 && db != 1 {
-                return Err(malformed(format!("node '{}': shapes {:?} and {:?} do not broadcast", node.name, aa.shape, ba.shape)));
+                return Err(malformed(format!(
+                    "node '{}': shapes {:?} and {:?} do not broadcast",
+                    node.name, aa.shape, ba.shape
+                )));
             }
-            out[i] = da.max(db);
+            *o = da.max(db);
         }
-        let perm = if aa.shape.len() == rank { aa.perm.clone() } else { ba.perm.clone() };
+        let perm = if aa.shape.len() == rank {
+            aa.perm.clone()
+        } else {
+            ba.perm.clone()
+        };
         let (ta, tb) = if perm == identity(rank) || (aa.perm == perm && ba.perm == perm) {
             (aa.t, ba.t)
         } else {
-            let x = self.to_rowmajor(aa, &node.name)?;
-            let y = self.to_rowmajor(ba, &node.name)?;
+            let x = self.in_rowmajor(aa, &node.name)?;
+            let y = self.in_rowmajor(ba, &node.name)?;
             return Ok((x.t, y.t, out.clone(), identity(out.len())));
         };
         Ok((ta, tb, out, perm))
@@ -1139,19 +1500,32 @@ impl<'p> Lowerer<'p> {
         let rank = like.shape.len();
         let (arr, q) = match v {
             Val::Const(c) if float => (c.to_f32_array().mapv(|x| x as f64), None),
-            Val::DqConst { q: HostTensor::I8(qa), scale, zp, .. } if !float && scale.len() == 1 => {
+            Val::DqConst {
+                q: HostTensor::I8(qa),
+                scale,
+                zp,
+                ..
+            } if !float && scale.len() == 1 => {
                 (qa.mapv(|x| x as f64), Some((scale[0], zp[0] as i32)))
             }
             v @ Val::DqConst { .. } if float => (dequant_const(v)?.mapv(|x| x as f64), None),
             _ => return Err(unsupported(node, "constant operand of an unsupported kind")),
         };
         if arr.ndim() > rank {
-            return Err(unsupported(node, "constant operand of higher rank than the activation"));
+            return Err(unsupported(
+                node,
+                "constant operand of higher rank than the activation",
+            ));
         }
         let mut shape = vec![1; rank - arr.ndim()];
         shape.extend_from_slice(arr.shape());
-        let arr = arr.into_shape_with_order(IxDyn(&shape)).map_err(|e| malformed(e.to_string()))?;
-        let phys = arr.permuted_axes(IxDyn(&like.perm)).as_standard_layout().to_owned();
+        let arr = arr
+            .into_shape_with_order(IxDyn(&shape))
+            .map_err(|e| malformed(e.to_string()))?;
+        let phys = arr
+            .permuted_axes(IxDyn(&like.perm))
+            .as_standard_layout()
+            .to_owned();
         let dims = phys.shape().to_vec();
         let t = match q {
             None => {
@@ -1160,10 +1534,15 @@ impl<'p> Lowerer<'p> {
             }
             Some(q) => {
                 let d: Vec<i8> = phys.iter().map(|&x| x as i8).collect();
-                self.g.const_i8(&format!("{}.const", node.name), dims, Some(q), &d)
+                self.g
+                    .const_i8(&format!("{}.const", node.name), dims, Some(q), &d)
             }
         };
-        Ok(Act { t, shape, perm: like.perm.clone() })
+        Ok(Act {
+            t,
+            shape,
+            perm: like.perm.clone(),
+        })
     }
 
     fn lower_binary(&mut self, _i: usize, node: &NodeProto) -> Result<()> {
@@ -1172,7 +1551,8 @@ impl<'p> Lowerer<'p> {
         let out = Self::out_name(node);
         // Constant folding.
         if let (Val::Const(x), Val::Const(y)) = (&a, &b) {
-            let r = fold_binary(&node.op_type, x, y).ok_or_else(|| unsupported(node, "folding this constant expression"))?;
+            let r = fold_binary(&node.op_type, x, y)
+                .ok_or_else(|| unsupported(node, "folding this constant expression"))?;
             self.set(node, 0, Val::Const(r));
             return Ok(());
         }
@@ -1185,8 +1565,21 @@ impl<'p> Lowerer<'p> {
         // Quantized Add/Mul: DQ(a) op DQ(b) → [act] → Q.
         let q_ok = matches!(opcode, OpCode::Add)
             || (opcode == OpCode::Mul && self.rounding == Rounding::TfliteFixedPoint);
-        let is_q = |v: &Val| matches!(v, Val::DqAct { .. } | Val::DqConst { q: HostTensor::I8(_), .. });
-        if q_ok && is_q(&a) && is_q(&b) && (matches!(a, Val::DqAct { .. }) || matches!(b, Val::DqAct { .. })) {
+        let is_q = |v: &Val| {
+            matches!(
+                v,
+                Val::DqAct { .. }
+                    | Val::DqConst {
+                        q: HostTensor::I8(_),
+                        ..
+                    }
+            )
+        };
+        if q_ok
+            && is_q(&a)
+            && is_q(&b)
+            && (matches!(a, Val::DqAct { .. }) || matches!(b, Val::DqAct { .. }))
+        {
             if let Some(tail) = self.match_qtail(&out) {
                 let qa = dq_params(&a);
                 let qb = dq_params(&b);
@@ -1199,16 +1592,35 @@ impl<'p> Lowerer<'p> {
                     let mut params = vec![lo, hi];
                     if self.rounding == Rounding::TfliteFixedPoint {
                         if opcode == OpCode::Add {
-                            let p = ember_runtime::kernels::elementwise::add_params_s8(qa.0, qa.1, qb.0, qb.1, tail.scale, tail.zp, lo, hi);
-                            params.extend([p.left_shift, p.a_mult, p.a_shift, p.b_mult, p.b_shift, p.out_mult, p.out_shift]);
+                            let p = ember_runtime::kernels::elementwise::add_params_s8(
+                                qa.0, qa.1, qb.0, qb.1, tail.scale, tail.zp, lo, hi,
+                            );
+                            params.extend([
+                                p.left_shift,
+                                p.a_mult,
+                                p.a_shift,
+                                p.b_mult,
+                                p.b_shift,
+                                p.out_mult,
+                                p.out_shift,
+                            ]);
                         } else {
-                            let p = ember_runtime::kernels::elementwise::mul_params_s8(qa.0, qa.1, qb.0, qb.1, tail.scale, tail.zp, lo, hi);
+                            let p = ember_runtime::kernels::elementwise::mul_params_s8(
+                                qa.0, qa.1, qb.0, qb.1, tail.scale, tail.zp, lo, hi,
+                            );
                             params.extend([p.out_mult, p.out_shift]);
                         }
                     }
-                    let y = self.g.activation(&tail.out_name, DType::I8, permuted(&shape, &perm), Some((tail.scale, tail.zp)));
-                    self.g.push(opcode, vec![Some(ta), Some(tb)], y, params, &node.name);
-                    self.vals.insert(tail.out_name.clone(), Val::Act(Act { t: y, shape, perm }));
+                    let y = self.g.activation(
+                        &tail.out_name,
+                        DType::I8,
+                        permuted(&shape, &perm),
+                        Some((tail.scale, tail.zp)),
+                    );
+                    self.g
+                        .push(opcode, vec![Some(ta), Some(tb)], y, params, &node.name);
+                    self.vals
+                        .insert(tail.out_name.clone(), Val::Act(Act { t: y, shape, perm }));
                     return Ok(());
                 }
             }
@@ -1221,9 +1633,18 @@ impl<'p> Lowerer<'p> {
             out_name = name;
             self.mark(&[idx]);
         }
-        let y = self.g.activation(&out_name, DType::F32, permuted(&shape, &perm), None);
-        self.g.push(opcode, vec![Some(ta), Some(tb)], y, vec![f32_bits(act.lo), f32_bits(act.hi)], &node.name);
-        self.vals.insert(out_name, Val::Act(Act { t: y, shape, perm }));
+        let y = self
+            .g
+            .activation(&out_name, DType::F32, permuted(&shape, &perm), None);
+        self.g.push(
+            opcode,
+            vec![Some(ta), Some(tb)],
+            y,
+            vec![f32_bits(act.lo), f32_bits(act.hi)],
+            &node.name,
+        );
+        self.vals
+            .insert(out_name, Val::Act(Act { t: y, shape, perm }));
         Ok(())
     }
 
@@ -1241,7 +1662,13 @@ impl<'p> Lowerer<'p> {
                     let dims = self.g.tensors[src.t].dims.clone();
                     self.g.set_quant(src.t, Some((scale, zp)));
                     let y = self.g.activation(&qout, DType::I8, dims, Some((scale, zp)));
-                    self.g.push(OpCode::Clamp, vec![Some(src.t)], y, vec![lo, hi], &node.name);
+                    self.g.push(
+                        OpCode::Clamp,
+                        vec![Some(src.t)],
+                        y,
+                        vec![lo, hi],
+                        &node.name,
+                    );
                     self.vals.insert(qout, Val::Act(Act { t: y, ..src }));
                     return Ok(());
                 }
@@ -1251,16 +1678,28 @@ impl<'p> Lowerer<'p> {
         let x = self.float_act(&node.input[0], &node.op_type)?;
         let dims = self.g.tensors[x.t].dims.clone();
         let y = self.g.activation(&out, DType::F32, dims, None);
-        self.g.push(OpCode::Clamp, vec![Some(x.t)], y, vec![f32_bits(b.lo), f32_bits(b.hi)], &node.name);
+        self.g.push(
+            OpCode::Clamp,
+            vec![Some(x.t)],
+            y,
+            vec![f32_bits(b.lo), f32_bits(b.hi)],
+            &node.name,
+        );
         self.vals.insert(out, Val::Act(Act { t: y, ..x }));
         Ok(())
     }
 
     fn clamp_bounds(&self, node: &NodeProto) -> Result<ActBounds> {
         if node.op_type == "Relu" {
-            return Ok(ActBounds { lo: 0.0, hi: f32::INFINITY });
+            return Ok(ActBounds {
+                lo: 0.0,
+                hi: f32::INFINITY,
+            });
         }
-        let mut b = ActBounds { lo: attr_f(node, "min", f32::NEG_INFINITY), hi: attr_f(node, "max", f32::INFINITY) };
+        let mut b = ActBounds {
+            lo: attr_f(node, "min", f32::NEG_INFINITY),
+            hi: attr_f(node, "max", f32::INFINITY),
+        };
         if let Some(c) = self.const_input(node, 1)? {
             b.lo = c.to_f64()[0] as f32;
         } else if node.input.get(1).map(|s| !s.is_empty()).unwrap_or(false) {
@@ -1281,7 +1720,9 @@ impl<'p> Lowerer<'p> {
         let xv = self.req_input(node, 0)?;
         // Quantized: DQ → pool → Q with identical params stays int8.
         let qtail = match &xv {
-            Val::DqAct { scale, zp, .. } => self.match_qtail(&out).filter(|t| t.scale == *scale && t.zp == *zp),
+            Val::DqAct { scale, zp, .. } => self
+                .match_qtail(&out)
+                .filter(|t| t.scale == *scale && t.zp == *zp),
             _ => None,
         };
         let (x, quant) = match (&xv, &qtail) {
@@ -1293,11 +1734,15 @@ impl<'p> Lowerer<'p> {
         let (kh, kw, geo, (oh, ow)) = if global {
             (h, w, [1, 1, 1, 1, 0, 0, 0, 0], (1, 1))
         } else {
-            let k = attr_ints(node, "kernel_shape").ok_or_else(|| malformed(format!("node '{}': no kernel_shape", node.name)))?;
+            let k = attr_ints(node, "kernel_shape")
+                .ok_or_else(|| malformed(format!("node '{}': no kernel_shape", node.name)))?;
             if k.len() != 2 {
                 return Err(unsupported(node, "only 2-D pooling"));
             }
-            if attr_ints(node, "dilations").map(|d| d.iter().any(|&v| v != 1)).unwrap_or(false) {
+            if attr_ints(node, "dilations")
+                .map(|d| d.iter().any(|&v| v != 1))
+                .unwrap_or(false)
+            {
                 return Err(unsupported(node, "dilated pooling"));
             }
             let (kh, kw) = (k[0] as usize, k[1] as usize);
@@ -1306,8 +1751,22 @@ impl<'p> Lowerer<'p> {
         };
         let include_pad = attr_i(node, "count_include_pad", 0) as i32;
         let oshape = vec![n, c, oh, ow];
-        let opcode = if avg { OpCode::AvgPool2d } else { OpCode::MaxPool2d };
-        let mut params = vec![kh as i32, kw as i32, geo[0] as i32, geo[1] as i32, geo[4] as i32, geo[5] as i32, geo[6] as i32, geo[7] as i32, include_pad];
+        let opcode = if avg {
+            OpCode::AvgPool2d
+        } else {
+            OpCode::MaxPool2d
+        };
+        let mut params = vec![
+            kh as i32,
+            kw as i32,
+            geo[0] as i32,
+            geo[1] as i32,
+            geo[4] as i32,
+            geo[5] as i32,
+            geo[6] as i32,
+            geo[7] as i32,
+            include_pad,
+        ];
         let (dtype, out_name) = match (&qtail, quant) {
             (Some(t), Some(q)) => {
                 self.mark(&t.nodes);
@@ -1328,9 +1787,18 @@ impl<'p> Lowerer<'p> {
                 (DType::F32, name)
             }
         };
-        let y = self.g.activation(&out_name, dtype, permuted(&oshape, &NHWC), quant);
+        let y = self
+            .g
+            .activation(&out_name, dtype, permuted(&oshape, &NHWC), quant);
         self.g.push(opcode, vec![Some(x.t)], y, params, &node.name);
-        self.vals.insert(out_name, Val::Act(Act { t: y, shape: oshape, perm: NHWC.to_vec() }));
+        self.vals.insert(
+            out_name,
+            Val::Act(Act {
+                t: y,
+                shape: oshape,
+                perm: NHWC.to_vec(),
+            }),
+        );
         Ok(())
     }
 
@@ -1347,33 +1815,50 @@ impl<'p> Lowerer<'p> {
             axis += rank;
         }
         if axis != rank - 1 {
-            return Err(unsupported(node, format!("softmax over axis {axis} (only the last axis is supported)")));
+            return Err(unsupported(
+                node,
+                format!("softmax over axis {axis} (only the last axis is supported)"),
+            ));
         }
         let tail = match &xv {
-            Val::DqAct { .. } => self.match_qtail(&out).filter(|t| t.act.lo == f32::NEG_INFINITY && t.act.hi == f32::INFINITY),
+            Val::DqAct { .. } => self
+                .match_qtail(&out)
+                .filter(|t| t.act.lo == f32::NEG_INFINITY && t.act.hi == f32::INFINITY),
             _ => None,
         };
         if let (Val::DqAct { src, scale, zp }, Some(tail)) = (&xv, tail) {
             let ok_tflite = tail.scale == 1.0 / 256.0 && tail.zp == -128;
             if self.rounding == Rounding::OnnxFloat || ok_tflite {
                 self.mark(&tail.nodes);
-                let x = self.to_rowmajor(src.clone(), &node.name)?;
+                let x = self.in_rowmajor(src.clone(), &node.name)?;
                 self.g.set_quant(x.t, Some((*scale, *zp)));
                 let mut params = vec![f32_bits(1.0)];
                 if self.rounding == Rounding::TfliteFixedPoint {
                     let (m, s, d) = softmax_params_s8(*scale, 1.0);
                     params.extend([s, d, m]);
                 }
-                let y = self.g.activation(&tail.out_name, DType::I8, x.shape.clone(), Some((tail.scale, tail.zp)));
-                self.g.push(OpCode::Softmax, vec![Some(x.t)], y, params, &node.name);
+                let y = self.g.activation(
+                    &tail.out_name,
+                    DType::I8,
+                    x.shape.clone(),
+                    Some((tail.scale, tail.zp)),
+                );
+                self.g
+                    .push(OpCode::Softmax, vec![Some(x.t)], y, params, &node.name);
                 self.vals.insert(tail.out_name, Val::Act(Act { t: y, ..x }));
                 return Ok(());
             }
         }
         let x = self.float_act(&node.input[0], &node.op_type)?;
-        let x = self.to_rowmajor(x, &node.name)?;
+        let x = self.in_rowmajor(x, &node.name)?;
         let y = self.g.activation(&out, DType::F32, x.shape.clone(), None);
-        self.g.push(OpCode::Softmax, vec![Some(x.t)], y, vec![f32_bits(1.0)], &node.name);
+        self.g.push(
+            OpCode::Softmax,
+            vec![Some(x.t)],
+            y,
+            vec![f32_bits(1.0)],
+            &node.name,
+        );
         self.vals.insert(out, Val::Act(Act { t: y, ..x }));
         Ok(())
     }
@@ -1395,15 +1880,28 @@ impl<'p> Lowerer<'p> {
                             infer = Some(i);
                             out.push(1);
                         }
-                        0 if !allowzero => out.push(*in_shape.get(i).ok_or_else(|| malformed(format!("node '{}': 0 in shape past the input rank", node.name)))?),
+                        0 if !allowzero => out.push(*in_shape.get(i).ok_or_else(|| {
+                            malformed(format!(
+                                "node '{}': 0 in shape past the input rank",
+                                node.name
+                            ))
+                        })?),
                         d if d >= 0 => out.push(d as usize),
-                        _ => return Err(malformed(format!("node '{}': invalid target shape {s:?}", node.name))),
+                        _ => {
+                            return Err(malformed(format!(
+                                "node '{}': invalid target shape {s:?}",
+                                node.name
+                            )))
+                        }
                     }
                 }
                 if let Some(i) = infer {
                     let known: usize = out.iter().product();
-                    if known == 0 || numel % known != 0 {
-                        return Err(malformed(format!("node '{}': cannot infer -1 in {s:?} for {numel} elements", node.name)));
+                    if known == 0 || !numel.is_multiple_of(known) {
+                        return Err(malformed(format!(
+                            "node '{}': cannot infer -1 in {s:?} for {numel} elements",
+                            node.name
+                        )));
                     }
                     out[i] = numel / known;
                 }
@@ -1416,7 +1914,10 @@ impl<'p> Lowerer<'p> {
                     axis += r;
                 }
                 if axis < 0 || axis > r {
-                    return Err(malformed(format!("node '{}': flatten axis out of range", node.name)));
+                    return Err(malformed(format!(
+                        "node '{}': flatten axis out of range",
+                        node.name
+                    )));
                 }
                 let a: usize = in_shape[..axis as usize].iter().product();
                 Ok(vec![a, numel / a.max(1)])
@@ -1428,7 +1929,10 @@ impl<'p> Lowerer<'p> {
                 };
                 if node.op_type == "Squeeze" {
                     let r = in_shape.len() as i64;
-                    let axes: Vec<usize> = axes.iter().map(|&a| (if a < 0 { a + r } else { a }) as usize).collect();
+                    let axes: Vec<usize> = axes
+                        .iter()
+                        .map(|&a| (if a < 0 { a + r } else { a }) as usize)
+                        .collect();
                     Ok(in_shape
                         .iter()
                         .enumerate()
@@ -1437,12 +1941,18 @@ impl<'p> Lowerer<'p> {
                         .collect())
                 } else {
                     let r = (in_shape.len() + axes.len()) as i64;
-                    let mut axes: Vec<usize> = axes.iter().map(|&a| (if a < 0 { a + r } else { a }) as usize).collect();
+                    let mut axes: Vec<usize> = axes
+                        .iter()
+                        .map(|&a| (if a < 0 { a + r } else { a }) as usize)
+                        .collect();
                     axes.sort();
                     let mut out = in_shape.to_vec();
                     for a in axes {
                         if a > out.len() {
-                            return Err(malformed(format!("node '{}': unsqueeze axis out of range", node.name)));
+                            return Err(malformed(format!(
+                                "node '{}': unsqueeze axis out of range",
+                                node.name
+                            )));
                         }
                         out.insert(a, 1);
                     }
@@ -1462,25 +1972,35 @@ impl<'p> Lowerer<'p> {
         };
         let shape = self.new_shape(node, &in_shape)?;
         if shape.iter().product::<usize>() != in_shape.iter().product::<usize>() {
-            return Err(malformed(format!("node '{}': cannot reshape {in_shape:?} to {shape:?}", node.name)));
+            return Err(malformed(format!(
+                "node '{}': cannot reshape {in_shape:?} to {shape:?}",
+                node.name
+            )));
         }
         let out = Self::out_name(node);
         let v = match x {
             Val::Const(c) => Val::Const(c.map_layout(|a| {
-                a.into_shape_with_order(IxDyn(&shape)).map_err(|e| malformed(e.to_string()))
+                a.into_shape_with_order(IxDyn(&shape))
+                    .map_err(|e| malformed(e.to_string()))
             })?),
             Val::DqConst { .. } => Val::Const(HostTensor::F32(
-                dequant_const(&x)?.into_shape_with_order(IxDyn(&shape)).map_err(|e| malformed(e.to_string()))?,
+                dequant_const(&x)?
+                    .into_shape_with_order(IxDyn(&shape))
+                    .map_err(|e| malformed(e.to_string()))?,
             )),
             Val::Act(a) => Val::Act(self.reshape_act(a, shape, &out)?),
-            Val::DqAct { src, scale, zp } => Val::DqAct { src: self.reshape_act(src, shape, &out)?, scale, zp },
+            Val::DqAct { src, scale, zp } => Val::DqAct {
+                src: self.reshape_act(src, shape, &out)?,
+                scale,
+                zp,
+            },
         };
         self.set(node, 0, v);
         Ok(())
     }
 
     fn reshape_act(&mut self, a: Act, shape: Vec<usize>, name: &str) -> Result<Act> {
-        let a = self.to_rowmajor(a, name)?;
+        let a = self.in_rowmajor(a, name)?;
         let t = self.g.alias(a.t, name, shape.clone());
         let perm = identity(shape.len());
         Ok(Act { t, shape, perm })
@@ -1500,7 +2020,10 @@ impl<'p> Lowerer<'p> {
         let mut sorted = p.clone();
         sorted.sort();
         if sorted != identity(rank) {
-            return Err(malformed(format!("node '{}': perm {p:?} is not a permutation of rank {rank}", node.name)));
+            return Err(malformed(format!(
+                "node '{}': perm {p:?} is not a permutation of rank {rank}",
+                node.name
+            )));
         }
         let tr = |a: Act| -> Act {
             let inv = inverse(&p);
@@ -1512,9 +2035,18 @@ impl<'p> Lowerer<'p> {
         };
         let v = match x {
             Val::Const(c) => Val::Const(c.map_layout(|a| Ok(a.permuted_axes(IxDyn(&p))))?),
-            Val::DqConst { .. } => Val::Const(HostTensor::F32(dequant_const(&x)?.permuted_axes(IxDyn(&p)).as_standard_layout().to_owned())),
+            Val::DqConst { .. } => Val::Const(HostTensor::F32(
+                dequant_const(&x)?
+                    .permuted_axes(IxDyn(&p))
+                    .as_standard_layout()
+                    .to_owned(),
+            )),
             Val::Act(a) => Val::Act(tr(a)),
-            Val::DqAct { src, scale, zp } => Val::DqAct { src: tr(src), scale, zp },
+            Val::DqAct { src, scale, zp } => Val::DqAct {
+                src: tr(src),
+                scale,
+                zp,
+            },
         };
         self.set(node, 0, v);
         Ok(())
@@ -1524,14 +2056,19 @@ impl<'p> Lowerer<'p> {
         let c = |i: usize| -> Result<Vec<f64>> {
             Ok(self
                 .const_input(node, i)?
-                .ok_or_else(|| unsupported(node, "scale, bias, mean and variance must be constant"))?
+                .ok_or_else(|| {
+                    unsupported(node, "scale, bias, mean and variance must be constant")
+                })?
                 .to_f64())
         };
         let (gamma, beta, mean, var) = (c(1)?, c(2)?, c(3)?, c(4)?);
         let eps = attr_f(node, "epsilon", 1e-5) as f64;
         let ch = gamma.len();
         if [beta.len(), mean.len(), var.len()].iter().any(|&l| l != ch) {
-            return Err(malformed(format!("node '{}': parameter lengths differ", node.name)));
+            return Err(malformed(format!(
+                "node '{}': parameter lengths differ",
+                node.name
+            )));
         }
         let mul: Vec<f64> = (0..ch).map(|i| gamma[i] / (var[i] + eps).sqrt()).collect();
         let add: Vec<f64> = (0..ch).map(|i| beta[i] - mean[i] * mul[i]).collect();
@@ -1541,8 +2078,10 @@ impl<'p> Lowerer<'p> {
         let producer = self.g.ops.iter().rposition(|o| o.output == x.t);
         if let Some(pi) = producer {
             let op = self.g.ops[pi].clone();
-            let foldable = matches!(op.opcode, OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected)
-                && self.g.tensors[x.t].dtype == DType::F32
+            let foldable = matches!(
+                op.opcode,
+                OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected
+            ) && self.g.tensors[x.t].dtype == DType::F32
                 && self.follow(&node.input[0]).is_some()
                 && op.params[op.params.len() - 2] == f32_bits(f32::NEG_INFINITY)
                 && op.params[op.params.len() - 1] == f32_bits(f32::INFINITY);
@@ -1553,11 +2092,15 @@ impl<'p> Lowerer<'p> {
                 let bias: Vec<f32> = match op.inputs[2] {
                     Some(b) => {
                         let old = f32s(self.g.tensors[b].data.as_ref().expect("const"));
-                        (0..ch).map(|i| (old[i] as f64 * mul[i] + add[i]) as f32).collect()
+                        (0..ch)
+                            .map(|i| (old[i] as f64 * mul[i] + add[i]) as f32)
+                            .collect()
                     }
                     None => add.iter().map(|&v| v as f32).collect(),
                 };
-                let bt = self.g.const_f32(&format!("{}.bias", node.name), vec![ch], &bias);
+                let bt = self
+                    .g
+                    .const_f32(&format!("{}.bias", node.name), vec![ch], &bias);
                 self.g.ops[pi].inputs[2] = Some(bt);
                 let mut cur = out;
                 let mut act = ActBounds::NONE;
@@ -1581,13 +2124,37 @@ impl<'p> Lowerer<'p> {
             return Err(unsupported(node, "input of rank < 2"));
         }
         cshape[1] = ch;
-        let mk = |v: &[f64]| Val::Const(HostTensor::F32(ArrayD::from_shape_vec(IxDyn(&cshape), v.iter().map(|&x| x as f32).collect()).expect("shape")));
+        let mk = |v: &[f64]| {
+            Val::Const(HostTensor::F32(
+                ArrayD::from_shape_vec(IxDyn(&cshape), v.iter().map(|&x| x as f32).collect())
+                    .expect("shape"),
+            ))
+        };
         let cm = self.binary_const(node, &mk(&mul), &x, true)?;
-        let t1 = self.g.activation(&format!("{out}.scaled"), DType::F32, self.g.tensors[x.t].dims.clone(), None);
-        self.g.push(OpCode::Mul, vec![Some(x.t), Some(cm.t)], t1, vec![f32_bits(f32::NEG_INFINITY), f32_bits(f32::INFINITY)], &node.name);
+        let t1 = self.g.activation(
+            &format!("{out}.scaled"),
+            DType::F32,
+            self.g.tensors[x.t].dims.clone(),
+            None,
+        );
+        self.g.push(
+            OpCode::Mul,
+            vec![Some(x.t), Some(cm.t)],
+            t1,
+            vec![f32_bits(f32::NEG_INFINITY), f32_bits(f32::INFINITY)],
+            &node.name,
+        );
         let ca = self.binary_const(node, &mk(&add), &x, true)?;
-        let t2 = self.g.activation(&out, DType::F32, self.g.tensors[x.t].dims.clone(), None);
-        self.g.push(OpCode::Add, vec![Some(t1), Some(ca.t)], t2, vec![f32_bits(f32::NEG_INFINITY), f32_bits(f32::INFINITY)], &node.name);
+        let t2 = self
+            .g
+            .activation(&out, DType::F32, self.g.tensors[x.t].dims.clone(), None);
+        self.g.push(
+            OpCode::Add,
+            vec![Some(t1), Some(ca.t)],
+            t2,
+            vec![f32_bits(f32::NEG_INFINITY), f32_bits(f32::INFINITY)],
+            &node.name,
+        );
         self.vals.insert(out, Val::Act(Act { t: t2, ..x }));
         Ok(())
     }
@@ -1595,13 +2162,21 @@ impl<'p> Lowerer<'p> {
     fn lower_pad(&mut self, node: &NodeProto) -> Result<()> {
         let mode = attr_s(node, "mode").unwrap_or_else(|| "constant".into());
         if mode != "constant" {
-            return Err(unsupported(node, format!("mode={mode} (only constant padding)")));
+            return Err(unsupported(
+                node,
+                format!("mode={mode} (only constant padding)"),
+            ));
         }
         let pads = match self.const_input(node, 1)? {
             Some(p) => p.to_i64(),
-            None => attr_ints(node, "pads").ok_or_else(|| unsupported(node, "pads must be constant"))?,
+            None => {
+                attr_ints(node, "pads").ok_or_else(|| unsupported(node, "pads must be constant"))?
+            }
         };
-        let value = self.const_input(node, 2)?.map(|v| v.to_f64()[0]).unwrap_or(attr_f(node, "value", 0.0) as f64);
+        let value = self
+            .const_input(node, 2)?
+            .map(|v| v.to_f64()[0])
+            .unwrap_or(attr_f(node, "value", 0.0) as f64);
         if node.input.get(3).map(|s| !s.is_empty()).unwrap_or(false) {
             return Err(unsupported(node, "the axes input"));
         }
@@ -1614,23 +2189,44 @@ impl<'p> Lowerer<'p> {
         if pads.len() != 2 * r || pads.iter().any(|&p| p < 0) {
             return Err(unsupported(node, "pads must be 2×rank non-negative values"));
         }
-        let (before, after): (Vec<usize>, Vec<usize>) = (pads[..r].iter().map(|&p| p as usize).collect(), pads[r..].iter().map(|&p| p as usize).collect());
+        let (before, after): (Vec<usize>, Vec<usize>) = (
+            pads[..r].iter().map(|&p| p as usize).collect(),
+            pads[r..].iter().map(|&p| p as usize).collect(),
+        );
         let shape: Vec<usize> = (0..r).map(|i| x.shape[i] + before[i] + after[i]).collect();
-        let mut params: Vec<i32> = permuted(&before, &x.perm).iter().chain(permuted(&after, &x.perm).iter()).map(|&v| v as i32).collect();
+        let mut params: Vec<i32> = permuted(&before, &x.perm)
+            .iter()
+            .chain(permuted(&after, &x.perm).iter())
+            .map(|&v| v as i32)
+            .collect();
         let out = Self::out_name(node);
         let (dtype, v) = match quant {
             Some((s, z)) => {
                 self.g.set_quant(x.t, quant);
-                (DType::I8, ((value as f32 / s).round_ties_even() as i32 + z).clamp(-128, 127))
+                (
+                    DType::I8,
+                    ((value as f32 / s).round_ties_even() as i32 + z).clamp(-128, 127),
+                )
             }
             None => (DType::F32, f32_bits(value as f32)),
         };
         params.push(v);
-        let y = self.g.activation(&out, dtype, permuted(&shape, &x.perm), quant);
-        self.g.push(OpCode::Pad, vec![Some(x.t)], y, params, &node.name);
-        let act = Act { t: y, shape, perm: x.perm };
+        let y = self
+            .g
+            .activation(&out, dtype, permuted(&shape, &x.perm), quant);
+        self.g
+            .push(OpCode::Pad, vec![Some(x.t)], y, params, &node.name);
+        let act = Act {
+            t: y,
+            shape,
+            perm: x.perm,
+        };
         let v = match quant {
-            Some((scale, zp)) => Val::DqAct { src: act, scale, zp },
+            Some((scale, zp)) => Val::DqAct {
+                src: act,
+                scale,
+                zp,
+            },
             None => Val::Act(act),
         };
         self.vals.insert(out, v);
@@ -1638,18 +2234,31 @@ impl<'p> Lowerer<'p> {
     }
 
     fn lower_concat(&mut self, node: &NodeProto) -> Result<()> {
-        let vals: Vec<Val> = (0..node.input.len()).map(|i| self.req_input(node, i)).collect::<Result<_>>()?;
+        let vals: Vec<Val> = (0..node.input.len())
+            .map(|i| self.req_input(node, i))
+            .collect::<Result<_>>()?;
         if vals.iter().all(|v| matches!(v, Val::Const(_))) {
-            let arrs: Vec<ArrayD<f64>> = vals.iter().map(|v| match v {
-                Val::Const(c) => ArrayD::from_shape_vec(IxDyn(c.shape()), c.to_f64()).expect("shape"),
-                _ => unreachable!(),
-            }).collect();
+            let arrs: Vec<ArrayD<f64>> = vals
+                .iter()
+                .map(|v| match v {
+                    Val::Const(c) => {
+                        ArrayD::from_shape_vec(IxDyn(c.shape()), c.to_f64()).expect("shape")
+                    }
+                    _ => unreachable!(),
+                })
+                .collect();
             let rank = arrs[0].ndim() as i64;
             let mut axis = attr_i(node, "axis", 0);
-            if axis < 0 { axis += rank; }
+            if axis < 0 {
+                axis += rank;
+            }
             let views: Vec<_> = arrs.iter().map(|a| a.view()).collect();
-            let cat = ndarray::concatenate(Axis(axis as usize), &views).map_err(|e| malformed(format!("node '{}': {e}", node.name)))?;
-            let like = match &vals[0] { Val::Const(c) => c.clone(), _ => unreachable!() };
+            let cat = ndarray::concatenate(Axis(axis as usize), &views)
+                .map_err(|e| malformed(format!("node '{}': {e}", node.name)))?;
+            let like = match &vals[0] {
+                Val::Const(c) => c.clone(),
+                _ => unreachable!(),
+            };
             let r = like.map_layout(|_| Ok(cat.clone()))?;
             self.set(node, 0, Val::Const(r));
             return Ok(());
@@ -1660,19 +2269,30 @@ impl<'p> Lowerer<'p> {
         let mut acts = vec![];
         for i in 0..node.input.len() {
             let a = self.float_act(&node.input[i], &node.op_type)?;
-            acts.push(self.to_rowmajor(a, &node.name)?);
+            acts.push(self.in_rowmajor(a, &node.name)?);
         }
         let rank = acts[0].shape.len() as i64;
         let mut axis = attr_i(node, "axis", 0);
-        if axis < 0 { axis += rank; }
+        if axis < 0 {
+            axis += rank;
+        }
         if axis < 0 || axis >= rank {
-            return Err(malformed(format!("node '{}': axis out of range", node.name)));
+            return Err(malformed(format!(
+                "node '{}': axis out of range",
+                node.name
+            )));
         }
         let mut shape = acts[0].shape.clone();
         shape[axis as usize] = acts.iter().map(|a| a.shape[axis as usize]).sum();
         let out = Self::out_name(node);
         let y = self.g.activation(&out, DType::F32, shape.clone(), None);
-        self.g.push(OpCode::Concat, acts.iter().map(|a| Some(a.t)).collect(), y, vec![axis as i32], &node.name);
+        self.g.push(
+            OpCode::Concat,
+            acts.iter().map(|a| Some(a.t)).collect(),
+            y,
+            vec![axis as i32],
+            &node.name,
+        );
         let perm = identity(shape.len());
         self.vals.insert(out, Val::Act(Act { t: y, shape, perm }));
         Ok(())
@@ -1700,7 +2320,11 @@ fn dequant_const(v: &Val) -> Result<ArrayD<f32>> {
         .iter()
         .enumerate()
         .map(|(i, &x)| {
-            let c = if scale.len() == 1 { 0 } else { (i / inner.max(1)) % shape[*axis] };
+            let c = if scale.len() == 1 {
+                0
+            } else {
+                (i / inner.max(1)) % shape[*axis]
+            };
             ((x - zp[c] as f64) * scale[c] as f64) as f32
         })
         .collect();
@@ -1726,7 +2350,11 @@ fn requantize_bias(b: Vec<i32>, bias_scale: &[f32], x_scale: f32, w_scale: &[f32
 
 /// ONNX filter `[Co, Ci/g, Kh, Kw]` → Ember layout; returns (data, dims,
 /// opcode, groups-or-multiplier param).
-fn pack_filter(w: &ArrayD<f64>, depthwise: bool, groups: usize) -> (Vec<f64>, Vec<usize>, OpCode, usize) {
+fn pack_filter(
+    w: &ArrayD<f64>,
+    depthwise: bool,
+    groups: usize,
+) -> (Vec<f64>, Vec<usize>, OpCode, usize) {
     let s = w.shape();
     let (co, cig, kh, kw) = (s[0], s[1], s[2], s[3]);
     if depthwise {
@@ -1743,7 +2371,9 @@ fn pack_filter(w: &ArrayD<f64>, depthwise: bool, groups: usize) -> (Vec<f64>, Ve
 }
 
 fn f32s(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 /// Multiplies output channel `c` of a float filter by `mul[c]`.
@@ -1769,7 +2399,11 @@ fn fold_binary(op: &str, a: &HostTensor, b: &HostTensor) -> Option<HostTensor> {
         "Div" => &x / &y,
         _ => return None,
     };
-    let like = if a.shape().len() >= b.shape().len() { a } else { b };
+    let like = if a.shape().len() >= b.shape().len() {
+        a
+    } else {
+        b
+    };
     like.map_layout(|_| Ok(r.clone())).ok()
 }
 
@@ -1789,7 +2423,10 @@ fn value_info(
     use tract_onnx::pb::tensor_shape_proto::dimension::Value as Dim;
     use tract_onnx::pb::type_proto::Value as Ty;
     let Some(Ty::TensorType(tt)) = v.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
-        return Err(malformed(format!("graph input '{}' is not a tensor", v.name)));
+        return Err(malformed(format!(
+            "graph input '{}' is not a tensor",
+            v.name
+        )));
     };
     let dtype = match tt.elem_type {
         1 => DType::F32,

@@ -46,7 +46,9 @@ pub fn plan(g: &Graph) -> Plan {
         last[root(t)] = n_ops;
     }
     let roots: Vec<usize> = (0..n)
-        .filter(|&t| g.tensors[t].data.is_none() && g.tensors[t].alias_of.is_none() && first[t] != i64::MAX)
+        .filter(|&t| {
+            g.tensors[t].data.is_none() && g.tensors[t].alias_of.is_none() && first[t] != i64::MAX
+        })
         .collect();
     let size = |t: usize| align(g.tensors[t].bytes());
     let span = |t: usize| last[t].max(first[t]) - first[t] + 1;

@@ -84,10 +84,7 @@ impl HostTensor {
     }
 
     /// Applies `f` to reshape / permute whatever the dtype.
-    pub fn map_layout(
-        &self,
-        f: impl Fn(ArrayD<f64>) -> Result<ArrayD<f64>>,
-    ) -> Result<HostTensor> {
+    pub fn map_layout(&self, f: impl Fn(ArrayD<f64>) -> Result<ArrayD<f64>>) -> Result<HostTensor> {
         let a = ArrayD::from_shape_vec(IxDyn(self.shape()), self.to_f64())
             .map_err(|e| malformed(e.to_string()))?;
         let b = f(a)?;
@@ -103,8 +100,11 @@ impl HostTensor {
 }
 
 fn arr<T>(dims: &[usize], v: Vec<T>, name: &str) -> Result<ArrayD<T>> {
-    ArrayD::from_shape_vec(IxDyn(dims), v)
-        .map_err(|_| malformed(format!("tensor '{name}': data length does not match its dims")))
+    ArrayD::from_shape_vec(IxDyn(dims), v).map_err(|_| {
+        malformed(format!(
+            "tensor '{name}': data length does not match its dims"
+        ))
+    })
 }
 
 fn from_raw<T, const N: usize>(raw: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
@@ -138,12 +138,20 @@ pub fn from_proto(t: &TensorProto) -> Result<HostTensor> {
     Ok(match t.data_type {
         1 => HostTensor::F32(arr(
             &dims,
-            if has_raw { from_raw(raw, f32::from_le_bytes) } else { t.float_data.clone() },
+            if has_raw {
+                from_raw(raw, f32::from_le_bytes)
+            } else {
+                t.float_data.clone()
+            },
             name,
         )?),
         2 => HostTensor::U8(arr(
             &dims,
-            if has_raw { raw.clone() } else { t.int32_data.iter().map(|&v| v as u8).collect() },
+            if has_raw {
+                raw.clone()
+            } else {
+                t.int32_data.iter().map(|&v| v as u8).collect()
+            },
             name,
         )?),
         3 => HostTensor::I8(arr(
@@ -157,12 +165,20 @@ pub fn from_proto(t: &TensorProto) -> Result<HostTensor> {
         )?),
         6 => HostTensor::I32(arr(
             &dims,
-            if has_raw { from_raw(raw, i32::from_le_bytes) } else { t.int32_data.clone() },
+            if has_raw {
+                from_raw(raw, i32::from_le_bytes)
+            } else {
+                t.int32_data.clone()
+            },
             name,
         )?),
         7 => HostTensor::I64(arr(
             &dims,
-            if has_raw { from_raw(raw, i64::from_le_bytes) } else { t.int64_data.clone() },
+            if has_raw {
+                from_raw(raw, i64::from_le_bytes)
+            } else {
+                t.int64_data.clone()
+            },
             name,
         )?),
         9 => HostTensor::I64(arr(
@@ -177,7 +193,10 @@ pub fn from_proto(t: &TensorProto) -> Result<HostTensor> {
         11 => HostTensor::F32(arr(
             &dims,
             if has_raw {
-                from_raw(raw, f64::from_le_bytes).into_iter().map(|v| v as f32).collect()
+                from_raw(raw, f64::from_le_bytes)
+                    .into_iter()
+                    .map(|v| v as f32)
+                    .collect()
             } else {
                 t.double_data.iter().map(|&v| v as f32).collect()
             },

@@ -7,7 +7,7 @@ use ember_runtime::format::*;
 use ember_runtime::Rounding;
 
 fn pad_to(buf: &mut Vec<u8>, align: usize) {
-    while buf.len() % align != 0 {
+    while !buf.len().is_multiple_of(align) {
         buf.push(0);
     }
 }
@@ -39,12 +39,20 @@ pub fn write(g: &Graph, plan: &Plan, rounding: Rounding) -> Vec<u8> {
     for (i, t) in g.tensors.iter().enumerate() {
         let r = &mut tensors[i * TENSOR_RECORD_BYTES..(i + 1) * TENSOR_RECORD_BYTES];
         r[0] = t.dtype as u8;
-        r[1] = if t.data.is_some() { Storage::Const } else { Storage::Arena } as u8;
+        r[1] = if t.data.is_some() {
+            Storage::Const
+        } else {
+            Storage::Arena
+        } as u8;
         r[2] = t.dims.len() as u8;
         for (k, &d) in t.dims.iter().enumerate() {
             put_u32(r, 4 + 4 * k, d as u32);
         }
-        let off = if t.data.is_some() { data_off[i] } else { plan.offsets[i] };
+        let off = if t.data.is_some() {
+            data_off[i]
+        } else {
+            plan.offsets[i]
+        };
         put_u32(r, 28, off as u32);
         put_u32(r, 32, t.bytes() as u32);
         let (s, z) = t.quant.unwrap_or((0.0, 0));
@@ -65,7 +73,11 @@ pub fn write(g: &Graph, plan: &Plan, rounding: Rounding) -> Vec<u8> {
         r[4..6].copy_from_slice(&(op.inputs.len() as u16).to_le_bytes());
         r[6..8].copy_from_slice(&1u16.to_le_bytes());
         put_u32(r, 8, operands.len() as u32);
-        operands.extend(op.inputs.iter().map(|t| t.map(|t| t as u32).unwrap_or(NO_TENSOR)));
+        operands.extend(
+            op.inputs
+                .iter()
+                .map(|t| t.map(|t| t as u32).unwrap_or(NO_TENSOR)),
+        );
         operands.push(op.output as u32);
         put_u32(r, 12, params.len() as u32);
         put_u32(r, 16, op.params.len() as u32);

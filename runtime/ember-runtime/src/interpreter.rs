@@ -80,7 +80,7 @@ impl<'m, 'a> Interpreter<'m, 'a> {
                 got: arena.len(),
             });
         }
-        if arena.as_ptr() as usize % ALIGN != 0 {
+        if !(arena.as_ptr() as usize).is_multiple_of(ALIGN) {
             return Err(Error::MisalignedArena);
         }
         Ok(Interpreter { model, arena })
@@ -162,7 +162,9 @@ fn split_io<'b>(model: &'b Model<'b>, op: &OpInfo<'b>, arena: &'b mut [u8]) -> R
         let Some(t) = op.input(i) else { continue };
         let info = model.tensor(t)?;
         *slot = match info.storage {
-            Storage::Const => model.const_bytes(&info).ok_or(bad("constant out of range"))?,
+            Storage::Const => model
+                .const_bytes(&info)
+                .ok_or(bad("constant out of range"))?,
             Storage::Arena => {
                 let (s, e) = (info.offset, info.offset + info.size);
                 if e <= o0 {

@@ -173,7 +173,7 @@ impl<'a> Model<'a> {
         if stored != computed {
             return Err(Error::ChecksumMismatch { stored, computed });
         }
-        if blob.as_ptr() as usize % ALIGN != 0 {
+        if !(blob.as_ptr() as usize).is_multiple_of(ALIGN) {
             return Err(Error::MisalignedBlob);
         }
         if hdr(blob, 16)? != 0 || hdr(blob, 92)? != 0 {
@@ -247,7 +247,9 @@ impl<'a> Model<'a> {
             }
         }
         if self.n_inputs == 0 || self.n_outputs == 0 {
-            return Err(Error::BadSection("a model needs at least one input and output"));
+            return Err(Error::BadSection(
+                "a model needs at least one input and output",
+            ));
         }
         for i in 0..self.n_inputs {
             let t = self.input_info(i)?;
@@ -363,7 +365,8 @@ impl<'a> Model<'a> {
                 if tb.storage != Storage::Arena || tb.alias_of.is_some() {
                     continue;
                 }
-                let overlap_mem = ta.offset < tb.offset + tb.size && tb.offset < ta.offset + ta.size;
+                let overlap_mem =
+                    ta.offset < tb.offset + tb.size && tb.offset < ta.offset + ta.size;
                 if !overlap_mem || ta.size == 0 || tb.size == 0 {
                     continue;
                 }
@@ -497,12 +500,15 @@ impl<'a> Model<'a> {
         }
         match storage {
             Storage::Arena => {
-                if offset % ALIGN != 0 || range(offset, size, self.arena_bytes).is_none() {
+                if !offset.is_multiple_of(ALIGN) || range(offset, size, self.arena_bytes).is_none()
+                {
                     return Err(bad("arena range outside the declared arena or misaligned"));
                 }
             }
             Storage::Const => {
-                if offset % dtype.size() != 0 || range(offset, size, self.data.0).is_none() {
+                if !offset.is_multiple_of(dtype.size())
+                    || range(offset, size, self.data.0).is_none()
+                {
                     return Err(bad("constant data outside the data section or misaligned"));
                 }
             }
@@ -588,8 +594,11 @@ impl<'a> Model<'a> {
             *slot = u32_at(self.blob, self.operands.1 + 4 * (operand_range.start + i))
                 .ok_or(bad("operands outside the pool"))?;
         }
-        let output = u32_at(self.blob, self.operands.1 + 4 * (operand_range.start + n_in))
-            .ok_or(bad("operands outside the pool"))?;
+        let output = u32_at(
+            self.blob,
+            self.operands.1 + 4 * (operand_range.start + n_in),
+        )
+        .ok_or(bad("operands outside the pool"))?;
         let p_first = u32_at(rec, 12).ok_or(bad("record out of range"))? as usize;
         let p_len = u32_at(rec, 16).ok_or(bad("record out of range"))? as usize;
         let pr = range(p_first, p_len, self.params.0).ok_or(bad("params outside the pool"))?;

@@ -132,7 +132,12 @@ fn check_act_f32(c: &Ctx<'_, '_>, i: usize) -> Result<(f32, f32)> {
     Ok((lo, hi))
 }
 
-fn check_const(c: &Ctx<'_, '_>, t: &TensorInfo<'_>, dtype: DType, what: &'static str) -> Result<()> {
+fn check_const(
+    c: &Ctx<'_, '_>,
+    t: &TensorInfo<'_>,
+    dtype: DType,
+    what: &'static str,
+) -> Result<()> {
     c.check(t.storage == Storage::Const && t.dtype == dtype, what)
 }
 
@@ -141,12 +146,20 @@ fn check_const(c: &Ctx<'_, '_>, t: &TensorInfo<'_>, dtype: DType, what: &'static
 fn check_requant(c: &Ctx<'_, '_>, t: &TensorInfo<'_>, channels: usize) -> Result<()> {
     match c.model.rounding() {
         Rounding::TfliteFixedPoint => {
-            check_const(c, t, DType::I32, "requant must be a constant i32 [C, 2] tensor")?;
+            check_const(
+                c,
+                t,
+                DType::I32,
+                "requant must be a constant i32 [C, 2] tensor",
+            )?;
             c.check(
                 t.rank == 2 && t.dims()[1] == 2 && (t.dims()[0] == 1 || t.dims()[0] == channels),
                 "requant must be [1 or C, 2]",
             )?;
-            let bytes = c.model.const_bytes(t).ok_or(c.err("requant out of range"))?;
+            let bytes = c
+                .model
+                .const_bytes(t)
+                .ok_or(c.err("requant out of range"))?;
             let pairs: &[i32] =
                 bytemuck::try_cast_slice(bytes).map_err(|_| c.err("requant misaligned"))?;
             for p in pairs.chunks_exact(2) {
@@ -157,12 +170,20 @@ fn check_requant(c: &Ctx<'_, '_>, t: &TensorInfo<'_>, channels: usize) -> Result
             }
         }
         Rounding::OnnxFloat => {
-            check_const(c, t, DType::F32, "requant must be a constant f32 [C] tensor")?;
+            check_const(
+                c,
+                t,
+                DType::F32,
+                "requant must be a constant f32 [C] tensor",
+            )?;
             c.check(
                 t.rank == 1 && (t.dims()[0] == 1 || t.dims()[0] == channels),
                 "requant must be [1 or C]",
             )?;
-            let bytes = c.model.const_bytes(t).ok_or(c.err("requant out of range"))?;
+            let bytes = c
+                .model
+                .const_bytes(t)
+                .ok_or(c.err("requant out of range"))?;
             let s: &[f32] =
                 bytemuck::try_cast_slice(bytes).map_err(|_| c.err("requant misaligned"))?;
             c.check(
@@ -203,7 +224,10 @@ pub(crate) fn validate(model: &Model<'_>, op: &OpInfo<'_>) -> Result<()> {
             c.need_inputs(1, 1)?;
             c.need_params(0)?;
             let (x, y) = (c.input(0)?, c.output()?);
-            c.check(x.dtype == y.dtype && x.size == y.size, "copy changes size or dtype")
+            c.check(
+                x.dtype == y.dtype && x.size == y.size,
+                "copy changes size or dtype",
+            )
         }
         OpCode::Pad => validate_pad(&c),
         OpCode::Concat => validate_concat(&c),
@@ -233,7 +257,10 @@ pub(crate) fn validate(model: &Model<'_>, op: &OpInfo<'_>) -> Result<()> {
             c.need_inputs(1, 1)?;
             c.need_params(2)?;
             let (x, y) = (c.input(0)?, c.output()?);
-            c.check(x.dtype == y.dtype && x.dims() == y.dims(), "clamp changes shape or dtype")?;
+            c.check(
+                x.dtype == y.dtype && x.dims() == y.dims(),
+                "clamp changes shape or dtype",
+            )?;
             match x.dtype {
                 DType::I8 => {
                     check_act_i8(&c, 0)?;
@@ -257,16 +284,45 @@ fn validate_conv(c: &Ctx<'_, '_>) -> Result<()> {
     let g = c.pu(8)?;
     let co = ys.c;
     if c.op.opcode == OpCode::Conv2d {
-        c.check(g >= 1 && ws.n == co && co % g == 0, "filter/groups do not match output channels")?;
-        c.check(ws.c.checked_mul(g) == Some(xs.c), "filter channels × groups ≠ input channels")?;
+        c.check(
+            g >= 1 && ws.n == co && co % g == 0,
+            "filter/groups do not match output channels",
+        )?;
+        c.check(
+            ws.c.checked_mul(g) == Some(xs.c),
+            "filter channels × groups ≠ input channels",
+        )?;
     } else {
-        c.check(g >= 1 && ws.n == 1 && ws.c == co, "depthwise filter must be [1, Kh, Kw, Co]")?;
-        c.check(xs.c.checked_mul(g) == Some(co), "input channels × multiplier ≠ output channels")?;
+        c.check(
+            g >= 1 && ws.n == 1 && ws.c == co,
+            "depthwise filter must be [1, Kh, Kw, Co]",
+        )?;
+        c.check(
+            xs.c.checked_mul(g) == Some(co),
+            "input channels × multiplier ≠ output channels",
+        )?;
     }
     c.check(ys.n == xs.n, "batch mismatch")?;
-    let oh = Window::out_dim(xs.h, ws.h, win.stride_h, win.dil_h, win.pad_top, win.pad_bottom);
-    let ow = Window::out_dim(xs.w, ws.w, win.stride_w, win.dil_w, win.pad_left, win.pad_right);
-    c.check(oh == Some(ys.h) && ow == Some(ys.w), "output size does not match the window")?;
+    let oh = Window::out_dim(
+        xs.h,
+        ws.h,
+        win.stride_h,
+        win.dil_h,
+        win.pad_top,
+        win.pad_bottom,
+    );
+    let ow = Window::out_dim(
+        xs.w,
+        ws.w,
+        win.stride_w,
+        win.dil_w,
+        win.pad_left,
+        win.pad_right,
+    );
+    c.check(
+        oh == Some(ys.h) && ow == Some(ys.w),
+        "output size does not match the window",
+    )?;
     match x.dtype {
         DType::I8 => {
             c.check(y.dtype == DType::I8, "int8 conv must output int8")?;
@@ -277,14 +333,22 @@ fn validate_conv(c: &Ctx<'_, '_>) -> Result<()> {
                 check_const(c, &b, DType::I32, "int8 conv bias must be constant int32")?;
                 c.check(b.numel() == co, "bias length ≠ output channels")?;
             }
-            let rq = c.opt_input(3)?.ok_or(c.err("int8 conv needs a requant tensor"))?;
+            let rq = c
+                .opt_input(3)?
+                .ok_or(c.err("int8 conv needs a requant tensor"))?;
             check_requant(c, &rq, co)?;
             check_act_i8(c, 9)?;
         }
         DType::F32 => {
-            c.check(y.dtype == DType::F32 && w.dtype == DType::F32, "float conv must be all f32")?;
+            c.check(
+                y.dtype == DType::F32 && w.dtype == DType::F32,
+                "float conv must be all f32",
+            )?;
             if let Some(b) = c.opt_input(2)? {
-                c.check(b.dtype == DType::F32 && b.numel() == co, "float bias must be f32 [Co]")?;
+                c.check(
+                    b.dtype == DType::F32 && b.numel() == co,
+                    "float bias must be f32 [Co]",
+                )?;
             }
             c.check(c.op.input(3).is_none(), "float conv takes no requant")?;
             check_act_f32(c, 9)?;
@@ -300,8 +364,14 @@ fn validate_fc(c: &Ctx<'_, '_>) -> Result<()> {
     let (x, w, y) = (c.input(0)?, c.input(1)?, c.output()?);
     c.check(w.rank == 2, "weights must be [N, K]")?;
     let (n, k) = (w.dims()[0], w.dims()[1]);
-    c.check(x.rank >= 1 && x.dim_from_end(0) == k, "input's last dim ≠ K")?;
-    c.check(y.rank == x.rank && y.dim_from_end(0) == n, "output's last dim ≠ N")?;
+    c.check(
+        x.rank >= 1 && x.dim_from_end(0) == k,
+        "input's last dim ≠ K",
+    )?;
+    c.check(
+        y.rank == x.rank && y.dim_from_end(0) == n,
+        "output's last dim ≠ N",
+    )?;
     c.check(
         x.dims()[..x.rank - 1] == y.dims()[..y.rank - 1],
         "input and output leading dims differ",
@@ -317,14 +387,22 @@ fn validate_fc(c: &Ctx<'_, '_>) -> Result<()> {
                 check_const(c, &b, DType::I32, "int8 FC bias must be constant int32")?;
                 c.check(b.numel() == n, "bias length ≠ N")?;
             }
-            let rq = c.opt_input(3)?.ok_or(c.err("int8 FC needs a requant tensor"))?;
+            let rq = c
+                .opt_input(3)?
+                .ok_or(c.err("int8 FC needs a requant tensor"))?;
             check_requant(c, &rq, n)?;
             check_act_i8(c, 0)?;
         }
         DType::F32 => {
-            c.check(y.dtype == DType::F32 && w.dtype == DType::F32, "float FC must be all f32")?;
+            c.check(
+                y.dtype == DType::F32 && w.dtype == DType::F32,
+                "float FC must be all f32",
+            )?;
             if let Some(b) = c.opt_input(2)? {
-                c.check(b.dtype == DType::F32 && b.numel() == n, "float bias must be f32 [N]")?;
+                c.check(
+                    b.dtype == DType::F32 && b.numel() == n,
+                    "float bias must be f32 [N]",
+                )?;
             }
             c.check(c.op.input(3).is_none(), "float FC takes no requant")?;
             check_act_f32(c, 0)?;
@@ -348,8 +426,14 @@ fn broadcasts(a: &TensorInfo<'_>, b: &TensorInfo<'_>, y: &TensorInfo<'_>) -> boo
 fn validate_binary(c: &Ctx<'_, '_>) -> Result<()> {
     c.need_inputs(2, 2)?;
     let (a, b, y) = (c.input(0)?, c.input(1)?, c.output()?);
-    c.check(a.dtype == b.dtype && a.dtype == y.dtype, "binary op dtypes differ")?;
-    c.check(broadcasts(&a, &b, &y), "shapes do not broadcast to the output")?;
+    c.check(
+        a.dtype == b.dtype && a.dtype == y.dtype,
+        "binary op dtypes differ",
+    )?;
+    c.check(
+        broadcasts(&a, &b, &y),
+        "shapes do not broadcast to the output",
+    )?;
     match a.dtype {
         DType::F32 => {
             c.need_params(2)?;
@@ -363,7 +447,10 @@ fn validate_binary(c: &Ctx<'_, '_>) -> Result<()> {
             match (c.op.opcode, fixed) {
                 (OpCode::Add, true) => {
                     c.need_params(9)?;
-                    c.check((0..=20).contains(&c.p(2)?), "add left shift outside [0, 20]")?;
+                    c.check(
+                        (0..=20).contains(&c.p(2)?),
+                        "add left shift outside [0, 20]",
+                    )?;
                     for i in [3, 5, 7] {
                         c.check(
                             c.p(i)? >= 0 && (-31..=30).contains(&c.p(i + 1)?),
@@ -396,15 +483,27 @@ fn validate_pool(c: &Ctx<'_, '_>) -> Result<()> {
     let ys = shape4(&y).ok_or(c.err("pool output must be 4-D NHWC"))?;
     let (kh, kw) = (c.pu(0)?, c.pu(1)?);
     let win = window(c, 2, false)?;
-    c.check(c.p(8)? == 0 || c.p(8)? == 1, "count_include_pad must be 0 or 1")?;
-    c.check(xs.n == ys.n && xs.c == ys.c, "pool changes batch or channels")?;
+    c.check(
+        c.p(8)? == 0 || c.p(8)? == 1,
+        "count_include_pad must be 0 or 1",
+    )?;
+    c.check(
+        xs.n == ys.n && xs.c == ys.c,
+        "pool changes batch or channels",
+    )?;
     let oh = Window::out_dim(xs.h, kh, win.stride_h, 1, win.pad_top, win.pad_bottom);
     let ow = Window::out_dim(xs.w, kw, win.stride_w, 1, win.pad_left, win.pad_right);
-    c.check(oh == Some(ys.h) && ow == Some(ys.w), "output size does not match the window")?;
+    c.check(
+        oh == Some(ys.h) && ow == Some(ys.w),
+        "output size does not match the window",
+    )?;
     c.check(x.dtype == y.dtype, "pool changes dtype")?;
     match x.dtype {
         DType::I8 => {
-            c.check(x.quant.is_some() && x.quant == y.quant, "int8 pool must keep quantization")?;
+            c.check(
+                x.quant.is_some() && x.quant == y.quant,
+                "int8 pool must keep quantization",
+            )?;
             check_act_i8(c, 9)?;
         }
         DType::F32 => {
@@ -418,9 +517,15 @@ fn validate_pool(c: &Ctx<'_, '_>) -> Result<()> {
 fn validate_softmax(c: &Ctx<'_, '_>) -> Result<()> {
     c.need_inputs(1, 1)?;
     let (x, y) = (c.input(0)?, c.output()?);
-    c.check(x.dims() == y.dims() && x.rank >= 1, "softmax changes the shape")?;
+    c.check(
+        x.dims() == y.dims() && x.rank >= 1,
+        "softmax changes the shape",
+    )?;
     let beta = c.pf(0)?;
-    c.check(beta.is_finite() && beta > 0.0, "softmax beta must be positive")?;
+    c.check(
+        beta.is_finite() && beta > 0.0,
+        "softmax beta must be positive",
+    )?;
     match x.dtype {
         DType::F32 => {
             c.need_params(1)?;
@@ -436,7 +541,10 @@ fn validate_softmax(c: &Ctx<'_, '_>) -> Result<()> {
                     s == 1.0 / 256.0 && zp == -128,
                     "int8 softmax output must be scale 1/256, zero point -128",
                 )?;
-                c.check(c.p(1)? >= 0 && c.p(1)? <= 31, "softmax left shift out of range")?;
+                c.check(
+                    c.p(1)? >= 0 && c.p(1)? <= 31,
+                    "softmax left shift out of range",
+                )?;
                 c.check(c.p(2)? <= 0, "softmax diff_min must be non-positive")?;
                 c.check(c.p(3)? >= 0, "softmax multiplier must be non-negative")
             } else {
@@ -451,13 +559,19 @@ fn validate_transpose(c: &Ctx<'_, '_>) -> Result<()> {
     c.need_inputs(1, 1)?;
     let (x, y) = (c.input(0)?, c.output()?);
     c.need_params(x.rank)?;
-    c.check(x.dtype == y.dtype && x.rank == y.rank, "transpose changes dtype or rank")?;
+    c.check(
+        x.dtype == y.dtype && x.rank == y.rank,
+        "transpose changes dtype or rank",
+    )?;
     let mut seen = [false; MAX_RANK];
     for i in 0..x.rank {
         let p = c.pu(i)?;
         c.check(p < x.rank && !seen[p], "perm is not a permutation")?;
         seen[p] = true;
-        c.check(y.dims()[i] == x.dims()[p], "output dims are not the permuted input dims")?;
+        c.check(
+            y.dims()[i] == x.dims()[p],
+            "output dims are not the permuted input dims",
+        )?;
     }
     Ok(())
 }
@@ -466,7 +580,10 @@ fn validate_pad(c: &Ctx<'_, '_>) -> Result<()> {
     c.need_inputs(1, 1)?;
     let (x, y) = (c.input(0)?, c.output()?);
     c.need_params(2 * x.rank + 1)?;
-    c.check(x.dtype == y.dtype && x.rank == y.rank, "pad changes dtype or rank")?;
+    c.check(
+        x.dtype == y.dtype && x.rank == y.rank,
+        "pad changes dtype or rank",
+    )?;
     c.check(x.quant == y.quant, "pad changes quantization")?;
     for i in 0..x.rank {
         let (b, a) = (c.pu(i)?, c.pu(x.rank + i)?);
@@ -478,7 +595,10 @@ fn validate_pad(c: &Ctx<'_, '_>) -> Result<()> {
     if x.dtype == DType::I8 {
         c.check(is_i8_bound(c.p(2 * x.rank)?), "int8 pad value out of range")?;
     }
-    c.check(matches!(x.dtype, DType::I8 | DType::F32), "pad supports i8 and f32")
+    c.check(
+        matches!(x.dtype, DType::I8 | DType::F32),
+        "pad supports i8 and f32",
+    )
 }
 
 fn validate_concat(c: &Ctx<'_, '_>) -> Result<()> {
@@ -490,17 +610,29 @@ fn validate_concat(c: &Ctx<'_, '_>) -> Result<()> {
     let mut total = 0usize;
     for i in 0..c.op.n_inputs {
         let x = c.input(i)?;
-        c.check(x.dtype == y.dtype && x.rank == y.rank, "concat input dtype/rank differs")?;
+        c.check(
+            x.dtype == y.dtype && x.rank == y.rank,
+            "concat input dtype/rank differs",
+        )?;
         c.check(x.quant == y.quant, "concat inputs must share quantization")?;
         for d in 0..y.rank {
             if d != axis {
-                c.check(x.dims()[d] == y.dims()[d], "concat input dims differ off-axis")?;
+                c.check(
+                    x.dims()[d] == y.dims()[d],
+                    "concat input dims differ off-axis",
+                )?;
             }
         }
         total = total.checked_add(x.dims()[axis]).ok_or(c.err("overflow"))?;
     }
-    c.check(total == y.dims()[axis], "concat output extent ≠ sum of inputs")?;
-    c.check(matches!(y.dtype, DType::I8 | DType::F32), "concat supports i8 and f32")
+    c.check(
+        total == y.dims()[axis],
+        "concat output extent ≠ sum of inputs",
+    )?;
+    c.check(
+        matches!(y.dtype, DType::I8 | DType::F32),
+        "concat supports i8 and f32",
+    )
 }
 
 /// Runs one validated op.
@@ -528,9 +660,17 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                     act_min: c.p(9)?,
                     act_max: c.p(10)?,
                 };
-                let bias = if has_bias { Some(cast::<i32>(ins[2])?) } else { None };
+                let bias = if has_bias {
+                    Some(cast::<i32>(ins[2])?)
+                } else {
+                    None
+                };
                 let rq = requant(model, ins[3])?;
-                let (xd, wd, yd) = (cast::<i8>(ins[0])?, cast::<i8>(ins[1])?, cast_mut::<i8>(out)?);
+                let (xd, wd, yd) = (
+                    cast::<i8>(ins[0])?,
+                    cast::<i8>(ins[1])?,
+                    cast_mut::<i8>(out)?,
+                );
                 if dw {
                     kernels::depthwise_conv::depthwise_conv2d_s8(
                         xd, xs, wd, ws, bias, rq, q, &win, g, yd, ys,
@@ -539,9 +679,17 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                     kernels::conv::conv2d_s8(xd, xs, wd, ws, bias, rq, q, &win, g, yd, ys)
                 }
             } else {
-                let bias = if has_bias { Some(cast::<f32>(ins[2])?) } else { None };
+                let bias = if has_bias {
+                    Some(cast::<f32>(ins[2])?)
+                } else {
+                    None
+                };
                 let (lo, hi) = (c.pf(9)?, c.pf(10)?);
-                let (xd, wd, yd) = (cast::<f32>(ins[0])?, cast::<f32>(ins[1])?, cast_mut::<f32>(out)?);
+                let (xd, wd, yd) = (
+                    cast::<f32>(ins[0])?,
+                    cast::<f32>(ins[1])?,
+                    cast_mut::<f32>(out)?,
+                );
                 if dw {
                     kernels::depthwise_conv::depthwise_conv2d_f32(
                         xd, xs, wd, ws, bias, &win, g, lo, hi, yd, ys,
@@ -564,7 +712,11 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                     act_max: c.p(1)?,
                 };
                 let w_zp = quant_of(&c, &w)?.1;
-                let bias = if has_bias { Some(cast::<i32>(ins[2])?) } else { None };
+                let bias = if has_bias {
+                    Some(cast::<i32>(ins[2])?)
+                } else {
+                    None
+                };
                 let rq = match requant(model, ins[3])? {
                     Requant::Fixed(p) => Requant::FixedSingle(p),
                     other => other,
@@ -582,7 +734,11 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                     cast_mut(out)?,
                 )
             } else {
-                let bias = if has_bias { Some(cast::<f32>(ins[2])?) } else { None };
+                let bias = if has_bias {
+                    Some(cast::<f32>(ins[2])?)
+                } else {
+                    None
+                };
                 kernels::fully_connected::fully_connected_f32(
                     cast(ins[0])?,
                     rows,
@@ -814,7 +970,8 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
             }
             let axis = c.pu(0)?;
             if y.dtype == DType::I8 {
-                let mut d: [&[i8]; crate::format::MAX_OP_INPUTS] = [&[]; crate::format::MAX_OP_INPUTS];
+                let mut d: [&[i8]; crate::format::MAX_OP_INPUTS] =
+                    [&[]; crate::format::MAX_OP_INPUTS];
                 for i in 0..n {
                     d[i] = cast(ins[i])?;
                 }
@@ -831,7 +988,9 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
         OpCode::Quantize => {
             let (s, zp) = quant_of(&c, &y)?;
             match y.dtype {
-                DType::I8 => kernels::quantize::quantize_f32_s8(cast(ins[0])?, s, zp, cast_mut(out)?),
+                DType::I8 => {
+                    kernels::quantize::quantize_f32_s8(cast(ins[0])?, s, zp, cast_mut(out)?)
+                }
                 _ => kernels::quantize::quantize_f32_u8(cast(ins[0])?, s, zp, out),
             }
         }
@@ -866,7 +1025,11 @@ pub(crate) fn macs(model: &Model<'_>, op: &OpInfo<'_>) -> u64 {
         OpCode::Conv2d | OpCode::DepthwiseConv2d => match c.input(1) {
             Ok(w) => {
                 let per_out = (w.dims()[1] * w.dims()[2]) as u64;
-                let ci = if op.opcode == OpCode::Conv2d { w.dims()[3] as u64 } else { 1 };
+                let ci = if op.opcode == OpCode::Conv2d {
+                    w.dims()[3] as u64
+                } else {
+                    1
+                };
                 yn * per_out * ci
             }
             Err(_) => 0,

@@ -42,7 +42,11 @@ impl Broadcast {
     pub fn new(a: &[usize], b: &[usize], out: &[usize]) -> Result<Self> {
         let err = Error::ShapeMismatch("shapes do not broadcast");
         let r = out.len();
-        let (ad, bd, od) = (aligned(a, r).ok_or(err)?, aligned(b, r).ok_or(err)?, aligned(out, r).ok_or(err)?);
+        let (ad, bd, od) = (
+            aligned(a, r).ok_or(err)?,
+            aligned(b, r).ok_or(err)?,
+            aligned(out, r).ok_or(err)?,
+        );
         for i in 0..MAX_RANK {
             let ok = |d: usize| d == od[i] || d == 1;
             if !ok(ad[i]) || !ok(bd[i]) || od[i] != ad[i].max(bd[i]) {

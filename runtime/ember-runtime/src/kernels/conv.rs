@@ -10,15 +10,38 @@ pub fn conv2d_scratch_size() -> usize {
 
 /// Checks shapes shared by the int8 and float kernels; returns
 /// (output channels per group, input channels per group).
-fn check_shapes(xs: Shape4, ws: Shape4, win: &Window, groups: usize, ys: Shape4, bias_len: Option<usize>) -> Result<(usize, usize)> {
-    if groups == 0 || ws.n % groups != 0 || ws.c.checked_mul(groups) != Some(xs.c) {
-        return Err(Error::ShapeMismatch("conv: groups do not divide the channels"));
+fn check_shapes(
+    xs: Shape4,
+    ws: Shape4,
+    win: &Window,
+    groups: usize,
+    ys: Shape4,
+    bias_len: Option<usize>,
+) -> Result<(usize, usize)> {
+    if groups == 0 || !ws.n.is_multiple_of(groups) || ws.c.checked_mul(groups) != Some(xs.c) {
+        return Err(Error::ShapeMismatch(
+            "conv: groups do not divide the channels",
+        ));
     }
     if ys.c != ws.n || ys.n != xs.n {
         return Err(Error::ShapeMismatch("conv: output channels or batch"));
     }
-    let oh = Window::out_dim(xs.h, ws.h, win.stride_h, win.dil_h, win.pad_top, win.pad_bottom);
-    let ow = Window::out_dim(xs.w, ws.w, win.stride_w, win.dil_w, win.pad_left, win.pad_right);
+    let oh = Window::out_dim(
+        xs.h,
+        ws.h,
+        win.stride_h,
+        win.dil_h,
+        win.pad_top,
+        win.pad_bottom,
+    );
+    let ow = Window::out_dim(
+        xs.w,
+        ws.w,
+        win.stride_w,
+        win.dil_w,
+        win.pad_left,
+        win.pad_right,
+    );
     if oh != Some(ys.h) || ow != Some(ys.w) {
         return Err(Error::ShapeMismatch("conv: output size"));
     }
@@ -33,7 +56,14 @@ fn check_shapes(xs: Shape4, ws: Shape4, win: &Window, groups: usize, ys: Shape4,
 /// Range of kernel taps `k` (`0..kernel`) whose input coordinate
 /// `o*stride - pad + k*dil` falls inside `0..input`.
 #[inline(always)]
-pub(crate) fn valid_taps(o: usize, stride: usize, pad: usize, dil: usize, kernel: usize, input: usize) -> (usize, usize, isize) {
+pub(crate) fn valid_taps(
+    o: usize,
+    stride: usize,
+    pad: usize,
+    dil: usize,
+    kernel: usize,
+    input: usize,
+) -> (usize, usize, isize) {
     let origin = (o * stride) as isize - pad as isize;
     let d = dil as isize;
     let mut k0 = 0usize;
@@ -74,7 +104,8 @@ pub fn conv2d_s8(
         for oy in 0..ys.h {
             let (ky0, ky1, iy0) = valid_taps(oy, win.stride_h, win.pad_top, win.dil_h, ws.h, xs.h);
             for ox in 0..ys.w {
-                let (kx0, kx1, ix0) = valid_taps(ox, win.stride_w, win.pad_left, win.dil_w, ws.w, xs.w);
+                let (kx0, kx1, ix0) =
+                    valid_taps(ox, win.stride_w, win.pad_left, win.dil_w, ws.w, xs.w);
                 let ybase = ((b * ys.h + oy) * ys.w + ox) * ys.c;
                 for oc in 0..ws.n {
                     let g = oc / co_per_g;
@@ -84,7 +115,8 @@ pub fn conv2d_s8(
                         let iy = (iy0 + (ky * win.dil_h) as isize) as usize;
                         for kx in kx0..kx1 {
                             let ix = (ix0 + (kx * win.dil_w) as isize) as usize;
-                            let xrow = &x[((b * xs.h + iy) * xs.w + ix) * xs.c + cbase..][..ci_per_g];
+                            let xrow =
+                                &x[((b * xs.h + iy) * xs.w + ix) * xs.c + cbase..][..ci_per_g];
                             let wrow = &w[((oc * ws.h + ky) * ws.w + kx) * ws.c..][..ci_per_g];
                             for (&xv, &wv) in xrow.iter().zip(wrow) {
                                 acc = acc.wrapping_add((xv as i32 - q.in_zp) * wv as i32);
@@ -126,7 +158,8 @@ pub fn conv2d_f32(
         for oy in 0..ys.h {
             let (ky0, ky1, iy0) = valid_taps(oy, win.stride_h, win.pad_top, win.dil_h, ws.h, xs.h);
             for ox in 0..ys.w {
-                let (kx0, kx1, ix0) = valid_taps(ox, win.stride_w, win.pad_left, win.dil_w, ws.w, xs.w);
+                let (kx0, kx1, ix0) =
+                    valid_taps(ox, win.stride_w, win.pad_left, win.dil_w, ws.w, xs.w);
                 let ybase = ((b * ys.h + oy) * ys.w + ox) * ys.c;
                 for oc in 0..ws.n {
                     let cbase = (oc / co_per_g) * ci_per_g;
@@ -135,7 +168,8 @@ pub fn conv2d_f32(
                         let iy = (iy0 + (ky * win.dil_h) as isize) as usize;
                         for kx in kx0..kx1 {
                             let ix = (ix0 + (kx * win.dil_w) as isize) as usize;
-                            let xrow = &x[((b * xs.h + iy) * xs.w + ix) * xs.c + cbase..][..ci_per_g];
+                            let xrow =
+                                &x[((b * xs.h + iy) * xs.w + ix) * xs.c + cbase..][..ci_per_g];
                             let wrow = &w[((oc * ws.h + ky) * ws.w + kx) * ws.c..][..ci_per_g];
                             for (&xv, &wv) in xrow.iter().zip(wrow) {
                                 acc += xv * wv;
@@ -157,7 +191,15 @@ pub fn conv2d_f32(
 mod tests {
     use super::*;
 
-    fn naive(x: &[f32], xs: Shape4, w: &[f32], ws: Shape4, win: &Window, g: usize, ys: Shape4) -> [f32; 256] {
+    fn naive(
+        x: &[f32],
+        xs: Shape4,
+        w: &[f32],
+        ws: Shape4,
+        win: &Window,
+        g: usize,
+        ys: Shape4,
+    ) -> [f32; 256] {
         let mut out = [0f32; 256];
         for oy in 0..ys.h {
             for ox in 0..ys.w {
@@ -166,13 +208,16 @@ mod tests {
                     for ky in 0..ws.h {
                         for kx in 0..ws.w {
                             for ic in 0..ws.c {
-                                let iy = (oy * win.stride_h + ky * win.dil_h) as isize - win.pad_top as isize;
-                                let ix = (ox * win.stride_w + kx * win.dil_w) as isize - win.pad_left as isize;
+                                let iy = (oy * win.stride_h + ky * win.dil_h) as isize
+                                    - win.pad_top as isize;
+                                let ix = (ox * win.stride_w + kx * win.dil_w) as isize
+                                    - win.pad_left as isize;
                                 if iy < 0 || ix < 0 || iy >= xs.h as isize || ix >= xs.w as isize {
                                     continue;
                                 }
                                 let c = (oc / (ws.n / g)) * ws.c + ic;
-                                acc += x[((iy as usize) * xs.w + ix as usize) * xs.c + c] * w[((oc * ws.h + ky) * ws.w + kx) * ws.c + ic];
+                                acc += x[((iy as usize) * xs.w + ix as usize) * xs.c + c]
+                                    * w[((oc * ws.h + ky) * ws.w + kx) * ws.c + ic];
                             }
                         }
                     }
@@ -191,16 +236,41 @@ mod tests {
             let ws = Shape4::new(4, 3, 3, 4 / g);
             let w: [f32; 144] = core::array::from_fn(|i| ((i * 7 % 11) as f32 - 5.0) * 0.1);
             let w = &w[..ws.numel().unwrap()];
-            let win = Window { stride_h: stride, stride_w: stride, dil_h: dil, dil_w: dil, pad_top: pad, pad_left: pad, pad_bottom: pad, pad_right: pad };
+            let win = Window {
+                stride_h: stride,
+                stride_w: stride,
+                dil_h: dil,
+                dil_w: dil,
+                pad_top: pad,
+                pad_left: pad,
+                pad_bottom: pad,
+                pad_right: pad,
+            };
             let oh = Window::out_dim(5, 3, stride, dil, pad, pad).unwrap();
             let ow = Window::out_dim(4, 3, stride, dil, pad, pad).unwrap();
             let ys = Shape4::new(1, oh, ow, 4);
             let mut y = [0f32; 256];
             let n = ys.numel().unwrap();
-            conv2d_f32(&x, xs, w, ws, None, &win, g, f32::MIN, f32::MAX, &mut y[..n], ys).unwrap();
+            conv2d_f32(
+                &x,
+                xs,
+                w,
+                ws,
+                None,
+                &win,
+                g,
+                f32::MIN,
+                f32::MAX,
+                &mut y[..n],
+                ys,
+            )
+            .unwrap();
             let want = naive(&x, xs, w, ws, &win, g, ys);
             for i in 0..n {
-                assert!((y[i] - want[i]).abs() < 1e-5, "g={g} s={stride} d={dil} p={pad} i={i}");
+                assert!(
+                    (y[i] - want[i]).abs() < 1e-5,
+                    "g={g} s={stride} d={dil} p={pad} i={i}"
+                );
             }
         }
     }
@@ -212,10 +282,34 @@ mod tests {
         let x = [10i8, -20, 127];
         let w = [1i8];
         let pairs = [1 << 30, 0]; // × 0.5
-        let q = QuantIo { in_zp: -10, out_zp: 5, act_min: -128, act_max: 127 };
-        let win = Window { stride_h: 1, stride_w: 1, dil_h: 1, dil_w: 1, ..Default::default() };
+        let q = QuantIo {
+            in_zp: -10,
+            out_zp: 5,
+            act_min: -128,
+            act_max: 127,
+        };
+        let win = Window {
+            stride_h: 1,
+            stride_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            ..Default::default()
+        };
         let mut y = [0i8; 3];
-        conv2d_s8(&x, xs, &w, Shape4::new(1, 1, 1, 1), Some(&[2]), Requant::Fixed(&pairs), q, &win, 1, &mut y, xs).unwrap();
+        conv2d_s8(
+            &x,
+            xs,
+            &w,
+            Shape4::new(1, 1, 1, 1),
+            Some(&[2]),
+            Requant::Fixed(&pairs),
+            q,
+            &win,
+            1,
+            &mut y,
+            xs,
+        )
+        .unwrap();
         // (10+10+2)/2+5 = 16, (-20+10+2)/2+5 = 1, (127+10+2)/2 = 69.5 → 70 +5 = 75
         assert_eq!(y, [16, 1, 75]);
     }
@@ -223,11 +317,41 @@ mod tests {
     #[test]
     fn wrong_lengths_are_errors() {
         let xs = Shape4::new(1, 2, 2, 1);
-        let win = Window { stride_h: 1, stride_w: 1, dil_h: 1, dil_w: 1, ..Default::default() };
+        let win = Window {
+            stride_h: 1,
+            stride_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            ..Default::default()
+        };
         let mut y = [0f32; 3];
-        let r = conv2d_f32(&[0.0; 4], xs, &[1.0], Shape4::new(1, 1, 1, 1), None, &win, 1, 0.0, 1.0, &mut y, xs);
+        let r = conv2d_f32(
+            &[0.0; 4],
+            xs,
+            &[1.0],
+            Shape4::new(1, 1, 1, 1),
+            None,
+            &win,
+            1,
+            0.0,
+            1.0,
+            &mut y,
+            xs,
+        );
         assert!(r.is_err());
-        let r = conv2d_f32(&[0.0; 4], xs, &[1.0], Shape4::new(1, 1, 1, 1), None, &win, 0, 0.0, 1.0, &mut [0.0; 4], xs);
+        let r = conv2d_f32(
+            &[0.0; 4],
+            xs,
+            &[1.0],
+            Shape4::new(1, 1, 1, 1),
+            None,
+            &win,
+            0,
+            0.0,
+            1.0,
+            &mut [0.0; 4],
+            xs,
+        );
         assert!(r.is_err());
     }
 }

@@ -10,12 +10,38 @@ pub fn depthwise_conv2d_scratch_size() -> usize {
     0
 }
 
-fn check_shapes(xs: Shape4, ws: Shape4, win: &Window, mult: usize, ys: Shape4, bias_len: Option<usize>) -> Result<()> {
-    if ws.n != 1 || mult == 0 || xs.c.checked_mul(mult) != Some(ws.c) || ys.c != ws.c || ys.n != xs.n {
+fn check_shapes(
+    xs: Shape4,
+    ws: Shape4,
+    win: &Window,
+    mult: usize,
+    ys: Shape4,
+    bias_len: Option<usize>,
+) -> Result<()> {
+    if ws.n != 1
+        || mult == 0
+        || xs.c.checked_mul(mult) != Some(ws.c)
+        || ys.c != ws.c
+        || ys.n != xs.n
+    {
         return Err(Error::ShapeMismatch("depthwise conv: channels"));
     }
-    let oh = Window::out_dim(xs.h, ws.h, win.stride_h, win.dil_h, win.pad_top, win.pad_bottom);
-    let ow = Window::out_dim(xs.w, ws.w, win.stride_w, win.dil_w, win.pad_left, win.pad_right);
+    let oh = Window::out_dim(
+        xs.h,
+        ws.h,
+        win.stride_h,
+        win.dil_h,
+        win.pad_top,
+        win.pad_bottom,
+    );
+    let ow = Window::out_dim(
+        xs.w,
+        ws.w,
+        win.stride_w,
+        win.dil_w,
+        win.pad_left,
+        win.pad_right,
+    );
     if oh != Some(ys.h) || ow != Some(ys.w) {
         return Err(Error::ShapeMismatch("depthwise conv: output size"));
     }
@@ -52,7 +78,8 @@ pub fn depthwise_conv2d_s8(
         for oy in 0..ys.h {
             let (ky0, ky1, iy0) = valid_taps(oy, win.stride_h, win.pad_top, win.dil_h, ws.h, xs.h);
             for ox in 0..ys.w {
-                let (kx0, kx1, ix0) = valid_taps(ox, win.stride_w, win.pad_left, win.dil_w, ws.w, xs.w);
+                let (kx0, kx1, ix0) =
+                    valid_taps(ox, win.stride_w, win.pad_left, win.dil_w, ws.w, xs.w);
                 let ybase = ((b * ys.h + oy) * ys.w + ox) * co;
                 for oc in 0..co {
                     let ic = oc / depth_multiplier;
@@ -102,7 +129,8 @@ pub fn depthwise_conv2d_f32(
         for oy in 0..ys.h {
             let (ky0, ky1, iy0) = valid_taps(oy, win.stride_h, win.pad_top, win.dil_h, ws.h, xs.h);
             for ox in 0..ys.w {
-                let (kx0, kx1, ix0) = valid_taps(ox, win.stride_w, win.pad_left, win.dil_w, ws.w, xs.w);
+                let (kx0, kx1, ix0) =
+                    valid_taps(ox, win.stride_w, win.pad_left, win.dil_w, ws.w, xs.w);
                 let ybase = ((b * ys.h + oy) * ys.w + ox) * co;
                 for oc in 0..co {
                     let ic = oc / depth_multiplier;
@@ -111,7 +139,8 @@ pub fn depthwise_conv2d_f32(
                         let iy = (iy0 + (ky * win.dil_h) as isize) as usize;
                         for kx in kx0..kx1 {
                             let ix = (ix0 + (kx * win.dil_w) as isize) as usize;
-                            acc += x[((b * xs.h + iy) * xs.w + ix) * xs.c + ic] * w[(ky * ws.w + kx) * co + oc];
+                            acc += x[((b * xs.h + iy) * xs.w + ix) * xs.c + ic]
+                                * w[(ky * ws.w + kx) * co + oc];
                         }
                     }
                     if let Some(bias) = bias {
@@ -145,11 +174,46 @@ mod tests {
                 wg[oc * 9 + k] = wd[k * co + oc];
             }
         }
-        let win = Window { stride_h: 2, stride_w: 1, dil_h: 1, dil_w: 1, pad_top: 1, pad_left: 1, pad_bottom: 1, pad_right: 1 };
+        let win = Window {
+            stride_h: 2,
+            stride_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            pad_bottom: 1,
+            pad_right: 1,
+        };
         let ys = Shape4::new(1, 2, 5, co);
         let (mut a, mut b) = ([0f32; 60], [0f32; 60]);
-        depthwise_conv2d_f32(&x, xs, &wd, Shape4::new(1, 3, 3, co), None, &win, mult, f32::MIN, f32::MAX, &mut a, ys).unwrap();
-        conv2d_f32(&x, xs, &wg, Shape4::new(co, 3, 3, 1), None, &win, 3, f32::MIN, f32::MAX, &mut b, ys).unwrap();
+        depthwise_conv2d_f32(
+            &x,
+            xs,
+            &wd,
+            Shape4::new(1, 3, 3, co),
+            None,
+            &win,
+            mult,
+            f32::MIN,
+            f32::MAX,
+            &mut a,
+            ys,
+        )
+        .unwrap();
+        conv2d_f32(
+            &x,
+            xs,
+            &wg,
+            Shape4::new(co, 3, 3, 1),
+            None,
+            &win,
+            3,
+            f32::MIN,
+            f32::MAX,
+            &mut b,
+            ys,
+        )
+        .unwrap();
         for i in 0..60 {
             assert!((a[i] - b[i]).abs() < 1e-5);
         }

@@ -35,7 +35,16 @@ pub struct AddParamsS8 {
 
 /// Computes [`AddParamsS8`] exactly as TFLite's Add prepare does for int8.
 #[allow(clippy::too_many_arguments)]
-pub fn add_params_s8(a_scale: f32, a_zp: i32, b_scale: f32, b_zp: i32, out_scale: f32, out_zp: i32, act_min: i32, act_max: i32) -> AddParamsS8 {
+pub fn add_params_s8(
+    a_scale: f32,
+    a_zp: i32,
+    b_scale: f32,
+    b_zp: i32,
+    out_scale: f32,
+    out_zp: i32,
+    act_min: i32,
+    act_max: i32,
+) -> AddParamsS8 {
     let left_shift = 20;
     let twice_max = 2.0 * a_scale.max(b_scale) as f64;
     let real_a = a_scale as f64 / twice_max;
@@ -44,11 +53,32 @@ pub fn add_params_s8(a_scale: f32, a_zp: i32, b_scale: f32, b_zp: i32, out_scale
     let (a_mult, a_shift) = quantize_multiplier(real_a);
     let (b_mult, b_shift) = quantize_multiplier(real_b);
     let (out_mult, out_shift) = quantize_multiplier(real_out);
-    AddParamsS8 { a_zp, b_zp, out_zp, left_shift, a_mult, a_shift, b_mult, b_shift, out_mult, out_shift, act_min, act_max }
+    AddParamsS8 {
+        a_zp,
+        b_zp,
+        out_zp,
+        left_shift,
+        a_mult,
+        a_shift,
+        b_mult,
+        b_shift,
+        out_mult,
+        out_shift,
+        act_min,
+        act_max,
+    }
 }
 
 /// int8 Add with TFLite reference semantics.
-pub fn add_s8(a: &[i8], a_dims: &[usize], b: &[i8], b_dims: &[usize], p: &AddParamsS8, y: &mut [i8], y_dims: &[usize]) -> Result<()> {
+pub fn add_s8(
+    a: &[i8],
+    a_dims: &[usize],
+    b: &[i8],
+    b_dims: &[usize],
+    p: &AddParamsS8,
+    y: &mut [i8],
+    y_dims: &[usize],
+) -> Result<()> {
     let bc = Broadcast::new(a_dims, b_dims, y_dims)?;
     bc.check(a.len(), b.len(), y.len())?;
     let ls = p.left_shift.clamp(0, 30) as u32;
@@ -57,7 +87,8 @@ pub fn add_s8(a: &[i8], a_dims: &[usize], b: &[i8], b_dims: &[usize], p: &AddPar
         let bv = (b[ib] as i32 - p.b_zp).wrapping_shl(ls);
         let sa = multiply_by_quantized_multiplier(av, p.a_mult, p.a_shift);
         let sb = multiply_by_quantized_multiplier(bv, p.b_mult, p.b_shift);
-        let raw = multiply_by_quantized_multiplier(sa.wrapping_add(sb), p.out_mult, p.out_shift).saturating_add(p.out_zp);
+        let raw = multiply_by_quantized_multiplier(sa.wrapping_add(sb), p.out_mult, p.out_shift)
+            .saturating_add(p.out_zp);
         y[o] = raw.clamp(p.act_min, p.act_max) as i8;
     });
     Ok(())
@@ -112,19 +143,45 @@ pub struct MulParamsS8 {
 
 /// Computes [`MulParamsS8`] as TFLite's Mul prepare does.
 #[allow(clippy::too_many_arguments)]
-pub fn mul_params_s8(a_scale: f32, a_zp: i32, b_scale: f32, b_zp: i32, out_scale: f32, out_zp: i32, act_min: i32, act_max: i32) -> MulParamsS8 {
+pub fn mul_params_s8(
+    a_scale: f32,
+    a_zp: i32,
+    b_scale: f32,
+    b_zp: i32,
+    out_scale: f32,
+    out_zp: i32,
+    act_min: i32,
+    act_max: i32,
+) -> MulParamsS8 {
     let real = (a_scale as f64 * b_scale as f64) / out_scale as f64;
     let (out_mult, out_shift) = quantize_multiplier(real);
-    MulParamsS8 { a_zp, b_zp, out_zp, out_mult, out_shift, act_min, act_max }
+    MulParamsS8 {
+        a_zp,
+        b_zp,
+        out_zp,
+        out_mult,
+        out_shift,
+        act_min,
+        act_max,
+    }
 }
 
 /// int8 Mul with TFLite reference semantics.
-pub fn mul_s8(a: &[i8], a_dims: &[usize], b: &[i8], b_dims: &[usize], p: &MulParamsS8, y: &mut [i8], y_dims: &[usize]) -> Result<()> {
+pub fn mul_s8(
+    a: &[i8],
+    a_dims: &[usize],
+    b: &[i8],
+    b_dims: &[usize],
+    p: &MulParamsS8,
+    y: &mut [i8],
+    y_dims: &[usize],
+) -> Result<()> {
     let bc = Broadcast::new(a_dims, b_dims, y_dims)?;
     bc.check(a.len(), b.len(), y.len())?;
     bc.for_each(|o, ia, ib| {
         let prod = (a[ia] as i32 - p.a_zp) * (b[ib] as i32 - p.b_zp);
-        let raw = multiply_by_quantized_multiplier(prod, p.out_mult, p.out_shift).saturating_add(p.out_zp);
+        let raw = multiply_by_quantized_multiplier(prod, p.out_mult, p.out_shift)
+            .saturating_add(p.out_zp);
         y[o] = raw.clamp(p.act_min, p.act_max) as i8;
     });
     Ok(())
@@ -145,7 +202,17 @@ pub enum BinaryOp {
 
 /// f32 binary op with broadcasting, clamped to `[act_min, act_max]`.
 #[allow(clippy::too_many_arguments)]
-pub fn binary_f32(op: BinaryOp, a: &[f32], a_dims: &[usize], b: &[f32], b_dims: &[usize], act_min: f32, act_max: f32, y: &mut [f32], y_dims: &[usize]) -> Result<()> {
+pub fn binary_f32(
+    op: BinaryOp,
+    a: &[f32],
+    a_dims: &[usize],
+    b: &[f32],
+    b_dims: &[usize],
+    act_min: f32,
+    act_max: f32,
+    y: &mut [f32],
+    y_dims: &[usize],
+) -> Result<()> {
     let bc = Broadcast::new(a_dims, b_dims, y_dims)?;
     bc.check(a.len(), b.len(), y.len())?;
     bc.for_each(|o, ia, ib| {
@@ -170,7 +237,18 @@ mod tests {
         let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
         let b = [10.0, 20.0, 30.0, 40.0];
         let mut y = [0f32; 24];
-        binary_f32(BinaryOp::Add, &a, &[2, 1, 3], &b, &[1, 4, 1], f32::MIN, f32::MAX, &mut y, &[2, 4, 3]).unwrap();
+        binary_f32(
+            BinaryOp::Add,
+            &a,
+            &[2, 1, 3],
+            &b,
+            &[1, 4, 1],
+            f32::MIN,
+            f32::MAX,
+            &mut y,
+            &[2, 4, 3],
+        )
+        .unwrap();
         assert_eq!(y[0], 11.0);
         assert_eq!(y[4], 22.0);
         assert_eq!(y[23], 46.0);

@@ -18,11 +18,21 @@ pub fn fully_connected_s8(
     q: QuantIo,
     y: &mut [i8],
 ) -> Result<()> {
-    check_len(x.len(), rows.checked_mul(k), "fully connected: input length")?;
+    check_len(
+        x.len(),
+        rows.checked_mul(k),
+        "fully connected: input length",
+    )?;
     check_len(w.len(), n.checked_mul(k), "fully connected: weight length")?;
-    check_len(y.len(), rows.checked_mul(n), "fully connected: output length")?;
+    check_len(
+        y.len(),
+        rows.checked_mul(n),
+        "fully connected: output length",
+    )?;
     if bias.is_some_and(|b| b.len() != n) || (rq.channels() != 1 && rq.channels() != n) {
-        return Err(Error::ShapeMismatch("fully connected: bias or requant length"));
+        return Err(Error::ShapeMismatch(
+            "fully connected: bias or requant length",
+        ));
     }
     if k == 0 {
         return Err(Error::ShapeMismatch("fully connected: K is zero"));
@@ -56,9 +66,17 @@ pub fn fully_connected_f32(
     act_max: f32,
     y: &mut [f32],
 ) -> Result<()> {
-    check_len(x.len(), rows.checked_mul(k), "fully connected: input length")?;
+    check_len(
+        x.len(),
+        rows.checked_mul(k),
+        "fully connected: input length",
+    )?;
     check_len(w.len(), n.checked_mul(k), "fully connected: weight length")?;
-    check_len(y.len(), rows.checked_mul(n), "fully connected: output length")?;
+    check_len(
+        y.len(),
+        rows.checked_mul(n),
+        "fully connected: output length",
+    )?;
     if bias.is_some_and(|b| b.len() != n) || k == 0 {
         return Err(Error::ShapeMismatch("fully connected: bias length or K"));
     }
@@ -95,11 +113,40 @@ mod tests {
     fn s8_with_zero_points() {
         let x = [3i8, 5];
         let w = [2i8, 4];
-        let q = QuantIo { in_zp: 1, out_zp: -3, act_min: -128, act_max: 127 };
+        let q = QuantIo {
+            in_zp: 1,
+            out_zp: -3,
+            act_min: -128,
+            act_max: 127,
+        };
         let mut y = [0i8; 1];
         // (3-1)(2-1) + (5-1)(4-1) = 2 + 12 = 14; +bias 6 = 20; ×0.5 = 10; -3 = 7
-        fully_connected_s8(&x, 1, 2, &w, 1, 1, Some(&[6]), Requant::Fixed(&[1 << 30, 0]), q, &mut y).unwrap();
+        fully_connected_s8(
+            &x,
+            1,
+            2,
+            &w,
+            1,
+            1,
+            Some(&[6]),
+            Requant::Fixed(&[1 << 30, 0]),
+            q,
+            &mut y,
+        )
+        .unwrap();
         assert_eq!(y, [7]);
-        assert!(fully_connected_s8(&x, 1, 2, &w, 2, 1, None, Requant::Fixed(&[1 << 30, 0]), q, &mut y).is_err());
+        assert!(fully_connected_s8(
+            &x,
+            1,
+            2,
+            &w,
+            2,
+            1,
+            None,
+            Requant::Fixed(&[1 << 30, 0]),
+            q,
+            &mut y
+        )
+        .is_err());
     }
 }

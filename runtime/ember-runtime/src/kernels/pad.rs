@@ -4,7 +4,14 @@ use crate::error::{Error, Result};
 use crate::format::MAX_RANK;
 
 /// Pads `x` with `before[i]`/`after[i]` elements of `value` on each axis.
-pub fn pad<T: Copy>(x: &[T], x_dims: &[usize], before: &[usize], after: &[usize], value: T, y: &mut [T]) -> Result<()> {
+pub fn pad<T: Copy>(
+    x: &[T],
+    x_dims: &[usize],
+    before: &[usize],
+    after: &[usize],
+    value: T,
+    y: &mut [T],
+) -> Result<()> {
     let r = x_dims.len();
     if r == 0 || r > MAX_RANK || before.len() != r || after.len() != r {
         return Err(Error::ShapeMismatch("pad: rank"));
@@ -17,7 +24,9 @@ pub fn pad<T: Copy>(x: &[T], x_dims: &[usize], before: &[usize], after: &[usize]
             .ok_or(Error::ShapeMismatch("pad: overflow"))?;
     }
     let xn = x_dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    let yn = y_dims[..r].iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let yn = y_dims[..r]
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d));
     if xn != Some(x.len()) || yn != Some(y.len()) {
         return Err(Error::ShapeMismatch("pad: lengths"));
     }

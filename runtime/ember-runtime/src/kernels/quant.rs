@@ -42,7 +42,11 @@ pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> 
 /// requantizes this way (verified bit-exact on the MLPerf Tiny AD model,
 /// ten fully-connected layers). `shift` is clamped to `[-31, 30]`.
 #[inline(always)]
-pub fn multiply_by_quantized_multiplier_single_rounding(x: i32, multiplier: i32, shift: i32) -> i32 {
+pub fn multiply_by_quantized_multiplier_single_rounding(
+    x: i32,
+    multiplier: i32,
+    shift: i32,
+) -> i32 {
     let total_shift = (31 - shift.clamp(-31, 30)) as u32; // 1..=62
     let round = 1i64 << (total_shift - 1);
     let r = (x as i64 * multiplier as i64 + round) >> total_shift;
@@ -134,7 +138,8 @@ fn exp_on_interval_between_negative_one_quarter_and_0_excl(a: i32) -> i32 {
     let x4 = saturating_rounding_doubling_high_mul(x2, x2);
     let x4_over_4 = saturating_rounding_multiply_by_pot(x4, -2);
     let poly = saturating_rounding_multiply_by_pot(
-        saturating_rounding_doubling_high_mul(x4_over_4.wrapping_add(x3), ONE_THIRD).wrapping_add(x2),
+        saturating_rounding_doubling_high_mul(x4_over_4.wrapping_add(x3), ONE_THIRD)
+            .wrapping_add(x2),
         -1,
     );
     CONSTANT_TERM.wrapping_add(saturating_rounding_doubling_high_mul(
@@ -185,7 +190,10 @@ pub fn one_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
     let half_denominator = rounding_half_sum(a, i32::MAX);
     const C48_17: i32 = 1_515_870_810; // Q2.29
     const CNEG32_17: i32 = -1_010_580_540; // Q2.29
-    let mut x = C48_17.wrapping_add(saturating_rounding_doubling_high_mul(half_denominator, CNEG32_17));
+    let mut x = C48_17.wrapping_add(saturating_rounding_doubling_high_mul(
+        half_denominator,
+        CNEG32_17,
+    ));
     for _ in 0..3 {
         let half_denominator_times_x = saturating_rounding_doubling_high_mul(half_denominator, x);
         let one_minus = (1i32 << 29).wrapping_sub(half_denominator_times_x);
@@ -211,7 +219,11 @@ pub fn get_reciprocal(x: i32, x_integer_digits: i32) -> (i32, i32) {
 }
 
 /// TFLite `PreprocessSoftmaxScaling`: (multiplier, left shift).
-pub fn preprocess_softmax_scaling(beta: f64, input_scale: f64, input_integer_bits: i32) -> (i32, i32) {
+pub fn preprocess_softmax_scaling(
+    beta: f64,
+    input_scale: f64,
+    input_integer_bits: i32,
+) -> (i32, i32) {
     let max_real = ((1i64 << 31) - 1) as f64;
     let real = (beta * input_scale * (1i64 << (31 - input_integer_bits)) as f64).min(max_real);
     let (m, s) = quantize_multiplier(real);
@@ -232,9 +244,18 @@ mod tests {
 
     #[test]
     fn srdhm_edges() {
-        assert_eq!(saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN), i32::MAX);
-        assert_eq!(saturating_rounding_doubling_high_mul(1 << 30, 1 << 30), 1 << 29);
-        assert_eq!(saturating_rounding_doubling_high_mul(-(1 << 30), 1 << 30), -(1 << 29));
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN),
+            i32::MAX
+        );
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(1 << 30, 1 << 30),
+            1 << 29
+        );
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(-(1 << 30), 1 << 30),
+            -(1 << 29)
+        );
     }
 
     #[test]
@@ -263,8 +284,14 @@ mod tests {
         assert_eq!(multiply_by_quantized_multiplier(100, m, s), 50);
         assert_eq!(multiply_by_quantized_multiplier(101, m, s), 51);
         assert_eq!(multiply_by_quantized_multiplier(-101, m, s), -50); // ties round up
-        assert_eq!(multiply_by_quantized_multiplier_single_rounding(-101, m, s), -50);
-        assert_eq!(multiply_by_quantized_multiplier_single_rounding(-103, m, s), -51);
+        assert_eq!(
+            multiply_by_quantized_multiplier_single_rounding(-101, m, s),
+            -50
+        );
+        assert_eq!(
+            multiply_by_quantized_multiplier_single_rounding(-103, m, s),
+            -51
+        );
         assert_eq!(multiply_by_quantized_multiplier(-103, m, s), -51);
         let (m, s) = quantize_multiplier(3.0);
         assert_eq!(multiply_by_quantized_multiplier(7, m, s), 21);
@@ -286,7 +313,10 @@ mod tests {
             let raw = (v * (1i64 << 19) as f64) as i32; // Q12.19
             let (r, bits) = get_reciprocal(raw, 12);
             let got = r as f64 / (1i64 << 31) as f64 / libm::pow(2.0, bits as f64);
-            assert!((got - 1.0 / v).abs() < 1e-6 * (1.0 / v).max(1.0), "1/{v}: {got}");
+            assert!(
+                (got - 1.0 / v).abs() < 1e-6 * (1.0 / v).max(1.0),
+                "1/{v}: {got}"
+            );
         }
     }
 

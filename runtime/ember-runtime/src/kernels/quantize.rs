@@ -15,7 +15,9 @@ fn same(a: usize, b: usize) -> Result<()> {
 pub fn quantize_f32_s8(x: &[f32], scale: f32, zp: i32, y: &mut [i8]) -> Result<()> {
     same(x.len(), y.len())?;
     for (o, &v) in y.iter_mut().zip(x) {
-        *o = round_half_even_to_i32(v / scale).saturating_add(zp).clamp(-128, 127) as i8;
+        *o = round_half_even_to_i32(v / scale)
+            .saturating_add(zp)
+            .clamp(-128, 127) as i8;
     }
     Ok(())
 }
@@ -24,7 +26,9 @@ pub fn quantize_f32_s8(x: &[f32], scale: f32, zp: i32, y: &mut [i8]) -> Result<(
 pub fn quantize_f32_u8(x: &[f32], scale: f32, zp: i32, y: &mut [u8]) -> Result<()> {
     same(x.len(), y.len())?;
     for (o, &v) in y.iter_mut().zip(x) {
-        *o = round_half_even_to_i32(v / scale).saturating_add(zp).clamp(0, 255) as u8;
+        *o = round_half_even_to_i32(v / scale)
+            .saturating_add(zp)
+            .clamp(0, 255) as u8;
     }
     Ok(())
 }

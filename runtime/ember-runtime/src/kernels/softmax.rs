@@ -15,14 +15,23 @@ const ACCUMULATION_INTEGER_BITS: i32 = 12;
 
 /// TFLite's int8 softmax preparation: (input_multiplier, input_left_shift, diff_min).
 pub fn softmax_params_s8(input_scale: f32, beta: f32) -> (i32, i32, i32) {
-    let (m, s) = preprocess_softmax_scaling(beta as f64, input_scale as f64, SCALED_DIFF_INTEGER_BITS);
+    let (m, s) =
+        preprocess_softmax_scaling(beta as f64, input_scale as f64, SCALED_DIFF_INTEGER_BITS);
     let diff_min = -calculate_input_radius(SCALED_DIFF_INTEGER_BITS, s);
     (m, s, diff_min)
 }
 
 /// int8 softmax with TFLite's reference fixed-point algorithm; output scale
 /// 1/256, zero point −128.
-pub fn softmax_s8(x: &[i8], rows: usize, depth: usize, input_multiplier: i32, input_left_shift: i32, diff_min: i32, y: &mut [i8]) -> Result<()> {
+pub fn softmax_s8(
+    x: &[i8],
+    rows: usize,
+    depth: usize,
+    input_multiplier: i32,
+    input_left_shift: i32,
+    diff_min: i32,
+    y: &mut [i8],
+) -> Result<()> {
     check_len(x.len(), rows.checked_mul(depth), "softmax: input length")?;
     check_len(y.len(), rows.checked_mul(depth), "softmax: output length")?;
     if depth == 0 {
@@ -39,7 +48,10 @@ pub fn softmax_s8(x: &[i8], rows: usize, depth: usize, input_multiplier: i32, in
             let diff = v as i32 - max;
             if diff >= diff_min {
                 let e = exp_on_negative_values(scaled(diff));
-                sum = sum.wrapping_add(saturating_rounding_multiply_by_pot(e, -ACCUMULATION_INTEGER_BITS));
+                sum = sum.wrapping_add(saturating_rounding_multiply_by_pot(
+                    e,
+                    -ACCUMULATION_INTEGER_BITS,
+                ));
             }
         }
         let (shifted_scale, num_bits_over_unit) = get_reciprocal(sum, ACCUMULATION_INTEGER_BITS);
@@ -85,7 +97,17 @@ pub fn softmax_f32(x: &[f32], rows: usize, depth: usize, beta: f32, y: &mut [f32
 /// int8 softmax with onnxruntime semantics: dequantize, float softmax,
 /// quantize rounding half to even.
 #[allow(clippy::too_many_arguments)]
-pub fn softmax_s8_float(x: &[i8], rows: usize, depth: usize, in_scale: f32, in_zp: i32, beta: f32, out_scale: f32, out_zp: i32, y: &mut [i8]) -> Result<()> {
+pub fn softmax_s8_float(
+    x: &[i8],
+    rows: usize,
+    depth: usize,
+    in_scale: f32,
+    in_zp: i32,
+    beta: f32,
+    out_scale: f32,
+    out_zp: i32,
+    y: &mut [i8],
+) -> Result<()> {
     check_len(x.len(), rows.checked_mul(depth), "softmax: input length")?;
     check_len(y.len(), rows.checked_mul(depth), "softmax: output length")?;
     if depth == 0 {
@@ -100,7 +122,9 @@ pub fn softmax_s8_float(x: &[i8], rows: usize, depth: usize, in_scale: f32, in_z
         for (&v, o) in xr.iter().zip(yr.iter_mut()) {
             let p = libm::expf((v as i32 - max) as f32 * in_scale * beta) / sum;
             let _ = in_zp; // cancels in (x - zp) - (max - zp)
-            *o = round_half_even_to_i32(p / out_scale).saturating_add(out_zp).clamp(-128, 127) as i8;
+            *o = round_half_even_to_i32(p / out_scale)
+                .saturating_add(out_zp)
+                .clamp(-128, 127) as i8;
         }
     }
     Ok(())
