@@ -441,6 +441,26 @@ impl<'p> Lowerer<'p> {
         }
     }
 
+    /// Emits a Dequantize of the runtime integer tensor `a` right away.
+    fn dequantize_now(&mut self, a: Act, scale: f32, zp: i32, name: &str) -> Act {
+        let dims = self.g.tensors[a.t].dims.clone();
+        let src = self.g.activation(
+            &format!("{name}.q"),
+            self.g.tensors[a.t].dtype,
+            dims.clone(),
+            Some((scale, zp)),
+        );
+        // A view carrying these quantization parameters (the source may be
+        // read with other parameters elsewhere).
+        self.g.tensors[src].alias_of = Some(self.g.tensors[a.t].alias_of.unwrap_or(a.t));
+        let t = self
+            .g
+            .activation(&format!("{name}.f32"), DType::F32, dims, None);
+        self.g
+            .push(OpCode::Dequantize, vec![Some(src)], t, vec![], name);
+        Act { t, ..a }
+    }
+
     /// Returns `a` with layout `want`, inserting a physical transpose if needed.
     fn in_layout(&mut self, a: Act, want: &[usize], name: &str) -> Act {
         if a.perm == want {
@@ -619,10 +639,15 @@ impl<'p> Lowerer<'p> {
                     return Err(unsupported(node, "per-axis dequantization of activations"));
                 }
                 let dt = self.g.tensors[a.t].dtype;
+                if matches!(dt, DType::U8 | DType::I32) {
+                    let f = self.dequantize_now(a, scales[0], zps[0] as i32, &node.name);
+                    self.set(node, 0, Val::Act(f));
+                    return Ok(());
+                }
                 if dt != DType::I8 {
                     return Err(unsupported(
                         node,
-                        format!("dequantizing {} activations (int8 is supported)", dt.name()),
+                        format!("dequantizing {} activations", dt.name()),
                     ));
                 }
                 Val::DqAct {
@@ -643,6 +668,27 @@ impl<'p> Lowerer<'p> {
     }
 
     fn lower_quantize(&mut self, node: &NodeProto) -> Result<()> {
+        // uint8 output (activations quantized to uint8 at the model's edge).
+        if let (Some(Val::Const(HostTensor::U8(z))), Some(s)) =
+            (self.input_val(node, 2)?, self.const_input(node, 1)?)
+        {
+            if z.len() != 1 || s.len() != 1 {
+                return Err(unsupported(node, "per-axis uint8 quantization"));
+            }
+            let q = (
+                s.to_f64()[0] as f32,
+                z.iter().next().map(|&v| v as i32).unwrap_or(0),
+            );
+            let x = self.float_act(&node.input[0], "QuantizeLinear")?;
+            let dims = self.g.tensors[x.t].dims.clone();
+            let t = self
+                .g
+                .activation(&Self::out_name(node), DType::U8, dims, Some(q));
+            self.g
+                .push(OpCode::Quantize, vec![Some(x.t)], t, vec![], &node.name);
+            self.set(node, 0, Val::Act(Act { t, ..x }));
+            return Ok(());
+        }
         let (scale, zp) = self.qparams(node)?.ok_or_else(|| {
             unsupported(
                 node,
@@ -1060,19 +1106,11 @@ impl<'p> Lowerer<'p> {
             None => 0,
             _ => return Err(unsupported(node, "zero points must be constant")),
         };
-        if self.g.tensors[x.t].dtype != DType::I8 {
-            return Err(unsupported(node, "only int8 input A is supported"));
+        if !matches!(self.g.tensors[x.t].dtype, DType::I8 | DType::U8) {
+            return Err(unsupported(node, "input A must be int8 or uint8"));
         }
-        // Treat A as quantized with scale 1 so that Dequantize yields (a - zp).
-        self.vals.insert(
-            node.input[0].clone(),
-            Val::DqAct {
-                src: x,
-                scale: 1.0,
-                zp: xz,
-            },
-        );
-        let xf = self.float_act(&node.input[0], &node.op_type)?;
+        // (a - zp) exactly, as f32: dequantize with scale 1.
+        let xf = self.dequantize_now(x, 1.0, xz, &node.name);
         let w = self
             .const_input(node, 1)?
             .ok_or_else(|| unsupported(node, "B must be constant"))?;
@@ -1098,7 +1136,8 @@ impl<'p> Lowerer<'p> {
                 sl.mapv_inplace(|v| v - z);
             }
             let out = Self::out_name(node);
-            self.emit_fc_f32(node, xf, wf, None, ActBounds::NONE, &out)
+            let wt = wf.reversed_axes().as_standard_layout().to_owned(); // [N, K]
+            self.emit_fc_f32(node, xf, wt, None, ActBounds::NONE, &out)
         }
     }
 

@@ -167,14 +167,19 @@ fn split_io<'b>(model: &'b Model<'b>, op: &OpInfo<'b>, arena: &'b mut [u8]) -> R
                 .ok_or(bad("constant out of range"))?,
             Storage::Arena => {
                 let (s, e) = (info.offset, info.offset + info.size);
-                if e <= o0 {
-                    &left[s..e]
+                let part = if e <= o0 {
+                    left.get(s..e)
                 } else if s >= o1 {
-                    &right[s - o1..e - o1]
+                    right.get(s - o1..e - o1)
+                } else {
+                    None
+                };
+                if let Some(p) = part {
+                    p
                 } else if info.size == 0 {
                     &[]
                 } else {
-                    return Err(bad("input overlaps the output in the arena"));
+                    return Err(bad("input overlaps the output or lies outside the arena"));
                 }
             }
         };

@@ -1,7 +1,7 @@
 //! Ember runtime: runs compiled models on bare-metal ARM (and anywhere else)
 //! with no heap, no operating system and no panics.
 //!
-//! ```ignore
+//! ```text
 //! let model = ember_runtime::Model::load(BLOB)?;          // validates every byte
 //! let mut interp = ember_runtime::Interpreter::new(&model, &mut ARENA.0)?;
 //! interp.input_mut(0)?.copy_from_slice(&features)?;
@@ -29,7 +29,7 @@ pub use model::{Model, OpInfo, Quant, TensorInfo, TensorView};
 /// A 16-byte aligned byte buffer, for arenas and for model blobs embedded
 /// with `include_bytes!`:
 ///
-/// ```ignore
+/// ```text
 /// static MODEL: &ember_runtime::Aligned<[u8]> = &ember_runtime::Aligned(*include_bytes!("kws.ember"));
 /// static mut ARENA: ember_runtime::Aligned<[u8; 20_000]> = ember_runtime::Aligned([0; 20_000]);
 /// ```

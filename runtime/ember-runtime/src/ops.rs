@@ -855,8 +855,13 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                 let (lo, hi) = (c.p(9)?, c.p(10)?);
                 let (xd, yd) = (cast::<i8>(ins[0])?, cast_mut::<i8>(out)?);
                 if avg {
-                    let even = model.rounding() == Rounding::OnnxFloat;
-                    kernels::pool::avg_pool_s8(xd, xs, &p, even, lo, hi, yd, ys)
+                    if model.rounding() == Rounding::OnnxFloat {
+                        // onnxruntime rounds around the zero point.
+                        let zp = quant_of(&c, &x)?.1;
+                        kernels::pool::avg_pool_s8_zp(xd, xs, &p, true, zp, lo, hi, yd, ys)
+                    } else {
+                        kernels::pool::avg_pool_s8(xd, xs, &p, false, lo, hi, yd, ys)
+                    }
                 } else {
                     kernels::pool::max_pool_s8(xd, xs, &p, lo, hi, yd, ys)
                 }

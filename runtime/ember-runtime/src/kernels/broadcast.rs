@@ -1,4 +1,6 @@
-//! Numpy-style broadcasting over up to six dimensions, without allocation.
+//! Numpy-style broadcasting over up to [`MAX_RANK`] dimensions, without
+//! allocation: shapes are right-aligned, and along each axis an operand
+//! either matches the output or has extent 1 (stride 0).
 
 use crate::error::{Error, Result};
 use crate::format::MAX_RANK;
@@ -38,7 +40,8 @@ fn strides(d: &[usize; MAX_RANK], out: &[usize; MAX_RANK]) -> [usize; MAX_RANK] 
 }
 
 impl Broadcast {
-    /// Checks that `a` and `b` broadcast to `out`.
+    /// Checks that `a` and `b` broadcast to exactly `out` (ranks up to
+    /// [`MAX_RANK`], operands of lower rank are right-aligned).
     pub fn new(a: &[usize], b: &[usize], out: &[usize]) -> Result<Self> {
         let err = Error::ShapeMismatch("shapes do not broadcast");
         let r = out.len();
@@ -48,8 +51,10 @@ impl Broadcast {
             aligned(out, r).ok_or(err)?,
         );
         for i in 0..MAX_RANK {
+            // Each operand matches the output or is 1; the output is one of
+            // them (so 1 with 0 gives 0, as in numpy).
             let ok = |d: usize| d == od[i] || d == 1;
-            if !ok(ad[i]) || !ok(bd[i]) || od[i] != ad[i].max(bd[i]) {
+            if !ok(ad[i]) || !ok(bd[i]) || (od[i] != ad[i] && od[i] != bd[i]) {
                 return Err(err);
             }
         }
@@ -73,7 +78,9 @@ impl Broadcast {
         Ok(())
     }
 
-    /// Calls `f(out_index, a_index, b_index)` for every output element in order.
+    /// Calls `f(out_index, a_index, b_index)` for every output element in
+    /// order (row-major), with the flat indices of the operand elements it
+    /// reads. Indices are below the lengths checked by [`Broadcast::check`].
     #[inline]
     pub fn for_each(&self, mut f: impl FnMut(usize, usize, usize)) {
         if self.same {
@@ -109,17 +116,73 @@ impl Broadcast {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
+    use std::vec::Vec;
+
+    fn pairs(b: &Broadcast) -> Vec<(usize, usize, usize)> {
+        let mut v = Vec::new();
+        b.for_each(|o, a, bb| v.push((o, a, bb)));
+        v
+    }
 
     #[test]
     fn broadcast_indices() {
         let b = Broadcast::new(&[2, 1, 3], &[1, 4, 1], &[2, 4, 3]).unwrap();
-        let mut seen = [(0usize, 0usize); 24];
-        b.for_each(|o, a, bb| seen[o] = (a, bb));
-        // out[i, j, k] = a[i, 0, k], b[0, j, 0]
-        assert_eq!(seen[0], (0, 0));
-        assert_eq!(seen[4], (1, 1)); // i=0, j=1, k=1
-        assert_eq!(seen[23], (5, 3));
+        assert!(!b.same);
+        let seen = pairs(&b);
+        assert_eq!(seen.len(), 24);
+        for (o, a, bb) in seen {
+            let (i, j, k) = (o / 12, o / 3 % 4, o % 3);
+            assert_eq!(a, i * 3 + k); // a[i, 0, k]
+            assert_eq!(bb, j); // b[0, j, 0]
+        }
+    }
+
+    #[test]
+    fn lower_rank_and_scalar_operands() {
+        let b = Broadcast::new(&[3], &[2, 1], &[2, 3]).unwrap();
+        let seen = pairs(&b);
+        assert_eq!(
+            seen,
+            [
+                (0, 0, 0),
+                (1, 1, 0),
+                (2, 2, 0),
+                (3, 0, 1),
+                (4, 1, 1),
+                (5, 2, 1)
+            ]
+        );
+        let b = Broadcast::new(&[3], &[], &[3]).unwrap();
+        assert_eq!(pairs(&b), [(0, 0, 0), (1, 1, 0), (2, 2, 0)]);
+        // The output must be the broadcast shape, not a larger one.
+        assert!(Broadcast::new(&[3], &[], &[2, 3]).is_err());
+        let b = Broadcast::new(&[2, 3], &[2, 3], &[2, 3]).unwrap();
+        assert!(b.same);
+        assert_eq!(pairs(&b).len(), 6);
+        assert!(b.check(6, 6, 6).is_ok());
+        assert!(b.check(6, 5, 6).is_err());
+        // Zero-size outputs, including 1 broadcast against 0.
+        let b = Broadcast::new(&[0, 3], &[1, 3], &[0, 3]).unwrap();
+        assert_eq!(b.len, 0);
+        assert!(pairs(&b).is_empty());
+        // Rank 6.
+        let b = Broadcast::new(
+            &[2, 1, 1, 1, 1, 2],
+            &[1, 1, 1, 1, 2, 1],
+            &[2, 1, 1, 1, 2, 2],
+        )
+        .unwrap();
+        assert_eq!(pairs(&b).last(), Some(&(7, 3, 1)));
+    }
+
+    #[test]
+    fn incompatible_shapes_are_errors() {
         assert!(Broadcast::new(&[2, 3], &[3, 3], &[2, 3]).is_err());
+        assert!(Broadcast::new(&[1], &[1], &[5]).is_err());
+        assert!(Broadcast::new(&[2, 3], &[3], &[3]).is_err());
+        assert!(Broadcast::new(&[1; 7], &[1], &[1; 7]).is_err());
+        assert!(Broadcast::new(&[usize::MAX, 2], &[1], &[usize::MAX, 2]).is_err());
     }
 }

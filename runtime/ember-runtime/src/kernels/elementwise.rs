@@ -2,6 +2,7 @@
 
 use super::broadcast::Broadcast;
 use super::quant::{multiply_by_quantized_multiplier, quantize_multiplier, round_half_even_to_i32};
+use super::{clamp_f32, sat_i8};
 use crate::error::Result;
 
 /// Precomputed parameters of TFLite's int8 Add.
@@ -33,7 +34,11 @@ pub struct AddParamsS8 {
     pub act_max: i32,
 }
 
-/// Computes [`AddParamsS8`] exactly as TFLite's Add prepare does for int8.
+/// Computes [`AddParamsS8`] exactly as TFLite's Add prepare does for int8
+/// (also valid for Sub with `b`'s multiplier negated by the caller):
+/// `left_shift = 20`, `twice_max = 2·max(a_scale, b_scale)`, input
+/// multipliers `scale / twice_max`, output multiplier
+/// `twice_max / (2^20 · out_scale)`, each through [`quantize_multiplier`].
 #[allow(clippy::too_many_arguments)]
 pub fn add_params_s8(
     a_scale: f32,
@@ -46,10 +51,12 @@ pub fn add_params_s8(
     act_max: i32,
 ) -> AddParamsS8 {
     let left_shift = 20;
-    let twice_max = 2.0 * a_scale.max(b_scale) as f64;
+    // As in TFLite: the max and the doubling in f32 (exact), the quotients
+    // in f64; `(1 << 20) * out_scale` is an f32 product (exact: a power of two).
+    let twice_max = (2.0 * a_scale.max(b_scale)) as f64;
     let real_a = a_scale as f64 / twice_max;
     let real_b = b_scale as f64 / twice_max;
-    let real_out = twice_max / (((1i64 << left_shift) as f64) * out_scale as f64);
+    let real_out = twice_max / ((1i32 << left_shift) as f32 * out_scale) as f64;
     let (a_mult, a_shift) = quantize_multiplier(real_a);
     let (b_mult, b_shift) = quantize_multiplier(real_b);
     let (out_mult, out_shift) = quantize_multiplier(real_out);
@@ -69,7 +76,11 @@ pub fn add_params_s8(
     }
 }
 
-/// int8 Add with TFLite reference semantics.
+/// int8 Add with TFLite reference semantics (`reference_integer_ops::Add`):
+/// each input is offset by its zero point, shifted left by `left_shift`,
+/// scaled by its multiplier; the sum is scaled by the output multiplier,
+/// offset by the output zero point and clamped. Operands broadcast
+/// numpy-style to `y_dims`.
 pub fn add_s8(
     a: &[i8],
     a_dims: &[usize],
@@ -83,18 +94,20 @@ pub fn add_s8(
     bc.check(a.len(), b.len(), y.len())?;
     let ls = p.left_shift.clamp(0, 30) as u32;
     bc.for_each(|o, ia, ib| {
-        let av = (a[ia] as i32 - p.a_zp).wrapping_shl(ls);
-        let bv = (b[ib] as i32 - p.b_zp).wrapping_shl(ls);
+        let av = (a[ia] as i32).wrapping_sub(p.a_zp).wrapping_shl(ls);
+        let bv = (b[ib] as i32).wrapping_sub(p.b_zp).wrapping_shl(ls);
         let sa = multiply_by_quantized_multiplier(av, p.a_mult, p.a_shift);
         let sb = multiply_by_quantized_multiplier(bv, p.b_mult, p.b_shift);
         let raw = multiply_by_quantized_multiplier(sa.wrapping_add(sb), p.out_mult, p.out_shift)
             .saturating_add(p.out_zp);
-        y[o] = raw.clamp(p.act_min, p.act_max) as i8;
+        y[o] = sat_i8(raw, p.act_min, p.act_max);
     });
     Ok(())
 }
 
-/// int8 Add with onnxruntime semantics (float, round half to even).
+/// int8 Add with onnxruntime-style float semantics: with
+/// `r = (a − a_zp)·a_scale + (b − b_zp)·b_scale`, the output is
+/// `round_half_even(r / out_scale) + out_zp`, clamped to `[act_min, act_max]`.
 #[allow(clippy::too_many_arguments)]
 pub fn add_s8_float(
     a: &[i8],
@@ -115,9 +128,10 @@ pub fn add_s8_float(
     let bc = Broadcast::new(a_dims, b_dims, y_dims)?;
     bc.check(a.len(), b.len(), y.len())?;
     bc.for_each(|o, ia, ib| {
-        let real = (a[ia] as i32 - a_zp) as f32 * a_scale + (b[ib] as i32 - b_zp) as f32 * b_scale;
-        let q = round_half_even_to_i32(real / out_scale).saturating_add(out_zp);
-        y[o] = q.clamp(act_min, act_max) as i8;
+        let ra = (a[ia] as i32).wrapping_sub(a_zp) as f32 * a_scale;
+        let rb = (b[ib] as i32).wrapping_sub(b_zp) as f32 * b_scale;
+        let q = round_half_even_to_i32((ra + rb) / out_scale).saturating_add(out_zp);
+        y[o] = sat_i8(q, act_min, act_max);
     });
     Ok(())
 }
@@ -141,7 +155,8 @@ pub struct MulParamsS8 {
     pub act_max: i32,
 }
 
-/// Computes [`MulParamsS8`] as TFLite's Mul prepare does.
+/// Computes [`MulParamsS8`] as TFLite's Mul prepare does:
+/// `real = a_scale·b_scale / out_scale` in f64, through [`quantize_multiplier`].
 #[allow(clippy::too_many_arguments)]
 pub fn mul_params_s8(
     a_scale: f32,
@@ -166,7 +181,9 @@ pub fn mul_params_s8(
     }
 }
 
-/// int8 Mul with TFLite reference semantics.
+/// int8 Mul with TFLite reference semantics (`reference_integer_ops::Mul`):
+/// `clamp(mbqm((a − a_zp)·(b − b_zp), out_mult, out_shift) + out_zp)`,
+/// broadcasting numpy-style to `y_dims`.
 pub fn mul_s8(
     a: &[i8],
     a_dims: &[usize],
@@ -179,10 +196,11 @@ pub fn mul_s8(
     let bc = Broadcast::new(a_dims, b_dims, y_dims)?;
     bc.check(a.len(), b.len(), y.len())?;
     bc.for_each(|o, ia, ib| {
-        let prod = (a[ia] as i32 - p.a_zp) * (b[ib] as i32 - p.b_zp);
-        let raw = multiply_by_quantized_multiplier(prod, p.out_mult, p.out_shift)
+        let av = (a[ia] as i32).wrapping_sub(p.a_zp);
+        let bv = (b[ib] as i32).wrapping_sub(p.b_zp);
+        let raw = multiply_by_quantized_multiplier(av.wrapping_mul(bv), p.out_mult, p.out_shift)
             .saturating_add(p.out_zp);
-        y[o] = raw.clamp(p.act_min, p.act_max) as i8;
+        y[o] = sat_i8(raw, p.act_min, p.act_max);
     });
     Ok(())
 }
@@ -200,7 +218,8 @@ pub enum BinaryOp {
     Div,
 }
 
-/// f32 binary op with broadcasting, clamped to `[act_min, act_max]`.
+/// f32 binary op with numpy broadcasting to `y_dims`, clamped to
+/// `[act_min, act_max]`. Division follows IEEE 754 (x/0 is ±inf or NaN).
 #[allow(clippy::too_many_arguments)]
 pub fn binary_f32(
     op: BinaryOp,
@@ -223,35 +242,83 @@ pub fn binary_f32(
             BinaryOp::Mul => x * z,
             BinaryOp::Div => x / z,
         };
-        y[o] = v.max(act_min).min(act_max);
+        y[o] = clamp_f32(v, act_min, act_max);
     });
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
+    use crate::error::Error;
+    use std::vec;
 
     #[test]
-    fn f32_broadcast_add() {
+    fn f32_broadcast_ops() {
         let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
         let b = [10.0, 20.0, 30.0, 40.0];
         let mut y = [0f32; 24];
+        for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div] {
+            binary_f32(
+                op,
+                &a,
+                &[2, 1, 3],
+                &b,
+                &[1, 4, 1],
+                f32::MIN,
+                f32::MAX,
+                &mut y,
+                &[2, 4, 3],
+            )
+            .unwrap();
+            for (o, &v) in y.iter().enumerate() {
+                let (i, j, k) = (o / 12, o / 3 % 4, o % 3);
+                let (x, z) = (a[i * 3 + k], b[j]);
+                let want = match op {
+                    BinaryOp::Add => x + z,
+                    BinaryOp::Sub => x - z,
+                    BinaryOp::Mul => x * z,
+                    BinaryOp::Div => x / z,
+                };
+                assert_eq!(v, want, "{op:?} {o}");
+            }
+        }
+        assert_eq!(y[4], 2.0 / 20.0); // a[0, 0, 1] / b[0, 1, 0]
+                                      // Fused clamp.
         binary_f32(
-            BinaryOp::Add,
+            BinaryOp::Sub,
             &a,
-            &[2, 1, 3],
-            &b,
-            &[1, 4, 1],
-            f32::MIN,
-            f32::MAX,
-            &mut y,
-            &[2, 4, 3],
+            &[6],
+            &[3.0],
+            &[1],
+            0.0,
+            2.0,
+            &mut y[..6],
+            &[6],
         )
         .unwrap();
-        assert_eq!(y[0], 11.0);
-        assert_eq!(y[4], 22.0);
-        assert_eq!(y[23], 46.0);
+        assert_eq!(&y[..6], &[0.0, 0.0, 0.0, 1.0, 2.0, 2.0]);
+    }
+
+    #[test]
+    fn add_params_by_hand() {
+        let p = add_params_s8(0.5, 1, 0.25, -2, 1.0, 3, -128, 127);
+        assert_eq!(p.left_shift, 20);
+        assert_eq!((p.a_mult, p.a_shift), (1 << 30, 0)); // 0.5
+        assert_eq!((p.b_mult, p.b_shift), (1 << 30, -1)); // 0.25
+        assert_eq!((p.out_mult, p.out_shift), (1 << 30, -19)); // 2^-20
+                                                               // (4 - 1)·0.5 + (3 + 2)·0.25 = 2.75 → 3, + 3
+        let mut y = [0i8; 1];
+        add_s8(&[4], &[1], &[3], &[1], &p, &mut y, &[1]).unwrap();
+        assert_eq!(y, [6]);
+        // Ties round half away from zero: ±2.5 → ±3.
+        add_s8(&[6], &[1], &[-2], &[1], &p, &mut y, &[1]).unwrap();
+        assert_eq!(y, [6]);
+        add_s8(&[-4], &[1], &[-2], &[1], &p, &mut y, &[1]).unwrap();
+        assert_eq!(y, [0]);
+        add_s8(&[-3], &[1], &[-5], &[1], &p, &mut y, &[1]).unwrap(); // -2.75
+        assert_eq!(y, [0]);
     }
 
     #[test]
@@ -263,10 +330,152 @@ mod tests {
     }
 
     #[test]
+    fn s8_add_broadcast_close_to_float() {
+        let (sa, za, sb, zb, so, zo) = (0.07f32, -5, 0.031f32, 12, 0.09f32, 3);
+        let p = add_params_s8(sa, za, sb, zb, so, zo, -128, 127);
+        let a: [i8; 6] = [-128, -50, 0, 17, 90, 127];
+        let b: [i8; 4] = [-100, -3, 44, 127];
+        let mut y = [0i8; 24];
+        let mut yf = [0i8; 24];
+        add_s8(&a, &[2, 1, 3], &b, &[1, 4, 1], &p, &mut y, &[2, 4, 3]).unwrap();
+        add_s8_float(
+            &a,
+            &[2, 1, 3],
+            sa,
+            za,
+            &b,
+            &[1, 4, 1],
+            sb,
+            zb,
+            so,
+            zo,
+            -128,
+            127,
+            &mut yf,
+            &[2, 4, 3],
+        )
+        .unwrap();
+        for o in 0..24 {
+            let (i, j, k) = (o / 12, o / 3 % 4, o % 3);
+            let real = (a[i * 3 + k] as i32 - za) as f64 * sa as f64
+                + (b[j] as i32 - zb) as f64 * sb as f64;
+            let want = (libm::round(real / so as f64) as i32 + zo).clamp(-128, 127);
+            assert!((y[o] as i32 - want).abs() <= 1, "{o}: {} vs {want}", y[o]);
+            assert!((yf[o] as i32 - want).abs() <= 1, "{o}: {} vs {want}", yf[o]);
+        }
+    }
+
+    #[test]
+    fn s8_add_float_rounds_half_to_even() {
+        // 0.5·1 + 0.5·2 = 1.5 → 2; 0.5·1 + 0.5·0 = 0.5 → 0; -0.5 → 0; 2.5 → 2
+        let mut y = [0i8; 4];
+        add_s8_float(
+            &[1, 1, -1, 3],
+            &[4],
+            0.5,
+            0,
+            &[2, 0, 0, 2],
+            &[4],
+            0.5,
+            0,
+            1.0,
+            0,
+            -128,
+            127,
+            &mut y,
+            &[4],
+        )
+        .unwrap();
+        assert_eq!(y, [2, 0, 0, 2]);
+    }
+
+    #[test]
     fn s8_mul() {
         let p = mul_params_s8(0.5, 0, 0.5, 0, 0.25, 0, -128, 127);
+        assert_eq!((p.out_mult, p.out_shift), (1 << 30, 1)); // × 1.0
         let mut y = [0i8; 2];
         mul_s8(&[3, -4], &[2], &[5, 6], &[2], &p, &mut y, &[2]).unwrap();
         assert_eq!(y, [15, -24]);
+        // Zero points and broadcasting a scalar: (a - 2)·(7 - 3)·0.5 - 1
+        let p = mul_params_s8(0.5, 2, 0.25, 3, 0.25, -1, -10, 10);
+        let mut y = [0i8; 4];
+        mul_s8(&[2, 3, 5, 100], &[4], &[7], &[], &p, &mut y, &[4]).unwrap();
+        assert_eq!(y, [-1, 1, 5, 10]);
+    }
+
+    #[test]
+    fn bad_arguments_are_errors_not_panics() {
+        let p = add_params_s8(0.5, 0, 0.5, 0, 0.5, 0, -128, 127);
+        let mut y = [0i8; 3];
+        let e = Err(Error::ShapeMismatch("element-wise operand length"));
+        assert_eq!(add_s8(&[1, 2], &[3], &[1, 2, 3], &[3], &p, &mut y, &[3]), e);
+        assert!(add_s8(&[1, 2, 3], &[3], &[1, 2], &[2], &p, &mut y, &[3]).is_err());
+        assert!(add_s8(&[1, 2, 3], &[3], &[1, 2, 3], &[3], &p, &mut y[..2], &[3]).is_err());
+        let m = mul_params_s8(0.5, 0, 0.5, 0, 0.5, 0, -128, 127);
+        assert!(mul_s8(&[1, 2, 3], &[3], &[1], &[1], &m, &mut y, &[4]).is_err());
+        assert!(add_s8_float(
+            &[1],
+            &[1],
+            1.0,
+            0,
+            &[1],
+            &[1],
+            1.0,
+            0,
+            1.0,
+            0,
+            0,
+            1,
+            &mut y,
+            &[1]
+        )
+        .is_err());
+        let mut yf = vec![0f32; 3];
+        assert!(binary_f32(
+            BinaryOp::Div,
+            &[1.0; 3],
+            &[3],
+            &[1.0; 2],
+            &[2],
+            0.0,
+            1.0,
+            &mut yf,
+            &[3]
+        )
+        .is_err());
+        // Extreme zero points and inverted bounds do not panic.
+        let p = AddParamsS8 {
+            a_zp: i32::MIN,
+            b_zp: i32::MAX,
+            out_zp: i32::MAX,
+            act_min: 9,
+            act_max: -9,
+            ..p
+        };
+        add_s8(&[1, 2, 3], &[3], &[1, 2, 3], &[3], &p, &mut y, &[3]).unwrap();
+        let m = MulParamsS8 {
+            a_zp: i32::MIN,
+            b_zp: i32::MIN,
+            out_zp: i32::MIN,
+            ..m
+        };
+        mul_s8(&[1, 2, 3], &[3], &[1, 2, 3], &[3], &m, &mut y, &[3]).unwrap();
+        add_s8_float(
+            &[1],
+            &[1],
+            1.0,
+            i32::MIN,
+            &[1],
+            &[1],
+            0.0,
+            i32::MAX,
+            0.0,
+            i32::MIN,
+            5,
+            -5,
+            &mut y[..1],
+            &[1],
+        )
+        .unwrap();
     }
 }

@@ -165,10 +165,138 @@ pub struct QuantIo {
     pub act_max: i32,
 }
 
+/// `Ok` when a slice length equals the element count computed from a shape
+/// (`None` = the count overflowed), else [`Error::ShapeMismatch`].
 pub(crate) fn check_len(got: usize, want: Option<usize>, what: &'static str) -> Result<()> {
     if Some(got) == want {
         Ok(())
     } else {
         Err(Error::ShapeMismatch(what))
+    }
+}
+
+/// Checks that a [`Requant`] describes either one channel or exactly
+/// `channels` channels (and that a fixed-point table has whole pairs).
+pub(crate) fn check_requant(rq: &Requant<'_>, channels: usize, what: &'static str) -> Result<()> {
+    let ok = match rq {
+        Requant::Fixed(p) | Requant::FixedSingle(p) => {
+            p.len() == 2 || Some(p.len()) == channels.checked_mul(2)
+        }
+        Requant::Float(s) => s.len() == 1 || s.len() == channels,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::ShapeMismatch(what))
+    }
+}
+
+/// Clamps an int32 result to the activation range `[lo, hi]` (TFLite
+/// order: `max` with `lo`, then `min` with `hi`) and then to the int8 range,
+/// so out-of-range bounds can never wrap.
+#[inline(always)]
+pub(crate) fn sat_i8(v: i32, lo: i32, hi: i32) -> i8 {
+    v.max(lo).min(hi).clamp(i8::MIN as i32, i8::MAX as i32) as i8
+}
+
+/// Clamps an f32 result to `[lo, hi]` (`max` with `lo`, then `min` with
+/// `hi`, as TFLite's `ActivationFunctionWithMinMax`).
+#[inline(always)]
+pub(crate) fn clamp_f32(v: f32, lo: f32, hi: f32) -> f32 {
+    v.max(lo).min(hi)
+}
+
+/// Kernel taps along one axis that land inside the input.
+///
+/// For output position `o`, tap `k` reads padded coordinate
+/// `o·stride + k·dil`, i.e. input coordinate `o·stride + k·dil − pad`.
+/// Returns `(k0, k1, first)`: taps `k0..k1` are inside `0..input`, and tap
+/// `k` (for `k` in that range) reads input coordinate
+/// `first + (k − k0)·dil`. The range is empty when the whole window lies in
+/// the padding.
+///
+/// Callers must have validated the geometry with [`Window::out_dim`]
+/// (`o` below the output extent, `stride`/`dil` non-zero), which bounds
+/// every intermediate value by the padded extent: nothing here overflows.
+#[inline(always)]
+pub(crate) fn taps(
+    o: usize,
+    stride: usize,
+    dil: usize,
+    pad: usize,
+    kernel: usize,
+    input: usize,
+) -> (usize, usize, usize) {
+    let dil = dil.max(1);
+    let p0 = o.saturating_mul(stride); // padded coordinate of tap 0
+    let end = pad.saturating_add(input); // first padded coordinate past the image
+    let k1 = if p0 >= end {
+        0
+    } else {
+        (end - p0).div_ceil(dil).min(kernel)
+    };
+    let k0 = if p0 >= pad {
+        0
+    } else {
+        (pad - p0).div_ceil(dil)
+    }
+    .min(k1);
+    let first = p0
+        .saturating_add(k0.saturating_mul(dil))
+        .saturating_sub(pad);
+    (k0, k1, first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taps_match_brute_force() {
+        for input in 0..6 {
+            for kernel in 1..5 {
+                for stride in 1..4 {
+                    for dil in 1..4 {
+                        for pad in 0..5 {
+                            let Some(out) = Window::out_dim(input, kernel, stride, dil, pad, pad)
+                            else {
+                                continue;
+                            };
+                            for o in 0..out {
+                                let inside = |k: usize| {
+                                    let p = o * stride + k * dil;
+                                    p >= pad && p < pad + input
+                                };
+                                let (k0, k1, first) = taps(o, stride, dil, pad, kernel, input);
+                                for k in 0..kernel {
+                                    assert_eq!((k0..k1).contains(&k), inside(k));
+                                }
+                                if k0 < k1 {
+                                    assert_eq!(first, o * stride + k0 * dil - pad);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn requant_and_clamp_helpers() {
+        assert!(check_requant(&Requant::Fixed(&[1, 0]), 4, "").is_ok());
+        assert!(check_requant(&Requant::Fixed(&[1, 0, 1, 0]), 2, "").is_ok());
+        assert!(check_requant(&Requant::Fixed(&[1, 0, 1]), 1, "").is_err());
+        assert!(check_requant(&Requant::FixedSingle(&[1, 0, 1, 0]), 3, "").is_err());
+        assert!(check_requant(&Requant::Float(&[1.0; 3]), 3, "").is_ok());
+        assert!(check_requant(&Requant::Float(&[]), 0, "").is_ok());
+        assert!(check_requant(&Requant::Float(&[1.0; 2]), 3, "").is_err());
+        assert_eq!(sat_i8(300, -128, 127), 127);
+        assert_eq!(sat_i8(5, 0, 6), 5);
+        assert_eq!(sat_i8(5, 10, 6), 6); // inverted bounds: hi wins, as in TFLite
+        assert_eq!(sat_i8(-5, -1000, 1000), -5);
+        assert_eq!(sat_i8(i32::MIN, -1000, 1000), -128);
+        assert_eq!(clamp_f32(7.0, 0.0, 6.0), 6.0);
+        assert_eq!(clamp_f32(-7.0, 0.0, 6.0), 0.0);
     }
 }

@@ -3,7 +3,9 @@
 use crate::error::{Error, Result};
 use crate::format::MAX_RANK;
 
-/// Pads `x` with `before[i]`/`after[i]` elements of `value` on each axis.
+/// Pads `x` (dims `x_dims`, rank ≤ [`MAX_RANK`]) with `before[i]` and
+/// `after[i]` elements of `value` on each axis `i`; `y` has dims
+/// `x_dims[i] + before[i] + after[i]`.
 pub fn pad<T: Copy>(
     x: &[T],
     x_dims: &[usize],
@@ -13,7 +15,7 @@ pub fn pad<T: Copy>(
     y: &mut [T],
 ) -> Result<()> {
     let r = x_dims.len();
-    if r == 0 || r > MAX_RANK || before.len() != r || after.len() != r {
+    if r > MAX_RANK || before.len() != r || after.len() != r {
         return Err(Error::ShapeMismatch("pad: rank"));
     }
     let mut y_dims = [1usize; MAX_RANK];
@@ -34,16 +36,22 @@ pub fn pad<T: Copy>(
     if x.is_empty() {
         return Ok(());
     }
-    // Copy rows of the innermost axis.
-    let inner = x_dims[r - 1];
+    if r == 0 {
+        y.copy_from_slice(x); // scalar: nothing to pad
+        return Ok(());
+    }
+    // Row-major output strides (no overflow: the product is y.len()).
     let mut y_strides = [0usize; MAX_RANK];
     let mut acc = 1;
     for i in (0..r).rev() {
         y_strides[i] = acc;
         acc *= y_dims[i];
     }
+    // Copy the input row by row (innermost axis), an odometer over the
+    // outer axes giving each row's place in the output.
+    let inner = x_dims[r - 1];
     let mut idx = [0usize; MAX_RANK];
-    for row in x.chunks_exact(inner.max(1)) {
+    for row in x.chunks_exact(inner) {
         let mut dst = before[r - 1];
         for i in 0..r - 1 {
             dst += (idx[i] + before[i]) * y_strides[i];
@@ -71,6 +79,47 @@ mod tests {
         let mut y = [0i8; 12];
         pad(&[1i8, 2, 3, 4], &[2, 2], &[1, 0], &[0, 2], -1, &mut y).unwrap();
         assert_eq!(y, [-1, -1, -1, -1, 1, 2, -1, -1, 3, 4, -1, -1]);
+    }
+
+    #[test]
+    fn pads_nhwc_spatially() {
+        // [1, 2, 2, 2] → pad H and W by 1 on each side → [1, 4, 4, 2].
+        let x: [f32; 8] = core::array::from_fn(|i| i as f32 + 1.0);
+        let mut y = [9f32; 32];
+        pad(&x, &[1, 2, 2, 2], &[0, 1, 1, 0], &[0, 1, 1, 0], 0.0, &mut y).unwrap();
+        for h in 0..4 {
+            for w in 0..4 {
+                for c in 0..2 {
+                    let inside = (1..3).contains(&h) && (1..3).contains(&w);
+                    let want = if inside {
+                        x[((h - 1) * 2 + (w - 1)) * 2 + c]
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(y[(h * 4 + w) * 2 + c], want);
+                }
+            }
+        }
+        // No padding is a copy; scalars too.
+        let mut z = [0f32; 8];
+        pad(&x, &[2, 4], &[0, 0], &[0, 0], 5.0, &mut z).unwrap();
+        assert_eq!(z, x);
+        let mut s = [0u8];
+        pad(&[7u8], &[], &[], &[], 0, &mut s).unwrap();
+        assert_eq!(s, [7]);
+        // Empty input: all padding.
+        let mut e = [0u8; 4];
+        pad(&[], &[0, 2], &[1, 0], &[1, 0], 3, &mut e).unwrap();
+        assert_eq!(e, [3; 4]);
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        let mut y = [0i8; 12];
         assert!(pad(&[1i8], &[1], &[1], &[1], 0, &mut y).is_err());
+        assert!(pad(&[1i8, 2], &[1], &[1], &[1], 0, &mut y[..3]).is_err());
+        assert!(pad(&[1i8], &[1], &[1, 0], &[1], 0, &mut y[..3]).is_err());
+        assert!(pad(&[1i8], &[1], &[usize::MAX], &[1], 0, &mut y[..3]).is_err());
+        assert!(pad(&[1i8], &[1; 7], &[0; 7], &[0; 7], 0, &mut y[..1]).is_err());
     }
 }

@@ -30,7 +30,7 @@ pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
 #[inline(always)]
 pub fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
     let left = shift.clamp(0, 31) as u32;
-    let right = (-shift).clamp(0, 31);
+    let right = shift.saturating_neg().clamp(0, 31);
     rounding_divide_by_pot(
         saturating_rounding_doubling_high_mul(x.wrapping_shl(left), multiplier),
         right,
@@ -54,24 +54,39 @@ pub fn multiply_by_quantized_multiplier_single_rounding(
 }
 
 /// TFLite `QuantizeMultiplier`: a real multiplier as a Q0.31 significand
-/// and a power-of-two exponent.
+/// and a power-of-two exponent, `real ≈ q · 2^shift / 2^31`, with `q` in
+/// `[2^30, 2^31)` (negative reals give a negative `q`).
+///
+/// Zero (and NaN / infinity) give `(0, 0)`; exponents below −31 flush to
+/// `(0, 0)`; exponents above 30 saturate to `(2^31 − 1, 30)` (TFLite only
+/// does this in its single-rounding build; a requantization multiplier that
+/// large never occurs in practice, and softmax uses the unclamped form, see
+/// [`preprocess_softmax_scaling`]).
 pub fn quantize_multiplier(real: f64) -> (i32, i32) {
+    let (q, shift) = quantize_multiplier_unclamped(real);
+    if shift > 30 {
+        (i32::MAX, 30)
+    } else {
+        (q, shift)
+    }
+}
+
+/// [`quantize_multiplier`] without the clamp of large exponents (TFLite's
+/// default double-rounding build).
+fn quantize_multiplier_unclamped(real: f64) -> (i32, i32) {
     if real == 0.0 || !real.is_finite() {
         return (0, 0);
     }
     let (q, mut shift) = libm::frexp(real);
+    // |q| is in [0.5, 1): |q_fixed| is in [2^30, 2^31]. Like TFLite, only
+    // the positive end is renormalized (−2^31 is representable).
     let mut q_fixed = libm::round(q * (1i64 << 31) as f64) as i64;
     if q_fixed == 1i64 << 31 {
         q_fixed /= 2;
         shift += 1;
     }
     if shift < -31 {
-        shift = 0;
-        q_fixed = 0;
-    }
-    if shift > 30 {
-        shift = 30;
-        q_fixed = (1i64 << 31) - 1;
+        return (0, 0);
     }
     (q_fixed as i32, shift)
 }
@@ -123,7 +138,7 @@ pub fn saturating_rounding_multiply_by_pot(x: i32, exponent: i32) -> i32 {
             x.wrapping_shl(e as u32)
         }
     } else {
-        rounding_divide_by_pot(x, -exponent)
+        rounding_divide_by_pot(x, exponent.saturating_neg())
     }
 }
 
@@ -208,7 +223,7 @@ pub fn one_over_one_plus_x_for_x_in_0_1(a: i32) -> i32 {
 /// TFLite `GetReciprocal`: returns (1 / x as Q0.31 scaled, num_bits_over_unit).
 pub fn get_reciprocal(x: i32, x_integer_digits: i32) -> (i32, i32) {
     let headroom_plus_one = (x as u32).leading_zeros() as i32;
-    let num_bits_over_unit = x_integer_digits - headroom_plus_one;
+    let num_bits_over_unit = x_integer_digits.saturating_sub(headroom_plus_one);
     let shifted_sum_minus_one = ((x as u32)
         .wrapping_shl(headroom_plus_one as u32)
         .wrapping_sub(1u32 << 31)) as i32;
@@ -218,22 +233,45 @@ pub fn get_reciprocal(x: i32, x_integer_digits: i32) -> (i32, i32) {
     )
 }
 
-/// TFLite `PreprocessSoftmaxScaling`: (multiplier, left shift).
+/// TFLite `MultiplyByQuantizedMultiplierGreaterThanOne` (double-rounding
+/// build): `srdhm(x · 2^left_shift, multiplier)`. The shift wraps like the
+/// C code's two's-complement multiply; callers bound `x` so it does not.
+#[inline(always)]
+pub fn multiply_by_quantized_multiplier_greater_than_one(
+    x: i32,
+    multiplier: i32,
+    left_shift: i32,
+) -> i32 {
+    saturating_rounding_doubling_high_mul(
+        x.wrapping_shl(left_shift.clamp(0, 31) as u32),
+        multiplier,
+    )
+}
+
+/// TFLite `PreprocessSoftmaxScaling` (double-rounding build): the input
+/// multiplier and left shift that map an input difference `x_i − max` to a
+/// fixed-point value with `input_integer_bits` integer bits, scaled by
+/// `beta · input_scale`. The real multiplier is capped at `2^31 − 1`, which
+/// can give a left shift of 31.
 pub fn preprocess_softmax_scaling(
     beta: f64,
     input_scale: f64,
     input_integer_bits: i32,
 ) -> (i32, i32) {
+    let iib = input_integer_bits.clamp(0, 31);
     let max_real = ((1i64 << 31) - 1) as f64;
-    let real = (beta * input_scale * (1i64 << (31 - input_integer_bits)) as f64).min(max_real);
-    let (m, s) = quantize_multiplier(real);
+    let real = (beta * input_scale * (1i64 << (31 - iib)) as f64).min(max_real);
+    let (m, s) = quantize_multiplier_unclamped(real);
+    // TFLite CHECKs that the shift is non-negative (multiplier > 1).
     (m, s.max(0))
 }
 
-/// TFLite `CalculateInputRadius`.
+/// TFLite `CalculateInputRadius` (31 signed bits): the largest input
+/// difference magnitude that still fits `input_integer_bits` integer bits
+/// after the softmax input scaling with `input_left_shift`.
 pub fn calculate_input_radius(input_integer_bits: i32, input_left_shift: i32) -> i32 {
-    let max_input_rescaled = ((1i64 << input_integer_bits) - 1) as f64
-        * (1i64 << (31 - input_integer_bits)) as f64
+    let iib = input_integer_bits.clamp(0, 31);
+    let max_input_rescaled = ((1i64 << iib) - 1) as f64 * (1i64 << (31 - iib)) as f64
         / (1i64 << input_left_shift.clamp(0, 62)) as f64;
     libm::floor(max_input_rescaled) as i32
 }
@@ -265,6 +303,124 @@ mod tests {
         assert_eq!(rounding_divide_by_pot(4, 1), 2);
         assert_eq!(rounding_divide_by_pot(-4, 2), -1);
         assert_eq!(rounding_divide_by_pot(7, 0), 7);
+    }
+
+    // Vectors from TFLite's quantization_util_test.cc.
+    #[test]
+    fn quantize_multiplier_matches_tflite_tests() {
+        assert_eq!(quantize_multiplier(0.25), (1073741824, -1));
+        assert_eq!(quantize_multiplier(0.50 - 5e-9), (2147483627, -1));
+        assert_eq!(quantize_multiplier(0.50 - 1e-10), (1073741824, 0));
+        assert_eq!(quantize_multiplier(0.75), (1610612736, 0));
+        assert_eq!(quantize_multiplier(1.0 - 1e-9), (2147483646, 0));
+        assert_eq!(quantize_multiplier(1.0 + 1e-11), (1073741824, 1));
+        assert_eq!(quantize_multiplier(1.25), (1342177280, 1));
+        assert_eq!(quantize_multiplier(1.75), (1879048192, 1));
+        assert_eq!(quantize_multiplier(2.0 - 1e-9), (2147483647, 1));
+        assert_eq!(quantize_multiplier(2.0 - 1e-11), (1073741824, 2));
+        assert_eq!(quantize_multiplier(2.0), (1073741824, 2));
+        // Underflow.
+        assert_eq!(
+            quantize_multiplier(libm::ldexp(1.0, -31)),
+            (1073741824, -30)
+        );
+        assert_eq!(
+            quantize_multiplier(libm::ldexp(1.0, -32)),
+            (1073741824, -31)
+        );
+        assert_eq!(
+            quantize_multiplier(libm::ldexp(0.99f32 as f64, -32)),
+            (0, 0)
+        );
+        assert_eq!(quantize_multiplier(libm::ldexp(1.0, -33)), (0, 0));
+        // Negative reals keep their sign in the significand.
+        assert_eq!(quantize_multiplier(-4.0), (-1073741824, 3));
+        assert_eq!(quantize_multiplier(-0.125), (-1073741824, -2));
+        assert_eq!(quantize_multiplier(0.125), (1073741824, -2));
+        // Large exponents saturate.
+        assert_eq!(quantize_multiplier(1e12), (i32::MAX, 30));
+        assert_eq!(quantize_multiplier(f64::NAN), (0, 0));
+    }
+
+    #[test]
+    fn multiply_by_quantized_multiplier_matches_tflite_tests() {
+        let qm = |x: i32, real: f64| {
+            let (m, s) = quantize_multiplier(real);
+            multiply_by_quantized_multiplier(x, m, s)
+        };
+        assert_eq!(qm(0, 0.1), 0);
+        assert_eq!(qm(1, 0.0), 0);
+        assert_eq!(qm(10000, 0.00097656), 10);
+        assert_eq!(qm(10000, -0.00097656), -10);
+        assert_eq!(qm(-10000, 0.00097656), -10);
+        assert_eq!(qm(-10000, -0.00097656), 10);
+        assert_eq!(qm(i32::MIN, 0.00001), -21475);
+        assert_eq!(qm(i32::MIN, -0.00001), 21475);
+        assert_eq!(qm(i32::MAX, 0.00001), 21475);
+        assert_eq!(qm(i32::MAX, -0.00001), -21475);
+        // Maximum x and multiplier: the exact product rounded.
+        let want = libm::round(i32::MAX as f64 * i32::MAX as f64 / (1u64 << 34) as f64) as i32;
+        assert_eq!(
+            multiply_by_quantized_multiplier(i32::MAX, i32::MAX, -3),
+            want
+        );
+        assert_eq!(
+            multiply_by_quantized_multiplier(-i32::MAX, i32::MAX, -3),
+            -want
+        );
+        // Extreme shifts do not panic.
+        let _ = multiply_by_quantized_multiplier(i32::MIN, i32::MIN, 40);
+        let _ = multiply_by_quantized_multiplier(i32::MAX, i32::MAX, -40);
+        let _ = multiply_by_quantized_multiplier_single_rounding(i32::MIN, i32::MIN, 40);
+        for shift in [i32::MIN, i32::MAX] {
+            let _ = multiply_by_quantized_multiplier(-7, 1 << 30, shift);
+            let _ = multiply_by_quantized_multiplier_single_rounding(-7, 1 << 30, shift);
+            let _ = multiply_by_quantized_multiplier_greater_than_one(-7, 1 << 30, shift);
+            let _ = saturating_rounding_multiply_by_pot(-7, shift);
+            let _ = rounding_divide_by_pot(-7, shift);
+            let _ = get_reciprocal(12345, shift);
+        }
+    }
+
+    #[test]
+    fn softmax_scaling_matches_tflite_tests() {
+        assert_eq!(preprocess_softmax_scaling(1.0, 16.0, 4), (2147483647, 31));
+        assert_eq!(preprocess_softmax_scaling(1.0, 8.0, 4), (1073741824, 31));
+        assert_eq!(preprocess_softmax_scaling(2.0, 16.0, 5), (2147483647, 31));
+        assert_eq!(preprocess_softmax_scaling(2.0, 8.0, 5), (1073741824, 31));
+        assert_eq!(calculate_input_radius(4, 27), 15);
+        assert_eq!(calculate_input_radius(3, 27), 14);
+        assert_eq!(calculate_input_radius(3, 28), 7);
+        assert_eq!(calculate_input_radius(4, 2), 503316480);
+        // Out-of-range arguments do not panic.
+        let _ = preprocess_softmax_scaling(1.0, 1.0, 99);
+        let _ = calculate_input_radius(-5, 99);
+    }
+
+    #[test]
+    fn saturating_multiply_by_pot() {
+        assert_eq!(saturating_rounding_multiply_by_pot(1 << 20, 3), 1 << 23);
+        assert_eq!(saturating_rounding_multiply_by_pot(1 << 30, 1), i32::MAX);
+        assert_eq!(saturating_rounding_multiply_by_pot(-(1 << 30), 1), i32::MIN);
+        assert_eq!(
+            saturating_rounding_multiply_by_pot(-(1 << 30) + 1, 1),
+            i32::MIN + 2
+        );
+        assert_eq!(saturating_rounding_multiply_by_pot(5, -1), 3);
+        assert_eq!(saturating_rounding_multiply_by_pot(-5, -1), -3);
+        assert_eq!(saturating_rounding_multiply_by_pot(7, 0), 7);
+    }
+
+    #[test]
+    fn exp_special_points() {
+        // exp(0) is One() of Q0.31.
+        assert_eq!(exp_on_negative_values(0), i32::MAX);
+        // exp(-1/4) is the interval polynomial (Taylor around -1/8, fourth
+        // order) at its left end: error about (1/8)^5 / 120.
+        let got = exp_on_negative_values(-(1 << 24)) as f64 / (1i64 << 31) as f64;
+        assert!((got - libm::exp(-0.25)).abs() < 3e-7, "{got}");
+        // Large negative inputs underflow to (nearly) zero without panicking.
+        assert!(exp_on_negative_values(i32::MIN) <= 1);
     }
 
     #[test]

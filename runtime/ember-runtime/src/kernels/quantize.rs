@@ -1,4 +1,5 @@
-//! Quantize / dequantize at the model's edges.
+//! Quantize / dequantize at the model's edges (ONNX `QuantizeLinear` /
+//! `DequantizeLinear`, per-tensor).
 
 use super::quant::round_half_even_to_i32;
 use crate::error::{Error, Result};
@@ -11,7 +12,8 @@ fn same(a: usize, b: usize) -> Result<()> {
     }
 }
 
-/// ONNX QuantizeLinear to int8: `saturate(round_half_even(x / scale) + zp)`.
+/// ONNX `QuantizeLinear` to int8: `saturate(round_half_even(x / scale) + zp)`.
+/// NaN quantizes to `zp`.
 pub fn quantize_f32_s8(x: &[f32], scale: f32, zp: i32, y: &mut [i8]) -> Result<()> {
     same(x.len(), y.len())?;
     for (o, &v) in y.iter_mut().zip(x) {
@@ -22,7 +24,8 @@ pub fn quantize_f32_s8(x: &[f32], scale: f32, zp: i32, y: &mut [i8]) -> Result<(
     Ok(())
 }
 
-/// ONNX QuantizeLinear to uint8.
+/// ONNX `QuantizeLinear` to uint8: `saturate(round_half_even(x / scale) + zp)`
+/// into `0..=255`.
 pub fn quantize_f32_u8(x: &[f32], scale: f32, zp: i32, y: &mut [u8]) -> Result<()> {
     same(x.len(), y.len())?;
     for (o, &v) in y.iter_mut().zip(x) {
@@ -33,25 +36,26 @@ pub fn quantize_f32_u8(x: &[f32], scale: f32, zp: i32, y: &mut [u8]) -> Result<(
     Ok(())
 }
 
-/// int8 → f32: `(q - zp) · scale`.
+/// int8 → f32: `(q − zp) · scale`.
 pub fn dequantize_s8_f32(x: &[i8], scale: f32, zp: i32, y: &mut [f32]) -> Result<()> {
     same(x.len(), y.len())?;
     for (o, &v) in y.iter_mut().zip(x) {
-        *o = (v as i32 - zp) as f32 * scale;
+        *o = (v as i64 - zp as i64) as f32 * scale;
     }
     Ok(())
 }
 
-/// uint8 → f32.
+/// uint8 → f32: `(q − zp) · scale`.
 pub fn dequantize_u8_f32(x: &[u8], scale: f32, zp: i32, y: &mut [f32]) -> Result<()> {
     same(x.len(), y.len())?;
     for (o, &v) in y.iter_mut().zip(x) {
-        *o = (v as i32 - zp) as f32 * scale;
+        *o = (v as i64 - zp as i64) as f32 * scale;
     }
     Ok(())
 }
 
-/// int32 → f32.
+/// int32 → f32: `(q − zp) · scale` (the difference is exact in i64, then
+/// rounded to f32).
 pub fn dequantize_i32_f32(x: &[i32], scale: f32, zp: i32, y: &mut [f32]) -> Result<()> {
     same(x.len(), y.len())?;
     for (o, &v) in y.iter_mut().zip(x) {
@@ -65,12 +69,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn roundtrip_and_ties() {
-        let mut q = [0i8; 4];
-        quantize_f32_s8(&[0.25, 0.75, -0.25, 1000.0], 0.5, 1, &mut q).unwrap();
-        assert_eq!(q, [1, 3, 1, 127]); // 0.5 → 0, 1.5 → 2, -0.5 → -0
-        let mut f = [0f32; 4];
+    fn s8_roundtrip_and_ties() {
+        let mut q = [0i8; 6];
+        quantize_f32_s8(
+            &[0.25, 0.75, -0.25, 1000.0, -1000.0, f32::NAN],
+            0.5,
+            1,
+            &mut q,
+        )
+        .unwrap();
+        assert_eq!(q, [1, 3, 1, 127, -128, 1]); // 0.5 → 0, 1.5 → 2, -0.5 → -0
+        let mut f = [0f32; 6];
         dequantize_s8_f32(&q, 0.5, 1, &mut f).unwrap();
-        assert_eq!(f, [0.0, 1.0, 0.0, 63.0]);
+        assert_eq!(f, [0.0, 1.0, 0.0, 63.0, -64.5, 0.0]);
+    }
+
+    #[test]
+    fn u8_and_i32() {
+        let mut q = [0u8; 5];
+        quantize_f32_u8(&[0.0, 1.25, -3.0, 300.0, 0.75], 0.5, 128, &mut q).unwrap();
+        assert_eq!(q, [128, 130, 122, 255, 130]); // 2.5 → 2, 1.5 → 2
+        let mut f = [0f32; 5];
+        dequantize_u8_f32(&q, 0.5, 128, &mut f).unwrap();
+        assert_eq!(f, [0.0, 1.0, -3.0, 63.5, 1.0]);
+        let mut g = [0f32; 3];
+        dequantize_i32_f32(&[i32::MIN, 0, 1000], 0.25, i32::MAX, &mut g).unwrap();
+        assert_eq!(g[2], (1000.0 - i32::MAX as f64) as f32 * 0.25);
+        assert_eq!(g[0], -4294967295.0f32 * 0.25);
+    }
+
+    #[test]
+    fn lengths_must_match() {
+        assert!(quantize_f32_s8(&[0.0; 2], 1.0, 0, &mut [0; 3]).is_err());
+        assert!(quantize_f32_u8(&[0.0; 2], 1.0, 0, &mut [0; 1]).is_err());
+        assert!(dequantize_s8_f32(&[0; 2], 1.0, 0, &mut [0.0; 3]).is_err());
+        assert!(dequantize_u8_f32(&[0; 2], 1.0, 0, &mut [0.0; 3]).is_err());
+        assert!(dequantize_i32_f32(&[0; 2], 1.0, 0, &mut [0.0; 3]).is_err());
+        // Zero scale saturates instead of panicking.
+        let mut q = [0i8; 3];
+        quantize_f32_s8(&[1.0, -1.0, 0.0], 0.0, i32::MAX, &mut q).unwrap();
     }
 }

@@ -1,0 +1,293 @@
+//! ONNX backend node tests (the subset in the shared data): every test
+//! either runs and matches the expected output, or is refused with a typed
+//! error — never a panic. The tests Ember claims are listed in `MUST_PASS`.
+//!
+//! Ember needs weights at compile time, so when a model fails to compile
+//! because an operand must be constant, its inputs after the first are
+//! turned into initializers from the test's own data, as an exporter would
+//! have stored them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ember_compiler::tensor::{from_proto, HostTensor};
+use ember_compiler::{aligned_arena, AlignedBlob, CompileError, Options};
+use ember_runtime::{DType, Interpreter, Model, Rounding};
+use prost::Message;
+use tract_onnx::pb;
+
+const MUST_PASS: &[&str] = &[
+    "test_add",
+    "test_add_bcast",
+    "test_sub",
+    "test_sub_bcast",
+    "test_sub_example",
+    "test_mul",
+    "test_mul_bcast",
+    "test_mul_example",
+    "test_div",
+    "test_div_bcast",
+    "test_div_example",
+    "test_relu",
+    "test_clip",
+    "test_clip_example",
+    "test_clip_inbounds",
+    "test_clip_outbounds",
+    "test_clip_splitbounds",
+    "test_clip_default_inbounds",
+    "test_clip_default_min",
+    "test_clip_default_max",
+    "test_basic_conv_with_padding",
+    "test_basic_conv_without_padding",
+    "test_conv_with_autopad_same",
+    "test_conv_with_strides_and_asymmetric_padding",
+    "test_conv_with_strides_no_padding",
+    "test_conv_with_strides_padding",
+    "test_convinteger_with_padding",
+    "test_convinteger_without_padding",
+    "test_matmulinteger",
+    "test_qlinearmatmul_2D_int8_float32",
+    "test_matmul_2d",
+    "test_gemm_transposeB",
+    "test_averagepool_2d_pads",
+    "test_averagepool_2d_pads_count_include_pad",
+    "test_averagepool_2d_precomputed_pads",
+    "test_averagepool_2d_precomputed_pads_count_include_pad",
+    "test_maxpool_2d_pads",
+    "test_maxpool_2d_precomputed_pads",
+    "test_softmax_example",
+    "test_softmax_large_number",
+    "test_softmax_default_axis",
+    "test_softmax_negative_axis",
+    "test_softmax_axis_2",
+    "test_transpose_default",
+    "test_transpose_all_permutations_0",
+    "test_transpose_all_permutations_1",
+    "test_transpose_all_permutations_2",
+    "test_transpose_all_permutations_3",
+    "test_transpose_all_permutations_4",
+    "test_transpose_all_permutations_5",
+    "test_reshape_extended_dims",
+    "test_reshape_negative_dim",
+    "test_reshape_negative_extended_dims",
+    "test_reshape_one_dim",
+    "test_reshape_reduced_dims",
+    "test_reshape_reordered_all_dims",
+    "test_reshape_reordered_last_dims",
+    "test_reshape_zero_and_negative_dim",
+    "test_reshape_zero_dim",
+    "test_flatten_axis0",
+    "test_flatten_axis1",
+    "test_flatten_axis2",
+    "test_flatten_axis3",
+    "test_flatten_default_axis",
+    "test_flatten_negative_axis1",
+    "test_squeeze",
+    "test_squeeze_negative_axes",
+    "test_unsqueeze_axis_0",
+    "test_unsqueeze_axis_1",
+    "test_unsqueeze_two_axes",
+    "test_unsqueeze_negative_axes",
+    "test_concat_1d_axis_0",
+    "test_concat_2d_axis_0",
+    "test_concat_2d_axis_1",
+    "test_concat_3d_axis_1",
+    "test_concat_3d_axis_negative_1",
+    "test_constant_pad",
+    "test_batchnorm_epsilon",
+    "test_batchnorm_example",
+    "test_identity",
+    "test_quantizelinear",
+    "test_dequantizelinear",
+];
+
+fn extract() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("onnx-node-tests");
+    if !dir.join("node").exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let tgz = ember_tests::shared_dir().join("onnx-node-tests/onnx_node_tests_subset.tar.gz");
+        let st = Command::new("tar")
+            .arg("xzf")
+            .arg(&tgz)
+            .arg("-C")
+            .arg(&dir)
+            .status()
+            .expect("tar");
+        assert!(st.success(), "cannot extract {}", tgz.display());
+    }
+    dir.join("node")
+}
+
+fn read_tensor(p: &Path) -> pb::TensorProto {
+    pb::TensorProto::decode(&*std::fs::read(p).unwrap()).unwrap()
+}
+
+enum Outcome {
+    Pass,
+    Refused(String),
+    Mismatch(String),
+}
+
+fn compile_with_fallback(
+    model: &pb::ModelProto,
+    inputs: &[pb::TensorProto],
+) -> Result<(Vec<u8>, usize), CompileError> {
+    let opts = Options {
+        rounding: Some(Rounding::OnnxFloat),
+        ..Default::default()
+    };
+    match ember_compiler::compile(&model.encode_to_vec(), &opts) {
+        Ok(c) => Ok((c.blob, inputs.len())),
+        Err(CompileError::Unsupported { .. }) if inputs.len() > 1 => {
+            let mut m = model.clone();
+            let g = m.graph.as_mut().unwrap();
+            let runtime: Vec<String> = g
+                .input
+                .iter()
+                .filter(|i| !g.initializer.iter().any(|t| t.name == i.name))
+                .map(|i| i.name.clone())
+                .collect();
+            for (name, t) in runtime.iter().zip(inputs).skip(1) {
+                let mut t = t.clone();
+                t.name = name.clone();
+                g.initializer.push(t);
+            }
+            g.input.retain(|i| runtime.first() == Some(&i.name));
+            let c = ember_compiler::compile(&m.encode_to_vec(), &opts)?;
+            Ok((c.blob, 1))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn run_case(dir: &Path) -> Outcome {
+    let model = pb::ModelProto::decode(&*std::fs::read(dir.join("model.onnx")).unwrap()).unwrap();
+    let data = dir.join("test_data_set_0");
+    let mut inputs = vec![];
+    let mut outputs = vec![];
+    for i in 0.. {
+        let p = data.join(format!("input_{i}.pb"));
+        if !p.exists() {
+            break;
+        }
+        inputs.push(read_tensor(&p));
+    }
+    for i in 0.. {
+        let p = data.join(format!("output_{i}.pb"));
+        if !p.exists() {
+            break;
+        }
+        outputs.push(read_tensor(&p));
+    }
+    let (blob, n_runtime) = match compile_with_fallback(&model, &inputs) {
+        Ok(b) => b,
+        Err(e) => return Outcome::Refused(e.to_string()),
+    };
+    let blob = AlignedBlob::new(&blob);
+    let m = match Model::load(blob.bytes()) {
+        Ok(m) => m,
+        Err(e) => return Outcome::Mismatch(format!("blob rejected: {e}")),
+    };
+    let mut arena = aligned_arena(m.arena_bytes());
+    let mut it = Interpreter::new(&m, arena.bytes_mut()).unwrap();
+    for (i, t) in inputs.iter().take(n_runtime).enumerate() {
+        let Ok(h) = from_proto(t) else {
+            return Outcome::Refused("input data type".into());
+        };
+        let mut dst = it.input_mut(i).unwrap();
+        let r = match (&h, dst.info.dtype) {
+            (HostTensor::F32(a), DType::F32) => {
+                dst.copy_from(&a.iter().copied().collect::<Vec<_>>())
+            }
+            (HostTensor::I8(a), DType::I8) => dst.copy_from(&a.iter().copied().collect::<Vec<_>>()),
+            (HostTensor::U8(a), DType::U8) => dst.copy_from(&a.iter().copied().collect::<Vec<_>>()),
+            (HostTensor::I32(a), DType::I32) => {
+                dst.copy_from(&a.iter().copied().collect::<Vec<_>>())
+            }
+            _ => return Outcome::Refused(format!("input {i} dtype {}", h.dtype_name())),
+        };
+        if let Err(e) = r {
+            return Outcome::Mismatch(format!("input {i}: {e}"));
+        }
+    }
+    if let Err(e) = it.invoke() {
+        return Outcome::Mismatch(format!("invoke: {e}"));
+    }
+    for (i, want) in outputs.iter().enumerate() {
+        let want = from_proto(want).unwrap();
+        let got = it.output(i).unwrap();
+        if got.info.dims() != want.shape() {
+            return Outcome::Mismatch(format!(
+                "output {i} shape {:?} vs {:?}",
+                got.info.dims(),
+                want.shape()
+            ));
+        }
+        let g: Vec<f64> = match got.info.dtype {
+            DType::F32 => got.as_f32().unwrap().iter().map(|&v| v as f64).collect(),
+            DType::I8 => got.as_i8().unwrap().iter().map(|&v| v as f64).collect(),
+            DType::U8 => got.as_u8().unwrap().iter().map(|&v| v as f64).collect(),
+            DType::I32 => got.as_i32().unwrap().iter().map(|&v| v as f64).collect(),
+        };
+        let w = want.to_f64();
+        for (k, (a, b)) in g.iter().zip(&w).enumerate() {
+            if (a - b).abs() > 1e-4 * b.abs().max(1.0) {
+                return Outcome::Mismatch(format!("output {i}[{k}]: {a} vs {b}"));
+            }
+        }
+    }
+    Outcome::Pass
+}
+
+#[test]
+fn onnx_node_tests() {
+    let root = extract();
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    let (mut pass, mut refused, mut failures) = (vec![], 0, vec![]);
+    for n in &names {
+        match run_case(&root.join(n)) {
+            Outcome::Pass => pass.push(n.clone()),
+            Outcome::Refused(_) => refused += 1,
+            Outcome::Mismatch(why) => failures.push(format!("{n}: {why}")),
+        }
+    }
+    eprintln!(
+        "ONNX node tests: {} pass, {refused} refused with an error, {} wrong, of {}",
+        pass.len(),
+        failures.len(),
+        names.len()
+    );
+    for f in &failures {
+        eprintln!("  wrong: {f}");
+    }
+    let missing: Vec<&&str> = MUST_PASS
+        .iter()
+        .filter(|t| !pass.iter().any(|p| p == **t))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "expected to pass but did not: {missing:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} tests compiled but gave wrong results",
+        failures.len()
+    );
+}
+
+/// `EMBER_NODE_TEST=name` prints why one test is refused or wrong.
+#[test]
+fn explain_one_node_test() {
+    let Ok(name) = std::env::var("EMBER_NODE_TEST") else {
+        return;
+    };
+    match run_case(&extract().join(&name)) {
+        Outcome::Pass => eprintln!("{name}: pass"),
+        Outcome::Refused(w) => eprintln!("{name}: refused: {w}"),
+        Outcome::Mismatch(w) => eprintln!("{name}: wrong: {w}"),
+    }
+}
