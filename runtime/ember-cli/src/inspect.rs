@@ -111,31 +111,23 @@ pub fn table(m: &Model<'_>) -> Result<String> {
     )?;
     writeln!(s, "MACs           {}", m.total_macs())?;
     writeln!(s, "rounding       {}", m.rounding().name())?;
-    for i in 0..m.num_inputs() {
-        let t = m.input_info(i)?;
-        writeln!(
-            s,
-            "input  {i}       {} {} {:?}{}",
+    let io_line = |kind: &str, i: usize, t: ember_runtime::TensorInfo<'_>| {
+        let q = t
+            .quant
+            .map(|q| format!(" scale {} zero point {}", q.scale, q.zero_point))
+            .unwrap_or_default();
+        format!(
+            "{kind} {i}       {} {} {:?}{q}",
             t.name,
             t.dtype.name(),
-            t.dims(),
-            t.quant
-                .map(|q| format!(" scale {} zero point {}", q.scale, q.zero_point))
-                .unwrap_or_default()
-        )?;
+            t.dims()
+        )
+    };
+    for i in 0..m.num_inputs() {
+        writeln!(s, "{}", io_line("input ", i, m.input_info(i)?))?;
     }
     for i in 0..m.num_outputs() {
-        let t = m.output_info(i)?;
-        writeln!(
-            s,
-            "output {i}       {} {} {:?}{}",
-            t.name,
-            t.dtype.name(),
-            t.dims(),
-            t.quant
-                .map(|q| format!(" scale {} zero point {}", q.scale, q.zero_point))
-                .unwrap_or_default()
-        )?;
+        writeln!(s, "{}", io_line("output", i, m.output_info(i)?))?;
     }
     Ok(s)
 }

@@ -323,39 +323,7 @@ fn validate_conv(c: &Ctx<'_, '_>) -> Result<()> {
         oh == Some(ys.h) && ow == Some(ys.w),
         "output size does not match the window",
     )?;
-    match x.dtype {
-        DType::I8 => {
-            c.check(y.dtype == DType::I8, "int8 conv must output int8")?;
-            check_const(c, &w, DType::I8, "int8 conv filter must be constant int8")?;
-            quant_of(c, &x)?;
-            quant_of(c, &y)?;
-            if let Some(b) = c.opt_input(2)? {
-                check_const(c, &b, DType::I32, "int8 conv bias must be constant int32")?;
-                c.check(b.numel() == co, "bias length ≠ output channels")?;
-            }
-            let rq = c
-                .opt_input(3)?
-                .ok_or(c.err("int8 conv needs a requant tensor"))?;
-            check_requant(c, &rq, co)?;
-            check_act_i8(c, 9)?;
-        }
-        DType::F32 => {
-            c.check(
-                y.dtype == DType::F32 && w.dtype == DType::F32,
-                "float conv must be all f32",
-            )?;
-            if let Some(b) = c.opt_input(2)? {
-                c.check(
-                    b.dtype == DType::F32 && b.numel() == co,
-                    "float bias must be f32 [Co]",
-                )?;
-            }
-            c.check(c.op.input(3).is_none(), "float conv takes no requant")?;
-            check_act_f32(c, 9)?;
-        }
-        _ => return Err(c.err("conv supports i8 and f32")),
-    }
-    Ok(())
+    validate_weights(c, &x, &w, &y, co, 9)
 }
 
 fn validate_fc(c: &Ctx<'_, '_>) -> Result<()> {
@@ -376,38 +344,53 @@ fn validate_fc(c: &Ctx<'_, '_>) -> Result<()> {
         x.dims()[..x.rank - 1] == y.dims()[..y.rank - 1],
         "input and output leading dims differ",
     )?;
+    validate_weights(c, &x, &w, &y, n, 0)
+}
+
+/// The dtype rules shared by ops with weights (convolutions, fully
+/// connected): int8 activations need constant int8 weights, an optional
+/// constant int32 bias of `channels`, a requant tensor and int8 bounds at
+/// param `act`; float ones need f32 weights and bias and f32 bounds.
+fn validate_weights(
+    c: &Ctx<'_, '_>,
+    x: &TensorInfo<'_>,
+    w: &TensorInfo<'_>,
+    y: &TensorInfo<'_>,
+    channels: usize,
+    act: usize,
+) -> Result<()> {
     match x.dtype {
         DType::I8 => {
-            c.check(y.dtype == DType::I8, "int8 FC must output int8")?;
-            check_const(c, &w, DType::I8, "int8 FC weights must be constant int8")?;
-            quant_of(c, &x)?;
-            quant_of(c, &y)?;
-            quant_of(c, &w)?;
+            c.check(y.dtype == DType::I8, "int8 input needs an int8 output")?;
+            check_const(c, w, DType::I8, "int8 weights must be constant int8")?;
+            quant_of(c, x)?;
+            quant_of(c, y)?;
+            quant_of(c, w)?;
             if let Some(b) = c.opt_input(2)? {
-                check_const(c, &b, DType::I32, "int8 FC bias must be constant int32")?;
-                c.check(b.numel() == n, "bias length ≠ N")?;
+                check_const(c, &b, DType::I32, "int8 bias must be constant int32")?;
+                c.check(b.numel() == channels, "bias length ≠ output channels")?;
             }
             let rq = c
                 .opt_input(3)?
-                .ok_or(c.err("int8 FC needs a requant tensor"))?;
-            check_requant(c, &rq, n)?;
-            check_act_i8(c, 0)?;
+                .ok_or(c.err("int8 op needs a requant tensor"))?;
+            check_requant(c, &rq, channels)?;
+            check_act_i8(c, act)?;
         }
         DType::F32 => {
             c.check(
                 y.dtype == DType::F32 && w.dtype == DType::F32,
-                "float FC must be all f32",
+                "float op must be all f32",
             )?;
             if let Some(b) = c.opt_input(2)? {
                 c.check(
-                    b.dtype == DType::F32 && b.numel() == n,
-                    "float bias must be f32 [N]",
+                    b.dtype == DType::F32 && b.numel() == channels,
+                    "float bias must be f32 of the output channels",
                 )?;
             }
-            c.check(c.op.input(3).is_none(), "float FC takes no requant")?;
-            check_act_f32(c, 0)?;
+            c.check(c.op.input(3).is_none(), "float op takes no requant")?;
+            check_act_f32(c, act)?;
         }
-        _ => return Err(c.err("fully connected supports i8 and f32")),
+        _ => return Err(c.err("supports i8 and f32 only")),
     }
     Ok(())
 }
