@@ -110,7 +110,8 @@ pub(crate) struct Lowerer<'p> {
     graph_outputs: HashSet<String>,
     done: Vec<bool>,
     rounding: Rounding,
-    dq_cache: HashMap<TId, TId>,
+    /// Dequantized copies already emitted, by (source, scale bits, zero point).
+    dq_cache: HashMap<(TId, u32, i32), TId>,
 }
 
 fn attr<'n>(node: &'n NodeProto, name: &str) -> Option<&'n AttributeProto> {
@@ -408,21 +409,17 @@ impl<'p> Lowerer<'p> {
         match self.vals.get(name).cloned() {
             Some(Val::Act(a)) if self.g.tensors[a.t].dtype == DType::F32 => Ok(a),
             Some(Val::DqAct { src, scale, zp }) => {
-                let t = match self.dq_cache.get(&src.t) {
-                    Some(&t) => t,
-                    None => {
-                        let dims = self.g.tensors[src.t].dims.clone();
-                        let t = self
-                            .g
-                            .activation(&format!("{name}.f32"), DType::F32, dims, None);
-                        self.g.set_quant(src.t, Some((scale, zp)));
-                        self.g
-                            .push(OpCode::Dequantize, vec![Some(src.t)], t, vec![], name);
-                        self.dq_cache.insert(src.t, t);
-                        t
-                    }
-                };
-                Ok(Act { t, ..src })
+                let key = (src.t, scale.to_bits(), zp);
+                if let Some(&t) = self.dq_cache.get(&key) {
+                    return Ok(Act { t, ..src });
+                }
+                if self.g.tensors[src.t].quant.is_none() {
+                    // Informational (e.g. `ember inspect` of a graph input).
+                    self.g.set_quant(src.t, Some((scale, zp)));
+                }
+                let f = self.dequantize_now(src, scale, zp, name);
+                self.dq_cache.insert(key, f.t);
+                Ok(f)
             }
             Some(Val::Act(a)) => Err(CompileError::Unsupported {
                 op_type: ctx.to_string(),
