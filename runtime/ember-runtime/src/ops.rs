@@ -1008,23 +1008,27 @@ pub(crate) fn macs(model: &Model<'_>, op: &OpInfo<'_>) -> u64 {
     let (Ok(y), Ok(x)) = (c.output(), c.input(0)) else {
         return 0;
     };
-    let yn = y.numel() as u64;
+    // u64 saturating arithmetic: usize is 32 bits on the MCU targets.
+    let prod = |v: &[usize]| v.iter().fold(1u64, |a, &d| a.saturating_mul(d as u64));
+    let yn = prod(y.dims());
     match op.opcode {
         OpCode::Conv2d | OpCode::DepthwiseConv2d => match c.input(1) {
-            Ok(w) => {
-                let per_out = (w.dims()[1] * w.dims()[2]) as u64;
+            // Per output: Kh·Kw taps × (Ci/groups channels, or 1 for depthwise).
+            Ok(w) if w.rank == 4 => {
+                let taps = prod(&w.dims()[1..3]);
                 let ci = if op.opcode == OpCode::Conv2d {
                     w.dims()[3] as u64
                 } else {
                     1
                 };
-                yn * per_out * ci
+                yn.saturating_mul(taps).saturating_mul(ci)
             }
-            Err(_) => 0,
+            _ => 0,
         },
-        OpCode::FullyConnected => yn * x.dim_from_end(0) as u64,
+        OpCode::FullyConnected => yn.saturating_mul(x.dim_from_end(0) as u64),
         OpCode::AvgPool2d | OpCode::MaxPool2d => {
-            yn * (c.pu(0).unwrap_or(0) * c.pu(1).unwrap_or(0)) as u64
+            let k = (c.pu(0).unwrap_or(0) as u64).saturating_mul(c.pu(1).unwrap_or(0) as u64);
+            yn.saturating_mul(k)
         }
         OpCode::Add | OpCode::Mul | OpCode::Sub | OpCode::Div | OpCode::Softmax => yn,
         _ => 0,
