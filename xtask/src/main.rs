@@ -13,6 +13,8 @@ const NO_STD_TARGETS: &[&str] = &[
     "thumbv8m.main-none-eabihf",
     "aarch64-unknown-none",
 ];
+/// no_std crates built for every bare-metal target.
+const NO_STD_CRATES: &[&str] = &["ember-runtime", "ember-audio"];
 
 const KWS_LABELS: &[&str] = &[
     "down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes", "silence", "unknown",
@@ -103,9 +105,14 @@ fn test() -> Result<()> {
     run(cargo()
         .args(["test", "--workspace", "--exclude", "xtask"])
         .env("EMBER_SHARED", shared()))?;
-    step("runtime builds for bare-metal targets (no_std, no alloc)");
+    step("runtime and audio front end build for bare-metal targets (no_std, no alloc)");
     for t in NO_STD_TARGETS {
-        run(cargo().args(["build", "--release", "-p", "ember-runtime", "--target", t]))?;
+        let mut c = cargo();
+        c.args(["build", "--release", "--target", t]);
+        for k in NO_STD_CRATES {
+            c.args(["-p", k]);
+        }
+        run(&mut c)?;
     }
     eprintln!("\nall tests passed");
     Ok(())
