@@ -4,8 +4,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use ndarray::{ArrayD, Axis};
-use ndarray_npy::{NpzReader, ReadNpyExt, WriteNpyExt};
 
 /// Bare-metal targets the runtime must build for.
 const NO_STD_TARGETS: &[&str] = &[
@@ -15,10 +13,6 @@ const NO_STD_TARGETS: &[&str] = &[
 ];
 /// no_std crates built for every bare-metal target.
 const NO_STD_CRATES: &[&str] = &["ember-runtime", "ember-audio"];
-
-const KWS_LABELS: &[&str] = &[
-    "down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes", "silence", "unknown",
-];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -118,83 +112,41 @@ fn test() -> Result<()> {
     Ok(())
 }
 
-fn read_npz<T: ndarray_npy::ReadableElement>(p: &Path, key: &str) -> Result<ArrayD<T>> {
-    let mut z = NpzReader::new(
-        std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
-    )?;
-    Ok(z.by_name(key)
-        .or_else(|_| z.by_name(&format!("{key}.npy")))?)
-}
-
-/// KWS demo: the reference MFCC of a spoken clip through the compiled int8
-/// model, via the `ember` CLI.
+/// KWS demo: a spoken clip through the on-device audio front end and the
+/// compiled int8 model, via the `ember` CLI.
 fn demo(args: &[&str]) -> Result<()> {
     let clip = args.first().copied().unwrap_or("yes_v0");
-    let vectors = shared().join("vectors/kws_testvectors.npz");
-    let index: String = std::fs::read_to_string(shared().join("vectors/kws_testvectors.json"))?;
-    let names: Vec<String> = index
-        .split("\"names\"")
-        .nth(1)
-        .and_then(|s| s.split(']').next())
-        .map(|s| {
-            s.split('"')
-                .filter(|t| t.chars().any(|c| c.is_alphanumeric()))
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
-    let row = names
-        .iter()
-        .position(|n| n == clip)
-        .with_context(|| format!("no clip '{clip}' (known: {})", names.join(", ")))?;
+    let wav = shared().join(format!("audio/keywords/{clip}.wav"));
+    if !wav.exists() {
+        bail!(
+            "no clip {} (the clips are audio/keywords/WORD_vN.wav in the shared data)",
+            wav.display()
+        );
+    }
     let out_dir = root().join("target/demo");
     std::fs::create_dir_all(&out_dir)?;
-    step(&format!("MFCC of audio/keywords/{clip}.wav (reference features until the on-device front end lands)"));
-    let mfcc: ArrayD<i8> = read_npz(&vectors, "mfcc_int8")?;
-    let x = mfcc
-        .index_axis(Axis(0), row)
-        .to_owned()
-        .insert_axis(Axis(0));
-    let input = out_dir.join(format!("{clip}_mfcc_int8.npy"));
-    x.write_npy(std::fs::File::create(&input)?)?;
     let model = shared().join("models/mlperf-tiny/kws/kws_int8_qdq.onnx");
     let blob = out_dir.join("kws.ember");
+    let path = |p: &Path| p.to_str().map(String::from).context("non-UTF-8 path");
     let ember = |a: &[&str]| -> Result<()> {
         run(cargo()
             .args(["run", "--release", "--quiet", "-p", "ember-cli", "--"])
             .args(a))
     };
-    step("compile kws_int8_qdq.onnx");
+    step("compile kws_int8_qdq.onnx (the MLPerf Tiny keyword spotter)");
     ember(&[
         "compile",
-        model.to_str().context("path")?,
+        &path(&model)?,
         "-o",
-        blob.to_str().context("path")?,
+        &path(&blob)?,
         "--target",
         "cortex-m55",
     ])?;
     step("inspect");
-    ember(&["inspect", blob.to_str().context("path")?])?;
-    step("run");
-    let output = out_dir.join(format!("{clip}_out.npy"));
-    ember(&[
-        "run",
-        blob.to_str().context("path")?,
-        "--input",
-        input.to_str().context("path")?,
-        "--output",
-        output.to_str().context("path")?,
-    ])?;
-    let y = ArrayD::<i8>::read_npy(std::fs::File::open(&output)?)?;
-    let scores: Vec<i8> = y.iter().copied().collect();
-    let best = (0..scores.len())
-        .max_by_key(|&i| scores[i])
-        .context("empty output")?;
-    let conf = (scores[best] as f32 + 128.0) / 256.0;
-    println!(
-        "\nclip {clip}: recognised \"{}\" (confidence {:.2})",
-        KWS_LABELS.get(best).unwrap_or(&"?"),
-        conf
-    );
+    ember(&["inspect", &path(&blob)?])?;
+    step(&format!(
+        "listen: audio/keywords/{clip}.wav → MFCC → int8 model"
+    ));
+    ember(&["listen", &path(&blob)?, &path(&wav)?])?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `ember`: compile ONNX models, run and inspect compiled models.
 
 mod inspect;
+mod listen;
 mod npy;
 
 use std::path::{Path, PathBuf};
@@ -67,6 +68,16 @@ enum Cmd {
         /// Where to save the outputs (.npy for one output, .npz for several).
         #[arg(short, long)]
         output: Option<PathBuf>,
+    },
+    /// Recognise the keyword spoken in a 16 kHz WAV file (audio front end + model).
+    Listen {
+        /// The keyword-spotting model (.ember or .onnx).
+        model: PathBuf,
+        /// The WAV file (16-bit PCM, 16 kHz; channel 0 is used).
+        wav: PathBuf,
+        /// Print `{"label", "score"}` JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Show a compiled model layer by layer.
     Inspect {
@@ -191,6 +202,20 @@ fn run(cli: Cli) -> Result<()> {
                         println!("{}", npy::format_output(o)?);
                     }
                 }
+            }
+            Ok(())
+        }
+        Cmd::Listen { model, wav, json } => {
+            let blob = load_blob(&model)?;
+            let m = Model::load(blob.bytes()).with_context(|| format!("{}", model.display()))?;
+            let h = listen::listen(&m, &wav)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"label": h.label, "score": h.score})
+                );
+            } else {
+                println!("{} ({:.2})", h.label, h.score);
             }
             Ok(())
         }

@@ -278,3 +278,33 @@ fn rounding_option_is_recorded() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["rounding"], "tflite");
 }
+
+#[test]
+fn listen_recognises_spoken_keywords() {
+    let blob = compile("kws", "kws_int8_qdq.onnx");
+    let audio = ember_tests::shared_dir().join("audio/keywords");
+    for (clip, word) in [("yes_v0", "yes"), ("stop_v2", "stop"), ("left_v1", "left")] {
+        let o = ember(&[
+            "listen",
+            s(&blob),
+            s(&audio.join(format!("{clip}.wav"))),
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["label"], word, "{clip}");
+        assert!(v["score"].as_f64().unwrap() > 0.5);
+    }
+    // A WAV at another rate is refused with what to do.
+    let mut bytes = std::fs::read(audio.join("yes_v0.wav")).unwrap();
+    bytes[24..28].copy_from_slice(&8000u32.to_le_bytes());
+    let bad = tmp("8k.wav");
+    std::fs::write(&bad, &bytes).unwrap();
+    assert_clean_failure(&ember(&["listen", s(&blob), s(&bad)]), "8000 Hz");
+    // A model without an audio front end.
+    let vww = compile("vww", "vww_int8_qdq.onnx");
+    assert_clean_failure(
+        &ember(&["listen", s(&vww), s(&audio.join("yes_v0.wav"))]),
+        "no audio front end",
+    );
+}
