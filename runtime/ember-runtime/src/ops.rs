@@ -303,24 +303,8 @@ fn validate_conv(c: &Ctx<'_, '_>) -> Result<()> {
         )?;
     }
     c.check(ys.n == xs.n, "batch mismatch")?;
-    let oh = Window::out_dim(
-        xs.h,
-        ws.h,
-        win.stride_h,
-        win.dil_h,
-        win.pad_top,
-        win.pad_bottom,
-    );
-    let ow = Window::out_dim(
-        xs.w,
-        ws.w,
-        win.stride_w,
-        win.dil_w,
-        win.pad_left,
-        win.pad_right,
-    );
     c.check(
-        oh == Some(ys.h) && ow == Some(ys.w),
+        win.out_hw(xs.h, xs.w, ws.h, ws.w) == Some((ys.h, ys.w)),
         "output size does not match the window",
     )?;
     validate_weights(c, &x, &w, &y, co, 9)
@@ -474,10 +458,8 @@ fn validate_pool(c: &Ctx<'_, '_>) -> Result<()> {
         xs.n == ys.n && xs.c == ys.c,
         "pool changes batch or channels",
     )?;
-    let oh = Window::out_dim(xs.h, kh, win.stride_h, 1, win.pad_top, win.pad_bottom);
-    let ow = Window::out_dim(xs.w, kw, win.stride_w, 1, win.pad_left, win.pad_right);
     c.check(
-        oh == Some(ys.h) && ow == Some(ys.w),
+        win.out_hw(xs.h, xs.w, kh, kw) == Some((ys.h, ys.w)),
         "output size does not match the window",
     )?;
     c.check(x.dtype == y.dtype, "pool changes dtype")?;

@@ -36,23 +36,7 @@ fn check_shapes(
     if ys.c != ws.n || ys.n != xs.n {
         return Err(Error::ShapeMismatch("conv: output channels or batch"));
     }
-    let oh = Window::out_dim(
-        xs.h,
-        ws.h,
-        win.stride_h,
-        win.dil_h,
-        win.pad_top,
-        win.pad_bottom,
-    );
-    let ow = Window::out_dim(
-        xs.w,
-        ws.w,
-        win.stride_w,
-        win.dil_w,
-        win.pad_left,
-        win.pad_right,
-    );
-    if oh != Some(ys.h) || ow != Some(ys.w) {
+    if win.out_hw(xs.h, xs.w, ws.h, ws.w) != Some((ys.h, ys.w)) {
         return Err(Error::ShapeMismatch("conv: output size"));
     }
     if bias_len.is_some_and(|b| b != ws.n) {
@@ -200,23 +184,8 @@ mod tests {
     }
 
     fn out_shape(xs: Shape4, ws: Shape4, win: &Window) -> Shape4 {
-        let oh = Window::out_dim(
-            xs.h,
-            ws.h,
-            win.stride_h,
-            win.dil_h,
-            win.pad_top,
-            win.pad_bottom,
-        );
-        let ow = Window::out_dim(
-            xs.w,
-            ws.w,
-            win.stride_w,
-            win.dil_w,
-            win.pad_left,
-            win.pad_right,
-        );
-        Shape4::new(xs.n, oh.unwrap(), ow.unwrap(), ws.n)
+        let (oh, ow) = win.out_hw(xs.h, xs.w, ws.h, ws.w).unwrap();
+        Shape4::new(xs.n, oh, ow, ws.n)
     }
 
     /// Straightforward definition: every tap tested against the image bounds.

@@ -27,23 +27,7 @@ fn check_shapes(
     {
         return Err(Error::ShapeMismatch("depthwise conv: channels"));
     }
-    let oh = Window::out_dim(
-        xs.h,
-        ws.h,
-        win.stride_h,
-        win.dil_h,
-        win.pad_top,
-        win.pad_bottom,
-    );
-    let ow = Window::out_dim(
-        xs.w,
-        ws.w,
-        win.stride_w,
-        win.dil_w,
-        win.pad_left,
-        win.pad_right,
-    );
-    if oh != Some(ys.h) || ow != Some(ys.w) {
+    if win.out_hw(xs.h, xs.w, ws.h, ws.w) != Some((ys.h, ys.w)) {
         return Err(Error::ShapeMismatch("depthwise conv: output size"));
     }
     if bias_len.is_some_and(|b| b != ws.c) {

@@ -73,6 +73,29 @@ pub struct Window {
 }
 
 impl Window {
+    /// Output height and width for an `in_h × in_w` input and a `kh × kw`
+    /// kernel under this window; `None` when the window does not fit.
+    pub fn out_hw(&self, in_h: usize, in_w: usize, kh: usize, kw: usize) -> Option<(usize, usize)> {
+        Some((
+            Window::out_dim(
+                in_h,
+                kh,
+                self.stride_h,
+                self.dil_h,
+                self.pad_top,
+                self.pad_bottom,
+            )?,
+            Window::out_dim(
+                in_w,
+                kw,
+                self.stride_w,
+                self.dil_w,
+                self.pad_left,
+                self.pad_right,
+            )?,
+        ))
+    }
+
     /// Output extent along one axis for an input extent, kernel extent,
     /// stride, dilation and paddings; `None` when the window does not fit
     /// or a parameter is zero.

@@ -26,9 +26,7 @@ pub struct PoolParams {
 
 fn check(xs: Shape4, p: &PoolParams, ys: Shape4, xl: usize, yl: usize) -> Result<()> {
     let w = &p.win;
-    let oh = Window::out_dim(xs.h, p.kh, w.stride_h, w.dil_h, w.pad_top, w.pad_bottom);
-    let ow = Window::out_dim(xs.w, p.kw, w.stride_w, w.dil_w, w.pad_left, w.pad_right);
-    if oh != Some(ys.h) || ow != Some(ys.w) || xs.n != ys.n || xs.c != ys.c {
+    if w.out_hw(xs.h, xs.w, p.kh, p.kw) != Some((ys.h, ys.w)) || xs.n != ys.n || xs.c != ys.c {
         return Err(Error::ShapeMismatch("pool: output shape"));
     }
     check_len(xl, xs.numel(), "pool: input length")?;
@@ -285,9 +283,8 @@ mod tests {
 
     fn out(xs: Shape4, p: &PoolParams) -> Shape4 {
         let w = &p.win;
-        let oh = Window::out_dim(xs.h, p.kh, w.stride_h, w.dil_h, w.pad_top, w.pad_bottom);
-        let ow = Window::out_dim(xs.w, p.kw, w.stride_w, w.dil_w, w.pad_left, w.pad_right);
-        Shape4::new(xs.n, oh.unwrap(), ow.unwrap(), xs.c)
+        let (oh, ow) = w.out_hw(xs.h, xs.w, p.kh, p.kw).unwrap();
+        Shape4::new(xs.n, oh, ow, xs.c)
     }
 
     /// In-image values of the window of output (b, oy, ox, ch), by definition.
