@@ -40,6 +40,22 @@ pub fn vectors<T: ReadableElement>(model: &str, key: &str) -> ArrayD<T> {
         .unwrap_or_else(|e| panic!("{} [{key}]: {e}", p.display()))
 }
 
+/// Row names of `vectors/<model>_testvectors.json` (e.g. the clip of each
+/// kws row), in row order.
+pub fn row_names(model: &str) -> Vec<String> {
+    let p = shared_dir().join(format!("vectors/{model}_testvectors.json"));
+    let idx = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let list = idx
+        .split("\"names\"")
+        .nth(1)
+        .and_then(|s| s.split(']').next())
+        .unwrap_or_else(|| panic!("{} has no \"names\" list", p.display()));
+    list.split('"')
+        .filter(|t| t.chars().any(|c| c.is_alphanumeric()))
+        .map(String::from)
+        .collect()
+}
+
 /// Compiles an ONNX file with default options.
 pub fn compile(path: &std::path::Path) -> AlignedBlob {
     let c = ember_compiler::compile_file(path, &Options::default())

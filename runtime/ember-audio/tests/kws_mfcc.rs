@@ -13,35 +13,26 @@ fn read_wav(path: &std::path::Path) -> (u32, Vec<i16>) {
     (w.sample_rate, pcm)
 }
 
+/// The WAV of a kws reference row: the keyword clips, plus the MLPerf
+/// "marvin" clip (an unknown word) in `audio/mlperf`.
+fn clip(name: &str) -> (u32, Vec<i16>) {
+    let dir = if name.starts_with("marvin") {
+        "audio/mlperf"
+    } else {
+        "audio/keywords"
+    };
+    read_wav(&shared_dir().join(dir).join(format!("{name}.wav")))
+}
+
 #[test]
 fn mfcc_matches_reference_features() {
-    let names: Vec<String> = {
-        let idx =
-            std::fs::read_to_string(shared_dir().join("vectors/kws_testvectors.json")).unwrap();
-        let names = idx
-            .split("\"names\"")
-            .nth(1)
-            .unwrap()
-            .split(']')
-            .next()
-            .unwrap();
-        names
-            .split('"')
-            .filter(|t| t.chars().any(|c| c.is_alphanumeric()))
-            .map(String::from)
-            .collect()
-    };
+    let names = ember_tests::row_names("kws");
     let want_f: ArrayD<f32> = vectors("kws", "mfcc_float");
     let want_q: ArrayD<i8> = vectors("kws", "mfcc_int8");
     let fe = KwsMfcc::new();
     let (mut worst, mut same, mut total) = (0f32, 0usize, 0usize);
     for (row, name) in names.iter().enumerate() {
-        let dir = if name.starts_with("marvin") {
-            "audio/mlperf"
-        } else {
-            "audio/keywords"
-        };
-        let (rate, pcm) = read_wav(&shared_dir().join(dir).join(format!("{name}.wav")));
+        let (rate, pcm) = clip(name);
         assert_eq!(rate, 16_000);
         let mut out = [[0f32; KWS_COEFFS]; KWS_FRAMES];
         fe.compute(&pcm, &mut out);
@@ -70,18 +61,7 @@ fn mfcc_matches_reference_features() {
 #[test]
 fn wav_to_label_matches_reference() {
     use ember_runtime::{Interpreter, Model};
-    let idx = std::fs::read_to_string(shared_dir().join("vectors/kws_testvectors.json")).unwrap();
-    let names: Vec<String> = idx
-        .split("\"names\"")
-        .nth(1)
-        .unwrap()
-        .split(']')
-        .next()
-        .unwrap()
-        .split('"')
-        .filter(|t| t.chars().any(|c| c.is_alphanumeric()))
-        .map(String::from)
-        .collect();
+    let names = ember_tests::row_names("kws");
     let want: ArrayD<i8> = vectors("kws", "int8_tflite_ref_out");
     let blob = ember_tests::compile(&ember_tests::mlperf("kws", "kws_int8_qdq.onnx"));
     let m = Model::load(blob.bytes()).unwrap();
@@ -90,12 +70,7 @@ fn wav_to_label_matches_reference() {
     let mut it = Interpreter::new(&m, arena.bytes_mut()).unwrap();
     let fe = KwsMfcc::new();
     for (row, name) in names.iter().enumerate() {
-        let dir = if name.starts_with("marvin") {
-            "audio/mlperf"
-        } else {
-            "audio/keywords"
-        };
-        let (_, pcm) = read_wav(&shared_dir().join(dir).join(format!("{name}.wav")));
+        let (_, pcm) = clip(name);
         let mut mfcc = [[0f32; KWS_COEFFS]; KWS_FRAMES];
         fe.compute(&pcm, &mut mfcc);
         let mut x = [0i8; KWS_FRAMES * KWS_COEFFS];
