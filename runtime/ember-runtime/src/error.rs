@@ -5,6 +5,7 @@ use core::fmt;
 
 /// Everything that can go wrong while loading or running a model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Error {
     /// The blob is shorter than its header or than the length it declares.
     Truncated {

@@ -82,6 +82,7 @@ pub const MAX_OP_INPUTS: usize = 8;
 
 /// Element type of a tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(u8)]
 pub enum DType {
     /// Signed 8-bit integer.
@@ -127,6 +128,7 @@ impl DType {
 
 /// Where a tensor's bytes live.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(u8)]
 pub enum Storage {
     /// In the caller's arena, at a planned offset.
@@ -148,6 +150,7 @@ impl Storage {
 
 /// How integer kernels requantize their int32 accumulators.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(u32)]
 pub enum Rounding {
     /// TFLite reference semantics: int32 fixed-point multiplier and shift,
@@ -191,6 +194,7 @@ impl Rounding {
 /// `f32 [C]` holding real scales for [`Rounding::OnnxFloat`]; `C` is 1 for
 /// per-tensor or the number of output channels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[repr(u16)]
 pub enum OpCode {
     /// Convolution. Inputs: x `[N,H,W,Ci]`, filter `[Co,Kh,Kw,Ci/g]`,

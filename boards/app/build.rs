@@ -1,0 +1,130 @@
+//! Embeds the model, the input and the expected output named by
+//! `EMBER_MODEL`, `EMBER_INPUT` and `EMBER_EXPECT` (written by `cargo xtask
+//! build`), sizes the arena from the model's header, checks that model and
+//! arena fit the board, and passes the board's linker scripts to the linker.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+fn fail(msg: String) -> ! {
+    eprintln!("error: {msg}");
+    std::process::exit(1);
+}
+
+fn read(var: &str, required: bool) -> (Vec<u8>, String) {
+    println!("cargo:rerun-if-env-changed={var}");
+    match std::env::var_os(var) {
+        Some(p) => {
+            let path = PathBuf::from(p);
+            println!("cargo:rerun-if-changed={}", path.display());
+            let bytes = std::fs::read(&path)
+                .unwrap_or_else(|e| fail(format!("{var}={}: {e}", path.display())));
+            (bytes, path.display().to_string())
+        }
+        None if required => fail(format!(
+            "{var} is not set: it names the compiled model to embed (`cargo xtask build --board B --model M` sets it)"
+        )),
+        None => (Vec::new(), String::new()),
+    }
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+}
+
+/// The selected board's `cargo:KEY=…` metadata (from its `links` build script).
+fn board_meta(key: &str) -> Option<String> {
+    let suffix = format!("_{}", key.to_uppercase());
+    std::env::vars()
+        .find(|(k, _)| k.starts_with("DEP_EMBER_BOARD_") && k.ends_with(&suffix))
+        .map(|(_, v)| v)
+}
+
+fn main() {
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let (model, model_path) = read("EMBER_MODEL", true);
+    let (input, _) = read("EMBER_INPUT", false);
+    let (expect, _) = read("EMBER_EXPECT", false);
+
+    if model.len() < 96 || &model[..4] != b"EMBR" {
+        fail(format!(
+            "{model_path} is not a compiled Ember model (compile the .onnx with `ember compile` or let `cargo xtask build` do it)"
+        ));
+    }
+    let arena = (u32_at(&model, 20) as usize).max(16).next_multiple_of(16);
+
+    let board = board_meta("name").unwrap_or_else(|| fail("no board feature enabled".into()));
+    let flash: usize = board_meta("flash_bytes")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let ram: usize = board_meta("ram_bytes")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if model.len() + input.len() + expect.len() > flash {
+        fail(format!(
+            "the model does not fit {board}'s flash: model {} B + input {} B + expected output {} B = {} B > {} B, over by {} B before any code",
+            model.len(),
+            input.len(),
+            expect.len(),
+            model.len() + input.len() + expect.len(),
+            flash,
+            model.len() + input.len() + expect.len() - flash
+        ));
+    }
+    if arena > ram {
+        fail(format!(
+            "the model's arena does not fit {board}'s RAM: arena {arena} B > {ram} B, over by {} B before stack and statics",
+            arena - ram
+        ));
+    }
+
+    let write = |name: &str, bytes: &[u8]| -> PathBuf {
+        let p = out.join(name);
+        std::fs::write(&p, bytes).unwrap_or_else(|e| fail(format!("{}: {e}", p.display())));
+        p
+    };
+    let m = write("model.ember", &model);
+    let i = write("input.bin", &input);
+    let e = write("expect.bin", &expect);
+    let name = Path::new(&model_path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let mut src = String::new();
+    let _ = writeln!(src, "/// Model file the firmware was built with.");
+    let _ = writeln!(src, "pub const NAME: &str = {name:?};");
+    let _ = writeln!(src, "/// Arena bytes (from the model header).");
+    let _ = writeln!(src, "pub const ARENA_BYTES: usize = {arena};");
+    let _ = writeln!(
+        src,
+        "/// The compiled model, 16-byte aligned, read in place."
+    );
+    let _ = writeln!(
+        src,
+        "#[used] #[no_mangle] pub static EMBER_MODEL: ember_runtime::Aligned<[u8; {}]> = ember_runtime::Aligned(*include_bytes!({:?}));",
+        model.len(),
+        m.display()
+    );
+    let _ = writeln!(src, "/// Input bytes (all inputs, in order).");
+    let _ = writeln!(
+        src,
+        "pub static INPUT: &[u8] = include_bytes!({:?});",
+        i.display()
+    );
+    let _ = writeln!(
+        src,
+        "/// Expected output bytes (all outputs, in order; empty = no check)."
+    );
+    let _ = writeln!(
+        src,
+        "pub static EXPECT: &[u8] = include_bytes!({:?});",
+        e.display()
+    );
+    write("model.rs", src.as_bytes());
+
+    if let Some(script) = board_meta("linker_script") {
+        println!("cargo:rustc-link-arg=-T{script}");
+    }
+    println!("cargo:rustc-link-arg=-Tdefmt.x");
+    println!("cargo:rerun-if-changed=build.rs");
+}

@@ -1,0 +1,141 @@
+//! Ember inference firmware, the same for every board: loads the embedded
+//! model (validating it), runs it on the embedded input once to warm up, once
+//! timed, once with per-operator timing, prints the outputs, and exits 0 only
+//! if they equal the embedded expected output.
+//!
+//! Everything is reported as defmt frames (`ember-…` lines) that
+//! `cargo xtask run` decodes and checks.
+#![no_std]
+#![no_main]
+
+#[cfg(feature = "mps2-an386")]
+use mps2_an386 as board;
+#[cfg(feature = "mps3-an547")]
+use mps3_an547 as board;
+#[cfg(feature = "virt-a53")]
+use virt_a53 as board;
+
+use ember_board::StaticArena;
+use ember_runtime::{Interpreter, Model};
+
+#[allow(missing_docs)]
+mod model {
+    include!(concat!(env!("OUT_DIR"), "/model.rs"));
+}
+
+static ARENA: StaticArena<{ model::ARENA_BYTES }> = StaticArena::new();
+
+board::entry!(start);
+
+fn start() -> ! {
+    ember_board::stack::paint();
+    let mut b = board::Board::init();
+    let code = match run(&b) {
+        Ok(code) => code,
+        Err(e) => {
+            defmt::error!("ember-error {}", e);
+            2
+        }
+    };
+    defmt::println!("ember-stack {=usize}", ember_board::stack::high_water());
+    ember_board::finish(&mut b, code)
+}
+
+fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
+    defmt::println!(
+        "ember-board {=str} unit {=str} hz {=u64} model {=str}",
+        B::NAME,
+        B::TICK_UNIT,
+        b.ticks_per_second(),
+        model::NAME
+    );
+    let t0 = b.now();
+    let model = Model::load(&model::EMBER_MODEL.0)?;
+    let load = b.now() - t0;
+    defmt::println!(
+        "ember-model bytes {=usize} arena {=usize} ops {=usize} load-ticks {=u64}",
+        model.blob_bytes(),
+        model.arena_bytes(),
+        model.num_ops(),
+        load
+    );
+    let Some(arena) = ARENA.take() else {
+        return Ok(3);
+    };
+    let mut it = Interpreter::new(&model, arena)?;
+
+    // The arena plan may reuse an input's bytes once it is consumed, so the
+    // input is written before every invocation (as with any arena runtime).
+    if !load_inputs(&mut it)? {
+        return Ok(4);
+    }
+    it.invoke()?; // warm-up
+    load_inputs(&mut it)?;
+    let t0 = b.now();
+    it.invoke()?;
+    let total = b.now() - t0;
+    defmt::println!("ember-total ticks {=u64}", total);
+
+    load_inputs(&mut it)?;
+    let mut start = 0u64;
+    it.invoke_with_hook(|ev| {
+        if ev.done {
+            let t = b.now() - start;
+            defmt::println!("ember-op {=u32} ticks {=u64}", ev.index, t);
+        } else {
+            start = b.now();
+        }
+    })?;
+
+    let mut off = 0;
+    let mut mismatches = 0usize;
+    for i in 0..model.num_outputs() {
+        let out = it.output(i)?;
+        defmt::println!("ember-output {=usize} {=[u8]}", i, out.bytes);
+        if let Some(want) = model::EXPECT.get(off..off + out.bytes.len()) {
+            mismatches += want.iter().zip(out.bytes).filter(|(a, b)| a != b).count();
+        }
+        off += out.bytes.len();
+    }
+    if model::EXPECT.is_empty() {
+        defmt::println!("ember-check none");
+        return Ok(0);
+    }
+    if off != model::EXPECT.len() {
+        defmt::println!(
+            "ember-check length expected {=usize} got {=usize}",
+            model::EXPECT.len(),
+            off
+        );
+        return Ok(1);
+    }
+    defmt::println!(
+        "ember-check mismatches {=usize} of {=usize}",
+        mismatches,
+        off
+    );
+    Ok(if mismatches == 0 { 0 } else { 1 })
+}
+
+/// Copies the embedded input into the model's inputs (in order). Returns
+/// `false` if the embedded input is too short; an empty one leaves zeros.
+fn load_inputs(it: &mut Interpreter<'_, '_>) -> Result<bool, ember_runtime::Error> {
+    let mut off = 0;
+    for i in 0..it.model().num_inputs() {
+        let t = it.input_mut(i)?;
+        let n = t.bytes.len();
+        match model::INPUT.get(off..off + n) {
+            Some(src) => t.bytes.copy_from_slice(src),
+            None if model::INPUT.is_empty() => t.bytes.fill(0),
+            None => {
+                defmt::error!(
+                    "ember-error input has {=usize} bytes, the model's inputs need more",
+                    model::INPUT.len()
+                );
+                return Ok(false);
+            }
+        }
+        off += n;
+    }
+    Ok(true)
+}

@@ -1,0 +1,53 @@
+//! What every Ember board crate provides, so that the inference apps in
+//! `boards/app` are board-independent:
+//!
+//! - [`Board`]: a monotonic tick counter (instruction-exact under QEMU's
+//!   `-icount shift=0`, CPU cycles on real silicon) and an exit path;
+//! - [`StaticArena`]: the tensor arena as a `static` whose size comes from the
+//!   model at build time, handed out once as `&'static mut [u8]`;
+//! - [`io`]: the microphone and camera interfaces, on `embedded-hal` 1.0;
+//! - with the `semihosting` feature, a defmt logger, exit status and panic
+//!   report over Arm semihosting (QEMU boards).
+#![no_std]
+#![deny(missing_docs)]
+
+mod arena;
+pub mod io;
+#[cfg(feature = "semihosting")]
+mod logger;
+#[cfg(feature = "semihosting")]
+pub mod semihosting;
+
+pub use arena::StaticArena;
+pub mod stack;
+#[cfg(target_arch = "arm")]
+pub mod systick;
+
+/// What the inference apps need from a board.
+pub trait Board {
+    /// Board name as `cargo xtask` spells it (`mps3-an547`, …).
+    const NAME: &'static str;
+    /// What one tick of [`Board::now`] is: `"instructions"` on QEMU boards run
+    /// under `-icount shift=0` once scaled by [`Board::ticks_per_second`]
+    /// (QEMU's clock then advances one nanosecond per instruction), `"cycles"`
+    /// on real silicon.
+    const TICK_UNIT: &'static str;
+
+    /// Monotonic 64-bit tick counter.
+    fn now(&self) -> u64;
+
+    /// Frequency of [`Board::now`] in Hz.
+    fn ticks_per_second(&self) -> u64;
+
+    /// Ends the program with `code` (0 = success). On simulated boards this
+    /// makes QEMU exit with that status; on real boards it stops the core
+    /// where the debugger (probe-rs) sees it.
+    fn exit(&mut self, code: i32) -> !;
+}
+
+/// Prints a defmt frame that `cargo xtask run` recognises as the end of the
+/// firmware's report, then exits.
+pub fn finish<B: Board>(board: &mut B, code: i32) -> ! {
+    defmt::println!("ember-exit {=i32}", code);
+    board.exit(code)
+}

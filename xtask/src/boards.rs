@@ -1,0 +1,105 @@
+//! The boards `cargo xtask` knows: how to build for each and how to run on it.
+
+use anyhow::{bail, Result};
+
+/// How firmware gets onto a board.
+#[derive(Clone, Copy, Debug)]
+pub enum Runner {
+    /// A QEMU system emulator, run under `-icount shift=0`.
+    Qemu {
+        /// Emulator binary.
+        binary: &'static str,
+        /// `-M` machine.
+        machine: &'static str,
+        /// `-cpu` model.
+        cpu: &'static str,
+        /// Extra arguments.
+        extra: &'static [&'static str],
+    },
+    /// A real board flashed and run through a debug probe.
+    Probe {
+        /// probe-rs chip name.
+        chip: &'static str,
+    },
+}
+
+/// A board crate under `boards/` and what building for it takes.
+#[derive(Clone, Copy, Debug)]
+pub struct Board {
+    /// Name (the board crate and the app feature).
+    pub name: &'static str,
+    /// One-line description.
+    pub about: &'static str,
+    /// Rust target triple.
+    pub target: &'static str,
+    /// `-C target-cpu`.
+    pub cpu: &'static str,
+    /// The `ember compile --target` this board's kernels want.
+    pub compile_target: &'static str,
+    /// How to run firmware on it.
+    pub runner: Runner,
+}
+
+/// Every board.
+pub const BOARDS: &[Board] = &[
+    Board {
+        name: "mps3-an547",
+        about: "Arm MPS3 AN547, Cortex-M55 + Helium (QEMU)",
+        target: "thumbv8m.main-none-eabihf",
+        cpu: "cortex-m55",
+        compile_target: "cortex-m55",
+        runner: Runner::Qemu {
+            binary: "qemu-system-arm",
+            machine: "mps3-an547",
+            cpu: "cortex-m55",
+            extra: &[],
+        },
+    },
+    Board {
+        name: "mps2-an386",
+        about: "Arm MPS2 AN386, Cortex-M4F (QEMU)",
+        target: "thumbv7em-none-eabihf",
+        cpu: "cortex-m4",
+        compile_target: "cortex-m4",
+        runner: Runner::Qemu {
+            binary: "qemu-system-arm",
+            machine: "mps2-an386",
+            cpu: "cortex-m4",
+            extra: &[],
+        },
+    },
+    Board {
+        name: "virt-a53",
+        about: "bare-metal Cortex-A53 on QEMU virt",
+        target: "aarch64-unknown-none",
+        cpu: "cortex-a53",
+        compile_target: "cortex-a53",
+        runner: Runner::Qemu {
+            binary: "qemu-system-aarch64",
+            machine: "virt",
+            cpu: "cortex-a53",
+            extra: &["-m", "1G", "-nic", "none"],
+        },
+    },
+];
+
+/// The default board.
+pub const DEFAULT: &str = "mps3-an547";
+
+/// Looks a board up by name.
+pub fn find(name: &str) -> Result<&'static Board> {
+    match BOARDS.iter().find(|b| b.name == name) {
+        Some(b) => Ok(b),
+        None => bail!(
+            "unknown board '{name}'; boards: {}",
+            BOARDS.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// The simulated boards.
+pub fn simulated() -> impl Iterator<Item = &'static Board> {
+    BOARDS
+        .iter()
+        .filter(|b| matches!(b.runner, Runner::Qemu { .. }))
+}

@@ -1,0 +1,361 @@
+//! Preparing a firmware image: the model (compiled from `.onnx` or read from
+//! `.ember`), its input and expected output as raw bytes, and the build of
+//! `boards/app` for a board.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use anyhow::{bail, Context, Result};
+use ember_runtime::{DType, Interpreter, Model, TensorInfo};
+use ndarray::ArrayD;
+use ndarray_npy::{NpzReader, ReadNpyExt, ReadableElement};
+
+use crate::boards::Board;
+use crate::{cargo, root, shared, step};
+
+/// The MLPerf Tiny models in the shared data, addressable by name.
+pub const ZOO: &[&str] = &["kws", "vww", "ic", "ad", "sww"];
+
+/// A model with one input and its expected output, ready to embed.
+pub struct Prepared {
+    /// Short name (zoo name or file stem).
+    pub name: String,
+    /// The compiled blob.
+    pub blob: Vec<u8>,
+    /// All inputs' bytes, in input order.
+    pub input: Vec<u8>,
+    /// All outputs' expected bytes, in output order.
+    pub expect: Vec<u8>,
+    /// Where the expected output came from.
+    pub expect_source: String,
+}
+
+/// Resolves `model` (a zoo name, an `.onnx` or an `.ember`) to a blob.
+pub fn load_blob(model: &str, board: &Board) -> Result<(String, Vec<u8>)> {
+    let path = if ZOO.contains(&model) {
+        shared().join(format!("models/mlperf-tiny/{model}/{model}_int8_qdq.onnx"))
+    } else {
+        PathBuf::from(model)
+    };
+    let name = if ZOO.contains(&model) {
+        model.to_string()
+    } else {
+        path.file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "model".into())
+    };
+    if !path.exists() {
+        bail!(
+            "model '{model}' not found: give a zoo name ({}), an .onnx or a compiled .ember file (looked at {})",
+            ZOO.join(", "),
+            path.display()
+        );
+    }
+    let blob = match path.extension().and_then(|e| e.to_str()) {
+        Some("onnx") => {
+            eprintln!(
+                "    compiling {} for {} ({})",
+                path.display(),
+                board.name,
+                board.compile_target
+            );
+            ember_compiler::compile_file(&path, &ember_compiler::Options::default())
+                .with_context(|| format!("cannot compile {}", path.display()))?
+                .blob
+        }
+        _ => std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?,
+    };
+    // Validate here so a bad blob is reported before any cross build.
+    let aligned = ember_compiler::AlignedBlob::new(&blob);
+    Model::load(aligned.bytes())
+        .map_err(|e| anyhow::anyhow!("{}: not a valid Ember model: {e}", path.display()))?;
+    Ok((name, blob))
+}
+
+/// Everything `build`/`run` need: blob, input bytes, expected bytes.
+pub fn prepare(
+    model: &str,
+    board: &Board,
+    input: Option<&Path>,
+    expect: Option<&Path>,
+    row: usize,
+) -> Result<Prepared> {
+    let input_arg_absent = input.is_none();
+    let (name, blob) = load_blob(model, board)?;
+    let aligned = ember_compiler::AlignedBlob::new(&blob);
+    let m = Model::load(aligned.bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    let input = match input {
+        Some(p) => {
+            if m.num_inputs() != 1 {
+                bail!(
+                    "--input gives one array but the model has {} inputs",
+                    m.num_inputs()
+                );
+            }
+            let info = m.input_info(0).map_err(|e| anyhow::anyhow!("{e}"))?;
+            npy_as_tensor(p, &info, true)?
+        }
+        None if ZOO.contains(&model) => zoo_input(model, row)?,
+        None => {
+            eprintln!("    no --input: the model runs on zeros");
+            let mut v = Vec::new();
+            for i in 0..m.num_inputs() {
+                let info = m.input_info(i).map_err(|e| anyhow::anyhow!("{e}"))?;
+                v.resize(v.len() + info.size, 0);
+            }
+            v
+        }
+    };
+
+    let reference = host_reference(&m, &input)?;
+    let (expect, expect_source) = match expect {
+        Some(p) => {
+            if m.num_outputs() != 1 {
+                bail!(
+                    "--expect gives one array but the model has {} outputs",
+                    m.num_outputs()
+                );
+            }
+            let info = m.output_info(0).map_err(|e| anyhow::anyhow!("{e}"))?;
+            (npy_as_tensor(p, &info, false)?, p.display().to_string())
+        }
+        None => (reference.clone(), "the host reference kernels".to_string()),
+    };
+    let default_input = input_arg_absent;
+    if ZOO.contains(&model) && default_input {
+        if let Ok(golden) = zoo_golden(model, row) {
+            let same = golden == reference;
+            eprintln!(
+                "    host reference {} int8_tflite_ref_out[{row}]",
+                if same { "==" } else { "!=" }
+            );
+        }
+    }
+    Ok(Prepared {
+        name,
+        blob,
+        input,
+        expect,
+        expect_source,
+    })
+}
+
+/// Runs the model on the host with the reference kernels.
+pub fn host_reference(m: &Model<'_>, input: &[u8]) -> Result<Vec<u8>> {
+    let mut arena = ember_compiler::aligned_arena(m.arena_bytes());
+    let mut it = Interpreter::new(m, arena.bytes_mut()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut off = 0;
+    for i in 0..m.num_inputs() {
+        let t = it.input_mut(i).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let n = t.bytes.len();
+        let src = input
+            .get(off..off + n)
+            .context("input shorter than the model's inputs")?;
+        t.bytes.copy_from_slice(src);
+        off += n;
+    }
+    it.invoke()
+        .map_err(|e| anyhow::anyhow!("host reference run failed: {e}"))?;
+    let mut out = Vec::new();
+    for i in 0..m.num_outputs() {
+        out.extend_from_slice(it.output(i).map_err(|e| anyhow::anyhow!("{e}"))?.bytes);
+    }
+    Ok(out)
+}
+
+fn npz<T: ReadableElement>(model: &str, key: &str) -> Result<ArrayD<T>> {
+    let p = shared().join(format!("vectors/{model}_testvectors.npz"));
+    let f = File::open(&p).with_context(|| format!("cannot open {}", p.display()))?;
+    let mut z = NpzReader::new(f).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+    z.by_name(key)
+        .or_else(|_| z.by_name(&format!("{key}.npy")))
+        .map_err(|e| anyhow::anyhow!("{}: {key}: {e}", p.display()))
+}
+
+fn row_of(a: &ArrayD<i8>, row: usize, what: &str) -> Result<Vec<u8>> {
+    let n = a.shape()[0];
+    if row >= n {
+        bail!("--row {row}: {what} has {n} rows");
+    }
+    let per = a.len() / n;
+    Ok(a.iter()
+        .skip(row * per)
+        .take(per)
+        .map(|&v| v as u8)
+        .collect())
+}
+
+/// Row `row` of a zoo model's int8 reference input (for sww, the window of
+/// 30 feature frames starting at frame `row`).
+pub fn zoo_input(model: &str, row: usize) -> Result<Vec<u8>> {
+    match model {
+        "kws" => row_of(&npz::<i8>(model, "mfcc_int8")?, row, "mfcc_int8"),
+        "sww" => {
+            let frames = npz::<i8>(model, "lfbe_int8")?;
+            let per = frames.len() / frames.shape()[0];
+            let n = frames.shape()[0].saturating_sub(29);
+            if row >= n {
+                bail!("--row {row}: sww has {n} windows");
+            }
+            Ok(frames
+                .iter()
+                .skip(row * per)
+                .take(30 * per)
+                .map(|&v| v as u8)
+                .collect())
+        }
+        _ => row_of(&npz::<i8>(model, "input_int8")?, row, "input_int8"),
+    }
+}
+
+/// Row `row` of `int8_tflite_ref_out`.
+pub fn zoo_golden(model: &str, row: usize) -> Result<Vec<u8>> {
+    row_of(
+        &npz::<i8>(model, "int8_tflite_ref_out")?,
+        row,
+        "int8_tflite_ref_out",
+    )
+}
+
+/// Reads an `.npy` as the raw bytes of a tensor. The element type must
+/// match; a float array for a quantized int8/uint8 input is quantized with
+/// the input's scale and zero point when `quantize` is set.
+pub fn npy_as_tensor(p: &Path, info: &TensorInfo<'_>, quantize: bool) -> Result<Vec<u8>> {
+    fn read<T: ReadableElement>(p: &Path) -> Result<ArrayD<T>> {
+        let f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+        ArrayD::<T>::read_npy(f).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+    }
+    let want = info.numel();
+    let check = |n: usize| -> Result<()> {
+        if n != want {
+            bail!(
+                "{} has {n} elements; tensor '{}' {:?} has {want}",
+                p.display(),
+                info.name,
+                info.dims()
+            );
+        }
+        Ok(())
+    };
+    let bytes: Vec<u8> = match info.dtype {
+        DType::I8 | DType::U8 => {
+            let signed = info.dtype == DType::I8;
+            if signed {
+                if let Ok(a) = read::<i8>(p) {
+                    check(a.len())?;
+                    return Ok(a.iter().map(|&v| v as u8).collect());
+                }
+            } else if let Ok(a) = read::<u8>(p) {
+                check(a.len())?;
+                return Ok(a.iter().copied().collect());
+            }
+            let a = read::<f32>(p).map_err(|_| {
+                anyhow::anyhow!(
+                    "{}: expected a {} array for '{}'{}",
+                    p.display(),
+                    info.dtype.name(),
+                    info.name,
+                    if quantize {
+                        " (or float32 to quantize)"
+                    } else {
+                        ""
+                    }
+                )
+            })?;
+            if !quantize || info.quant.is_none() {
+                bail!(
+                    "{}: float32 array given for {} tensor '{}'",
+                    p.display(),
+                    info.dtype.name(),
+                    info.name
+                );
+            }
+            check(a.len())?;
+            let q = info.quant.context("quantized input without parameters")?;
+            let (lo, hi) = if signed {
+                (-128.0, 127.0)
+            } else {
+                (0.0, 255.0)
+            };
+            a.iter()
+                .map(|&x| {
+                    let v = ((x / q.scale).round() + q.zero_point as f32).clamp(lo, hi);
+                    if signed {
+                        v as i8 as u8
+                    } else {
+                        v as u8
+                    }
+                })
+                .collect()
+        }
+        DType::F32 => {
+            let a = read::<f32>(p)?;
+            check(a.len())?;
+            a.iter().flat_map(|v| v.to_le_bytes()).collect()
+        }
+        DType::I32 => {
+            let a = read::<i32>(p)?;
+            check(a.len())?;
+            a.iter().flat_map(|v| v.to_le_bytes()).collect()
+        }
+    };
+    Ok(bytes)
+}
+
+/// Builds `boards/app` for `board` with `p` embedded; returns the ELF path.
+pub fn build(board: &Board, p: &Prepared) -> Result<PathBuf> {
+    let dir = root().join(format!("target/fw/{}/{}", board.name, p.name));
+    std::fs::create_dir_all(&dir)?;
+    let model = dir.join(format!("{}.ember", p.name));
+    let input = dir.join("input.bin");
+    let expect = dir.join("expect.bin");
+    std::fs::write(&model, &p.blob)?;
+    std::fs::write(&input, &p.input)?;
+    std::fs::write(&expect, &p.expect)?;
+
+    step(&format!(
+        "build firmware: {} on {} ({}, {})",
+        p.name, board.name, board.target, board.cpu
+    ));
+    let target_dir = root().join(format!("target/boards/{}", board.name));
+    let mut cmd = cargo();
+    cmd.current_dir(root().join("boards"))
+        .args(["build", "--release", "--quiet", "-p", "ember-app"])
+        .args(["--target", board.target, "--features", board.name])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env("RUSTFLAGS", format!("-C target-cpu={}", board.cpu))
+        .env("EMBER_MODEL", &model)
+        .env("EMBER_INPUT", &input)
+        .env("EMBER_EXPECT", &expect)
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped());
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        eprint!("{stderr}");
+        if let Some(over) = stderr
+            .lines()
+            .find(|l| l.contains("will not fit in region") || l.contains("overflowed by"))
+        {
+            bail!(
+                "{} + code does not fit {}: {}",
+                p.name,
+                board.name,
+                over.trim().trim_start_matches("rust-lld: error: ")
+            );
+        }
+        bail!("firmware build failed for {} on {}", p.name, board.name);
+    }
+    eprint!("{stderr}");
+    let built = target_dir.join(format!("{}/release/ember-app", board.target));
+    let elf = dir.join(format!("{}-{}.elf", p.name, board.name));
+    std::fs::copy(&built, &elf)
+        .with_context(|| format!("cannot copy {} to {}", built.display(), elf.display()))?;
+    eprintln!("    firmware: {}", elf.display());
+    Ok(elf)
+}
