@@ -1,7 +1,8 @@
 //! Embeds the model, the input and the expected output named by
 //! `EMBER_MODEL`, `EMBER_INPUT` and `EMBER_EXPECT` (written by `cargo xtask
-//! build`), sizes the arena from the model's header, checks that model and
-//! arena fit the board, and passes the board's linker scripts to the linker.
+//! build`) and the audio clip named by `EMBER_WAV` (keyword-spotting app),
+//! sizes the arena from the model's header, checks that model and arena fit
+//! the board, and passes the board's linker scripts to the linker.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ fn fail(msg: String) -> ! {
 
 fn read(var: &str, required: bool) -> (Vec<u8>, String) {
     println!("cargo:rerun-if-env-changed={var}");
-    match std::env::var_os(var) {
+    match std::env::var_os(var).filter(|p| !p.is_empty()) {
         Some(p) => {
             let path = PathBuf::from(p);
             println!("cargo:rerun-if-changed={}", path.display());
@@ -45,6 +46,7 @@ fn main() {
     let (model, model_path) = read("EMBER_MODEL", true);
     let (input, _) = read("EMBER_INPUT", false);
     let (expect, _) = read("EMBER_EXPECT", false);
+    let (wav, wav_path) = read("EMBER_WAV", false);
 
     if model.len() < 96 || &model[..4] != b"EMBR" {
         fail(format!(
@@ -60,7 +62,7 @@ fn main() {
     let ram: usize = board_meta("ram_bytes")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    if model.len() + input.len() + expect.len() > flash {
+    if model.len() + input.len() + expect.len() + wav.len() > flash {
         fail(format!(
             "the model does not fit {board}'s flash: model {} B + input {} B + expected output {} B = {} B > {} B, over by {} B before any code",
             model.len(),
@@ -86,6 +88,7 @@ fn main() {
     let m = write("model.ember", &model);
     let i = write("input.bin", &input);
     let e = write("expect.bin", &expect);
+    let w = write("clip.wav", &wav);
     let name = Path::new(&model_path)
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
@@ -120,6 +123,21 @@ fn main() {
         "pub static EXPECT: &[u8] = include_bytes!({:?});",
         e.display()
     );
+    let _ = writeln!(
+        src,
+        "/// Audio clip for the keyword-spotting app (empty = none)."
+    );
+    let _ = writeln!(
+        src,
+        "pub static WAV: &[u8] = include_bytes!({:?});",
+        w.display()
+    );
+    let clip = Path::new(&wav_path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let _ = writeln!(src, "/// Name of the audio clip.");
+    let _ = writeln!(src, "pub const WAV_NAME: &str = {clip:?};");
     write("model.rs", src.as_bytes());
 
     if let Some(script) = board_meta("linker_script") {

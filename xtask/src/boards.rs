@@ -81,6 +81,34 @@ pub const BOARDS: &[Board] = &[
             extra: &["-m", "1G", "-nic", "none"],
         },
     },
+    Board {
+        name: "stm32h735g-dk",
+        about: "ST STM32H735G-DK discovery kit, Cortex-M7 (probe-rs)",
+        target: "thumbv7em-none-eabihf",
+        cpu: "cortex-m7",
+        compile_target: "cortex-m7",
+        runner: Runner::Probe {
+            chip: "STM32H735IGKx",
+        },
+    },
+    Board {
+        name: "nrf52840-dk",
+        about: "Nordic nRF52840-DK, Cortex-M4F (probe-rs)",
+        target: "thumbv7em-none-eabihf",
+        cpu: "cortex-m4",
+        compile_target: "cortex-m4",
+        runner: Runner::Probe {
+            chip: "nRF52840_xxAA",
+        },
+    },
+    Board {
+        name: "pico2",
+        about: "Raspberry Pi Pico 2, RP2350 Cortex-M33 (probe-rs)",
+        target: "thumbv8m.main-none-eabihf",
+        cpu: "cortex-m33",
+        compile_target: "cortex-m33",
+        runner: Runner::Probe { chip: "RP235x" },
+    },
 ];
 
 /// The default board.
@@ -90,10 +118,7 @@ pub const DEFAULT: &str = "mps3-an547";
 pub fn find(name: &str) -> Result<&'static Board> {
     match BOARDS.iter().find(|b| b.name == name) {
         Some(b) => Ok(b),
-        None => bail!(
-            "unknown board '{name}'; boards: {}",
-            BOARDS.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
-        ),
+        None => bail!("unknown board '{name}'; the boards are:\n{}", list()),
     }
 }
 
@@ -102,4 +127,20 @@ pub fn simulated() -> impl Iterator<Item = &'static Board> {
     BOARDS
         .iter()
         .filter(|b| matches!(b.runner, Runner::Qemu { .. }))
+}
+
+/// The real boards.
+pub fn real() -> impl Iterator<Item = &'static Board> {
+    BOARDS
+        .iter()
+        .filter(|b| matches!(b.runner, Runner::Probe { .. }))
+}
+
+/// One line per board, for help and errors.
+pub fn list() -> String {
+    BOARDS
+        .iter()
+        .map(|b| format!("  {:<14} {}", b.name, b.about))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

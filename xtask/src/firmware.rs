@@ -304,8 +304,15 @@ pub fn npy_as_tensor(p: &Path, info: &TensorInfo<'_>, quantize: bool) -> Result<
     Ok(bytes)
 }
 
-/// Builds `boards/app` for `board` with `p` embedded; returns the ELF path.
+/// Builds the inference app (`ember-app`) for `board` with `p` embedded;
+/// returns the ELF path.
 pub fn build(board: &Board, p: &Prepared) -> Result<PathBuf> {
+    build_bin(board, p, "ember-app", None)
+}
+
+/// Builds firmware binary `bin` of `boards/app` for `board` with `p` (and
+/// the audio clip `wav`, for `ember-kws`) embedded; returns the ELF path.
+pub fn build_bin(board: &Board, p: &Prepared, bin: &str, wav: Option<&Path>) -> Result<PathBuf> {
     let dir = root().join(format!("target/fw/{}/{}", board.name, p.name));
     std::fs::create_dir_all(&dir)?;
     let model = dir.join(format!("{}.ember", p.name));
@@ -316,13 +323,21 @@ pub fn build(board: &Board, p: &Prepared) -> Result<PathBuf> {
     std::fs::write(&expect, &p.expect)?;
 
     step(&format!(
-        "build firmware: {} on {} ({}, {})",
+        "build firmware {bin}: {} on {} ({}, {})",
         p.name, board.name, board.target, board.cpu
     ));
     let target_dir = root().join(format!("target/boards/{}", board.name));
     let mut cmd = cargo();
     cmd.current_dir(root().join("boards"))
-        .args(["build", "--release", "--quiet", "-p", "ember-app"])
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "ember-app",
+            "--bin",
+            bin,
+        ])
         .args(["--target", board.target, "--features", board.name])
         .env("CARGO_TARGET_DIR", &target_dir)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -330,6 +345,7 @@ pub fn build(board: &Board, p: &Prepared) -> Result<PathBuf> {
         .env("EMBER_MODEL", &model)
         .env("EMBER_INPUT", &input)
         .env("EMBER_EXPECT", &expect)
+        .env("EMBER_WAV", wav.map(Path::to_path_buf).unwrap_or_default())
         .stdout(Stdio::inherit())
         .stderr(Stdio::piped());
     let out = cmd
@@ -338,6 +354,15 @@ pub fn build(board: &Board, p: &Prepared) -> Result<PathBuf> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         eprint!("{stderr}");
+        if let Some(msg) = stderr.lines().find_map(|l| {
+            l.trim().strip_prefix("error: ").filter(|m| {
+                m.contains("does not fit")
+                    || m.contains("is not set")
+                    || m.contains("not a compiled")
+            })
+        }) {
+            bail!("{msg}");
+        }
         if let Some(over) = stderr
             .lines()
             .find(|l| l.contains("will not fit in region") || l.contains("overflowed by"))
@@ -352,8 +377,8 @@ pub fn build(board: &Board, p: &Prepared) -> Result<PathBuf> {
         bail!("firmware build failed for {} on {}", p.name, board.name);
     }
     eprint!("{stderr}");
-    let built = target_dir.join(format!("{}/release/ember-app", board.target));
-    let elf = dir.join(format!("{}-{}.elf", p.name, board.name));
+    let built = target_dir.join(format!("{}/release/{bin}", board.target));
+    let elf = dir.join(format!("{bin}-{}-{}.elf", p.name, board.name));
     std::fs::copy(&built, &elf)
         .with_context(|| format!("cannot copy {} to {}", built.display(), elf.display()))?;
     eprintln!("    firmware: {}", elf.display());

@@ -5,6 +5,7 @@
 mod bench;
 mod boards;
 mod firmware;
+mod flash;
 mod qemu;
 mod size;
 
@@ -37,10 +38,14 @@ enum Cmd {
     Setup,
     /// Run every test: host tests, firmware on the simulated boards, bare-metal builds.
     Test,
-    /// Recognise a spoken keyword: compile the KWS model and run it (default clip yes_v0).
+    /// Recognise a spoken keyword on the simulated Cortex-M55: WAV as the
+    /// microphone, MFCC and the int8 KWS model on the device (default clip yes_v0).
     Demo {
         /// Clip name from the shared audio/keywords folder.
         clip: Option<String>,
+        /// Simulated board to run on.
+        #[arg(long, default_value = boards::DEFAULT)]
+        board: String,
     },
     /// Build firmware for a board with a model (and input) embedded.
     Build(FwArgs),
@@ -98,7 +103,7 @@ fn main() {
     let res = match cli.cmd {
         Cmd::Setup => setup(),
         Cmd::Test => test(),
-        Cmd::Demo { clip } => demo(clip.as_deref()),
+        Cmd::Demo { clip, board } => demo(clip.as_deref(), &board),
         Cmd::Build(a) => build_cmd(&a).map(|_| ()),
         Cmd::Run(a) => run_cmd(&a),
         Cmd::Flash { fw, dry_run } => flash_cmd(&fw, dry_run),
@@ -118,14 +123,16 @@ fn main() {
 
 /// The repository root.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    p.canonicalize().unwrap_or(p)
 }
 
 /// The shared data folder (`EMBER_SHARED`, default `../shared`).
 pub fn shared() -> PathBuf {
-    std::env::var_os("EMBER_SHARED")
+    let p = std::env::var_os("EMBER_SHARED")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared"))
+        .unwrap_or_else(|| root().join("../shared"));
+    p.canonicalize().unwrap_or(p)
 }
 
 /// Announces a long step.
@@ -256,8 +263,12 @@ fn test() -> Result<()> {
             shared().display()
         );
     }
+    let t0 = std::time::Instant::now();
     step("format check");
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo()
+        .args(["fmt", "--all", "--", "--check"])
+        .current_dir(root().join("boards")))?;
     step("unit, end-to-end and CLI tests");
     run(cargo()
         .args(["test", "--workspace", "--exclude", "xtask"])
@@ -271,13 +282,129 @@ fn test() -> Result<()> {
         }
         run(&mut c)?;
     }
-    eprintln!("\nall tests passed");
+    firmware_tests()?;
+    step("the ember CLI's tests on aarch64 Linux under qemu-aarch64");
+    let runner = "qemu-aarch64 -L /usr/aarch64-linux-gnu";
+    run(cargo()
+        .args([
+            "test",
+            "--target",
+            "aarch64-unknown-linux-gnu",
+            "-p",
+            "ember-cli",
+        ])
+        .env("EMBER_SHARED", shared())
+        .env("EMBER_EXE_RUNNER", runner))?;
+    eprintln!("\nall tests passed in {:.0} s", t0.elapsed().as_secs_f64());
     Ok(())
 }
 
-/// KWS demo: a spoken clip through the on-device audio front end and the
-/// compiled int8 model, via the `ember` CLI.
-fn demo(clip: Option<&str>) -> Result<()> {
+/// The keyword firmware (WAV as microphone → MFCC → model, all on the
+/// device) on every tenth keyword clip, on the Cortex-M55 and the Cortex-M4:
+/// the word must be the label of TFLite's reference output for that clip.
+fn kws_clip_tests() -> Result<String> {
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(shared().join("vectors/kws_testvectors.json"))
+            .context("cannot read vectors/kws_testvectors.json")?,
+    )?;
+    let names = index["names"].as_array().context("no clip names")?;
+    let labels = index["labels"].as_array().context("no labels")?;
+    let mut out = String::new();
+    for name in ["mps3-an547", "mps2-an386"] {
+        let board = boards::find(name)?;
+        let p = firmware::prepare("kws", board, None, None, 0)?;
+        for row in (0..names.len()).step_by(10) {
+            let clip = names[row].as_str().context("clip name")?;
+            step(&format!("ember-kws: {clip}.wav on {name}"));
+            let golden = firmware::zoo_golden("kws", row)?;
+            let best = (0..golden.len())
+                .max_by_key(|&i| (golden[i] as i8, std::cmp::Reverse(i)))
+                .context("empty reference output")?;
+            let want = labels[best].as_str().context("label")?;
+            let wav = shared().join(format!("audio/keywords/{clip}.wav"));
+            let elf = firmware::build_bin(board, &p, "ember-kws", Some(&wav))?;
+            let r = qemu::run(board, &elf, Duration::from_secs(300))?;
+            let heard = r
+                .lines
+                .iter()
+                .find_map(|l| l.strip_prefix("ember-heard "))
+                .and_then(|l| l.split_whitespace().next())
+                .map(String::from);
+            if r.exit_code != 0 || heard.as_deref() != Some(want) {
+                bail!(
+                    "{clip} on {name}: heard {heard:?}, the reference says {want:?} (exit {}, {})",
+                    r.exit_code,
+                    r.errors.join("; ")
+                );
+            }
+            out += &format!("    kws-wav {name:<12} {clip:<10} → {want}\n");
+        }
+    }
+    Ok(out)
+}
+
+/// Every int8 MLPerf Tiny model on every simulated board, outputs compared
+/// with the host reference kernels (which the host tests compare with
+/// TFLite's reference output); every real board's firmware built and checked
+/// against its chip's memory map.
+fn firmware_tests() -> Result<()> {
+    let mut failures = Vec::new();
+    let mut table = String::new();
+    for board in boards::simulated() {
+        for m in firmware::ZOO {
+            step(&format!("firmware: {m} on {}", board.name));
+            let res = (|| -> Result<u64> {
+                let p = firmware::prepare(m, board, None, None, 0)?;
+                let elf = firmware::build(board, &p)?;
+                let r = qemu::run(board, &elf, Duration::from_secs(600))?;
+                if r.exit_code != 0 || !r.errors.is_empty() {
+                    bail!("exit {}: {}", r.exit_code, r.errors.join("; "));
+                }
+                if r.outputs.concat() != p.expect {
+                    bail!("outputs differ from the host reference");
+                }
+                Ok(r.instructions(r.total_ticks.unwrap_or(0)))
+            })();
+            match res {
+                Ok(n) => {
+                    table += &format!(
+                        "    {m:<4} {:<12} {n:>12} instructions, outputs = host reference\n",
+                        board.name
+                    )
+                }
+                Err(e) => failures.push(format!("{m} on {}: {e:#}", board.name)),
+            }
+        }
+    }
+    match kws_clip_tests() {
+        Ok(t) => table += &t,
+        Err(e) => failures.push(format!("ember-kws: {e:#}")),
+    }
+    for board in boards::real() {
+        step(&format!(
+            "firmware for {} (build + probe-rs memory check)",
+            board.name
+        ));
+        let res = (|| -> Result<()> {
+            setup_target(board.target)?;
+            let p = firmware::prepare("kws", board, None, None, 0)?;
+            let elf = firmware::build(board, &p)?;
+            flash::dry_run(board, &elf)
+        })();
+        if let Err(e) = res {
+            failures.push(format!("{}: {e:#}", board.name));
+        }
+    }
+    eprintln!("\n{table}");
+    if !failures.is_empty() {
+        bail!("firmware tests failed:\n  {}", failures.join("\n  "));
+    }
+    Ok(())
+}
+
+/// The demo: a spoken keyword through the on-device audio front end and the
+/// compiled int8 model, on a simulated board (default: the Cortex-M55).
+fn demo(clip: Option<&str>, board: &str) -> Result<()> {
     let clip = clip.unwrap_or("yes_v0");
     let wav = shared().join(format!("audio/keywords/{clip}.wav"));
     if !wav.exists() {
@@ -286,31 +413,63 @@ fn demo(clip: Option<&str>) -> Result<()> {
             wav.display()
         );
     }
-    let out_dir = root().join("target/demo");
-    std::fs::create_dir_all(&out_dir)?;
-    let model = shared().join("models/mlperf-tiny/kws/kws_int8_qdq.onnx");
-    let blob = out_dir.join("kws.ember");
-    let path = |p: &Path| p.to_str().map(String::from).context("non-UTF-8 path");
-    let ember = |a: &[&str]| -> Result<()> {
-        run(cargo()
-            .args(["run", "--release", "--quiet", "-p", "ember-cli", "--"])
-            .args(a))
-    };
+    let board = boards::find(board)?;
+    if let boards::Runner::Probe { .. } = board.runner {
+        bail!("the demo runs on a simulated board:\n{}", boards::list());
+    }
+    setup_qemu()?;
+    setup_target(board.target)?;
     step("compile kws_int8_qdq.onnx (the MLPerf Tiny keyword spotter)");
-    ember(&[
-        "compile",
-        &path(&model)?,
-        "-o",
-        &path(&blob)?,
-        "--target",
-        "cortex-m55",
-    ])?;
-    step("inspect");
-    ember(&["inspect", &path(&blob)?])?;
+    let p = firmware::prepare("kws", board, None, None, 0)?;
+    let elf = firmware::build_bin(board, &p, "ember-kws", Some(&wav))?;
     step(&format!(
-        "listen: audio/keywords/{clip}.wav → MFCC → int8 model"
+        "run on {}: audio/keywords/{clip}.wav as the microphone → MFCC → int8 model",
+        board.about
     ));
-    ember(&["listen", &path(&blob)?, &path(&wav)?])?;
+    let r = qemu::run(board, &elf, Duration::from_secs(300))?;
+    if r.exit_code != 0 || !r.errors.is_empty() {
+        for l in &r.lines {
+            eprintln!("    {l}");
+        }
+        bail!(
+            "the keyword firmware failed (exit {}): {}",
+            r.exit_code,
+            r.errors.join("; ")
+        );
+    }
+    let heard = r
+        .lines
+        .iter()
+        .find_map(|l| l.strip_prefix("ember-heard "))
+        .context("the firmware reported no word")?;
+    let kws = r
+        .lines
+        .iter()
+        .find(|l| l.starts_with("ember-kws "))
+        .context("the firmware reported no timings")?;
+    let words: Vec<&str> = kws.split_whitespace().collect();
+    let ticks = |k: &str| -> u64 {
+        words
+            .iter()
+            .position(|w| *w == k)
+            .and_then(|i| words.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let fe = r.instructions(ticks("frontend-ticks"));
+    let model = r.instructions(ticks("model-ticks"));
+    let mut h = heard.split_whitespace();
+    let word = h.next().unwrap_or("?");
+    let score: f32 = h.nth(1).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    println!(
+        "\n{clip}.wav → heard \"{word}\" (score {score:.3}) on {}",
+        board.name
+    );
+    println!(
+        "  front end (MFCC) {fe} instructions + model {model} instructions = {} instructions per second of audio ({:.1} % of a 100 MHz core)",
+        fe + model,
+        (fe + model) as f64 / 1e6
+    );
     Ok(())
 }
 
@@ -340,6 +499,11 @@ fn run_cmd(a: &FwArgs) -> Result<()> {
         p.name, board.name
     ));
     let r = qemu::run(board, &elf, Duration::from_secs(600))?;
+    report_run(board, &p, &r)
+}
+
+/// Prints a run's report; fails unless it exited 0 with the expected outputs.
+fn report_run(board: &boards::Board, p: &firmware::Prepared, r: &qemu::Report) -> Result<()> {
     for l in &r.lines {
         if !l.starts_with("ember-op") {
             println!("    {l}");
@@ -347,14 +511,24 @@ fn run_cmd(a: &FwArgs) -> Result<()> {
     }
     let got: Vec<u8> = r.outputs.concat();
     if let Some(t) = r.total_ticks {
-        println!(
-            "{} on {}: {} instructions per inference ({} ticks at {} Hz)",
-            p.name,
-            board.name,
-            r.instructions(t),
-            t,
-            r.hz
-        );
+        match board.runner {
+            boards::Runner::Qemu { .. } => println!(
+                "{} on {}: {} instructions per inference ({} ticks at {} Hz)",
+                p.name,
+                board.name,
+                r.instructions(t),
+                t,
+                r.hz
+            ),
+            boards::Runner::Probe { .. } => println!(
+                "{} on {}: {} cycles per inference ({:.3} ms at {} MHz)",
+                p.name,
+                board.name,
+                t,
+                t as f64 * 1e3 / r.hz.max(1) as f64,
+                r.hz / 1_000_000
+            ),
+        }
     }
     if r.exit_code != 0 || !r.errors.is_empty() {
         bail!(
@@ -436,6 +610,29 @@ fn bench_cmd(boards_: &[String], models: &[String], json: bool, out: Option<&Pat
     Ok(())
 }
 
-fn flash_cmd(_a: &FwArgs, _dry_run: bool) -> Result<()> {
-    bail!("flash: no real boards yet")
+fn flash_cmd(a: &FwArgs, dry_run: bool) -> Result<()> {
+    let board = boards::find(&a.board)?;
+    if let boards::Runner::Qemu { .. } = board.runner {
+        bail!(
+            "{} is a simulated board: use `cargo xtask run --board {}` (flash is for real boards:\n{})",
+            board.name,
+            board.name,
+            boards::real()
+                .map(|b| format!("  {:<14} {}", b.name, b.about))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    let (p, elf) = build_cmd(a)?;
+    if dry_run {
+        step(&format!(
+            "check {} against {}'s memory (probe-rs target description)",
+            elf.display(),
+            board.name
+        ));
+        return flash::dry_run(board, &elf);
+    }
+    step(&format!("flash and run {} on {}", p.name, board.name));
+    let r = flash::flash_and_run(board, &elf, Duration::from_secs(120))?;
+    report_run(board, &p, &r)
 }

@@ -73,7 +73,7 @@ pub fn of(elf: &Path) -> Result<Size> {
 /// Prints a per-section table.
 pub fn print(name: &str, s: &Size, stack: Option<u64>) {
     println!("{name}");
-    println!("  {:<16} {:>10}  {}", "section", "bytes", "memory");
+    println!("  {:<16} {:>10}  memory", "section", "bytes");
     for (n, b, f, r) in &s.sections {
         let mem = match (f, r) {
             (true, true) => "flash (initialiser) + RAM",

@@ -12,13 +12,19 @@
 use mps2_an386 as board;
 #[cfg(feature = "mps3-an547")]
 use mps3_an547 as board;
+#[cfg(feature = "nrf52840-dk")]
+use nrf52840_dk as board;
+#[cfg(feature = "pico2")]
+use pico2 as board;
+#[cfg(feature = "stm32h735g-dk")]
+use stm32h735g_dk as board;
 #[cfg(feature = "virt-a53")]
 use virt_a53 as board;
 
 use ember_board::StaticArena;
 use ember_runtime::{Interpreter, Model};
 
-#[allow(missing_docs)]
+#[allow(missing_docs, dead_code)]
 mod model {
     include!(concat!(env!("OUT_DIR"), "/model.rs"));
 }

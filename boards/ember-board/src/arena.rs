@@ -34,6 +34,9 @@ impl<const N: usize> StaticArena<N> {
     }
 
     /// The buffer, the first time this is called; `None` afterwards.
+    // `&mut` out of `&self` is the point of this type: the atomic flag makes
+    // the returned reference unique, as in `static_cell`.
+    #[allow(clippy::mut_from_ref)]
     pub fn take(&'static self) -> Option<&'static mut [u8]> {
         if self.taken.swap(true, Ordering::AcqRel) {
             return None;

@@ -13,12 +13,14 @@
 
 mod arena;
 pub mod io;
-#[cfg(feature = "semihosting")]
+#[cfg(feature = "semihosting-log")]
 mod logger;
 #[cfg(feature = "semihosting")]
 pub mod semihosting;
 
 pub use arena::StaticArena;
+#[cfg(target_arch = "arm")]
+pub mod cycles;
 pub mod stack;
 #[cfg(target_arch = "arm")]
 pub mod systick;

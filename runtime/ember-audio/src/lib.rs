@@ -19,6 +19,10 @@ pub const KWS_SAMPLES: usize = 16_000;
 pub const KWS_FRAMES: usize = 49;
 /// Coefficients per frame.
 pub const KWS_COEFFS: usize = 10;
+/// Labels of the MLPerf Tiny keyword-spotting model, in output order.
+pub const KWS_LABELS: [&str; 12] = [
+    "down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes", "silence", "unknown",
+];
 
 const FRAME: usize = 480;
 const STEP: usize = 320;

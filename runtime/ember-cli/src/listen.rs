@@ -5,13 +5,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use ember_audio::wav::Wav;
-use ember_audio::{KwsMfcc, KWS_COEFFS, KWS_FRAMES, KWS_SAMPLES};
+use ember_audio::{KwsMfcc, KWS_COEFFS, KWS_FRAMES, KWS_LABELS, KWS_SAMPLES};
 use ember_runtime::{DType, Interpreter, Model};
-
-/// Labels of the MLPerf Tiny keyword-spotting model, in output order.
-pub const KWS_LABELS: [&str; 12] = [
-    "down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes", "silence", "unknown",
-];
 
 /// Result of classifying one clip.
 pub struct Heard {

@@ -8,11 +8,23 @@ use ember_tests::{mlperf, vectors};
 use ndarray::{ArrayD, Axis};
 use ndarray_npy::{NpzReader, ReadNpyExt, WriteNpyExt};
 
+/// Runs the `ember` binary. When the tests themselves run under an emulator
+/// (`cargo xtask test` runs them for aarch64 Linux under `qemu-aarch64`),
+/// `EMBER_EXE_RUNNER` names the emulator command for the child too, since
+/// the kernel cannot execute a foreign binary directly.
 fn ember(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ember"))
-        .args(args)
-        .output()
-        .expect("run ember")
+    let exe = env!("CARGO_BIN_EXE_ember");
+    let runner = std::env::var("EMBER_EXE_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(emulator) => {
+            let mut c = Command::new(emulator);
+            c.args(words).arg(exe);
+            c
+        }
+        None => Command::new(exe),
+    };
+    cmd.args(args).output().expect("run ember")
 }
 
 fn tmp(name: &str) -> PathBuf {

@@ -1,0 +1,224 @@
+//! Real boards through probe-rs (as a library): `--dry-run` checks a
+//! firmware image against the chip's memory map from probe-rs' target
+//! description; otherwise the image is flashed, the core reset, and the
+//! firmware's defmt output read over RTT until it reports its exit.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use object::elf::{PT_LOAD, SHF_ALLOC, SHF_WRITE};
+use object::read::elf::{ElfFile32, FileHeader, ProgramHeader, SectionHeader};
+use object::{LittleEndian, Object, ObjectSymbol};
+use probe_rs::config::{MemoryRegion, Registry};
+use probe_rs::flashing::{download_file, ElfLoader};
+use probe_rs::probe::list::Lister;
+use probe_rs::rtt::Rtt;
+use probe_rs::Permissions;
+
+use crate::boards::{Board, Runner};
+use crate::qemu::{self, Report};
+
+fn chip(board: &Board) -> Result<&'static str> {
+    match board.runner {
+        Runner::Probe { chip } => Ok(chip),
+        Runner::Qemu { .. } => bail!(
+            "{} is simulated: use `cargo xtask run --board {}`",
+            board.name,
+            board.name
+        ),
+    }
+}
+
+fn fmt_range(r: &std::ops::Range<u64>) -> String {
+    format!("{:#010x}..{:#010x}", r.start, r.end)
+}
+
+/// Checks that every loadable byte of `elf` lands in the chip's flash and
+/// every writable section (and the stack top) in its RAM.
+pub fn dry_run(board: &Board, elf: &Path) -> Result<()> {
+    let chip = chip(board)?;
+    let target = Registry::from_builtin_families()
+        .get_target_by_name(chip)
+        .map_err(|e| anyhow::anyhow!("probe-rs does not know chip {chip}: {e}"))?;
+    let nvm: Vec<_> = target
+        .memory_map
+        .iter()
+        .filter_map(|m| match m {
+            MemoryRegion::Nvm(r) => Some(r.range.clone()),
+            _ => None,
+        })
+        .collect();
+    let ram: Vec<_> = target
+        .memory_map
+        .iter()
+        .filter_map(|m| match m {
+            MemoryRegion::Ram(r) => Some(r.range.clone()),
+            _ => None,
+        })
+        .collect();
+    let inside = |regions: &[std::ops::Range<u64>], lo: u64, hi: u64| {
+        regions.iter().any(|r| lo >= r.start && hi <= r.end)
+    };
+
+    let data = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
+    let file = ElfFile32::<LittleEndian>::parse(&*data)
+        .with_context(|| format!("{}: not a 32-bit little-endian ELF", elf.display()))?;
+    let e = LittleEndian;
+    let mut flash_used = 0u64;
+    for ph in file.elf_program_headers() {
+        if ph.p_type(e) != PT_LOAD || ph.p_filesz(e) == 0 {
+            continue;
+        }
+        let lo = u64::from(ph.p_paddr(e));
+        let hi = lo + u64::from(ph.p_filesz(e));
+        if !inside(&nvm, lo, hi) {
+            bail!(
+                "{}: a loadable segment at {} is outside {chip}'s flash ({})",
+                elf.display(),
+                fmt_range(&(lo..hi)),
+                nvm.iter().map(fmt_range).collect::<Vec<_>>().join(", ")
+            );
+        }
+        flash_used += hi - lo;
+    }
+    let header = file.elf_header();
+    let sections = header
+        .sections(e, &*data)
+        .context("cannot read the section table")?;
+    let mut ram_used = 0u64;
+    for s in sections.iter() {
+        let flags = u64::from(s.sh_flags(e));
+        if flags & u64::from(SHF_ALLOC) == 0 || flags & u64::from(SHF_WRITE) == 0 {
+            continue;
+        }
+        let lo = u64::from(s.sh_addr(e));
+        let hi = lo + u64::from(s.sh_size(e));
+        if hi == lo {
+            continue;
+        }
+        let name = String::from_utf8_lossy(sections.section_name(e, s).unwrap_or(b"?")).to_string();
+        if !inside(&ram, lo, hi) {
+            bail!(
+                "{}: section {name} at {} is outside {chip}'s RAM ({})",
+                elf.display(),
+                fmt_range(&(lo..hi)),
+                ram.iter().map(fmt_range).collect::<Vec<_>>().join(", ")
+            );
+        }
+        ram_used += hi - lo;
+    }
+    if let Some(top) = file
+        .symbols()
+        .find(|s| s.name() == Ok("_stack_start"))
+        .map(|s| s.address())
+    {
+        if !ram.iter().any(|r| top > r.start && top <= r.end) {
+            bail!(
+                "{}: the stack top {top:#x} is outside {chip}'s RAM",
+                elf.display()
+            );
+        }
+    }
+    println!(
+        "{}: fits {chip}: {flash_used} B of flash in {}, {ram_used} B of statics in {} (stack above)",
+        elf.display(),
+        nvm.iter().map(fmt_range).collect::<Vec<_>>().join(", "),
+        ram.iter().map(fmt_range).collect::<Vec<_>>().join(", ")
+    );
+    Ok(())
+}
+
+/// Flashes `elf`, runs it and collects its report over RTT.
+pub fn flash_and_run(board: &Board, elf: &Path, timeout: Duration) -> Result<Report> {
+    let chip = chip(board)?;
+    dry_run(board, elf)?;
+    let lister = Lister::new();
+    let probes = lister.list_all();
+    if probes.is_empty() {
+        bail!(
+            "no debug probe found, so {} ({chip}) cannot be flashed. Connect the board's probe over USB \
+             (on-board ST-LINK or J-Link, or a Raspberry Pi Debug Probe for the Pico 2) and check that \
+             your user may open it (udev rules); `cargo xtask flash --dry-run` checks the image without one",
+            board.name
+        );
+    }
+    eprintln!("    probes found:");
+    for p in &probes {
+        eprintln!(
+            "      {} ({:04x}:{:04x}{})",
+            p.identifier,
+            p.vendor_id,
+            p.product_id,
+            p.serial_number
+                .as_deref()
+                .map(|s| format!(", serial {s}"))
+                .unwrap_or_default()
+        );
+    }
+    let info = &probes[0];
+    let probe = info
+        .open()
+        .map_err(|e| anyhow::anyhow!("cannot open probe {}: {e}", info.identifier))?;
+    let mut session = probe.attach(chip, Permissions::default()).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot attach to {chip} through {}: {e} (is the board powered and the right one?)",
+            info.identifier
+        )
+    })?;
+    eprintln!("    flashing {}", elf.display());
+    download_file(&mut session, elf, ElfLoader(Default::default()))
+        .map_err(|e| anyhow::anyhow!("flashing failed: {e}"))?;
+    let data = std::fs::read(elf)?;
+    let rtt_addr = object::File::parse(&*data)?
+        .symbols()
+        .find(|s| s.name() == Ok("_SEGGER_RTT"))
+        .map(|s| s.address())
+        .context("the firmware has no RTT control block (_SEGGER_RTT)")?;
+    let mut core = session.core(0)?;
+    core.reset()?;
+    let start = Instant::now();
+    let mut rtt = loop {
+        match Rtt::attach_at(&mut core, rtt_addr) {
+            Ok(r) => break r,
+            Err(_) if start.elapsed() < Duration::from_secs(5) => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(e) => bail!("cannot attach to RTT at {rtt_addr:#x}: {e}"),
+        }
+    };
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = match rtt.up_channel(0) {
+            Some(ch) => ch.read(&mut core, &mut buf)?,
+            None => bail!("the firmware's RTT has no up channel"),
+        };
+        raw.extend_from_slice(&buf[..n]);
+        let report = qemu::decode(&data, &raw)?;
+        let done = report
+            .lines
+            .iter()
+            .any(|l| l.starts_with("ember-exit") || l.starts_with("panicked"));
+        if done {
+            let mut report = report;
+            report.exit_code = report
+                .lines
+                .iter()
+                .find_map(|l| l.strip_prefix("ember-exit "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(101);
+            return Ok(report);
+        }
+        if start.elapsed() > timeout {
+            bail!(
+                "{} did not report its exit within {} s",
+                board.name,
+                timeout.as_secs()
+            );
+        }
+        if n == 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
