@@ -321,7 +321,7 @@ fn kws_clip_tests() -> Result<String> {
                 .max_by_key(|&i| (golden[i] as i8, std::cmp::Reverse(i)))
                 .context("empty reference output")?;
             let want = labels[best].as_str().context("label")?;
-            let wav = shared().join(format!("audio/keywords/{clip}.wav"));
+            let wav = clip_path(clip);
             let elf = firmware::build_bin(board, &p, "ember-kws", Some(&wav))?;
             let r = qemu::run(board, &elf, Duration::from_secs(300))?;
             let heard = r
@@ -402,14 +402,24 @@ fn firmware_tests() -> Result<()> {
     Ok(())
 }
 
+/// A keyword clip by name: `audio/keywords/NAME.wav`, or the MLPerf
+/// "unknown word" clips in `audio/mlperf/`.
+fn clip_path(name: &str) -> PathBuf {
+    let k = shared().join(format!("audio/keywords/{name}.wav"));
+    if k.exists() {
+        return k;
+    }
+    shared().join(format!("audio/mlperf/{name}.wav"))
+}
+
 /// The demo: a spoken keyword through the on-device audio front end and the
 /// compiled int8 model, on a simulated board (default: the Cortex-M55).
 fn demo(clip: Option<&str>, board: &str) -> Result<()> {
     let clip = clip.unwrap_or("yes_v0");
-    let wav = shared().join(format!("audio/keywords/{clip}.wav"));
+    let wav = clip_path(clip);
     if !wav.exists() {
         bail!(
-            "no clip {} (the clips are audio/keywords/WORD_vN.wav in the shared data)",
+            "no clip {} (the clips are audio/keywords/WORD_vN.wav and audio/mlperf/*.wav in the shared data)",
             wav.display()
         );
     }
