@@ -47,6 +47,21 @@ fn main() {
     let (input, _) = read("EMBER_INPUT", false);
     let (expect, _) = read("EMBER_EXPECT", false);
     let (wav, wav_path) = read("EMBER_WAV", false);
+    let (frame, frame_path) = read("EMBER_FRAME", false);
+    let env_or = |var: &str, default: &str| -> String {
+        println!("cargo:rerun-if-env-changed={var}");
+        std::env::var(var).unwrap_or_else(|_| default.to_string())
+    };
+    let frame_w: usize = env_or("EMBER_FRAME_WIDTH", "0").parse().unwrap_or(0);
+    let frame_h: usize = env_or("EMBER_FRAME_HEIGHT", "0").parse().unwrap_or(0);
+    if frame_w * frame_h * 3 != frame.len() {
+        fail(format!(
+            "EMBER_FRAME has {} bytes, not {frame_w}×{frame_h} RGB888 (EMBER_FRAME_WIDTH/HEIGHT)",
+            frame.len()
+        ));
+    }
+    let labels = env_or("EMBER_LABELS", "");
+    let pixel_scale: f32 = env_or("EMBER_PIXEL_SCALE", "1.0").parse().unwrap_or(1.0);
 
     if model.len() < 96 || &model[..4] != b"EMBR" {
         fail(format!(
@@ -62,7 +77,7 @@ fn main() {
     let ram: usize = board_meta("ram_bytes")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    if model.len() + input.len() + expect.len() + wav.len() > flash {
+    if model.len() + input.len() + expect.len() + wav.len() + frame.len() > flash {
         fail(format!(
             "the model does not fit {board}'s flash: model {} B + input {} B + expected output {} B = {} B > {} B, over by {} B before any code",
             model.len(),
@@ -89,6 +104,7 @@ fn main() {
     let i = write("input.bin", &input);
     let e = write("expect.bin", &expect);
     let w = write("clip.wav", &wav);
+    let fr = write("frame.rgb", &frame);
     let name = Path::new(&model_path)
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
@@ -138,6 +154,38 @@ fn main() {
         .unwrap_or_default();
     let _ = writeln!(src, "/// Name of the audio clip.");
     let _ = writeln!(src, "pub const WAV_NAME: &str = {clip:?};");
+    let _ = writeln!(
+        src,
+        "/// Camera frame for the vision app, RGB888 (empty = none)."
+    );
+    let _ = writeln!(
+        src,
+        "pub static FRAME: &[u8] = include_bytes!({:?});",
+        fr.display()
+    );
+    let _ = writeln!(src, "/// Bytes in the frame.");
+    let _ = writeln!(src, "pub const FRAME_BYTES: usize = {};", frame.len());
+    let _ = writeln!(src, "/// Frame width.");
+    let _ = writeln!(src, "pub const FRAME_WIDTH: u16 = {frame_w};");
+    let _ = writeln!(src, "/// Frame height.");
+    let _ = writeln!(src, "pub const FRAME_HEIGHT: u16 = {frame_h};");
+    let frame_name = Path::new(&frame_path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let _ = writeln!(src, "/// Name of the frame's source image.");
+    let _ = writeln!(src, "pub const FRAME_NAME: &str = {frame_name:?};");
+    let _ = writeln!(src, "/// Class labels, in output order.");
+    let _ = writeln!(
+        src,
+        "pub static LABELS: &[&str] = &{:?};",
+        labels
+            .split(',')
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+    );
+    let _ = writeln!(src, "/// Pixel normalisation the model was trained with.");
+    let _ = writeln!(src, "pub const PIXEL_SCALE: f32 = {pixel_scale:?};");
     write("model.rs", src.as_bytes());
 
     if let Some(script) = board_meta("linker_script") {

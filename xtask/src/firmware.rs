@@ -304,15 +304,28 @@ pub fn npy_as_tensor(p: &Path, info: &TensorInfo<'_>, quantize: bool) -> Result<
     Ok(bytes)
 }
 
+/// Sensor data embedded for the voice and vision apps.
+#[derive(Default)]
+pub struct Sensors {
+    /// Audio clip (`ember-kws`).
+    pub wav: Option<PathBuf>,
+    /// Camera frame, RGB888 with width and height (`ember-see`).
+    pub frame: Option<(PathBuf, usize, usize)>,
+    /// Class labels.
+    pub labels: Vec<String>,
+    /// Pixel normalisation.
+    pub pixel_scale: Option<f32>,
+}
+
 /// Builds the inference app (`ember-app`) for `board` with `p` embedded;
 /// returns the ELF path.
 pub fn build(board: &Board, p: &Prepared) -> Result<PathBuf> {
-    build_bin(board, p, "ember-app", None)
+    build_bin(board, p, "ember-app", &Sensors::default())
 }
 
-/// Builds firmware binary `bin` of `boards/app` for `board` with `p` (and
-/// the audio clip `wav`, for `ember-kws`) embedded; returns the ELF path.
-pub fn build_bin(board: &Board, p: &Prepared, bin: &str, wav: Option<&Path>) -> Result<PathBuf> {
+/// Builds firmware binary `bin` of `boards/app` for `board` with `p` and the
+/// sensor data embedded; returns the ELF path.
+pub fn build_bin(board: &Board, p: &Prepared, bin: &str, sensors: &Sensors) -> Result<PathBuf> {
     let dir = root().join(format!("target/fw/{}/{}", board.name, p.name));
     std::fs::create_dir_all(&dir)?;
     let model = dir.join(format!("{}.ember", p.name));
@@ -345,7 +358,28 @@ pub fn build_bin(board: &Board, p: &Prepared, bin: &str, wav: Option<&Path>) -> 
         .env("EMBER_MODEL", &model)
         .env("EMBER_INPUT", &input)
         .env("EMBER_EXPECT", &expect)
-        .env("EMBER_WAV", wav.map(Path::to_path_buf).unwrap_or_default())
+        .env("EMBER_WAV", sensors.wav.clone().unwrap_or_default())
+        .env(
+            "EMBER_FRAME",
+            sensors
+                .frame
+                .as_ref()
+                .map(|f| f.0.clone())
+                .unwrap_or_default(),
+        )
+        .env(
+            "EMBER_FRAME_WIDTH",
+            sensors.frame.as_ref().map(|f| f.1).unwrap_or(0).to_string(),
+        )
+        .env(
+            "EMBER_FRAME_HEIGHT",
+            sensors.frame.as_ref().map(|f| f.2).unwrap_or(0).to_string(),
+        )
+        .env("EMBER_LABELS", sensors.labels.join(","))
+        .env(
+            "EMBER_PIXEL_SCALE",
+            format!("{:?}", sensors.pixel_scale.unwrap_or(1.0)),
+        )
         .stdout(Stdio::inherit())
         .stderr(Stdio::piped());
     let out = cmd
@@ -383,4 +417,61 @@ pub fn build_bin(board: &Board, p: &Prepared, bin: &str, wav: Option<&Path>) -> 
         .with_context(|| format!("cannot copy {} to {}", built.display(), elf.display()))?;
     eprintln!("    firmware: {}", elf.display());
     Ok(elf)
+}
+
+/// Class labels of a zoo model (from its vectors' index).
+pub fn zoo_labels(model: &str) -> Result<Vec<String>> {
+    let p = shared().join(format!("vectors/{model}_testvectors.json"));
+    let v: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?,
+    )?;
+    Ok(v["labels"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Row names of a zoo model's vectors (clip or image of each row).
+pub fn zoo_names(model: &str) -> Result<Vec<String>> {
+    let p = shared().join(format!("vectors/{model}_testvectors.json"));
+    let v: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?,
+    )?;
+    Ok(v["names"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|l| l.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Sensor data for `ember-see`: the PNG decoded to RGB888 in the firmware
+/// folder, the zoo model's labels and pixel normalisation.
+pub fn vision_sensors(model: &str, png: &Path) -> Result<Sensors> {
+    let (rgb, w, h) = ember_vision::png::decode_rgb888(png)?;
+    let stem = png
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "frame".into());
+    let dir = root().join("target/fw/frames");
+    std::fs::create_dir_all(&dir)?;
+    let raw = dir.join(format!("{stem}.rgb"));
+    std::fs::write(&raw, rgb)?;
+    let pixel_scale = match model {
+        "vww" => Some(1.0 / 255.0),
+        "ic" => Some(1.0),
+        _ => None,
+    };
+    Ok(Sensors {
+        frame: Some((raw, w, h)),
+        labels: zoo_labels(model).unwrap_or_default(),
+        pixel_scale,
+        ..Sensors::default()
+    })
 }

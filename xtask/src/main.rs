@@ -47,6 +47,18 @@ enum Cmd {
         #[arg(long, default_value = boards::DEFAULT)]
         board: String,
     },
+    /// Classify an image on a simulated board: the PNG as the camera frame,
+    /// preprocessing and the int8 model on the device.
+    See {
+        /// The image (PNG).
+        image: PathBuf,
+        /// Vision model of the zoo: vww or ic.
+        #[arg(long, default_value = "vww")]
+        model: String,
+        /// Simulated board to run on.
+        #[arg(long, default_value = boards::DEFAULT)]
+        board: String,
+    },
     /// Build firmware for a board with a model (and input) embedded.
     Build(FwArgs),
     /// Build and run firmware; exits 0 only if the outputs equal the expected ones.
@@ -104,6 +116,11 @@ fn main() {
         Cmd::Setup => setup(),
         Cmd::Test => test(),
         Cmd::Demo { clip, board } => demo(clip.as_deref(), &board),
+        Cmd::See {
+            image,
+            model,
+            board,
+        } => see_cmd(&image, &model, &board).map(|(label, _)| println!("{label}")),
         Cmd::Build(a) => build_cmd(&a).map(|_| ()),
         Cmd::Run(a) => run_cmd(&a),
         Cmd::Flash { fw, dry_run } => flash_cmd(&fw, dry_run),
@@ -322,7 +339,11 @@ fn kws_clip_tests() -> Result<String> {
                 .context("empty reference output")?;
             let want = labels[best].as_str().context("label")?;
             let wav = clip_path(clip);
-            let elf = firmware::build_bin(board, &p, "ember-kws", Some(&wav))?;
+            let sensors = firmware::Sensors {
+                wav: Some(wav),
+                ..Default::default()
+            };
+            let elf = firmware::build_bin(board, &p, "ember-kws", &sensors)?;
             let r = qemu::run(board, &elf, Duration::from_secs(300))?;
             let heard = r
                 .lines
@@ -380,6 +401,10 @@ fn firmware_tests() -> Result<()> {
         Ok(t) => table += &t,
         Err(e) => failures.push(format!("ember-kws: {e:#}")),
     }
+    match vision_tests() {
+        Ok(t) => table += &t,
+        Err(e) => failures.push(format!("ember-see: {e:#}")),
+    }
     for board in boards::real() {
         step(&format!(
             "firmware for {} (build + probe-rs memory check)",
@@ -400,6 +425,103 @@ fn firmware_tests() -> Result<()> {
         bail!("firmware tests failed:\n  {}", failures.join("\n  "));
     }
     Ok(())
+}
+
+/// Runs `ember-see` with `image` as the camera frame; returns the label and
+/// the report.
+fn see_cmd(image: &Path, model: &str, board: &str) -> Result<(String, qemu::Report)> {
+    if !matches!(model, "vww" | "ic") {
+        bail!("ember-see runs the zoo's vision models: vww or ic (not '{model}')");
+    }
+    let board = boards::find(board)?;
+    if let boards::Runner::Probe { .. } = board.runner {
+        bail!("see runs on a simulated board:\n{}", boards::list());
+    }
+    setup_qemu()?;
+    setup_target(board.target)?;
+    let p = firmware::prepare(model, board, None, None, 0)?;
+    let sensors = firmware::vision_sensors(model, image)?;
+    let elf = firmware::build_bin(board, &p, "ember-see", &sensors)?;
+    step(&format!(
+        "run on {}: {} as the camera frame → crop, resize, quantize → {model}",
+        board.about,
+        image.display()
+    ));
+    let r = qemu::run(board, &elf, Duration::from_secs(600))?;
+    if r.exit_code != 0 || !r.errors.is_empty() {
+        for l in &r.lines {
+            eprintln!("    {l}");
+        }
+        bail!(
+            "the vision firmware failed (exit {}): {}",
+            r.exit_code,
+            r.errors.join("; ")
+        );
+    }
+    let saw = r
+        .lines
+        .iter()
+        .find_map(|l| l.strip_prefix("ember-saw "))
+        .context("the firmware reported no label")?;
+    let label = saw.split_whitespace().next().unwrap_or("?").to_string();
+    for l in r
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("ember-see ") || l.starts_with("ember-saw "))
+    {
+        eprintln!("    {l}");
+    }
+    if let Some(see) = r.lines.iter().find(|l| l.starts_with("ember-see ")) {
+        let w: Vec<&str> = see.split_whitespace().collect();
+        let t = |k: &str| {
+            w.iter()
+                .position(|x| *x == k)
+                .and_then(|i| w.get(i + 1))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        eprintln!(
+            "    preprocessing {} instructions, model {} instructions",
+            r.instructions(t("preprocess-ticks")),
+            r.instructions(t("model-ticks"))
+        );
+    }
+    Ok((label, r))
+}
+
+/// The vision firmware on every third image of the shared set: vww on the
+/// Cortex-M55, ic on the Cortex-M4; the label must be that of TFLite's
+/// reference output for the image.
+fn vision_tests() -> Result<String> {
+    let mut out = String::new();
+    for (model, size, board) in [("vww", 96, "mps3-an547"), ("ic", 32, "mps2-an386")] {
+        let names = firmware::zoo_names(model)?;
+        let labels = firmware::zoo_labels(model)?;
+        for row in (0..names.len()).step_by(3) {
+            let golden = firmware::zoo_golden(model, row)?;
+            let best = (0..golden.len())
+                .max_by_key(|&i| (golden[i] as i8, std::cmp::Reverse(i)))
+                .context("empty reference output")?;
+            let want = labels.get(best).context("label")?;
+            let png = shared().join(format!("images/{}_{size}.png", names[row]));
+            step(&format!(
+                "ember-see: {} on {board} ({model})",
+                png.display()
+            ));
+            let (got, _) = see_cmd(&png, model, board)?;
+            if &got != want {
+                bail!(
+                    "{model} {}: saw {got:?}, the reference says {want:?}",
+                    names[row]
+                );
+            }
+            out += &format!(
+                "    see {model:<4} {board:<12} {:<22} → {want}\n",
+                names[row]
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// A keyword clip by name: `audio/keywords/NAME.wav`, or the MLPerf
@@ -431,7 +553,11 @@ fn demo(clip: Option<&str>, board: &str) -> Result<()> {
     setup_target(board.target)?;
     step("compile kws_int8_qdq.onnx (the MLPerf Tiny keyword spotter)");
     let p = firmware::prepare("kws", board, None, None, 0)?;
-    let elf = firmware::build_bin(board, &p, "ember-kws", Some(&wav))?;
+    let sensors = firmware::Sensors {
+        wav: Some(wav),
+        ..Default::default()
+    };
+    let elf = firmware::build_bin(board, &p, "ember-kws", &sensors)?;
     step(&format!(
         "run on {}: audio/keywords/{clip}.wav as the microphone → MFCC → int8 model",
         board.about

@@ -3,6 +3,7 @@
 mod inspect;
 mod listen;
 mod npy;
+mod see;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -75,6 +76,22 @@ enum Cmd {
         model: PathBuf,
         /// The WAV file (16-bit PCM, 16 kHz; channel 0 is used).
         wav: PathBuf,
+        /// Print `{"label", "score"}` JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Classify a PNG image with a vision model (crop, resize, normalise, quantize + model).
+    See {
+        /// The vision model (.ember or .onnx), NHWC RGB input.
+        model: PathBuf,
+        /// The image (PNG; any size: centre-cropped to the model's aspect ratio and resized).
+        image: PathBuf,
+        /// Class labels, comma-separated (default: the zoo entry's).
+        #[arg(long, value_delimiter = ',')]
+        labels: Option<Vec<String>>,
+        /// Pixel normalisation, value = pixel × SCALE (default: the zoo entry's).
+        #[arg(long)]
+        pixel_scale: Option<f32>,
         /// Print `{"label", "score"}` JSON.
         #[arg(long)]
         json: bool,
@@ -202,6 +219,30 @@ fn run(cli: Cli) -> Result<()> {
                         println!("{}", npy::format_output(o)?);
                     }
                 }
+            }
+            Ok(())
+        }
+        Cmd::See {
+            model,
+            image,
+            labels,
+            pixel_scale,
+            json,
+        } => {
+            let blob = load_blob(&model)?;
+            let m = Model::load(blob.bytes()).with_context(|| format!("{}", model.display()))?;
+            let opts = see::SeeOptions {
+                labels,
+                pixel_scale,
+            };
+            let s = see::see(&m, &image, &opts)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"label": s.label, "score": s.score})
+                );
+            } else {
+                println!("{} ({:.2})", s.label, s.score);
             }
             Ok(())
         }

@@ -320,3 +320,58 @@ fn listen_recognises_spoken_keywords() {
         "no audio front end",
     );
 }
+
+/// `ember see`: PNG in, label out, for both vision models of the zoo; the
+/// label equals TFLite's reference output for that image.
+#[test]
+fn see_recognises_images_like_the_reference() {
+    let images = ember_tests::shared_dir().join("images");
+    for (model, size, labels) in [
+        ("vww", 96, vec!["notperson", "person"]),
+        (
+            "ic",
+            32,
+            vec![
+                "airplane",
+                "automobile",
+                "bird",
+                "cat",
+                "deer",
+                "dog",
+                "frog",
+                "horse",
+                "ship",
+                "truck",
+            ],
+        ),
+    ] {
+        let blob = compile(model, &format!("{model}_int8_qdq.onnx"));
+        let golden: ArrayD<i8> = vectors(model, "int8_tflite_ref_out");
+        for (row, name) in ember_tests::row_names(model).iter().enumerate().take(4) {
+            let want =
+                labels[ember_tests::argmax(golden.index_axis(Axis(0), row).as_slice().unwrap())];
+            let png = images.join(format!("{name}_{size}.png"));
+            let o = ember(&["see", s(&blob), s(&png), "--json"]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            assert_eq!(v["label"], want, "{model} {name}");
+        }
+        // A picture of another size is centre-cropped and resized, not refused.
+        let other = images.join(format!(
+            "astronaut_{}.png",
+            if size == 96 { 32 } else { 96 }
+        ));
+        let o = ember(&["see", s(&blob), s(&other), "--json"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    // Not a PNG; a model without an image input.
+    let vww = compile("vww", "vww_int8_qdq.onnx");
+    let bad = tmp("not.png");
+    std::fs::write(&bad, b"hello").unwrap();
+    assert_clean_failure(&ember(&["see", s(&vww), s(&bad)]), "not a readable PNG");
+    let kws = compile("kws", "kws_int8_qdq.onnx");
+    assert_clean_failure(
+        &ember(&["see", s(&kws), s(&images.join("astronaut_96.png"))]),
+        "no image front end",
+    );
+}
