@@ -9,7 +9,11 @@
 #![deny(missing_docs)]
 
 pub mod fft;
+pub mod mel;
+pub mod sww;
 pub mod wav;
+
+use mel::MelBank;
 
 use fft::Fft;
 
@@ -30,21 +34,12 @@ const NFFT: usize = 512;
 const BINS: usize = NFFT / 2 + 1;
 const MELS: usize = 40;
 
-fn hz_to_mel(f: f64) -> f64 {
-    1127.0 * libm::log1p(f / 700.0)
-}
-
 /// Keyword-spotting MFCC extractor (state: tables only, about 9 KiB).
 #[derive(Clone)]
 pub struct KwsMfcc {
     fft: Fft,
     window: [f32; FRAME],
-    /// For each FFT bin: the mel band whose rising edge it is on (band
-    /// `lower[b]`, weight `w_lo[b]`) and the band whose falling edge it is
-    /// on (band `lower[b] - 1`, weight `w_hi[b]`); `u8::MAX` = none.
-    band: [u8; BINS],
-    w_up: [f32; BINS],
-    w_down: [f32; BINS],
+    mel: MelBank<BINS, MELS>,
     dct: [[f32; MELS]; KWS_COEFFS],
 }
 
@@ -62,24 +57,7 @@ impl KwsMfcc {
             *w = (0.5 - 0.5 * libm::cos(2.0 * core::f64::consts::PI * n as f64 / FRAME as f64))
                 as f32;
         }
-        let (lo, hi) = (hz_to_mel(20.0), hz_to_mel(4000.0));
-        let edge = |i: usize| lo + (hi - lo) * i as f64 / (MELS + 1) as f64;
-        let mut band = [u8::MAX; BINS];
-        let mut w_up = [0f32; BINS];
-        let mut w_down = [0f32; BINS];
-        // Bin 0 (DC) contributes to no band.
-        for b in 1..BINS {
-            let m = hz_to_mel(8000.0 * b as f64 / (BINS - 1) as f64);
-            // Band k spans edges k..k+2 with its peak at edge k+1.
-            for k in 0..=MELS {
-                if m > edge(k) && m <= edge(k + 1) {
-                    band[b] = k as u8; // rising edge of band k, falling edge of band k-1
-                    let t = ((m - edge(k)) / (edge(k + 1) - edge(k))) as f32;
-                    w_up[b] = if k < MELS { t } else { 0.0 };
-                    w_down[b] = if k > 0 { 1.0 - t } else { 0.0 };
-                }
-            }
-        }
+        let mel = MelBank::new(20.0, 4000.0, 16_000.0);
         let mut dct = [[0f32; MELS]; KWS_COEFFS];
         let scale = 1.0 / libm::sqrt(2.0 * MELS as f64);
         for (k, row) in dct.iter_mut().enumerate() {
@@ -91,9 +69,7 @@ impl KwsMfcc {
         KwsMfcc {
             fft: Fft::pow2(NFFT.trailing_zeros()),
             window,
-            band,
-            w_up,
-            w_down,
+            mel,
             dct,
         }
     }
@@ -123,19 +99,8 @@ impl KwsMfcc {
             }
             self.fft.forward(&mut re, &mut im);
             let mut mel = [0f32; MELS];
-            for b in 1..BINS {
-                let k = self.band[b] as usize;
-                if k == u8::MAX as usize {
-                    continue;
-                }
-                let mag = libm::sqrtf(re[b] * re[b] + im[b] * im[b]);
-                if k < MELS {
-                    mel[k] += mag * self.w_up[b];
-                }
-                if k > 0 {
-                    mel[k - 1] += mag * self.w_down[b];
-                }
-            }
+            self.mel
+                .apply(|b| libm::sqrtf(re[b] * re[b] + im[b] * im[b]), &mut mel);
             for m in mel.iter_mut() {
                 *m = libm::logf(*m + 1e-6);
             }

@@ -4,6 +4,9 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use ember_audio::sww::{
+    Detection, Detector, FeatureWindow, SwwLogMel, SWW_MELS, SWW_WINDOW_FRAMES,
+};
 use ember_audio::wav::Wav;
 use ember_audio::{KwsMfcc, KWS_COEFFS, KWS_FRAMES, KWS_LABELS, KWS_SAMPLES};
 use ember_runtime::{DType, Interpreter, Model};
@@ -16,12 +19,107 @@ pub struct Heard {
     pub score: f32,
 }
 
+/// What a model heard in a clip.
+pub enum Listened {
+    /// A clip model (keyword spotting): one label.
+    Clip(Heard),
+    /// A streaming model (wake word): the detections.
+    Stream(Vec<Detection>),
+}
+
+/// Reads channel 0 of a 16 kHz WAV file.
+fn read_wav(wav_path: &Path, what: &str) -> Result<Vec<i16>> {
+    let bytes =
+        std::fs::read(wav_path).with_context(|| format!("cannot read {}", wav_path.display()))?;
+    let wav = Wav::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", wav_path.display()))?;
+    if wav.sample_rate != 16_000 {
+        bail!(
+            "{}: sample rate {} Hz, the {what} model needs 16000 Hz (resample the file, e.g. `sox in.wav -r 16000 out.wav`)",
+            wav_path.display(),
+            wav.sample_rate
+        );
+    }
+    let mut pcm = vec![0i16; wav.frames()];
+    wav.channel0_into(&mut pcm);
+    Ok(pcm)
+}
+
+/// Runs an audio model on a WAV file, with the front end its input shape
+/// calls for: keyword-spotting MFCC [1, 49, 10, 1] (one label per clip) or
+/// the streaming wake-word log-mel window [1, 30, 1, 40] (detections).
+pub fn listen_any(model: &Model<'_>, wav_path: &Path) -> Result<Listened> {
+    let dims = model.input_info(0)?.dims().to_vec();
+    if dims == [1, SWW_WINDOW_FRAMES, 1, SWW_MELS] {
+        return wake_word(model, wav_path).map(Listened::Stream);
+    }
+    listen(model, wav_path).map(Listened::Clip)
+}
+
+/// Slides a streaming wake-word model over a WAV file one feature frame at
+/// a time (the audio is fed in 10 ms chunks, as from a microphone) and
+/// reports where class 0 rises above 0.95.
+pub fn wake_word(model: &Model<'_>, wav_path: &Path) -> Result<Vec<Detection>> {
+    let input = model.input_info(0)?;
+    let (DType::I8, Some(q_in)) = (input.dtype, input.quant) else {
+        bail!(
+            "the wake-word front end feeds int8 models; this one takes {}",
+            input.dtype.name()
+        );
+    };
+    let out = model.output_info(0)?;
+    let (DType::I8, Some(q_out)) = (out.dtype, out.quant) else {
+        bail!("expected int8 class scores from the wake-word model");
+    };
+    let pcm = read_wav(wav_path, "wake-word")?;
+    let mut arena = ember_compiler::aligned_arena(model.arena_bytes());
+    let mut it = Interpreter::new(model, arena.bytes_mut())?;
+    let mut fe = SwwLogMel::new();
+    let mut win = FeatureWindow::new();
+    let mut det = Detector::new(0.95);
+    let mut found = Vec::new();
+    let mut n_win = 0usize;
+    let mut failure: Option<anyhow::Error> = None;
+    for chunk in pcm.chunks(160) {
+        fe.push(chunk, |f| {
+            if failure.is_some() {
+                return;
+            }
+            let mut q = [0i8; SWW_MELS];
+            SwwLogMel::quantize(f, q_in.scale, q_in.zero_point, &mut q);
+            if !win.push(&q) {
+                return;
+            }
+            let step = (|| -> Result<()> {
+                let t = it.input_mut(0)?;
+                if !win.copy_into(t.bytes) {
+                    bail!("model input is not 30×40 bytes");
+                }
+                it.invoke()?;
+                let o = it.output(0)?.as_i8()?;
+                let p0 = (o[0] as i32 - q_out.zero_point) as f32 * q_out.scale;
+                if let Some(d) = det.push(n_win, p0) {
+                    found.push(d);
+                }
+                Ok(())
+            })();
+            if let Err(e) = step {
+                failure = Some(e);
+            }
+            n_win += 1;
+        });
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(found)
+}
+
 /// Runs a keyword-spotting model on a WAV file.
 pub fn listen(model: &Model<'_>, wav_path: &Path) -> Result<Heard> {
     let input = model.input_info(0)?;
     if input.dims() != [1, KWS_FRAMES, KWS_COEFFS, 1] {
         bail!(
-            "no audio front end for a model input of shape {:?} (supported: keyword-spotting MFCC [1, 49, 10, 1])",
+            "no audio front end for a model input of shape {:?} (supported: keyword-spotting MFCC [1, 49, 10, 1], wake-word log-mel [1, 30, 1, 40])",
             input.dims()
         );
     }
@@ -33,19 +131,11 @@ pub fn listen(model: &Model<'_>, wav_path: &Path) -> Result<Heard> {
             out_info.numel()
         );
     }
-    let bytes =
-        std::fs::read(wav_path).with_context(|| format!("cannot read {}", wav_path.display()))?;
-    let wav = Wav::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", wav_path.display()))?;
-    if wav.sample_rate != 16_000 {
-        bail!(
-            "{}: sample rate {} Hz, the keyword model needs 16000 Hz (resample the file, e.g. `sox in.wav -r 16000 out.wav`)",
-            wav_path.display(),
-            wav.sample_rate
-        );
-    }
     // Channel 0; shorter clips are zero-padded, longer ones use their first second.
+    let clip = read_wav(wav_path, "keyword")?;
     let mut pcm = vec![0i16; KWS_SAMPLES];
-    wav.channel0_into(&mut pcm);
+    let n = clip.len().min(KWS_SAMPLES);
+    pcm[..n].copy_from_slice(&clip[..n]);
     let fe = KwsMfcc::new();
     let mut mfcc = [[0f32; KWS_COEFFS]; KWS_FRAMES];
     fe.compute(&pcm, &mut mfcc);

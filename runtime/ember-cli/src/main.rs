@@ -70,7 +70,7 @@ enum Cmd {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Recognise the keyword spoken in a 16 kHz WAV file (audio front end + model).
+    /// Recognise the keyword in a 16 kHz WAV clip, or detect a wake word along a longer recording (audio front end + model).
     Listen {
         /// The keyword-spotting model (.ember or .onnx).
         model: PathBuf,
@@ -249,14 +249,36 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Listen { model, wav, json } => {
             let blob = load_blob(&model)?;
             let m = Model::load(blob.bytes()).with_context(|| format!("{}", model.display()))?;
-            let h = listen::listen(&m, &wav)?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"label": h.label, "score": h.score})
-                );
-            } else {
-                println!("{} ({:.2})", h.label, h.score);
+            match listen::listen_any(&m, &wav)? {
+                listen::Listened::Clip(h) => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({"label": h.label, "score": h.score})
+                        );
+                    } else {
+                        println!("{} ({:.2})", h.label, h.score);
+                    }
+                }
+                listen::Listened::Stream(d) => {
+                    if json {
+                        let list: Vec<_> = d
+                            .iter()
+                            .map(|e| {
+                                // Milliseconds are the resolution that means something here.
+                                let t = (e.time_s as f64 * 1000.0).round() / 1000.0;
+                                serde_json::json!({"time_s": t, "score": e.score})
+                            })
+                            .collect();
+                        println!("{}", serde_json::json!({ "detections": list }));
+                    } else if d.is_empty() {
+                        println!("no wake word");
+                    } else {
+                        for e in &d {
+                            println!("wake word at {:.3} s ({:.2})", e.time_s, e.score);
+                        }
+                    }
+                }
             }
             Ok(())
         }

@@ -375,3 +375,33 @@ fn see_recognises_images_like_the_reference() {
         "no image front end",
     );
 }
+
+/// `ember listen` on a streaming model: the wake-word detections along the
+/// MLPerf 10 s clip are those of TFLite's reference outputs.
+#[test]
+fn listen_detects_the_wake_word_along_a_recording() {
+    let blob = compile("sww", "sww_int8_qdq.onnx");
+    let wav = ember_tests::shared_dir().join("audio/mlperf/short_wav_easy10s.wav");
+    let o = ember(&["listen", s(&blob), s(&wav), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let got: Vec<f64> = v["detections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["time_s"].as_f64().unwrap())
+        .collect();
+    // The same detector over the reference outputs (class 0 = "marvin",
+    // output scale 1/256, zero point -128).
+    let golden: ArrayD<i8> = vectors("sww", "int8_tflite_ref_out");
+    let mut det = ember_audio::sww::Detector::new(0.95);
+    let want: Vec<f64> = (0..golden.shape()[0])
+        .filter_map(|w| {
+            let p0 = (golden.index_axis(Axis(0), w)[0] as i32 + 128) as f32 / 256.0;
+            det.push(w, p0)
+                .map(|d| (d.time_s as f64 * 1000.0).round() / 1000.0)
+        })
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(got, want);
+}
