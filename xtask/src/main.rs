@@ -59,6 +59,15 @@ enum Cmd {
         #[arg(long, default_value = boards::DEFAULT)]
         board: String,
     },
+    /// Streaming wake word on a simulated board: a recording as the
+    /// microphone, the sww front end and model on the device, detections out.
+    Wake {
+        /// A 16 kHz WAV recording (default: the MLPerf 10 s clip).
+        wav: Option<PathBuf>,
+        /// Simulated board to run on.
+        #[arg(long, default_value = boards::DEFAULT)]
+        board: String,
+    },
     /// Build firmware for a board with a model (and input) embedded.
     Build(FwArgs),
     /// Build and run firmware; exits 0 only if the outputs equal the expected ones.
@@ -121,6 +130,7 @@ fn main() {
             model,
             board,
         } => see_cmd(&image, &model, &board).map(|(label, _)| println!("{label}")),
+        Cmd::Wake { wav, board } => wake_cmd(wav.as_deref(), &board).map(|_| ()),
         Cmd::Build(a) => build_cmd(&a).map(|_| ()),
         Cmd::Run(a) => run_cmd(&a),
         Cmd::Flash { fw, dry_run } => flash_cmd(&fw, dry_run),
@@ -405,6 +415,10 @@ fn firmware_tests() -> Result<()> {
         Ok(t) => table += &t,
         Err(e) => failures.push(format!("ember-see: {e:#}")),
     }
+    match wake_tests() {
+        Ok(t) => table += &t,
+        Err(e) => failures.push(format!("ember-wake: {e:#}")),
+    }
     for board in boards::real() {
         step(&format!(
             "firmware for {} (build + probe-rs memory check)",
@@ -487,6 +501,138 @@ fn see_cmd(image: &Path, model: &str, board: &str) -> Result<(String, qemu::Repo
         );
     }
     Ok((label, r))
+}
+
+/// Writes channel 0 of a 16-bit PCM WAV as a mono WAV (half the flash for
+/// the stereo MLPerf recordings).
+fn mono_wav(src: &Path) -> Result<PathBuf> {
+    let bytes = std::fs::read(src).with_context(|| format!("cannot read {}", src.display()))?;
+    let w = ember_audio::wav::Wav::parse(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e:?}", src.display()))?;
+    let mut pcm = vec![0i16; w.frames()];
+    w.channel0_into(&mut pcm);
+    let data_len = (pcm.len() * 2) as u32;
+    let mut out = Vec::with_capacity(44 + pcm.len() * 2);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&w.sample_rate.to_le_bytes());
+    out.extend_from_slice(&(w.sample_rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for s in pcm {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    let dir = root().join("target/fw/wav");
+    std::fs::create_dir_all(&dir)?;
+    let dst = dir.join(src.file_name().context("no file name")?);
+    std::fs::write(&dst, out)?;
+    Ok(dst)
+}
+
+/// Runs `ember-wake` on a recording; returns the detected windows.
+fn wake_cmd(wav: Option<&Path>, board: &str) -> Result<Vec<usize>> {
+    let default = shared().join("audio/mlperf/short_wav_easy10s.wav");
+    let wav = wav.unwrap_or(&default);
+    let board = boards::find(board)?;
+    if let boards::Runner::Probe { .. } = board.runner {
+        bail!("wake runs on a simulated board:\n{}", boards::list());
+    }
+    setup_qemu()?;
+    setup_target(board.target)?;
+    let p = firmware::prepare("sww", board, None, None, 0)?;
+    let sensors = firmware::Sensors {
+        wav: Some(mono_wav(wav)?),
+        ..Default::default()
+    };
+    let elf = firmware::build_bin(board, &p, "ember-wake", &sensors)?;
+    step(&format!(
+        "run on {}: {} as the microphone → log-mel → sww, one window per frame",
+        board.about,
+        wav.display()
+    ));
+    let r = qemu::run(board, &elf, Duration::from_secs(1200))?;
+    if r.exit_code != 0 || !r.errors.is_empty() {
+        for l in &r.lines {
+            eprintln!("    {l}");
+        }
+        bail!(
+            "the wake-word firmware failed (exit {}): {}",
+            r.exit_code,
+            r.errors.join("; ")
+        );
+    }
+    let field = |line: &str, k: &str| -> u64 {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        w.iter()
+            .position(|x| *x == k)
+            .and_then(|i| w.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let mut windows = Vec::new();
+    for l in r.lines.iter().filter(|l| l.starts_with("ember-detection ")) {
+        println!(
+            "wake word at {:.3} s (window {}, score {})",
+            field(l, "time-ms") as f64 / 1000.0,
+            field(l, "window"),
+            l.rsplit(' ').next().unwrap_or("?")
+        );
+        windows.push(field(l, "window") as usize);
+    }
+    let summary = r
+        .lines
+        .iter()
+        .find(|l| l.starts_with("ember-wake "))
+        .context("the firmware reported no summary")?;
+    let secs = field(summary, "samples") as f64 / 16_000.0;
+    let fe = r.instructions(field(summary, "frontend-ticks"));
+    let model = r.instructions(field(summary, "model-ticks"));
+    let per_s = (fe + model) as f64 / secs.max(1e-9);
+    println!(
+        "{:.1} s of audio, {} frames, {} windows on {}: front end {fe} + model {model} instructions = {:.1} M instructions per second of audio ({:.2}× real time on a 100 MHz core at 1 instruction per cycle)",
+        secs,
+        field(summary, "frames"),
+        field(summary, "windows"),
+        board.name,
+        per_s / 1e6,
+        1e8 / per_s
+    );
+    Ok(windows)
+}
+
+/// The streaming wake-word firmware on the MLPerf recording, on the
+/// Cortex-M55: the detections must be those of TFLite's reference outputs.
+fn wake_tests() -> Result<String> {
+    let golden = {
+        let p = shared().join("vectors/sww_testvectors.npz");
+        let f = std::fs::File::open(&p)?;
+        let mut z = ndarray_npy::NpzReader::new(f)?;
+        let a: ndarray::ArrayD<i8> = z
+            .by_name("int8_tflite_ref_out")
+            .or_else(|_| z.by_name("int8_tflite_ref_out.npy"))?;
+        a
+    };
+    let mut det = ember_audio::sww::Detector::new(0.95);
+    let want: Vec<usize> = (0..golden.shape()[0])
+        .filter_map(|w| {
+            let p0 = (golden[[w, 0]] as i32 + 128) as f32 / 256.0;
+            det.push(w, p0).map(|d| d.window)
+        })
+        .collect();
+    step("ember-wake: the MLPerf 10 s recording on mps3-an547");
+    let got = wake_cmd(None, "mps3-an547")?;
+    if got != want {
+        bail!("detections in windows {got:?}, the reference's are {want:?}");
+    }
+    Ok(format!(
+        "    wake mps3-an547   detections in windows {got:?} = reference\n"
+    ))
 }
 
 /// The vision firmware on every third image of the shared set: vww on the

@@ -1,0 +1,188 @@
+//! Streaming wake word on the device: the board's microphone (on simulated
+//! boards, a recording embedded in flash played through the same interface)
+//! in 10 ms blocks → the sww log-mel front end (one frame per 32 ms) → a
+//! sliding window of the last 30 int8 frames → the model, once per new
+//! frame → the detector (class 0 above 0.95). Reports each detection with
+//! its time, and instruction counts for the front end and the model.
+#![no_std]
+#![no_main]
+
+#[cfg(feature = "mps2-an386")]
+use mps2_an386 as board;
+#[cfg(feature = "mps3-an547")]
+use mps3_an547 as board;
+#[cfg(feature = "nrf52840-dk")]
+use nrf52840_dk as board;
+#[cfg(feature = "pico2")]
+use pico2 as board;
+#[cfg(feature = "stm32h735g-dk")]
+use stm32h735g_dk as board;
+#[cfg(feature = "virt-a53")]
+use virt_a53 as board;
+
+use ember_audio::sww::{
+    Detector, FeatureWindow, SwwLogMel, SWW_MELS, SWW_SAMPLE_RATE, SWW_WINDOW_FRAMES,
+};
+use ember_audio::wav::Wav;
+use ember_board::io::Microphone;
+use ember_board::StaticArena;
+use ember_runtime::{DType, Interpreter, Model};
+
+#[allow(missing_docs, dead_code)]
+mod model {
+    include!(concat!(env!("OUT_DIR"), "/model.rs"));
+}
+
+static ARENA: StaticArena<{ model::ARENA_BYTES }> = StaticArena::new();
+
+board::entry!(start);
+
+/// A WAV recording in flash played as a microphone (channel 0).
+struct WavMicrophone<'a> {
+    wav: Wav<'a>,
+    pos: usize,
+}
+
+impl Microphone for WavMicrophone<'_> {
+    type Error = core::convert::Infallible;
+
+    fn sample_rate_hz(&self) -> u32 {
+        self.wav.sample_rate
+    }
+
+    fn read(&mut self, buf: &mut [i16]) -> Result<usize, Self::Error> {
+        let n = buf.len().min(self.wav.frames().saturating_sub(self.pos));
+        for (i, s) in buf[..n].iter_mut().enumerate() {
+            *s = self.wav.sample(self.pos + i, 0);
+        }
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn start() -> ! {
+    ember_board::stack::paint();
+    let mut b = board::Board::init();
+    let code = match run(&b) {
+        Ok(code) => code,
+        Err(e) => {
+            defmt::error!("ember-error {}", e);
+            2
+        }
+    };
+    defmt::println!("ember-stack {=usize}", ember_board::stack::high_water());
+    ember_board::finish(&mut b, code)
+}
+
+fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
+    defmt::println!(
+        "ember-board {=str} unit {=str} hz {=u64} model {=str} clip {=str}",
+        B::NAME,
+        B::TICK_UNIT,
+        b.ticks_per_second(),
+        model::NAME,
+        model::WAV_NAME
+    );
+    let wav = match Wav::parse(model::WAV) {
+        Ok(w) => w,
+        Err(e) => {
+            defmt::error!(
+                "ember-error the embedded recording is not a usable WAV: {}",
+                defmt::Debug2Format(&e)
+            );
+            return Ok(5);
+        }
+    };
+    let mut mic = WavMicrophone { wav, pos: 0 };
+    if mic.sample_rate_hz() != SWW_SAMPLE_RATE {
+        defmt::error!(
+            "ember-error the recording is sampled at {=u32} Hz; the wake-word model needs 16000 Hz",
+            mic.sample_rate_hz()
+        );
+        return Ok(5);
+    }
+    let model = Model::load(&model::EMBER_MODEL.0)?;
+    let input = model.input_info(0)?;
+    if input.dims() != [1, SWW_WINDOW_FRAMES, 1, SWW_MELS] || input.dtype != DType::I8 {
+        defmt::error!("ember-error the model does not take int8 log-mel windows [1, 30, 1, 40]");
+        return Ok(5);
+    }
+    let (Some(q_in), Some(q_out)) = (input.quant, model.output_info(0)?.quant) else {
+        defmt::error!("ember-error the model's input and output must be quantized");
+        return Ok(5);
+    };
+    let Some(arena) = ARENA.take() else {
+        return Ok(3);
+    };
+    let mut it = Interpreter::new(&model, arena)?;
+    let mut fe = SwwLogMel::new();
+    let mut win = FeatureWindow::new();
+    let mut det = Detector::new(0.95);
+
+    let (mut fe_ticks, mut model_ticks, mut samples, mut windows) = (0u64, 0u64, 0usize, 0usize);
+    let mut block = [0i16; 160];
+    let mut failure = None;
+    loop {
+        let n = match mic.read(&mut block) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => match e {},
+        };
+        samples += n;
+        let t0 = b.now();
+        // Frames completed by this block (at most one per 512 samples).
+        let mut ready: [[i8; SWW_MELS]; 2] = [[0; SWW_MELS]; 2];
+        let mut count = 0;
+        fe.push(&block[..n], |f| {
+            if count < ready.len() {
+                SwwLogMel::quantize(f, q_in.scale, q_in.zero_point, &mut ready[count]);
+                count += 1;
+            }
+        });
+        fe_ticks += b.now() - t0;
+        for q in &ready[..count] {
+            if !win.push(q) {
+                continue;
+            }
+            let t1 = b.now();
+            let step = (|| {
+                let t = it.input_mut(0)?;
+                win.copy_into(t.bytes);
+                it.invoke()?;
+                let o = it.output(0)?.as_i8()?;
+                Ok::<i8, ember_runtime::Error>(o[0])
+            })();
+            model_ticks += b.now() - t1;
+            match step {
+                Ok(v) => {
+                    let p0 = (i32::from(v) - q_out.zero_point) as f32 * q_out.scale;
+                    if let Some(d) = det.push(windows, p0) {
+                        defmt::println!(
+                            "ember-detection window {=usize} time-ms {=u32} score {=f32}",
+                            d.window,
+                            (d.time_s * 1000.0) as u32,
+                            d.score
+                        );
+                    }
+                }
+                Err(e) => failure = Some(e),
+            }
+            windows += 1;
+        }
+        if failure.is_some() {
+            break;
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    defmt::println!(
+        "ember-wake samples {=usize} frames {=usize} windows {=usize} frontend-ticks {=u64} model-ticks {=u64}",
+        samples,
+        fe.frames(),
+        windows,
+        fe_ticks,
+        model_ticks
+    );
+    Ok(0)
+}
