@@ -10,6 +10,7 @@
 
 pub mod fft;
 pub mod mel;
+pub mod resample;
 pub mod sww;
 pub mod wav;
 

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use ember_audio::resample::{resample, resampled_len};
 use ember_audio::sww::{
     Detection, Detector, FeatureWindow, SwwLogMel, SWW_MELS, SWW_WINDOW_FRAMES,
 };
@@ -27,21 +28,40 @@ pub enum Listened {
     Stream(Vec<Detection>),
 }
 
-/// Reads channel 0 of a 16 kHz WAV file.
+/// Reads channel 0 of a WAV file as 16 kHz samples: other rates (4 to
+/// 192 kHz) are resampled, with a note on stderr.
 fn read_wav(wav_path: &Path, what: &str) -> Result<Vec<i16>> {
     let bytes =
         std::fs::read(wav_path).with_context(|| format!("cannot read {}", wav_path.display()))?;
     let wav = Wav::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", wav_path.display()))?;
-    if wav.sample_rate != 16_000 {
+    let mut pcm = vec![0i16; wav.frames()];
+    wav.channel0_into(&mut pcm);
+    if wav.channels > 1 {
+        eprintln!(
+            "note: {} has {} channels; using channel 0",
+            wav_path.display(),
+            wav.channels
+        );
+    }
+    if wav.sample_rate == 16_000 {
+        return Ok(pcm);
+    }
+    if !(4_000..=192_000).contains(&wav.sample_rate) {
         bail!(
-            "{}: sample rate {} Hz, the {what} model needs 16000 Hz (resample the file, e.g. `sox in.wav -r 16000 out.wav`)",
+            "{}: sample rate {} Hz is outside what can be resampled for the {what} model (4000 to 192000 Hz; it needs 16000 Hz)",
             wav_path.display(),
             wav.sample_rate
         );
     }
-    let mut pcm = vec![0i16; wav.frames()];
-    wav.channel0_into(&mut pcm);
-    Ok(pcm)
+    eprintln!(
+        "note: {} is sampled at {} Hz; resampled to 16000 Hz for the {what} model",
+        wav_path.display(),
+        wav.sample_rate
+    );
+    let mut out = vec![0i16; resampled_len(pcm.len(), wav.sample_rate, 16_000)];
+    let n = resample(&pcm, wav.sample_rate, 16_000, &mut out);
+    out.truncate(n);
+    Ok(out)
 }
 
 /// Runs an audio model on a WAV file, with the front end its input shape

@@ -307,12 +307,26 @@ fn listen_recognises_spoken_keywords() {
         assert_eq!(v["label"], word, "{clip}");
         assert!(v["score"].as_f64().unwrap() > 0.5);
     }
-    // A WAV at another rate is refused with what to do.
-    let mut bytes = std::fs::read(audio.join("yes_v0.wav")).unwrap();
-    bytes[24..28].copy_from_slice(&8000u32.to_le_bytes());
-    let bad = tmp("8k.wav");
-    std::fs::write(&bad, &bytes).unwrap();
-    assert_clean_failure(&ember(&["listen", s(&blob), s(&bad)]), "8000 Hz");
+    // A WAV at another rate is resampled: the clip at 44.1 kHz (made with
+    // the band-limited resampler) is still "yes"; an absurd rate is refused.
+    let bytes = std::fs::read(audio.join("yes_v0.wav")).unwrap();
+    let w = ember_audio::wav::Wav::parse(&bytes).unwrap();
+    let mut pcm = vec![0i16; w.frames()];
+    w.channel0_into(&mut pcm);
+    let mut up = vec![0i16; ember_audio::resample::resampled_len(pcm.len(), 16_000, 44_100)];
+    ember_audio::resample::resample(&pcm, 16_000, 44_100, &mut up);
+    let hi = tmp("44k.wav");
+    std::fs::write(&hi, wav_bytes(&up, 44_100)).unwrap();
+    let o = ember(&["listen", s(&blob), s(&hi), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["label"], "yes", "44.1 kHz clip");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resampled"));
+    let mut odd = bytes.clone();
+    odd[24..28].copy_from_slice(&1000u32.to_le_bytes());
+    let bad = tmp("1k.wav");
+    std::fs::write(&bad, &odd).unwrap();
+    assert_clean_failure(&ember(&["listen", s(&blob), s(&bad)]), "1000 Hz");
     // A model without an audio front end.
     let vww = compile("vww", "vww_int8_qdq.onnx");
     assert_clean_failure(
@@ -404,4 +418,26 @@ fn listen_detects_the_wake_word_along_a_recording() {
         .collect();
     assert!(!want.is_empty());
     assert_eq!(got, want);
+}
+
+/// A mono 16-bit PCM WAV file.
+fn wav_bytes(pcm: &[i16], rate: u32) -> Vec<u8> {
+    let data = (pcm.len() * 2) as u32;
+    let mut v = Vec::new();
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36 + data).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&rate.to_le_bytes());
+    v.extend_from_slice(&(rate * 2).to_le_bytes());
+    v.extend_from_slice(&2u16.to_le_bytes());
+    v.extend_from_slice(&16u16.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&data.to_le_bytes());
+    for s in pcm {
+        v.extend_from_slice(&s.to_le_bytes());
+    }
+    v
 }
