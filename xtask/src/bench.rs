@@ -181,6 +181,19 @@ pub fn markdown(rows: &[Measurement]) -> String {
     s
 }
 
+/// A readable layer name: TFLite-converted graphs name fused ops after every
+/// tensor they absorbed (`a;b;c`); the last one is the layer's own.
+fn short_name(name: &str) -> String {
+    let last = name.rsplit(';').next().unwrap_or(name);
+    let n = last.chars().count();
+    if n <= 48 {
+        last.to_string()
+    } else {
+        let tail: String = last.chars().skip(n - 47).collect();
+        format!("…{tail}")
+    }
+}
+
 /// Per-layer profile in Markdown.
 pub fn layers_markdown(r: &Measurement) -> String {
     let mut s = format!(
@@ -192,7 +205,7 @@ pub fn layers_markdown(r: &Measurement) -> String {
             "| {} | {} | {} | {} | {} | {:.3} |\n",
             l.index,
             l.op,
-            l.name,
+            short_name(&l.name),
             thousands(l.instructions),
             thousands(l.macs),
             if l.instructions == 0 {

@@ -428,7 +428,19 @@ fn firmware_tests() -> Result<()> {
             setup_target(board.target)?;
             let p = firmware::prepare("kws", board, None, None, 0)?;
             let elf = firmware::build(board, &p)?;
-            flash::dry_run(board, &elf)
+            flash::dry_run(board, &elf)?;
+            // Without a probe (as in CI) flashing must fail with what to do;
+            // with one attached it must run and match.
+            match flash::flash_and_run(board, &elf, Duration::from_secs(120)) {
+                Err(e) if format!("{e:#}").contains("no debug probe found") => Ok(()),
+                Err(e) => Err(e),
+                Ok(r) if r.exit_code == 0 && r.outputs.concat() == p.expect => Ok(()),
+                Ok(r) => bail!(
+                    "on the board: exit {}, {}",
+                    r.exit_code,
+                    r.errors.join("; ")
+                ),
+            }
         })();
         if let Err(e) = res {
             failures.push(format!("{}: {e:#}", board.name));
