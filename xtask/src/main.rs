@@ -26,7 +26,7 @@ const NO_STD_TARGETS: &[&str] = &[
 const NO_STD_CRATES: &[&str] = &["ember-runtime", "ember-audio"];
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Ember project automation")]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "Ember project automation")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
