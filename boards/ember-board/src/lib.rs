@@ -6,24 +6,27 @@
 //! - [`StaticArena`]: the tensor arena as a `static` whose size comes from the
 //!   model at build time, handed out once as `&'static mut [u8]`;
 //! - [`io`]: the microphone and camera interfaces, on `embedded-hal` 1.0;
-//! - with the `semihosting` feature, a defmt logger, exit status and panic
-//!   report over Arm semihosting (QEMU boards).
+//! - [`stack`]: the stack high-water mark;
+//! - on Cortex-M, the [`systick`] and [`cycles`] (DWT) tick counters;
+//! - with the `semihosting` feature, console output and exit status over Arm
+//!   semihosting, and with `semihosting-log` a defmt logger and panic report
+//!   over it (QEMU boards; real boards use defmt-rtt and panic-probe).
 #![no_std]
 #![deny(missing_docs)]
 
 mod arena;
+#[cfg(target_arch = "arm")]
+pub mod cycles;
 pub mod io;
 #[cfg(feature = "semihosting-log")]
 mod logger;
 #[cfg(feature = "semihosting")]
 pub mod semihosting;
-
-pub use arena::StaticArena;
-#[cfg(target_arch = "arm")]
-pub mod cycles;
 pub mod stack;
 #[cfg(target_arch = "arm")]
 pub mod systick;
+
+pub use arena::StaticArena;
 
 /// What the inference apps need from a board.
 pub trait Board {

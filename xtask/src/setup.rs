@@ -1,0 +1,106 @@
+//! `cargo xtask setup`: rustup targets, QEMU and the aarch64 cross
+//! toolchain, installed only when missing.
+
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::{root, run, step, NO_STD_TARGETS};
+
+/// Debian packages the simulated boards and the aarch64 Linux build need,
+/// with a binary each provides.
+pub(crate) const APT_PACKAGES: &[(&str, &str)] = &[
+    ("qemu-system-arm", "qemu-system-arm"),
+    ("qemu-system-aarch64", "qemu-system-arm"),
+    ("qemu-aarch64", "qemu-user"),
+    ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+    ("aarch64-linux-gnu-gcc", "libc6-dev-arm64-cross"),
+];
+
+/// Installs what is missing: rustup targets, QEMU, the aarch64 cross linker.
+/// Idempotent; does nothing when everything is there.
+pub(crate) fn setup() -> Result<()> {
+    step("setup: rustup targets");
+    for t in NO_STD_TARGETS.iter().chain(&["aarch64-unknown-linux-gnu"]) {
+        setup_target(t)?;
+    }
+    eprintln!("    targets present");
+    step("setup: QEMU and the aarch64 cross toolchain");
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .filter(|(bin, _)| !on_path(bin))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    apt_install(&missing)?;
+    eprintln!("    tools present");
+    Ok(())
+}
+
+pub(crate) fn installed_targets() -> String {
+    Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(root())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default()
+}
+
+/// Adds rustup target `t` unless it is installed.
+pub(crate) fn setup_target(t: &str) -> Result<()> {
+    if installed_targets().lines().any(|l| l.trim() == t) {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", t]))
+}
+
+/// Makes sure the QEMU system emulators are installed.
+pub(crate) fn setup_qemu() -> Result<()> {
+    let missing: Vec<&str> = APT_PACKAGES
+        .iter()
+        .filter(|(bin, pkg)| pkg.starts_with("qemu-system") && !on_path(bin))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    apt_install(&missing)
+}
+
+pub(crate) fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+        .unwrap_or(false)
+}
+
+/// `apt-get install` (as root, or through sudo), after an index update.
+pub(crate) fn apt_install(pkgs: &[&str]) -> Result<()> {
+    let mut pkgs = pkgs.to_vec();
+    pkgs.sort();
+    pkgs.dedup();
+    if pkgs.is_empty() {
+        return Ok(());
+    }
+    eprintln!("    installing {} (Debian packages)", pkgs.join(" "));
+    let root_user = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let apt = |args: &[&str]| -> Result<()> {
+        let mut c = if root_user {
+            Command::new("apt-get")
+        } else {
+            let mut c = Command::new("sudo");
+            c.arg("apt-get");
+            c
+        };
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut c).with_context(|| {
+            format!(
+                "could not install {}: install them with apt (Debian/Ubuntu) and retry",
+                pkgs.join(" ")
+            )
+        })
+    };
+    apt(&["update", "-q"])?;
+    let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+    args.extend(&pkgs);
+    apt(&args)
+}
