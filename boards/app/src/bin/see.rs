@@ -7,47 +7,20 @@
 #![no_std]
 #![no_main]
 
-#[cfg(feature = "mps2-an386")]
-use mps2_an386 as board;
-#[cfg(feature = "mps3-an547")]
-use mps3_an547 as board;
-#[cfg(feature = "nrf52840-dk")]
-use nrf52840_dk as board;
-#[cfg(feature = "pico2")]
-use pico2 as board;
-#[cfg(feature = "stm32h735g-dk")]
-use stm32h735g_dk as board;
-#[cfg(feature = "virt-a53")]
-use virt_a53 as board;
-
 use ember_board::io::{Camera, FrameFormat, PixelFormat, StillCamera};
 use ember_board::StaticArena;
 use ember_runtime::{DType, Interpreter, Model};
 use ember_vision::{resize_bilinear_rgb888, ImageRef, Normalize, QuantLut};
 
-#[allow(missing_docs, dead_code)]
-mod model {
-    include!(concat!(env!("OUT_DIR"), "/model.rs"));
-}
-
-static ARENA: StaticArena<{ model::ARENA_BYTES }> = StaticArena::new();
 /// The captured frame (the camera's DMA target on a real board).
 static FRAME_BUF: StaticArena<{ model::FRAME_BYTES }> = StaticArena::new();
+
+use ember_app::{board, model, run_app, ARENA};
 
 board::entry!(start);
 
 fn start() -> ! {
-    ember_board::stack::paint();
-    let mut b = board::Board::init();
-    let code = match run(&b) {
-        Ok(code) => code,
-        Err(e) => {
-            defmt::error!("ember-error {}", e);
-            2
-        }
-    };
-    defmt::println!("ember-stack {=usize}", ember_board::stack::high_water());
-    ember_board::finish(&mut b, code)
+    run_app(run)
 }
 
 fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {

@@ -7,71 +7,18 @@
 #![no_std]
 #![no_main]
 
-#[cfg(feature = "mps2-an386")]
-use mps2_an386 as board;
-#[cfg(feature = "mps3-an547")]
-use mps3_an547 as board;
-#[cfg(feature = "nrf52840-dk")]
-use nrf52840_dk as board;
-#[cfg(feature = "pico2")]
-use pico2 as board;
-#[cfg(feature = "stm32h735g-dk")]
-use stm32h735g_dk as board;
-#[cfg(feature = "virt-a53")]
-use virt_a53 as board;
-
 use ember_audio::sww::{
     Detector, FeatureWindow, SwwLogMel, SWW_MELS, SWW_SAMPLE_RATE, SWW_WINDOW_FRAMES,
 };
-use ember_audio::wav::Wav;
 use ember_board::io::Microphone;
-use ember_board::StaticArena;
 use ember_runtime::{DType, Interpreter, Model};
 
-#[allow(missing_docs, dead_code)]
-mod model {
-    include!(concat!(env!("OUT_DIR"), "/model.rs"));
-}
-
-static ARENA: StaticArena<{ model::ARENA_BYTES }> = StaticArena::new();
+use ember_app::{board, model, run_app, WavMicrophone, ARENA};
 
 board::entry!(start);
 
-/// A WAV recording in flash played as a microphone (channel 0).
-struct WavMicrophone<'a> {
-    wav: Wav<'a>,
-    pos: usize,
-}
-
-impl Microphone for WavMicrophone<'_> {
-    type Error = core::convert::Infallible;
-
-    fn sample_rate_hz(&self) -> u32 {
-        self.wav.sample_rate
-    }
-
-    fn read(&mut self, buf: &mut [i16]) -> Result<usize, Self::Error> {
-        let n = buf.len().min(self.wav.frames().saturating_sub(self.pos));
-        for (i, s) in buf[..n].iter_mut().enumerate() {
-            *s = self.wav.sample(self.pos + i, 0);
-        }
-        self.pos += n;
-        Ok(n)
-    }
-}
-
 fn start() -> ! {
-    ember_board::stack::paint();
-    let mut b = board::Board::init();
-    let code = match run(&b) {
-        Ok(code) => code,
-        Err(e) => {
-            defmt::error!("ember-error {}", e);
-            2
-        }
-    };
-    defmt::println!("ember-stack {=usize}", ember_board::stack::high_water());
-    ember_board::finish(&mut b, code)
+    run_app(run)
 }
 
 fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
@@ -83,17 +30,9 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
         model::NAME,
         model::WAV_NAME
     );
-    let wav = match Wav::parse(model::WAV) {
-        Ok(w) => w,
-        Err(e) => {
-            defmt::error!(
-                "ember-error the embedded recording is not a usable WAV: {}",
-                defmt::Debug2Format(&e)
-            );
-            return Ok(5);
-        }
+    let Some(mut mic) = WavMicrophone::embedded() else {
+        return Ok(5);
     };
-    let mut mic = WavMicrophone { wav, pos: 0 };
     if mic.sample_rate_hz() != SWW_SAMPLE_RATE {
         defmt::error!(
             "ember-error the recording is sampled at {=u32} Hz; the wake-word model needs 16000 Hz",

@@ -1,0 +1,91 @@
+//! What the Ember firmware apps share: the board chosen by the Cargo
+//! feature (`board`), the data embedded at build time (`model`), the arena,
+//! the start-up/report/exit sequence, and a WAV recording played as a
+//! microphone on simulated boards.
+#![no_std]
+#![deny(missing_docs)]
+
+#[cfg(feature = "mps2-an386")]
+pub use mps2_an386 as board;
+#[cfg(feature = "mps3-an547")]
+pub use mps3_an547 as board;
+#[cfg(feature = "nrf52840-dk")]
+pub use nrf52840_dk as board;
+#[cfg(feature = "pico2")]
+pub use pico2 as board;
+#[cfg(feature = "stm32h735g-dk")]
+pub use stm32h735g_dk as board;
+#[cfg(feature = "virt-a53")]
+pub use virt_a53 as board;
+
+use ember_audio::wav::Wav;
+use ember_board::io::Microphone;
+use ember_board::StaticArena;
+
+/// Model, input, expected output, recording and frame embedded by
+/// `build.rs` (from `EMBER_MODEL`, `EMBER_INPUT`, …).
+#[allow(missing_docs, dead_code)]
+pub mod model {
+    include!(concat!(env!("OUT_DIR"), "/model.rs"));
+}
+
+/// The tensor arena, sized from the model header at build time.
+pub static ARENA: StaticArena<{ model::ARENA_BYTES }> = StaticArena::new();
+
+/// Runs an app: paints the stack, brings the board up, runs `app`, reports
+/// errors and the stack high-water mark, and exits with the app's code (2 on
+/// a runtime error).
+pub fn run_app(app: impl FnOnce(&board::Board) -> Result<i32, ember_runtime::Error>) -> ! {
+    ember_board::stack::paint();
+    let mut b = board::Board::init();
+    let code = match app(&b) {
+        Ok(code) => code,
+        Err(e) => {
+            defmt::error!("ember-error {}", e);
+            2
+        }
+    };
+    defmt::println!("ember-stack {=usize}", ember_board::stack::high_water());
+    ember_board::finish(&mut b, code)
+}
+
+/// The recording embedded in flash (`model::WAV`) played as a microphone
+/// (channel 0), for the voice apps on simulated boards.
+pub struct WavMicrophone<'a> {
+    wav: Wav<'a>,
+    pos: usize,
+}
+
+impl WavMicrophone<'static> {
+    /// The embedded recording; logs why and returns `None` if it is not a
+    /// usable WAV.
+    pub fn embedded() -> Option<Self> {
+        match Wav::parse(model::WAV) {
+            Ok(wav) => Some(WavMicrophone { wav, pos: 0 }),
+            Err(e) => {
+                defmt::error!(
+                    "ember-error the embedded recording is not a usable WAV: {}",
+                    defmt::Debug2Format(&e)
+                );
+                None
+            }
+        }
+    }
+}
+
+impl Microphone for WavMicrophone<'_> {
+    type Error = core::convert::Infallible;
+
+    fn sample_rate_hz(&self) -> u32 {
+        self.wav.sample_rate
+    }
+
+    fn read(&mut self, buf: &mut [i16]) -> Result<usize, Self::Error> {
+        let n = buf.len().min(self.wav.frames().saturating_sub(self.pos));
+        for (i, s) in buf[..n].iter_mut().enumerate() {
+            *s = self.wav.sample(self.pos + i, 0);
+        }
+        self.pos += n;
+        Ok(n)
+    }
+}
