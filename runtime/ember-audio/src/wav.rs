@@ -1,4 +1,6 @@
-//! Minimal RIFF/WAVE reader for 16-bit PCM (zero-copy, no allocation).
+//! Minimal RIFF/WAVE reader (zero-copy, no allocation): integer PCM at 8,
+//! 16, 24 or 32 bits and 32-bit IEEE float, plain or WAVE_FORMAT_EXTENSIBLE;
+//! samples are delivered as `i16`.
 
 use core::fmt;
 
@@ -11,7 +13,8 @@ pub enum WavError {
     Truncated,
     /// No `fmt ` or no `data` chunk.
     MissingChunk(&'static str),
-    /// Not 16-bit integer PCM (format tag, bits per sample).
+    /// An encoding other than integer PCM (8/16/24/32-bit) or 32-bit float
+    /// (format tag, bits per sample).
     UnsupportedFormat(u16, u16),
     /// Zero channels or a zero sample rate.
     BadHeader,
@@ -25,20 +28,60 @@ impl fmt::Display for WavError {
             WavError::MissingChunk(c) => write!(f, "WAV file has no '{c}' chunk"),
             WavError::UnsupportedFormat(tag, bits) => write!(
                 f,
-                "unsupported WAV encoding (format tag {tag}, {bits} bits per sample); 16-bit PCM is supported"
+                "unsupported WAV encoding (format tag {tag}, {bits} bits per sample); integer PCM at 8, 16, 24 or 32 bits and 32-bit float are supported"
             ),
             WavError::BadHeader => write!(f, "WAV header has zero channels or a zero sample rate"),
         }
     }
 }
 
-/// A parsed 16-bit PCM WAV, borrowing the file's bytes.
+/// How samples are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// Unsigned 8-bit (128 = silence).
+    U8,
+    /// Signed 16-bit little-endian.
+    I16,
+    /// Signed 24-bit little-endian.
+    I24,
+    /// Signed 32-bit little-endian.
+    I32,
+    /// 32-bit IEEE float, full scale ±1.0.
+    F32,
+}
+
+impl Encoding {
+    /// Bytes per sample.
+    pub fn bytes(self) -> usize {
+        match self {
+            Encoding::U8 => 1,
+            Encoding::I16 => 2,
+            Encoding::I24 => 3,
+            Encoding::I32 | Encoding::F32 => 4,
+        }
+    }
+
+    fn from_header(tag: u16, bits: u16) -> Option<Self> {
+        match (tag, bits) {
+            (1, 8) => Some(Encoding::U8),
+            (1, 16) => Some(Encoding::I16),
+            (1, 24) => Some(Encoding::I24),
+            (1, 32) => Some(Encoding::I32),
+            (3, 32) => Some(Encoding::F32),
+            _ => None,
+        }
+    }
+}
+
+/// A parsed WAV, borrowing the file's bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Wav<'a> {
     /// Samples per second.
     pub sample_rate: u32,
     /// Interleaved channels.
     pub channels: u16,
+    /// Sample encoding.
+    pub encoding: Encoding,
     data: &'a [u8],
 }
 
@@ -49,7 +92,7 @@ impl<'a> Wav<'a> {
             return Err(WavError::NotWav);
         }
         let mut i = 12usize;
-        let mut fmt_chunk: Option<(u16, u16, u32)> = None;
+        let mut fmt_chunk: Option<(Encoding, u16, u32)> = None;
         let mut data = None;
         while i + 8 <= bytes.len() {
             let id = &bytes[i..i + 4];
@@ -61,18 +104,22 @@ impl<'a> Wav<'a> {
                 if b.len() < 16 {
                     return Err(WavError::Truncated);
                 }
-                let tag = u16::from_le_bytes([b[0], b[1]]);
+                let mut tag = u16::from_le_bytes([b[0], b[1]]);
                 let channels = u16::from_le_bytes([b[2], b[3]]);
                 let rate = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
                 let bits = u16::from_le_bytes([b[14], b[15]]);
-                // 1 = PCM; 0xFFFE = WAVE_FORMAT_EXTENSIBLE (PCM sub-format assumed).
-                if !(tag == 1 || tag == 0xFFFE) || bits != 16 {
-                    return Err(WavError::UnsupportedFormat(tag, bits));
+                // WAVE_FORMAT_EXTENSIBLE: the real tag is the first two bytes
+                // of the sub-format GUID at offset 24.
+                if tag == 0xFFFE {
+                    let sub = b.get(24..26).ok_or(WavError::Truncated)?;
+                    tag = u16::from_le_bytes([sub[0], sub[1]]);
                 }
+                let encoding = Encoding::from_header(tag, bits)
+                    .ok_or(WavError::UnsupportedFormat(tag, bits))?;
                 if channels == 0 || rate == 0 {
                     return Err(WavError::BadHeader);
                 }
-                fmt_chunk = Some((tag, channels, rate));
+                fmt_chunk = Some((encoding, channels, rate));
             } else if id == b"data" {
                 // Tolerate a data chunk whose declared length overruns the file.
                 data = Some(body.unwrap_or(&bytes[i + 8..]));
@@ -82,26 +129,42 @@ impl<'a> Wav<'a> {
                 .saturating_add(len)
                 .saturating_add(len & 1);
         }
-        let (_, channels, sample_rate) = fmt_chunk.ok_or(WavError::MissingChunk("fmt "))?;
+        let (encoding, channels, sample_rate) = fmt_chunk.ok_or(WavError::MissingChunk("fmt "))?;
         let data = data.ok_or(WavError::MissingChunk("data"))?;
         Ok(Wav {
             sample_rate,
             channels,
+            encoding,
             data,
         })
     }
 
     /// Frames (samples per channel).
     pub fn frames(&self) -> usize {
-        self.data.len() / (2 * self.channels as usize)
+        self.data.len() / (self.encoding.bytes() * self.channels as usize)
     }
 
-    /// Sample `i` of `channel` (0 past the end).
+    /// Sample `i` of `channel` as 16-bit (0 past the end). Wider integers keep
+    /// their top 16 bits; floats are scaled by 32768, rounded and clamped.
     pub fn sample(&self, i: usize, channel: u16) -> i16 {
-        let k = (i * self.channels as usize + channel as usize) * 2;
-        match self.data.get(k..k + 2) {
-            Some(b) => i16::from_le_bytes([b[0], b[1]]),
-            None => 0,
+        let n = self.encoding.bytes();
+        let k = (i * self.channels as usize + channel as usize) * n;
+        let Some(b) = self.data.get(k..k + n) else {
+            return 0;
+        };
+        match self.encoding {
+            Encoding::U8 => ((b[0] as i16) - 128) << 8,
+            Encoding::I16 => i16::from_le_bytes([b[0], b[1]]),
+            Encoding::I24 => (i32::from_le_bytes([0, b[0], b[1], b[2]]) >> 16) as i16,
+            Encoding::I32 => (i32::from_le_bytes([b[0], b[1], b[2], b[3]]) >> 16) as i16,
+            Encoding::F32 => {
+                let x = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                if x.is_nan() {
+                    0
+                } else {
+                    libm::roundf(x * 32768.0).clamp(-32768.0, 32767.0) as i16
+                }
+            }
         }
     }
 
@@ -119,27 +182,79 @@ impl<'a> Wav<'a> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn refuses_non_pcm_and_garbage() {
-        assert_eq!(Wav::parse(b"hello").unwrap_err(), WavError::NotWav);
-        let mut h = [0u8; 44];
+    /// A one-channel WAV header at 16 kHz with `tag`, `bits` and `data`.
+    fn wav(tag: u16, bits: u16, data: &[u8]) -> [u8; 64] {
+        let mut h = [0u8; 64];
         h[0..4].copy_from_slice(b"RIFF");
         h[8..12].copy_from_slice(b"WAVE");
         h[12..16].copy_from_slice(b"fmt ");
         h[16] = 16;
-        h[20] = 3; // IEEE float
+        h[20..22].copy_from_slice(&tag.to_le_bytes());
+        h[22] = 1;
+        h[24..28].copy_from_slice(&16000u32.to_le_bytes());
+        h[34..36].copy_from_slice(&bits.to_le_bytes());
+        h[36..40].copy_from_slice(b"data");
+        h[40..44].copy_from_slice(&(data.len() as u32).to_le_bytes());
+        h[44..44 + data.len()].copy_from_slice(data);
+        h
+    }
+
+    #[test]
+    fn refuses_non_pcm_and_garbage() {
+        assert_eq!(Wav::parse(b"hello").unwrap_err(), WavError::NotWav);
+        let h = wav(2, 4, &[]); // MS ADPCM
+        assert_eq!(
+            Wav::parse(&h[..44]).unwrap_err(),
+            WavError::UnsupportedFormat(2, 4)
+        );
+        let h = wav(1, 12, &[]);
+        assert_eq!(
+            Wav::parse(&h[..44]).unwrap_err(),
+            WavError::UnsupportedFormat(1, 12)
+        );
+        let h = wav(1, 16, &[]);
+        let w = Wav::parse(&h[..44]).unwrap();
+        assert_eq!((w.sample_rate, w.channels, w.frames()), (16000, 1, 0));
+        assert_eq!(Wav::parse(&h[..30]).unwrap_err(), WavError::Truncated);
+    }
+
+    #[test]
+    fn every_encoding_reads_as_16_bit() {
+        // Full scale negative, zero, and about +0.5 in each encoding.
+        let cases: [(u16, u16, &[u8]); 5] = [
+            (1, 8, &[0, 128, 192]),
+            (1, 16, &[0x00, 0x80, 0, 0, 0x00, 0x40]),
+            (1, 24, &[0, 0x00, 0x80, 0, 0, 0, 0, 0x00, 0x40]),
+            (1, 32, &[0, 0, 0x00, 0x80, 0, 0, 0, 0, 0, 0, 0x00, 0x40]),
+            (
+                3,
+                32,
+                &[0x00, 0x00, 0x80, 0xBF, 0, 0, 0, 0, 0x00, 0x00, 0x00, 0x3F],
+            ),
+        ];
+        for (tag, bits, data) in cases {
+            let h = wav(tag, bits, data);
+            let w = Wav::parse(&h[..44 + data.len()]).unwrap();
+            assert_eq!(w.frames(), 3, "{tag}/{bits}");
+            let got = [w.sample(0, 0), w.sample(1, 0), w.sample(2, 0)];
+            assert_eq!(got, [-32768, 0, 16384], "{tag}/{bits}");
+            assert_eq!(w.sample(3, 0), 0);
+        }
+        // WAVE_FORMAT_EXTENSIBLE with a float sub-format.
+        let mut h = [0u8; 80];
+        h[0..4].copy_from_slice(b"RIFF");
+        h[8..12].copy_from_slice(b"WAVE");
+        h[12..16].copy_from_slice(b"fmt ");
+        h[16] = 40;
+        h[20..22].copy_from_slice(&0xFFFEu16.to_le_bytes());
         h[22] = 1;
         h[24..28].copy_from_slice(&16000u32.to_le_bytes());
         h[34] = 32;
-        h[36..40].copy_from_slice(b"data");
-        assert_eq!(
-            Wav::parse(&h).unwrap_err(),
-            WavError::UnsupportedFormat(3, 32)
-        );
-        h[20] = 1;
-        h[34] = 16;
-        let w = Wav::parse(&h).unwrap();
-        assert_eq!((w.sample_rate, w.channels, w.frames()), (16000, 1, 0));
-        assert_eq!(Wav::parse(&h[..30]).unwrap_err(), WavError::Truncated);
+        h[44] = 3; // sub-format GUID starts with the tag
+        h[60..64].copy_from_slice(b"data");
+        h[64..68].copy_from_slice(&4u32.to_le_bytes());
+        h[68..72].copy_from_slice(&0.25f32.to_le_bytes());
+        let w = Wav::parse(&h[..72]).unwrap();
+        assert_eq!((w.encoding, w.sample(0, 0)), (Encoding::F32, 8192));
     }
 }

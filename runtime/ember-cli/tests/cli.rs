@@ -322,6 +322,23 @@ fn listen_recognises_spoken_keywords() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["label"], "yes", "44.1 kHz clip");
     assert!(String::from_utf8_lossy(&o.stderr).contains("resampled"));
+    // 24-bit PCM (as audio tools often write) reads as the same clip.
+    let mut b24 = wav_bytes(&pcm, 16_000);
+    b24.truncate(44);
+    b24[34] = 24; // bits per sample
+    b24[32] = 3; // block align
+    b24[28..32].copy_from_slice(&(16_000u32 * 3).to_le_bytes());
+    b24[40..44].copy_from_slice(&((pcm.len() * 3) as u32).to_le_bytes());
+    for v in &pcm {
+        let w = (*v as i32) << 8;
+        b24.extend_from_slice(&w.to_le_bytes()[..3]);
+    }
+    let p24 = tmp("24bit.wav");
+    std::fs::write(&p24, &b24).unwrap();
+    let o = ember(&["listen", s(&blob), s(&p24), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["label"], "yes", "24-bit clip");
     let mut odd = bytes.clone();
     odd[24..28].copy_from_slice(&1000u32.to_le_bytes());
     let bad = tmp("1k.wav");
