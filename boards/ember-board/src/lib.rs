@@ -28,6 +28,24 @@ pub mod systick;
 
 pub use arena::StaticArena;
 
+#[cfg(target_arch = "arm")]
+#[doc(hidden)]
+pub use cortex_m_rt as __rt;
+
+/// Declares a Cortex-M firmware's entry function (`fn() -> !`) through
+/// cortex-m-rt. Each Cortex-M board crate re-exports it as `entry!`, so the
+/// apps write `board::entry!(start)` whatever the board.
+#[cfg(target_arch = "arm")]
+#[macro_export]
+macro_rules! cortex_m_entry {
+    ($f:path) => {
+        #[$crate::__rt::entry]
+        fn __ember_entry() -> ! {
+            $f()
+        }
+    };
+}
+
 /// What the inference apps need from a board.
 pub trait Board {
     /// Board name as `cargo xtask` spells it (`mps3-an547`, …).

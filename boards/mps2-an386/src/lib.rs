@@ -11,9 +11,8 @@
 #![no_std]
 #![deny(missing_docs)]
 
-#[doc(hidden)]
-pub use cortex_m_rt as __rt;
 pub use ember_board;
+pub use ember_board::cortex_m_entry as entry;
 
 /// Core clock (the frequency SysTick counts at).
 pub const CORE_HZ: u64 = 25_000_000;
@@ -60,15 +59,4 @@ fn SysTick() {
 #[cortex_m_rt::exception]
 unsafe fn HardFault(_frame: &cortex_m_rt::ExceptionFrame) -> ! {
     ember_board::semihosting::exit(103)
-}
-
-/// Declares the firmware's entry function (`fn() -> !`).
-#[macro_export]
-macro_rules! entry {
-    ($f:path) => {
-        #[$crate::__rt::entry]
-        fn __ember_entry() -> ! {
-            $f()
-        }
-    };
 }

@@ -12,9 +12,8 @@
 #![no_std]
 #![deny(missing_docs)]
 
-#[doc(hidden)]
-pub use cortex_m_rt as __rt;
 pub use ember_board;
+pub use ember_board::cortex_m_entry as entry;
 use ember_board::cycles::CycleCounter;
 use rp235x_hal as hal;
 use {defmt_rtt as _, panic_probe as _};
@@ -84,15 +83,4 @@ impl ember_board::Board for Board {
             cortex_m::asm::wfi();
         }
     }
-}
-
-/// Declares the firmware's entry function (`fn() -> !`).
-#[macro_export]
-macro_rules! entry {
-    ($f:path) => {
-        #[$crate::__rt::entry]
-        fn __ember_entry() -> ! {
-            $f()
-        }
-    };
 }
