@@ -80,6 +80,50 @@ pub const NO_TENSOR: u32 = u32::MAX;
 /// Most inputs an op may take.
 pub const MAX_OP_INPUTS: usize = 8;
 
+/// Input slot of an optimized variant's folded bias (`bias − in_zp·Σw`,
+/// constant i32 per output channel, computed by the compiler).
+pub const FOLDED_BIAS_INPUT: usize = 4;
+/// Input slot of an optimized variant's scratch buffer (an arena tensor
+/// the op may overwrite, planned to live only during the op).
+pub const SCRATCH_INPUT: usize = 5;
+/// Input slot of an optimized variant's blocked requantization table
+/// (optional; constant i32, see [`crate::kernels::opt::requant_blocks`]),
+/// read by the Helium epilogue.
+pub const REQUANT_BLOCKS_INPUT: usize = 6;
+
+/// Kernel variants an op record may name. Variant 0 is always the
+/// portable reference kernel; the others are the optimized kernels of
+/// [`crate::kernels::opt`], whose instruction set (Helium, DSP, NEON or
+/// portable) is fixed when the runtime is built.
+pub mod variant {
+    /// The reference kernel (every opcode).
+    pub const REFERENCE: u16 = 0;
+    /// [`super::OpCode::Conv2d`]: pointwise 1×1 (stride 1, no padding,
+    /// one group) as a matrix product on the input rows.
+    pub const CONV_POINTWISE: u16 = 1;
+    /// [`super::OpCode::Conv2d`]: one group, each receptive field gathered
+    /// into scratch, then a matrix product.
+    pub const CONV_IM2COL: u16 = 2;
+    /// [`super::OpCode::DepthwiseConv2d`]: multiplier 1, sixteen channels
+    /// per block.
+    pub const DEPTHWISE: u16 = 1;
+    /// [`super::OpCode::FullyConnected`]: int8, weight zero point 0.
+    pub const FULLY_CONNECTED: u16 = 1;
+}
+
+/// The kernel an (opcode, variant) pair names, as `ember inspect` shows
+/// it; `None` for a variant this runtime does not have.
+pub fn kernel_name(opcode: OpCode, v: u16) -> Option<&'static str> {
+    Some(match (opcode, v) {
+        (_, variant::REFERENCE) => "reference",
+        (OpCode::Conv2d, variant::CONV_POINTWISE) => "conv2d_s8_pointwise",
+        (OpCode::Conv2d, variant::CONV_IM2COL) => "conv2d_s8_im2col",
+        (OpCode::DepthwiseConv2d, variant::DEPTHWISE) => "depthwise_conv2d_s8_opt",
+        (OpCode::FullyConnected, variant::FULLY_CONNECTED) => "fully_connected_s8_opt",
+        _ => return None,
+    })
+}
+
 /// Element type of a tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -1,7 +1,7 @@
 //! Runs a validated model in a caller-provided arena.
 
 use crate::error::{Error, Result};
-use crate::format::{DType, OpCode, Storage, ALIGN, MAX_OP_INPUTS};
+use crate::format::{variant, DType, OpCode, Storage, ALIGN, MAX_OP_INPUTS, SCRATCH_INPUT};
 use crate::model::{Model, OpInfo, TensorInfo, TensorView};
 use crate::ops;
 
@@ -136,11 +136,32 @@ impl<'m, 'a> Interpreter<'m, 'a> {
     }
 }
 
-/// The memory one op touches: its input bytes (arena or blob) and its
-/// output bytes, carved from the arena without overlap.
+/// The memory one op touches: its input bytes (arena or blob), its output
+/// bytes and its scratch bytes (empty when it has none), the two writable
+/// ones carved from the arena without overlapping each other or any input.
 pub(crate) struct OpIo<'b> {
     pub ins: [&'b [u8]; MAX_OP_INPUTS],
     pub out: &'b mut [u8],
+    pub scratch: &'b mut [u8],
+}
+
+/// Read-only pieces of the arena left after carving out the writable
+/// ranges, each with its arena offset.
+struct Pieces<'b> {
+    parts: [(usize, &'b [u8]); 3],
+}
+
+impl<'b> Pieces<'b> {
+    /// Arena bytes `s..e` if they lie inside one read-only piece.
+    fn get(&self, s: usize, e: usize) -> Option<&'b [u8]> {
+        self.parts.iter().find_map(|&(base, p)| {
+            if s >= base && e <= base + p.len() {
+                p.get(s - base..e - base)
+            } else {
+                None
+            }
+        })
+    }
 }
 
 fn split_io<'b>(model: &'b Model<'b>, op: &OpInfo<'b>, arena: &'b mut [u8]) -> Result<OpIo<'b>> {
@@ -150,39 +171,60 @@ fn split_io<'b>(model: &'b Model<'b>, op: &OpInfo<'b>, arena: &'b mut [u8]) -> R
     };
     let out_t = model.tensor(op.output)?;
     let (o0, o1) = (out_t.offset, out_t.offset + out_t.size);
-    if o1 > arena.len() {
-        return Err(bad("output outside the arena"));
+    // The scratch range (empty at the output's end when there is none).
+    let (s0, s1) = match op.input(SCRATCH_INPUT) {
+        Some(t) if op.variant != variant::REFERENCE => {
+            let info = model.tensor(t)?;
+            if info.storage != Storage::Arena {
+                return Err(bad("scratch is not an arena tensor"));
+            }
+            (info.offset, info.offset + info.size)
+        }
+        _ => (o1, o1),
+    };
+    if o1 > arena.len() || s1 > arena.len() {
+        return Err(bad("output or scratch outside the arena"));
     }
-    let (left, rest) = arena.split_at_mut(o0);
-    let (out, right) = rest.split_at_mut(o1 - o0);
-    let left: &'b [u8] = left;
-    let right: &'b [u8] = right;
+    if s0 < o1 && o0 < s1 && s0 < s1 {
+        return Err(bad("scratch overlaps the output"));
+    }
+    // Carve [lo0, lo1) and [hi0, hi1) (the two writable ranges, in arena
+    // order) out of the arena; what remains is three read-only pieces.
+    let out_first = (o0, o1) <= (s0, s1);
+    let ((lo0, lo1), (hi0, hi1)) = if out_first {
+        ((o0, o1), (s0, s1))
+    } else {
+        ((s0, s1), (o0, o1))
+    };
+    let (a, rest) = arena.split_at_mut(lo0);
+    let (lo, rest) = rest.split_at_mut(lo1 - lo0);
+    let (b, rest) = rest.split_at_mut(hi0 - lo1);
+    let (hi, c) = rest.split_at_mut(hi1 - hi0);
+    let pieces = Pieces {
+        parts: [(0, a), (lo1, b), (hi1, c)],
+    };
+    let (out, scratch) = if out_first { (lo, hi) } else { (hi, lo) };
     let mut ins: [&'b [u8]; MAX_OP_INPUTS] = [&[]; MAX_OP_INPUTS];
     for (i, slot) in ins.iter_mut().enumerate().take(op.n_inputs) {
         let Some(t) = op.input(i) else { continue };
+        if i == SCRATCH_INPUT && op.variant != variant::REFERENCE {
+            continue;
+        }
         let info = model.tensor(t)?;
         *slot = match info.storage {
             Storage::Const => model
                 .const_bytes(&info)
                 .ok_or(bad("constant out of range"))?,
             Storage::Arena => {
-                let (s, e) = (info.offset, info.offset + info.size);
-                let part = if e <= o0 {
-                    left.get(s..e)
-                } else if s >= o1 {
-                    right.get(s - o1..e - o1)
-                } else {
-                    None
-                };
-                if let Some(p) = part {
-                    p
-                } else if info.size == 0 {
+                if info.size == 0 {
                     &[]
                 } else {
-                    return Err(bad("input overlaps the output or lies outside the arena"));
+                    pieces.get(info.offset, info.offset + info.size).ok_or(bad(
+                        "input overlaps the output or scratch, or lies outside the arena",
+                    ))?
                 }
             }
         };
     }
-    Ok(OpIo { ins, out })
+    Ok(OpIo { ins, out, scratch })
 }

@@ -304,6 +304,7 @@ impl<'a> Model<'a> {
         let lifetime = |root: u32| -> Result<Option<(i64, i64)>> {
             let mut first: Option<i64> = None;
             let mut last: i64 = i64::MIN;
+            let mut scratch = false;
             for i in 0..self.n_inputs {
                 if self.root(self.input_index(i)?)? == root {
                     first = Some(-1);
@@ -326,6 +327,26 @@ impl<'a> Model<'a> {
                         if self.tensor_checked(t)?.storage == Storage::Arena
                             && self.root(t)? == root
                         {
+                            if i == SCRATCH_INPUT && op.variant != variant::REFERENCE {
+                                // An op's scratch lives during that op only
+                                // and belongs to it alone.
+                                if first.is_some() {
+                                    return Err(Error::BadOp {
+                                        op: op.index,
+                                        reason: "scratch tensor is also used elsewhere",
+                                    });
+                                }
+                                first = Some(o as i64);
+                                last = o as i64;
+                                scratch = true;
+                                continue;
+                            }
+                            if scratch {
+                                return Err(Error::BadOp {
+                                    op: op.index,
+                                    reason: "reads another op's scratch tensor",
+                                });
+                            }
                             match first {
                                 Some(f) if f < o as i64 => last = last.max(o as i64),
                                 _ => {
@@ -575,7 +596,7 @@ impl<'a> Model<'a> {
         let code = u16_at(rec, 0).ok_or(bad("record out of range"))?;
         let opcode = OpCode::from_u16(code).ok_or(Error::UnknownOpCode { op: o, code })?;
         let variant = u16_at(rec, 2).ok_or(bad("record out of range"))?;
-        if variant != 0 {
+        if crate::format::kernel_name(opcode, variant).is_none() {
             return Err(Error::UnknownKernelVariant { op: o, variant });
         }
         let n_in = u16_at(rec, 4).ok_or(bad("record out of range"))? as usize;

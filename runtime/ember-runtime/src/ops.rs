@@ -6,7 +6,10 @@
 //! indexes unchecked: kernels re-check slice lengths and return errors.
 
 use crate::error::{Error, Result};
-use crate::format::{DType, OpCode, Rounding, Storage, MAX_RANK};
+use crate::format::{
+    variant, DType, OpCode, Rounding, Storage, FOLDED_BIAS_INPUT, MAX_RANK, REQUANT_BLOCKS_INPUT,
+    SCRATCH_INPUT,
+};
 use crate::interpreter::OpIo;
 use crate::kernels::{
     self, elementwise::BinaryOp, pool::PoolParams, QuantIo, Requant, Shape4, Window,
@@ -274,7 +277,11 @@ pub(crate) fn validate(model: &Model<'_>, op: &OpInfo<'_>) -> Result<()> {
 }
 
 fn validate_conv(c: &Ctx<'_, '_>) -> Result<()> {
-    c.need_inputs(2, 4)?;
+    if c.op.variant == variant::REFERENCE {
+        c.need_inputs(2, 4)?;
+    } else {
+        c.need_inputs(FOLDED_BIAS_INPUT + 1, REQUANT_BLOCKS_INPUT + 1)?;
+    }
     c.need_params(11)?;
     let (x, w, y) = (c.input(0)?, c.input(1)?, c.output()?);
     let xs = shape4(&x).ok_or(c.err("conv input must be 4-D NHWC"))?;
@@ -307,11 +314,113 @@ fn validate_conv(c: &Ctx<'_, '_>) -> Result<()> {
         win.out_hw(xs.h, xs.w, ws.h, ws.w) == Some((ys.h, ys.w)),
         "output size does not match the window",
     )?;
-    validate_weights(c, &x, &w, &y, co, 9)
+    validate_weights(c, &x, &w, &y, co, 9)?;
+    match (c.op.opcode, c.op.variant) {
+        (_, variant::REFERENCE) => Ok(()),
+        (OpCode::Conv2d, v) => {
+            c.check(g == 1, "optimized convolution needs one group")?;
+            let pointwise = kernels::opt::conv::is_pointwise(ws, &win);
+            c.check(
+                pointwise == (v == variant::CONV_POINTWISE),
+                "kernel variant does not fit the convolution's geometry",
+            )?;
+            validate_opt(
+                c,
+                &x,
+                co,
+                kernels::opt::conv::conv2d_s8_opt_scratch_size(ws, &win),
+            )
+        }
+        _ => {
+            c.check(
+                xs.c == co,
+                "optimized depthwise convolution needs multiplier 1",
+            )?;
+            validate_opt(
+                c,
+                &x,
+                co,
+                kernels::opt::depthwise_conv::depthwise_conv2d_s8_opt_scratch_size(co),
+            )
+        }
+    }
+}
+
+/// What every optimized variant needs: an int8 op, a constant i32 folded
+/// bias of `channels` at [`FOLDED_BIAS_INPUT`], and, when the kernel needs
+/// `scratch` bytes, an int8 arena tensor at least that large at
+/// [`SCRATCH_INPUT`].
+fn validate_opt(
+    c: &Ctx<'_, '_>,
+    x: &TensorInfo<'_>,
+    channels: usize,
+    scratch: usize,
+) -> Result<()> {
+    c.check(x.dtype == DType::I8, "optimized variants are int8 only")?;
+    let fb = c
+        .opt_input(FOLDED_BIAS_INPUT)?
+        .ok_or(c.err("optimized variant without a folded bias"))?;
+    check_const(c, &fb, DType::I32, "folded bias must be constant int32")?;
+    c.check(
+        fb.numel() == channels,
+        "folded bias length ≠ output channels",
+    )?;
+    match c.opt_input(SCRATCH_INPUT)? {
+        Some(s) => c.check(
+            s.storage == Storage::Arena && s.dtype == DType::I8 && s.size >= scratch,
+            "scratch must be an int8 arena tensor of the kernel's scratch size",
+        )?,
+        None => c.check(scratch == 0, "optimized variant without its scratch")?,
+    }
+    if let Some(t) = c.opt_input(REQUANT_BLOCKS_INPUT)? {
+        // The table must say exactly what the [mult, shift] pairs say, so
+        // the Helium epilogue computes what the reference would.
+        c.check(
+            c.op.opcode != OpCode::FullyConnected
+                && c.model.rounding() == Rounding::TfliteFixedPoint,
+            "blocked requant only for convolutions with TFLite rounding",
+        )?;
+        check_const(c, &t, DType::I32, "blocked requant must be constant int32")?;
+        let rq = c.input(3)?;
+        let pairs: &[i32] = cast(
+            c.model
+                .const_bytes(&rq)
+                .ok_or(c.err("requant out of range"))?,
+        )?;
+        c.check(
+            pairs.len() == 2 * channels,
+            "blocked requant needs per-channel requant pairs",
+        )?;
+        let blocks: &[i32] = cast(
+            c.model
+                .const_bytes(&t)
+                .ok_or(c.err("blocked requant out of range"))?,
+        )?;
+        c.check(
+            blocks.len() == channels / 4 * kernels::opt::REQUANT_BLOCK_WORDS,
+            "blocked requant length",
+        )?;
+        let mut want = [0i32; kernels::opt::REQUANT_BLOCK_WORDS];
+        for (b, blk) in blocks.chunks_exact(want.len()).enumerate() {
+            let p = pairs
+                .get(8 * b..8 * b + 8)
+                .ok_or(c.err("blocked requant length"))?;
+            kernels::opt::requant_blocks(p, 4, &mut want);
+            c.check(
+                blk == want,
+                "blocked requant disagrees with the requant pairs",
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn validate_fc(c: &Ctx<'_, '_>) -> Result<()> {
-    c.need_inputs(2, 4)?;
+    if c.op.variant == variant::REFERENCE {
+        c.need_inputs(2, 4)?;
+    } else {
+        c.need_inputs(FOLDED_BIAS_INPUT + 1, REQUANT_BLOCKS_INPUT + 1)?;
+    }
     c.need_params(2)?;
     let (x, w, y) = (c.input(0)?, c.input(1)?, c.output()?);
     c.check(w.rank == 2, "weights must be [N, K]")?;
@@ -328,7 +437,15 @@ fn validate_fc(c: &Ctx<'_, '_>) -> Result<()> {
         x.dims()[..x.rank - 1] == y.dims()[..y.rank - 1],
         "input and output leading dims differ",
     )?;
-    validate_weights(c, &x, &w, &y, n, 0)
+    validate_weights(c, &x, &w, &y, n, 0)?;
+    if c.op.variant != variant::REFERENCE {
+        c.check(
+            quant_of(c, &w)?.1 == 0,
+            "optimized fully connected needs weight zero point 0",
+        )?;
+        validate_opt(c, &x, n, 0)?;
+    }
+    Ok(())
 }
 
 /// The dtype rules shared by ops with weights (convolutions, fully
@@ -603,7 +720,7 @@ fn validate_concat(c: &Ctx<'_, '_>) -> Result<()> {
 /// Runs one validated op.
 pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<()> {
     let c = Ctx { model, op };
-    let OpIo { ins, out } = io;
+    let OpIo { ins, out, scratch } = io;
     let x = c.input(0)?;
     let y = c.output()?;
     match op.opcode {
@@ -630,13 +747,31 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                 } else {
                     None
                 };
-                let rq = requant(model, ins[3])?;
+                let mut rq = requant(model, ins[3])?;
+                if let (Requant::Fixed(pairs), Some(_)) = (rq, op.input(REQUANT_BLOCKS_INPUT)) {
+                    rq = Requant::FixedBlocked {
+                        pairs,
+                        blocks: cast(ins[REQUANT_BLOCKS_INPUT])?,
+                    };
+                }
                 let (xd, wd, yd) = (
                     cast::<i8>(ins[0])?,
                     cast::<i8>(ins[1])?,
                     cast_mut::<i8>(out)?,
                 );
-                if dw {
+                if op.variant != variant::REFERENCE {
+                    let fb = cast::<i32>(ins[FOLDED_BIAS_INPUT])?;
+                    let scratch = cast_mut::<i8>(scratch)?;
+                    if dw {
+                        kernels::opt::depthwise_conv::depthwise_conv2d_s8_opt(
+                            xd, xs, wd, ws, fb, rq, q, &win, scratch, yd, ys,
+                        )
+                    } else {
+                        kernels::opt::conv::conv2d_s8_opt(
+                            xd, xs, wd, ws, fb, rq, q, &win, scratch, yd, ys,
+                        )
+                    }
+                } else if dw {
                     kernels::depthwise_conv::depthwise_conv2d_s8(
                         xd, xs, wd, ws, bias, rq, q, &win, g, yd, ys,
                     )
@@ -686,6 +821,19 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                     Requant::Fixed(p) => Requant::FixedSingle(p),
                     other => other,
                 };
+                if op.variant != variant::REFERENCE {
+                    return kernels::opt::fully_connected::fully_connected_s8_opt(
+                        cast(ins[0])?,
+                        rows,
+                        k,
+                        cast(ins[1])?,
+                        n,
+                        cast(ins[FOLDED_BIAS_INPUT])?,
+                        rq,
+                        q,
+                        cast_mut(out)?,
+                    );
+                }
                 kernels::fully_connected::fully_connected_s8(
                     cast(ins[0])?,
                     rows,

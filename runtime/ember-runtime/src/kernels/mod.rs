@@ -16,6 +16,7 @@ pub mod conv;
 pub mod depthwise_conv;
 pub mod elementwise;
 pub mod fully_connected;
+pub mod opt;
 pub mod pad;
 pub mod pool;
 pub mod quant;
@@ -129,6 +130,15 @@ pub enum Requant<'a> {
     /// TFLite fixed point with single rounding (fully connected); same
     /// layout as [`Requant::Fixed`].
     FixedSingle(&'a [i32]),
+    /// [`Requant::Fixed`] (per channel, double rounding) plus the blocked
+    /// table the Helium epilogue reads
+    /// ([`opt::requant_blocks`]); same results.
+    FixedBlocked {
+        /// `[mult, shift]` per channel.
+        pairs: &'a [i32],
+        /// Blocks of `[mult ×4, left ×4, −right ×4]`.
+        blocks: &'a [i32],
+    },
     /// onnxruntime: one real scale per channel (or one for the tensor);
     /// `round_half_even(acc as f32 * scale)`.
     Float(&'a [f32]),
@@ -139,6 +149,7 @@ impl Requant<'_> {
     pub fn channels(&self) -> usize {
         match self {
             Requant::Fixed(p) | Requant::FixedSingle(p) => p.len() / 2,
+            Requant::FixedBlocked { pairs, .. } => pairs.len() / 2,
             Requant::Float(s) => s.len(),
         }
     }
@@ -148,7 +159,7 @@ impl Requant<'_> {
     #[inline(always)]
     pub fn apply(&self, acc: i32, ch: usize) -> i32 {
         match *self {
-            Requant::Fixed(p) => {
+            Requant::Fixed(p) | Requant::FixedBlocked { pairs: p, .. } => {
                 let i = if p.len() == 2 { 0 } else { ch * 2 };
                 match (p.get(i), p.get(i + 1)) {
                     (Some(&m), Some(&s)) => quant::multiply_by_quantized_multiplier(acc, m, s),
@@ -204,6 +215,10 @@ pub(crate) fn check_requant(rq: &Requant<'_>, channels: usize, what: &'static st
     let ok = match rq {
         Requant::Fixed(p) | Requant::FixedSingle(p) => {
             p.len() == 2 || Some(p.len()) == channels.checked_mul(2)
+        }
+        Requant::FixedBlocked { pairs, blocks } => {
+            Some(pairs.len()) == channels.checked_mul(2)
+                && Some(blocks.len()) == (channels / 4).checked_mul(opt::REQUANT_BLOCK_WORDS)
         }
         Requant::Float(s) => s.len() == 1 || s.len() == channels,
     };

@@ -1,0 +1,74 @@
+//! Dot-product primitives every optimized int8 kernel is built on: the one
+//! place that chooses an instruction set.
+//!
+//! All of them compute `Σ x[i]·w[i]` over int8 with a wrapping int32
+//! accumulator (the reference kernels' arithmetic), over `x.len()`
+//! elements; weight rows must be at least that long.
+
+/// `Σ x·w` of one input vector and one weight row.
+#[inline]
+pub fn dot_s8(x: &[i8], w: &[i8]) -> i32 {
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    {
+        super::arm_dsp::dot_s8(x, w)
+    }
+    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    {
+        portable::dot_s8(x, w)
+    }
+}
+
+/// `Σ x·w` of one input vector against four weight rows (the input is read
+/// once for all four).
+#[inline]
+pub fn dot4_s8(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4] {
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    {
+        super::arm_dsp::dot4_s8(x, w0, w1, w2, w3)
+    }
+    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    {
+        portable::dot4_s8(x, w0, w1, w2, w3)
+    }
+}
+
+/// Plain Rust shaped for LLVM's vectorizer: one induction variable, equal
+/// slice lengths proven up front (so no bounds checks survive in the loop),
+/// a widening multiply and an add reduction. With `target-cpu=cortex-m55`
+/// each loop body becomes `VLDRB.U8` + `VMLAVA.S8` under a `DLSTP/LETP`
+/// tail-predicated loop; on aarch64 it becomes NEON `SMULL/SADALP`-style
+/// code.
+pub mod portable {
+    /// See [`super::dot_s8`].
+    #[inline]
+    pub fn dot_s8(x: &[i8], w: &[i8]) -> i32 {
+        let n = x.len().min(w.len());
+        let (x, w) = (&x[..n], &w[..n]);
+        let mut acc = 0i32;
+        for i in 0..n {
+            acc = acc.wrapping_add((x[i] as i32).wrapping_mul(w[i] as i32));
+        }
+        acc
+    }
+
+    /// See [`super::dot4_s8`].
+    #[inline]
+    pub fn dot4_s8(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4] {
+        let n = x
+            .len()
+            .min(w0.len())
+            .min(w1.len())
+            .min(w2.len())
+            .min(w3.len());
+        let (x, w0, w1, w2, w3) = (&x[..n], &w0[..n], &w1[..n], &w2[..n], &w3[..n]);
+        let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+        for i in 0..n {
+            let xv = x[i] as i32;
+            a0 = a0.wrapping_add(xv.wrapping_mul(w0[i] as i32));
+            a1 = a1.wrapping_add(xv.wrapping_mul(w1[i] as i32));
+            a2 = a2.wrapping_add(xv.wrapping_mul(w2[i] as i32));
+            a3 = a3.wrapping_add(xv.wrapping_mul(w3[i] as i32));
+        }
+        [a0, a1, a2, a3]
+    }
+}

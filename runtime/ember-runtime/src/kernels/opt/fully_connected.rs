@@ -1,0 +1,90 @@
+//! int8 fully connected with the input zero point folded into the bias
+//! (weights symmetric, zero point 0): four outputs per pass over the input
+//! row.
+
+use super::super::{check_len, check_requant, QuantIo, Requant};
+use super::dot::{dot4_s8, dot_s8};
+use super::Epilogue;
+use crate::error::Result;
+
+/// Scratch bytes [`fully_connected_s8_opt`] needs (none).
+pub fn fully_connected_s8_opt_scratch_size() -> usize {
+    0
+}
+
+/// Bit-exact with [`crate::kernels::fully_connected::fully_connected_s8`]
+/// for weight zero point 0, given `folded_bias = fold_bias(bias, w, n,
+/// in_zp)`. `x` is `[rows, k]`, `w` `[n, k]`, `y` `[rows, n]`.
+#[allow(clippy::too_many_arguments)]
+pub fn fully_connected_s8_opt(
+    x: &[i8],
+    rows: usize,
+    k: usize,
+    w: &[i8],
+    n: usize,
+    folded_bias: &[i32],
+    rq: Requant<'_>,
+    q: QuantIo,
+    y: &mut [i8],
+) -> Result<()> {
+    check_len(
+        x.len(),
+        rows.checked_mul(k),
+        "fully connected: input length",
+    )?;
+    check_len(w.len(), n.checked_mul(k), "fully connected: weight length")?;
+    check_len(
+        y.len(),
+        rows.checked_mul(n),
+        "fully connected: output length",
+    )?;
+    check_len(
+        folded_bias.len(),
+        Some(n),
+        "fully connected: folded bias length",
+    )?;
+    check_requant(&rq, n, "fully connected: requant channels")?;
+    with_epilogue!(rq, q, e => run(x, rows, k, w, n, folded_bias, e, y));
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run<E: Epilogue>(
+    x: &[i8],
+    rows: usize,
+    k: usize,
+    w: &[i8],
+    n: usize,
+    folded_bias: &[i32],
+    e: E,
+    y: &mut [i8],
+) {
+    for r in 0..rows {
+        let xr = &x[r * k..(r + 1) * k];
+        let out = &mut y[r * n..(r + 1) * n];
+        let mut j = 0;
+        while j + 4 <= n {
+            let rws = &w[j * k..(j + 4) * k];
+            let (r0, rest) = rws.split_at(k);
+            let (r1, rest) = rest.split_at(k);
+            let (r2, r3) = rest.split_at(k);
+            let a = dot4_s8(xr, r0, r1, r2, r3);
+            let b = &folded_bias[j..j + 4];
+            let acc = [
+                a[0].wrapping_add(b[0]),
+                a[1].wrapping_add(b[1]),
+                a[2].wrapping_add(b[2]),
+                a[3].wrapping_add(b[3]),
+            ];
+            if let Ok(o) = <&mut [i8; 4]>::try_from(&mut out[j..j + 4]) {
+                e.apply4(acc, j, o);
+            }
+            j += 4;
+        }
+        while j < n {
+            let a = dot_s8(xr, &w[j * k..(j + 1) * k]);
+            out[j] = e.apply(a.wrapping_add(folded_bias[j]), j);
+            j += 1;
+        }
+    }
+}

@@ -1,0 +1,300 @@
+//! Optimized int8 kernels: the same results as the reference kernels, bit
+//! for bit, with the work rearranged for speed.
+//!
+//! What the compiler decided ahead of time arrives as data: the bias with
+//! the input zero-point correction folded in (`bias − in_zp·Σw` per output
+//! channel, so the inner loops are pure `Σ x·w` products), the kernel
+//! variant recorded in the op, and a scratch buffer planned in the arena
+//! (the `*_scratch_size` companions say how big).
+//!
+//! Every loop that matters ends in one of the primitives of [`dot`], the
+//! single dispatch point per instruction set:
+//! - portable Rust written so that LLVM vectorizes it — to Helium/MVE
+//!   `VMLAVA.S8` tail-predicated loops with `-C target-cpu=cortex-m55`, to
+//!   NEON on aarch64;
+//! - the `dsp` cargo feature on 32-bit Arm (Cortex-M4/M7/M33): `SMLAD`
+//!   dual 16-bit multiply-accumulates through `asm!`, each input word
+//!   widened once (`SXTB16`) and reused for several filter rows.
+//!
+//! Why folding the zero point is exact: the reference computes
+//! `Σ (x − zp)·w + bias` with wrapping i32 arithmetic; wrapping arithmetic
+//! is a ring, so `Σ x·w + (bias − zp·Σw)` is the same 32-bit value. Taps
+//! that fall in the implicit padding are fed the zero point itself, which
+//! contributes `zp·w`, cancelled by the folded term exactly as `(zp − zp)·w`
+//! would be.
+
+use super::{sat_i8, QuantIo, Requant};
+
+/// Folds the input zero point into a bias: `out[c] = bias[c] − in_zp·Σ w_c`
+/// (wrapping, as the reference accumulator), where `w_c` is row `c` of a
+/// row-major `[C, K]` filter, or channel `c` of a channel-last filter
+/// (`[1, Kh, Kw, C]`, depthwise) when `channel_last`. `C = out.len()`.
+/// The compiler calls this; tests use it to build the kernels' inputs.
+pub fn fold_bias(bias: Option<&[i32]>, w: &[i8], in_zp: i32, channel_last: bool, out: &mut [i32]) {
+    let channels = out.len();
+    let row_len = w.len().checked_div(channels).unwrap_or(0);
+    for (c, o) in out.iter_mut().enumerate() {
+        let sum = if channel_last {
+            w.iter()
+                .skip(c)
+                .step_by(channels)
+                .fold(0i32, |a, &v| a.wrapping_add(v as i32))
+        } else {
+            w[c * row_len..(c + 1) * row_len]
+                .iter()
+                .fold(0i32, |a, &v| a.wrapping_add(v as i32))
+        };
+        let b = bias.and_then(|b| b.get(c)).copied().unwrap_or(0);
+        *o = b.wrapping_sub(in_zp.wrapping_mul(sum));
+    }
+}
+
+/// TFLite's double-rounding `MultiplyByQuantizedMultiplier` in the form
+/// 32-bit cores execute quickly; equal to
+/// [`crate::kernels::quant::multiply_by_quantized_multiplier`] for every
+/// `x` when `multiplier ≥ 0` (which model validation guarantees).
+///
+/// Why: gemmlowp's rounding doubling high multiply adds a nudge of `2³⁰`
+/// (or `1 − 2³⁰` for negative products) and divides by `2³¹` truncating
+/// toward zero; both cases equal `floor((x·m + 2³⁰) / 2³¹)`, an arithmetic
+/// shift. Its one saturating case needs `m = i32::MIN`, excluded by
+/// `m ≥ 0`. The rounding right shift rounds half away from zero: round up
+/// when the remainder exceeds half, or equals half for non-negative values.
+#[inline(always)]
+pub fn requantize_fixed(x: i32, multiplier: i32, shift: i32) -> i32 {
+    let left = shift.clamp(0, 31) as u32;
+    let right = shift.saturating_neg().clamp(0, 31) as u32;
+    let x = x.wrapping_shl(left);
+    let high = ((x as i64 * multiplier as i64 + (1 << 30)) >> 31) as i32;
+    let mask = ((1u32 << right) - 1) as i32;
+    let remainder = high & mask;
+    let threshold = (mask >> 1) + ((high as u32) >> 31) as i32;
+    (high >> right) + i32::from(remainder > threshold)
+}
+
+/// The requantize-and-clamp epilogue of an int8 kernel, as a type: each
+/// kernel's loops are compiled once per implementation with the epilogue
+/// inlined, so the rounding-mode dispatch happens once per call.
+pub(crate) trait Epilogue: Copy {
+    /// Requantizes `acc` for output channel `ch` and clamps it to int8.
+    fn apply(&self, acc: i32, ch: usize) -> i8;
+
+    /// The same for channels `ch..ch + 4` into `out[0..4]`.
+    #[inline(always)]
+    fn apply4(&self, acc: [i32; 4], ch: usize, out: &mut [i8; 4]) {
+        for (j, (o, a)) in out.iter_mut().zip(acc).enumerate() {
+            *o = self.apply(a, ch + j);
+        }
+    }
+}
+
+/// Words per block of four channels in a blocked requantization table.
+pub const REQUANT_BLOCK_WORDS: usize = 12;
+
+/// Builds the blocked requantization table the Helium epilogue reads from
+/// `[mult, shift]` pairs of `channels` channels (one pair = per tensor):
+/// for each whole block of four channels, four multipliers, four left
+/// shifts and four negated right shifts. Channels past the last whole
+/// block are not in the table (the kernels requantize them one by one).
+pub fn requant_blocks(pairs: &[i32], channels: usize, out: &mut [i32]) {
+    let pair = |c: usize| -> (i32, i32) {
+        let i = if pairs.len() == 2 { 0 } else { 2 * c };
+        match (pairs.get(i), pairs.get(i + 1)) {
+            (Some(&m), Some(&s)) => (m, s),
+            _ => (0, 0),
+        }
+    };
+    for (b, blk) in out
+        .chunks_exact_mut(REQUANT_BLOCK_WORDS)
+        .take(channels / 4)
+        .enumerate()
+    {
+        for j in 0..4 {
+            let (m, s) = pair(4 * b + j);
+            blk[j] = m;
+            blk[4 + j] = s.clamp(0, 31);
+            blk[8 + j] = -(s.saturating_neg().clamp(0, 31));
+        }
+    }
+}
+
+/// TFLite double rounding per channel, with the blocked table for the
+/// Helium epilogue.
+#[derive(Clone, Copy)]
+pub(crate) struct FixedBlocked<'a> {
+    pairs: FixedPerChannel<'a>,
+    #[allow(dead_code)] // read only by the Helium build
+    blocks: &'a [i32],
+}
+
+impl Epilogue for FixedBlocked<'_> {
+    #[inline(always)]
+    fn apply(&self, acc: i32, ch: usize) -> i8 {
+        self.pairs.apply(acc, ch)
+    }
+
+    #[inline(always)]
+    fn apply4(&self, acc: [i32; 4], ch: usize, out: &mut [i8; 4]) {
+        #[cfg(all(feature = "mve", target_arch = "arm"))]
+        if ch % 4 == 0 {
+            let i = ch / 4 * REQUANT_BLOCK_WORDS;
+            if let Some(Ok(p)) = self
+                .blocks
+                .get(i..i + REQUANT_BLOCK_WORDS)
+                .map(<&[i32; 12]>::try_from)
+            {
+                let q = &self.pairs.q;
+                arm_mve::requant4(&acc, p, q.out_zp, q.act_min, q.act_max, out);
+                return;
+            }
+        }
+        for (j, (o, a)) in out.iter_mut().zip(acc).enumerate() {
+            *o = self.pairs.apply(a, ch + j);
+        }
+    }
+}
+
+#[inline(always)]
+fn finish(v: i32, q: &QuantIo) -> i8 {
+    sat_i8(v.saturating_add(q.out_zp), q.act_min, q.act_max)
+}
+
+/// TFLite double rounding, one multiplier for the tensor.
+#[derive(Clone, Copy)]
+pub(crate) struct FixedPerTensor {
+    m: i32,
+    s: i32,
+    q: QuantIo,
+}
+
+impl Epilogue for FixedPerTensor {
+    #[inline(always)]
+    fn apply(&self, acc: i32, _ch: usize) -> i8 {
+        finish(requantize_fixed(acc, self.m, self.s), &self.q)
+    }
+}
+
+/// TFLite double rounding, `[mult, shift]` per channel.
+#[derive(Clone, Copy)]
+pub(crate) struct FixedPerChannel<'a> {
+    p: &'a [i32],
+    q: QuantIo,
+}
+
+impl Epilogue for FixedPerChannel<'_> {
+    #[inline(always)]
+    fn apply(&self, acc: i32, ch: usize) -> i8 {
+        let v = match (self.p.get(2 * ch), self.p.get(2 * ch + 1)) {
+            (Some(&m), Some(&s)) => requantize_fixed(acc, m, s),
+            _ => 0,
+        };
+        finish(v, &self.q)
+    }
+}
+
+/// Any other requantization: the reference [`Requant::apply`].
+#[derive(Clone, Copy)]
+pub(crate) struct AnyRequant<'a> {
+    rq: Requant<'a>,
+    q: QuantIo,
+}
+
+impl Epilogue for AnyRequant<'_> {
+    #[inline(always)]
+    fn apply(&self, acc: i32, ch: usize) -> i8 {
+        finish(self.rq.apply(acc, ch), &self.q)
+    }
+}
+
+/// Binds `$e` to the [`Epilogue`] for `$rq`/`$q` and evaluates `$body`
+/// (a call of a kernel's generic inner function) for it.
+macro_rules! with_epilogue {
+    ($rq:expr, $q:expr, $e:ident => $body:expr) => {
+        match $rq {
+            Requant::Fixed(p) if p.len() == 2 => {
+                let $e = $crate::kernels::opt::FixedPerTensor {
+                    m: p[0],
+                    s: p[1],
+                    q: $q,
+                };
+                $body
+            }
+            Requant::Fixed(p) => {
+                let $e = $crate::kernels::opt::FixedPerChannel { p, q: $q };
+                $body
+            }
+            Requant::FixedBlocked { pairs, blocks } => {
+                let $e = $crate::kernels::opt::FixedBlocked {
+                    pairs: $crate::kernels::opt::FixedPerChannel { p: pairs, q: $q },
+                    blocks,
+                };
+                $body
+            }
+            rq => {
+                let $e = $crate::kernels::opt::AnyRequant { rq, q: $q };
+                $body
+            }
+        }
+    };
+}
+
+// Declared after `with_epilogue!` so they can use it (textual macro scope).
+pub mod conv;
+pub mod depthwise_conv;
+pub mod dot;
+pub mod fully_connected;
+pub mod selftest;
+
+#[cfg(all(feature = "dsp", target_arch = "arm"))]
+mod arm_dsp;
+#[cfg(all(feature = "mve", target_arch = "arm"))]
+mod arm_mve;
+
+#[cfg(test)]
+mod tests {
+    use super::super::quant::multiply_by_quantized_multiplier;
+    use super::selftest::Rng;
+    use super::*;
+
+    #[test]
+    fn fast_requantization_equals_gemmlowp() {
+        let mut rng = Rng::new(7);
+        let edges = [
+            i32::MIN,
+            i32::MIN + 1,
+            -65536,
+            -1,
+            0,
+            1,
+            65535,
+            i32::MAX - 1,
+            i32::MAX,
+        ];
+        for shift in -31..=30 {
+            for &m in &[0, 1, 1 << 30, (1 << 30) + 12345, i32::MAX - 1, i32::MAX] {
+                for &x in &edges {
+                    assert_eq!(
+                        requantize_fixed(x, m, shift),
+                        multiply_by_quantized_multiplier(x, m, shift),
+                        "x {x} m {m} shift {shift}"
+                    );
+                }
+            }
+        }
+        for _ in 0..200_000 {
+            let x = match rng.range(0, 2) {
+                0 => rng.next_u64() as i32,
+                1 => rng.range(-100_000, 100_000) as i32,
+                // exact halves after the shift
+                _ => (rng.range(-1000, 1000) as i32) << rng.range(0, 20),
+            };
+            let m = rng.range(0, i32::MAX as i64) as i32;
+            let shift = rng.range(-31, 30) as i32;
+            assert_eq!(
+                requantize_fixed(x, m, shift),
+                multiply_by_quantized_multiplier(x, m, shift),
+                "x {x} m {m} shift {shift}"
+            );
+        }
+    }
+}

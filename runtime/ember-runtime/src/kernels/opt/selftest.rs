@@ -1,0 +1,366 @@
+//! Generated-case equivalence check: random shapes, strides, paddings,
+//! dilations, zero points, multipliers and activation bounds, each run
+//! through the reference kernel and the optimized one, outputs compared
+//! byte for byte. `no_std` and allocation-free (the caller lends the
+//! buffers), so the same cases run in host tests and on the simulated
+//! boards (`ember-kernel-check` firmware), where the optimized path is the
+//! board's instruction set.
+
+use super::super::{
+    conv::conv2d_s8, depthwise_conv::depthwise_conv2d_s8, fully_connected::fully_connected_s8,
+    QuantIo, Requant, Shape4, Window,
+};
+use super::super::{quant::multiply_by_quantized_multiplier, sat_i8};
+use super::{
+    conv::{conv2d_s8_opt, conv2d_s8_opt_scratch_size},
+    depthwise_conv::{depthwise_conv2d_s8_opt, depthwise_conv2d_s8_opt_scratch_size},
+    fold_bias,
+    fully_connected::fully_connected_s8_opt,
+    requant_blocks,
+};
+use crate::error::{Error, Result};
+
+/// xorshift64* — deterministic, tiny, good enough for test shapes.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from a seed (0 is remapped).
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        let span = (hi - lo + 1) as u64;
+        lo + (self.next_u64() % span) as i64
+    }
+
+    /// One of `items`.
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[(self.next_u64() % items.len() as u64) as usize]
+    }
+}
+
+/// Which kernel a case exercised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum CaseKind {
+    /// Convolution, pointwise (1×1, stride 1, no padding).
+    Pointwise,
+    /// Convolution through the gathered receptive field.
+    Conv,
+    /// Depthwise convolution.
+    Depthwise,
+    /// Fully connected.
+    FullyConnected,
+    /// The requantization epilogue alone (four channels at a time, with
+    /// the blocked table) on random and extreme accumulators.
+    Requantize,
+}
+
+/// The outcome of one case.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CaseReport {
+    /// Kernel.
+    pub kind: CaseKind,
+    /// Input `[N, H, W, C]` (fully connected: `[rows, 1, 1, K]`).
+    pub input: [u32; 4],
+    /// Filter `[Co, Kh, Kw, Ci]` (fully connected: `[N, 1, 1, K]`).
+    pub filter: [u32; 4],
+    /// Stride, dilation, top/left padding (vertical).
+    pub geometry: [u32; 4],
+    /// Output bytes compared.
+    pub outputs: u32,
+    /// Output bytes that differ (0 = bit-exact).
+    pub mismatches: u32,
+}
+
+/// Buffers a case may use; their sizes bound the shapes generated.
+pub struct Workspace<'a> {
+    /// Input activations.
+    pub x: &'a mut [i8],
+    /// Weights.
+    pub w: &'a mut [i8],
+    /// Bias, folded bias and requant pairs (at least 4 × max channels).
+    pub words: &'a mut [i32],
+    /// Reference output.
+    pub y_ref: &'a mut [i8],
+    /// Optimized output.
+    pub y_opt: &'a mut [i8],
+    /// Optimized kernels' scratch.
+    pub scratch: &'a mut [i8],
+}
+
+const CHANNELS: [usize; 10] = [1, 3, 4, 7, 8, 16, 17, 24, 32, 33];
+
+fn fill(rng: &mut Rng, v: &mut [i8]) {
+    for b in v {
+        *b = rng.range(-128, 127) as i8;
+    }
+}
+
+/// Runs case number `seed`: picks a kernel and parameters that fit in the
+/// workspace, runs both implementations and counts differing output bytes.
+/// `Err` only if the workspace is too small for even the smallest case.
+pub fn run_case(seed: u64, ws: &mut Workspace<'_>) -> Result<CaseReport> {
+    let mut rng = Rng::new(seed);
+    let kind = rng.pick(&[
+        CaseKind::Pointwise,
+        CaseKind::Conv,
+        CaseKind::Depthwise,
+        CaseKind::FullyConnected,
+        CaseKind::Requantize,
+    ]);
+    if kind == CaseKind::Requantize {
+        return requantize_case(&mut rng, ws);
+    }
+    for _attempt in 0..64 {
+        if let Some(r) = try_case(&mut rng, kind, ws)? {
+            return Ok(r);
+        }
+    }
+    Err(Error::ShapeMismatch("selftest: workspace too small"))
+}
+
+fn quant(rng: &mut Rng) -> QuantIo {
+    let in_zp = rng.range(-128, 127) as i32;
+    let out_zp = rng.range(-128, 127) as i32;
+    let (act_min, act_max) = if rng.range(0, 2) == 0 {
+        (-128, 127)
+    } else {
+        let lo = rng.range(-128, 0) as i32;
+        (lo, rng.range(lo as i64, 127) as i32)
+    };
+    QuantIo {
+        in_zp,
+        out_zp,
+        act_min,
+        act_max,
+    }
+}
+
+fn requant_pairs(rng: &mut Rng, pairs: &mut [i32]) {
+    for p in pairs.chunks_exact_mut(2) {
+        p[0] = rng.range(1 << 30, i32::MAX as i64) as i32;
+        p[1] = rng.range(-14, 1) as i32;
+    }
+}
+
+fn requantize_case(rng: &mut Rng, ws: &mut Workspace<'_>) -> Result<CaseReport> {
+    use super::{Epilogue, FixedBlocked, FixedPerChannel};
+    let co = 4 * rng.range(1, 8) as usize;
+    if 6 * co > ws.words.len() || co > ws.y_ref.len() {
+        return Err(Error::ShapeMismatch("selftest: workspace too small"));
+    }
+    let q = quant(rng);
+    let (pairs, rest) = ws.words.split_at_mut(2 * co);
+    let (blocks, rest) = rest.split_at_mut(3 * co);
+    let accs = &mut rest[..co];
+    for p in pairs.chunks_exact_mut(2) {
+        p[0] = rng.range(0, i32::MAX as i64) as i32;
+        p[1] = rng.range(-31, 30) as i32;
+    }
+    for a in accs.iter_mut() {
+        *a = match rng.range(0, 3) {
+            0 => rng.next_u64() as i32,
+            1 => rng.pick(&[i32::MIN, i32::MAX, -1, 0, 1, i32::MIN + 1]),
+            _ => rng.range(-70_000, 70_000) as i32,
+        };
+    }
+    requant_blocks(pairs, co, blocks);
+    let e = FixedBlocked {
+        pairs: FixedPerChannel { p: pairs, q },
+        blocks,
+    };
+    let mut mismatches = 0;
+    for (b, a) in accs.chunks_exact(4).enumerate() {
+        let mut got = [0i8; 4];
+        if let Ok(a4) = <[i32; 4]>::try_from(a) {
+            e.apply4(a4, 4 * b, &mut got);
+        }
+        for j in 0..4 {
+            let ch = 4 * b + j;
+            let v = multiply_by_quantized_multiplier(a[j], pairs[2 * ch], pairs[2 * ch + 1]);
+            let want = sat_i8(v.saturating_add(q.out_zp), q.act_min, q.act_max);
+            mismatches += u32::from(got[j] != want);
+        }
+    }
+    Ok(CaseReport {
+        kind: CaseKind::Requantize,
+        input: [1, 1, 1, co as u32],
+        filter: [0; 4],
+        geometry: [0; 4],
+        outputs: co as u32,
+        mismatches,
+    })
+}
+
+fn try_case(rng: &mut Rng, kind: CaseKind, ws: &mut Workspace<'_>) -> Result<Option<CaseReport>> {
+    let q = quant(rng);
+    let n = rng.range(1, 2) as usize;
+    let h = rng.range(1, 9) as usize;
+    let wd = rng.range(1, 9) as usize;
+    let ci = rng.pick(&CHANNELS);
+    let (k_h, k_w) = match kind {
+        CaseKind::Pointwise | CaseKind::FullyConnected => (1, 1),
+        _ => (rng.range(1, 5) as usize, rng.range(1, 5) as usize),
+    };
+    let win = match kind {
+        CaseKind::Pointwise | CaseKind::FullyConnected => Window {
+            stride_h: 1,
+            stride_w: 1,
+            dil_h: 1,
+            dil_w: 1,
+            ..Window::default()
+        },
+        _ => Window {
+            stride_h: rng.range(1, 3) as usize,
+            stride_w: rng.range(1, 3) as usize,
+            dil_h: rng.range(1, 2) as usize,
+            dil_w: rng.range(1, 2) as usize,
+            pad_top: rng.range(0, 2) as usize,
+            pad_left: rng.range(0, 2) as usize,
+            pad_bottom: rng.range(0, 2) as usize,
+            pad_right: rng.range(0, 2) as usize,
+        },
+    };
+    let co = match kind {
+        CaseKind::Depthwise => ci,
+        _ => rng.pick(&CHANNELS),
+    };
+    let xs = Shape4::new(n, h, wd, ci);
+    let fs = match kind {
+        CaseKind::Depthwise => Shape4::new(1, k_h, k_w, co),
+        _ => Shape4::new(co, k_h, k_w, ci),
+    };
+    let Some((oh, ow)) = win.out_hw(h, wd, k_h, k_w) else {
+        return Ok(None);
+    };
+    let ys = Shape4::new(n, oh, ow, co);
+    let (nx, nw, ny) = (
+        xs.numel().unwrap_or(usize::MAX),
+        fs.numel().unwrap_or(usize::MAX),
+        ys.numel().unwrap_or(usize::MAX),
+    );
+    let scratch_need = match kind {
+        CaseKind::Depthwise => depthwise_conv2d_s8_opt_scratch_size(co),
+        CaseKind::FullyConnected => 0,
+        _ => conv2d_s8_opt_scratch_size(fs, &win),
+    };
+    if nx > ws.x.len()
+        || nw > ws.w.len()
+        || ny > ws.y_ref.len()
+        || ny > ws.y_opt.len()
+        || 7 * co > ws.words.len()
+        || scratch_need > ws.scratch.len()
+    {
+        return Ok(None);
+    }
+    let x = &mut ws.x[..nx];
+    let w = &mut ws.w[..nw];
+    fill(rng, x);
+    fill(rng, w);
+    let (bias, rest) = ws.words.split_at_mut(co);
+    let (fb, rest) = rest.split_at_mut(co);
+    let per_channel = rng.range(0, 1) == 1;
+    let (pairs, blocks) = rest.split_at_mut(2 * co);
+    let pairs = &mut pairs[..if per_channel { 2 * co } else { 2 }];
+    for b in bias.iter_mut() {
+        *b = rng.range(-40_000, 40_000) as i32;
+    }
+    let with_bias = rng.range(0, 3) != 0;
+    requant_pairs(rng, pairs);
+    let blocks = &mut blocks[..co / 4 * super::REQUANT_BLOCK_WORDS];
+    let blocked = per_channel && rng.range(0, 1) == 1;
+    if blocked {
+        requant_blocks(pairs, co, blocks);
+    }
+    let (pairs, blocks): (&[i32], &[i32]) = (pairs, blocks);
+    let conv_rq = if blocked {
+        Requant::FixedBlocked { pairs, blocks }
+    } else {
+        Requant::Fixed(pairs)
+    };
+    let bias: Option<&[i32]> = if with_bias { Some(bias) } else { None };
+    let (x, w): (&[i8], &[i8]) = (x, w);
+    fold_bias(bias, w, q.in_zp, kind == CaseKind::Depthwise, fb);
+    let (y_ref, y_opt) = (&mut ws.y_ref[..ny], &mut ws.y_opt[..ny]);
+    y_opt.fill(0x55);
+    match kind {
+        CaseKind::Pointwise | CaseKind::Conv => {
+            let rq = Requant::Fixed(pairs);
+            conv2d_s8(x, xs, w, fs, bias, rq, q, &win, 1, y_ref, ys)?;
+            conv2d_s8_opt(x, xs, w, fs, fb, conv_rq, q, &win, ws.scratch, y_opt, ys)?;
+        }
+        CaseKind::Depthwise => {
+            let rq = Requant::Fixed(pairs);
+            depthwise_conv2d_s8(x, xs, w, fs, bias, rq, q, &win, 1, y_ref, ys)?;
+            depthwise_conv2d_s8_opt(x, xs, w, fs, fb, conv_rq, q, &win, ws.scratch, y_opt, ys)?;
+        }
+        CaseKind::Requantize => return Ok(None),
+        CaseKind::FullyConnected => {
+            let rq = Requant::FixedSingle(pairs);
+            let (rows, k) = (n * h * wd, ci);
+            fully_connected_s8(x, rows, k, w, co, 0, bias, rq, q, y_ref)?;
+            fully_connected_s8_opt(x, rows, k, w, co, fb, rq, q, y_opt)?;
+        }
+    }
+    let mismatches = y_ref
+        .iter()
+        .zip(y_opt.iter())
+        .filter(|(a, b)| a != b)
+        .count();
+    let d = |s: Shape4| [s.n as u32, s.h as u32, s.w as u32, s.c as u32];
+    Ok(Some(CaseReport {
+        kind,
+        input: d(xs),
+        filter: d(fs),
+        geometry: [
+            win.stride_h as u32,
+            win.dil_h as u32,
+            win.pad_top as u32,
+            win.pad_left as u32,
+        ],
+        outputs: ny as u32,
+        mismatches: mismatches as u32,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec;
+
+    #[test]
+    fn optimized_kernels_match_reference_on_generated_cases() {
+        let (mut x, mut w, mut words) = (vec![0i8; 8192], vec![0i8; 16384], vec![0i32; 512]);
+        let (mut a, mut b, mut s) = (vec![0i8; 8192], vec![0i8; 8192], vec![0i8; 2048]);
+        let mut ws = Workspace {
+            x: &mut x,
+            w: &mut w,
+            words: &mut words,
+            y_ref: &mut a,
+            y_opt: &mut b,
+            scratch: &mut s,
+        };
+        let mut seen = [0usize; 5];
+        for seed in 0..3000 {
+            let r = run_case(seed, &mut ws).unwrap();
+            assert_eq!(r.mismatches, 0, "case {seed}: {r:?}");
+            assert!(r.outputs > 0);
+            seen[r.kind as usize] += 1;
+        }
+        assert!(seen.iter().all(|&s| s > 400), "{seen:?}");
+    }
+}
