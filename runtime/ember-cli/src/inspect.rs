@@ -1,7 +1,7 @@
 //! `ember inspect`: the compiled model layer by layer.
 
 use anyhow::Result;
-use ember_runtime::format::Storage;
+use ember_runtime::format::{kernel_name, Storage, SCRATCH_INPUT};
 use ember_runtime::{Interpreter, Model};
 use serde_json::json;
 use std::fmt::Write;
@@ -17,6 +17,8 @@ struct Layer {
     weight_bytes: usize,
     arena_offset: usize,
     arena_bytes: usize,
+    kernel: &'static str,
+    scratch_bytes: usize,
 }
 
 fn layers(m: &Model<'_>) -> Result<Vec<Layer>> {
@@ -26,10 +28,13 @@ fn layers(m: &Model<'_>) -> Result<Vec<Layer>> {
         let out = m.tensor(op.output)?;
         let mut weight_bytes = 0;
         let mut in_shape = vec![];
+        let mut scratch_bytes = 0;
         for i in 0..op.n_inputs {
             if let Some(t) = op.input(i) {
                 let t = m.tensor(t)?;
-                if t.storage == Storage::Const {
+                if i == SCRATCH_INPUT && op.variant != 0 {
+                    scratch_bytes = t.size;
+                } else if t.storage == Storage::Const {
                     weight_bytes += t.size;
                 } else if in_shape.is_empty() {
                     in_shape = t.dims().to_vec();
@@ -47,6 +52,8 @@ fn layers(m: &Model<'_>) -> Result<Vec<Layer>> {
             weight_bytes,
             arena_offset: out.offset,
             arena_bytes: out.size,
+            kernel: kernel_name(op.opcode, op.variant).unwrap_or("?"),
+            scratch_bytes,
         });
     }
     Ok(v)
@@ -75,8 +82,18 @@ pub fn table(m: &Model<'_>) -> Result<String> {
     let mut s = String::new();
     writeln!(
         s,
-        "{:>3}  {:<16} {:<4} {:<18} {:<18} {:>10} {:>9} {:>8} {:>8}  name",
-        "#", "op", "type", "input", "output", "MACs", "weights", "offset", "bytes"
+        "{:>3}  {:<16} {:<4} {:<18} {:<18} {:>10} {:>9} {:>8} {:>8}  {:<24} {:>7}  name",
+        "#",
+        "op",
+        "type",
+        "input",
+        "output",
+        "MACs",
+        "weights",
+        "offset",
+        "bytes",
+        "kernel",
+        "scratch"
     )?;
     for l in &ls {
         let name: String = if l.name.chars().count() > 48 {
@@ -86,7 +103,7 @@ pub fn table(m: &Model<'_>) -> Result<String> {
         };
         writeln!(
             s,
-            "{:>3}  {:<16} {:<4} {:<18} {:<18} {:>10} {:>9} {:>8} {:>8}  {}",
+            "{:>3}  {:<16} {:<4} {:<18} {:<18} {:>10} {:>9} {:>8} {:>8}  {:<24} {:>7}  {}",
             l.index,
             l.op,
             l.dtype,
@@ -96,6 +113,8 @@ pub fn table(m: &Model<'_>) -> Result<String> {
             l.weight_bytes,
             l.arena_offset,
             l.arena_bytes,
+            l.kernel,
+            l.scratch_bytes,
             name
         )?;
     }
@@ -141,7 +160,7 @@ pub fn json(m: &Model<'_>) -> Result<String> {
                 "index": l.index, "op": l.op, "name": l.name, "dtype": l.dtype,
                 "input_shape": l.in_shape, "output_shape": l.out_shape, "macs": l.macs,
                 "weight_bytes": l.weight_bytes, "arena_offset": l.arena_offset, "arena_bytes": l.arena_bytes,
-                "kernel": "reference",
+                "kernel": l.kernel, "scratch_bytes": l.scratch_bytes,
             })
         })
         .collect();

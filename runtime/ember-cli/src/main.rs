@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use ember_compiler::select::Target;
 use ember_compiler::{AlignedBlob, Options};
 use ember_runtime::{Interpreter, Model, Rounding};
 
@@ -25,19 +26,6 @@ struct Cli {
     cmd: Cmd,
 }
 
-/// Targets the compiler knows. Every target currently uses the portable
-/// reference kernels; optimized kernels and weight packing per target come
-/// with the MCU and NEON kernel work.
-const TARGETS: &[&str] = &[
-    "generic",
-    "cortex-m4",
-    "cortex-m7",
-    "cortex-m33",
-    "cortex-m55",
-    "cortex-a53",
-    "cortex-a76",
-];
-
 #[derive(Subcommand)]
 enum Cmd {
     /// Compile an ONNX model into an Ember blob.
@@ -47,7 +35,8 @@ enum Cmd {
         /// Output blob path.
         #[arg(short, long)]
         output: PathBuf,
-        /// Target core (generic, cortex-m4, cortex-m7, cortex-m33, cortex-m55, cortex-a53, cortex-a76).
+        /// Target core: generic, reference (reference kernels only),
+        /// cortex-m4, cortex-m7, cortex-m33, cortex-m55, cortex-a53, cortex-a76.
         #[arg(long, default_value = "generic")]
         target: String,
         /// Requantization semantics: tflite (fixed point, half away from
@@ -161,10 +150,9 @@ fn run(cli: Cli) -> Result<()> {
             rounding,
             shapes,
         } => {
-            if !TARGETS.contains(&target.as_str()) {
-                bail!("unknown target '{target}' (known: {})", TARGETS.join(", "));
-            }
+            let target: Target = target.parse().map_err(anyhow::Error::msg)?;
             let mut opts = Options {
+                target,
                 rounding: rounding.as_deref().map(parse_rounding).transpose()?,
                 ..Default::default()
             };

@@ -44,6 +44,9 @@ pub struct Op {
     pub params: Vec<i32>,
     /// Name (the ONNX node it came from).
     pub name: String,
+    /// Kernel variant ([`ember_runtime::format::variant`]); chosen by
+    /// [`crate::select`] after lowering.
+    pub variant: u16,
 }
 
 /// The lowered graph.
@@ -153,6 +156,51 @@ impl Graph {
         }
     }
 
+    /// Drops tensors nothing refers to (constants left behind by fusion or
+    /// replaced by kernel selection) and renumbers the rest, so the blob
+    /// stores only what runs.
+    pub fn prune(&mut self) {
+        let n = self.tensors.len();
+        let mut used = vec![false; n];
+        for op in &self.ops {
+            used[op.output] = true;
+            for t in op.inputs.iter().flatten() {
+                used[*t] = true;
+            }
+        }
+        for &t in self.inputs.iter().chain(&self.outputs) {
+            used[t] = true;
+        }
+        for t in 0..n {
+            if used[t] {
+                if let Some(r) = self.tensors[t].alias_of {
+                    used[r] = true;
+                }
+            }
+        }
+        let mut map = vec![usize::MAX; n];
+        let mut kept = Vec::with_capacity(n);
+        for (t, tensor) in std::mem::take(&mut self.tensors).into_iter().enumerate() {
+            if used[t] {
+                map[t] = kept.len();
+                kept.push(tensor);
+            }
+        }
+        for t in &mut kept {
+            t.alias_of = t.alias_of.map(|r| map[r]);
+        }
+        self.tensors = kept;
+        for op in &mut self.ops {
+            op.output = map[op.output];
+            for t in op.inputs.iter_mut().flatten() {
+                *t = map[*t];
+            }
+        }
+        for t in self.inputs.iter_mut().chain(self.outputs.iter_mut()) {
+            *t = map[*t];
+        }
+    }
+
     /// Appends an op.
     pub fn push(
         &mut self,
@@ -168,6 +216,7 @@ impl Graph {
             output,
             params,
             name: name.to_string(),
+            variant: 0,
         });
     }
 }

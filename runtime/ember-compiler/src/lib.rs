@@ -15,6 +15,7 @@ pub mod error;
 pub mod ir;
 mod lower;
 pub mod plan;
+pub mod select;
 pub mod tensor;
 mod write;
 
@@ -33,6 +34,8 @@ pub struct Options {
     pub rounding: Option<Rounding>,
     /// Fixed shapes for graph inputs with symbolic dimensions.
     pub input_shapes: HashMap<String, Vec<usize>>,
+    /// The core the blob is for: picks the kernel variants.
+    pub target: select::Target,
 }
 
 /// A compiled model.
@@ -87,7 +90,9 @@ pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
     if outputs.is_empty() {
         return Err(CompileError::Malformed("the graph has no outputs".into()));
     }
-    let g = lower::Lowerer::new(graph, rounding, &opts.input_shapes)?.run(&outputs)?;
+    let mut g = lower::Lowerer::new(graph, rounding, &opts.input_shapes)?.run(&outputs)?;
+    select::select(&mut g, opts.target, rounding);
+    g.prune();
     let p = plan::plan(&g);
     let blob = write::write(&g, &p, rounding);
     // The runtime's validator is the judge of what we wrote.

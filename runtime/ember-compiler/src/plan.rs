@@ -40,6 +40,9 @@ pub fn plan(g: &Graph) -> Plan {
         for t in op.inputs.iter().flatten() {
             let r = root(*t);
             last[r] = last[r].max(i);
+            // A tensor nothing produces and no graph input provides is an
+            // op's scratch: it lives from its first use.
+            first[r] = first[r].min(i);
         }
     }
     for &t in &g.outputs {

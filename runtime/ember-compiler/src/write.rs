@@ -70,6 +70,7 @@ pub fn write(g: &Graph, plan: &Plan, rounding: Rounding) -> Vec<u8> {
     for (i, op) in g.ops.iter().enumerate() {
         let r = &mut ops[i * OP_RECORD_BYTES..(i + 1) * OP_RECORD_BYTES];
         r[0..2].copy_from_slice(&(op.opcode as u16).to_le_bytes());
+        r[2..4].copy_from_slice(&op.variant.to_le_bytes());
         r[4..6].copy_from_slice(&(op.inputs.len() as u16).to_le_bytes());
         r[6..8].copy_from_slice(&1u16.to_le_bytes());
         put_u32(r, 8, operands.len() as u32);

@@ -1,0 +1,217 @@
+//! Kernel selection: after lowering, each int8 convolution, depthwise
+//! convolution and fully-connected op that an optimized kernel covers gets
+//! that kernel's variant, its folded bias (computed here, once) and a
+//! scratch tensor for the memory planner — so the device does no setup
+//! work at run time.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ember_runtime::format::{
+    variant, OpCode, FOLDED_BIAS_INPUT, REQUANT_BLOCKS_INPUT, SCRATCH_INPUT,
+};
+use ember_runtime::kernels::opt::{
+    conv, depthwise_conv, fold_bias, requant_blocks, REQUANT_BLOCK_WORDS,
+};
+use ember_runtime::kernels::{Shape4, Window};
+use ember_runtime::{DType, Rounding};
+
+use crate::ir::Graph;
+
+/// The core a blob is compiled for (`ember compile --target`).
+///
+/// Every target except [`Target::Reference`] selects the optimized kernel
+/// variants; which instructions they execute (Helium, DSP, NEON or
+/// portable) is decided when the runtime is built for the core. Today all
+/// of them share one weight layout (filter rows `[Co, Kh·Kw·Ci]`), which
+/// is what every optimized kernel reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Target {
+    /// Any core: optimized variants in their portable form.
+    #[default]
+    Generic,
+    /// Reference kernels only (debugging, or to measure the speed-up).
+    Reference,
+    /// Cortex-M55 / M85 (Helium).
+    CortexM55,
+    /// Cortex-M4 (DSP extension).
+    CortexM4,
+    /// Cortex-M7 (DSP extension).
+    CortexM7,
+    /// Cortex-M33 (DSP extension).
+    CortexM33,
+    /// Cortex-A53 (NEON).
+    CortexA53,
+    /// Cortex-A76 class (NEON with dot product).
+    CortexA76,
+}
+
+const NAMES: [(&str, Target); 8] = [
+    ("generic", Target::Generic),
+    ("reference", Target::Reference),
+    ("cortex-m55", Target::CortexM55),
+    ("cortex-m4", Target::CortexM4),
+    ("cortex-m7", Target::CortexM7),
+    ("cortex-m33", Target::CortexM33),
+    ("cortex-a53", Target::CortexA53),
+    ("cortex-a76", Target::CortexA76),
+];
+
+impl FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        NAMES
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(s))
+            .map(|&(_, t)| t)
+            .ok_or_else(|| {
+                let names: Vec<&str> = NAMES.iter().map(|(n, _)| *n).collect();
+                format!("unknown target '{s}' (known: {})", names.join(", "))
+            })
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = NAMES.iter().find(|(_, t)| t == self).map(|(n, _)| *n);
+        f.write_str(name.unwrap_or("generic"))
+    }
+}
+
+fn shape4(d: &[usize]) -> Option<Shape4> {
+    match d {
+        &[n, h, w, c] => Some(Shape4::new(n, h, w, c)),
+        _ => None,
+    }
+}
+
+fn i32s(b: &[u8]) -> Vec<i32> {
+    b.chunks_exact(4)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+impl Target {
+    /// Whether the core has Helium, whose epilogue reads a blocked
+    /// requantization table (stored only for these targets).
+    pub fn has_helium(self) -> bool {
+        self == Target::CortexM55
+    }
+}
+
+/// Chooses kernel variants for `target` in place.
+pub fn select(g: &mut Graph, target: Target, rounding: Rounding) {
+    if target == Target::Reference {
+        return;
+    }
+    for i in 0..g.ops.len() {
+        let op = &g.ops[i];
+        if !matches!(
+            op.opcode,
+            OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected
+        ) {
+            continue;
+        }
+        let (Some(Some(xt)), Some(Some(wt))) = (op.inputs.first(), op.inputs.get(1)) else {
+            continue;
+        };
+        let (x, w, y) = (&g.tensors[*xt], &g.tensors[*wt], &g.tensors[op.output]);
+        let Some(wdata) = w.data.as_ref() else {
+            continue;
+        };
+        if x.dtype != DType::I8 || w.dtype != DType::I8 || y.dtype != DType::I8 {
+            continue;
+        }
+        let in_zp = x.quant.map(|q| q.1).unwrap_or(0);
+        let wv: Vec<i8> = wdata.iter().map(|&b| b as i8).collect();
+        let p = &op.params;
+        let win = |p: &[i32]| Window {
+            stride_h: p[0] as usize,
+            stride_w: p[1] as usize,
+            dil_h: p[2] as usize,
+            dil_w: p[3] as usize,
+            pad_top: p[4] as usize,
+            pad_left: p[5] as usize,
+            pad_bottom: p[6] as usize,
+            pad_right: p[7] as usize,
+        };
+        let (v, channels, scratch, channel_last) = match op.opcode {
+            OpCode::Conv2d => {
+                let (Some(ws), Some(_)) = (shape4(&w.dims), shape4(&x.dims)) else {
+                    continue;
+                };
+                if p.len() != 11 || p[8] != 1 {
+                    continue;
+                }
+                let win = win(p);
+                let v = if conv::is_pointwise(ws, &win) {
+                    variant::CONV_POINTWISE
+                } else {
+                    variant::CONV_IM2COL
+                };
+                (v, ws.n, conv::conv2d_s8_opt_scratch_size(ws, &win), false)
+            }
+            OpCode::DepthwiseConv2d => {
+                let (Some(ws), Some(xs)) = (shape4(&w.dims), shape4(&x.dims)) else {
+                    continue;
+                };
+                if p.len() != 11 || xs.c != ws.c {
+                    continue;
+                }
+                (
+                    variant::DEPTHWISE,
+                    ws.c,
+                    depthwise_conv::depthwise_conv2d_s8_opt_scratch_size(ws.c),
+                    true,
+                )
+            }
+            _ => {
+                if w.dims.len() != 2 || w.quant.map(|q| q.1).unwrap_or(0) != 0 {
+                    continue;
+                }
+                (variant::FULLY_CONNECTED, w.dims[0], 0, false)
+            }
+        };
+        let bias = op
+            .inputs
+            .get(2)
+            .copied()
+            .flatten()
+            .and_then(|b| g.tensors[b].data.as_ref())
+            .map(|b| i32s(b));
+        let mut folded = vec![0i32; channels];
+        fold_bias(bias.as_deref(), &wv, in_zp, channel_last, &mut folded);
+        let blocked = (target.has_helium()
+            && rounding == Rounding::TfliteFixedPoint
+            && op.opcode != OpCode::FullyConnected)
+            .then(|| op.inputs.get(3).copied().flatten())
+            .flatten()
+            .and_then(|r| g.tensors[r].data.as_ref())
+            .map(|b| i32s(b))
+            .filter(|pairs| pairs.len() == 2 * channels && channels >= 4)
+            .map(|pairs| {
+                let mut t = vec![0i32; channels / 4 * REQUANT_BLOCK_WORDS];
+                requant_blocks(&pairs, channels, &mut t);
+                t
+            });
+        let name = op.name.clone();
+        let fb = g.const_i32(&format!("{name}.folded_bias"), vec![channels], &folded);
+        let st = (scratch > 0)
+            .then(|| g.activation(&format!("{name}.scratch"), DType::I8, vec![scratch], None));
+        let bt = blocked.map(|t| {
+            let n = t.len();
+            g.const_i32(&format!("{name}.requant_blocks"), vec![n], &t)
+        });
+        let op = &mut g.ops[i];
+        op.inputs.resize(REQUANT_BLOCKS_INPUT + 1, None);
+        op.inputs[REQUANT_BLOCKS_INPUT] = bt;
+        op.inputs[FOLDED_BIAS_INPUT] = Some(fb);
+        // The folded bias replaces the bias: drop it so it is not stored twice.
+        op.inputs[2] = None;
+        op.inputs[SCRATCH_INPUT] = st;
+        while op.inputs.len() > FOLDED_BIAS_INPUT + 1 && op.inputs.last() == Some(&None) {
+            op.inputs.pop();
+        }
+        op.variant = v;
+    }
+}
