@@ -258,3 +258,42 @@ pub(crate) fn demo(clip: Option<&str>, board: &str) -> Result<()> {
     );
     Ok(())
 }
+
+/// Runs `ember-kernel-check` on a simulated board: generated cases through
+/// the reference and the optimized kernels of that board's build, compared
+/// byte for byte on the device. Returns the summary line.
+pub(crate) fn kernel_check_cmd(board: &str) -> Result<String> {
+    let board = boards::find(board)?;
+    if let boards::Runner::Probe { .. } = board.runner {
+        bail!(
+            "kernel-check runs on a simulated board:\n{}",
+            boards::list()
+        );
+    }
+    setup_qemu()?;
+    setup_target(board.target)?;
+    // The firmware library embeds a model; the smallest one will do.
+    let p = firmware::prepare("ad", board, None, None, 0)?;
+    let elf = firmware::build_bin(board, &p, "ember-kernel-check", &Default::default())?;
+    step(&format!(
+        "run on {}: optimized kernels vs reference on generated cases",
+        board.about
+    ));
+    let r = qemu::run(board, &elf, Duration::from_secs(600))?;
+    for l in r.lines.iter().filter(|l| l.starts_with("ember-kernel-")) {
+        println!("    {l}");
+    }
+    if r.exit_code != 0 || !r.errors.is_empty() {
+        bail!(
+            "optimized kernels differ from the reference on {} (exit {}): {}",
+            board.name,
+            r.exit_code,
+            r.errors.join("; ")
+        );
+    }
+    r.lines
+        .iter()
+        .find(|l| l.starts_with("ember-kernel-check "))
+        .cloned()
+        .context("the firmware reported no summary")
+}

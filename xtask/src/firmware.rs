@@ -60,7 +60,12 @@ pub fn load_blob(model: &str, board: &Board) -> Result<(String, Vec<u8>)> {
                 board.name,
                 board.compile_target
             );
-            ember_compiler::compile_file(&path, &ember_compiler::Options::default())
+            let target = board.compile_target.parse().map_err(anyhow::Error::msg)?;
+            let opts = ember_compiler::Options {
+                target,
+                ..Default::default()
+            };
+            ember_compiler::compile_file(&path, &opts)
                 .with_context(|| format!("cannot compile {}", path.display()))?
                 .blob
         }

@@ -77,6 +77,13 @@ enum Cmd {
         #[arg(long, default_value = boards::DEFAULT)]
         board: String,
     },
+    /// Optimized kernels against the reference kernels on generated cases,
+    /// on a simulated board (its Helium/DSP/portable build).
+    KernelCheck {
+        /// Simulated board to run on.
+        #[arg(long, default_value = boards::DEFAULT)]
+        board: String,
+    },
     /// Build firmware for a board with a model (and input) embedded.
     Build(FwArgs),
     /// Build and run firmware; exits 0 only if the outputs equal the expected ones.
@@ -140,6 +147,7 @@ fn main() {
             board,
         } => apps::see_cmd(&image, &model, &board).map(|(label, _)| println!("{label}")),
         Cmd::Wake { wav, board } => apps::wake_cmd(wav.as_deref(), &board).map(|_| ()),
+        Cmd::KernelCheck { board } => apps::kernel_check_cmd(&board).map(|_| ()),
         Cmd::Build(a) => build_cmd(&a).map(|_| ()),
         Cmd::Run(a) => run_cmd(&a),
         Cmd::Flash { fw, dry_run } => flash_cmd(&fw, dry_run),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::apps::{clip_path, see_cmd, wake_cmd};
+use crate::apps::{clip_path, kernel_check_cmd, see_cmd, wake_cmd};
 use crate::setup::{setup, setup_target};
 use crate::{
     boards, cargo, firmware, flash, qemu, root, run, shared, step, NO_STD_CRATES, NO_STD_TARGETS,
@@ -135,6 +135,15 @@ pub(crate) fn firmware_tests() -> Result<()> {
                 }
                 Err(e) => failures.push(format!("{m} on {}: {e:#}", board.name)),
             }
+        }
+    }
+    for board in ["mps3-an547", "mps2-an386", "virt-a53"] {
+        step(&format!(
+            "optimized kernels vs reference on {board} (generated cases)"
+        ));
+        match kernel_check_cmd(board) {
+            Ok(l) => table += &format!("    kernel-check {board:<12} {l}\n"),
+            Err(e) => failures.push(format!("kernel-check on {board}: {e:#}")),
         }
     }
     match kws_clip_tests() {
