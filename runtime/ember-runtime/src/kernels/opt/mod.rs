@@ -118,8 +118,8 @@ pub fn requant_blocks(pairs: &[i32], channels: usize, out: &mut [i32]) {
     }
 }
 
-/// TFLite double rounding per channel, with the blocked table for the
-/// Helium epilogue.
+/// TFLite double rounding, with the blocked table for the Helium epilogue
+/// (empty: every channel takes the scalar path).
 #[derive(Clone, Copy)]
 pub(crate) struct FixedBlocked<'a> {
     pairs: FixedPerChannel<'a>,
@@ -159,22 +159,8 @@ fn finish(v: i32, q: &QuantIo) -> i8 {
     sat_i8(v.saturating_add(q.out_zp), q.act_min, q.act_max)
 }
 
-/// TFLite double rounding, one multiplier for the tensor.
-#[derive(Clone, Copy)]
-pub(crate) struct FixedPerTensor {
-    m: i32,
-    s: i32,
-    q: QuantIo,
-}
-
-impl Epilogue for FixedPerTensor {
-    #[inline(always)]
-    fn apply(&self, acc: i32, _ch: usize) -> i8 {
-        finish(requantize_fixed(acc, self.m, self.s), &self.q)
-    }
-}
-
-/// TFLite double rounding, `[mult, shift]` per channel.
+/// TFLite double rounding, `[mult, shift]` per channel (or one pair for
+/// the tensor).
 #[derive(Clone, Copy)]
 pub(crate) struct FixedPerChannel<'a> {
     p: &'a [i32],
@@ -184,7 +170,8 @@ pub(crate) struct FixedPerChannel<'a> {
 impl Epilogue for FixedPerChannel<'_> {
     #[inline(always)]
     fn apply(&self, acc: i32, ch: usize) -> i8 {
-        let v = match (self.p.get(2 * ch), self.p.get(2 * ch + 1)) {
+        let i = if self.p.len() == 2 { 0 } else { 2 * ch };
+        let v = match (self.p.get(i), self.p.get(i + 1)) {
             (Some(&m), Some(&s)) => requantize_fixed(acc, m, s),
             _ => 0,
         };
@@ -211,16 +198,13 @@ impl Epilogue for AnyRequant<'_> {
 macro_rules! with_epilogue {
     ($rq:expr, $q:expr, $e:ident => $body:expr) => {
         match $rq {
-            Requant::Fixed(p) if p.len() == 2 => {
-                let $e = $crate::kernels::opt::FixedPerTensor {
-                    m: p[0],
-                    s: p[1],
-                    q: $q,
-                };
-                $body
-            }
             Requant::Fixed(p) => {
-                let $e = $crate::kernels::opt::FixedPerChannel { p, q: $q };
+                // One instantiation for both fixed-point forms: an empty
+                // block table sends every channel down the scalar path.
+                let $e = $crate::kernels::opt::FixedBlocked {
+                    pairs: $crate::kernels::opt::FixedPerChannel { p, q: $q },
+                    blocks: &[],
+                };
                 $body
             }
             Requant::FixedBlocked { pairs, blocks } => {
