@@ -6,8 +6,7 @@
 //! output channels per pass over the row.
 
 use super::super::{check_len, check_requant, taps, QuantIo, Requant, Shape4, Window};
-use super::dot::{dot4_s8, dot_s8};
-use super::Epilogue;
+use super::{row_times_filters, Epilogue};
 use crate::error::{Error, Result};
 
 /// `true` when a convolution needs no gathering: 1×1 filter, stride 1, no
@@ -30,37 +29,6 @@ pub fn conv2d_s8_opt_scratch_size(ws: Shape4, win: &Window) -> usize {
         0
     } else {
         ws.h.saturating_mul(ws.w).saturating_mul(ws.c)
-    }
-}
-
-/// Multiplies one receptive field by every filter row and writes the `Co`
-/// outputs of a pixel.
-#[inline(always)]
-fn pixel<E: Epilogue>(patch: &[i8], w: &[i8], k: usize, fb: &[i32], e: E, out: &mut [i8]) {
-    let co = out.len();
-    let mut oc = 0;
-    while oc + 4 <= co {
-        let r = &w[oc * k..(oc + 4) * k];
-        let (r0, rest) = r.split_at(k);
-        let (r1, rest) = rest.split_at(k);
-        let (r2, r3) = rest.split_at(k);
-        let a = dot4_s8(patch, r0, r1, r2, r3);
-        let b = &fb[oc..oc + 4];
-        let acc = [
-            a[0].wrapping_add(b[0]),
-            a[1].wrapping_add(b[1]),
-            a[2].wrapping_add(b[2]),
-            a[3].wrapping_add(b[3]),
-        ];
-        if let Ok(o) = <&mut [i8; 4]>::try_from(&mut out[oc..oc + 4]) {
-            e.apply4(acc, oc, o);
-        }
-        oc += 4;
-    }
-    while oc < co {
-        let a = dot_s8(patch, &w[oc * k..(oc + 1) * k]);
-        out[oc] = e.apply(a.wrapping_add(fb[oc]), oc);
-        oc += 1;
     }
 }
 
@@ -118,8 +86,10 @@ fn run<E: Epilogue>(
     let (co, ci) = (ws.n, xs.c);
     let k = ws.h * ws.w * ci;
     if is_pointwise(ws, win) {
-        for (xrow, out) in x.chunks_exact(ci.max(1)).zip(y.chunks_exact_mut(co)) {
-            pixel(xrow, w, k, folded_bias, e, out);
+        // Indexed rather than chunked so that Ci = 0 still writes the outputs.
+        for p in 0..xs.n * xs.h * xs.w {
+            let out = &mut y[p * co..(p + 1) * co];
+            row_times_filters(&x[p * ci..(p + 1) * ci], w, k, folded_bias, e, out);
         }
         return Ok(());
     }
@@ -154,7 +124,7 @@ fn run<E: Epilogue>(
                     }
                 }
                 let ybase = ((b * ys.h + oy) * ys.w + ox) * co;
-                pixel(patch, w, k, folded_bias, e, &mut y[ybase..ybase + co]);
+                row_times_filters(patch, w, k, folded_bias, e, &mut y[ybase..ybase + co]);
             }
         }
     }

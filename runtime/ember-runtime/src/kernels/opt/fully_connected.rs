@@ -3,8 +3,7 @@
 //! row.
 
 use super::super::{check_len, check_requant, QuantIo, Requant};
-use super::dot::{dot4_s8, dot_s8};
-use super::Epilogue;
+use super::{row_times_filters, Epilogue};
 use crate::error::Result;
 
 /// Scratch bytes [`fully_connected_s8_opt`] needs (none).
@@ -59,32 +58,15 @@ fn run<E: Epilogue>(
     e: E,
     y: &mut [i8],
 ) {
+    // Indexed rather than chunked so that K = 0 still writes the outputs.
     for r in 0..rows {
-        let xr = &x[r * k..(r + 1) * k];
-        let out = &mut y[r * n..(r + 1) * n];
-        let mut j = 0;
-        while j + 4 <= n {
-            let rws = &w[j * k..(j + 4) * k];
-            let (r0, rest) = rws.split_at(k);
-            let (r1, rest) = rest.split_at(k);
-            let (r2, r3) = rest.split_at(k);
-            let a = dot4_s8(xr, r0, r1, r2, r3);
-            let b = &folded_bias[j..j + 4];
-            let acc = [
-                a[0].wrapping_add(b[0]),
-                a[1].wrapping_add(b[1]),
-                a[2].wrapping_add(b[2]),
-                a[3].wrapping_add(b[3]),
-            ];
-            if let Ok(o) = <&mut [i8; 4]>::try_from(&mut out[j..j + 4]) {
-                e.apply4(acc, j, o);
-            }
-            j += 4;
-        }
-        while j < n {
-            let a = dot_s8(xr, &w[j * k..(j + 1) * k]);
-            out[j] = e.apply(a.wrapping_add(folded_bias[j]), j);
-            j += 1;
-        }
+        row_times_filters(
+            &x[r * k..(r + 1) * k],
+            w,
+            k,
+            folded_bias,
+            e,
+            &mut y[r * n..(r + 1) * n],
+        );
     }
 }

@@ -24,6 +24,7 @@
 //! would be.
 
 use super::{sat_i8, QuantIo, Requant};
+use dot::{dot4_s8, dot_s8};
 
 /// Folds the input zero point into a bias: `out[c] = bias[c] − in_zp·Σ w_c`
 /// (wrapping, as the reference accumulator), where `w_c` is row `c` of a
@@ -190,6 +191,46 @@ impl Epilogue for AnyRequant<'_> {
     #[inline(always)]
     fn apply(&self, acc: i32, ch: usize) -> i8 {
         finish(self.rq.apply(acc, ch), &self.q)
+    }
+}
+
+/// Multiplies one input row (a pixel's receptive field, or a
+/// fully-connected input row) of length `k` by every filter row of `w`
+/// (`[out.len(), k]`), adds the folded bias and writes the requantized
+/// outputs, four filter rows per pass over the input.
+#[inline(always)]
+fn row_times_filters<E: Epilogue>(
+    patch: &[i8],
+    w: &[i8],
+    k: usize,
+    fb: &[i32],
+    e: E,
+    out: &mut [i8],
+) {
+    let co = out.len();
+    let mut oc = 0;
+    while oc + 4 <= co {
+        let r = &w[oc * k..(oc + 4) * k];
+        let (r0, rest) = r.split_at(k);
+        let (r1, rest) = rest.split_at(k);
+        let (r2, r3) = rest.split_at(k);
+        let a = dot4_s8(patch, r0, r1, r2, r3);
+        let b = &fb[oc..oc + 4];
+        let acc = [
+            a[0].wrapping_add(b[0]),
+            a[1].wrapping_add(b[1]),
+            a[2].wrapping_add(b[2]),
+            a[3].wrapping_add(b[3]),
+        ];
+        if let Ok(o) = <&mut [i8; 4]>::try_from(&mut out[oc..oc + 4]) {
+            e.apply4(acc, oc, o);
+        }
+        oc += 4;
+    }
+    while oc < co {
+        let a = dot_s8(patch, &w[oc * k..(oc + 1) * k]);
+        out[oc] = e.apply(a.wrapping_add(fb[oc]), oc);
+        oc += 1;
     }
 }
 
