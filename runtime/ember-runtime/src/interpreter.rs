@@ -182,10 +182,13 @@ fn split_io<'b>(model: &'b Model<'b>, op: &OpInfo<'b>, arena: &'b mut [u8]) -> R
         }
         _ => (o1, o1),
     };
+    // An empty scratch carves nothing; place it at the output's end so the
+    // two ranges below are always ordered and disjoint.
+    let (s0, s1) = if s0 == s1 { (o1, o1) } else { (s0, s1) };
     if o1 > arena.len() || s1 > arena.len() {
         return Err(bad("output or scratch outside the arena"));
     }
-    if s0 < o1 && o0 < s1 && s0 < s1 {
+    if s0 < o1 && o0 < s1 {
         return Err(bad("scratch overlaps the output"));
     }
     // Carve [lo0, lo1) and [hi0, hi1) (the two writable ranges, in arena
