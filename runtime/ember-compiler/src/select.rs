@@ -106,6 +106,16 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding) {
     }
     for i in 0..g.ops.len() {
         let op = &g.ops[i];
+        if op.opcode == OpCode::Add && rounding == Rounding::TfliteFixedPoint {
+            let dims = |k: usize| op.inputs.get(k).copied().flatten().map(|t| &g.tensors[t]);
+            if let (Some(a), Some(b)) = (dims(0), dims(1)) {
+                let y = &g.tensors[op.output];
+                if a.dtype == DType::I8 && a.dims == y.dims && b.dims == y.dims {
+                    g.ops[i].variant = variant::ADD;
+                }
+            }
+            continue;
+        }
         if !matches!(
             op.opcode,
             OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected

@@ -109,6 +109,9 @@ pub mod variant {
     pub const DEPTHWISE: u16 = 1;
     /// [`super::OpCode::FullyConnected`]: int8, weight zero point 0.
     pub const FULLY_CONNECTED: u16 = 1;
+    /// [`super::OpCode::Add`]: int8 with TFLite rounding, operands and
+    /// output of one shape.
+    pub const ADD: u16 = 1;
 }
 
 /// The kernel an (opcode, variant) pair names, as `ember inspect` shows
@@ -120,6 +123,7 @@ pub fn kernel_name(opcode: OpCode, v: u16) -> Option<&'static str> {
         (OpCode::Conv2d, variant::CONV_IM2COL) => "conv2d_s8_im2col",
         (OpCode::DepthwiseConv2d, variant::DEPTHWISE) => "depthwise_conv2d_s8_opt",
         (OpCode::FullyConnected, variant::FULLY_CONNECTED) => "fully_connected_s8_opt",
+        (OpCode::Add, variant::ADD) => "add_s8_opt",
         _ => return None,
     })
 }

@@ -510,6 +510,12 @@ fn broadcasts(a: &TensorInfo<'_>, b: &TensorInfo<'_>, y: &TensorInfo<'_>) -> boo
 fn validate_binary(c: &Ctx<'_, '_>) -> Result<()> {
     c.need_inputs(2, 2)?;
     let (a, b, y) = (c.input(0)?, c.input(1)?, c.output()?);
+    if c.op.variant != variant::REFERENCE {
+        c.check(
+            a.dtype == DType::I8 && c.model.rounding() == Rounding::TfliteFixedPoint,
+            "optimized add is int8 with TFLite rounding only",
+        )?;
+    }
     c.check(
         a.dtype == b.dtype && a.dtype == y.dtype,
         "binary op dtypes differ",
@@ -531,6 +537,12 @@ fn validate_binary(c: &Ctx<'_, '_>) -> Result<()> {
             match (c.op.opcode, fixed) {
                 (OpCode::Add, true) => {
                     c.need_params(9)?;
+                    if c.op.variant != variant::REFERENCE {
+                        c.check(
+                            a.dims() == y.dims() && b.dims() == y.dims(),
+                            "optimized add needs operands of the output's shape",
+                        )?;
+                    }
                     c.check(
                         (0..=20).contains(&c.p(2)?),
                         "add left shift outside [0, 20]",
@@ -906,6 +918,14 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                         act_min: lo,
                         act_max: hi,
                     };
+                    if op.variant != variant::REFERENCE {
+                        return kernels::opt::elementwise::add_s8_opt(
+                            cast(ins[0])?,
+                            cast(ins[1])?,
+                            &p,
+                            cast_mut(out)?,
+                        );
+                    }
                     kernels::elementwise::add_s8(
                         cast(ins[0])?,
                         x.dims(),

@@ -67,3 +67,119 @@ pub fn requant4(
         );
     }
 }
+
+/// Constants of [`add4_run`], one vector each (lanes equal).
+#[repr(C, align(16))]
+struct AddConsts {
+    a_left: [i32; 4],
+    a_negright: [i32; 4],
+    b_left: [i32; 4],
+    b_negright: [i32; 4],
+    out_left: [i32; 4],
+    out_negright: [i32; 4],
+    lo: [i32; 4],
+    hi: [i32; 4],
+    a_zp: [i32; 4],
+    b_zp: [i32; 4],
+    ls: [i32; 4],
+    out_zp: [i32; 4],
+}
+
+/// Int8 Add over the longest multiple of four elements of `y`, four
+/// elements per step; returns how many it wrote. Each requantization is
+/// the sequence of [`requant4`] (scalar multipliers in general-purpose
+/// registers); `ls` is the already clamped input left shift.
+pub fn add4_run(
+    a: &[i8],
+    b: &[i8],
+    p: &crate::kernels::elementwise::AddParamsS8,
+    ls: u32,
+    y: &mut [i8],
+) -> usize {
+    let n = y.len().min(a.len()).min(b.len()) & !3;
+    let split = |s: i32| ([s.clamp(0, 31); 4], [-(s.saturating_neg().clamp(0, 31)); 4]);
+    let (a_left, a_negright) = split(p.a_shift);
+    let (b_left, b_negright) = split(p.b_shift);
+    let (out_left, out_negright) = split(p.out_shift);
+    let k = AddConsts {
+        a_left,
+        a_negright,
+        b_left,
+        b_negright,
+        out_left,
+        out_negright,
+        lo: [p.act_min; 4],
+        hi: [p.act_max; 4],
+        a_zp: [p.a_zp; 4],
+        b_zp: [p.b_zp; 4],
+        ls: [ls as i32; 4],
+        out_zp: [p.out_zp; 4],
+    };
+    let mut i = 0;
+    while i < n {
+        // SAFETY: `i + 4 ≤ n ≤` every slice's length, so the 4-byte loads
+        // from `a`, `b` and the 4-byte store to `y` are in bounds; `k` is
+        // 16-byte aligned (VLDRW needs 4) and lives across the block; only
+        // the declared vector registers are clobbered. Compiled only with
+        // the `mve` feature on 32-bit Arm (Helium cores).
+        unsafe {
+            asm!(
+                // a: (x − zp) << ls, << left, VQRDMULH, rounding >> right
+                "vldrb.s32 q0, [{pa}]",
+                "vldrw.u32 q3, [{k}, #160]",
+                "vldrw.u32 q1, [{k}, #128]",
+                "vsub.i32 q0, q0, q1",
+                "vshl.s32 q0, q0, q3",
+                "vldrw.u32 q1, [{k}]",
+                "vshl.s32 q0, q0, q1",
+                "vqrdmulh.s32 q0, q0, {am}",
+                "vldrw.u32 q2, [{k}, #16]",
+                "vand q1, q0, q2",
+                "vshr.s32 q1, q1, #31",
+                "vqadd.s32 q0, q0, q1",
+                "vrshl.s32 q0, q0, q2",
+                // b, the same into q4
+                "vldrb.s32 q4, [{pb}]",
+                "vldrw.u32 q1, [{k}, #144]",
+                "vsub.i32 q4, q4, q1",
+                "vshl.s32 q4, q4, q3",
+                "vldrw.u32 q1, [{k}, #32]",
+                "vshl.s32 q4, q4, q1",
+                "vqrdmulh.s32 q4, q4, {bm}",
+                "vldrw.u32 q2, [{k}, #48]",
+                "vand q1, q4, q2",
+                "vshr.s32 q1, q1, #31",
+                "vqadd.s32 q4, q4, q1",
+                "vrshl.s32 q4, q4, q2",
+                // sum (wrapping), output requantization, zero point, clamp
+                "vadd.i32 q0, q0, q4",
+                "vldrw.u32 q1, [{k}, #64]",
+                "vshl.s32 q0, q0, q1",
+                "vqrdmulh.s32 q0, q0, {om}",
+                "vldrw.u32 q2, [{k}, #80]",
+                "vand q1, q0, q2",
+                "vshr.s32 q1, q1, #31",
+                "vqadd.s32 q0, q0, q1",
+                "vrshl.s32 q0, q0, q2",
+                "vldrw.u32 q1, [{k}, #176]",
+                "vqadd.s32 q0, q0, q1",
+                "vldrw.u32 q1, [{k}, #96]",
+                "vmax.s32 q0, q0, q1",
+                "vldrw.u32 q1, [{k}, #112]",
+                "vmin.s32 q0, q0, q1",
+                "vstrb.32 q0, [r0]",
+                pa = in(reg) a.as_ptr().add(i),
+                pb = in(reg) b.as_ptr().add(i),
+                in("r0") y.as_mut_ptr().add(i),
+                k = in(reg) &k as *const AddConsts,
+                am = in(reg) p.a_mult,
+                bm = in(reg) p.b_mult,
+                om = in(reg) p.out_mult,
+                out("q0") _, out("q1") _, out("q2") _, out("q3") _, out("q4") _,
+                options(nostack, preserves_flags),
+            );
+        }
+        i += 4;
+    }
+    n
+}

@@ -1,14 +1,11 @@
-//! int8 depthwise convolution with depth multiplier 1: sixteen channels at
-//! a time, all `Kh·Kw` taps accumulated in registers before one
-//! requantization. Taps in the implicit padding read a row of input zero
-//! points kept in scratch.
+//! int8 depthwise convolution with depth multiplier 1: channels in blocks
+//! of 16, 8 and 4, all `Kh·Kw` taps of a block accumulated in vector
+//! registers before one requantization. Taps in the implicit padding read
+//! a row of input zero points kept in scratch.
 
 use super::super::{check_len, check_requant, taps, QuantIo, Requant, Shape4, Window};
 use super::Epilogue;
 use crate::error::{Error, Result};
-
-/// Channels per block: 16 int8 lanes are one Helium/NEON vector.
-const BLOCK: usize = 16;
 
 /// Scratch bytes [`depthwise_conv2d_s8_opt`] needs: one row of zero points
 /// as long as the channel count.
@@ -16,13 +13,60 @@ pub fn depthwise_conv2d_s8_opt_scratch_size(channels: usize) -> usize {
     channels
 }
 
-/// Kept out of line: on its own LLVM's SLP vectorizer turns it into four
-/// widening loads, multiplies and adds per operand (Helium, NEON); inlined
-/// into the tap loop it was left scalar.
+/// Most taps the blocked path takes (5×5); larger kernels run channel by
+/// channel.
+const MAX_TAPS: usize = 25;
+
+/// Adds `Σ_t rows[t][c0..c0+B] · w_t[c0..c0+B]` to `acc`, where `w_t` is
+/// the `t`-th row of `w_rows` (channel-last filter rows of length C).
+/// Kept out of line: on its own LLVM's SLP vectorizer keeps the `B`
+/// accumulators in vector registers across all taps (widening loads,
+/// multiplies and adds on Helium and NEON); inlined into the pixel loop it
+/// was left scalar.
 #[inline(never)]
-fn mac_block(acc: &mut [i32; BLOCK], x: &[i8; BLOCK], w: &[i8; BLOCK]) {
-    for j in 0..BLOCK {
-        acc[j] = acc[j].wrapping_add((x[j] as i32).wrapping_mul(w[j] as i32));
+fn mac_taps<'w, const B: usize>(
+    acc: &mut [i32; B],
+    rows: &[&[i8]],
+    w_rows: impl Iterator<Item = &'w [i8]>,
+    c0: usize,
+) {
+    let mut a = *acc;
+    for (r, wr) in rows.iter().zip(w_rows) {
+        let (Some(xr), Some(wr)) = (r.get(c0..c0 + B), wr.get(c0..c0 + B)) else {
+            continue;
+        };
+        if let (Ok(xa), Ok(wa)) = (<&[i8; B]>::try_from(xr), <&[i8; B]>::try_from(wr)) {
+            for j in 0..B {
+                a[j] = a[j].wrapping_add((xa[j] as i32).wrapping_mul(wa[j] as i32));
+            }
+        }
+    }
+    *acc = a;
+}
+
+/// Channels `c0..c0+B` of one output pixel: all taps, then four
+/// requantizations of four channels. `B` is a multiple of 4.
+#[inline(always)]
+fn block<const B: usize, E: Epilogue>(
+    rows: &[&[i8]],
+    w: &[i8],
+    c: usize,
+    c0: usize,
+    folded_bias: &[i32],
+    e: E,
+    out: &mut [i8],
+) {
+    let mut acc = [0i32; B];
+    acc.copy_from_slice(&folded_bias[c0..c0 + B]);
+    mac_taps::<B>(&mut acc, rows, w.chunks_exact(c), c0);
+    for (j, (a, o)) in acc
+        .chunks_exact(4)
+        .zip(out[c0..c0 + B].chunks_exact_mut(4))
+        .enumerate()
+    {
+        if let (Ok(a), Ok(o)) = (<[i32; 4]>::try_from(a), <&mut [i8; 4]>::try_from(o)) {
+            e.apply4(a, c0 + 4 * j, o);
+        }
     }
 }
 
@@ -64,8 +108,8 @@ pub fn depthwise_conv2d_s8_opt(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn run<E: Epilogue>(
-    x: &[i8],
+fn run<'a, E: Epilogue>(
+    x: &'a [i8],
     xs: Shape4,
     w: &[i8],
     ws: Shape4,
@@ -73,7 +117,7 @@ fn run<E: Epilogue>(
     e: E,
     in_zp: i32,
     win: &Window,
-    scratch: &mut [i8],
+    scratch: &'a mut [i8],
     y: &mut [i8],
     ys: Shape4,
 ) -> Result<()> {
@@ -82,7 +126,7 @@ fn run<E: Epilogue>(
         .get_mut(..c)
         .ok_or(Error::ShapeMismatch("depthwise conv: scratch too small"))?;
     zrow.fill(in_zp as i8); // validated int8 zero point: no truncation
-    let zrow: &[i8] = zrow;
+    let zrow: &'a [i8] = zrow;
     let (kh, kw) = (ws.h, ws.w);
     for b in 0..xs.n {
         for oy in 0..ys.h {
@@ -100,35 +144,30 @@ fn run<E: Epilogue>(
                 };
                 let ybase = ((b * ys.h + oy) * ys.w + ox) * c;
                 let out = &mut y[ybase..ybase + c];
+                // The taps' input rows (the zero-point row in the padding).
+                let taps_n = kh * kw;
+                let mut rows: [&[i8]; MAX_TAPS] = [&[]; MAX_TAPS];
                 let mut c0 = 0;
-                while c0 + BLOCK <= c {
-                    let mut acc = [0i32; BLOCK];
-                    acc.copy_from_slice(&folded_bias[c0..c0 + BLOCK]);
-                    for ky in 0..kh {
-                        for kx in 0..kw {
-                            let xr = match at(ky, kx) {
-                                Some(s) => &x[s + c0..s + c0 + BLOCK],
-                                None => &zrow[c0..c0 + BLOCK],
-                            };
-                            let wi = (ky * kw + kx) * c + c0;
-                            let wr = &w[wi..wi + BLOCK];
-                            if let (Ok(xa), Ok(wa)) = (xr.try_into(), wr.try_into()) {
-                                mac_block(&mut acc, xa, wa);
-                            }
-                        }
+                if taps_n <= MAX_TAPS {
+                    for (slot, t) in rows.iter_mut().zip(0..taps_n) {
+                        *slot = match at(t / kw, t % kw) {
+                            Some(s) => &x[s..s + c],
+                            None => zrow,
+                        };
                     }
-                    for (j, (a, o)) in acc
-                        .chunks_exact(4)
-                        .zip(out[c0..c0 + BLOCK].chunks_exact_mut(4))
-                        .enumerate()
-                    {
-                        if let (Ok(a), Ok(o)) =
-                            (<[i32; 4]>::try_from(a), <&mut [i8; 4]>::try_from(o))
-                        {
-                            e.apply4(a, c0 + 4 * j, o);
-                        }
+                    let rows = &rows[..taps_n];
+                    while c0 + 16 <= c {
+                        block::<16, E>(rows, w, c, c0, folded_bias, e, out);
+                        c0 += 16;
                     }
-                    c0 += BLOCK;
+                    if c0 + 8 <= c {
+                        block::<8, E>(rows, w, c, c0, folded_bias, e, out);
+                        c0 += 8;
+                    }
+                    if c0 + 4 <= c {
+                        block::<4, E>(rows, w, c, c0, folded_bias, e, out);
+                        c0 += 4;
+                    }
                 }
                 for ch in c0..c {
                     let mut acc = folded_bias[ch];

@@ -267,6 +267,7 @@ macro_rules! with_epilogue {
 pub mod conv;
 pub mod depthwise_conv;
 pub mod dot;
+pub mod elementwise;
 pub mod fully_connected;
 pub mod selftest;
 

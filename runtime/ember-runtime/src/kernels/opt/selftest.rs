@@ -6,11 +6,13 @@
 //! boards (`ember-kernel-check` firmware), where the optimized path is the
 //! board's instruction set.
 
+use super::super::elementwise::{add_params_s8, add_s8};
 use super::super::{
     conv::conv2d_s8, depthwise_conv::depthwise_conv2d_s8, fully_connected::fully_connected_s8,
     QuantIo, Requant, Shape4, Window,
 };
 use super::super::{quant::multiply_by_quantized_multiplier, sat_i8};
+use super::elementwise::add_s8_opt;
 use super::{
     conv::{conv2d_s8_opt, conv2d_s8_opt_scratch_size},
     depthwise_conv::{depthwise_conv2d_s8_opt, depthwise_conv2d_s8_opt_scratch_size},
@@ -65,6 +67,8 @@ pub enum CaseKind {
     /// The requantization epilogue alone (four channels at a time, with
     /// the blocked table) on random and extreme accumulators.
     Requantize,
+    /// Element-wise int8 Add (same shapes).
+    Add,
 }
 
 /// The outcome of one case.
@@ -120,9 +124,13 @@ pub fn run_case(seed: u64, ws: &mut Workspace<'_>) -> Result<CaseReport> {
         CaseKind::Depthwise,
         CaseKind::FullyConnected,
         CaseKind::Requantize,
+        CaseKind::Add,
     ]);
     if kind == CaseKind::Requantize {
         return requantize_case(&mut rng, ws);
+    }
+    if kind == CaseKind::Add {
+        return add_case(&mut rng, ws);
     }
     for _attempt in 0..64 {
         if let Some(r) = try_case(&mut rng, kind, ws)? {
@@ -154,6 +162,40 @@ fn requant_pairs(rng: &mut Rng, pairs: &mut [i32]) {
         p[0] = rng.range(1 << 30, i32::MAX as i64) as i32;
         p[1] = rng.range(-14, 1) as i32;
     }
+}
+
+fn add_case(rng: &mut Rng, ws: &mut Workspace<'_>) -> Result<CaseReport> {
+    let n = (rng.range(1, 600) as usize)
+        .min(ws.x.len())
+        .min(ws.y_ref.len());
+    if n > ws.w.len() || n > ws.y_opt.len() {
+        return Err(Error::ShapeMismatch("selftest: workspace too small"));
+    }
+    let q = quant(rng);
+    let scale = |rng: &mut Rng| (rng.range(1, 1000) as f32) / 4096.0;
+    let (sa, sb, so) = (scale(rng), scale(rng), scale(rng));
+    let bzp = rng.range(-128, 127) as i32;
+    let p = add_params_s8(sa, q.in_zp, sb, bzp, so, q.out_zp, q.act_min, q.act_max);
+    fill(rng, &mut ws.x[..n]);
+    fill(rng, &mut ws.w[..n]);
+    let (a, b) = (&ws.x[..n], &ws.w[..n]);
+    let dims = [n];
+    add_s8(a, &dims, b, &dims, &p, &mut ws.y_ref[..n], &dims)?;
+    ws.y_opt[..n].fill(0x55);
+    add_s8_opt(a, b, &p, &mut ws.y_opt[..n])?;
+    let mismatches = ws.y_ref[..n]
+        .iter()
+        .zip(&ws.y_opt[..n])
+        .filter(|(r, o)| r != o)
+        .count();
+    Ok(CaseReport {
+        kind: CaseKind::Add,
+        input: [1, 1, 1, n as u32],
+        filter: [0; 4],
+        geometry: [0; 4],
+        outputs: n as u32,
+        mismatches: mismatches as u32,
+    })
 }
 
 fn requantize_case(rng: &mut Rng, ws: &mut Workspace<'_>) -> Result<CaseReport> {
@@ -307,7 +349,7 @@ fn try_case(rng: &mut Rng, kind: CaseKind, ws: &mut Workspace<'_>) -> Result<Opt
             depthwise_conv2d_s8(x, xs, w, fs, bias, rq, q, &win, 1, y_ref, ys)?;
             depthwise_conv2d_s8_opt(x, xs, w, fs, fb, conv_rq, q, &win, ws.scratch, y_opt, ys)?;
         }
-        CaseKind::Requantize => return Ok(None),
+        CaseKind::Requantize | CaseKind::Add => return Ok(None),
         CaseKind::FullyConnected => {
             let rq = Requant::FixedSingle(pairs);
             let (rows, k) = (n * h * wd, ci);
@@ -354,13 +396,13 @@ mod tests {
             y_opt: &mut b,
             scratch: &mut s,
         };
-        let mut seen = [0usize; 5];
+        let mut seen = [0usize; 6];
         for seed in 0..3000 {
             let r = run_case(seed, &mut ws).unwrap();
             assert_eq!(r.mismatches, 0, "case {seed}: {r:?}");
             assert!(r.outputs > 0);
             seen[r.kind as usize] += 1;
         }
-        assert!(seen.iter().all(|&s| s > 400), "{seen:?}");
+        assert!(seen.iter().all(|&s| s > 350), "{seen:?}");
     }
 }
