@@ -46,6 +46,9 @@ pub struct Measurement {
     pub outputs_match: bool,
     /// Per-layer profile.
     pub layers: Vec<Layer>,
+    /// MicroFlow on the same model, board and input: its instruction
+    /// count, or why it did not run (`None`: not a model/board it runs).
+    pub microflow: Option<std::result::Result<u64, String>>,
 }
 
 impl Measurement {
@@ -85,6 +88,11 @@ impl Measurement {
             "stack_bytes": self.stack_bytes,
             "static_ram_bytes": self.size.static_ram_bytes,
             "outputs_match": self.outputs_match,
+            "microflow": match &self.microflow {
+                None => serde_json::Value::Null,
+                Some(Ok(n)) => json!({"instructions": n}),
+                Some(Err(e)) => json!({"error": e}),
+            },
             "layers": self.layers.iter().map(|l| json!({
                 "index": l.index,
                 "op": l.op,
@@ -125,7 +133,15 @@ pub fn measure(board: &Board, model: &str, row: usize) -> Result<Measurement> {
             macs: m.op_macs(i as u32),
         });
     }
+    let microflow = crate::microflow::supports(board, model).then(|| {
+        let dims = m
+            .input_info(0)
+            .map(|i| i.dims().to_vec())
+            .unwrap_or_default();
+        crate::microflow::measure(board, model, &p.input, &dims).map_err(|e| format!("{e:#}"))
+    });
     Ok(Measurement {
+        microflow,
         model: p.name.clone(),
         board: board.name.to_string(),
         instructions: r.instructions(r.total_ticks.context("no total tick count reported")?),
@@ -154,11 +170,11 @@ fn thousands(v: u64) -> String {
 /// The summary table in Markdown.
 pub fn markdown(rows: &[Measurement]) -> String {
     let mut s = String::from(
-        "| model | board | instructions | MACs | MACs/instr | flash B (code + model) | RAM B (arena + stack + other statics) | outputs |\n|---|---|---:|---:|---:|---:|---:|---|\n",
+        "| model | board | instructions | MACs | MACs/instr | flash B (code + model) | RAM B (arena + stack + other statics) | outputs | MicroFlow instructions | MicroFlow ÷ Ember |\n|---|---|---:|---:|---:|---:|---:|---|---:|---:|\n",
     );
     for r in rows {
         s += &format!(
-            "| {} | {} | {} | {} | {:.3} | {} ({} + {}) | {} ({} + {} + {}) | {} |\n",
+            "| {} | {} | {} | {} | {:.3} | {} ({} + {}) | {} ({} + {} + {}) | {} | {} | {} |\n",
             r.model,
             r.board,
             thousands(r.instructions),
@@ -175,6 +191,17 @@ pub fn markdown(rows: &[Measurement]) -> String {
                 "= reference"
             } else {
                 "DIFFER"
+            },
+            match &r.microflow {
+                None => "—".to_string(),
+                Some(Ok(n)) => thousands(*n),
+                Some(Err(e)) => format!("failed: {}", e.lines().next().unwrap_or("")),
+            },
+            match &r.microflow {
+                Some(Ok(n)) if r.instructions > 0 => {
+                    format!("{:.1}×", *n as f64 / r.instructions as f64)
+                }
+                _ => "—".to_string(),
             }
         );
     }

@@ -7,6 +7,7 @@ mod bench;
 mod boards;
 mod firmware;
 mod flash;
+mod microflow;
 mod qemu;
 mod setup;
 mod size;
