@@ -92,10 +92,12 @@ fn i32s(b: &[u8]) -> Vec<i32> {
 }
 
 impl Target {
-    /// Whether the core has Helium, whose epilogue reads a blocked
-    /// requantization table (stored only for these targets).
-    pub fn has_helium(self) -> bool {
-        self == Target::CortexM55
+    /// Whether the blob stores the blocked requantization table (shifts
+    /// split per block of four channels): read by the Helium epilogue on
+    /// the M55 and by the scalar one elsewhere. `generic` blobs leave it
+    /// out (smaller; the kernels then derive the shifts per value).
+    pub fn wants_requant_blocks(self) -> bool {
+        !matches!(self, Target::Generic | Target::Reference)
     }
 }
 
@@ -112,6 +114,24 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding) {
                 let y = &g.tensors[op.output];
                 if a.dtype == DType::I8 && a.dims == y.dims && b.dims == y.dims {
                     g.ops[i].variant = variant::ADD;
+                }
+            }
+            continue;
+        }
+        if op.opcode == OpCode::AvgPool2d && op.params.len() == 11 {
+            let x = op.inputs.first().copied().flatten().map(|t| &g.tensors[t]);
+            let y = &g.tensors[op.output];
+            let p = &op.params;
+            if let Some(x) = x {
+                let whole = x.dims.len() == 4
+                    && p[0] as usize == x.dims[1]
+                    && p[1] as usize == x.dims[2]
+                    && p[4..8].iter().all(|&v| v == 0)
+                    && y.dims.len() == 4
+                    && y.dims[1] == 1
+                    && y.dims[2] == 1;
+                if x.dtype == DType::I8 && whole {
+                    g.ops[i].variant = variant::GLOBAL_AVG_POOL;
                 }
             }
             continue;
@@ -191,7 +211,7 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding) {
             .map(|b| i32s(b));
         let mut folded = vec![0i32; channels];
         fold_bias(bias.as_deref(), &wv, in_zp, channel_last, &mut folded);
-        let blocked = (target.has_helium()
+        let blocked = (target.wants_requant_blocks()
             && rounding == Rounding::TfliteFixedPoint
             && op.opcode != OpCode::FullyConnected)
             .then(|| op.inputs.get(3).copied().flatten())

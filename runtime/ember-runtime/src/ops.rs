@@ -592,6 +592,20 @@ fn validate_pool(c: &Ctx<'_, '_>) -> Result<()> {
         "output size does not match the window",
     )?;
     c.check(x.dtype == y.dtype, "pool changes dtype")?;
+    if c.op.variant != variant::REFERENCE {
+        c.check(
+            x.dtype == DType::I8
+                && kh == xs.h
+                && kw == xs.w
+                && ys.h == 1
+                && ys.w == 1
+                && win.pad_top == 0
+                && win.pad_left == 0
+                && win.pad_bottom == 0
+                && win.pad_right == 0,
+            "global pooling variant needs an int8 whole-image window without padding",
+        )?;
+    }
     match x.dtype {
         DType::I8 => {
             c.check(
@@ -987,7 +1001,15 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
             if x.dtype == DType::I8 {
                 let (lo, hi) = (c.p(9)?, c.p(10)?);
                 let (xd, yd) = (cast::<i8>(ins[0])?, cast_mut::<i8>(out)?);
-                if avg {
+                if avg && op.variant != variant::REFERENCE {
+                    let (half_even, zp) = match model.rounding() {
+                        Rounding::OnnxFloat => (true, quant_of(&c, &x)?.1),
+                        Rounding::TfliteFixedPoint => (false, 0),
+                    };
+                    kernels::opt::pool::global_avg_pool_s8_opt(
+                        xd, xs, half_even, zp, lo, hi, yd, ys,
+                    )
+                } else if avg {
                     if model.rounding() == Rounding::OnnxFloat {
                         // onnxruntime rounds around the zero point.
                         let zp = quant_of(&c, &x)?.1;

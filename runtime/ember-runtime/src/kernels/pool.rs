@@ -92,7 +92,7 @@ fn for_each_window(xs: Shape4, p: &PoolParams, ys: Shape4, mut f: impl FnMut(usi
 
 /// Divides `num` by `den > 0`, rounding to nearest: ties away from zero
 /// (TFLite) or to even (`half_even`, onnxruntime's `nearbyint`).
-fn div_round(num: i64, den: i64, half_even: bool) -> i64 {
+pub(crate) fn div_round(num: i64, den: i64, half_even: bool) -> i64 {
     if half_even {
         let q = num.div_euclid(den);
         let r = num.rem_euclid(den); // 0 <= r < den; compare 2r with den

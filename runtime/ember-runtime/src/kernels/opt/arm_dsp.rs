@@ -76,7 +76,9 @@ pub fn dot_s8(x: &[i8], w: &[i8]) -> i32 {
 }
 
 /// See [`super::dot::dot4_s8`]: each input word is widened once and used
-/// for four rows (13 instructions per 16 multiply-accumulates).
+/// for four rows (23 instructions per 16 multiply-accumulates). The five
+/// streams are walked with `chunks_exact` so no bounds check is left in the
+/// loop.
 #[inline]
 pub fn dot4_s8(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4] {
     let n = x
@@ -86,24 +88,31 @@ pub fn dot4_s8(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4]
         .min(w2.len())
         .min(w3.len());
     let body = n & !3;
-    let mut a = [0i32; 4];
-    let rows = [&w0[..n], &w1[..n], &w2[..n], &w3[..n]];
-    let mut i = 0;
-    while i < body {
-        let xv = word(&x[i..]);
+    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+    let words = x[..body]
+        .chunks_exact(4)
+        .zip(w0[..body].chunks_exact(4))
+        .zip(w1[..body].chunks_exact(4))
+        .zip(w2[..body].chunks_exact(4))
+        .zip(w3[..body].chunks_exact(4));
+    for ((((xc, c0), c1), c2), c3) in words {
+        let xv = word(xc);
         let (xa, xb) = (sxtb16(xv), sxtb16_ror8(xv));
-        for (acc, row) in a.iter_mut().zip(rows) {
-            let wv = word(&row[i..]);
-            *acc = smlad(xa, sxtb16(wv), *acc);
-            *acc = smlad(xb, sxtb16_ror8(wv), *acc);
-        }
-        i += 4;
+        let v0 = word(c0);
+        a0 = smlad(xb, sxtb16_ror8(v0), smlad(xa, sxtb16(v0), a0));
+        let v1 = word(c1);
+        a1 = smlad(xb, sxtb16_ror8(v1), smlad(xa, sxtb16(v1), a1));
+        let v2 = word(c2);
+        a2 = smlad(xb, sxtb16_ror8(v2), smlad(xa, sxtb16(v2), a2));
+        let v3 = word(c3);
+        a3 = smlad(xb, sxtb16_ror8(v3), smlad(xa, sxtb16(v3), a3));
     }
     for j in body..n {
         let xv = x[j] as i32;
-        for (acc, row) in a.iter_mut().zip(rows) {
-            *acc = acc.wrapping_add(xv * row[j] as i32);
-        }
+        a0 = a0.wrapping_add(xv * w0[j] as i32);
+        a1 = a1.wrapping_add(xv * w1[j] as i32);
+        a2 = a2.wrapping_add(xv * w2[j] as i32);
+        a3 = a3.wrapping_add(xv * w3[j] as i32);
     }
-    a
+    [a0, a1, a2, a3]
 }

@@ -65,6 +65,14 @@ pub fn fold_bias(bias: Option<&[i32]>, w: &[i8], in_zp: i32, channel_last: bool,
 pub fn requantize_fixed(x: i32, multiplier: i32, shift: i32) -> i32 {
     let left = shift.clamp(0, 31) as u32;
     let right = shift.saturating_neg().clamp(0, 31) as u32;
+    requantize_split(x, multiplier, left, right)
+}
+
+/// [`requantize_fixed`] with the shift already split into a left shift
+/// and a right shift, each in `0..=31` (as the blocked table stores them).
+#[inline(always)]
+fn requantize_split(x: i32, multiplier: i32, left: u32, right: u32) -> i32 {
+    let (left, right) = (left.min(31), right.min(31));
     let x = x.wrapping_shl(left);
     let high = ((x as i64 * multiplier as i64 + (1 << 30)) >> 31) as i32;
     let mask = ((1u32 << right) - 1) as i32;
@@ -124,7 +132,6 @@ pub fn requant_blocks(pairs: &[i32], channels: usize, out: &mut [i32]) {
 #[derive(Clone, Copy)]
 pub(crate) struct FixedBlocked<'a> {
     pairs: FixedPerChannel<'a>,
-    #[allow(dead_code)] // read only by the Helium build
     blocks: &'a [i32],
 }
 
@@ -136,21 +143,30 @@ impl Epilogue for FixedBlocked<'_> {
 
     #[inline(always)]
     fn apply4(&self, acc: [i32; 4], ch: usize, out: &mut [i8; 4]) {
-        #[cfg(all(feature = "mve", target_arch = "arm"))]
-        if ch % 4 == 0 {
-            let i = ch / 4 * REQUANT_BLOCK_WORDS;
-            if let Some(Ok(p)) = self
-                .blocks
+        let i = ch / 4 * REQUANT_BLOCK_WORDS;
+        let block = if ch % 4 == 0 {
+            self.blocks
                 .get(i..i + REQUANT_BLOCK_WORDS)
-                .map(<&[i32; 12]>::try_from)
-            {
-                let q = &self.pairs.q;
-                arm_mve::requant4(&acc, p, q.out_zp, q.act_min, q.act_max, out);
-                return;
+                .and_then(|b| <&[i32; REQUANT_BLOCK_WORDS]>::try_from(b).ok())
+        } else {
+            None
+        };
+        let Some(p) = block else {
+            for (j, (o, a)) in out.iter_mut().zip(acc).enumerate() {
+                *o = self.pairs.apply(a, ch + j);
             }
+            return;
+        };
+        let q = &self.pairs.q;
+        #[cfg(all(feature = "mve", target_arch = "arm"))]
+        {
+            arm_mve::requant4(&acc, p, q.out_zp, q.act_min, q.act_max, out);
         }
-        for (j, (o, a)) in out.iter_mut().zip(acc).enumerate() {
-            *o = self.pairs.apply(a, ch + j);
+        #[cfg(not(all(feature = "mve", target_arch = "arm")))]
+        for j in 0..4 {
+            // The table's shifts are already split and clamped.
+            let v = requantize_split(acc[j], p[j], p[4 + j] as u32, (-p[8 + j]) as u32);
+            out[j] = finish(v, q);
         }
     }
 }
@@ -269,6 +285,7 @@ pub mod depthwise_conv;
 pub mod dot;
 pub mod elementwise;
 pub mod fully_connected;
+pub mod pool;
 pub mod selftest;
 
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
