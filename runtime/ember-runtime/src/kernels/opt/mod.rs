@@ -144,7 +144,7 @@ impl Epilogue for FixedBlocked<'_> {
     #[inline(always)]
     fn apply4(&self, acc: [i32; 4], ch: usize, out: &mut [i8; 4]) {
         let i = ch / 4 * REQUANT_BLOCK_WORDS;
-        let block = if ch % 4 == 0 {
+        let block = if ch.is_multiple_of(4) {
             self.blocks
                 .get(i..i + REQUANT_BLOCK_WORDS)
                 .and_then(|b| <&[i32; REQUANT_BLOCK_WORDS]>::try_from(b).ok())
