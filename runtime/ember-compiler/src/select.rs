@@ -92,6 +92,16 @@ fn i32s(b: &[u8]) -> Vec<i32> {
 }
 
 impl Target {
+    /// Whether the core has the DSP extension, whose two-pixel
+    /// convolution path needs halfword copies of two receptive fields in
+    /// scratch (planned only for these targets).
+    pub fn has_dsp(self) -> bool {
+        matches!(
+            self,
+            Target::CortexM4 | Target::CortexM7 | Target::CortexM33
+        )
+    }
+
     /// Whether the blob stores the blocked requantization table (shifts
     /// split per block of four channels): read by the Helium epilogue on
     /// the M55 and by the scalar one elsewhere. `generic` blobs leave it
@@ -179,7 +189,12 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding) {
                 } else {
                     variant::CONV_IM2COL
                 };
-                (v, ws.n, conv::conv2d_s8_opt_scratch_size(ws, &win), false)
+                (
+                    v,
+                    ws.n,
+                    conv::conv2d_s8_opt_scratch_size(ws, &win, target.has_dsp()),
+                    false,
+                )
             }
             OpCode::DepthwiseConv2d => {
                 let (Some(ws), Some(xs)) = (shape4(&w.dims), shape4(&x.dims)) else {

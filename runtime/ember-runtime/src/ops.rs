@@ -328,7 +328,7 @@ fn validate_conv(c: &Ctx<'_, '_>) -> Result<()> {
                 c,
                 &x,
                 co,
-                kernels::opt::conv::conv2d_s8_opt_scratch_size(ws, &win),
+                kernels::opt::conv::conv2d_s8_opt_scratch_size(ws, &win, false),
             )
         }
         _ => {

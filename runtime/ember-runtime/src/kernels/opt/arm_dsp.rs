@@ -116,3 +116,74 @@ pub fn dot4_s8(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4]
     }
     [a0, a1, a2, a3]
 }
+
+/// Words [`widen_packed`] writes for a field of `k` values.
+pub const fn packed_words(k: usize) -> usize {
+    k / 2 + 4
+}
+
+/// Two packed input rows (from [`widen_packed`]) against two weight rows:
+/// `[x0·w0, x0·w1, x1·w0, x1·w1]` over `k` values. Each weight word is
+/// split once and used for both inputs, each input word for both weight
+/// rows: 8 `SMLAD`s for 16 multiply-accumulates.
+#[inline]
+pub fn dot2x2_s16_s8(x0: &[u32], x1: &[u32], k: usize, w0: &[i8], w1: &[i8]) -> [i32; 4] {
+    let body = k & !3;
+    let (mut a00, mut a01, mut a10, mut a11) = (0i32, 0i32, 0i32, 0i32);
+    let (Some(p0), Some(p1), Some(r0), Some(r1)) = (
+        x0.get(..body / 2),
+        x1.get(..body / 2),
+        w0.get(..body),
+        w1.get(..body),
+    ) else {
+        return [0; 4];
+    };
+    let quads = p0
+        .chunks_exact(2)
+        .zip(p1.chunks_exact(2))
+        .zip(r0.chunks_exact(4))
+        .zip(r1.chunks_exact(4));
+    for (((c0, c1), d0), d1) in quads {
+        let v0 = word(d0);
+        let (w0a, w0b) = (sxtb16(v0), sxtb16_ror8(v0));
+        let v1 = word(d1);
+        let (w1a, w1b) = (sxtb16(v1), sxtb16_ror8(v1));
+        a00 = smlad(c0[1], w0b, smlad(c0[0], w0a, a00));
+        a10 = smlad(c1[1], w0b, smlad(c1[0], w0a, a10));
+        a01 = smlad(c0[1], w1b, smlad(c0[0], w1a, a01));
+        a11 = smlad(c1[1], w1b, smlad(c1[0], w1a, a11));
+    }
+    let tail = (body..k)
+        .zip(x0.iter().skip(body / 2))
+        .zip(x1.iter().skip(body / 2));
+    for ((j, &u), &v) in tail {
+        let (u, v) = (u as i32, v as i32);
+        let (p, q) = (
+            w0.get(j).copied().unwrap_or(0) as i32,
+            w1.get(j).copied().unwrap_or(0) as i32,
+        );
+        a00 = a00.wrapping_add(u.wrapping_mul(p));
+        a01 = a01.wrapping_add(u.wrapping_mul(q));
+        a10 = a10.wrapping_add(v.wrapping_mul(p));
+        a11 = a11.wrapping_add(v.wrapping_mul(q));
+    }
+    [a00, a01, a10, a11]
+}
+
+/// Widens `src` (`k` values) into words the way [`dot2x2_s16_s8`] reads
+/// them: each group of four `[a, b, c, d]` becomes the halfword pairs
+/// `(a, c)` and `(b, d)` — the pairs `SXTB16` makes of a weight word —
+/// then the last `k % 4` values one per word. `dst` holds at least
+/// [`packed_words`]`(k)` words.
+#[inline]
+pub fn widen_packed(src: &[i8], dst: &mut [u32]) {
+    let body = src.len() & !3;
+    for (s, d) in src[..body].chunks_exact(4).zip(dst.chunks_exact_mut(2)) {
+        let v = word(s);
+        d[0] = sxtb16(v);
+        d[1] = sxtb16_ror8(v);
+    }
+    for (d, &s) in dst.iter_mut().skip(body / 2).zip(&src[body..]) {
+        *d = s as i32 as u32;
+    }
+}

@@ -23,13 +23,69 @@ pub fn is_pointwise(ws: Shape4, win: &Window) -> bool {
 }
 
 /// Scratch bytes [`conv2d_s8_opt`] needs: one receptive field
-/// (`Kh·Kw·Ci`), or nothing for a pointwise convolution.
-pub fn conv2d_s8_opt_scratch_size(ws: Shape4, win: &Window) -> usize {
-    if is_pointwise(ws, win) {
-        0
+/// (`Kh·Kw·Ci`, nothing for a pointwise convolution); with `wide` (the
+/// DSP build's two-pixel path), also two widened copies of it (halfword
+/// pairs, `K/2 + 4` words each) at the next 4-byte boundary. The kernel takes the wide path only when the
+/// scratch is that large, so a blob planned without it still runs.
+pub fn conv2d_s8_opt_scratch_size(ws: Shape4, win: &Window, wide: bool) -> usize {
+    let k = ws.h.saturating_mul(ws.w).saturating_mul(ws.c);
+    let patch = if is_pointwise(ws, win) { 0 } else { k };
+    if wide {
+        // Two packed fields of `k / 2 + 4` words each.
+        let words = (k / 2).saturating_add(4);
+        patch
+            .next_multiple_of(4)
+            .saturating_add(words.saturating_mul(8))
     } else {
-        ws.h.saturating_mul(ws.w).saturating_mul(ws.c)
+        patch
     }
+}
+
+/// The receptive field of output pixel `pix` (row-major over `[N, Ho,
+/// Wo]`): the input row itself for a pointwise convolution, otherwise
+/// gathered into `patch` with the padding filled by the zero point.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn field<'a>(
+    x: &'a [i8],
+    xs: Shape4,
+    ws: Shape4,
+    win: &Window,
+    zp: i8,
+    ys: Shape4,
+    pix: usize,
+    patch: &'a mut [i8],
+) -> &'a [i8] {
+    let ci = xs.c;
+    if is_pointwise(ws, win) {
+        return &x[pix * ci..(pix + 1) * ci];
+    }
+    let (b, rest) = (pix / (ys.h * ys.w), pix % (ys.h * ys.w));
+    let (oy, ox) = (rest / ys.w, rest % ys.w);
+    let (ky0, ky1, iy0) = taps(oy, win.stride_h, win.dil_h, win.pad_top, ws.h, xs.h);
+    let (kx0, kx1, ix0) = taps(ox, win.stride_w, win.dil_w, win.pad_left, ws.w, xs.w);
+    let run = ws.w * ci;
+    for ky in 0..ws.h {
+        let dst = &mut patch[ky * run..(ky + 1) * run];
+        if ky < ky0 || ky >= ky1 {
+            dst.fill(zp);
+            continue;
+        }
+        let iy = iy0 + (ky - ky0) * win.dil_h;
+        let row = ((b * xs.h + iy) * xs.w) * ci;
+        dst[..kx0 * ci].fill(zp);
+        dst[kx1 * ci..].fill(zp);
+        if win.dil_w == 1 && kx1 > kx0 {
+            let s = row + ix0 * ci;
+            dst[kx0 * ci..kx1 * ci].copy_from_slice(&x[s..s + (kx1 - kx0) * ci]);
+        } else {
+            for kx in kx0..kx1 {
+                let s = row + (ix0 + (kx - kx0) * win.dil_w) * ci;
+                dst[kx * ci..(kx + 1) * ci].copy_from_slice(&x[s..s + ci]);
+            }
+        }
+    }
+    patch
 }
 
 /// int8 convolution with one group, bit-exact with
@@ -83,50 +139,78 @@ fn run<E: Epilogue>(
     y: &mut [i8],
     ys: Shape4,
 ) -> Result<()> {
-    let (co, ci) = (ws.n, xs.c);
-    let k = ws.h * ws.w * ci;
-    if is_pointwise(ws, win) {
-        // Indexed rather than chunked so that Ci = 0 still writes the outputs.
-        for p in 0..xs.n * xs.h * xs.w {
-            let out = &mut y[p * co..(p + 1) * co];
-            row_times_filters(&x[p * ci..(p + 1) * ci], w, k, folded_bias, e, out);
-        }
-        return Ok(());
-    }
-    let patch = scratch
-        .get_mut(..k)
-        .ok_or(Error::ShapeMismatch("conv: scratch too small"))?;
+    let co = ws.n;
+    let k = ws.h * ws.w * xs.c;
+    let npix = ys.n * ys.h * ys.w;
     let zp = in_zp as i8; // validated int8 zero point: no truncation
-    let run = ws.w * ci;
-    for b in 0..xs.n {
-        for oy in 0..ys.h {
-            let (ky0, ky1, iy0) = taps(oy, win.stride_h, win.dil_h, win.pad_top, ws.h, xs.h);
-            for ox in 0..ys.w {
-                let (kx0, kx1, ix0) = taps(ox, win.stride_w, win.dil_w, win.pad_left, ws.w, xs.w);
-                for ky in 0..ws.h {
-                    let dst = &mut patch[ky * run..(ky + 1) * run];
-                    if ky < ky0 || ky >= ky1 {
-                        dst.fill(zp);
-                        continue;
-                    }
-                    let iy = iy0 + (ky - ky0) * win.dil_h;
-                    let row = ((b * xs.h + iy) * xs.w) * ci;
-                    dst[..kx0 * ci].fill(zp);
-                    dst[kx1 * ci..].fill(zp);
-                    if win.dil_w == 1 && kx1 > kx0 {
-                        let s = row + ix0 * ci;
-                        dst[kx0 * ci..kx1 * ci].copy_from_slice(&x[s..s + (kx1 - kx0) * ci]);
-                    } else {
-                        for kx in kx0..kx1 {
-                            let s = row + (ix0 + (kx - kx0) * win.dil_w) * ci;
-                            dst[kx * ci..(kx + 1) * ci].copy_from_slice(&x[s..s + ci]);
+    let patch_len = conv2d_s8_opt_scratch_size(ws, win, false);
+    if scratch.len() < patch_len {
+        return Err(Error::ShapeMismatch("conv: scratch too small"));
+    }
+    let (patch, _wide) = scratch.split_at_mut(patch_len);
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    {
+        let off = patch_len.next_multiple_of(4) - patch_len;
+        let words = super::arm_dsp::packed_words(k);
+        let wide = _wide
+            .get_mut(off..off + 8 * words)
+            .and_then(|b| bytemuck::try_cast_slice_mut::<i8, u32>(b).ok());
+        if let Some(wide) = wide {
+            let (w0buf, w1buf) = wide.split_at_mut(words);
+            let mut pix = 0;
+            while pix + 2 <= npix {
+                let f0 = field(x, xs, ws, win, zp, ys, pix, patch);
+                super::arm_dsp::widen_packed(f0, w0buf);
+                let f1 = field(x, xs, ws, win, zp, ys, pix + 1, patch);
+                super::arm_dsp::widen_packed(f1, w1buf);
+                let (o0, o1) = y[pix * co..(pix + 2) * co].split_at_mut(co);
+                let row = |c: usize| &w[c * k..(c + 1) * k];
+                let mut oc = 0;
+                while oc + 4 <= co {
+                    let a = super::arm_dsp::dot2x2_s16_s8(w0buf, w1buf, k, row(oc), row(oc + 1));
+                    let b =
+                        super::arm_dsp::dot2x2_s16_s8(w0buf, w1buf, k, row(oc + 2), row(oc + 3));
+                    let fb = &folded_bias[oc..oc + 4];
+                    let p0 = [a[0], a[1], b[0], b[1]];
+                    let p1 = [a[2], a[3], b[2], b[3]];
+                    for (acc, o) in [(p0, &mut *o0), (p1, &mut *o1)] {
+                        let acc = [
+                            acc[0].wrapping_add(fb[0]),
+                            acc[1].wrapping_add(fb[1]),
+                            acc[2].wrapping_add(fb[2]),
+                            acc[3].wrapping_add(fb[3]),
+                        ];
+                        if let Ok(o) = <&mut [i8; 4]>::try_from(&mut o[oc..oc + 4]) {
+                            e.apply4(acc, oc, o);
                         }
                     }
+                    oc += 4;
                 }
-                let ybase = ((b * ys.h + oy) * ys.w + ox) * co;
-                row_times_filters(patch, w, k, folded_bias, e, &mut y[ybase..ybase + co]);
+                while oc < co {
+                    // A last odd channel pairs with itself.
+                    let oc1 = (oc + 1).min(co - 1);
+                    let a = super::arm_dsp::dot2x2_s16_s8(w0buf, w1buf, k, row(oc), row(oc1));
+                    o0[oc] = e.apply(a[0].wrapping_add(folded_bias[oc]), oc);
+                    o1[oc] = e.apply(a[2].wrapping_add(folded_bias[oc]), oc);
+                    if oc1 != oc {
+                        o0[oc1] = e.apply(a[1].wrapping_add(folded_bias[oc1]), oc1);
+                        o1[oc1] = e.apply(a[3].wrapping_add(folded_bias[oc1]), oc1);
+                    }
+                    oc += 2;
+                }
+                pix += 2;
             }
+            if pix < npix {
+                let f = field(x, xs, ws, win, zp, ys, pix, patch);
+                row_times_filters(f, w, k, folded_bias, e, &mut y[pix * co..(pix + 1) * co]);
+            }
+            return Ok(());
         }
+    }
+    // Indexed over pixels so that Ci = 0 still writes the outputs.
+    for pix in 0..npix {
+        let f = field(x, xs, ws, win, zp, ys, pix, patch);
+        row_times_filters(f, w, k, folded_bias, e, &mut y[pix * co..(pix + 1) * co]);
     }
     Ok(())
 }

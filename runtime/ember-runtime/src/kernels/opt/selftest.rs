@@ -380,7 +380,9 @@ fn try_case(rng: &mut Rng, kind: CaseKind, ws: &mut Workspace<'_>) -> Result<Opt
     let scratch_need = match kind {
         CaseKind::Depthwise => depthwise_conv2d_s8_opt_scratch_size(co),
         CaseKind::FullyConnected => 0,
-        _ => conv2d_s8_opt_scratch_size(fs, &win),
+        // Alternate between the plain and the wide (DSP two-pixel) scratch
+        // so both paths run where the wide one exists.
+        _ => conv2d_s8_opt_scratch_size(fs, &win, rng.range(0, 1) == 1),
     };
     if nx > ws.x.len()
         || nw > ws.w.len()
@@ -425,12 +427,36 @@ fn try_case(rng: &mut Rng, kind: CaseKind, ws: &mut Workspace<'_>) -> Result<Opt
         CaseKind::Pointwise | CaseKind::Conv => {
             let rq = Requant::Fixed(pairs);
             conv2d_s8(x, xs, w, fs, bias, rq, q, &win, 1, y_ref, ys)?;
-            conv2d_s8_opt(x, xs, w, fs, fb, conv_rq, q, &win, ws.scratch, y_opt, ys)?;
+            conv2d_s8_opt(
+                x,
+                xs,
+                w,
+                fs,
+                fb,
+                conv_rq,
+                q,
+                &win,
+                &mut ws.scratch[..scratch_need],
+                y_opt,
+                ys,
+            )?;
         }
         CaseKind::Depthwise => {
             let rq = Requant::Fixed(pairs);
             depthwise_conv2d_s8(x, xs, w, fs, bias, rq, q, &win, 1, y_ref, ys)?;
-            depthwise_conv2d_s8_opt(x, xs, w, fs, fb, conv_rq, q, &win, ws.scratch, y_opt, ys)?;
+            depthwise_conv2d_s8_opt(
+                x,
+                xs,
+                w,
+                fs,
+                fb,
+                conv_rq,
+                q,
+                &win,
+                &mut ws.scratch[..scratch_need],
+                y_opt,
+                ys,
+            )?;
         }
         CaseKind::Requantize | CaseKind::Add | CaseKind::GlobalAvgPool => return Ok(None),
         CaseKind::FullyConnected => {
@@ -470,7 +496,7 @@ mod tests {
     #[test]
     fn optimized_kernels_match_reference_on_generated_cases() {
         let (mut x, mut w, mut words) = (vec![0i8; 8192], vec![0i8; 16384], vec![0i32; 512]);
-        let (mut a, mut b, mut s) = (vec![0i8; 8192], vec![0i8; 8192], vec![0i8; 2048]);
+        let (mut a, mut b, mut s) = (vec![0i8; 8192], vec![0i8; 8192], vec![0i8; 8192]);
         let mut ws = Workspace {
             x: &mut x,
             w: &mut w,
