@@ -87,8 +87,9 @@ pub const FOLDED_BIAS_INPUT: usize = 4;
 /// the op may overwrite, planned to live only during the op).
 pub const SCRATCH_INPUT: usize = 5;
 /// Input slot of an optimized variant's blocked requantization table
-/// (optional; constant i32, see [`crate::kernels::opt::requant_blocks`]),
-/// read by the Helium epilogue.
+/// (optional; constant i32, see [`crate::kernels::opt::requant_blocks`]):
+/// the shifts split ahead of time, read four channels at a time by the
+/// Helium epilogue on the M55 and by the scalar one elsewhere.
 pub const REQUANT_BLOCKS_INPUT: usize = 6;
 
 /// Kernel variants an op record may name. Variant 0 is always the

@@ -131,8 +131,8 @@ pub enum Requant<'a> {
     /// layout as [`Requant::Fixed`].
     FixedSingle(&'a [i32]),
     /// [`Requant::Fixed`] (per channel, double rounding) plus the blocked
-    /// table the Helium epilogue reads
-    /// ([`opt::requant_blocks`]); same results.
+    /// table of the optimized epilogues ([`opt::requant_blocks`]); same
+    /// results.
     FixedBlocked {
         /// `[mult, shift]` per channel.
         pairs: &'a [i32],

@@ -14,7 +14,11 @@
 //!   NEON on aarch64;
 //! - the `dsp` cargo feature on 32-bit Arm (Cortex-M4/M7/M33): `SMLAD`
 //!   dual 16-bit multiply-accumulates through `asm!`, each input word
-//!   widened once (`SXTB16`) and reused for several filter rows.
+//!   widened once (`SXTB16`) and reused for several filter rows; with a
+//!   large enough scratch, convolutions run two output pixels per pass
+//!   over halfword-packed receptive fields (2×2 `SMLAD` blocks);
+//! - the `mve` cargo feature (Cortex-M55/M85): Helium `asm!` for the
+//!   requantization epilogue and the int8 Add body.
 //!
 //! Why folding the zero point is exact: the reference computes
 //! `Σ (x − zp)·w + bias` with wrapping i32 arithmetic; wrapping arithmetic
@@ -100,7 +104,7 @@ pub(crate) trait Epilogue: Copy {
 /// Words per block of four channels in a blocked requantization table.
 pub const REQUANT_BLOCK_WORDS: usize = 12;
 
-/// Builds the blocked requantization table the Helium epilogue reads from
+/// Builds the blocked requantization table the optimized epilogues read from
 /// `[mult, shift]` pairs of `channels` channels (one pair = per tensor):
 /// for each whole block of four channels, four multipliers, four left
 /// shifts and four negated right shifts. Channels past the last whole
@@ -127,8 +131,9 @@ pub fn requant_blocks(pairs: &[i32], channels: usize, out: &mut [i32]) {
     }
 }
 
-/// TFLite double rounding, with the blocked table for the Helium epilogue
-/// (empty: every channel takes the scalar path).
+/// TFLite double rounding, with the blocked table read four channels at a
+/// time (Helium asm on the M55, scalar elsewhere; empty table: every
+/// channel derives its shifts from the pairs).
 #[derive(Clone, Copy)]
 pub(crate) struct FixedBlocked<'a> {
     pairs: FixedPerChannel<'a>,
