@@ -239,13 +239,14 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding) {
                 requant_blocks(&pairs, channels, &mut t);
                 t
             });
-        let name = op.name.clone();
-        let fb = g.const_i32(&format!("{name}.folded_bias"), vec![channels], &folded);
+        // Short names: the blob stores every tensor name, and TFLite-made
+        // op names run to a hundred characters.
+        let fb = g.const_i32(&format!("op{i}.folded_bias"), vec![channels], &folded);
         let st = (scratch > 0)
-            .then(|| g.activation(&format!("{name}.scratch"), DType::I8, vec![scratch], None));
+            .then(|| g.activation(&format!("op{i}.scratch"), DType::I8, vec![scratch], None));
         let bt = blocked.map(|t| {
             let n = t.len();
-            g.const_i32(&format!("{name}.requant_blocks"), vec![n], &t)
+            g.const_i32(&format!("op{i}.requant_blocks"), vec![n], &t)
         });
         let op = &mut g.ops[i];
         op.inputs.resize(REQUANT_BLOCKS_INPUT + 1, None);

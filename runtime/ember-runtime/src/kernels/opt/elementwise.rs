@@ -23,12 +23,11 @@ pub fn add_s8_opt(a: &[i8], b: &[i8], p: &AddParamsS8, y: &mut [i8]) -> Result<(
         return Err(Error::ShapeMismatch("add: negative multiplier"));
     }
     let ls = p.left_shift.clamp(0, 30) as u32;
-    #[allow(unused_mut)]
-    let mut done = 0;
+    // Helium takes whole groups of four; the scalar loop does the rest.
     #[cfg(all(feature = "mve", target_arch = "arm"))]
-    {
-        done = super::arm_mve::add4_run(a, b, p, ls, y);
-    }
+    let done = super::arm_mve::add4_run(a, b, p, ls, y);
+    #[cfg(not(all(feature = "mve", target_arch = "arm")))]
+    let done = 0;
     for ((o, &av), &bv) in y[done..].iter_mut().zip(&a[done..]).zip(&b[done..]) {
         let av = (av as i32).wrapping_sub(p.a_zp).wrapping_shl(ls);
         let bv = (bv as i32).wrapping_sub(p.b_zp).wrapping_shl(ls);
