@@ -8,6 +8,7 @@ mod boards;
 mod firmware;
 mod flash;
 mod microflow;
+mod profile;
 mod qemu;
 mod setup;
 mod size;
@@ -85,6 +86,19 @@ enum Cmd {
         #[arg(long, default_value = boards::DEFAULT)]
         board: String,
     },
+    /// Executed instructions per function (QEMU's execution log) for a
+    /// model on a simulated board.
+    Profile {
+        /// Simulated board.
+        #[arg(long, default_value = boards::DEFAULT)]
+        board: String,
+        /// Zoo model, .onnx or .ember.
+        #[arg(long, default_value = "kws")]
+        model: String,
+        /// Functions to list.
+        #[arg(long, default_value_t = 25)]
+        top: usize,
+    },
     /// Build firmware for a board with a model (and input) embedded.
     Build(FwArgs),
     /// Build and run firmware; exits 0 only if the outputs equal the expected ones.
@@ -149,6 +163,7 @@ fn main() {
         } => apps::see_cmd(&image, &model, &board).map(|(label, _)| println!("{label}")),
         Cmd::Wake { wav, board } => apps::wake_cmd(wav.as_deref(), &board).map(|_| ()),
         Cmd::KernelCheck { board } => apps::kernel_check_cmd(&board).map(|_| ()),
+        Cmd::Profile { board, model, top } => profile::profile_cmd(&board, &model, top),
         Cmd::Build(a) => build_cmd(&a).map(|_| ()),
         Cmd::Run(a) => run_cmd(&a),
         Cmd::Flash { fw, dry_run } => flash_cmd(&fw, dry_run),

@@ -47,6 +47,17 @@ impl Report {
 
 /// Runs `elf` on a QEMU board and decodes its defmt output.
 pub fn run(board: &Board, elf: &Path, timeout: Duration) -> Result<Report> {
+    run_traced(board, elf, timeout, None)
+}
+
+/// [`run`], also writing QEMU's translated blocks and their executions
+/// (`-d in_asm,exec,nochain`) to `trace` when given (see `profile.rs`).
+pub fn run_traced(
+    board: &Board,
+    elf: &Path,
+    timeout: Duration,
+    trace: Option<&Path>,
+) -> Result<Report> {
     let Runner::Qemu {
         binary,
         machine,
@@ -61,8 +72,11 @@ pub fn run(board: &Board, elf: &Path, timeout: Duration) -> Result<Report> {
         .args(extra)
         .args(["-nographic", "-monitor", "none", "-serial", "null"])
         .args(["-semihosting-config", "enable=on,target=native"])
-        .args(["-icount", "shift=0"])
-        .arg("-kernel")
+        .args(["-icount", "shift=0"]);
+    if let Some(t) = trace {
+        cmd.args(["-d", "in_asm,exec,nochain", "-D"]).arg(t);
+    }
+    cmd.arg("-kernel")
         .arg(elf)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
