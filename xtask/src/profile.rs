@@ -80,7 +80,7 @@ pub fn attribute(log: &Path, elf: &Path) -> Result<Vec<(String, u64)>> {
         *per.entry(name).or_default() += count * tb_len.get(&pc).copied().unwrap_or(1);
     }
     let mut v: Vec<(String, u64)> = per.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|x| std::cmp::Reverse(x.1));
     Ok(v)
 }
 
