@@ -170,20 +170,8 @@ fn run<E: Epilogue>(
                     let a = super::arm_dsp::dot2x2_s16_s8(w0buf, w1buf, k, row(oc), row(oc + 1));
                     let b =
                         super::arm_dsp::dot2x2_s16_s8(w0buf, w1buf, k, row(oc + 2), row(oc + 3));
-                    let fb = &folded_bias[oc..oc + 4];
-                    let p0 = [a[0], a[1], b[0], b[1]];
-                    let p1 = [a[2], a[3], b[2], b[3]];
-                    for (acc, o) in [(p0, &mut *o0), (p1, &mut *o1)] {
-                        let acc = [
-                            acc[0].wrapping_add(fb[0]),
-                            acc[1].wrapping_add(fb[1]),
-                            acc[2].wrapping_add(fb[2]),
-                            acc[3].wrapping_add(fb[3]),
-                        ];
-                        if let Ok(o) = <&mut [i8; 4]>::try_from(&mut o[oc..oc + 4]) {
-                            e.apply4(acc, oc, o);
-                        }
-                    }
+                    super::store4(e, [a[0], a[1], b[0], b[1]], folded_bias, oc, o0);
+                    super::store4(e, [a[2], a[3], b[2], b[3]], folded_bias, oc, o1);
                     oc += 4;
                 }
                 while oc < co {

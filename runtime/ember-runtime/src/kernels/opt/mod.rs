@@ -215,6 +215,22 @@ impl Epilogue for AnyRequant<'_> {
     }
 }
 
+/// Adds the folded bias of channels `oc..oc + 4` to `acc`, requantizes
+/// and writes the four outputs to `out[oc..oc + 4]`.
+#[inline(always)]
+fn store4<E: Epilogue>(e: E, acc: [i32; 4], fb: &[i32], oc: usize, out: &mut [i8]) {
+    let b = &fb[oc..oc + 4];
+    let acc = [
+        acc[0].wrapping_add(b[0]),
+        acc[1].wrapping_add(b[1]),
+        acc[2].wrapping_add(b[2]),
+        acc[3].wrapping_add(b[3]),
+    ];
+    if let Ok(o) = <&mut [i8; 4]>::try_from(&mut out[oc..oc + 4]) {
+        e.apply4(acc, oc, o);
+    }
+}
+
 /// Multiplies one input row (a pixel's receptive field, or a
 /// fully-connected input row) of length `k` by every filter row of `w`
 /// (`[out.len(), k]`), adds the folded bias and writes the requantized
@@ -235,17 +251,7 @@ fn row_times_filters<E: Epilogue>(
         let (r0, rest) = r.split_at(k);
         let (r1, rest) = rest.split_at(k);
         let (r2, r3) = rest.split_at(k);
-        let a = dot4_s8(patch, r0, r1, r2, r3);
-        let b = &fb[oc..oc + 4];
-        let acc = [
-            a[0].wrapping_add(b[0]),
-            a[1].wrapping_add(b[1]),
-            a[2].wrapping_add(b[2]),
-            a[3].wrapping_add(b[3]),
-        ];
-        if let Ok(o) = <&mut [i8; 4]>::try_from(&mut out[oc..oc + 4]) {
-            e.apply4(acc, oc, o);
-        }
+        store4(e, dot4_s8(patch, r0, r1, r2, r3), fb, oc, out);
         oc += 4;
     }
     while oc < co {
