@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::setup::{setup_qemu, setup_target};
 use crate::{boards, firmware, qemu, root, shared, step};
 
 /// Runs `ember-see` with `image` as the camera frame; returns the label and
@@ -15,12 +14,7 @@ pub(crate) fn see_cmd(image: &Path, model: &str, board: &str) -> Result<(String,
     if !matches!(model, "vww" | "ic") {
         bail!("ember-see runs the zoo's vision models: vww or ic (not '{model}')");
     }
-    let board = boards::find(board)?;
-    if let boards::Runner::Probe { .. } = board.runner {
-        bail!("see runs on a simulated board:\n{}", boards::list());
-    }
-    setup_qemu()?;
-    setup_target(board.target)?;
+    let board = boards::ready_simulated(board, "see")?;
     let p = firmware::prepare(model, board, None, None, 0)?;
     let sensors = firmware::vision_sensors(model, image)?;
     let elf = firmware::build_bin(board, &p, "ember-see", &sensors)?;
@@ -107,12 +101,7 @@ pub(crate) fn mono_wav(src: &Path) -> Result<PathBuf> {
 pub(crate) fn wake_cmd(wav: Option<&Path>, board: &str) -> Result<Vec<usize>> {
     let default = shared().join("audio/mlperf/short_wav_easy10s.wav");
     let wav = wav.unwrap_or(&default);
-    let board = boards::find(board)?;
-    if let boards::Runner::Probe { .. } = board.runner {
-        bail!("wake runs on a simulated board:\n{}", boards::list());
-    }
-    setup_qemu()?;
-    setup_target(board.target)?;
+    let board = boards::ready_simulated(board, "wake")?;
     let p = firmware::prepare("sww", board, None, None, 0)?;
     let sensors = firmware::Sensors {
         wav: Some(mono_wav(wav)?),
@@ -195,12 +184,7 @@ pub(crate) fn demo(clip: Option<&str>, board: &str) -> Result<()> {
             wav.display()
         );
     }
-    let board = boards::find(board)?;
-    if let boards::Runner::Probe { .. } = board.runner {
-        bail!("the demo runs on a simulated board:\n{}", boards::list());
-    }
-    setup_qemu()?;
-    setup_target(board.target)?;
+    let board = boards::ready_simulated(board, "the demo")?;
     step("compile kws_int8_qdq.onnx (the MLPerf Tiny keyword spotter)");
     let p = firmware::prepare("kws", board, None, None, 0)?;
     let sensors = firmware::Sensors {
@@ -263,15 +247,7 @@ pub(crate) fn demo(clip: Option<&str>, board: &str) -> Result<()> {
 /// the reference and the optimized kernels of that board's build, compared
 /// byte for byte on the device. Returns the summary line.
 pub(crate) fn kernel_check_cmd(board: &str) -> Result<String> {
-    let board = boards::find(board)?;
-    if let boards::Runner::Probe { .. } = board.runner {
-        bail!(
-            "kernel-check runs on a simulated board:\n{}",
-            boards::list()
-        );
-    }
-    setup_qemu()?;
-    setup_target(board.target)?;
+    let board = boards::ready_simulated(board, "kernel-check")?;
     // The firmware library embeds a model; the smallest one will do.
     let p = firmware::prepare("ad", board, None, None, 0)?;
     let elf = firmware::build_bin(board, &p, "ember-kernel-check", &Default::default())?;

@@ -114,6 +114,18 @@ pub const BOARDS: &[Board] = &[
 /// The default board.
 pub const DEFAULT: &str = "mps3-an547";
 
+/// A simulated board by name, ready to run: QEMU and the Rust target
+/// installed. `what` names the command in the error for a real board.
+pub fn ready_simulated(name: &str, what: &str) -> Result<&'static Board> {
+    let board = find(name)?;
+    if let Runner::Probe { .. } = board.runner {
+        bail!("{what} runs on a simulated board:\n{}", list());
+    }
+    crate::setup::setup_qemu()?;
+    crate::setup::setup_target(board.target)?;
+    Ok(board)
+}
+
 /// Looks a board up by name.
 pub fn find(name: &str) -> Result<&'static Board> {
     match BOARDS.iter().find(|b| b.name == name) {

@@ -15,8 +15,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use object::{Object, ObjectSymbol, SymbolKind};
 
-use crate::boards::{self, Runner};
-use crate::setup::{setup_qemu, setup_target};
+use crate::boards;
 use crate::{firmware, qemu, step};
 
 /// Executed instructions per function from a QEMU `in_asm,exec` log.
@@ -87,12 +86,7 @@ pub fn attribute(log: &Path, elf: &Path) -> Result<Vec<(String, u64)>> {
 /// Builds the model firmware for a simulated board, runs it traced and
 /// prints the `top` functions by executed instructions.
 pub fn profile_cmd(board: &str, model: &str, top: usize) -> Result<()> {
-    let board = boards::find(board)?;
-    if let Runner::Probe { .. } = board.runner {
-        bail!("profile runs on a simulated board:\n{}", boards::list());
-    }
-    setup_qemu()?;
-    setup_target(board.target)?;
+    let board = boards::ready_simulated(board, "profile")?;
     let p = firmware::prepare(model, board, None, None, 0)?;
     let elf = firmware::build(board, &p)?;
     let log = elf.with_extension("exec.log");
