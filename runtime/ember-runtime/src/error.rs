@@ -123,9 +123,6 @@ impl fmt::Display for Error {
 }
 
 #[cfg(feature = "std")]
-extern crate std;
-
-#[cfg(feature = "std")]
 impl std::error::Error for Error {}
 
 /// Result alias of the runtime.

@@ -13,6 +13,11 @@
 #![no_std]
 #![deny(missing_docs)]
 
+// Host tools get `std::error::Error` for the error type and, on aarch64
+// Linux, run-time CPU feature detection for the kernels.
+#[cfg(feature = "std")]
+extern crate std;
+
 pub mod error;
 pub mod format;
 mod interpreter;

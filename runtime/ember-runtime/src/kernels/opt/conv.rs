@@ -24,8 +24,9 @@ pub fn is_pointwise(ws: Shape4, win: &Window) -> bool {
 
 /// Scratch bytes [`conv2d_s8_opt`] needs: one receptive field
 /// (`Kh·Kw·Ci`, nothing for a pointwise convolution); with `wide` (the
-/// DSP build's two-pixel path), also two widened copies of it (halfword
-/// pairs, `K/2 + 4` words each) at the next 4-byte boundary. The kernel takes the wide path only when the
+/// two-pixel paths), also two widened copies of it (halfword pairs,
+/// `K/2 + 4` words each, the DSP build's form) at the next 4-byte
+/// boundary, room the NEON build uses for a second field. The kernel takes the wide path only when the
 /// scratch is that large, so a blob planned without it still runs.
 pub fn conv2d_s8_opt_scratch_size(ws: Shape4, win: &Window, wide: bool) -> usize {
     let k = ws.h.saturating_mul(ws.w).saturating_mul(ws.c);
@@ -186,6 +187,32 @@ fn run<E: Epilogue>(
                     }
                     oc += 2;
                 }
+                pix += 2;
+            }
+            if pix < npix {
+                let f = field(x, xs, ws, win, zp, ys, pix, patch);
+                row_times_filters(f, w, k, folded_bias, e, &mut y[pix * co..(pix + 1) * co]);
+            }
+            return Ok(());
+        }
+    }
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    {
+        // Two pixels per pass over the filters (each weight vector loaded
+        // once for both): pointwise rows need no scratch, gathered fields
+        // a second patch, which the wide scratch has room for.
+        let second: Option<&mut [i8]> = if patch_len == 0 {
+            Some(&mut [])
+        } else {
+            _wide.get_mut(..patch_len)
+        };
+        if let Some(patch1) = second {
+            let mut pix = 0;
+            while pix + 2 <= npix {
+                let f0 = field(x, xs, ws, win, zp, ys, pix, patch);
+                let f1 = field(x, xs, ws, win, zp, ys, pix + 1, patch1);
+                let (o0, o1) = y[pix * co..(pix + 2) * co].split_at_mut(co);
+                super::row_pair_times_filters(f0, f1, w, k, folded_bias, e, o0, o1);
                 pix += 2;
             }
             if pix < npix {

@@ -58,6 +58,14 @@ fn block<const B: usize, E: Epilogue>(
 ) {
     let mut acc = [0i32; B];
     acc.copy_from_slice(&folded_bias[c0..c0 + B]);
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    if let Ok(a16) = <&mut [i32; 16]>::try_from(&mut acc[..]) {
+        // SAFETY: NEON is enabled for the whole build (the cfg above).
+        unsafe { super::arm_neon::mac_taps16(a16, rows, w.chunks_exact(c), c0) };
+    } else {
+        mac_taps::<B>(&mut acc, rows, w.chunks_exact(c), c0);
+    }
+    #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
     mac_taps::<B>(&mut acc, rows, w.chunks_exact(c), c0);
     for (j, (a, o)) in acc
         .chunks_exact(4)
@@ -156,6 +164,22 @@ fn run<'a, E: Epilogue>(
                         };
                     }
                     let rows = &rows[..taps_n];
+                    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+                    if let Some((blocks, q)) = e.blocks() {
+                        // SAFETY: NEON is enabled for the whole build (the
+                        // cfg above).
+                        c0 = unsafe {
+                            super::arm_neon::depthwise_pixel(
+                                rows,
+                                w,
+                                c,
+                                folded_bias,
+                                blocks,
+                                q,
+                                out,
+                            )
+                        };
+                    }
                     while c0 + 16 <= c {
                         block::<16, E>(rows, w, c, c0, folded_bias, e, out);
                         c0 += 16;

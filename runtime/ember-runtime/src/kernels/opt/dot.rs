@@ -5,6 +5,27 @@
 //! accumulator (the reference kernels' arithmetic), over `x.len()`
 //! elements; weight rows must be at least that long.
 
+/// Whether this core has the ARMv8.2 dot-product instructions (`SDOT`):
+/// asked of the operating system once with the `std` feature (Linux
+/// reports it in `HWCAP`), otherwise decided by the build's `dotprod`
+/// target feature (bare metal: `-C target-cpu=cortex-a55` or later).
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+pub fn has_dotprod() -> bool {
+    #[cfg(target_feature = "dotprod")]
+    {
+        true
+    }
+    #[cfg(all(not(target_feature = "dotprod"), feature = "std"))]
+    {
+        std::arch::is_aarch64_feature_detected!("dotprod")
+    }
+    #[cfg(all(not(target_feature = "dotprod"), not(feature = "std")))]
+    {
+        false
+    }
+}
+
 /// `Σ x·w` of one input vector and one weight row.
 #[inline]
 pub fn dot_s8(x: &[i8], w: &[i8]) -> i32 {
@@ -12,7 +33,15 @@ pub fn dot_s8(x: &[i8], w: &[i8]) -> i32 {
     {
         super::arm_dsp::dot_s8(x, w)
     }
-    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    {
+        // SAFETY: NEON is enabled for the whole build (the cfg above).
+        unsafe { super::arm_neon::dot_s8(x, w) }
+    }
+    #[cfg(not(any(
+        all(feature = "dsp", target_arch = "arm"),
+        all(target_arch = "aarch64", target_feature = "neon")
+    )))]
     {
         portable::dot_s8(x, w)
     }
@@ -26,9 +55,49 @@ pub fn dot4_s8(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4]
     {
         super::arm_dsp::dot4_s8(x, w0, w1, w2, w3)
     }
-    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    {
+        // SAFETY: NEON is enabled for the whole build (the cfg above) and
+        // `SDOT` only after `has_dotprod` found it on this core.
+        unsafe {
+            if has_dotprod() {
+                super::arm_neon::dot4_s8_dotprod(x, w0, w1, w2, w3)
+            } else {
+                super::arm_neon::dot4_s8(x, w0, w1, w2, w3)
+            }
+        }
+    }
+    #[cfg(not(any(
+        all(feature = "dsp", target_arch = "arm"),
+        all(target_arch = "aarch64", target_feature = "neon")
+    )))]
     {
         portable::dot4_s8(x, w0, w1, w2, w3)
+    }
+}
+
+/// Two input vectors against four weight rows, `[vector][row]`: each
+/// weight load serves both (NEON); elsewhere two [`dot4_s8`].
+#[inline]
+pub fn dot4x2_s8(x0: &[i8], x1: &[i8], w: [&[i8]; 4]) -> [[i32; 4]; 2] {
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    {
+        // SAFETY: NEON is enabled for the whole build (the cfg above) and
+        // `SDOT` only after `has_dotprod` found it on this core.
+        unsafe {
+            if has_dotprod() {
+                super::arm_neon::dot4x2_s8_dotprod(x0, x1, w)
+            } else {
+                super::arm_neon::dot4x2_s8(x0, x1, w)
+            }
+        }
+    }
+    #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
+    {
+        [
+            dot4_s8(x0, w[0], w[1], w[2], w[3]),
+            dot4_s8(x1, w[0], w[1], w[2], w[3]),
+        ]
     }
 }
 

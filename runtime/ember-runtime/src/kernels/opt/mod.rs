@@ -92,6 +92,14 @@ pub(crate) trait Epilogue: Copy {
     /// Requantizes `acc` for output channel `ch` and clamps it to int8.
     fn apply(&self, acc: i32, ch: usize) -> i8;
 
+    /// The blocked requantization table and output parameters, when this
+    /// epilogue is TFLite's double rounding with one (fused vector kernels
+    /// requantize from it directly).
+    #[inline(always)]
+    fn blocks(&self) -> Option<(&[i32], &QuantIo)> {
+        None
+    }
+
     /// The same for channels `ch..ch + 4` into `out[0..4]`.
     #[inline(always)]
     fn apply4(&self, acc: [i32; 4], ch: usize, out: &mut [i8; 4]) {
@@ -147,6 +155,11 @@ impl Epilogue for FixedBlocked<'_> {
     }
 
     #[inline(always)]
+    fn blocks(&self) -> Option<(&[i32], &QuantIo)> {
+        (!self.blocks.is_empty()).then_some((self.blocks, &self.pairs.q))
+    }
+
+    #[inline(always)]
     fn apply4(&self, acc: [i32; 4], ch: usize, out: &mut [i8; 4]) {
         let i = ch / 4 * REQUANT_BLOCK_WORDS;
         let block = if ch.is_multiple_of(4) {
@@ -167,7 +180,15 @@ impl Epilogue for FixedBlocked<'_> {
         {
             arm_mve::requant4(&acc, p, q.out_zp, q.act_min, q.act_max, out);
         }
-        #[cfg(not(all(feature = "mve", target_arch = "arm")))]
+        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+        {
+            // SAFETY: NEON is enabled for the whole build (the cfg above).
+            unsafe { arm_neon::requant4(&acc, p, q.out_zp, q.act_min, q.act_max, out) };
+        }
+        #[cfg(not(any(
+            all(feature = "mve", target_arch = "arm"),
+            all(target_arch = "aarch64", target_feature = "neon")
+        )))]
         for j in 0..4 {
             // The table's shifts are already split and clamped.
             let v = requantize_split(acc[j], p[j], p[4 + j] as u32, (-p[8 + j]) as u32);
@@ -261,6 +282,52 @@ fn row_times_filters<E: Epilogue>(
     }
 }
 
+/// [`row_times_filters`] for two input rows at once (two output pixels):
+/// each filter row is read once for both.
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn row_pair_times_filters<E: Epilogue>(
+    p0: &[i8],
+    p1: &[i8],
+    w: &[i8],
+    k: usize,
+    fb: &[i32],
+    e: E,
+    out0: &mut [i8],
+    out1: &mut [i8],
+) {
+    let co = out0.len().min(out1.len());
+    let mut oc = 0;
+    if let Some((blocks, q)) = e.blocks() {
+        // SAFETY: NEON is enabled for the whole build (the cfg above) and
+        // `SDOT` only after `has_dotprod` found it on this core.
+        oc = unsafe {
+            if dot::has_dotprod() {
+                arm_neon::rows2_times_filters_dotprod(p0, p1, w, k, fb, blocks, q, out0, out1)
+            } else {
+                arm_neon::rows2_times_filters(p0, p1, w, k, fb, blocks, q, out0, out1)
+            }
+        };
+    }
+    while oc + 4 <= co {
+        let r = &w[oc * k..(oc + 4) * k];
+        let (r0, rest) = r.split_at(k);
+        let (r1, rest) = rest.split_at(k);
+        let (r2, r3) = rest.split_at(k);
+        let [a, b] = dot::dot4x2_s8(p0, p1, [r0, r1, r2, r3]);
+        store4(e, a, fb, oc, out0);
+        store4(e, b, fb, oc, out1);
+        oc += 4;
+    }
+    while oc < co {
+        let r = &w[oc * k..(oc + 1) * k];
+        out0[oc] = e.apply(dot_s8(p0, r).wrapping_add(fb[oc]), oc);
+        out1[oc] = e.apply(dot_s8(p1, r).wrapping_add(fb[oc]), oc);
+        oc += 1;
+    }
+}
+
 /// Binds `$e` to the [`Epilogue`] for `$rq`/`$q` and evaluates `$body`
 /// (a call of a kernel's generic inner function) for it.
 macro_rules! with_epilogue {
@@ -303,6 +370,8 @@ pub mod selftest;
 mod arm_dsp;
 #[cfg(all(feature = "mve", target_arch = "arm"))]
 mod arm_mve;
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+mod arm_neon;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,594 @@
+//! AArch64 Advanced SIMD (NEON) kernels: the int8 dot products of the
+//! convolutions and fully-connected layers, the depthwise tap loop and the
+//! requantization epilogue, for every ARMv8-A core (Cortex-A53 and up), plus
+//! an `SDOT` path for cores with the ARMv8.2 dot-product extension
+//! (Cortex-A55/A76 and later).
+//!
+//! Baseline dot products: 16 int8 pairs per step are multiplied into
+//! int16 lanes (`SMULL`/`SMULL2`: one int8 product always fits int16,
+//! `-128·-128 = 16384`) and folded pairwise into four int32 lanes
+//! (`SADALP`), so the int32 accumulation wraps exactly as the reference's
+//! scalar loop; the four lanes are summed at the end (`ADDP`). No weight
+//! range is assumed.
+//!
+//! `SDOT` (`asm!`: stable Rust has no dot-product intrinsics) adds four
+//! int8 products into each int32 lane in one instruction; it is used when
+//! the core has it: `is_aarch64_feature_detected!` with the `std` feature
+//! (Linux), the `dotprod` target feature otherwise (bare metal, decided at
+//! build time). See [`super::dot::has_dotprod`].
+//!
+//! Requantization is gemmlowp's double rounding, four channels at a time,
+//! reading the compiler's blocked table `[mult ×4, left ×4, −right ×4]`
+//! (the same sequence as the Helium epilogue, whose module comment argues
+//! each step): `SSHL` by the left shift, `SQRDMULH`, the sign fix-up
+//! (`AND`, `SSHR #31`, `SQADD`) and `SRSHL` by the negated right shift,
+//! then `SQADD` of the output zero point, `SMAX`/`SMIN` and saturating
+//! narrows to int8.
+
+use core::arch::aarch64::*;
+
+use super::super::QuantIo;
+use super::REQUANT_BLOCK_WORDS;
+
+/// Loads 16 int8 values at `p`.
+///
+/// # Safety
+/// `p..p + 16` must be readable.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn ld16(p: *const i8) -> int8x16_t {
+    // SAFETY: the caller guarantees 16 readable bytes; `LD1` has no
+    // alignment requirement.
+    unsafe { vld1q_s8(p) }
+}
+
+/// Loads 8 int8 values at `p`.
+///
+/// # Safety
+/// `p..p + 8` must be readable.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn ld8(p: *const i8) -> int8x8_t {
+    // SAFETY: the caller guarantees 8 readable bytes.
+    unsafe { vld1_s8(p) }
+}
+
+/// `acc += Σ` of the 16 products `x·w`, folded into four int32 lanes.
+#[inline]
+#[target_feature(enable = "neon")]
+fn mac16(acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
+    let lo = vmull_s8(vget_low_s8(x), vget_low_s8(w));
+    let hi = vmull_high_s8(x, w);
+    vpadalq_s16(vpadalq_s16(acc, lo), hi)
+}
+
+/// `acc += Σ` of the 8 products `x·w`, folded into four int32 lanes.
+#[inline]
+#[target_feature(enable = "neon")]
+fn mac8(acc: int32x4_t, x: int8x8_t, w: int8x8_t) -> int32x4_t {
+    vpadalq_s16(acc, vmull_s8(x, w))
+}
+
+/// The sums of the lanes of four accumulators, as one vector.
+#[inline]
+#[target_feature(enable = "neon")]
+fn reduce4(a0: int32x4_t, a1: int32x4_t, a2: int32x4_t, a3: int32x4_t) -> int32x4_t {
+    vpaddq_s32(vpaddq_s32(a0, a1), vpaddq_s32(a2, a3))
+}
+
+/// The four lanes of `v`.
+#[inline]
+#[target_feature(enable = "neon")]
+fn lanes(v: int32x4_t) -> [i32; 4] {
+    let mut out = [0i32; 4];
+    // SAFETY: `out` holds exactly four i32.
+    unsafe { vst1q_s32(out.as_mut_ptr(), v) };
+    out
+}
+
+/// Shortest of the slices: the length every dot product runs over.
+#[inline]
+#[target_feature(enable = "neon")]
+fn common_len(x: &[i8], w: [&[i8]; 4]) -> usize {
+    w.iter().fold(x.len(), |n, r| n.min(r.len()))
+}
+
+/// Scalar products of the elements `from..n` (the tail past the vectors).
+#[inline]
+#[target_feature(enable = "neon")]
+fn tail(x: &[i8], w: &[i8], from: usize, n: usize) -> i32 {
+    let (Some(x), Some(w)) = (x.get(from..n), w.get(from..n)) else {
+        return 0;
+    };
+    x.iter().zip(w).fold(0i32, |a, (&x, &w)| {
+        a.wrapping_add((x as i32).wrapping_mul(w as i32))
+    })
+}
+
+/// `Σ x·w`, one input row against one weight row.
+#[inline]
+#[target_feature(enable = "neon")]
+pub fn dot_s8(x: &[i8], w: &[i8]) -> i32 {
+    let n = x.len().min(w.len());
+    let mut acc = vdupq_n_s32(0);
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: `i + 16 <= n`, and `n` is at most either slice's length.
+        let (xv, wv) = unsafe { (ld16(x.as_ptr().add(i)), ld16(w.as_ptr().add(i))) };
+        acc = mac16(acc, xv, wv);
+        i += 16;
+    }
+    if i + 8 <= n {
+        // SAFETY: as above, for 8 bytes.
+        let (xv, wv) = unsafe { (ld8(x.as_ptr().add(i)), ld8(w.as_ptr().add(i))) };
+        acc = mac8(acc, xv, wv);
+        i += 8;
+    }
+    vaddvq_s32(acc).wrapping_add(tail(x, w, i, n))
+}
+
+/// `Σ x·w_j` for four weight rows, the input read once.
+#[inline]
+#[target_feature(enable = "neon")]
+pub fn dot4_s8(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4] {
+    let w = [w0, w1, w2, w3];
+    let n = common_len(x, w);
+    let mut a = [vdupq_n_s32(0); 4];
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: `i + 16 <= n <= len` of `x` and of every row.
+        let xv = unsafe { ld16(x.as_ptr().add(i)) };
+        for j in 0..4 {
+            // SAFETY: as above.
+            let wv = unsafe { ld16(w[j].as_ptr().add(i)) };
+            a[j] = mac16(a[j], xv, wv);
+        }
+        i += 16;
+    }
+    if i + 8 <= n {
+        // SAFETY: `i + 8 <= n`, as above.
+        let xv = unsafe { ld8(x.as_ptr().add(i)) };
+        for j in 0..4 {
+            // SAFETY: as above.
+            let wv = unsafe { ld8(w[j].as_ptr().add(i)) };
+            a[j] = mac8(a[j], xv, wv);
+        }
+        i += 8;
+    }
+    let mut out = lanes(reduce4(a[0], a[1], a[2], a[3]));
+    for (o, r) in out.iter_mut().zip(w) {
+        *o = o.wrapping_add(tail(x, r, i, n));
+    }
+    out
+}
+
+/// Two input rows against four weight rows: `[pixel][row]`. Each weight
+/// vector is loaded once for both pixels.
+#[inline]
+#[target_feature(enable = "neon")]
+pub fn dot4x2_s8(x0: &[i8], x1: &[i8], w: [&[i8]; 4]) -> [[i32; 4]; 2] {
+    let n = common_len(x0, w).min(x1.len());
+    let mut a = [vdupq_n_s32(0); 4];
+    let mut b = [vdupq_n_s32(0); 4];
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: `i + 16 <= n <=` every slice's length.
+        let (p, q) = unsafe { (ld16(x0.as_ptr().add(i)), ld16(x1.as_ptr().add(i))) };
+        for j in 0..4 {
+            // SAFETY: as above.
+            let wv = unsafe { ld16(w[j].as_ptr().add(i)) };
+            a[j] = mac16(a[j], p, wv);
+            b[j] = mac16(b[j], q, wv);
+        }
+        i += 16;
+    }
+    if i + 8 <= n {
+        // SAFETY: `i + 8 <= n`, as above.
+        let (p, q) = unsafe { (ld8(x0.as_ptr().add(i)), ld8(x1.as_ptr().add(i))) };
+        for j in 0..4 {
+            // SAFETY: as above.
+            let wv = unsafe { ld8(w[j].as_ptr().add(i)) };
+            a[j] = mac8(a[j], p, wv);
+            b[j] = mac8(b[j], q, wv);
+        }
+        i += 8;
+    }
+    let mut out = [
+        lanes(reduce4(a[0], a[1], a[2], a[3])),
+        lanes(reduce4(b[0], b[1], b[2], b[3])),
+    ];
+    for (j, r) in w.iter().enumerate() {
+        out[0][j] = out[0][j].wrapping_add(tail(x0, r, i, n));
+        out[1][j] = out[1][j].wrapping_add(tail(x1, r, i, n));
+    }
+    out
+}
+
+/// `SDOT`: `acc` lane `l += Σ_{k<4} x[4l+k]·w[4l+k]`.
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+fn sdot(acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
+    let mut acc = acc;
+    // SAFETY: register-only arithmetic; the `dotprod` target feature of
+    // this function means callers established that the core has `SDOT`.
+    unsafe {
+        core::arch::asm!(
+            "sdot {acc:v}.4s, {x:v}.16b, {w:v}.16b",
+            acc = inout(vreg) acc,
+            x = in(vreg) x,
+            w = in(vreg) w,
+            options(pure, nomem, nostack, preserves_flags)
+        );
+    }
+    acc
+}
+
+/// [`dot4_s8`] with `SDOT`. Call only when [`super::dot::has_dotprod`].
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+pub fn dot4_s8_dotprod(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4] {
+    let w = [w0, w1, w2, w3];
+    let n = common_len(x, w);
+    let mut a = [vdupq_n_s32(0); 4];
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: `i + 16 <= n <= len` of `x` and of every row.
+        let xv = unsafe { ld16(x.as_ptr().add(i)) };
+        for j in 0..4 {
+            // SAFETY: as above.
+            let wv = unsafe { ld16(w[j].as_ptr().add(i)) };
+            a[j] = sdot(a[j], xv, wv);
+        }
+        i += 16;
+    }
+    if i + 8 <= n {
+        // SAFETY: `i + 8 <= n`, as above.
+        let xv = unsafe { ld8(x.as_ptr().add(i)) };
+        for j in 0..4 {
+            // SAFETY: as above.
+            let wv = unsafe { ld8(w[j].as_ptr().add(i)) };
+            a[j] = mac8(a[j], xv, wv);
+        }
+        i += 8;
+    }
+    let mut out = lanes(reduce4(a[0], a[1], a[2], a[3]));
+    for (o, r) in out.iter_mut().zip(w) {
+        *o = o.wrapping_add(tail(x, r, i, n));
+    }
+    out
+}
+
+/// [`dot4x2_s8`] with `SDOT`. Call only when [`super::dot::has_dotprod`].
+#[inline]
+#[target_feature(enable = "neon,dotprod")]
+pub fn dot4x2_s8_dotprod(x0: &[i8], x1: &[i8], w: [&[i8]; 4]) -> [[i32; 4]; 2] {
+    let n = common_len(x0, w).min(x1.len());
+    let mut a = [vdupq_n_s32(0); 4];
+    let mut b = [vdupq_n_s32(0); 4];
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: `i + 16 <= n <=` every slice's length.
+        let (p, q) = unsafe { (ld16(x0.as_ptr().add(i)), ld16(x1.as_ptr().add(i))) };
+        for j in 0..4 {
+            // SAFETY: as above.
+            let wv = unsafe { ld16(w[j].as_ptr().add(i)) };
+            a[j] = sdot(a[j], p, wv);
+            b[j] = sdot(b[j], q, wv);
+        }
+        i += 16;
+    }
+    if i + 8 <= n {
+        // SAFETY: `i + 8 <= n`, as above.
+        let (p, q) = unsafe { (ld8(x0.as_ptr().add(i)), ld8(x1.as_ptr().add(i))) };
+        for j in 0..4 {
+            // SAFETY: as above.
+            let wv = unsafe { ld8(w[j].as_ptr().add(i)) };
+            a[j] = mac8(a[j], p, wv);
+            b[j] = mac8(b[j], q, wv);
+        }
+        i += 8;
+    }
+    let mut out = [
+        lanes(reduce4(a[0], a[1], a[2], a[3])),
+        lanes(reduce4(b[0], b[1], b[2], b[3])),
+    ];
+    for (j, r) in w.iter().enumerate() {
+        out[0][j] = out[0][j].wrapping_add(tail(x0, r, i, n));
+        out[1][j] = out[1][j].wrapping_add(tail(x1, r, i, n));
+    }
+    out
+}
+
+/// Depthwise taps for 16 channels: `acc[c] += Σ_t rows[t][c0 + c] ·
+/// w_t[c0 + c]`, products widened to int16 (`SMULL`/`SMULL2`, exact) and
+/// added into four int32 vectors (`SADDW`/`SADDW2`).
+#[inline(never)]
+#[target_feature(enable = "neon")]
+pub fn mac_taps16<'w>(
+    acc: &mut [i32; 16],
+    rows: &[&[i8]],
+    w_rows: impl Iterator<Item = &'w [i8]>,
+    c0: usize,
+) {
+    // SAFETY (loads/stores of `acc`): `acc` is 16 i32 = four vectors.
+    let mut a = unsafe {
+        [
+            vld1q_s32(acc.as_ptr()),
+            vld1q_s32(acc.as_ptr().add(4)),
+            vld1q_s32(acc.as_ptr().add(8)),
+            vld1q_s32(acc.as_ptr().add(12)),
+        ]
+    };
+    for (r, wr) in rows.iter().zip(w_rows) {
+        let (Some(xr), Some(wr)) = (r.get(c0..c0 + 16), wr.get(c0..c0 + 16)) else {
+            continue;
+        };
+        // SAFETY: both slices are exactly 16 bytes long.
+        let (xv, wv) = unsafe { (ld16(xr.as_ptr()), ld16(wr.as_ptr())) };
+        let lo = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
+        let hi = vmull_high_s8(xv, wv);
+        a[0] = vaddw_s16(a[0], vget_low_s16(lo));
+        a[1] = vaddw_high_s16(a[1], lo);
+        a[2] = vaddw_s16(a[2], vget_low_s16(hi));
+        a[3] = vaddw_high_s16(a[3], hi);
+    }
+    // SAFETY: as above.
+    unsafe {
+        vst1q_s32(acc.as_mut_ptr(), a[0]);
+        vst1q_s32(acc.as_mut_ptr().add(4), a[1]);
+        vst1q_s32(acc.as_mut_ptr().add(8), a[2]);
+        vst1q_s32(acc.as_mut_ptr().add(12), a[3]);
+    }
+}
+
+/// Requantizes `acc` (channels `c..c+4`) with the block `p` and writes four
+/// int8 values to `out[0..4]`.
+#[inline]
+#[target_feature(enable = "neon")]
+pub fn requant4(acc: &[i32; 4], p: &[i32; 12], out_zp: i32, lo: i32, hi: i32, out: &mut [i8; 4]) {
+    // SAFETY: `acc` holds 4 i32 and `p` 12 (three vectors).
+    let (x, m, left, right) = unsafe {
+        (
+            vld1q_s32(acc.as_ptr()),
+            vld1q_s32(p.as_ptr()),
+            vld1q_s32(p.as_ptr().add(4)),
+            vld1q_s32(p.as_ptr().add(8)),
+        )
+    };
+    let x = vqrdmulhq_s32(vshlq_s32(x, left), m);
+    let fix = vshrq_n_s32::<31>(vandq_s32(x, right));
+    let x = vrshlq_s32(vqaddq_s32(x, fix), right);
+    let x = vqaddq_s32(x, vdupq_n_s32(out_zp));
+    let x = vminq_s32(vmaxq_s32(x, vdupq_n_s32(lo)), vdupq_n_s32(hi));
+    let n16 = vqmovn_s32(x);
+    let n8 = vqmovn_s16(vcombine_s16(n16, n16));
+    let word = vget_lane_u32::<0>(vreinterpret_u32_s8(n8));
+    *out = word.to_le_bytes().map(|b| b as i8);
+}
+
+/// Requantizes the int32 vector `x` (four consecutive channels) with the
+/// table block at `p` (`[mult ×4, left ×4, −right ×4]`) and returns the
+/// four int8 results as the bytes of a little-endian word.
+///
+/// # Safety
+/// `p..p + 12` must be readable.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn requant_v(x: int32x4_t, p: *const i32, q: &Vq) -> u32 {
+    // SAFETY: the caller guarantees 12 readable words.
+    let (m, left, right) = unsafe { (vld1q_s32(p), vld1q_s32(p.add(4)), vld1q_s32(p.add(8))) };
+    let x = vqrdmulhq_s32(vshlq_s32(x, left), m);
+    let fix = vshrq_n_s32::<31>(vandq_s32(x, right));
+    let x = vrshlq_s32(vqaddq_s32(x, fix), right);
+    let x = vqaddq_s32(x, q.zp);
+    let x = vminq_s32(vmaxq_s32(x, q.lo), q.hi);
+    let n16 = vqmovn_s32(x);
+    let n8 = vqmovn_s16(vcombine_s16(n16, n16));
+    vget_lane_u32::<0>(vreinterpret_u32_s8(n8))
+}
+
+/// The output zero point and activation bounds, broadcast.
+#[derive(Clone, Copy)]
+struct Vq {
+    zp: int32x4_t,
+    lo: int32x4_t,
+    hi: int32x4_t,
+}
+
+impl Vq {
+    #[inline]
+    #[target_feature(enable = "neon")]
+    fn new(q: &QuantIo) -> Self {
+        Vq {
+            zp: vdupq_n_s32(q.out_zp),
+            lo: vdupq_n_s32(q.act_min),
+            hi: vdupq_n_s32(q.act_max),
+        }
+    }
+}
+
+/// Writes the four bytes of `word` to `out[at..at + 4]`.
+#[inline(always)]
+fn put4(out: &mut [i8], at: usize, word: u32) {
+    if let Some(o) = out.get_mut(at..at + 4) {
+        for (d, b) in o.iter_mut().zip(word.to_le_bytes()) {
+            *d = b as i8;
+        }
+    }
+}
+
+/// Stamps out the fused two-pixel matrix kernel for one multiply-add
+/// instruction sequence (`SMULL`+`SADALP` or `SDOT`): both compiled with
+/// exactly the target features their instructions need, so LLVM never
+/// introduces `SDOT` into the baseline kernel.
+macro_rules! rows2_kernel {
+    ($name:ident, $features:literal, $mac:ident) => {
+        /// Two output pixels' receptive fields `p0`, `p1` (length `k`)
+        /// times every filter row of `w` (`[Co, k]`): folded bias, blocked
+        /// requantization and int8 store, four channels per step, all in
+        /// vector registers. Returns how many output channels it wrote
+        /// (the whole blocks of four the table covers); the caller finishes
+        /// the rest.
+        #[allow(clippy::too_many_arguments)]
+        #[target_feature(enable = $features)]
+        pub fn $name(
+            p0: &[i8],
+            p1: &[i8],
+            w: &[i8],
+            k: usize,
+            fb: &[i32],
+            blocks: &[i32],
+            q: &QuantIo,
+            out0: &mut [i8],
+            out1: &mut [i8],
+        ) -> usize {
+            let co = out0.len().min(out1.len()).min(fb.len());
+            let nblk = (co / 4)
+                .min(blocks.len() / REQUANT_BLOCK_WORDS)
+                .min(w.len().checked_div(4 * k).unwrap_or(0));
+            if p0.len() < k || p1.len() < k {
+                return 0;
+            }
+            let vq = Vq::new(q);
+            for blk in 0..nblk {
+                let oc = 4 * blk;
+                // SAFETY: rows `oc..oc + 4` of `w` lie inside it
+                // (`nblk · 4k <= w.len()`).
+                let r = unsafe {
+                    [
+                        w.as_ptr().add(oc * k),
+                        w.as_ptr().add((oc + 1) * k),
+                        w.as_ptr().add((oc + 2) * k),
+                        w.as_ptr().add((oc + 3) * k),
+                    ]
+                };
+                let mut a = [vdupq_n_s32(0); 4];
+                let mut b = [vdupq_n_s32(0); 4];
+                let mut i = 0;
+                while i + 16 <= k {
+                    // SAFETY: `i + 16 <= k`, within both fields and each row.
+                    let (x0, x1) = unsafe { (ld16(p0.as_ptr().add(i)), ld16(p1.as_ptr().add(i))) };
+                    for j in 0..4 {
+                        // SAFETY: as above.
+                        let wv = unsafe { ld16(r[j].add(i)) };
+                        a[j] = $mac(a[j], x0, wv);
+                        b[j] = $mac(b[j], x1, wv);
+                    }
+                    i += 16;
+                }
+                if i + 8 <= k {
+                    // SAFETY: `i + 8 <= k`, as above.
+                    let (x0, x1) = unsafe { (ld8(p0.as_ptr().add(i)), ld8(p1.as_ptr().add(i))) };
+                    for j in 0..4 {
+                        // SAFETY: as above.
+                        let wv = unsafe { ld8(r[j].add(i)) };
+                        a[j] = mac8(a[j], x0, wv);
+                        b[j] = mac8(b[j], x1, wv);
+                    }
+                    i += 8;
+                }
+                let mut s0 = reduce4(a[0], a[1], a[2], a[3]);
+                let mut s1 = reduce4(b[0], b[1], b[2], b[3]);
+                if i < k {
+                    let mut t = [[0i32; 4]; 2];
+                    for j in 0..4 {
+                        // SAFETY: row `oc + j` has `k` elements.
+                        let row = unsafe { core::slice::from_raw_parts(r[j], k) };
+                        t[0][j] = tail(p0, row, i, k);
+                        t[1][j] = tail(p1, row, i, k);
+                    }
+                    // SAFETY: `t[n]` holds four i32.
+                    unsafe {
+                        s0 = vaddq_s32(s0, vld1q_s32(t[0].as_ptr()));
+                        s1 = vaddq_s32(s1, vld1q_s32(t[1].as_ptr()));
+                    }
+                }
+                // SAFETY: `oc + 4 <= co <= fb.len()`, and block `blk` of
+                // the table is whole (`nblk <= blocks.len() / 12`).
+                let (bias, p) = unsafe {
+                    (
+                        vld1q_s32(fb.as_ptr().add(oc)),
+                        blocks.as_ptr().add(blk * REQUANT_BLOCK_WORDS),
+                    )
+                };
+                // SAFETY: as above.
+                let (y0, y1) = unsafe {
+                    (
+                        requant_v(vaddq_s32(s0, bias), p, &vq),
+                        requant_v(vaddq_s32(s1, bias), p, &vq),
+                    )
+                };
+                put4(out0, oc, y0);
+                put4(out1, oc, y1);
+            }
+            4 * nblk
+        }
+    };
+}
+
+rows2_kernel!(rows2_times_filters, "neon", mac16);
+rows2_kernel!(rows2_times_filters_dotprod, "neon,dotprod", sdot);
+
+/// One output pixel of a depthwise convolution (multiplier 1) over
+/// `c` channels: `rows[t]` is tap `t`'s input row (length ≥ `c`), `w` the
+/// channel-last filter `[taps, c]`. Channels in blocks of 16 (products
+/// widened to int16 by `SMULL`/`SMULL2`, added into int32 by
+/// `SADDW`/`SADDW2`), folded bias, blocked requantization, int8 store.
+/// Returns how many channels it wrote (whole blocks of 16 the table
+/// covers); the caller finishes the rest.
+#[target_feature(enable = "neon")]
+pub fn depthwise_pixel(
+    rows: &[&[i8]],
+    w: &[i8],
+    c: usize,
+    fb: &[i32],
+    blocks: &[i32],
+    q: &QuantIo,
+    out: &mut [i8],
+) -> usize {
+    let taps = rows.len();
+    if rows.iter().any(|r| r.len() < c) || w.len() < taps.saturating_mul(c) {
+        return 0;
+    }
+    // Channels this pass may write (`c` stays the weight-row stride).
+    let end = c
+        .min(out.len())
+        .min(fb.len())
+        .min(blocks.len() / REQUANT_BLOCK_WORDS * 4);
+    let vq = Vq::new(q);
+    let mut c0 = 0;
+    while c0 + 16 <= end {
+        // SAFETY: `c0 + 16 <= end <= fb.len()`.
+        let mut a = unsafe {
+            let b = fb.as_ptr().add(c0);
+            [
+                vld1q_s32(b),
+                vld1q_s32(b.add(4)),
+                vld1q_s32(b.add(8)),
+                vld1q_s32(b.add(12)),
+            ]
+        };
+        let mut wp = w.as_ptr().wrapping_add(c0);
+        for r in rows {
+            // SAFETY: every row holds at least `c` bytes, and tap `t`'s
+            // weights `w[t·c + c0..][..16]` lie within `w` (`taps·c <=
+            // w.len()`); `wp` advances by `c` per tap.
+            let (xv, wv) = unsafe { (ld16(r.as_ptr().add(c0)), ld16(wp)) };
+            wp = wp.wrapping_add(c);
+            let lo = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
+            let hi = vmull_high_s8(xv, wv);
+            a[0] = vaddw_s16(a[0], vget_low_s16(lo));
+            a[1] = vaddw_high_s16(a[1], lo);
+            a[2] = vaddw_s16(a[2], vget_low_s16(hi));
+            a[3] = vaddw_high_s16(a[3], hi);
+        }
+        for (j, v) in a.into_iter().enumerate() {
+            let ch = c0 + 4 * j;
+            // SAFETY: block `ch / 4` is whole (`end <= blocks.len() / 12 · 4`).
+            let y = unsafe { requant_v(v, blocks.as_ptr().add(ch / 4 * REQUANT_BLOCK_WORDS), &vq) };
+            put4(out, ch, y);
+        }
+        c0 += 16;
+    }
+    c0
+}

@@ -1,0 +1,139 @@
+//! `ember-linux-bench ember|tract MODEL INPUT OUTPUT`: loads `MODEL` (an
+//! `.ember` blob for Ember, the `.onnx` file for tract), fills its input
+//! from the raw bytes in `INPUT`, runs one warm-up inference, then one
+//! inference between two marker system calls, and writes the output's raw
+//! bytes to `OUTPUT`.
+//!
+//! The markers are what `cargo xtask bench --board linux-aarch64` counts
+//! between: its QEMU plugin (`xtask/qemu-plugin/insn_count.c`) reports the
+//! guest instructions executed from the first marker to the second, so
+//! loading, validation, tract's graph optimization and the warm-up are left
+//! out for both engines alike.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+/// The system-call number the counting plugin watches ("EM"). Linux has no
+/// such call: it returns `ENOSYS` and does nothing else.
+const MARKER_SYSCALL: u64 = 0x454d;
+
+/// Tells the counting plugin that the measured region starts (`0`) or
+/// ends (`1`).
+fn marker(which: u64) {
+    #[cfg(all(target_arch = "aarch64", target_os = "linux"))]
+    // SAFETY: an `svc` with an unknown system-call number; the kernel (or
+    // qemu-user) only writes `-ENOSYS` into x0, which is declared clobbered.
+    unsafe {
+        core::arch::asm!(
+            "svc 0",
+            in("x8") MARKER_SYSCALL,
+            inlateout("x0") which => _,
+            options(nostack)
+        );
+    }
+    #[cfg(not(all(target_arch = "aarch64", target_os = "linux")))]
+    let _ = (which, MARKER_SYSCALL);
+}
+
+fn run_ember(model: &Path, input: &[u8]) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
+    // The blob must be 16-byte aligned: copy it into u128 storage.
+    let mut storage = vec![0u128; bytes.len().div_ceil(16)];
+    let view: &mut [u8] = bytemuck_bytes(&mut storage);
+    view[..bytes.len()].copy_from_slice(&bytes);
+    let blob = &view[..bytes.len()];
+    let m = ember_runtime::Model::load(blob).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut arena_storage = vec![0u128; m.arena_bytes().div_ceil(16)];
+    let arena = &mut bytemuck_bytes(&mut arena_storage)[..m.arena_bytes()];
+    let mut it = ember_runtime::Interpreter::new(&m, arena).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The planner may reuse the input's arena bytes once it is consumed, so
+    // the input is written before each inference, outside the measured
+    // region.
+    let fill = |it: &mut ember_runtime::Interpreter<'_, '_>| -> Result<()> {
+        let mut off = 0;
+        for i in 0..m.num_inputs() {
+            let t = it.input_mut(i).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let n = t.bytes.len();
+            let src = input
+                .get(off..off + n)
+                .context("input file shorter than the model's inputs")?;
+            t.bytes.copy_from_slice(src);
+            off += n;
+        }
+        if off != input.len() {
+            bail!(
+                "input file has {} bytes, the model's inputs {off}",
+                input.len()
+            );
+        }
+        Ok(())
+    };
+    fill(&mut it)?;
+    it.invoke().map_err(|e| anyhow::anyhow!("{e}"))?;
+    fill(&mut it)?;
+    marker(0);
+    it.invoke().map_err(|e| anyhow::anyhow!("{e}"))?;
+    marker(1);
+    let mut out = Vec::new();
+    for i in 0..m.num_outputs() {
+        out.extend_from_slice(it.output(i).map_err(|e| anyhow::anyhow!("{e}"))?.bytes);
+    }
+    Ok(out)
+}
+
+fn bytemuck_bytes(words: &mut [u128]) -> &mut [u8] {
+    let n = std::mem::size_of_val(words);
+    // SAFETY: u128 has no padding and every byte pattern is a valid u8; the
+    // slice covers exactly the words' memory and borrows it mutably.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), n) }
+}
+
+fn run_tract(model: &Path, input: &[u8]) -> Result<Vec<u8>> {
+    use tract_onnx::prelude::*;
+    let m = tract_onnx::onnx()
+        .model_for_path(model)
+        .with_context(|| format!("tract cannot read {}", model.display()))?;
+    let fact = m.input_fact(0).context("no input")?.clone();
+    let shape: Vec<usize> = fact
+        .shape
+        .as_concrete_finite()
+        .ok()
+        .flatten()
+        .context("the input shape is not fixed")?
+        .to_vec();
+    let dt = fact.datum_type().context("the input type is not known")?;
+    let plan = m.into_optimized()?.into_runnable()?;
+    if !matches!(dt, DatumType::I8 | DatumType::U8 | DatumType::F32) {
+        bail!("input type {dt:?}: only int8, uint8 and f32 inputs are benchmarked");
+    }
+    // SAFETY: int8, uint8 and f32 accept every bit pattern, and
+    // from_raw_dt checks the byte count against the shape.
+    let t = unsafe { Tensor::from_raw_dt(dt, &shape, input) }
+        .context("input bytes do not fit the input shape")?;
+    let warm = plan.run(tvec!(t.clone().into()))?;
+    eprintln!("tract output {:?}", warm[0]);
+    marker(0);
+    let out = plan.run(tvec!(t.into()))?;
+    marker(1);
+    let mut bytes = Vec::new();
+    for o in out.iter() {
+        bytes.extend_from_slice(o.as_bytes());
+    }
+    Ok(bytes)
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, engine, model, input, output] = args.as_slice() else {
+        bail!("usage: ember-linux-bench ember|tract MODEL INPUT OUTPUT");
+    };
+    let input = std::fs::read(input).with_context(|| format!("cannot read {input}"))?;
+    let out = match engine.as_str() {
+        "ember" => run_ember(Path::new(model), &input)?,
+        "tract" => run_tract(Path::new(model), &input)?,
+        e => bail!("unknown engine '{e}': ember or tract"),
+    };
+    std::fs::write(output, out).with_context(|| format!("cannot write {output}"))?;
+    Ok(())
+}
