@@ -215,6 +215,39 @@ pub fn zoo_input(model: &str, row: usize) -> Result<Vec<u8>> {
     }
 }
 
+/// The float model's input for zoo model `model`, row `row` of its
+/// float test vector (for sww, the 30-frame window starting at frame
+/// `row`).
+pub fn zoo_input_f32(model: &str, row: usize) -> Result<Vec<f32>> {
+    let (key, frames) = match model {
+        "kws" => ("mfcc_float", 1),
+        "sww" => ("lfbe_float", 30),
+        _ => ("input_float", 1),
+    };
+    let a = npz::<f32>(model, key)?;
+    let n = a.shape().first().copied().unwrap_or(0);
+    if row + frames > n {
+        bail!("--row {row}: {key} has {n} rows");
+    }
+    let per = a.len() / n.max(1);
+    Ok(a.iter()
+        .skip(row * per)
+        .take(frames * per)
+        .copied()
+        .collect())
+}
+
+/// Row `row` of `float_onnx_out` (onnxruntime on the float model).
+pub fn zoo_float_reference(model: &str, row: usize) -> Result<Vec<f32>> {
+    let a = npz::<f32>(model, "float_onnx_out")?;
+    let n = a.shape().first().copied().unwrap_or(0);
+    if row >= n {
+        bail!("--row {row}: float_onnx_out has {n} rows");
+    }
+    let per = a.len() / n.max(1);
+    Ok(a.iter().skip(row * per).take(per).copied().collect())
+}
+
 /// Row `row` of `int8_tflite_ref_out`.
 pub fn zoo_golden(model: &str, row: usize) -> Result<Vec<u8>> {
     row_of(

@@ -7,6 +7,7 @@ mod bench;
 mod boards;
 mod firmware;
 mod flash;
+mod linux_bench;
 mod microflow;
 mod profile;
 mod qemu;
@@ -127,6 +128,13 @@ enum Cmd {
         /// Also write the Markdown report here.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Peer to run beside Ember on `linux-aarch64`: `tract`.
+        #[arg(long)]
+        vs: Vec<String>,
+        /// QEMU CPU settings for `linux-aarch64` (default: cortex-a53 and
+        /// max,sve=off).
+        #[arg(long)]
+        cpu: Vec<String>,
     },
 }
 
@@ -173,7 +181,9 @@ fn main() {
             model,
             json,
             out,
-        } => bench_cmd(&board, &model, json, out.as_deref()),
+            vs,
+            cpu,
+        } => bench_cmd(&board, &model, json, out.as_deref(), &vs, &cpu),
     };
     if let Err(e) = res {
         eprintln!("error: {e:#}");
@@ -310,7 +320,42 @@ fn size_cmd(a: &FwArgs) -> Result<()> {
     Ok(())
 }
 
-fn bench_cmd(boards_: &[String], models: &[String], json: bool, out: Option<&Path>) -> Result<()> {
+fn bench_cmd(
+    boards_: &[String],
+    models: &[String],
+    json: bool,
+    out: Option<&Path>,
+    vs: &[String],
+    cpus: &[String],
+) -> Result<()> {
+    if let Some(p) = vs.iter().find(|p| p.as_str() != "tract") {
+        bail!("--vs {p}: the peer measured here is tract");
+    }
+    if boards_.iter().any(|b| b == linux_bench::BOARD) {
+        if boards_.len() > 1 {
+            bail!(
+                "--board {}: measure it on its own (its table has other columns)",
+                linux_bench::BOARD
+            );
+        }
+        let models: Vec<String> = if models.is_empty() {
+            firmware::ZOO.iter().map(|s| s.to_string()).collect()
+        } else {
+            models.to_vec()
+        };
+        let cpus: Vec<String> = if cpus.is_empty() {
+            linux_bench::DEFAULT_CPUS
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        } else {
+            cpus.to_vec()
+        };
+        return linux_bench::bench(&models, &cpus, !vs.is_empty(), json, out);
+    }
+    if !vs.is_empty() || !cpus.is_empty() {
+        bail!("--vs and --cpu apply to --board {} (MicroFlow runs beside Ember on the simulated Cortex-M boards anyway)", linux_bench::BOARD);
+    }
     setup_qemu()?;
     let boards_: Vec<String> = if boards_.is_empty() {
         vec!["mps3-an547".into(), "mps2-an386".into()]

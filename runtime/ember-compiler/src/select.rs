@@ -109,6 +109,13 @@ impl Target {
     pub fn wants_requant_blocks(self) -> bool {
         !matches!(self, Target::Generic | Target::Reference)
     }
+
+    /// Whether convolutions get the larger scratch of the two-pixel paths:
+    /// halfword copies of two receptive fields for the DSP cores, a second
+    /// field for the NEON cores.
+    pub fn plans_two_pixel_scratch(self) -> bool {
+        self.has_dsp() || matches!(self, Target::CortexA53 | Target::CortexA76)
+    }
 }
 
 /// Chooses kernel variants for `target` in place.
@@ -192,7 +199,7 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding) {
                 (
                     v,
                     ws.n,
-                    conv::conv2d_s8_opt_scratch_size(ws, &win, target.has_dsp()),
+                    conv::conv2d_s8_opt_scratch_size(ws, &win, target.plans_two_pixel_scratch()),
                     false,
                 )
             }

@@ -2,7 +2,8 @@
 //! `.ember` blob for Ember, the `.onnx` file for tract), fills its input
 //! from the raw bytes in `INPUT`, runs one warm-up inference, then one
 //! inference between two marker system calls, and writes the output's raw
-//! bytes to `OUTPUT`.
+//! bytes to `OUTPUT`. Ember then runs once more with a marker after each
+//! op (the per-layer profile).
 //!
 //! The markers are what `cargo xtask bench --board linux-aarch64` counts
 //! between: its QEMU plugin (`xtask/qemu-plugin/insn_count.c`) reports the
@@ -18,9 +19,9 @@ use anyhow::{bail, Context, Result};
 /// such call: it returns `ENOSYS` and does nothing else.
 const MARKER_SYSCALL: u64 = 0x454d;
 
-/// Tells the counting plugin that the measured region starts (`0`) or
-/// ends (`1`).
-fn marker(which: u64) {
+/// Tells the counting plugin that the measured region starts (`0`),
+/// ends (`1`) or that lap `id` inside it ends (`2`).
+fn marker(which: u64, id: u64) {
     #[cfg(all(target_arch = "aarch64", target_os = "linux"))]
     // SAFETY: an `svc` with an unknown system-call number; the kernel (or
     // qemu-user) only writes `-ENOSYS` into x0, which is declared clobbered.
@@ -29,11 +30,12 @@ fn marker(which: u64) {
             "svc 0",
             in("x8") MARKER_SYSCALL,
             inlateout("x0") which => _,
+            in("x1") id,
             options(nostack)
         );
     }
     #[cfg(not(all(target_arch = "aarch64", target_os = "linux")))]
-    let _ = (which, MARKER_SYSCALL);
+    let _ = (which, id, MARKER_SYSCALL);
 }
 
 fn run_ember(model: &Path, input: &[u8]) -> Result<Vec<u8>> {
@@ -72,9 +74,19 @@ fn run_ember(model: &Path, input: &[u8]) -> Result<Vec<u8>> {
     fill(&mut it)?;
     it.invoke().map_err(|e| anyhow::anyhow!("{e}"))?;
     fill(&mut it)?;
-    marker(0);
+    marker(0, 0);
     it.invoke().map_err(|e| anyhow::anyhow!("{e}"))?;
-    marker(1);
+    marker(1, 0);
+    // Once more with a lap per op, for the per-layer profile (after the
+    // measured region, so its hook costs nothing there).
+    fill(&mut it)?;
+    marker(0, 0);
+    it.invoke_with_hook(|ev| {
+        if ev.done {
+            marker(2, u64::from(ev.index));
+        }
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut out = Vec::new();
     for i in 0..m.num_outputs() {
         out.extend_from_slice(it.output(i).map_err(|e| anyhow::anyhow!("{e}"))?.bytes);
@@ -111,11 +123,10 @@ fn run_tract(model: &Path, input: &[u8]) -> Result<Vec<u8>> {
     // from_raw_dt checks the byte count against the shape.
     let t = unsafe { Tensor::from_raw_dt(dt, &shape, input) }
         .context("input bytes do not fit the input shape")?;
-    let warm = plan.run(tvec!(t.clone().into()))?;
-    eprintln!("tract output {:?}", warm[0]);
-    marker(0);
+    plan.run(tvec!(t.clone().into()))?;
+    marker(0, 0);
     let out = plan.run(tvec!(t.into()))?;
-    marker(1);
+    marker(1, 0);
     let mut bytes = Vec::new();
     for o in out.iter() {
         bytes.extend_from_slice(o.as_bytes());

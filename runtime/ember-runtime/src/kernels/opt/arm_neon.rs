@@ -367,21 +367,32 @@ pub fn requant4(acc: &[i32; 4], p: &[i32; 12], out_zp: i32, lo: i32, hi: i32, ou
 }
 
 /// Requantizes the int32 vector `x` (four consecutive channels) with the
-/// table block at `p` (`[mult ×4, left ×4, −right ×4]`) and returns the
-/// four int8 results as the bytes of a little-endian word.
+/// table block at `p` (`[mult ×4, left ×4, −right ×4]`): offset and
+/// clamped, still int32.
 ///
 /// # Safety
 /// `p..p + 12` must be readable.
 #[inline]
 #[target_feature(enable = "neon")]
-unsafe fn requant_v(x: int32x4_t, p: *const i32, q: &Vq) -> u32 {
+unsafe fn requant_i32(x: int32x4_t, p: *const i32, q: &Vq) -> int32x4_t {
     // SAFETY: the caller guarantees 12 readable words.
     let (m, left, right) = unsafe { (vld1q_s32(p), vld1q_s32(p.add(4)), vld1q_s32(p.add(8))) };
     let x = vqrdmulhq_s32(vshlq_s32(x, left), m);
     let fix = vshrq_n_s32::<31>(vandq_s32(x, right));
     let x = vrshlq_s32(vqaddq_s32(x, fix), right);
     let x = vqaddq_s32(x, q.zp);
-    let x = vminq_s32(vmaxq_s32(x, q.lo), q.hi);
+    vminq_s32(vmaxq_s32(x, q.lo), q.hi)
+}
+
+/// [`requant_i32`] narrowed to int8, as the bytes of a little-endian word.
+///
+/// # Safety
+/// `p..p + 12` must be readable.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn requant_v(x: int32x4_t, p: *const i32, q: &Vq) -> u32 {
+    // SAFETY: forwarded from the caller.
+    let x = unsafe { requant_i32(x, p, q) };
     let n16 = vqmovn_s32(x);
     let n8 = vqmovn_s16(vcombine_s16(n16, n16));
     vget_lane_u32::<0>(vreinterpret_u32_s8(n8))
@@ -417,43 +428,54 @@ fn put4(out: &mut [i8], at: usize, word: u32) {
     }
 }
 
-/// Stamps out the fused two-pixel matrix kernel for one multiply-add
-/// instruction sequence (`SMULL`+`SADALP` or `SDOT`): both compiled with
-/// exactly the target features their instructions need, so LLVM never
-/// introduces `SDOT` into the baseline kernel.
-macro_rules! rows2_kernel {
+/// Stamps out the fused matrix kernel for one multiply-add instruction
+/// sequence (`SMULL`+`SADALP` or `SDOT`): each copy compiled with exactly
+/// the target features its instructions need, so LLVM never introduces
+/// `SDOT` into the baseline kernel.
+macro_rules! rows_kernel {
     ($name:ident, $features:literal, $mac:ident) => {
-        /// Two output pixels' receptive fields `p0`, `p1` (length `k`)
-        /// times every filter row of `w` (`[Co, k]`): folded bias, blocked
-        /// requantization and int8 store, four channels per step, all in
-        /// vector registers. Returns how many output channels it wrote
-        /// (the whole blocks of four the table covers); the caller finishes
-        /// the rest.
+        /// `P` output pixels' receptive fields `p[i]` times every filter
+        /// row of `w` (`[Co, k]`): folded bias, blocked requantization and
+        /// int8 store into `out[i]`, four channels per step, all in vector
+        /// registers; each weight vector is loaded once for the `P`
+        /// pixels. The products run over `len >= k` bytes: bytes `k..len`
+        /// of every field must be zero (they meet the start of the next
+        /// filter row). Returns how many output channels it wrote (the
+        /// whole blocks of four the table covers whose rows can be read to
+        /// `len`); the caller finishes the rest.
         #[allow(clippy::too_many_arguments)]
         #[target_feature(enable = $features)]
-        pub fn $name(
-            p0: &[i8],
-            p1: &[i8],
+        pub fn $name<const P: usize>(
+            p: [&[i8]; P],
             w: &[i8],
             k: usize,
+            len: usize,
             fb: &[i32],
             blocks: &[i32],
             q: &QuantIo,
-            out0: &mut [i8],
-            out1: &mut [i8],
+            out: [&mut [i8]; P],
         ) -> usize {
-            let co = out0.len().min(out1.len()).min(fb.len());
-            let nblk = (co / 4)
-                .min(blocks.len() / REQUANT_BLOCK_WORDS)
-                .min(w.len().checked_div(4 * k).unwrap_or(0));
-            if p0.len() < k || p1.len() < k {
+            if k == 0 || len < k || p.iter().any(|f| f.len() < len) {
                 return 0;
             }
+            let co = out.iter().fold(fb.len(), |n, o| n.min(o.len()));
+            let nblk = (co / 4)
+                .min(blocks.len() / REQUANT_BLOCK_WORDS)
+                .min(w.len() / (4 * k));
             let vq = Vq::new(q);
+            let mut out = out;
             for blk in 0..nblk {
                 let oc = 4 * blk;
-                // SAFETY: rows `oc..oc + 4` of `w` lie inside it
-                // (`nblk · 4k <= w.len()`).
+                // Block `blk` reads rows `oc..oc + 4`; the last one for
+                // `len` bytes if `w` goes that far (all but the last block
+                // of a padded field), else for its own `k`.
+                let len = if (oc + 3) * k + len <= w.len() {
+                    len
+                } else {
+                    k
+                };
+                // SAFETY: rows `oc..oc + 4` lie inside `w` (`nblk·4k <=
+                // w.len()`), the last readable for `len` bytes (above).
                 let r = unsafe {
                     [
                         w.as_ptr().add(oc * k),
@@ -462,72 +484,70 @@ macro_rules! rows2_kernel {
                         w.as_ptr().add((oc + 3) * k),
                     ]
                 };
-                let mut a = [vdupq_n_s32(0); 4];
-                let mut b = [vdupq_n_s32(0); 4];
+                let mut a = [[vdupq_n_s32(0); 4]; P];
                 let mut i = 0;
-                while i + 16 <= k {
-                    // SAFETY: `i + 16 <= k`, within both fields and each row.
-                    let (x0, x1) = unsafe { (ld16(p0.as_ptr().add(i)), ld16(p1.as_ptr().add(i))) };
+                while i + 16 <= len {
+                    let mut x = [vdupq_n_s8(0); P];
+                    for (xv, f) in x.iter_mut().zip(&p) {
+                        // SAFETY: `i + 16 <= len <=` every field's length.
+                        *xv = unsafe { ld16(f.as_ptr().add(i)) };
+                    }
                     for j in 0..4 {
-                        // SAFETY: as above.
+                        // SAFETY: `i + 16 <= len`, readable from each row.
                         let wv = unsafe { ld16(r[j].add(i)) };
-                        a[j] = $mac(a[j], x0, wv);
-                        b[j] = $mac(b[j], x1, wv);
+                        for (acc, &xv) in a.iter_mut().zip(&x) {
+                            acc[j] = $mac(acc[j], xv, wv);
+                        }
                     }
                     i += 16;
                 }
-                if i + 8 <= k {
-                    // SAFETY: `i + 8 <= k`, as above.
-                    let (x0, x1) = unsafe { (ld8(p0.as_ptr().add(i)), ld8(p1.as_ptr().add(i))) };
+                if i + 8 <= len {
+                    let mut x = [vdup_n_s8(0); P];
+                    for (xv, f) in x.iter_mut().zip(&p) {
+                        // SAFETY: `i + 8 <= len`, as above.
+                        *xv = unsafe { ld8(f.as_ptr().add(i)) };
+                    }
                     for j in 0..4 {
                         // SAFETY: as above.
                         let wv = unsafe { ld8(r[j].add(i)) };
-                        a[j] = mac8(a[j], x0, wv);
-                        b[j] = mac8(b[j], x1, wv);
+                        for (acc, &xv) in a.iter_mut().zip(&x) {
+                            acc[j] = mac8(acc[j], xv, wv);
+                        }
                     }
                     i += 8;
                 }
-                let mut s0 = reduce4(a[0], a[1], a[2], a[3]);
-                let mut s1 = reduce4(b[0], b[1], b[2], b[3]);
-                if i < k {
-                    let mut t = [[0i32; 4]; 2];
-                    for j in 0..4 {
-                        // SAFETY: row `oc + j` has `k` elements.
-                        let row = unsafe { core::slice::from_raw_parts(r[j], k) };
-                        t[0][j] = tail(p0, row, i, k);
-                        t[1][j] = tail(p1, row, i, k);
-                    }
-                    // SAFETY: `t[n]` holds four i32.
-                    unsafe {
-                        s0 = vaddq_s32(s0, vld1q_s32(t[0].as_ptr()));
-                        s1 = vaddq_s32(s1, vld1q_s32(t[1].as_ptr()));
-                    }
-                }
                 // SAFETY: `oc + 4 <= co <= fb.len()`, and block `blk` of
                 // the table is whole (`nblk <= blocks.len() / 12`).
-                let (bias, p) = unsafe {
+                let (bias, params) = unsafe {
                     (
                         vld1q_s32(fb.as_ptr().add(oc)),
                         blocks.as_ptr().add(blk * REQUANT_BLOCK_WORDS),
                     )
                 };
-                // SAFETY: as above.
-                let (y0, y1) = unsafe {
-                    (
-                        requant_v(vaddq_s32(s0, bias), p, &vq),
-                        requant_v(vaddq_s32(s1, bias), p, &vq),
-                    )
-                };
-                put4(out0, oc, y0);
-                put4(out1, oc, y1);
+                for ((acc, f), o) in a.iter().zip(&p).zip(out.iter_mut()) {
+                    let mut s = vaddq_s32(reduce4(acc[0], acc[1], acc[2], acc[3]), bias);
+                    if i < len {
+                        let mut t = [0i32; 4];
+                        for (tj, rj) in t.iter_mut().zip(r) {
+                            // SAFETY: each row can be read for `len` bytes.
+                            let row = unsafe { core::slice::from_raw_parts(rj, len) };
+                            *tj = tail(f, row, i, len);
+                        }
+                        // SAFETY: `t` holds four i32.
+                        s = vaddq_s32(s, unsafe { vld1q_s32(t.as_ptr()) });
+                    }
+                    // SAFETY: `params` points at a whole table block.
+                    let y = unsafe { requant_v(s, params, &vq) };
+                    put4(o, oc, y);
+                }
             }
             4 * nblk
         }
     };
 }
 
-rows2_kernel!(rows2_times_filters, "neon", mac16);
-rows2_kernel!(rows2_times_filters_dotprod, "neon,dotprod", sdot);
+rows_kernel!(rows_times_filters, "neon", mac16);
+rows_kernel!(rows_times_filters_dotprod, "neon,dotprod", sdot);
 
 /// One output pixel of a depthwise convolution (multiplier 1) over
 /// `c` channels: `rows[t]` is tap `t`'s input row (length ≥ `c`), `w` the
@@ -582,13 +602,164 @@ pub fn depthwise_pixel(
             a[2] = vaddw_s16(a[2], vget_low_s16(hi));
             a[3] = vaddw_high_s16(a[3], hi);
         }
-        for (j, v) in a.into_iter().enumerate() {
-            let ch = c0 + 4 * j;
-            // SAFETY: block `ch / 4` is whole (`end <= blocks.len() / 12 · 4`).
-            let y = unsafe { requant_v(v, blocks.as_ptr().add(ch / 4 * REQUANT_BLOCK_WORDS), &vq) };
-            put4(out, ch, y);
-        }
+        // SAFETY: blocks `c0 / 4 .. c0 / 4 + 4` are whole (`c0 + 16 <=
+        // end <= blocks.len() / 12 · 4`).
+        let r = unsafe {
+            let p = blocks.as_ptr().add(c0 / 4 * REQUANT_BLOCK_WORDS);
+            [
+                requant_i32(a[0], p, &vq),
+                requant_i32(a[1], p.add(REQUANT_BLOCK_WORDS), &vq),
+                requant_i32(a[2], p.add(2 * REQUANT_BLOCK_WORDS), &vq),
+                requant_i32(a[3], p.add(3 * REQUANT_BLOCK_WORDS), &vq),
+            ]
+        };
+        let lo = vqmovn_high_s32(vqmovn_s32(r[0]), r[1]);
+        let hi = vqmovn_high_s32(vqmovn_s32(r[2]), r[3]);
+        let y = vqmovn_high_s16(vqmovn_s16(lo), hi);
+        // SAFETY: `c0 + 16 <= end <= out.len()`.
+        unsafe { vst1q_s8(out.as_mut_ptr().add(c0), y) };
         c0 += 16;
     }
+    if c0 + 8 <= end {
+        // SAFETY: `c0 + 8 <= end <= fb.len()`.
+        let mut a = unsafe {
+            let b = fb.as_ptr().add(c0);
+            [vld1q_s32(b), vld1q_s32(b.add(4))]
+        };
+        let mut wp = w.as_ptr().wrapping_add(c0);
+        for r in rows {
+            // SAFETY: as for the blocks of 16, for 8 bytes.
+            let (xv, wv) = unsafe { (ld8(r.as_ptr().add(c0)), ld8(wp)) };
+            wp = wp.wrapping_add(c);
+            let prod = vmull_s8(xv, wv);
+            a[0] = vaddw_s16(a[0], vget_low_s16(prod));
+            a[1] = vaddw_high_s16(a[1], prod);
+        }
+        // SAFETY: blocks `c0 / 4` and `c0 / 4 + 1` are whole (`c0 + 8 <=
+        // end`).
+        let r = unsafe {
+            let p = blocks.as_ptr().add(c0 / 4 * REQUANT_BLOCK_WORDS);
+            [
+                requant_i32(a[0], p, &vq),
+                requant_i32(a[1], p.add(REQUANT_BLOCK_WORDS), &vq),
+            ]
+        };
+        let y = vqmovn_s16(vqmovn_high_s32(vqmovn_s32(r[0]), r[1]));
+        // SAFETY: `c0 + 8 <= end <= out.len()`.
+        unsafe { vst1_s8(out.as_mut_ptr().add(c0), y) };
+        c0 += 8;
+    }
     c0
+}
+
+/// gemmlowp's double rounding of `x` with per-lane shifts split as the
+/// blocked table stores them: `SSHL` by `left`, `SQRDMULH` by `m`, the
+/// sign fix-up and `SRSHL` by `negright`.
+#[inline]
+#[target_feature(enable = "neon")]
+fn rescale(x: int32x4_t, m: int32x4_t, left: int32x4_t, negright: int32x4_t) -> int32x4_t {
+    let x = vqrdmulhq_s32(vshlq_s32(x, left), m);
+    let fix = vshrq_n_s32::<31>(vandq_s32(x, negright));
+    vrshlq_s32(vqaddq_s32(x, fix), negright)
+}
+
+/// int8 Add over the longest multiple of 16 elements of `y`, 16 per step;
+/// returns how many it wrote (the caller finishes the rest). The
+/// reference's arithmetic per element: `(x − zp) << ls`, each operand
+/// rescaled, the wrapping sum rescaled, the output zero point added with
+/// saturation and the activation bounds applied; `ls` is the already
+/// clamped input left shift.
+#[target_feature(enable = "neon")]
+pub fn add_run(
+    a: &[i8],
+    b: &[i8],
+    p: &crate::kernels::elementwise::AddParamsS8,
+    ls: u32,
+    y: &mut [i8],
+) -> usize {
+    let n = y.len().min(a.len()).min(b.len()) & !15;
+    let split = |s: i32| {
+        (
+            vdupq_n_s32(s.clamp(0, 31)),
+            vdupq_n_s32(-(s.saturating_neg().clamp(0, 31))),
+        )
+    };
+    let (al, ar) = split(p.a_shift);
+    let (bl, br) = split(p.b_shift);
+    let (ol, or) = split(p.out_shift);
+    let (am, bm, om) = (
+        vdupq_n_s32(p.a_mult),
+        vdupq_n_s32(p.b_mult),
+        vdupq_n_s32(p.out_mult),
+    );
+    // Zero points are validated int8, so `x − zp` fits int16.
+    let (azp, bzp) = (vdupq_n_s16(p.a_zp as i16), vdupq_n_s16(p.b_zp as i16));
+    let lsv = vdupq_n_s32(ls as i32);
+    let vq = Vq::new(&super::super::QuantIo {
+        in_zp: 0,
+        out_zp: p.out_zp,
+        act_min: p.act_min,
+        act_max: p.act_max,
+    });
+    // Widens 16 int8 to four int32 vectors of `(x − zp) << ls`.
+    let widen = |v: int8x16_t, zp: int16x8_t| -> [int32x4_t; 4] {
+        let lo = vsubq_s16(vmovl_s8(vget_low_s8(v)), zp);
+        let hi = vsubq_s16(vmovl_high_s8(v), zp);
+        [
+            vshlq_s32(vmovl_s16(vget_low_s16(lo)), lsv),
+            vshlq_s32(vmovl_high_s16(lo), lsv),
+            vshlq_s32(vmovl_s16(vget_low_s16(hi)), lsv),
+            vshlq_s32(vmovl_high_s16(hi), lsv),
+        ]
+    };
+    let mut i = 0;
+    while i < n {
+        // SAFETY: `i + 16 <= n <=` every slice's length.
+        let (va, vb) = unsafe { (ld16(a.as_ptr().add(i)), ld16(b.as_ptr().add(i))) };
+        let (xa, xb) = (widen(va, azp), widen(vb, bzp));
+        let mut r = [vdupq_n_s32(0); 4];
+        for j in 0..4 {
+            let s = vaddq_s32(rescale(xa[j], am, al, ar), rescale(xb[j], bm, bl, br));
+            let s = vqaddq_s32(rescale(s, om, ol, or), vq.zp);
+            r[j] = vminq_s32(vmaxq_s32(s, vq.lo), vq.hi);
+        }
+        let lo = vqmovn_high_s32(vqmovn_s32(r[0]), r[1]);
+        let hi = vqmovn_high_s32(vqmovn_s32(r[2]), r[3]);
+        // SAFETY: `i + 16 <= n <= y.len()`.
+        unsafe { vst1q_s8(y.as_mut_ptr().add(i), vqmovn_high_s16(vqmovn_s16(lo), hi)) };
+        i += 16;
+    }
+    n
+}
+
+/// Copies `src` into `dst` (equal lengths) with 16- and 8-byte vector
+/// moves, the last one overlapping the previous instead of a byte tail:
+/// receptive-field rows are a few dozen bytes, where a `memcpy` call costs
+/// more than the copy.
+#[target_feature(enable = "neon")]
+pub fn copy_run(dst: &mut [i8], src: &[i8]) {
+    let n = dst.len().min(src.len());
+    let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
+    if n >= 16 {
+        let mut i = 0;
+        while i + 16 <= n {
+            // SAFETY: `i + 16 <= n`, within both slices.
+            unsafe { vst1q_s8(d.add(i), ld16(s.add(i))) };
+            i += 16;
+        }
+        if i < n {
+            // SAFETY: `n >= 16`, so `n − 16..n` is within both.
+            unsafe { vst1q_s8(d.add(n - 16), ld16(s.add(n - 16))) };
+        }
+    } else if n >= 8 {
+        // SAFETY: `8 <= n`: `0..8` and `n − 8..n` are within both.
+        unsafe {
+            vst1_s8(d, ld8(s));
+            vst1_s8(d.add(n - 8), ld8(s.add(n - 8)));
+        }
+    } else {
+        for (o, &v) in dst.iter_mut().zip(src) {
+            *o = v;
+        }
+    }
 }

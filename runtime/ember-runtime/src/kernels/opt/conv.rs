@@ -6,7 +6,7 @@
 //! output channels per pass over the row.
 
 use super::super::{check_len, check_requant, taps, QuantIo, Requant, Shape4, Window};
-use super::{row_times_filters, Epilogue};
+use super::Epilogue;
 use crate::error::{Error, Result};
 
 /// `true` when a convolution needs no gathering: 1×1 filter, stride 1, no
@@ -78,7 +78,14 @@ fn field<'a>(
         dst[kx1 * ci..].fill(zp);
         if win.dil_w == 1 && kx1 > kx0 {
             let s = row + ix0 * ci;
-            dst[kx0 * ci..kx1 * ci].copy_from_slice(&x[s..s + (kx1 - kx0) * ci]);
+            let (d, src) = (&mut dst[kx0 * ci..kx1 * ci], &x[s..s + (kx1 - kx0) * ci]);
+            #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+            // SAFETY: NEON is enabled for the whole build (the cfg above).
+            unsafe {
+                super::arm_neon::copy_run(d, src)
+            };
+            #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
+            d.copy_from_slice(src);
         } else {
             for kx in kx0..kx1 {
                 let s = row + (ix0 + (kx - kx0) * win.dil_w) * ci;
@@ -123,9 +130,15 @@ pub fn conv2d_s8_opt(
     if ws.n == 0 {
         return Ok(());
     }
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    let zp = q.in_zp as i8; // validated int8 zero point: no truncation
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    return with_epilogue!(rq, q, e => run_neon(x, xs, w, ws, folded_bias, e, zp, win, scratch, y, ys));
+    #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
     with_epilogue!(rq, q, e => run(x, xs, w, ws, folded_bias, e, q.in_zp, win, scratch, y, ys))
 }
 
+#[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
 #[allow(clippy::too_many_arguments)]
 fn run<E: Epilogue>(
     x: &[i8],
@@ -191,33 +204,7 @@ fn run<E: Epilogue>(
             }
             if pix < npix {
                 let f = field(x, xs, ws, win, zp, ys, pix, patch);
-                row_times_filters(f, w, k, folded_bias, e, &mut y[pix * co..(pix + 1) * co]);
-            }
-            return Ok(());
-        }
-    }
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    {
-        // Two pixels per pass over the filters (each weight vector loaded
-        // once for both): pointwise rows need no scratch, gathered fields
-        // a second patch, which the wide scratch has room for.
-        let second: Option<&mut [i8]> = if patch_len == 0 {
-            Some(&mut [])
-        } else {
-            _wide.get_mut(..patch_len)
-        };
-        if let Some(patch1) = second {
-            let mut pix = 0;
-            while pix + 2 <= npix {
-                let f0 = field(x, xs, ws, win, zp, ys, pix, patch);
-                let f1 = field(x, xs, ws, win, zp, ys, pix + 1, patch1);
-                let (o0, o1) = y[pix * co..(pix + 2) * co].split_at_mut(co);
-                super::row_pair_times_filters(f0, f1, w, k, folded_bias, e, o0, o1);
-                pix += 2;
-            }
-            if pix < npix {
-                let f = field(x, xs, ws, win, zp, ys, pix, patch);
-                row_times_filters(f, w, k, folded_bias, e, &mut y[pix * co..(pix + 1) * co]);
+                super::row_times_filters(f, w, k, folded_bias, e, &mut y[pix * co..(pix + 1) * co]);
             }
             return Ok(());
         }
@@ -225,7 +212,96 @@ fn run<E: Epilogue>(
     // Indexed over pixels so that Ci = 0 still writes the outputs.
     for pix in 0..npix {
         let f = field(x, xs, ws, win, zp, ys, pix, patch);
-        row_times_filters(f, w, k, folded_bias, e, &mut y[pix * co..(pix + 1) * co]);
+        super::row_times_filters(f, w, k, folded_bias, e, &mut y[pix * co..(pix + 1) * co]);
+    }
+    Ok(())
+}
+
+/// The NEON form of [`run`]: four output pixels per pass over the filters
+/// (each weight vector loaded once for all four). Gathered fields are
+/// stored `kp` bytes apart, `k` rounded up to 8 when four such slots fit
+/// the scratch, with zeros past `k`: the vector loop then runs
+/// to `kp` with no scalar tail, the padding multiplying whatever follows
+/// each filter row by zero.
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+#[allow(clippy::too_many_arguments)]
+fn run_neon<E: Epilogue>(
+    x: &[i8],
+    xs: Shape4,
+    w: &[i8],
+    ws: Shape4,
+    folded_bias: &[i32],
+    e: E,
+    zp: i8,
+    win: &Window,
+    scratch: &mut [i8],
+    y: &mut [i8],
+    ys: Shape4,
+) -> Result<()> {
+    let co = ws.n;
+    let k = ws.h * ws.w * xs.c;
+    let npix = ys.n * ys.h * ys.w;
+    let pointwise = is_pointwise(ws, win);
+    let kp = if pointwise {
+        k
+    } else {
+        [8, 1]
+            .iter()
+            .map(|&m| k.next_multiple_of(m))
+            .find(|&kp| 4 * kp <= scratch.len())
+            .unwrap_or(k)
+    };
+    if !pointwise && scratch.len() < k {
+        return Err(Error::ShapeMismatch("conv: scratch too small"));
+    }
+    let mut s = scratch.chunks_exact_mut(kp.max(1));
+    let mut slot = [s.next(), s.next(), s.next(), s.next()];
+    for t in slot.iter_mut().flatten() {
+        t[k.min(kp)..].fill(0);
+    }
+    let mut pix = 0;
+    if pointwise {
+        while pix + 4 <= npix {
+            let (o0, rest) = y[pix * co..(pix + 4) * co].split_at_mut(co);
+            let (o1, rest) = rest.split_at_mut(co);
+            let (o2, o3) = rest.split_at_mut(co);
+            let f = [
+                &x[pix * k..(pix + 1) * k],
+                &x[(pix + 1) * k..(pix + 2) * k],
+                &x[(pix + 2) * k..(pix + 3) * k],
+                &x[(pix + 3) * k..(pix + 4) * k],
+            ];
+            super::rows_times_filters(f, w, k, k, folded_bias, e, [o0, o1, o2, o3]);
+            pix += 4;
+        }
+    } else if let [Some(s0), Some(s1), Some(s2), Some(s3)] = &mut slot {
+        while pix + 4 <= npix {
+            let (o0, rest) = y[pix * co..(pix + 4) * co].split_at_mut(co);
+            let (o1, rest) = rest.split_at_mut(co);
+            let (o2, o3) = rest.split_at_mut(co);
+            // Gathered into the slots (bytes `k..kp` stay zero).
+            field(x, xs, ws, win, zp, ys, pix, &mut s0[..k]);
+            field(x, xs, ws, win, zp, ys, pix + 1, &mut s1[..k]);
+            field(x, xs, ws, win, zp, ys, pix + 2, &mut s2[..k]);
+            field(x, xs, ws, win, zp, ys, pix + 3, &mut s3[..k]);
+            let f: [&[i8]; 4] = [s0, s1, s2, s3];
+            super::rows_times_filters(f, w, k, kp, folded_bias, e, [o0, o1, o2, o3]);
+            pix += 4;
+        }
+    }
+    while pix < npix {
+        let o = &mut y[pix * co..(pix + 1) * co];
+        match &mut slot[0] {
+            Some(s0) if !pointwise => {
+                field(x, xs, ws, win, zp, ys, pix, &mut s0[..k]);
+                super::rows_times_filters([&s0[..]], w, k, kp, folded_bias, e, [o]);
+            }
+            _ => {
+                let f = &x[pix * k..(pix + 1) * k];
+                super::rows_times_filters([f], w, k, k, folded_bias, e, [o]);
+            }
+        }
+        pix += 1;
     }
     Ok(())
 }

@@ -136,6 +136,16 @@ fn run<'a, E: Epilogue>(
     zrow.fill(in_zp as i8); // validated int8 zero point: no truncation
     let zrow: &'a [i8] = zrow;
     let (kh, kw) = (ws.h, ws.w);
+    let taps_n = kh * kw;
+    // Offsets of the taps from the first one, for pixels whose window lies
+    // inside the input (most of them): their rows need no bounds logic.
+    let mut offs = [0usize; MAX_TAPS];
+    for (t, o) in offs.iter_mut().enumerate().take(taps_n) {
+        *o = ((t / kw) * win.dil_h * xs.w + (t % kw) * win.dil_w) * c;
+    }
+    // The taps' input rows of the current pixel (the zero-point row in the
+    // padding), overwritten per pixel.
+    let mut rows: [&[i8]; MAX_TAPS] = [&[]; MAX_TAPS];
     for b in 0..xs.n {
         for oy in 0..ys.h {
             let (ky0, ky1, iy0) = taps(oy, win.stride_h, win.dil_h, win.pad_top, kh, xs.h);
@@ -152,16 +162,20 @@ fn run<'a, E: Epilogue>(
                 };
                 let ybase = ((b * ys.h + oy) * ys.w + ox) * c;
                 let out = &mut y[ybase..ybase + c];
-                // The taps' input rows (the zero-point row in the padding).
-                let taps_n = kh * kw;
-                let mut rows: [&[i8]; MAX_TAPS] = [&[]; MAX_TAPS];
                 let mut c0 = 0;
                 if taps_n <= MAX_TAPS {
-                    for (slot, t) in rows.iter_mut().zip(0..taps_n) {
-                        *slot = match at(t / kw, t % kw) {
-                            Some(s) => &x[s..s + c],
-                            None => zrow,
-                        };
+                    if ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw {
+                        let base = ((b * xs.h + iy0) * xs.w + ix0) * c;
+                        for (slot, &o) in rows.iter_mut().zip(&offs[..taps_n]) {
+                            *slot = &x[base + o..base + o + c];
+                        }
+                    } else {
+                        for (slot, t) in rows.iter_mut().zip(0..taps_n) {
+                            *slot = match at(t / kw, t % kw) {
+                                Some(s) => &x[s..s + c],
+                                None => zrow,
+                            };
+                        }
                     }
                     let rows = &rows[..taps_n];
                     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]

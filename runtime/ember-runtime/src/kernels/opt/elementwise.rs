@@ -1,6 +1,7 @@
 //! int8 Add of two tensors of the same shape (TFLite semantics, no
 //! broadcasting): the reference kernel's arithmetic without its index
-//! machinery, four elements per Helium step on the M55.
+//! machinery, four elements per Helium step on the M55, sixteen per NEON
+//! step on aarch64.
 
 use super::super::elementwise::AddParamsS8;
 use super::super::sat_i8;
@@ -26,7 +27,14 @@ pub fn add_s8_opt(a: &[i8], b: &[i8], p: &AddParamsS8, y: &mut [i8]) -> Result<(
     // Helium takes whole groups of four; the scalar loop does the rest.
     #[cfg(all(feature = "mve", target_arch = "arm"))]
     let done = super::arm_mve::add4_run(a, b, p, ls, y);
-    #[cfg(not(all(feature = "mve", target_arch = "arm")))]
+    // NEON takes whole groups of sixteen.
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    // SAFETY: NEON is enabled for the whole build (the cfg above).
+    let done = unsafe { super::arm_neon::add_run(a, b, p, ls, y) };
+    #[cfg(not(any(
+        all(feature = "mve", target_arch = "arm"),
+        all(target_arch = "aarch64", target_feature = "neon")
+    )))]
     let done = 0;
     for ((o, &av), &bv) in y[done..].iter_mut().zip(&a[done..]).zip(&b[done..]) {
         let av = (av as i32).wrapping_sub(p.a_zp).wrapping_shl(ls);

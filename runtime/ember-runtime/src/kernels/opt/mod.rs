@@ -95,6 +95,10 @@ pub(crate) trait Epilogue: Copy {
     /// The blocked requantization table and output parameters, when this
     /// epilogue is TFLite's double rounding with one (fused vector kernels
     /// requantize from it directly).
+    #[cfg_attr(
+        not(all(target_arch = "aarch64", target_feature = "neon")),
+        allow(dead_code)
+    )]
     #[inline(always)]
     fn blocks(&self) -> Option<(&[i32], &QuantIo)> {
         None
@@ -282,49 +286,47 @@ fn row_times_filters<E: Epilogue>(
     }
 }
 
-/// [`row_times_filters`] for two input rows at once (two output pixels):
-/// each filter row is read once for both.
+/// [`row_times_filters`] for `P` input rows at once (`P` output pixels):
+/// each filter vector is loaded once for all of them. The rows hold at
+/// least `len >= k` bytes, zeros past `k`: the vector kernel multiplies
+/// `len` bytes (reading past the end of a filter row, times zero) where
+/// the filter allows it. NEON only.
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn row_pair_times_filters<E: Epilogue>(
-    p0: &[i8],
-    p1: &[i8],
+fn rows_times_filters<E: Epilogue, const P: usize>(
+    p: [&[i8]; P],
     w: &[i8],
     k: usize,
+    len: usize,
     fb: &[i32],
     e: E,
-    out0: &mut [i8],
-    out1: &mut [i8],
+    out: [&mut [i8]; P],
 ) {
-    let co = out0.len().min(out1.len());
+    let co = out.iter().map(|o| o.len()).min().unwrap_or(0);
+    let mut out = out;
     let mut oc = 0;
-    if let Some((blocks, q)) = e.blocks() {
+    if let (Some((blocks, q)), true) = (e.blocks(), k > 0) {
+        let o = out.each_mut().map(|o| &mut **o);
         // SAFETY: NEON is enabled for the whole build (the cfg above) and
         // `SDOT` only after `has_dotprod` found it on this core.
         oc = unsafe {
             if dot::has_dotprod() {
-                arm_neon::rows2_times_filters_dotprod(p0, p1, w, k, fb, blocks, q, out0, out1)
+                arm_neon::rows_times_filters_dotprod(p, w, k, len, fb, blocks, q, o)
             } else {
-                arm_neon::rows2_times_filters(p0, p1, w, k, fb, blocks, q, out0, out1)
+                arm_neon::rows_times_filters(p, w, k, len, fb, blocks, q, o)
             }
         };
     }
-    while oc + 4 <= co {
-        let r = &w[oc * k..(oc + 4) * k];
-        let (r0, rest) = r.split_at(k);
-        let (r1, rest) = rest.split_at(k);
-        let (r2, r3) = rest.split_at(k);
-        let [a, b] = dot::dot4x2_s8(p0, p1, [r0, r1, r2, r3]);
-        store4(e, a, fb, oc, out0);
-        store4(e, b, fb, oc, out1);
-        oc += 4;
-    }
-    while oc < co {
-        let r = &w[oc * k..(oc + 1) * k];
-        out0[oc] = e.apply(dot_s8(p0, r).wrapping_add(fb[oc]), oc);
-        out1[oc] = e.apply(dot_s8(p1, r).wrapping_add(fb[oc]), oc);
-        oc += 1;
+    for (f, o) in p.iter().zip(out.iter_mut()) {
+        let f = &f[..k.min(f.len())];
+        if oc == 0 {
+            row_times_filters(f, w, k, fb, e, o);
+            continue;
+        }
+        for c in oc..co {
+            let r = &w[c * k..(c + 1) * k];
+            o[c] = e.apply(dot_s8(f, r).wrapping_add(fb[c]), c);
+        }
     }
 }
 
