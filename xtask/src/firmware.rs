@@ -338,6 +338,11 @@ pub fn npy_as_tensor(p: &Path, info: &TensorInfo<'_>, quantize: bool) -> Result<
             check(a.len())?;
             a.iter().flat_map(|v| v.to_le_bytes()).collect()
         }
+        // Model validation keeps int16 to constants.
+        DType::I16 => bail!(
+            "'{}' is int16, which no graph input or output can be",
+            info.name
+        ),
     };
     Ok(bytes)
 }

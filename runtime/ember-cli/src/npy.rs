@@ -54,6 +54,11 @@ pub fn read_into(p: &Path, info: &TensorInfo<'_>, dst: &mut TensorMut<'_>) -> Re
             check(a.shape())?;
             dst.copy_from(&a.iter().copied().collect::<Vec<_>>())?;
         }
+        // Model validation keeps int16 to constants: never a graph input.
+        DType::I16 => anyhow::bail!(
+            "input '{}' is int16, which no graph input can be",
+            info.name
+        ),
     }
     Ok(())
 }
@@ -72,6 +77,10 @@ fn to_array(o: &TensorView<'_>) -> Result<Out> {
         DType::I8 => Out::I8(ArrayD::from_shape_vec(shape, o.as_i8()?.to_vec())?),
         DType::U8 => Out::U8(ArrayD::from_shape_vec(shape, o.as_u8()?.to_vec())?),
         DType::I32 => Out::I32(ArrayD::from_shape_vec(shape, o.as_i32()?.to_vec())?),
+        DType::I16 => anyhow::bail!(
+            "output '{}' is int16, which no graph output can be",
+            o.info.name
+        ),
     })
 }
 
@@ -112,6 +121,10 @@ pub fn format_output(o: &TensorView<'_>) -> Result<String> {
         DType::I8 => o.as_i8()?.iter().map(|v| v.to_string()).collect(),
         DType::U8 => o.as_u8()?.iter().map(|v| v.to_string()).collect(),
         DType::I32 => o.as_i32()?.iter().map(|v| v.to_string()).collect(),
+        DType::I16 => anyhow::bail!(
+            "output '{}' is int16, which no graph output can be",
+            o.info.name
+        ),
     };
     let shown = if vals.len() > 64 {
         format!("{} … ({} values)", vals[..64].join(" "), vals.len())

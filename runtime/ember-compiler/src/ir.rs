@@ -115,6 +115,12 @@ impl Graph {
         self.constant(name, DType::I32, dims, None, data)
     }
 
+    /// Adds an i16 constant.
+    pub fn const_i16(&mut self, name: &str, dims: Vec<usize>, v: &[i16]) -> TId {
+        let data = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        self.constant(name, DType::I16, dims, None, data)
+    }
+
     /// Adds an i8 constant.
     pub fn const_i8(
         &mut self,

@@ -8,10 +8,11 @@ use std::fmt;
 use std::str::FromStr;
 
 use ember_runtime::format::{
-    variant, OpCode, FOLDED_BIAS_INPUT, REQUANT_BLOCKS_INPUT, SCRATCH_INPUT,
+    variant, OpCode, FOLDED_BIAS_INPUT, PACKED_WEIGHTS_INPUT, REQUANT_BLOCKS_INPUT, SCRATCH_INPUT,
 };
 use ember_runtime::kernels::opt::{
-    conv, depthwise_conv, fold_bias, requant_blocks, REQUANT_BLOCK_WORDS,
+    conv, depthwise_conv, fold_bias, pack_weights_s16, packed_weights_len, requant_blocks,
+    REQUANT_BLOCK_WORDS,
 };
 use ember_runtime::kernels::{Shape4, Window};
 use ember_runtime::{DType, Rounding};
@@ -114,7 +115,14 @@ impl Target {
     /// halfword copies of two receptive fields for the DSP cores, a second
     /// field for the NEON cores.
     pub fn plans_two_pixel_scratch(self) -> bool {
-        self.has_dsp() || matches!(self, Target::CortexA53 | Target::CortexA76)
+        self.has_dsp() || self.packs_weights_s16()
+    }
+
+    /// Whether convolution filters are also stored packed for the NEON
+    /// lane-per-channel kernel ([`pack_weights_s16`]): the Cortex-A
+    /// targets. The runtime uses them on cores without `SDOT`.
+    pub fn packs_weights_s16(self) -> bool {
+        matches!(self, Target::CortexA53 | Target::CortexA76)
     }
 }
 
@@ -233,6 +241,7 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding) {
             .map(|b| i32s(b));
         let mut folded = vec![0i32; channels];
         fold_bias(bias.as_deref(), &wv, in_zp, channel_last, &mut folded);
+        let is_conv = op.opcode == OpCode::Conv2d;
         let blocked = (target.wants_requant_blocks()
             && rounding == Rounding::TfliteFixedPoint
             && op.opcode != OpCode::FullyConnected)
@@ -255,8 +264,23 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding) {
             let n = t.len();
             g.const_i32(&format!("op{i}.requant_blocks"), vec![n], &t)
         });
+        // The NEON cores' convolutions also get the filter packed eight
+        // output channels per block, widened to int16 (lanes = channels);
+        // only when the blocked table is there, which that kernel reads.
+        let k = wv.len().checked_div(channels).unwrap_or(0);
+        let pt = (target.packs_weights_s16()
+            && is_conv
+            && bt.is_some()
+            && packed_weights_len(channels, k) > 0)
+            .then(|| {
+                let mut t = vec![0i16; packed_weights_len(channels, k)];
+                pack_weights_s16(&wv, channels, k, &mut t);
+                let n = t.len();
+                g.const_i16(&format!("op{i}.packed_weights"), vec![n], &t)
+            });
         let op = &mut g.ops[i];
-        op.inputs.resize(REQUANT_BLOCKS_INPUT + 1, None);
+        op.inputs.resize(PACKED_WEIGHTS_INPUT + 1, None);
+        op.inputs[PACKED_WEIGHTS_INPUT] = pt;
         op.inputs[REQUANT_BLOCKS_INPUT] = bt;
         op.inputs[FOLDED_BIAS_INPUT] = Some(fb);
         // The folded bias replaces the bias: drop it so it is not stored twice.

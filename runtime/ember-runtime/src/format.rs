@@ -91,6 +91,11 @@ pub const SCRATCH_INPUT: usize = 5;
 /// the shifts split ahead of time, read four channels at a time by the
 /// Helium epilogue on the M55 and by the scalar one elsewhere.
 pub const REQUANT_BLOCKS_INPUT: usize = 6;
+/// Input slot of a convolution's filter packed for the NEON kernels
+/// (optional; constant i16, see [`crate::kernels::opt::pack_weights_s16`]):
+/// blocks of eight output channels, each `[K][8]`, widened to int16 so
+/// that one `SMLAL` by element multiplies eight channels by one input.
+pub const PACKED_WEIGHTS_INPUT: usize = 7;
 
 /// Kernel variants an op record may name. Variant 0 is always the
 /// portable reference kernel; the others are the optimized kernels of
@@ -146,6 +151,9 @@ pub enum DType {
     I32 = 2,
     /// IEEE-754 single precision float.
     F32 = 3,
+    /// Signed 16-bit integer (kernel-packed constants, e.g. widened
+    /// weights).
+    I16 = 4,
 }
 
 impl DType {
@@ -156,6 +164,7 @@ impl DType {
             1 => DType::U8,
             2 => DType::I32,
             3 => DType::F32,
+            4 => DType::I16,
             _ => return None,
         })
     }
@@ -164,15 +173,17 @@ impl DType {
     pub fn size(self) -> usize {
         match self {
             DType::I8 | DType::U8 => 1,
+            DType::I16 => 2,
             DType::I32 | DType::F32 => 4,
         }
     }
 
-    /// Short lowercase name (`i8`, `u8`, `i32`, `f32`).
+    /// Short lowercase name (`i8`, `u8`, `i16`, `i32`, `f32`).
     pub fn name(self) -> &'static str {
         match self {
             DType::I8 => "i8",
             DType::U8 => "u8",
+            DType::I16 => "i16",
             DType::I32 => "i32",
             DType::F32 => "f32",
         }

@@ -7,8 +7,8 @@
 
 use crate::error::{Error, Result};
 use crate::format::{
-    variant, DType, OpCode, Rounding, Storage, FOLDED_BIAS_INPUT, MAX_RANK, REQUANT_BLOCKS_INPUT,
-    SCRATCH_INPUT,
+    variant, DType, OpCode, Rounding, Storage, FOLDED_BIAS_INPUT, MAX_RANK, PACKED_WEIGHTS_INPUT,
+    REQUANT_BLOCKS_INPUT, SCRATCH_INPUT,
 };
 use crate::interpreter::OpIo;
 use crate::kernels::{
@@ -280,7 +280,7 @@ fn validate_conv(c: &Ctx<'_, '_>) -> Result<()> {
     if c.op.variant == variant::REFERENCE {
         c.need_inputs(2, 4)?;
     } else {
-        c.need_inputs(FOLDED_BIAS_INPUT + 1, REQUANT_BLOCKS_INPUT + 1)?;
+        c.need_inputs(FOLDED_BIAS_INPUT + 1, PACKED_WEIGHTS_INPUT + 1)?;
     }
     c.need_params(11)?;
     let (x, w, y) = (c.input(0)?, c.input(1)?, c.output()?);
@@ -329,12 +329,17 @@ fn validate_conv(c: &Ctx<'_, '_>) -> Result<()> {
                 &x,
                 co,
                 kernels::opt::conv::conv2d_s8_opt_scratch_size(ws, &win, false),
-            )
+            )?;
+            validate_packed_weights(c, &w, co, ws.h * ws.w * ws.c)
         }
         _ => {
             c.check(
                 xs.c == co,
                 "optimized depthwise convolution needs multiplier 1",
+            )?;
+            c.check(
+                c.op.input(PACKED_WEIGHTS_INPUT).is_none(),
+                "packed weights are for convolutions",
             )?;
             validate_opt(
                 c,
@@ -344,6 +349,30 @@ fn validate_conv(c: &Ctx<'_, '_>) -> Result<()> {
             )
         }
     }
+}
+
+/// A convolution's NEON-packed filter, when present, must hold exactly
+/// the filter's values in [`kernels::opt::pack_weights_s16`]'s layout
+/// (checked element by element: the kernel reads only the packed copy).
+fn validate_packed_weights(c: &Ctx<'_, '_>, w: &TensorInfo<'_>, co: usize, k: usize) -> Result<()> {
+    let Some(t) = c.opt_input(PACKED_WEIGHTS_INPUT)? else {
+        return Ok(());
+    };
+    check_const(c, &t, DType::I16, "packed weights must be constant int16")?;
+    c.check(
+        t.numel() == kernels::opt::packed_weights_len(co, k),
+        "packed weights length does not fit the filter",
+    )?;
+    let packed: &[i16] = cast(
+        c.model
+            .const_bytes(&t)
+            .ok_or(c.err("packed weights out of range"))?,
+    )?;
+    let wd: &[i8] = cast(c.model.const_bytes(w).ok_or(c.err("filter out of range"))?)?;
+    c.check(
+        kernels::opt::packed_weights_match(wd, co, k, packed),
+        "packed weights differ from the filter",
+    )
 }
 
 /// What every optimized variant needs: an int8 op, a constant i32 folded
@@ -793,8 +822,12 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                             xd, xs, wd, ws, fb, rq, q, &win, scratch, yd, ys,
                         )
                     } else {
+                        let packed = match op.input(PACKED_WEIGHTS_INPUT) {
+                            Some(_) => cast::<i16>(ins[PACKED_WEIGHTS_INPUT])?,
+                            None => &[],
+                        };
                         kernels::opt::conv::conv2d_s8_opt(
-                            xd, xs, wd, ws, fb, rq, q, &win, scratch, yd, ys,
+                            xd, xs, wd, ws, packed, fb, rq, q, &win, scratch, yd, ys,
                         )
                     }
                 } else if dw {

@@ -2,7 +2,7 @@
 //! fully-connected, add, global-pooling and requantization cases (random shapes, strides,
 //! paddings, awkward channel counts, zero points, multipliers), each run
 //! through the reference kernel and the optimized kernel this board's
-//! build selects (Helium on the M55, DSP on the M4, portable elsewhere),
+//! build selects (Helium on the M55, DSP on the M4, NEON on the A53),
 //! compared byte for byte. Exits 0 only if every case is bit-exact.
 #![no_std]
 #![no_main]
@@ -22,6 +22,7 @@ static mut WORDS: [i32; 512] = [0; 512];
 static mut Y_REF: [i8; 4096] = [0; 4096];
 static mut Y_OPT: [i8; 4096] = [0; 4096];
 static mut SCRATCH: [i8; 8192] = [0; 8192];
+static mut PACKED: [i16; 8192] = [0; 8192];
 
 fn start() -> ! {
     run_app(run)
@@ -44,6 +45,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
             y_ref: &mut *core::ptr::addr_of_mut!(Y_REF),
             y_opt: &mut *core::ptr::addr_of_mut!(Y_OPT),
             scratch: &mut *core::ptr::addr_of_mut!(SCRATCH),
+            packed: &mut *core::ptr::addr_of_mut!(PACKED),
         }
     };
     let mut per_kind = [0u32; 7];

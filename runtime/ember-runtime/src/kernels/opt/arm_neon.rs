@@ -763,3 +763,120 @@ pub fn copy_run(dst: &mut [i8], src: &[i8]) {
         }
     }
 }
+
+/// One input element (`lane` of `x`) times eight channels' packed weights
+/// `w`, added to the two accumulators of those channels (`SMLAL`/`SMLAL2`
+/// by element).
+macro_rules! mla_lane {
+    ($lo:expr, $hi:expr, $w:expr, $x:expr, $lane:literal) => {
+        $lo = vmlal_laneq_s16::<$lane>($lo, vget_low_s16($w), $x);
+        $hi = vmlal_high_laneq_s16::<$lane>($hi, $w, $x);
+    };
+}
+
+/// `P` output pixels' receptive fields (at least `k` bytes each) times the
+/// filter packed by [`super::pack_weights_s16`]: eight output channels per
+/// block, accumulated lane-per-channel (`SMLAL` by element: no horizontal
+/// sums), then folded bias, blocked requantization and one 8-byte store
+/// per pixel. Returns how many output channels it wrote (the whole blocks
+/// of eight the packed filter and the table cover); the caller finishes
+/// the rest.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "neon")]
+pub fn packed_times_filters<const P: usize>(
+    p: [&[i8]; P],
+    packed: &[i16],
+    k: usize,
+    fb: &[i32],
+    blocks: &[i32],
+    q: &QuantIo,
+    out: [&mut [i8]; P],
+) -> usize {
+    if k == 0 || p.iter().any(|f| f.len() < k) {
+        return 0;
+    }
+    let co = out.iter().fold(fb.len(), |n, o| n.min(o.len()));
+    let nblk = (co / 8)
+        .min(blocks.len() / (2 * REQUANT_BLOCK_WORDS))
+        .min(packed.len() / (8 * k));
+    let vq = Vq::new(q);
+    let mut out = out;
+    for blk in 0..nblk {
+        let oc = 8 * blk;
+        // SAFETY: block `blk` of the packed filter is `8k` elements inside
+        // it (`nblk <= packed.len() / 8k`).
+        let wb = unsafe { packed.as_ptr().add(blk * 8 * k) };
+        let mut lo = [vdupq_n_s32(0); P];
+        let mut hi = [vdupq_n_s32(0); P];
+        let mut i = 0;
+        while i + 8 <= k {
+            let mut x = [vdupq_n_s16(0); P];
+            for (xv, f) in x.iter_mut().zip(&p) {
+                // SAFETY: `i + 8 <= k <=` every field's length.
+                *xv = vmovl_s8(unsafe { ld8(f.as_ptr().add(i)) });
+            }
+            // SAFETY: elements `(i + j)·8 .. + 8` for `j < 8` lie in the
+            // block (`i + 8 <= k`).
+            let w = unsafe {
+                let b = wb.add(i * 8);
+                [
+                    vld1q_s16(b),
+                    vld1q_s16(b.add(8)),
+                    vld1q_s16(b.add(16)),
+                    vld1q_s16(b.add(24)),
+                    vld1q_s16(b.add(32)),
+                    vld1q_s16(b.add(40)),
+                    vld1q_s16(b.add(48)),
+                    vld1q_s16(b.add(56)),
+                ]
+            };
+            for ((l, h), &xv) in lo.iter_mut().zip(hi.iter_mut()).zip(&x) {
+                mla_lane!(*l, *h, w[0], xv, 0);
+                mla_lane!(*l, *h, w[1], xv, 1);
+                mla_lane!(*l, *h, w[2], xv, 2);
+                mla_lane!(*l, *h, w[3], xv, 3);
+                mla_lane!(*l, *h, w[4], xv, 4);
+                mla_lane!(*l, *h, w[5], xv, 5);
+                mla_lane!(*l, *h, w[6], xv, 6);
+                mla_lane!(*l, *h, w[7], xv, 7);
+            }
+            i += 8;
+        }
+        while i < k {
+            // SAFETY: element `i·8 .. + 8` lies in the block (`i < k`).
+            let w = unsafe { vld1q_s16(wb.add(i * 8)) };
+            for ((l, h), f) in lo.iter_mut().zip(hi.iter_mut()).zip(&p) {
+                let xv = f.get(i).map_or(0, |&v| v as i16);
+                *l = vmlal_n_s16(*l, vget_low_s16(w), xv);
+                *h = vmlal_high_n_s16(*h, w, xv);
+            }
+            i += 1;
+        }
+        // SAFETY: `oc + 8 <= co <= fb.len()`; table blocks `oc / 4` and
+        // `oc / 4 + 1` are whole (`nblk <= blocks.len() / 24`).
+        let (b0, b1, p0, p1) = unsafe {
+            let p0 = blocks.as_ptr().add(oc / 4 * REQUANT_BLOCK_WORDS);
+            (
+                vld1q_s32(fb.as_ptr().add(oc)),
+                vld1q_s32(fb.as_ptr().add(oc + 4)),
+                p0,
+                p0.add(REQUANT_BLOCK_WORDS),
+            )
+        };
+        for ((l, h), o) in lo.iter().zip(&hi).zip(out.iter_mut()) {
+            // SAFETY: `p0`, `p1` point at whole table blocks (above).
+            let (r0, r1) = unsafe {
+                (
+                    requant_i32(vaddq_s32(*l, b0), p0, &vq),
+                    requant_i32(vaddq_s32(*h, b1), p1, &vq),
+                )
+            };
+            let y = vqmovn_s16(vqmovn_high_s32(vqmovn_s32(r0), r1));
+            if let Some(d) = o.get_mut(oc..oc + 8) {
+                // SAFETY: `d` is exactly 8 bytes.
+                unsafe { vst1_s8(d.as_mut_ptr(), y) };
+            }
+        }
+    }
+    8 * nblk
+}

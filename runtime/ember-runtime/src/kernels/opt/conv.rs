@@ -101,13 +101,16 @@ fn field<'a>(
 /// `folded_bias = fold_bias(bias, w, Co, in_zp)`.
 ///
 /// `scratch` must hold [`conv2d_s8_opt_scratch_size`] bytes (it may be
-/// longer). Shapes as the reference kernel's, `groups` = 1.
+/// longer). Shapes as the reference kernel's, `groups` = 1. `packed` is
+/// either empty or [`super::pack_weights_s16`] of `w` (the NEON build uses
+/// it on cores without `SDOT`; others ignore it).
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_s8_opt(
     x: &[i8],
     xs: Shape4,
     w: &[i8],
     ws: Shape4,
+    packed: &[i16],
     folded_bias: &[i32],
     rq: Requant<'_>,
     q: QuantIo,
@@ -133,7 +136,9 @@ pub fn conv2d_s8_opt(
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     let zp = q.in_zp as i8; // validated int8 zero point: no truncation
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    return with_epilogue!(rq, q, e => run_neon(x, xs, w, ws, folded_bias, e, zp, win, scratch, y, ys));
+    return with_epilogue!(rq, q, e => run_neon(x, xs, w, ws, packed, folded_bias, e, zp, win, scratch, y, ys));
+    #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
+    let _ = packed;
     #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
     with_epilogue!(rq, q, e => run(x, xs, w, ws, folded_bias, e, q.in_zp, win, scratch, y, ys))
 }
@@ -230,6 +235,7 @@ fn run_neon<E: Epilogue>(
     xs: Shape4,
     w: &[i8],
     ws: Shape4,
+    packed: &[i16],
     folded_bias: &[i32],
     e: E,
     zp: i8,
@@ -259,6 +265,11 @@ fn run_neon<E: Epilogue>(
     for t in slot.iter_mut().flatten() {
         t[k.min(kp)..].fill(0);
     }
+    // The packed filter (lanes are channels) where the compiler stored one,
+    // unless the core has `SDOT` and the rows are long enough for its
+    // row kernel's horizontal sums to pay off (measured on the MLPerf
+    // Tiny models: short rows favour the packed kernel either way).
+    let use_packed = !packed.is_empty() && (k <= 32 || !super::dot::has_dotprod());
     let mut pix = 0;
     if pointwise {
         while pix + 4 <= npix {
@@ -271,7 +282,11 @@ fn run_neon<E: Epilogue>(
                 &x[(pix + 2) * k..(pix + 3) * k],
                 &x[(pix + 3) * k..(pix + 4) * k],
             ];
-            super::rows_times_filters(f, w, k, k, folded_bias, e, [o0, o1, o2, o3]);
+            if use_packed {
+                super::packed_rows_times_filters(f, packed, w, k, folded_bias, e, [o0, o1, o2, o3]);
+            } else {
+                super::rows_times_filters(f, w, k, k, folded_bias, e, [o0, o1, o2, o3]);
+            }
             pix += 4;
         }
     } else if let [Some(s0), Some(s1), Some(s2), Some(s3)] = &mut slot {
@@ -285,7 +300,11 @@ fn run_neon<E: Epilogue>(
             field(x, xs, ws, win, zp, ys, pix + 2, &mut s2[..k]);
             field(x, xs, ws, win, zp, ys, pix + 3, &mut s3[..k]);
             let f: [&[i8]; 4] = [s0, s1, s2, s3];
-            super::rows_times_filters(f, w, k, kp, folded_bias, e, [o0, o1, o2, o3]);
+            if use_packed {
+                super::packed_rows_times_filters(f, packed, w, k, folded_bias, e, [o0, o1, o2, o3]);
+            } else {
+                super::rows_times_filters(f, w, k, kp, folded_bias, e, [o0, o1, o2, o3]);
+            }
             pix += 4;
         }
     }
@@ -294,11 +313,19 @@ fn run_neon<E: Epilogue>(
         match &mut slot[0] {
             Some(s0) if !pointwise => {
                 field(x, xs, ws, win, zp, ys, pix, &mut s0[..k]);
-                super::rows_times_filters([&s0[..]], w, k, kp, folded_bias, e, [o]);
+                if use_packed {
+                    super::packed_rows_times_filters([&s0[..]], packed, w, k, folded_bias, e, [o]);
+                } else {
+                    super::rows_times_filters([&s0[..]], w, k, kp, folded_bias, e, [o]);
+                }
             }
             _ => {
                 let f = &x[pix * k..(pix + 1) * k];
-                super::rows_times_filters([f], w, k, k, folded_bias, e, [o]);
+                if use_packed {
+                    super::packed_rows_times_filters([f], packed, w, k, folded_bias, e, [o]);
+                } else {
+                    super::rows_times_filters([f], w, k, k, folded_bias, e, [o]);
+                }
             }
         }
         pix += 1;

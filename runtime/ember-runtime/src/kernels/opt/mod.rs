@@ -54,6 +54,47 @@ pub fn fold_bias(bias: Option<&[i32]>, w: &[i8], in_zp: i32, channel_last: bool,
     }
 }
 
+/// Elements of the filter [`pack_weights_s16`] packs from a `[Co, K]`
+/// filter: the whole blocks of eight output channels.
+pub fn packed_weights_len(co: usize, k: usize) -> usize {
+    (co / 8).saturating_mul(8).saturating_mul(k)
+}
+
+/// Packs a row-major `[Co, K]` int8 filter for the NEON matrix kernel:
+/// each whole block of eight output channels becomes `[K][8]` int16
+/// (channel fastest), so one vector load gives the eight channels'
+/// weights for one input element. Channels past the last whole block are
+/// left out (the kernel computes them from the filter itself). `out`
+/// holds [`packed_weights_len`] elements. The compiler calls this; tests
+/// use it to build the kernel's inputs.
+pub fn pack_weights_s16(w: &[i8], co: usize, k: usize, out: &mut [i16]) {
+    for (b, blk) in out.chunks_exact_mut(8 * k.max(1)).take(co / 8).enumerate() {
+        for (kk, lanes) in blk.chunks_exact_mut(8).enumerate() {
+            for (j, o) in lanes.iter_mut().enumerate() {
+                *o = w.get((8 * b + j) * k + kk).map_or(0, |&v| v as i16);
+            }
+        }
+    }
+}
+
+/// Whether `packed` is exactly [`pack_weights_s16`] of `w`.
+pub fn packed_weights_match(w: &[i8], co: usize, k: usize, packed: &[i16]) -> bool {
+    if packed.len() != packed_weights_len(co, k) || w.len() < co.saturating_mul(k) {
+        return false;
+    }
+    packed
+        .chunks_exact(8 * k.max(1))
+        .enumerate()
+        .all(|(b, blk)| {
+            blk.chunks_exact(8).enumerate().all(|(kk, lanes)| {
+                lanes
+                    .iter()
+                    .enumerate()
+                    .all(|(j, &v)| w.get((8 * b + j) * k + kk).map(|&x| x as i16) == Some(v))
+            })
+        })
+}
+
 /// TFLite's double-rounding `MultiplyByQuantizedMultiplier` in the form
 /// 32-bit cores execute quickly; equal to
 /// [`crate::kernels::quant::multiply_by_quantized_multiplier`] for every
@@ -324,6 +365,43 @@ fn rows_times_filters<E: Epilogue, const P: usize>(
             continue;
         }
         for c in oc..co {
+            let r = &w[c * k..(c + 1) * k];
+            o[c] = e.apply(dot_s8(f, r).wrapping_add(fb[c]), c);
+        }
+    }
+}
+
+/// [`rows_times_filters`] with the filter packed by [`pack_weights_s16`]
+/// (lanes are output channels: no horizontal sums). Channels the packed
+/// kernel does not cover are computed from `w`. NEON only.
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn packed_rows_times_filters<E: Epilogue, const P: usize>(
+    p: [&[i8]; P],
+    packed: &[i16],
+    w: &[i8],
+    k: usize,
+    fb: &[i32],
+    e: E,
+    out: [&mut [i8]; P],
+) {
+    let co = out.iter().map(|o| o.len()).min().unwrap_or(0);
+    let mut out = out;
+    let done = match e.blocks() {
+        Some((blocks, q)) => {
+            let o = out.each_mut().map(|o| &mut **o);
+            // SAFETY: NEON is enabled for the whole build (the cfg above).
+            unsafe { arm_neon::packed_times_filters(p, packed, k, fb, blocks, q, o) }
+        }
+        None => 0,
+    };
+    if done == 0 {
+        return rows_times_filters(p, w, k, k, fb, e, out);
+    }
+    for (f, o) in p.iter().zip(out.iter_mut()) {
+        let f = &f[..k.min(f.len())];
+        for c in done..co {
             let r = &w[c * k..(c + 1) * k];
             o[c] = e.apply(dot_s8(f, r).wrapping_add(fb[c]), c);
         }

@@ -20,7 +20,7 @@ use super::{
     depthwise_conv::{depthwise_conv2d_s8_opt, depthwise_conv2d_s8_opt_scratch_size},
     fold_bias,
     fully_connected::fully_connected_s8_opt,
-    requant_blocks,
+    pack_weights_s16, packed_weights_len, requant_blocks,
 };
 use crate::error::{Error, Result};
 
@@ -107,6 +107,8 @@ pub struct Workspace<'a> {
     pub y_opt: &'a mut [i8],
     /// Optimized kernels' scratch.
     pub scratch: &'a mut [i8],
+    /// A convolution filter packed for the NEON kernel (as long as `w`).
+    pub packed: &'a mut [i16],
 }
 
 const CHANNELS: [usize; 10] = [1, 3, 4, 7, 8, 16, 17, 24, 32, 33];
@@ -421,6 +423,19 @@ fn try_case(rng: &mut Rng, kind: CaseKind, ws: &mut Workspace<'_>) -> Result<Opt
     let bias: Option<&[i32]> = if with_bias { Some(bias) } else { None };
     let (x, w): (&[i8], &[i8]) = (x, w);
     fold_bias(bias, w, q.in_zp, kind == CaseKind::Depthwise, fb);
+    // Half of the convolutions also get the packed filter (the NEON
+    // build's lane-per-channel kernel on cores without SDOT).
+    let k_len = k_h * k_w * ci;
+    let packed: &[i16] = match kind {
+        CaseKind::Pointwise | CaseKind::Conv
+            if rng.range(0, 1) == 1 && packed_weights_len(co, k_len) <= ws.packed.len() =>
+        {
+            let p = &mut ws.packed[..packed_weights_len(co, k_len)];
+            pack_weights_s16(w, co, k_len, p);
+            p
+        }
+        _ => &[],
+    };
     let (y_ref, y_opt) = (&mut ws.y_ref[..ny], &mut ws.y_opt[..ny]);
     y_opt.fill(0x55);
     match kind {
@@ -432,6 +447,7 @@ fn try_case(rng: &mut Rng, kind: CaseKind, ws: &mut Workspace<'_>) -> Result<Opt
                 xs,
                 w,
                 fs,
+                packed,
                 fb,
                 conv_rq,
                 q,
@@ -497,6 +513,7 @@ mod tests {
     fn optimized_kernels_match_reference_on_generated_cases() {
         let (mut x, mut w, mut words) = (vec![0i8; 8192], vec![0i8; 16384], vec![0i32; 512]);
         let (mut a, mut b, mut s) = (vec![0i8; 8192], vec![0i8; 8192], vec![0i8; 8192]);
+        let mut packed = vec![0i16; 16384];
         let mut ws = Workspace {
             x: &mut x,
             w: &mut w,
@@ -504,6 +521,7 @@ mod tests {
             y_ref: &mut a,
             y_opt: &mut b,
             scratch: &mut s,
+            packed: &mut packed,
         };
         let mut seen = [0usize; 7];
         for seed in 0..3000 {
