@@ -52,6 +52,30 @@ pub(crate) fn test() -> Result<()> {
         ])
         .env("EMBER_SHARED", shared())
         .env("EMBER_EXE_RUNNER", runner))?;
+    // The NEON kernels against the reference on generated cases, on a core
+    // without the dot-product extension (the SMULL/SADALP and SMLAL paths)
+    // and on one with it (the SDOT paths); each run also checks that the
+    // run-time detection saw what the CPU has.
+    for (cpu, dotprod) in [("cortex-a53", "0"), ("max", "1")] {
+        step(&format!(
+            "the runtime's tests (NEON kernels vs reference) under qemu-aarch64 -cpu {cpu}"
+        ));
+        run(cargo()
+            .args([
+                "test",
+                "--target",
+                "aarch64-unknown-linux-gnu",
+                "-p",
+                "ember-runtime",
+                "--features",
+                "std",
+            ])
+            .env(
+                "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER",
+                format!("{runner} -cpu {cpu}"),
+            )
+            .env("EMBER_EXPECT_DOTPROD", dotprod))?;
+    }
     eprintln!("\nall tests passed in {:.0} s", t0.elapsed().as_secs_f64());
     Ok(())
 }

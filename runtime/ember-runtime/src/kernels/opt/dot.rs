@@ -141,3 +141,17 @@ pub mod portable {
         [a0, a1, a2, a3]
     }
 }
+
+#[cfg(all(test, target_arch = "aarch64", feature = "std"))]
+mod tests {
+    /// `cargo xtask test` runs the aarch64 tests under `-cpu cortex-a53`
+    /// and `-cpu max` and says which one through `EMBER_EXPECT_DOTPROD`:
+    /// the dispatch must have seen the same (else the SDOT paths would go
+    /// untested, or be taken on a core without them).
+    #[test]
+    fn dotprod_detection_matches_the_cpu() {
+        if let Ok(v) = std::env::var("EMBER_EXPECT_DOTPROD") {
+            assert_eq!(super::has_dotprod(), v == "1");
+        }
+    }
+}
