@@ -11,8 +11,8 @@ use ember_runtime::format::{
     variant, OpCode, FOLDED_BIAS_INPUT, PACKED_WEIGHTS_INPUT, REQUANT_BLOCKS_INPUT, SCRATCH_INPUT,
 };
 use ember_runtime::kernels::opt::{
-    conv, depthwise_conv, fold_bias, pack_weights_s16, packed_weights_len, requant_blocks,
-    REQUANT_BLOCK_WORDS,
+    conv, conv_f32, depthwise_conv, fold_bias, pack_weights_s16, packed_weights_len,
+    requant_blocks, REQUANT_BLOCK_WORDS,
 };
 use ember_runtime::kernels::{Shape4, Window};
 use ember_runtime::{DType, Rounding};
@@ -122,7 +122,49 @@ impl Target {
     /// lane-per-channel kernel ([`pack_weights_s16`]): the Cortex-A
     /// targets. The runtime uses them on cores without `SDOT`.
     pub fn packs_weights_s16(self) -> bool {
+        self.is_cortex_a()
+    }
+
+    /// The Cortex-A (NEON) targets, which also get the f32 kernel variants.
+    pub fn is_cortex_a(self) -> bool {
         matches!(self, Target::CortexA53 | Target::CortexA76)
+    }
+}
+
+/// The convolution window in an op's params `[stride h, w, dilation h, w,
+/// pad top, left, bottom, right, …]`.
+fn window(p: &[i32]) -> Window {
+    let at = |i: usize| p.get(i).copied().unwrap_or(0).max(0) as usize;
+    Window {
+        stride_h: at(0),
+        stride_w: at(1),
+        dil_h: at(2),
+        dil_w: at(3),
+        pad_top: at(4),
+        pad_left: at(5),
+        pad_bottom: at(6),
+        pad_right: at(7),
+    }
+}
+
+/// The f32 kernel variant for op `i` on a Cortex-A target, if it has one:
+/// convolutions with one group, depthwise with multiplier 1, fully
+/// connected.
+fn float_variant(g: &Graph, i: usize, target: Target) -> Option<u16> {
+    let op = &g.ops[i];
+    let x = &g.tensors[op.inputs.first().copied().flatten()?];
+    let w = &g.tensors[op.inputs.get(1).copied().flatten()?];
+    if !target.is_cortex_a() || x.dtype != DType::F32 || w.data.is_none() {
+        return None;
+    }
+    match op.opcode {
+        OpCode::Conv2d if op.params.len() == 11 && op.params[8] == 1 => Some(variant::CONV_F32),
+        OpCode::DepthwiseConv2d if op.params.len() == 11 => {
+            let (xs, ws) = (shape4(&x.dims)?, shape4(&w.dims)?);
+            (xs.c == ws.c).then_some(variant::DEPTHWISE_F32)
+        }
+        OpCode::FullyConnected if w.dims.len() == 2 => Some(variant::FULLY_CONNECTED_F32),
+        _ => None,
     }
 }
 
@@ -165,6 +207,24 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding) {
             op.opcode,
             OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected
         ) {
+            continue;
+        }
+        if let Some(v) = float_variant(g, i, target) {
+            let op = &g.ops[i];
+            let scratch = match (op.opcode, op.inputs.get(1).copied().flatten()) {
+                (OpCode::Conv2d, Some(w)) => shape4(&g.tensors[w].dims)
+                    .map(|ws| conv_f32::conv2d_f32_opt_scratch_size(ws, &window(&op.params)))
+                    .unwrap_or(0),
+                _ => 0,
+            };
+            let st = (scratch > 0)
+                .then(|| g.activation(&format!("op{i}.scratch"), DType::I8, vec![scratch], None));
+            let op = &mut g.ops[i];
+            if st.is_some() {
+                op.inputs.resize(SCRATCH_INPUT + 1, None);
+                op.inputs[SCRATCH_INPUT] = st;
+            }
+            op.variant = v;
             continue;
         }
         let (Some(Some(xt)), Some(Some(wt))) = (op.inputs.first(), op.inputs.get(1)) else {

@@ -110,11 +110,20 @@ pub mod variant {
     /// [`super::OpCode::Conv2d`]: one group, each receptive field gathered
     /// into scratch, then a matrix product.
     pub const CONV_IM2COL: u16 = 2;
+    /// [`super::OpCode::Conv2d`]: f32, one group, four pixels and four
+    /// output channels per pass (fused multiply-adds on NEON; scratch for
+    /// four receptive fields unless pointwise).
+    pub const CONV_F32: u16 = 3;
     /// [`super::OpCode::DepthwiseConv2d`]: multiplier 1, sixteen channels
     /// per block.
     pub const DEPTHWISE: u16 = 1;
+    /// [`super::OpCode::DepthwiseConv2d`]: f32, multiplier 1, four
+    /// channels per vector.
+    pub const DEPTHWISE_F32: u16 = 2;
     /// [`super::OpCode::FullyConnected`]: int8, weight zero point 0.
     pub const FULLY_CONNECTED: u16 = 1;
+    /// [`super::OpCode::FullyConnected`]: f32, four outputs per pass.
+    pub const FULLY_CONNECTED_F32: u16 = 2;
     /// [`super::OpCode::Add`]: int8 with TFLite rounding, operands and
     /// output of one shape.
     pub const ADD: u16 = 1;
@@ -130,6 +139,9 @@ pub fn kernel_name(opcode: OpCode, v: u16) -> Option<&'static str> {
         (_, variant::REFERENCE) => "reference",
         (OpCode::Conv2d, variant::CONV_POINTWISE) => "conv2d_s8_pointwise",
         (OpCode::Conv2d, variant::CONV_IM2COL) => "conv2d_s8_im2col",
+        (OpCode::Conv2d, variant::CONV_F32) => "conv2d_f32_opt",
+        (OpCode::DepthwiseConv2d, variant::DEPTHWISE_F32) => "depthwise_conv2d_f32_opt",
+        (OpCode::FullyConnected, variant::FULLY_CONNECTED_F32) => "fully_connected_f32_opt",
         (OpCode::DepthwiseConv2d, variant::DEPTHWISE) => "depthwise_conv2d_s8_opt",
         (OpCode::FullyConnected, variant::FULLY_CONNECTED) => "fully_connected_s8_opt",
         (OpCode::Add, variant::ADD) => "add_s8_opt",

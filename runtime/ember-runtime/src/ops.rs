@@ -276,9 +276,34 @@ pub(crate) fn validate(model: &Model<'_>, op: &OpInfo<'_>) -> Result<()> {
     }
 }
 
+/// Whether the op names one of the f32 optimized kernels (reference-shaped
+/// inputs plus, for convolutions, a scratch).
+fn is_f32_variant(op: &OpInfo<'_>) -> bool {
+    matches!(
+        (op.opcode, op.variant),
+        (OpCode::Conv2d, variant::CONV_F32)
+            | (OpCode::DepthwiseConv2d, variant::DEPTHWISE_F32)
+            | (OpCode::FullyConnected, variant::FULLY_CONNECTED_F32)
+    )
+}
+
+/// An f32 optimized variant: an f32 op, and the scratch it needs.
+fn validate_f32_opt(c: &Ctx<'_, '_>, x: &TensorInfo<'_>, scratch: usize) -> Result<()> {
+    c.check(x.dtype == DType::F32, "f32 kernel variant on a non-f32 op")?;
+    match c.opt_input(SCRATCH_INPUT)? {
+        Some(s) => c.check(
+            s.storage == Storage::Arena && s.dtype == DType::I8 && s.size >= scratch,
+            "scratch must be an int8 arena tensor of the kernel's scratch size",
+        ),
+        None => c.check(scratch == 0, "f32 kernel variant without its scratch"),
+    }
+}
+
 fn validate_conv(c: &Ctx<'_, '_>) -> Result<()> {
     if c.op.variant == variant::REFERENCE {
         c.need_inputs(2, 4)?;
+    } else if is_f32_variant(c.op) {
+        c.need_inputs(2, SCRATCH_INPUT + 1)?;
     } else {
         c.need_inputs(FOLDED_BIAS_INPUT + 1, PACKED_WEIGHTS_INPUT + 1)?;
     }
@@ -317,6 +342,21 @@ fn validate_conv(c: &Ctx<'_, '_>) -> Result<()> {
     validate_weights(c, &x, &w, &y, co, 9)?;
     match (c.op.opcode, c.op.variant) {
         (_, variant::REFERENCE) => Ok(()),
+        (OpCode::Conv2d, variant::CONV_F32) => {
+            c.check(g == 1, "optimized convolution needs one group")?;
+            validate_f32_opt(
+                c,
+                &x,
+                kernels::opt::conv_f32::conv2d_f32_opt_scratch_size(ws, &win),
+            )
+        }
+        (OpCode::DepthwiseConv2d, variant::DEPTHWISE_F32) => {
+            c.check(
+                xs.c == co,
+                "optimized depthwise convolution needs multiplier 1",
+            )?;
+            validate_f32_opt(c, &x, 0)
+        }
         (OpCode::Conv2d, v) => {
             c.check(g == 1, "optimized convolution needs one group")?;
             let pointwise = kernels::opt::conv::is_pointwise(ws, &win);
@@ -447,6 +487,8 @@ fn validate_opt(
 fn validate_fc(c: &Ctx<'_, '_>) -> Result<()> {
     if c.op.variant == variant::REFERENCE {
         c.need_inputs(2, 4)?;
+    } else if is_f32_variant(c.op) {
+        c.need_inputs(2, 3)?;
     } else {
         c.need_inputs(FOLDED_BIAS_INPUT + 1, REQUANT_BLOCKS_INPUT + 1)?;
     }
@@ -467,7 +509,9 @@ fn validate_fc(c: &Ctx<'_, '_>) -> Result<()> {
         "input and output leading dims differ",
     )?;
     validate_weights(c, &x, &w, &y, n, 0)?;
-    if c.op.variant != variant::REFERENCE {
+    if c.op.variant == variant::FULLY_CONNECTED_F32 {
+        validate_f32_opt(c, &x, 0)?;
+    } else if c.op.variant != variant::REFERENCE {
         c.check(
             quant_of(c, &w)?.1 == 0,
             "optimized fully connected needs weight zero point 0",
@@ -849,7 +893,15 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                     cast::<f32>(ins[1])?,
                     cast_mut::<f32>(out)?,
                 );
-                if dw {
+                if op.variant == variant::DEPTHWISE_F32 {
+                    kernels::opt::depthwise_conv_f32::depthwise_conv2d_f32_opt(
+                        xd, xs, wd, ws, bias, &win, lo, hi, yd, ys,
+                    )
+                } else if op.variant == variant::CONV_F32 {
+                    kernels::opt::conv_f32::conv2d_f32_opt(
+                        xd, xs, wd, ws, bias, &win, lo, hi, scratch, yd, ys,
+                    )
+                } else if dw {
                     kernels::depthwise_conv::depthwise_conv2d_f32(
                         xd, xs, wd, ws, bias, &win, g, lo, hi, yd, ys,
                     )
@@ -911,6 +963,19 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                 } else {
                     None
                 };
+                if op.variant == variant::FULLY_CONNECTED_F32 {
+                    return kernels::opt::conv_f32::fully_connected_f32_opt(
+                        cast(ins[0])?,
+                        rows,
+                        k,
+                        cast(ins[1])?,
+                        n,
+                        bias,
+                        c.pf(0)?,
+                        c.pf(1)?,
+                        cast_mut(out)?,
+                    );
+                }
                 kernels::fully_connected::fully_connected_f32(
                     cast(ins[0])?,
                     rows,

@@ -439,7 +439,9 @@ macro_rules! with_epilogue {
 
 // Declared after `with_epilogue!` so they can use it (textual macro scope).
 pub mod conv;
+pub mod conv_f32;
 pub mod depthwise_conv;
+pub mod depthwise_conv_f32;
 pub mod dot;
 pub mod elementwise;
 pub mod fully_connected;
