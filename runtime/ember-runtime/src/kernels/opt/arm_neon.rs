@@ -948,7 +948,7 @@ pub fn rows_times_filters_f32<const P: usize>(
                     // SAFETY: each row has `k` elements.
                     let row = unsafe { core::slice::from_raw_parts(rj, k) };
                     for q in i..k {
-                        *tj = f32::mul_add(f[q], row[q], *tj);
+                        *tj += f[q] * row[q];
                     }
                 }
                 // SAFETY: `t` holds four f32.
@@ -1014,4 +1014,185 @@ pub fn depthwise_pixel_f32(
         c0 += 4;
     }
     c0
+}
+
+/// A run of `count` output pixels of a depthwise convolution (multiplier
+/// 1) whose windows lie wholly inside the input: pixel `j`'s tap `t` reads
+/// channels at `x[base + j·step + offs[t]..]`, its weights at `w[t·c..]`.
+/// All `c` channels (a multiple of 8 the table covers) in blocks of 16,
+/// then 8, as [`depthwise_pixel`]; outputs to `out[j·c..]`. Returns the
+/// pixels written: `count`, or 0 when the arguments do not fit (the
+/// caller then takes the per-pixel path).
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "neon")]
+pub fn depthwise_row(
+    x: &[i8],
+    base: usize,
+    step: usize,
+    offs: &[usize],
+    count: usize,
+    w: &[i8],
+    c: usize,
+    fb: &[i32],
+    blocks: &[i32],
+    q: &QuantIo,
+    out: &mut [i8],
+) -> usize {
+    let taps = offs.len();
+    let last = offs.iter().copied().max().unwrap_or(0);
+    let reach = count
+        .checked_sub(1)
+        .and_then(|n| n.checked_mul(step))
+        .and_then(|v| v.checked_add(base))
+        .and_then(|v| v.checked_add(last))
+        .and_then(|v| v.checked_add(c));
+    let fits = count > 0
+        && c % 8 == 0
+        && reach.is_some_and(|r| r <= x.len())
+        && count.checked_mul(c).is_some_and(|n| n <= out.len())
+        && taps.checked_mul(c).is_some_and(|n| n <= w.len())
+        && c <= fb.len()
+        && c / 4 * REQUANT_BLOCK_WORDS <= blocks.len();
+    if !fits {
+        return 0;
+    }
+    let vq = Vq::new(q);
+    for j in 0..count {
+        // SAFETY (every load and store below): pixel `j`'s taps read
+        // `x[base + j·step + offs[t] + c0 ..][..16]` with `c0 + 16 <= c`,
+        // within `reach <= x.len()`; weights `w[t·c + c0..][..16]` within
+        // `taps·c <= w.len()`; bias and table blocks for channels `< c`;
+        // outputs `out[j·c + c0..][..16]` within `count·c <= out.len()`.
+        let xp = unsafe { x.as_ptr().add(base + j * step) };
+        let op = unsafe { out.as_mut_ptr().add(j * c) };
+        let mut c0 = 0;
+        while c0 + 16 <= c {
+            let mut a = unsafe {
+                let b = fb.as_ptr().add(c0);
+                [
+                    vld1q_s32(b),
+                    vld1q_s32(b.add(4)),
+                    vld1q_s32(b.add(8)),
+                    vld1q_s32(b.add(12)),
+                ]
+            };
+            for (t, &o) in offs.iter().enumerate() {
+                let (xv, wv) = unsafe { (ld16(xp.add(o + c0)), ld16(w.as_ptr().add(t * c + c0))) };
+                let lo = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
+                let hi = vmull_high_s8(xv, wv);
+                a[0] = vaddw_s16(a[0], vget_low_s16(lo));
+                a[1] = vaddw_high_s16(a[1], lo);
+                a[2] = vaddw_s16(a[2], vget_low_s16(hi));
+                a[3] = vaddw_high_s16(a[3], hi);
+            }
+            let r = unsafe {
+                let p = blocks.as_ptr().add(c0 / 4 * REQUANT_BLOCK_WORDS);
+                [
+                    requant_i32(a[0], p, &vq),
+                    requant_i32(a[1], p.add(REQUANT_BLOCK_WORDS), &vq),
+                    requant_i32(a[2], p.add(2 * REQUANT_BLOCK_WORDS), &vq),
+                    requant_i32(a[3], p.add(3 * REQUANT_BLOCK_WORDS), &vq),
+                ]
+            };
+            let lo = vqmovn_high_s32(vqmovn_s32(r[0]), r[1]);
+            let hi = vqmovn_high_s32(vqmovn_s32(r[2]), r[3]);
+            unsafe { vst1q_s8(op.add(c0), vqmovn_high_s16(vqmovn_s16(lo), hi)) };
+            c0 += 16;
+        }
+        if c0 + 8 <= c {
+            let mut a = unsafe {
+                let b = fb.as_ptr().add(c0);
+                [vld1q_s32(b), vld1q_s32(b.add(4))]
+            };
+            for (t, &o) in offs.iter().enumerate() {
+                let (xv, wv) = unsafe { (ld8(xp.add(o + c0)), ld8(w.as_ptr().add(t * c + c0))) };
+                let prod = vmull_s8(xv, wv);
+                a[0] = vaddw_s16(a[0], vget_low_s16(prod));
+                a[1] = vaddw_high_s16(a[1], prod);
+            }
+            let r = unsafe {
+                let p = blocks.as_ptr().add(c0 / 4 * REQUANT_BLOCK_WORDS);
+                [
+                    requant_i32(a[0], p, &vq),
+                    requant_i32(a[1], p.add(REQUANT_BLOCK_WORDS), &vq),
+                ]
+            };
+            unsafe {
+                vst1_s8(
+                    op.add(c0),
+                    vqmovn_s16(vqmovn_high_s32(vqmovn_s32(r[0]), r[1])),
+                )
+            };
+        }
+    }
+    count
+}
+
+/// TFLite's single-rounding requantization of four lanes: `(x·m +
+/// 2^(s−1)) >> s` with `s = 31 − shift` (`shift` clamped to `−31..=30`, as
+/// [`crate::kernels::quant::multiply_by_quantized_multiplier_single_rounding`])
+/// in 64-bit lanes (`SMULL`, `SRSHL` by `−s`, which adds exactly that
+/// rounding constant), saturated back to int32 (`SQXTN`).
+#[inline]
+#[target_feature(enable = "neon")]
+fn requant_single(x: int32x4_t, m: int32x4_t, shift: int32x4_t) -> int32x4_t {
+    let s = vsubq_s32(
+        vdupq_n_s32(31),
+        vminq_s32(vmaxq_s32(shift, vdupq_n_s32(-31)), vdupq_n_s32(30)),
+    );
+    let neg = vnegq_s32(s);
+    let lo = vrshlq_s64(
+        vmull_s32(vget_low_s32(x), vget_low_s32(m)),
+        vmovl_s32(vget_low_s32(neg)),
+    );
+    let hi = vrshlq_s64(vmull_high_s32(x, m), vmovl_high_s32(neg));
+    vqmovn_high_s64(vqmovn_s64(lo), hi)
+}
+
+/// One fully-connected row (`x`, length `k`) times the weight rows `w`
+/// (`[n, k]`) with single-rounding requantization (`pairs`: one `[mult,
+/// shift]` for the tensor or one per output): four outputs per step, the
+/// dot products from [`super::dot::dot4_s8`], bias, requantization, zero
+/// point and clamp in vector registers. Returns how many outputs it wrote
+/// (whole blocks of four); the caller finishes the rest.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "neon")]
+pub fn fc_row_single(
+    x: &[i8],
+    w: &[i8],
+    k: usize,
+    fb: &[i32],
+    pairs: &[i32],
+    q: &QuantIo,
+    out: &mut [i8],
+) -> usize {
+    let n = out
+        .len()
+        .min(fb.len())
+        .min(w.len().checked_div(k).unwrap_or(0));
+    let per_tensor = pairs.len() == 2;
+    if k == 0 || x.len() < k || !(per_tensor || pairs.len() >= 2 * n) {
+        return 0;
+    }
+    let vq = Vq::new(q);
+    let (mut m, mut s) = (vdupq_n_s32(pairs[0]), vdupq_n_s32(pairs[1]));
+    let mut oc = 0;
+    while oc + 4 <= n {
+        let row = |j: usize| &w[j * k..(j + 1) * k];
+        let acc = super::dot::dot4_s8(&x[..k], row(oc), row(oc + 1), row(oc + 2), row(oc + 3));
+        if !per_tensor {
+            // SAFETY: pairs `oc..oc + 4` lie inside (`2n <= pairs.len()`).
+            let v = unsafe { vld2q_s32(pairs.as_ptr().add(2 * oc)) };
+            (m, s) = (v.0, v.1);
+        }
+        // SAFETY: `acc` holds four i32; `oc + 4 <= n <= fb.len()`.
+        let a = unsafe { vaddq_s32(vld1q_s32(acc.as_ptr()), vld1q_s32(fb.as_ptr().add(oc))) };
+        let r = vqaddq_s32(requant_single(a, m, s), vq.zp);
+        let r = vminq_s32(vmaxq_s32(r, vq.lo), vq.hi);
+        let n16 = vqmovn_s32(r);
+        let word = vget_lane_u32::<0>(vreinterpret_u32_s8(vqmovn_s16(vcombine_s16(n16, n16))));
+        put4(out, oc, word);
+        oc += 4;
+    }
+    oc
 }

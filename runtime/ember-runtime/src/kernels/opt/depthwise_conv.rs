@@ -149,8 +149,44 @@ fn run<'a, E: Epilogue>(
     for b in 0..xs.n {
         for oy in 0..ys.h {
             let (ky0, ky1, iy0) = taps(oy, win.stride_h, win.dil_h, win.pad_top, kh, xs.h);
-            for ox in 0..ys.w {
+            let mut ox = 0;
+            while ox < ys.w {
                 let (kx0, kx1, ix0) = taps(ox, win.stride_w, win.dil_w, win.pad_left, kw, xs.w);
+                // NEON: the run of pixels from here whose windows lie
+                // wholly inside the input, in one call.
+                #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+                if let (Some((blocks, q)), true) = (
+                    e.blocks(),
+                    ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw && taps_n <= MAX_TAPS,
+                ) {
+                    let span = (kw - 1) * win.dil_w;
+                    let last = (xs.w - 1 + win.pad_left - span) / win.stride_w;
+                    let count = (last + 1).min(ys.w).saturating_sub(ox);
+                    let base = ((b * xs.h + iy0) * xs.w + ix0) * c;
+                    let ybase = ((b * ys.h + oy) * ys.w + ox) * c;
+                    let out = &mut y[ybase..ybase + count * c];
+                    // SAFETY: NEON is enabled for the whole build (the cfg
+                    // above).
+                    let done = unsafe {
+                        super::arm_neon::depthwise_row(
+                            x,
+                            base,
+                            win.stride_w * c,
+                            &offs[..taps_n],
+                            count,
+                            w,
+                            c,
+                            folded_bias,
+                            blocks,
+                            q,
+                            out,
+                        )
+                    };
+                    if done > 0 {
+                        ox += done;
+                        continue;
+                    }
+                }
                 // Input offset of tap (ky, kx), or None in the padding.
                 let at = |ky: usize, kx: usize| -> Option<usize> {
                     if ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1 {
@@ -221,6 +257,7 @@ fn run<'a, E: Epilogue>(
                     }
                     out[ch] = e.apply(acc, ch);
                 }
+                ox += 1;
             }
         }
     }

@@ -43,6 +43,26 @@ pub fn fully_connected_s8_opt(
         "fully connected: folded bias length",
     )?;
     check_requant(&rq, n, "fully connected: requant channels")?;
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    if let Requant::FixedSingle(pairs) = rq {
+        // Whole blocks of four outputs in vector registers, the rest below.
+        for r in 0..rows {
+            let (xr, yr) = (&x[r * k..(r + 1) * k], &mut y[r * n..(r + 1) * n]);
+            // SAFETY: NEON is enabled for the whole build (the cfg above).
+            let done =
+                unsafe { super::arm_neon::fc_row_single(xr, w, k, folded_bias, pairs, &q, yr) };
+            for c in done..n {
+                let acc =
+                    super::dot::dot_s8(xr, &w[c * k..(c + 1) * k]).wrapping_add(folded_bias[c]);
+                yr[c] = super::super::sat_i8(
+                    rq.apply(acc, c).saturating_add(q.out_zp),
+                    q.act_min,
+                    q.act_max,
+                );
+            }
+        }
+        return Ok(());
+    }
     with_epilogue!(rq, q, e => run(x, rows, k, w, n, folded_bias, e, y));
     Ok(())
 }
