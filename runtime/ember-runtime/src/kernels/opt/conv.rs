@@ -222,6 +222,17 @@ fn run<E: Epilogue>(
     Ok(())
 }
 
+/// Longest receptive field the packed lane-per-channel kernel takes when
+/// a row kernel could (`SDOT`, or the paired `SMLAL2` one); measured on the
+/// MLPerf Tiny models, shorter rows favour the packed kernel.
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+const PACKED_MAX_K: usize = 32;
+
+/// Without `SDOT`: rows longer than this go to the paired row kernel
+/// (when the filter allows it), shorter ones to the packed kernel.
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+const PAIRED_MIN_K: usize = 128;
+
 /// The NEON form of [`run`]: four output pixels per pass over the filters
 /// (each weight vector loaded once for all four). Gathered fields are
 /// stored `kp` bytes apart, `k` rounded up to 8 when four such slots fit
@@ -269,7 +280,13 @@ fn run_neon<E: Epilogue>(
     // unless the core has `SDOT` and the rows are long enough for its
     // row kernel's horizontal sums to pay off (measured on the MLPerf
     // Tiny models: short rows favour the packed kernel either way).
-    let use_packed = !packed.is_empty() && (k <= 32 || !super::dot::has_dotprod());
+    let dotprod = super::dot::has_dotprod();
+    let use_packed = !packed.is_empty() && (k <= PACKED_MAX_K || !dotprod);
+    // Without SDOT, long rows go to the paired row kernel when the filter
+    // allows it (no −128: one scan of the weights, small next to the
+    // products).
+    let paired = !dotprod && k > PAIRED_MIN_K && !w.contains(&i8::MIN);
+    let use_packed = use_packed && !paired;
     let mut pix = 0;
     if pointwise {
         while pix + 4 <= npix {
@@ -285,7 +302,7 @@ fn run_neon<E: Epilogue>(
             if use_packed {
                 super::packed_rows_times_filters(f, packed, w, k, folded_bias, e, [o0, o1, o2, o3]);
             } else {
-                super::rows_times_filters(f, w, k, k, folded_bias, e, [o0, o1, o2, o3]);
+                super::rows_times_filters(f, w, k, k, folded_bias, e, [o0, o1, o2, o3], paired);
             }
             pix += 4;
         }
@@ -303,7 +320,7 @@ fn run_neon<E: Epilogue>(
             if use_packed {
                 super::packed_rows_times_filters(f, packed, w, k, folded_bias, e, [o0, o1, o2, o3]);
             } else {
-                super::rows_times_filters(f, w, k, kp, folded_bias, e, [o0, o1, o2, o3]);
+                super::rows_times_filters(f, w, k, kp, folded_bias, e, [o0, o1, o2, o3], paired);
             }
             pix += 4;
         }
@@ -316,7 +333,7 @@ fn run_neon<E: Epilogue>(
                 if use_packed {
                     super::packed_rows_times_filters([&s0[..]], packed, w, k, folded_bias, e, [o]);
                 } else {
-                    super::rows_times_filters([&s0[..]], w, k, kp, folded_bias, e, [o]);
+                    super::rows_times_filters([&s0[..]], w, k, kp, folded_bias, e, [o], paired);
                 }
             }
             _ => {
@@ -324,7 +341,7 @@ fn run_neon<E: Epilogue>(
                 if use_packed {
                     super::packed_rows_times_filters([f], packed, w, k, folded_bias, e, [o]);
                 } else {
-                    super::rows_times_filters([f], w, k, k, folded_bias, e, [o]);
+                    super::rows_times_filters([f], w, k, k, folded_bias, e, [o], paired);
                 }
             }
         }

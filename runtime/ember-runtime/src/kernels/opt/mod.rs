@@ -332,7 +332,11 @@ fn row_times_filters<E: Epilogue>(
 /// least `len >= k` bytes, zeros past `k`: the vector kernel multiplies
 /// `len` bytes (reading past the end of a filter row, times zero) where
 /// the filter allows it. NEON only.
+///
+/// `paired`: the filter holds no −128, so the `SMULL`/`SMLAL2` pairing is
+/// exact (cores without `SDOT`).
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn rows_times_filters<E: Epilogue, const P: usize>(
     p: [&[i8]; P],
@@ -342,6 +346,7 @@ fn rows_times_filters<E: Epilogue, const P: usize>(
     fb: &[i32],
     e: E,
     out: [&mut [i8]; P],
+    paired: bool,
 ) {
     let co = out.iter().map(|o| o.len()).min().unwrap_or(0);
     let mut out = out;
@@ -353,6 +358,8 @@ fn rows_times_filters<E: Epilogue, const P: usize>(
         oc = unsafe {
             if dot::has_dotprod() {
                 arm_neon::rows_times_filters_dotprod(p, w, k, len, fb, blocks, q, o)
+            } else if paired {
+                arm_neon::rows_times_filters_paired(p, w, k, len, fb, blocks, q, o)
             } else {
                 arm_neon::rows_times_filters(p, w, k, len, fb, blocks, q, o)
             }
@@ -397,7 +404,7 @@ fn packed_rows_times_filters<E: Epilogue, const P: usize>(
         None => 0,
     };
     if done == 0 {
-        return rows_times_filters(p, w, k, k, fb, e, out);
+        return rows_times_filters(p, w, k, k, fb, e, out, false);
     }
     for (f, o) in p.iter().zip(out.iter_mut()) {
         let f = &f[..k.min(f.len())];
