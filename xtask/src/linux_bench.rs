@@ -173,6 +173,50 @@ fn run_engine(
     })
 }
 
+/// Median (and fastest) microseconds per inference on this machine, one
+/// thread, over 50 runs after the warm-up: Ember, and tract when asked.
+fn host_wall(
+    exe: &Path,
+    blob: &Path,
+    onnx: &Path,
+    input: &Path,
+    dir: &Path,
+    vs_tract: bool,
+) -> Result<serde_json::Value> {
+    let time = |engine: &str, model: &Path| -> Result<(f64, f64)> {
+        let o = Command::new(exe)
+            .arg(engine)
+            .arg(model)
+            .arg(input)
+            .arg(dir.join(format!("{engine}.host.out")))
+            .env("EMBER_WALL_RUNS", "50")
+            .output()
+            .with_context(|| format!("cannot start {}", exe.display()))?;
+        if !o.status.success() {
+            bail!(
+                "{engine} failed on the host: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+        }
+        let text = String::from_utf8_lossy(&o.stderr);
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("wall_us "))
+            .context("no wall_us line")?;
+        let mut v = line
+            .split_whitespace()
+            .filter_map(|x| x.parse::<f64>().ok());
+        Ok((v.next().unwrap_or(0.0), v.next().unwrap_or(0.0)))
+    };
+    let (em, emin) = time("ember", blob)?;
+    let mut j = json!({"ember": {"median": em, "min": emin}});
+    if vs_tract {
+        let (tm, tmin) = time("tract", onnx)?;
+        j["tract"] = json!({"median": tm, "min": tmin});
+    }
+    Ok(j)
+}
+
 /// How far `got` is from the golden output: (bytes or values that differ,
 /// largest absolute difference).
 fn compare(golden: &Golden, got: &[u8]) -> Option<(usize, f64)> {
@@ -203,11 +247,13 @@ fn compare(golden: &Golden, got: &[u8]) -> Option<(usize, f64)> {
 }
 
 /// Measures `models` on each of `cpus`, with tract beside Ember when
-/// `vs_tract`; prints Markdown or JSON.
+/// `vs_tract` (and both timed natively on this machine with `wall`);
+/// prints Markdown or JSON.
 pub fn bench(
     models: &[String],
     cpus: &[String],
     vs_tract: bool,
+    wall: bool,
     json: bool,
     out: Option<&Path>,
 ) -> Result<()> {
@@ -226,6 +272,11 @@ pub fn bench(
         "ember-linux-bench",
     ]))?;
     let exe = root().join("target/aarch64-unknown-linux-gnu/release/ember-linux-bench");
+    let host_exe = root().join("target/release/ember-linux-bench");
+    if wall {
+        step("build ember-linux-bench for this machine (host wall-clock)");
+        run(cargo().args(["build", "--release", "-p", "ember-linux-bench"]))?;
+    }
     let mut rows = Vec::new();
     for m in models {
         let c = case(m)?;
@@ -300,7 +351,13 @@ pub fn bench(
                 }
                 Some(Err(err)) => json!({"error": format!("{err:#}")}),
             };
+            let host = if wall {
+                host_wall(&host_exe, &blob_path, &c.onnx, &input_path, &dir, vs_tract)?
+            } else {
+                serde_json::Value::Null
+            };
             rows.push(json!({
+                "host_wall_us": host,
                 "model": c.name,
                 "board": BOARD,
                 "cpu": cpu,
@@ -388,6 +445,25 @@ fn markdown(rows: &[serde_json::Value]) -> String {
                 "—".into()
             },
         );
+    }
+    if rows.iter().any(|r| !r["host_wall_us"].is_null()) {
+        s += "\nHost wall-clock (this machine, one thread, median of 50 runs after a warm-up):\n\n| model | Ember µs | tract µs | Ember ÷ tract |\n|---|---:|---:|---:|\n";
+        let mut seen = std::collections::HashSet::new();
+        for r in rows {
+            let h = &r["host_wall_us"];
+            let name = r["model"].as_str().unwrap_or("");
+            if h.is_null() || !seen.insert(name.to_string()) {
+                continue;
+            }
+            let e = h["ember"]["median"].as_f64().unwrap_or(0.0);
+            let t = h["tract"]["median"].as_f64();
+            s += &format!(
+                "| {name} | {e:.1} | {} | {} |\n",
+                t.map(|t| format!("{t:.1}")).unwrap_or("—".into()),
+                t.map(|t| format!("{:.2}", e / t.max(1e-9)))
+                    .unwrap_or("—".into())
+            );
+        }
     }
     for r in rows {
         s += &format!(

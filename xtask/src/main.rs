@@ -135,6 +135,9 @@ enum Cmd {
         /// max,sve=off).
         #[arg(long)]
         cpu: Vec<String>,
+        /// `linux-aarch64`: also time both engines natively on this machine.
+        #[arg(long)]
+        wall: bool,
     },
 }
 
@@ -183,7 +186,8 @@ fn main() {
             out,
             vs,
             cpu,
-        } => bench_cmd(&board, &model, json, out.as_deref(), &vs, &cpu),
+            wall,
+        } => bench_cmd(&board, &model, json, out.as_deref(), &vs, &cpu, wall),
     };
     if let Err(e) = res {
         eprintln!("error: {e:#}");
@@ -327,6 +331,7 @@ fn bench_cmd(
     out: Option<&Path>,
     vs: &[String],
     cpus: &[String],
+    wall: bool,
 ) -> Result<()> {
     if let Some(p) = vs.iter().find(|p| p.as_str() != "tract") {
         bail!("--vs {p}: the peer measured here is tract");
@@ -351,10 +356,10 @@ fn bench_cmd(
         } else {
             cpus.to_vec()
         };
-        return linux_bench::bench(&models, &cpus, !vs.is_empty(), json, out);
+        return linux_bench::bench(&models, &cpus, !vs.is_empty(), wall, json, out);
     }
-    if !vs.is_empty() || !cpus.is_empty() {
-        bail!("--vs and --cpu apply to --board {} (MicroFlow runs beside Ember on the simulated Cortex-M boards anyway)", linux_bench::BOARD);
+    if !vs.is_empty() || !cpus.is_empty() || wall {
+        bail!("--vs, --cpu and --wall apply to --board {} (MicroFlow runs beside Ember on the simulated Cortex-M boards anyway)", linux_bench::BOARD);
     }
     setup_qemu()?;
     let boards_: Vec<String> = if boards_.is_empty() {

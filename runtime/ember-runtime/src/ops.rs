@@ -289,6 +289,12 @@ fn is_f32_variant(op: &OpInfo<'_>) -> bool {
 
 /// An f32 optimized variant: an f32 op, and the scratch it needs.
 fn validate_f32_opt(c: &Ctx<'_, '_>, x: &TensorInfo<'_>, scratch: usize) -> Result<()> {
+    // Kept out of Cortex-M builds, where flash is scarce and the compiler
+    // never selects them.
+    c.check(
+        !cfg!(target_arch = "arm"),
+        "f32 kernel variants are not in 32-bit Arm builds: compile the model for this target",
+    )?;
     c.check(x.dtype == DType::F32, "f32 kernel variant on a non-f32 op")?;
     match c.opt_input(SCRATCH_INPUT)? {
         Some(s) => c.check(
@@ -344,11 +350,11 @@ fn validate_conv(c: &Ctx<'_, '_>) -> Result<()> {
         (_, variant::REFERENCE) => Ok(()),
         (OpCode::Conv2d, variant::CONV_F32) => {
             c.check(g == 1, "optimized convolution needs one group")?;
-            validate_f32_opt(
-                c,
-                &x,
-                kernels::opt::conv_f32::conv2d_f32_opt_scratch_size(ws, &win),
-            )
+            #[cfg(not(target_arch = "arm"))]
+            let scratch = kernels::opt::conv_f32::conv2d_f32_opt_scratch_size(ws, &win);
+            #[cfg(target_arch = "arm")]
+            let scratch = 0;
+            validate_f32_opt(c, &x, scratch)
         }
         (OpCode::DepthwiseConv2d, variant::DEPTHWISE_F32) => {
             c.check(
@@ -893,15 +899,20 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                     cast::<f32>(ins[1])?,
                     cast_mut::<f32>(out)?,
                 );
+                // Not in 32-bit Arm builds (validation refuses them there).
+                #[cfg(not(target_arch = "arm"))]
                 if op.variant == variant::DEPTHWISE_F32 {
-                    kernels::opt::depthwise_conv_f32::depthwise_conv2d_f32_opt(
+                    return kernels::opt::depthwise_conv_f32::depthwise_conv2d_f32_opt(
                         xd, xs, wd, ws, bias, &win, lo, hi, yd, ys,
-                    )
+                    );
                 } else if op.variant == variant::CONV_F32 {
-                    kernels::opt::conv_f32::conv2d_f32_opt(
+                    return kernels::opt::conv_f32::conv2d_f32_opt(
                         xd, xs, wd, ws, bias, &win, lo, hi, scratch, yd, ys,
-                    )
-                } else if dw {
+                    );
+                }
+                #[cfg(target_arch = "arm")]
+                let _ = scratch;
+                if dw {
                     kernels::depthwise_conv::depthwise_conv2d_f32(
                         xd, xs, wd, ws, bias, &win, g, lo, hi, yd, ys,
                     )
@@ -963,6 +974,7 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                 } else {
                     None
                 };
+                #[cfg(not(target_arch = "arm"))]
                 if op.variant == variant::FULLY_CONNECTED_F32 {
                     return kernels::opt::conv_f32::fully_connected_f32_opt(
                         cast(ins[0])?,

@@ -77,6 +77,10 @@ fn run_ember(model: &Path, input: &[u8]) -> Result<Vec<u8>> {
     marker(0, 0);
     it.invoke().map_err(|e| anyhow::anyhow!("{e}"))?;
     marker(1, 0);
+    wall(|| {
+        fill(&mut it)?;
+        it.invoke().map_err(|e| anyhow::anyhow!("{e}"))
+    })?;
     // Once more with a lap per op, for the per-layer profile (after the
     // measured region, so its hook costs nothing there).
     fill(&mut it)?;
@@ -92,6 +96,29 @@ fn run_ember(model: &Path, input: &[u8]) -> Result<Vec<u8>> {
         out.extend_from_slice(it.output(i).map_err(|e| anyhow::anyhow!("{e}"))?.bytes);
     }
     Ok(out)
+}
+
+/// With `EMBER_WALL_RUNS=n` set, times `n` more inferences on this
+/// machine (single thread) and prints the median and the fastest in
+/// microseconds to stderr as `wall_us <median> <min>`: the host
+/// wall-clock comparison (not meaningful under QEMU).
+fn wall(mut once: impl FnMut() -> Result<()>) -> Result<()> {
+    let Some(n) = std::env::var("EMBER_WALL_RUNS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+    else {
+        return Ok(());
+    };
+    let mut t = Vec::with_capacity(n);
+    for _ in 0..n {
+        let s = std::time::Instant::now();
+        once()?;
+        t.push(s.elapsed().as_secs_f64() * 1e6);
+    }
+    t.sort_by(f64::total_cmp);
+    eprintln!("wall_us {:.1} {:.1}", t[n / 2], t[0]);
+    Ok(())
 }
 
 fn bytemuck_bytes(words: &mut [u128]) -> &mut [u8] {
@@ -125,8 +152,12 @@ fn run_tract(model: &Path, input: &[u8]) -> Result<Vec<u8>> {
         .context("input bytes do not fit the input shape")?;
     plan.run(tvec!(t.clone().into()))?;
     marker(0, 0);
-    let out = plan.run(tvec!(t.into()))?;
+    let out = plan.run(tvec!(t.clone().into()))?;
     marker(1, 0);
+    wall(|| {
+        plan.run(tvec!(t.clone().into()))?;
+        Ok(())
+    })?;
     let mut bytes = Vec::new();
     for o in out.iter() {
         bytes.extend_from_slice(o.as_bytes());

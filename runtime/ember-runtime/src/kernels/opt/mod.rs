@@ -446,8 +446,12 @@ macro_rules! with_epilogue {
 
 // Declared after `with_epilogue!` so they can use it (textual macro scope).
 pub mod conv;
+// The f32 variants are for the Cortex-A targets (and the host); 32-bit Arm
+// builds leave them out to save flash.
+#[cfg(not(target_arch = "arm"))]
 pub mod conv_f32;
 pub mod depthwise_conv;
+#[cfg(not(target_arch = "arm"))]
 pub mod depthwise_conv_f32;
 pub mod dot;
 pub mod elementwise;
