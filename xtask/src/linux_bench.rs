@@ -214,6 +214,29 @@ fn host_wall(
         let (tm, tmin) = time("tract", onnx)?;
         j["tract"] = json!({"median": tm, "min": tmin});
     }
+    // onnxruntime through its Python package, when one is installed
+    // (`EMBER_PYTHON`, default python3): same file, same raw input.
+    let python = std::env::var("EMBER_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ort = Command::new(&python)
+        .arg(root().join("xtask/linux-bench/ort_wall.py"))
+        .arg(onnx)
+        .arg(input)
+        .output();
+    j["onnxruntime"] = match ort {
+        Ok(o) if o.status.success() => {
+            let text = String::from_utf8_lossy(&o.stderr);
+            let mut v = text
+                .lines()
+                .find_map(|l| l.strip_prefix("wall_us "))
+                .unwrap_or("")
+                .split_whitespace()
+                .filter_map(|x| x.parse::<f64>().ok());
+            json!({"median": v.next(), "min": v.next()})
+        }
+        _ => {
+            json!({"error": format!("{python} cannot import onnxruntime (pip install onnxruntime, or set EMBER_PYTHON)")})
+        }
+    };
     Ok(j)
 }
 
@@ -447,7 +470,7 @@ fn markdown(rows: &[serde_json::Value]) -> String {
         );
     }
     if rows.iter().any(|r| !r["host_wall_us"].is_null()) {
-        s += "\nHost wall-clock (this machine, one thread, median of 50 runs after a warm-up):\n\n| model | Ember µs | tract µs | Ember ÷ tract |\n|---|---:|---:|---:|\n";
+        s += "\nHost wall-clock (this machine, one thread, median of 50 runs after a warm-up):\n\n| model | Ember µs | tract µs | onnxruntime µs | Ember ÷ tract |\n|---|---:|---:|---:|---:|\n";
         let mut seen = std::collections::HashSet::new();
         for r in rows {
             let h = &r["host_wall_us"];
@@ -458,8 +481,12 @@ fn markdown(rows: &[serde_json::Value]) -> String {
             let e = h["ember"]["median"].as_f64().unwrap_or(0.0);
             let t = h["tract"]["median"].as_f64();
             s += &format!(
-                "| {name} | {e:.1} | {} | {} |\n",
+                "| {name} | {e:.1} | {} | {} | {} |\n",
                 t.map(|t| format!("{t:.1}")).unwrap_or("—".into()),
+                h["onnxruntime"]["median"]
+                    .as_f64()
+                    .map(|t| format!("{t:.1}"))
+                    .unwrap_or("—".into()),
                 t.map(|t| format!("{:.2}", e / t.max(1e-9)))
                     .unwrap_or("—".into())
             );

@@ -138,82 +138,55 @@ pub fn dot_s8(x: &[i8], w: &[i8]) -> i32 {
     vaddvq_s32(acc).wrapping_add(tail(x, w, i, n))
 }
 
-/// `Σ x·w_j` for four weight rows, the input read once.
-#[inline]
-#[target_feature(enable = "neon")]
-pub fn dot4_s8(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4] {
-    let w = [w0, w1, w2, w3];
-    let n = common_len(x, w);
-    let mut a = [vdupq_n_s32(0); 4];
-    let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: `i + 16 <= n <= len` of `x` and of every row.
-        let xv = unsafe { ld16(x.as_ptr().add(i)) };
-        for j in 0..4 {
-            // SAFETY: as above.
-            let wv = unsafe { ld16(w[j].as_ptr().add(i)) };
-            a[j] = mac16(a[j], xv, wv);
+/// Stamps out [`dot4_s8`]-shaped functions for one multiply-add sequence,
+/// each compiled with exactly the target features it needs.
+macro_rules! dot4_kernel {
+    ($(#[$doc:meta])* $name:ident, $features:literal, $mac:ident) => {
+        $(#[$doc])*
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub fn $name(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4] {
+            let w = [w0, w1, w2, w3];
+            let n = common_len(x, w);
+            let mut a = [vdupq_n_s32(0); 4];
+            let mut i = 0;
+            while i + 16 <= n {
+                // SAFETY: `i + 16 <= n <= len` of `x` and of every row.
+                let xv = unsafe { ld16(x.as_ptr().add(i)) };
+                for j in 0..4 {
+                    // SAFETY: as above.
+                    let wv = unsafe { ld16(w[j].as_ptr().add(i)) };
+                    a[j] = $mac(a[j], xv, wv);
+                }
+                i += 16;
+            }
+            if i + 8 <= n {
+                // SAFETY: `i + 8 <= n`, as above.
+                let xv = unsafe { ld8(x.as_ptr().add(i)) };
+                for j in 0..4 {
+                    // SAFETY: as above.
+                    let wv = unsafe { ld8(w[j].as_ptr().add(i)) };
+                    a[j] = mac8(a[j], xv, wv);
+                }
+                i += 8;
+            }
+            let mut out = lanes(reduce4(a[0], a[1], a[2], a[3]));
+            for (o, r) in out.iter_mut().zip(w) {
+                *o = o.wrapping_add(tail(x, r, i, n));
+            }
+            out
         }
-        i += 16;
-    }
-    if i + 8 <= n {
-        // SAFETY: `i + 8 <= n`, as above.
-        let xv = unsafe { ld8(x.as_ptr().add(i)) };
-        for j in 0..4 {
-            // SAFETY: as above.
-            let wv = unsafe { ld8(w[j].as_ptr().add(i)) };
-            a[j] = mac8(a[j], xv, wv);
-        }
-        i += 8;
-    }
-    let mut out = lanes(reduce4(a[0], a[1], a[2], a[3]));
-    for (o, r) in out.iter_mut().zip(w) {
-        *o = o.wrapping_add(tail(x, r, i, n));
-    }
-    out
+    };
 }
 
-/// Two input rows against four weight rows: `[pixel][row]`. Each weight
-/// vector is loaded once for both pixels.
-#[inline]
-#[target_feature(enable = "neon")]
-pub fn dot4x2_s8(x0: &[i8], x1: &[i8], w: [&[i8]; 4]) -> [[i32; 4]; 2] {
-    let n = common_len(x0, w).min(x1.len());
-    let mut a = [vdupq_n_s32(0); 4];
-    let mut b = [vdupq_n_s32(0); 4];
-    let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: `i + 16 <= n <=` every slice's length.
-        let (p, q) = unsafe { (ld16(x0.as_ptr().add(i)), ld16(x1.as_ptr().add(i))) };
-        for j in 0..4 {
-            // SAFETY: as above.
-            let wv = unsafe { ld16(w[j].as_ptr().add(i)) };
-            a[j] = mac16(a[j], p, wv);
-            b[j] = mac16(b[j], q, wv);
-        }
-        i += 16;
-    }
-    if i + 8 <= n {
-        // SAFETY: `i + 8 <= n`, as above.
-        let (p, q) = unsafe { (ld8(x0.as_ptr().add(i)), ld8(x1.as_ptr().add(i))) };
-        for j in 0..4 {
-            // SAFETY: as above.
-            let wv = unsafe { ld8(w[j].as_ptr().add(i)) };
-            a[j] = mac8(a[j], p, wv);
-            b[j] = mac8(b[j], q, wv);
-        }
-        i += 8;
-    }
-    let mut out = [
-        lanes(reduce4(a[0], a[1], a[2], a[3])),
-        lanes(reduce4(b[0], b[1], b[2], b[3])),
-    ];
-    for (j, r) in w.iter().enumerate() {
-        out[0][j] = out[0][j].wrapping_add(tail(x0, r, i, n));
-        out[1][j] = out[1][j].wrapping_add(tail(x1, r, i, n));
-    }
-    out
-}
+dot4_kernel!(
+    /// `Σ x·w_j` for four weight rows, the input read once.
+    dot4_s8, "neon", mac16
+);
+dot4_kernel!(
+    /// [`dot4_s8`] with `SDOT`. Call only when [`super::dot::has_dotprod`].
+    dot4_s8_dotprod, "neon,dotprod", sdot
+);
 
 /// `SDOT`: `acc` lane `l += Σ_{k<4} x[4l+k]·w[4l+k]`.
 #[inline]
@@ -232,82 +205,6 @@ fn sdot(acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
         );
     }
     acc
-}
-
-/// [`dot4_s8`] with `SDOT`. Call only when [`super::dot::has_dotprod`].
-#[inline]
-#[target_feature(enable = "neon,dotprod")]
-pub fn dot4_s8_dotprod(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4] {
-    let w = [w0, w1, w2, w3];
-    let n = common_len(x, w);
-    let mut a = [vdupq_n_s32(0); 4];
-    let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: `i + 16 <= n <= len` of `x` and of every row.
-        let xv = unsafe { ld16(x.as_ptr().add(i)) };
-        for j in 0..4 {
-            // SAFETY: as above.
-            let wv = unsafe { ld16(w[j].as_ptr().add(i)) };
-            a[j] = sdot(a[j], xv, wv);
-        }
-        i += 16;
-    }
-    if i + 8 <= n {
-        // SAFETY: `i + 8 <= n`, as above.
-        let xv = unsafe { ld8(x.as_ptr().add(i)) };
-        for j in 0..4 {
-            // SAFETY: as above.
-            let wv = unsafe { ld8(w[j].as_ptr().add(i)) };
-            a[j] = mac8(a[j], xv, wv);
-        }
-        i += 8;
-    }
-    let mut out = lanes(reduce4(a[0], a[1], a[2], a[3]));
-    for (o, r) in out.iter_mut().zip(w) {
-        *o = o.wrapping_add(tail(x, r, i, n));
-    }
-    out
-}
-
-/// [`dot4x2_s8`] with `SDOT`. Call only when [`super::dot::has_dotprod`].
-#[inline]
-#[target_feature(enable = "neon,dotprod")]
-pub fn dot4x2_s8_dotprod(x0: &[i8], x1: &[i8], w: [&[i8]; 4]) -> [[i32; 4]; 2] {
-    let n = common_len(x0, w).min(x1.len());
-    let mut a = [vdupq_n_s32(0); 4];
-    let mut b = [vdupq_n_s32(0); 4];
-    let mut i = 0;
-    while i + 16 <= n {
-        // SAFETY: `i + 16 <= n <=` every slice's length.
-        let (p, q) = unsafe { (ld16(x0.as_ptr().add(i)), ld16(x1.as_ptr().add(i))) };
-        for j in 0..4 {
-            // SAFETY: as above.
-            let wv = unsafe { ld16(w[j].as_ptr().add(i)) };
-            a[j] = sdot(a[j], p, wv);
-            b[j] = sdot(b[j], q, wv);
-        }
-        i += 16;
-    }
-    if i + 8 <= n {
-        // SAFETY: `i + 8 <= n`, as above.
-        let (p, q) = unsafe { (ld8(x0.as_ptr().add(i)), ld8(x1.as_ptr().add(i))) };
-        for j in 0..4 {
-            // SAFETY: as above.
-            let wv = unsafe { ld8(w[j].as_ptr().add(i)) };
-            a[j] = mac8(a[j], p, wv);
-            b[j] = mac8(b[j], q, wv);
-        }
-        i += 8;
-    }
-    let mut out = [
-        lanes(reduce4(a[0], a[1], a[2], a[3])),
-        lanes(reduce4(b[0], b[1], b[2], b[3])),
-    ];
-    for (j, r) in w.iter().enumerate() {
-        out[0][j] = out[0][j].wrapping_add(tail(x0, r, i, n));
-        out[1][j] = out[1][j].wrapping_add(tail(x1, r, i, n));
-    }
-    out
 }
 
 /// Depthwise taps for 16 channels: `acc[c] += Σ_t rows[t][c0 + c] ·
@@ -1028,8 +925,8 @@ pub fn depthwise_pixel_f32(
     c0
 }
 
-/// A run of `count` output pixels of a depthwise convolution (multiplier
-/// 1) whose windows lie wholly inside the input: pixel `j`'s tap `t` reads
+/// A run of `count` output pixels of a depthwise convolution (depth
+/// multiplier one) whose windows lie wholly inside the input: pixel `j`'s tap `t` reads
 /// channels at `x[base + j·step + offs[t]..]`, its weights at `w[t·c..]`.
 /// All `c` channels (a multiple of 8 the table covers) in blocks of 16,
 /// then 8, as [`depthwise_pixel`]; outputs to `out[j·c..]`. Returns the
@@ -1059,7 +956,7 @@ pub fn depthwise_row(
         .and_then(|v| v.checked_add(last))
         .and_then(|v| v.checked_add(c));
     let fits = count > 0
-        && c % 8 == 0
+        && c.is_multiple_of(8)
         && reach.is_some_and(|r| r <= x.len())
         && count.checked_mul(c).is_some_and(|n| n <= out.len())
         && taps.checked_mul(c).is_some_and(|n| n <= w.len())

@@ -76,31 +76,6 @@ pub fn dot4_s8(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4]
     }
 }
 
-/// Two input vectors against four weight rows, `[vector][row]`: each
-/// weight load serves both (NEON); elsewhere two [`dot4_s8`].
-#[inline]
-pub fn dot4x2_s8(x0: &[i8], x1: &[i8], w: [&[i8]; 4]) -> [[i32; 4]; 2] {
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    {
-        // SAFETY: NEON is enabled for the whole build (the cfg above) and
-        // `SDOT` only after `has_dotprod` found it on this core.
-        unsafe {
-            if has_dotprod() {
-                super::arm_neon::dot4x2_s8_dotprod(x0, x1, w)
-            } else {
-                super::arm_neon::dot4x2_s8(x0, x1, w)
-            }
-        }
-    }
-    #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
-    {
-        [
-            dot4_s8(x0, w[0], w[1], w[2], w[3]),
-            dot4_s8(x1, w[0], w[1], w[2], w[3]),
-        ]
-    }
-}
-
 /// Plain Rust shaped for LLVM's vectorizer: one induction variable, equal
 /// slice lengths proven up front (so no bounds checks survive in the loop),
 /// a widening multiply and an add reduction. With `target-cpu=cortex-m55`
