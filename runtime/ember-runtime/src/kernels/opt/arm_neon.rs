@@ -1,21 +1,29 @@
-//! AArch64 Advanced SIMD (NEON) kernels: the int8 dot products of the
-//! convolutions and fully-connected layers, the depthwise tap loop and the
-//! requantization epilogue, for every ARMv8-A core (Cortex-A53 and up), plus
-//! an `SDOT` path for cores with the ARMv8.2 dot-product extension
-//! (Cortex-A55/A76 and later).
+//! AArch64 Advanced SIMD (NEON) kernels for every ARMv8-A core (Cortex-A53
+//! and up), plus `SDOT` paths for cores with the ARMv8.2 dot-product
+//! extension (Cortex-A55/A76 and later). int8 kernels are bit-exact with
+//! the reference; the f32 ones are within the bound stated in
+//! [`super::conv_f32`].
 //!
-//! Baseline dot products: 16 int8 pairs per step are multiplied into
-//! int16 lanes (`SMULL`/`SMULL2`: one int8 product always fits int16,
-//! `-128·-128 = 16384`) and folded pairwise into four int32 lanes
-//! (`SADALP`), so the int32 accumulation wraps exactly as the reference's
-//! scalar loop; the four lanes are summed at the end (`ADDP`). No weight
-//! range is assumed.
+//! int8 products, three ways:
+//! - rows (a receptive field against filter rows): 16 int8 pairs per step
+//!   multiplied into int16 lanes (`SMULL`/`SMULL2`: one int8 product
+//!   always fits int16) and folded pairwise into four int32 lanes
+//!   (`SADALP`), so the int32 accumulation wraps exactly as the
+//!   reference's; the lanes are summed at the end (`ADDP`). The paired
+//!   variant adds two products in int16 first (`SMLAL2`), exact when the
+//!   filter has no −128. `SDOT` (`asm!`: stable Rust has no dot-product
+//!   intrinsics) adds four products per lane in one instruction;
+//! - lane per channel, on the compiler's int16 copy of the filter
+//!   ([`super::pack_weights_s16`]): `SMLAL`/`SMLAL2` by element multiply
+//!   eight channels by one input value, no horizontal sums;
+//! - depthwise: per tap, 16 channels' products widened (`SMULL`) and added
+//!   into int32 (`SADDW`).
 //!
-//! `SDOT` (`asm!`: stable Rust has no dot-product intrinsics) adds four
-//! int8 products into each int32 lane in one instruction; it is used when
-//! the core has it: `is_aarch64_feature_detected!` with the `std` feature
-//! (Linux), the `dotprod` target feature otherwise (bare metal, decided at
-//! build time). See [`super::dot::has_dotprod`].
+//! `SDOT` is used when the core has it: `is_aarch64_feature_detected!`
+//! with the `std` feature (Linux), the `dotprod` target feature otherwise
+//! (bare metal, decided at build time); see [`super::dot::has_dotprod`].
+//! Each kernel is compiled with exactly the target features its
+//! instructions need, so LLVM never introduces `SDOT` into baseline code.
 //!
 //! Requantization is gemmlowp's double rounding, four channels at a time,
 //! reading the compiler's blocked table `[mult ×4, left ×4, −right ×4]`
@@ -23,7 +31,8 @@
 //! each step): `SSHL` by the left shift, `SQRDMULH`, the sign fix-up
 //! (`AND`, `SSHR #31`, `SQADD`) and `SRSHL` by the negated right shift,
 //! then `SQADD` of the output zero point, `SMAX`/`SMIN` and saturating
-//! narrows to int8.
+//! narrows to int8. Fully connected layers use TFLite's single rounding
+//! (64-bit `SMULL`, `SRSHL`, `SQXTN`).
 
 use core::arch::aarch64::*;
 
@@ -254,23 +263,13 @@ pub fn mac_taps16<'w>(
 #[inline]
 #[target_feature(enable = "neon")]
 pub fn requant4(acc: &[i32; 4], p: &[i32; 12], out_zp: i32, lo: i32, hi: i32, out: &mut [i8; 4]) {
-    // SAFETY: `acc` holds 4 i32 and `p` 12 (three vectors).
-    let (x, m, left, right) = unsafe {
-        (
-            vld1q_s32(acc.as_ptr()),
-            vld1q_s32(p.as_ptr()),
-            vld1q_s32(p.as_ptr().add(4)),
-            vld1q_s32(p.as_ptr().add(8)),
-        )
+    let vq = Vq {
+        zp: vdupq_n_s32(out_zp),
+        lo: vdupq_n_s32(lo),
+        hi: vdupq_n_s32(hi),
     };
-    let x = vqrdmulhq_s32(vshlq_s32(x, left), m);
-    let fix = vshrq_n_s32::<31>(vandq_s32(x, right));
-    let x = vrshlq_s32(vqaddq_s32(x, fix), right);
-    let x = vqaddq_s32(x, vdupq_n_s32(out_zp));
-    let x = vminq_s32(vmaxq_s32(x, vdupq_n_s32(lo)), vdupq_n_s32(hi));
-    let n16 = vqmovn_s32(x);
-    let n8 = vqmovn_s16(vcombine_s16(n16, n16));
-    let word = vget_lane_u32::<0>(vreinterpret_u32_s8(n8));
+    // SAFETY: `acc` holds four i32 and `p` a whole twelve-word block.
+    let word = unsafe { requant_v(vld1q_s32(acc.as_ptr()), p.as_ptr(), &vq) };
     *out = word.to_le_bytes().map(|b| b as i8);
 }
 

@@ -327,8 +327,8 @@ fn run_neon<E: Epilogue>(
     }
     while pix < npix {
         let o = &mut y[pix * co..(pix + 1) * co];
-        match &mut slot[0] {
-            Some(s0) if !pointwise => {
+        match (&mut slot[0], pointwise) {
+            (Some(s0), false) => {
                 field(x, xs, ws, win, zp, ys, pix, &mut s0[..k]);
                 if use_packed {
                     super::packed_rows_times_filters([&s0[..]], packed, w, k, folded_bias, e, [o]);
@@ -336,7 +336,9 @@ fn run_neon<E: Epilogue>(
                     super::rows_times_filters([&s0[..]], w, k, kp, folded_bias, e, [o], paired);
                 }
             }
-            _ => {
+            // Unreachable: the scratch was checked to hold a field.
+            (None, false) => return Err(Error::ShapeMismatch("conv: scratch too small")),
+            (_, true) => {
                 let f = &x[pix * k..(pix + 1) * k];
                 if use_packed {
                     super::packed_rows_times_filters([f], packed, w, k, folded_bias, e, [o]);

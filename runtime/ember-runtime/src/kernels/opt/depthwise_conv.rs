@@ -157,7 +157,13 @@ fn run<'a, E: Epilogue>(
                 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
                 if let (Some((blocks, q)), true) = (
                     e.blocks(),
-                    ky0 == 0 && ky1 == kh && kx0 == 0 && kx1 == kw && taps_n <= MAX_TAPS,
+                    ky0 == 0
+                        && ky1 == kh
+                        && kx0 == 0
+                        && kx1 == kw
+                        && kw > 0
+                        && win.stride_w > 0
+                        && taps_n <= MAX_TAPS,
                 ) {
                     let span = (kw - 1) * win.dil_w;
                     let last = (xs.w - 1 + win.pad_left - span) / win.stride_w;

@@ -1,5 +1,6 @@
-//! Optimized int8 kernels: the same results as the reference kernels, bit
-//! for bit, with the work rearranged for speed.
+//! Optimized kernels: int8 ones with the same results as the reference
+//! kernels, bit for bit, with the work rearranged for speed (and f32 ones
+//! for the Cortex-A targets, [`conv_f32`], within a stated bound).
 //!
 //! What the compiler decided ahead of time arrives as data: the bias with
 //! the input zero-point correction folded in (`bias − in_zp·Σw` per output
@@ -10,8 +11,11 @@
 //! Every loop that matters ends in one of the primitives of [`dot`], the
 //! single dispatch point per instruction set:
 //! - portable Rust written so that LLVM vectorizes it — to Helium/MVE
-//!   `VMLAVA.S8` tail-predicated loops with `-C target-cpu=cortex-m55`, to
-//!   NEON on aarch64;
+//!   `VMLAVA.S8` tail-predicated loops with `-C target-cpu=cortex-m55`;
+//! - NEON on aarch64 (`arm_neon`): fused convolution kernels (four pixels
+//!   per pass over the filters, requantization in vector registers),
+//!   `SDOT` where the core has it (detected at run time on Linux), and a
+//!   lane-per-channel kernel on the compiler's int16 copy of the filter;
 //! - the `dsp` cargo feature on 32-bit Arm (Cortex-M4/M7/M33): `SMLAD`
 //!   dual 16-bit multiply-accumulates through `asm!`, each input word
 //!   widened once (`SXTB16`) and reused for several filter rows; with a
