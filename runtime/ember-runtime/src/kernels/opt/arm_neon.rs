@@ -483,78 +483,101 @@ pub fn depthwise_pixel(
         .min(out.len())
         .min(fb.len())
         .min(blocks.len() / REQUANT_BLOCK_WORDS * 4);
-    let vq = Vq::new(q);
+    // SAFETY: every row holds at least `c >= end` bytes, `w` at least
+    // `taps·c`, `fb`, the table and `out` at least `end` channels (above).
+    unsafe {
+        depthwise_channels(
+            |t| rows[t].as_ptr(),
+            taps,
+            w.as_ptr(),
+            c,
+            end,
+            fb.as_ptr(),
+            blocks.as_ptr(),
+            &Vq::new(q),
+            out.as_mut_ptr(),
+        )
+    }
+}
+
+/// Channels `0..end` of one depthwise output pixel, in blocks of 16 then
+/// one of 8: tap `t` reads its input at `tap(t)` and its weights at `w + t·c`;
+/// products widened to int16 (`SMULL`/`SMULL2`) and added into int32
+/// (`SADDW`/`SADDW2`) on top of the folded bias `fb`, then the blocked
+/// requantization and one store per block. Returns the channels written.
+///
+/// # Safety
+/// For every `t < taps`, `tap(t)..tap(t) + end` is readable; `w..w + taps·c`
+/// is readable with `end <= c`; `fb` holds `end` values and `blocks`
+/// `end / 4` whole table blocks; `out..out + end` is writable.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn depthwise_channels(
+    tap: impl Fn(usize) -> *const i8,
+    taps: usize,
+    w: *const i8,
+    c: usize,
+    end: usize,
+    fb: *const i32,
+    blocks: *const i32,
+    vq: &Vq,
+    out: *mut i8,
+) -> usize {
     let mut c0 = 0;
     while c0 + 16 <= end {
-        // SAFETY: `c0 + 16 <= end <= fb.len()`.
-        let mut a = unsafe {
-            let b = fb.as_ptr().add(c0);
-            [
+        // SAFETY (this block): every access is within the ranges the
+        // caller guarantees, since `c0 + 16 <= end <= c`.
+        unsafe {
+            let b = fb.add(c0);
+            let mut a = [
                 vld1q_s32(b),
                 vld1q_s32(b.add(4)),
                 vld1q_s32(b.add(8)),
                 vld1q_s32(b.add(12)),
-            ]
-        };
-        let mut wp = w.as_ptr().wrapping_add(c0);
-        for r in rows {
-            // SAFETY: every row holds at least `c` bytes, and tap `t`'s
-            // weights `w[t·c + c0..][..16]` lie within `w` (`taps·c <=
-            // w.len()`); `wp` advances by `c` per tap.
-            let (xv, wv) = unsafe { (ld16(r.as_ptr().add(c0)), ld16(wp)) };
-            wp = wp.wrapping_add(c);
-            let lo = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
-            let hi = vmull_high_s8(xv, wv);
-            a[0] = vaddw_s16(a[0], vget_low_s16(lo));
-            a[1] = vaddw_high_s16(a[1], lo);
-            a[2] = vaddw_s16(a[2], vget_low_s16(hi));
-            a[3] = vaddw_high_s16(a[3], hi);
+            ];
+            for t in 0..taps {
+                let (xv, wv) = (ld16(tap(t).add(c0)), ld16(w.add(t * c + c0)));
+                let lo = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
+                let hi = vmull_high_s8(xv, wv);
+                a[0] = vaddw_s16(a[0], vget_low_s16(lo));
+                a[1] = vaddw_high_s16(a[1], lo);
+                a[2] = vaddw_s16(a[2], vget_low_s16(hi));
+                a[3] = vaddw_high_s16(a[3], hi);
+            }
+            let p = blocks.add(c0 / 4 * REQUANT_BLOCK_WORDS);
+            let r = [
+                requant_i32(a[0], p, vq),
+                requant_i32(a[1], p.add(REQUANT_BLOCK_WORDS), vq),
+                requant_i32(a[2], p.add(2 * REQUANT_BLOCK_WORDS), vq),
+                requant_i32(a[3], p.add(3 * REQUANT_BLOCK_WORDS), vq),
+            ];
+            let lo = vqmovn_high_s32(vqmovn_s32(r[0]), r[1]);
+            let hi = vqmovn_high_s32(vqmovn_s32(r[2]), r[3]);
+            vst1q_s8(out.add(c0), vqmovn_high_s16(vqmovn_s16(lo), hi));
         }
-        // SAFETY: blocks `c0 / 4 .. c0 / 4 + 4` are whole (`c0 + 16 <=
-        // end <= blocks.len() / 12 · 4`).
-        let r = unsafe {
-            let p = blocks.as_ptr().add(c0 / 4 * REQUANT_BLOCK_WORDS);
-            [
-                requant_i32(a[0], p, &vq),
-                requant_i32(a[1], p.add(REQUANT_BLOCK_WORDS), &vq),
-                requant_i32(a[2], p.add(2 * REQUANT_BLOCK_WORDS), &vq),
-                requant_i32(a[3], p.add(3 * REQUANT_BLOCK_WORDS), &vq),
-            ]
-        };
-        let lo = vqmovn_high_s32(vqmovn_s32(r[0]), r[1]);
-        let hi = vqmovn_high_s32(vqmovn_s32(r[2]), r[3]);
-        let y = vqmovn_high_s16(vqmovn_s16(lo), hi);
-        // SAFETY: `c0 + 16 <= end <= out.len()`.
-        unsafe { vst1q_s8(out.as_mut_ptr().add(c0), y) };
         c0 += 16;
     }
     if c0 + 8 <= end {
-        // SAFETY: `c0 + 8 <= end <= fb.len()`.
-        let mut a = unsafe {
-            let b = fb.as_ptr().add(c0);
-            [vld1q_s32(b), vld1q_s32(b.add(4))]
-        };
-        let mut wp = w.as_ptr().wrapping_add(c0);
-        for r in rows {
-            // SAFETY: as for the blocks of 16, for 8 bytes.
-            let (xv, wv) = unsafe { (ld8(r.as_ptr().add(c0)), ld8(wp)) };
-            wp = wp.wrapping_add(c);
-            let prod = vmull_s8(xv, wv);
-            a[0] = vaddw_s16(a[0], vget_low_s16(prod));
-            a[1] = vaddw_high_s16(a[1], prod);
+        // SAFETY (this block): as above, for `c0 + 8 <= end`.
+        unsafe {
+            let b = fb.add(c0);
+            let mut a = [vld1q_s32(b), vld1q_s32(b.add(4))];
+            for t in 0..taps {
+                let prod = vmull_s8(ld8(tap(t).add(c0)), ld8(w.add(t * c + c0)));
+                a[0] = vaddw_s16(a[0], vget_low_s16(prod));
+                a[1] = vaddw_high_s16(a[1], prod);
+            }
+            let p = blocks.add(c0 / 4 * REQUANT_BLOCK_WORDS);
+            let r = [
+                requant_i32(a[0], p, vq),
+                requant_i32(a[1], p.add(REQUANT_BLOCK_WORDS), vq),
+            ];
+            vst1_s8(
+                out.add(c0),
+                vqmovn_s16(vqmovn_high_s32(vqmovn_s32(r[0]), r[1])),
+            );
         }
-        // SAFETY: blocks `c0 / 4` and `c0 / 4 + 1` are whole (`c0 + 8 <=
-        // end`).
-        let r = unsafe {
-            let p = blocks.as_ptr().add(c0 / 4 * REQUANT_BLOCK_WORDS);
-            [
-                requant_i32(a[0], p, &vq),
-                requant_i32(a[1], p.add(REQUANT_BLOCK_WORDS), &vq),
-            ]
-        };
-        let y = vqmovn_s16(vqmovn_high_s32(vqmovn_s32(r[0]), r[1]));
-        // SAFETY: `c0 + 8 <= end <= out.len()`.
-        unsafe { vst1_s8(out.as_mut_ptr().add(c0), y) };
         c0 += 8;
     }
     c0
@@ -966,71 +989,23 @@ pub fn depthwise_row(
     }
     let vq = Vq::new(q);
     for j in 0..count {
-        // SAFETY (every load and store below): pixel `j`'s taps read
-        // `x[base + j·step + offs[t] + c0 ..][..16]` with `c0 + 16 <= c`,
-        // within `reach <= x.len()`; weights `w[t·c + c0..][..16]` within
-        // `taps·c <= w.len()`; bias and table blocks for channels `< c`;
-        // outputs `out[j·c + c0..][..16]` within `count·c <= out.len()`.
-        let xp = unsafe { x.as_ptr().add(base + j * step) };
-        let op = unsafe { out.as_mut_ptr().add(j * c) };
-        let mut c0 = 0;
-        while c0 + 16 <= c {
-            let mut a = unsafe {
-                let b = fb.as_ptr().add(c0);
-                [
-                    vld1q_s32(b),
-                    vld1q_s32(b.add(4)),
-                    vld1q_s32(b.add(8)),
-                    vld1q_s32(b.add(12)),
-                ]
-            };
-            for (t, &o) in offs.iter().enumerate() {
-                let (xv, wv) = unsafe { (ld16(xp.add(o + c0)), ld16(w.as_ptr().add(t * c + c0))) };
-                let lo = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
-                let hi = vmull_high_s8(xv, wv);
-                a[0] = vaddw_s16(a[0], vget_low_s16(lo));
-                a[1] = vaddw_high_s16(a[1], lo);
-                a[2] = vaddw_s16(a[2], vget_low_s16(hi));
-                a[3] = vaddw_high_s16(a[3], hi);
-            }
-            let r = unsafe {
-                let p = blocks.as_ptr().add(c0 / 4 * REQUANT_BLOCK_WORDS);
-                [
-                    requant_i32(a[0], p, &vq),
-                    requant_i32(a[1], p.add(REQUANT_BLOCK_WORDS), &vq),
-                    requant_i32(a[2], p.add(2 * REQUANT_BLOCK_WORDS), &vq),
-                    requant_i32(a[3], p.add(3 * REQUANT_BLOCK_WORDS), &vq),
-                ]
-            };
-            let lo = vqmovn_high_s32(vqmovn_s32(r[0]), r[1]);
-            let hi = vqmovn_high_s32(vqmovn_s32(r[2]), r[3]);
-            unsafe { vst1q_s8(op.add(c0), vqmovn_high_s16(vqmovn_s16(lo), hi)) };
-            c0 += 16;
-        }
-        if c0 + 8 <= c {
-            let mut a = unsafe {
-                let b = fb.as_ptr().add(c0);
-                [vld1q_s32(b), vld1q_s32(b.add(4))]
-            };
-            for (t, &o) in offs.iter().enumerate() {
-                let (xv, wv) = unsafe { (ld8(xp.add(o + c0)), ld8(w.as_ptr().add(t * c + c0))) };
-                let prod = vmull_s8(xv, wv);
-                a[0] = vaddw_s16(a[0], vget_low_s16(prod));
-                a[1] = vaddw_high_s16(a[1], prod);
-            }
-            let r = unsafe {
-                let p = blocks.as_ptr().add(c0 / 4 * REQUANT_BLOCK_WORDS);
-                [
-                    requant_i32(a[0], p, &vq),
-                    requant_i32(a[1], p.add(REQUANT_BLOCK_WORDS), &vq),
-                ]
-            };
-            unsafe {
-                vst1_s8(
-                    op.add(c0),
-                    vqmovn_s16(vqmovn_high_s32(vqmovn_s32(r[0]), r[1])),
-                )
-            };
+        // SAFETY: pixel `j`'s taps read `x[base + j·step + offs[t]..][..c]`,
+        // within `reach <= x.len()`; `w` holds `taps·c`, `fb` and the table
+        // `c` channels, `out[j·c..][..c]` lies within `count·c <=
+        // out.len()` (all checked above).
+        unsafe {
+            let xp = x.as_ptr().add(base + j * step);
+            depthwise_channels(
+                |t| xp.add(offs[t]),
+                taps,
+                w.as_ptr(),
+                c,
+                c,
+                fb.as_ptr(),
+                blocks.as_ptr(),
+                &vq,
+                out.as_mut_ptr().add(j * c),
+            );
         }
     }
     count
