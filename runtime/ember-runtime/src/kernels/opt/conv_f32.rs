@@ -115,15 +115,7 @@ pub fn conv2d_f32_opt(
     y: &mut [f32],
     ys: Shape4,
 ) -> Result<()> {
-    if ws.c != xs.c || ys.c != ws.n || ys.n != xs.n {
-        return Err(Error::ShapeMismatch("conv: channels or batch"));
-    }
-    if win.out_hw(xs.h, xs.w, ws.h, ws.w) != Some((ys.h, ys.w)) {
-        return Err(Error::ShapeMismatch("conv: output size"));
-    }
-    check_len(x.len(), xs.numel(), "conv: input length")?;
-    check_len(w.len(), ws.numel(), "conv: filter length")?;
-    check_len(y.len(), ys.numel(), "conv: output length")?;
+    super::check_conv_geometry(xs, ws, win, ys, [x.len(), w.len(), y.len()])?;
     if let Some(b) = bias {
         check_len(b.len(), Some(ws.n), "conv: bias length")?;
     }

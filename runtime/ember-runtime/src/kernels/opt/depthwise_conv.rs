@@ -97,15 +97,7 @@ pub fn depthwise_conv2d_s8_opt(
     y: &mut [i8],
     ys: Shape4,
 ) -> Result<()> {
-    if ws.n != 1 || ws.c != xs.c || ys.c != xs.c || ys.n != xs.n {
-        return Err(Error::ShapeMismatch("depthwise conv: channels"));
-    }
-    if win.out_hw(xs.h, xs.w, ws.h, ws.w) != Some((ys.h, ys.w)) {
-        return Err(Error::ShapeMismatch("depthwise conv: output size"));
-    }
-    check_len(x.len(), xs.numel(), "depthwise conv: input length")?;
-    check_len(w.len(), ws.numel(), "depthwise conv: filter length")?;
-    check_len(y.len(), ys.numel(), "depthwise conv: output length")?;
+    super::check_depthwise_geometry(xs, ws, win, ys, [x.len(), w.len(), y.len()])?;
     check_len(
         folded_bias.len(),
         Some(ws.c),

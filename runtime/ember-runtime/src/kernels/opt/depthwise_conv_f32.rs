@@ -6,7 +6,7 @@
 //! bit-exact.
 
 use super::super::{check_len, taps, Shape4, Window};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Depthwise convolution (multiplier 1). `xs = [N, H, W, C]`, `ws = [1, Kh,
 /// Kw, C]`, `ys = [N, Ho, Wo, C]`. No scratch.
@@ -23,15 +23,7 @@ pub fn depthwise_conv2d_f32_opt(
     y: &mut [f32],
     ys: Shape4,
 ) -> Result<()> {
-    if ws.n != 1 || ws.c != xs.c || ys.c != xs.c || ys.n != xs.n {
-        return Err(Error::ShapeMismatch("depthwise conv: channels"));
-    }
-    if win.out_hw(xs.h, xs.w, ws.h, ws.w) != Some((ys.h, ys.w)) {
-        return Err(Error::ShapeMismatch("depthwise conv: output size"));
-    }
-    check_len(x.len(), xs.numel(), "depthwise conv: input length")?;
-    check_len(w.len(), ws.numel(), "depthwise conv: filter length")?;
-    check_len(y.len(), ys.numel(), "depthwise conv: output length")?;
+    super::check_depthwise_geometry(xs, ws, win, ys, [x.len(), w.len(), y.len()])?;
     if let Some(b) = bias {
         check_len(b.len(), Some(ws.c), "depthwise conv: bias length")?;
     }
