@@ -47,8 +47,12 @@ fn assert_clean_failure(o: &Output, needle: &str) {
     assert!(err.contains(needle), "expected '{needle}' in: {err}");
 }
 
+/// Compiles a zoo model into a file of its own: tests run in parallel, and
+/// two of them writing the same blob while a third reads it would race.
 fn compile(model: &str, file: &str) -> PathBuf {
-    let out = tmp(&format!("{model}.ember"));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out = tmp(&format!("{model}-{n}.ember"));
     let o = ember(&[
         "compile",
         s(&mlperf(model, file)),
