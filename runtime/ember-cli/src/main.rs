@@ -1,9 +1,11 @@
 //! `ember`: compile ONNX models, run and inspect compiled models.
 
+mod embed;
 mod inspect;
 mod listen;
 mod npy;
 mod see;
+mod wordpiece;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -82,6 +84,23 @@ enum Cmd {
         #[arg(long)]
         pixel_scale: Option<f32>,
         /// Print `{"label", "score"}` JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Embed one text, or compare two, with a sentence-embedding model
+    /// (WordPiece tokenizer + model + mean pooling), e.g. all-MiniLM-L6-v2.
+    Embed {
+        /// The model (.ember or .onnx) with int32 inputs input_ids,
+        /// attention_mask (and token_type_ids) of shape [1, S].
+        model: PathBuf,
+        /// The WordPiece vocabulary (vocab.txt: one token per line).
+        #[arg(long)]
+        vocab: PathBuf,
+        /// One text, or two to compare (cosine similarity).
+        #[arg(required = true, num_args = 1..=2)]
+        texts: Vec<String>,
+        /// Print `{"embedding": [...]}` JSON (two texts:
+        /// `{"embeddings": [[...], [...]], "cosine": x}`).
         #[arg(long)]
         json: bool,
     },
@@ -267,6 +286,33 @@ fn run(cli: Cli) -> Result<()> {
                         }
                     }
                 }
+            }
+            Ok(())
+        }
+        Cmd::Embed {
+            model,
+            vocab,
+            texts,
+            json,
+        } => {
+            let vocab = wordpiece::WordPiece::from_file(&vocab)?;
+            let blob = load_blob(&model)?;
+            let m = Model::load(blob.bytes()).with_context(|| format!("{}", model.display()))?;
+            let embs = embed::embed(&m, &vocab, &texts)?;
+            for (i, e) in embs.iter().enumerate() {
+                if e.truncated() {
+                    eprintln!(
+                        "warning: text {} has {} tokens; truncated to the model's {}",
+                        i + 1,
+                        e.full_tokens,
+                        e.tokens
+                    );
+                }
+            }
+            if json {
+                println!("{}", embed::json(&embs)?);
+            } else {
+                println!("{}", embed::text(&embs)?);
             }
             Ok(())
         }
