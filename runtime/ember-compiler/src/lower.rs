@@ -23,6 +23,8 @@ use ember_runtime::{DType, Rounding};
 use ndarray::{ArrayD, Axis, IxDyn};
 use tract_onnx::pb::{AttributeProto, GraphProto, NodeProto};
 
+mod sequence;
+
 use crate::error::{malformed, CompileError, Result};
 use crate::ir::{Graph, TId};
 use crate::tensor::{from_proto, HostTensor};
@@ -112,6 +114,8 @@ pub(crate) struct Lowerer<'p> {
     rounding: Rounding,
     /// Dequantized copies already emitted, by (source, scale bits, zero point).
     dq_cache: HashMap<(TId, u32, i32), TId>,
+    /// State of the transformer lowering ([`sequence`]).
+    seq: sequence::SeqState,
 }
 
 fn attr<'n>(node: &'n NodeProto, name: &str) -> Option<&'n AttributeProto> {
@@ -162,6 +166,7 @@ impl<'p> Lowerer<'p> {
             done: vec![false; graph.node.len()],
             rounding,
             dq_cache: HashMap::new(),
+            seq: Default::default(),
         };
         for init in &graph.initializer {
             lw.vals
@@ -511,6 +516,9 @@ impl<'p> Lowerer<'p> {
                 node,
                 format!("operators of domain '{}' are not supported", node.domain),
             ));
+        }
+        if self.lower_sequence(i, node)? {
+            return Ok(());
         }
         match node.op_type.as_str() {
             "Constant" => {
@@ -2464,19 +2472,23 @@ fn value_info(
             v.name
         )));
     };
-    let dtype = match tt.elem_type {
-        1 => DType::F32,
-        3 => DType::I8,
-        2 => DType::U8,
-        6 => DType::I32,
-        other => {
-            return Err(CompileError::Unsupported {
+    let dtype =
+        match tt.elem_type {
+            1 => DType::F32,
+            3 => DType::I8,
+            2 => DType::U8,
+            6 => DType::I32,
+            // int64 ids and masks run as int32: values past 2^31 are not token
+            // ids, and 64-bit lanes would double their memory on the device.
+            7 => DType::I32,
+            other => return Err(CompileError::Unsupported {
                 op_type: "graph input".into(),
                 node: v.name.clone(),
-                what: format!("element type {other} (supported: float, int8, uint8, int32)"),
-            })
-        }
-    };
+                what: format!(
+                    "element type {other} (supported: float, int8, uint8, int32, int64 as int32)"
+                ),
+            }),
+        };
     if let Some(s) = overrides.get(&v.name) {
         return Ok((dtype, s.clone()));
     }

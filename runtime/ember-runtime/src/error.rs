@@ -82,6 +82,9 @@ pub enum Error {
     /// (only reachable when kernels are called directly, not through a
     /// validated model).
     ShapeMismatch(&'static str),
+    /// A runtime index (a token id fed to an embedding `Gather`) lies
+    /// outside the table it indexes.
+    IndexOutOfRange,
 }
 
 impl fmt::Display for Error {
@@ -118,6 +121,7 @@ impl fmt::Display for Error {
                 "tensor data has {got_bytes} bytes, expected {expected_bytes}"
             ),
             Error::ShapeMismatch(r) => write!(f, "kernel shape mismatch: {r}"),
+            Error::IndexOutOfRange => write!(f, "gather index outside the table"),
         }
     }
 }

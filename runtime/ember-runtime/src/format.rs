@@ -325,6 +325,44 @@ pub enum OpCode {
     Sub = 16,
     /// Element-wise divide (f32) with broadcasting. Params `[act_min, act_max]`.
     Div = 17,
+    /// Batched f32 matrix product over strided views (see
+    /// [`crate::kernels::matmul`]). Inputs a, b. Output row-major `[batch,
+    /// M, N]` (any shape with that many elements). Params: `[batch, M, N, K,
+    /// a_sb, a_sm, a_sk, b_sb, b_sk, b_sn]` (element strides).
+    MatMul = 18,
+    /// Fused f32 attention (see [`crate::kernels::attention`]). Inputs q, k,
+    /// v, additive mask (optional), -, scratch (`[SCRATCH_INPUT]`, `Sk` f32).
+    /// Params: `[heads, Sq, Sk, D, Dv]`, then the strides (head, seq, dim)
+    /// of q, k, v, the output and the mask (zeros without one), then the
+    /// f32 score scale.
+    Attention = 19,
+    /// Layer normalization over the last axis, f32. Inputs x, gamma `[D]`,
+    /// beta `[D]` (optional). Params: `[f32 epsilon]`.
+    LayerNorm = 20,
+    /// Element-wise f32 function. Params: `[kind]`
+    /// ([`crate::kernels::unary::UnaryOp`]).
+    Unary = 21,
+    /// Gather along an axis (embedding lookup). Inputs table, indices
+    /// (i32). Params: `[axis]`.
+    Gather = 22,
+    /// Fully connected with dynamic int8 quantization of the f32 input
+    /// (see [`crate::kernels::dynamic_fc`]). Inputs x `[.., K]` f32, w `[N,
+    /// K]` int8, w_scale `[N or 1]` f32, bias `[N]` f32 (optional), weight
+    /// row sums `[N]` i32, scratch (`[SCRATCH_INPUT]`). Output f32 `[..,
+    /// N]`. No params.
+    DynamicFullyConnected = 23,
+    /// Reduction of the middle axis of `[outer, n, inner]`, f32. Params:
+    /// `[kind, outer, n, inner]` ([`crate::kernels::reduce::ReduceOp`]).
+    Reduce = 24,
+    /// Element type conversion. Params: `[to_bool]`.
+    Cast = 25,
+    /// Comparison or boolean op with broadcasting, output u8 0/1. Params:
+    /// `[kind]` ([`crate::kernels::logic::CompareOp`]).
+    Compare = 26,
+    /// `cond ? a : b` with broadcasting. Inputs cond (u8), a, b. No params.
+    Where = 27,
+    /// Broadcast copy to the output's shape. No params.
+    Expand = 28,
 }
 
 impl OpCode {
@@ -348,8 +386,25 @@ impl OpCode {
             15 => OpCode::Clamp,
             16 => OpCode::Sub,
             17 => OpCode::Div,
+            18 => OpCode::MatMul,
+            19 => OpCode::Attention,
+            20 => OpCode::LayerNorm,
+            21 => OpCode::Unary,
+            22 => OpCode::Gather,
+            23 => OpCode::DynamicFullyConnected,
+            24 => OpCode::Reduce,
+            25 => OpCode::Cast,
+            26 => OpCode::Compare,
+            27 => OpCode::Where,
+            28 => OpCode::Expand,
             _ => return None,
         })
+    }
+
+    /// Whether the reference kernel itself takes a scratch buffer at
+    /// [`SCRATCH_INPUT`] (otherwise only optimized variants do).
+    pub fn has_reference_scratch(self) -> bool {
+        matches!(self, OpCode::Attention | OpCode::DynamicFullyConnected)
     }
 
     /// Human-readable operator name.
@@ -372,6 +427,17 @@ impl OpCode {
             OpCode::Clamp => "Clamp",
             OpCode::Sub => "Sub",
             OpCode::Div => "Div",
+            OpCode::MatMul => "MatMul",
+            OpCode::Attention => "Attention",
+            OpCode::LayerNorm => "LayerNorm",
+            OpCode::Unary => "Unary",
+            OpCode::Gather => "Gather",
+            OpCode::DynamicFullyConnected => "DynamicFullyConnected",
+            OpCode::Reduce => "Reduce",
+            OpCode::Cast => "Cast",
+            OpCode::Compare => "Compare",
+            OpCode::Where => "Where",
+            OpCode::Expand => "Expand",
         }
     }
 }

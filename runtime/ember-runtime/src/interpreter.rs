@@ -1,7 +1,7 @@
 //! Runs a validated model in a caller-provided arena.
 
 use crate::error::{Error, Result};
-use crate::format::{variant, DType, OpCode, Storage, ALIGN, MAX_OP_INPUTS, SCRATCH_INPUT};
+use crate::format::{DType, OpCode, Storage, ALIGN, MAX_OP_INPUTS, SCRATCH_INPUT};
 use crate::model::{Model, OpInfo, TensorInfo, TensorView};
 use crate::ops;
 
@@ -173,7 +173,7 @@ fn split_io<'b>(model: &'b Model<'b>, op: &OpInfo<'b>, arena: &'b mut [u8]) -> R
     let (o0, o1) = (out_t.offset, out_t.offset + out_t.size);
     // The scratch range (empty at the output's end when there is none).
     let (s0, s1) = match op.input(SCRATCH_INPUT) {
-        Some(t) if op.variant != variant::REFERENCE => {
+        Some(t) if op.has_scratch() => {
             let info = model.tensor(t)?;
             if info.storage != Storage::Arena {
                 return Err(bad("scratch is not an arena tensor"));
@@ -210,7 +210,7 @@ fn split_io<'b>(model: &'b Model<'b>, op: &OpInfo<'b>, arena: &'b mut [u8]) -> R
     let mut ins: [&'b [u8]; MAX_OP_INPUTS] = [&[]; MAX_OP_INPUTS];
     for (i, slot) in ins.iter_mut().enumerate().take(op.n_inputs) {
         let Some(t) = op.input(i) else { continue };
-        if i == SCRATCH_INPUT && op.variant != variant::REFERENCE {
+        if i == SCRATCH_INPUT && op.has_scratch() {
             continue;
         }
         let info = model.tensor(t)?;

@@ -89,6 +89,13 @@ impl OpInfo<'_> {
         }
     }
 
+    /// Whether input slot [`SCRATCH_INPUT`] is the op's scratch buffer:
+    /// always for optimized variants, and for the opcodes whose reference
+    /// kernel needs one.
+    pub fn has_scratch(&self) -> bool {
+        self.variant != variant::REFERENCE || self.opcode.has_reference_scratch()
+    }
+
     /// Number of param words.
     pub fn n_params(&self) -> usize {
         self.params.len() / 4
@@ -327,7 +334,7 @@ impl<'a> Model<'a> {
                         if self.tensor_checked(t)?.storage == Storage::Arena
                             && self.root(t)? == root
                         {
-                            if i == SCRATCH_INPUT && op.variant != variant::REFERENCE {
+                            if i == SCRATCH_INPUT && op.has_scratch() {
                                 // An op's scratch lives during that op only
                                 // and belongs to it alone.
                                 if first.is_some() {

@@ -16,6 +16,25 @@ use crate::kernels::{
 };
 use crate::model::{Model, OpInfo, TensorInfo};
 
+mod sequence;
+
+/// Pattern matching the opcodes registered in [`sequence`].
+macro_rules! sequence_ops {
+    () => {
+        OpCode::MatMul
+            | OpCode::Attention
+            | OpCode::LayerNorm
+            | OpCode::Unary
+            | OpCode::Gather
+            | OpCode::DynamicFullyConnected
+            | OpCode::Reduce
+            | OpCode::Cast
+            | OpCode::Compare
+            | OpCode::Where
+            | OpCode::Expand
+    };
+}
+
 struct Ctx<'m, 'a> {
     model: &'m Model<'a>,
     op: &'m OpInfo<'a>,
@@ -217,6 +236,7 @@ fn cast_mut<T: bytemuck::Pod>(b: &mut [u8]) -> Result<&mut [T]> {
 pub(crate) fn validate(model: &Model<'_>, op: &OpInfo<'_>) -> Result<()> {
     let c = Ctx { model, op };
     match op.opcode {
+        sequence_ops!() => sequence::validate(&c),
         OpCode::Conv2d | OpCode::DepthwiseConv2d => validate_conv(&c),
         OpCode::FullyConnected => validate_fc(&c),
         OpCode::Add | OpCode::Mul | OpCode::Sub | OpCode::Div => validate_binary(&c),
@@ -829,6 +849,7 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
     let x = c.input(0)?;
     let y = c.output()?;
     match op.opcode {
+        sequence_ops!() => sequence::eval(&c, &ins, out, scratch),
         OpCode::Conv2d | OpCode::DepthwiseConv2d => {
             let w = c.input(1)?;
             let (xs, ws, ys) = (
@@ -1294,6 +1315,7 @@ pub(crate) fn macs(model: &Model<'_>, op: &OpInfo<'_>) -> u64 {
     let prod = |v: &[usize]| v.iter().fold(1u64, |a, &d| a.saturating_mul(d as u64));
     let yn = prod(y.dims());
     match op.opcode {
+        sequence_ops!() => sequence::macs(&c),
         OpCode::Conv2d | OpCode::DepthwiseConv2d => match c.input(1) {
             // Per output: Kh·Kw taps × (Ci/groups channels, or 1 for depthwise).
             Ok(w) if w.rank == 4 => {

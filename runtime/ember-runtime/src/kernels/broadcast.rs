@@ -43,6 +43,16 @@ impl Broadcast {
     /// Checks that `a` and `b` broadcast to exactly `out` (ranks up to
     /// [`MAX_RANK`], operands of lower rank are right-aligned).
     pub fn new(a: &[usize], b: &[usize], out: &[usize]) -> Result<Self> {
+        Self::build(a, b, out, true)
+    }
+
+    /// Like [`Broadcast::new`], but the output may be larger than both
+    /// operands (it comes from a third one, as in `Where`).
+    pub fn into_shape(a: &[usize], b: &[usize], out: &[usize]) -> Result<Self> {
+        Self::build(a, b, out, false)
+    }
+
+    fn build(a: &[usize], b: &[usize], out: &[usize], strict: bool) -> Result<Self> {
         let err = Error::ShapeMismatch("shapes do not broadcast");
         let r = out.len();
         let (ad, bd, od) = (
@@ -54,7 +64,7 @@ impl Broadcast {
             // Each operand matches the output or is 1; the output is one of
             // them (so 1 with 0 gives 0, as in numpy).
             let ok = |d: usize| d == od[i] || d == 1;
-            if !ok(ad[i]) || !ok(bd[i]) || (od[i] != ad[i] && od[i] != bd[i]) {
+            if !ok(ad[i]) || !ok(bd[i]) || (strict && od[i] != ad[i] && od[i] != bd[i]) {
                 return Err(err);
             }
         }

@@ -9,20 +9,28 @@
 
 use crate::error::{Error, Result};
 
+pub mod attention;
 pub mod broadcast;
 pub mod clamp;
 pub mod concat;
 pub mod conv;
 pub mod depthwise_conv;
+pub mod dynamic_fc;
 pub mod elementwise;
 pub mod fully_connected;
+pub mod gather;
+pub mod layer_norm;
+pub mod logic;
+pub mod matmul;
 pub mod opt;
 pub mod pad;
 pub mod pool;
 pub mod quant;
 pub mod quantize;
+pub mod reduce;
 pub mod softmax;
 pub mod transpose;
+pub mod unary;
 
 /// A 4-D NHWC shape (or `[Co, Kh, Kw, Ci]` for filters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -1,0 +1,66 @@
+//! Element-wise f32 functions without parameters: `erf`, the exact (erf)
+//! GELU, `sqrt`.
+
+use super::check_len;
+use crate::error::Result;
+
+/// Which function [`unary_f32`] applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum UnaryOp {
+    /// The error function.
+    Erf = 0,
+    /// `x · 0.5 · (1 + erf(x / √2))`, evaluated in the order of the ONNX
+    /// subgraph it replaces: `((erf(x / √2) + 1) · x) · 0.5`.
+    Gelu = 1,
+    /// Square root (NaN below zero).
+    Sqrt = 2,
+}
+
+impl UnaryOp {
+    /// Decodes the op's param.
+    pub fn from_i32(v: i32) -> Option<UnaryOp> {
+        Some(match v {
+            0 => UnaryOp::Erf,
+            1 => UnaryOp::Gelu,
+            2 => UnaryOp::Sqrt,
+            _ => return None,
+        })
+    }
+}
+
+/// `y[i] = f(x[i])`.
+pub fn unary_f32(op: UnaryOp, x: &[f32], y: &mut [f32]) -> Result<()> {
+    check_len(y.len(), Some(x.len()), "unary: output length")?;
+    match op {
+        UnaryOp::Erf => x.iter().zip(y).for_each(|(v, o)| *o = libm::erff(*v)),
+        UnaryOp::Gelu => x.iter().zip(y).for_each(|(&v, o)| {
+            *o = ((libm::erff(v / core::f32::consts::SQRT_2) + 1.0) * v) * 0.5;
+        }),
+        UnaryOp::Sqrt => x.iter().zip(y).for_each(|(v, o)| *o = libm::sqrtf(*v)),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values() {
+        let x = [-1.0, 0.0, 0.5, 3.0];
+        let mut y = [0f32; 4];
+        unary_f32(UnaryOp::Gelu, &x, &mut y).unwrap();
+        let want = [-0.158_655_25, 0.0, 0.345_731_14, 2.995_950_4];
+        for (a, w) in y.iter().zip(want) {
+            assert!((a - w).abs() < 1e-6, "{a} {w}");
+        }
+        unary_f32(UnaryOp::Erf, &x, &mut y).unwrap();
+        assert!((y[3] - 0.999_977_9).abs() < 1e-6);
+        unary_f32(UnaryOp::Sqrt, &[4.0, -1.0], &mut y[..2]).unwrap();
+        assert_eq!(y[0], 2.0);
+        assert!(y[1].is_nan());
+        assert!(unary_f32(UnaryOp::Erf, &x, &mut y[..3]).is_err());
+        assert_eq!(UnaryOp::from_i32(3), None);
+    }
+}
