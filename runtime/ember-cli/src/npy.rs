@@ -50,9 +50,26 @@ pub fn read_into(p: &Path, info: &TensorInfo<'_>, dst: &mut TensorMut<'_>) -> Re
             dst.copy_from(&a.iter().copied().collect::<Vec<_>>())?;
         }
         DType::I32 => {
-            let a = read::<i32>(p).map_err(wrong)?;
-            check(a.shape())?;
-            dst.copy_from(&a.iter().copied().collect::<Vec<_>>())?;
+            // ONNX int64 inputs (token ids, masks) run as int32: accept
+            // int64 arrays whose values fit.
+            let v: Vec<i32> = match read::<i32>(p) {
+                Ok(a) => {
+                    check(a.shape())?;
+                    a.iter().copied().collect()
+                }
+                Err(e) => {
+                    let a = read::<i64>(p).map_err(|_| wrong(e))?;
+                    check(a.shape())?;
+                    a.iter()
+                        .map(|&v| {
+                            i32::try_from(v).with_context(|| {
+                                format!("value {v} of input '{}' does not fit in int32", info.name)
+                            })
+                        })
+                        .collect::<Result<_>>()?
+                }
+            };
+            dst.copy_from(&v)?;
         }
         // Model validation keeps int16 to constants: never a graph input.
         DType::I16 => anyhow::bail!(

@@ -217,13 +217,11 @@ fn embed_minilm(file: &str, ref_key: &str) {
 }
 
 #[test]
-#[ignore = "needs transformer ops in the compiler"]
 fn embed_minilm_int8_qdq() {
     embed_minilm("all-MiniLM-L6-v2_int8_qdq.onnx", "onnx_out_int8_qdq");
 }
 
 #[test]
-#[ignore = "needs transformer ops in the compiler"]
 fn embed_minilm_int8_dynamic() {
     embed_minilm(
         "all-MiniLM-L6-v2_int8_dynamic.onnx",

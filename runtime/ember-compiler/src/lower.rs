@@ -2472,23 +2472,24 @@ fn value_info(
             v.name
         )));
     };
-    let dtype =
-        match tt.elem_type {
-            1 => DType::F32,
-            3 => DType::I8,
-            2 => DType::U8,
-            6 => DType::I32,
-            // int64 ids and masks run as int32: values past 2^31 are not token
-            // ids, and 64-bit lanes would double their memory on the device.
-            7 => DType::I32,
-            other => return Err(CompileError::Unsupported {
+    let dtype = match tt.elem_type {
+        1 => DType::F32,
+        3 => DType::I8,
+        2 => DType::U8,
+        6 => DType::I32,
+        // int64 ids and masks run as int32: values past 2^31 are not token
+        // ids, and 64-bit lanes would double their memory on the device.
+        7 => DType::I32,
+        other => {
+            return Err(CompileError::Unsupported {
                 op_type: "graph input".into(),
                 node: v.name.clone(),
                 what: format!(
                     "element type {other} (supported: float, int8, uint8, int32, int64 as int32)"
                 ),
-            }),
-        };
+            })
+        }
+    };
     if let Some(s) = overrides.get(&v.name) {
         return Ok((dtype, s.clone()));
     }

@@ -291,6 +291,35 @@ impl Lowerer<'_> {
         from_proto(attr(n, "value")?.t.as_ref()?).ok()
     }
 
+    /// Makes sure `name` is lowered by the time node `before` runs:
+    /// lowers its producers now if the walk has not reached them yet (an
+    /// attention mask built after the first layer's `MatMul` in the node
+    /// order). `false` if it depends on nodes from `before` on.
+    fn lower_ahead(&mut self, name: &str, before: usize) -> Result<bool> {
+        if self.vals.contains_key(name) || name.is_empty() {
+            return Ok(true);
+        }
+        let Some(j) = self
+            .nodes
+            .iter()
+            .position(|n| n.output.iter().any(|o| o == name))
+        else {
+            return Ok(false);
+        };
+        if j >= before || self.done[j] {
+            return Ok(false);
+        }
+        for inp in self.nodes[j].input.clone() {
+            if !self.lower_ahead(&inp, j)? {
+                return Ok(false);
+            }
+        }
+        let node = &self.nodes[j];
+        self.lower_node(j, node)?;
+        self.done[j] = true;
+        Ok(self.vals.contains_key(name))
+    }
+
     fn input_rank(&self, node: &NodeProto, i: usize) -> Option<usize> {
         match self.input_val(node, i).ok()?? {
             Val::Act(a) | Val::DqAct { src: a, .. } => Some(a.shape.len()),
@@ -614,6 +643,11 @@ impl Lowerer<'_> {
         let (q, eq, sq_) = self.operand_view(q, &tq, &node.name)?;
         let (kt, _, skt) = self.operand_view(kt, &tk, &node.name)?;
         let (v, _, sv) = self.operand_view(v, &tv, &node.name)?;
+        if let Some(mname) = &mask {
+            if !self.lower_ahead(mname, softmax)? {
+                return Ok(false);
+            }
+        }
         let mask_act = match &mask {
             None => None,
             Some(mname) => {
@@ -841,10 +875,25 @@ impl Lowerer<'_> {
             self.set(node, 0, Val::Const(r));
             return Ok(());
         }
+        // A per-tensor dequantized table stays quantized in flash (4× smaller):
+        // gather the integers, dequantize the rows gathered.
+        let mut dq_after = None;
         let table = match data {
             Val::Const(c) => {
                 let dt = runtime_dtype(&c);
                 self.const_act(node, &c, dt, "table")
+            }
+            Val::DqConst {
+                q: q @ (HostTensor::I8(_) | HostTensor::U8(_)),
+                scale,
+                zp,
+                ..
+            } if scale.len() == 1 => {
+                let dt = runtime_dtype(&q);
+                let a = self.const_act(node, &q, dt, "table");
+                self.g.set_quant(a.t, Some((scale[0], zp[0] as i32)));
+                dq_after = Some((scale[0], zp[0] as i32));
+                a
             }
             Val::DqConst { .. } => self.runtime_operand(node, 0, None)?,
             Val::Act(a) => self.in_rowmajor(a, &node.name)?,
@@ -871,14 +920,16 @@ impl Lowerer<'_> {
             vec![axis as i32],
             &node.name,
         );
-        self.vals.insert(
-            out,
-            Val::Act(Act {
-                t: y,
-                perm: identity(shape.len()),
-                shape,
-            }),
-        );
+        let a = Act {
+            t: y,
+            perm: identity(shape.len()),
+            shape,
+        };
+        let v = match dq_after {
+            Some((scale, zp)) => Val::DqAct { src: a, scale, zp },
+            None => Val::Act(a),
+        };
+        self.vals.insert(out, v);
         Ok(())
     }
 
