@@ -1969,6 +1969,9 @@ impl<'p> Lowerer<'p> {
             "Squeeze" | "Unsqueeze" => {
                 let axes = match self.const_input(node, 1)? {
                     Some(a) => a.to_i64(),
+                    None if node.input.get(1).is_some_and(|n| !n.is_empty()) => {
+                        return Err(unsupported(node, "the axes must be known at compile time"))
+                    }
                     None => attr_ints(node, "axes").unwrap_or_default(),
                 };
                 if node.op_type == "Squeeze" {

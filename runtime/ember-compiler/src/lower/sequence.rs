@@ -1204,6 +1204,9 @@ impl Lowerer<'_> {
         let rank = x.shape.len();
         let axes = match self.const_input(node, 1)? {
             Some(a) => a.to_i64(),
+            None if node.input.get(1).is_some_and(|n| !n.is_empty()) => {
+                return Err(unsupported(node, "the axes must be known at compile time"))
+            }
             None => attr_ints(node, "axes").unwrap_or_default(),
         };
         let mut axes: Vec<usize> = if axes.is_empty() {
