@@ -37,6 +37,14 @@ pub(super) enum DynQ {
     /// `MatMulInteger` of the quantized activation with int8 weights `[K,
     /// N]` (accumulators, as int32 or after a Cast to float).
     Product(Act, ndarray::Array2<i8>),
+    /// `ConvInteger` of the quantized activation: the activation
+    /// quantized and dequantized again (`xf`, f32), the integer weights
+    /// (zero point removed) and the convolution node.
+    ConvProduct {
+        xf: Act,
+        w: ArrayD<f32>,
+        node: Box<NodeProto>,
+    },
 }
 
 /// Lowering state of this module.
@@ -1316,6 +1324,21 @@ impl Lowerer<'_> {
                     self.seq.dynq.insert(out, DynQ::ScaledBy(x, ws));
                     return Ok(Some(true));
                 }
+                // convolution × combined scale
+                if let (
+                    Some(Some(DynQ::ConvProduct { xf, w, node: conv })),
+                    Some(Some(DynQ::ScaledBy(_, ws))),
+                ) = (
+                    ins.iter()
+                        .find(|v| matches!(v, Some(DynQ::ConvProduct { .. })))
+                        .cloned(),
+                    ins.iter()
+                        .find(|v| matches!(v, Some(DynQ::ScaledBy(..))))
+                        .cloned(),
+                ) {
+                    self.emit_dynamic_conv(node, xf, w, &ws, &conv, &out)?;
+                    return Ok(Some(true));
+                }
                 // product × combined scale
                 let (Some(Some(DynQ::Product(x, w))), Some(Some(DynQ::ScaledBy(xs, ws)))) = (
                     ins.iter()
@@ -1357,14 +1380,122 @@ impl Lowerer<'_> {
                 self.seq.dynq.insert(out, DynQ::Product(x, w));
                 Ok(Some(true))
             }
+            "ConvInteger" => {
+                let (Some(Some(DynQ::Quantized(x))), Some(Some(DynQ::ZeroPoint(xz)))) =
+                    (ins.first().cloned(), ins.get(2).cloned())
+                else {
+                    return Err(cfail("ConvInteger without the activation's zero point"));
+                };
+                if xz.t != x.t {
+                    return Err(cfail("zero point of another tensor"));
+                }
+                let w = match self.req_input(node, 1)? {
+                    Val::Const(w @ (HostTensor::I8(_) | HostTensor::U8(_))) => w,
+                    _ => return Err(cfail("weights must be a constant int8 tensor")),
+                };
+                let wz = match self.const_input(node, 3)? {
+                    Some(z) => z.to_f64(),
+                    None => vec![0.0],
+                };
+                let mut wf = w.to_f32_array();
+                for (c, mut sl) in wf.axis_iter_mut(Axis(0)).enumerate() {
+                    let z = wz[if wz.len() == 1 {
+                        0
+                    } else {
+                        c.min(wz.len() - 1)
+                    }] as f32;
+                    sl.mapv_inplace(|v| v - z);
+                }
+                // The activation as ConvInteger sees it, back in float.
+                let xf = self.new_act(
+                    &format!("{}.fakequant", node.name),
+                    DType::F32,
+                    x.shape.clone(),
+                );
+                let x = self.in_rowmajor(x, &node.name)?;
+                self.g
+                    .push(OpCode::Unary, vec![Some(x.t)], xf.t, vec![3], &node.name);
+                self.seq.dynq.insert(
+                    out,
+                    DynQ::ConvProduct {
+                        xf,
+                        w: wf,
+                        node: Box::new(node.clone()),
+                    },
+                );
+                Ok(Some(true))
+            }
             "Cast" if attr_i(node, "to", 1) == 1 => {
-                let Some(Some(p @ DynQ::Product(..))) = ins.first().cloned() else {
+                let Some(Some(p @ (DynQ::Product(..) | DynQ::ConvProduct { .. }))) =
+                    ins.first().cloned()
+                else {
                     return Err(cfail("Cast"));
                 };
                 self.seq.dynq.insert(out, p);
                 Ok(Some(true))
             }
             other => Err(cfail(other)),
+        }
+    }
+
+    /// `Cast(ConvInteger(q(x), w)) · (x_scale · w_scale) [+ bias]` as a float
+    /// convolution of the fake-quantized input with `w · w_scale`: the same
+    /// sums up to f32 rounding (the integer products are exact in both).
+    fn emit_dynamic_conv(
+        &mut self,
+        node: &NodeProto,
+        xf: Act,
+        w: ArrayD<f32>,
+        ws: &[f32],
+        conv: &NodeProto,
+        out: &str,
+    ) -> Result<()> {
+        let co = w.shape()[0];
+        if ws.len() != 1 && ws.len() != co {
+            return Err(unsupported(
+                node,
+                "weight scales must be per tensor or per output channel",
+            ));
+        }
+        let mut w = w;
+        for (c, mut sl) in w.axis_iter_mut(Axis(0)).enumerate() {
+            let s = ws[if ws.len() == 1 { 0 } else { c }];
+            sl.mapv_inplace(|v| v * s);
+        }
+        // Bias: an Add of a constant with Co elements right after.
+        let mut out_name = out.to_string();
+        let mut bias = None;
+        if let Some(j) = self.follow(out) {
+            let a = &self.nodes[j];
+            if a.op_type == "Add" {
+                let other = if a.input[0] == out { 1 } else { 0 };
+                if let Some(c) = self.const_input(a, other)? {
+                    if c.len() == co {
+                        bias = Some(c.to_f32_array().iter().copied().collect::<Vec<f32>>());
+                        out_name = Self::out_name(a);
+                        self.mark(&[j]);
+                    }
+                }
+            }
+        }
+        let tag = format!("{}.dynconv", conv.name);
+        let (xn, wn, bn) = (format!("{tag}.x"), format!("{tag}.w"), format!("{tag}.b"));
+        self.vals.insert(xn.clone(), Val::Act(xf));
+        self.vals.insert(wn.clone(), Val::Const(HostTensor::F32(w)));
+        let mut n2 = conv.clone();
+        n2.op_type = "Conv".into();
+        n2.input = vec![xn, wn];
+        if let Some(b) = bias {
+            let bt = ArrayD::from_shape_vec(IxDyn(&[co]), b).expect("1-D");
+            self.vals
+                .insert(bn.clone(), Val::Const(HostTensor::F32(bt)));
+            n2.input.push(bn);
+        }
+        n2.output = vec![out_name];
+        if self.input_rank(&n2, 0) == Some(3) {
+            self.lower_conv1d(&n2)
+        } else {
+            self.lower_conv(&n2)
         }
     }
 

@@ -2,6 +2,7 @@
 //! GELU, `sqrt`.
 
 use super::check_len;
+use super::dynamic_fc::{dynamic_quant_params, quantize_u8};
 use crate::error::Result;
 
 /// Which function [`unary_f32`] applies.
@@ -15,6 +16,12 @@ pub enum UnaryOp {
     Gelu = 1,
     /// Square root (NaN below zero).
     Sqrt = 2,
+    /// `DynamicQuantizeLinear` of the whole tensor, dequantized again:
+    /// `(q − zp) · scale` with the parameters of
+    /// [`super::dynamic_fc::dynamic_quant_params`]. Feeds a float kernel
+    /// what `ConvInteger` would see (the weights are dequantized by the
+    /// compiler).
+    FakeQuantDynamic = 3,
 }
 
 impl UnaryOp {
@@ -24,6 +31,7 @@ impl UnaryOp {
             0 => UnaryOp::Erf,
             1 => UnaryOp::Gelu,
             2 => UnaryOp::Sqrt,
+            3 => UnaryOp::FakeQuantDynamic,
             _ => return None,
         })
     }
@@ -38,6 +46,12 @@ pub fn unary_f32(op: UnaryOp, x: &[f32], y: &mut [f32]) -> Result<()> {
             *o = ((libm::erff(v / core::f32::consts::SQRT_2) + 1.0) * v) * 0.5;
         }),
         UnaryOp::Sqrt => x.iter().zip(y).for_each(|(v, o)| *o = libm::sqrtf(*v)),
+        UnaryOp::FakeQuantDynamic => {
+            let (scale, zp) = dynamic_quant_params(x);
+            x.iter()
+                .zip(y)
+                .for_each(|(&v, o)| *o = (quantize_u8(v, scale, zp) - zp) as f32 * scale);
+        }
     }
     Ok(())
 }
@@ -61,6 +75,11 @@ mod tests {
         assert_eq!(y[0], 2.0);
         assert!(y[1].is_nan());
         assert!(unary_f32(UnaryOp::Erf, &x, &mut y[..3]).is_err());
-        assert_eq!(UnaryOp::from_i32(3), None);
+        // [-1, 3]: scale 4/255, zero point 64; 0.5 → 32 steps above it.
+        let mut q = [0f32; 3];
+        unary_f32(UnaryOp::FakeQuantDynamic, &[-1.0, 3.0, 0.5], &mut q).unwrap();
+        let s = 4.0f32 / 255.0;
+        assert_eq!(q, [-64.0 * s, 191.0 * s, 32.0 * s]);
+        assert_eq!(UnaryOp::from_i32(4), None);
     }
 }
