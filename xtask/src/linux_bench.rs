@@ -44,24 +44,124 @@ struct Case {
     input: Vec<u8>,
     /// Expected output bytes (int8 golden) or values (float reference).
     golden: Golden,
+    /// Input shapes fixed at compile time (transformers), in input order.
+    shapes: Vec<(String, Vec<usize>)>,
 }
 
 enum Golden {
     Int8(Vec<u8>),
     F32(Vec<f32>),
+    /// The first rows (embeddings, frames) of the first output, compared by
+    /// cosine: `width` values per row.
+    Rows {
+        want: Vec<f32>,
+        width: usize,
+    },
     None,
+}
+
+/// Sequence length the MiniLM benchmarks are compiled for.
+const MINILM_SEQ: usize = 128;
+
+/// The transformer models of `../shared/models/transformers`.
+pub const TRANSFORMERS: &[&str] = &["minilm-int8", "minilm-qdq", "whisper-f32", "whisper-int8"];
+
+fn transformer_npz<T: ndarray_npy::ReadableElement>(
+    file: &str,
+    key: &str,
+) -> Result<ndarray::ArrayD<T>> {
+    let p = shared().join("models/transformers").join(file);
+    let f = std::fs::File::open(&p).with_context(|| format!("cannot open {}", p.display()))?;
+    let mut z =
+        ndarray_npy::NpzReader::new(f).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+    z.by_name(&format!("{key}.npy"))
+        .map_err(|e| anyhow::anyhow!("{}: {key}: {e}", p.display()))
+}
+
+/// MiniLM on the first test sentence padded to [`MINILM_SEQ`] tokens
+/// (reference: sentence-transformers' embedding), the Whisper encoder on
+/// the spoken "turn on the lights" (reference: onnxruntime's first 200
+/// frames).
+fn transformer_case(model: &str) -> Result<Case> {
+    match model {
+        "minilm-int8" | "minilm-qdq" => {
+            let file = if model == "minilm-int8" {
+                "all-MiniLM-L6-v2_int8_dynamic.onnx"
+            } else {
+                "all-MiniLM-L6-v2_int8_qdq.onnx"
+            };
+            let vectors = "minilm/minilm_testvectors.npz";
+            let mut input = Vec::new();
+            let mut shapes = Vec::new();
+            for key in ["input_ids", "attention_mask", "token_type_ids"] {
+                let a = transformer_npz::<i64>(vectors, key)?;
+                let row: Vec<i64> = a.index_axis(ndarray::Axis(0), 0).iter().copied().collect();
+                let mut padded = vec![0i32; MINILM_SEQ];
+                for (d, &v) in padded.iter_mut().zip(&row) {
+                    *d = v as i32;
+                }
+                input.extend(padded.iter().flat_map(|v| v.to_le_bytes()));
+                shapes.push((key.to_string(), vec![1, MINILM_SEQ]));
+            }
+            let want = transformer_npz::<f32>(vectors, "sentence_embedding_reference")?;
+            Ok(Case {
+                name: model.to_string(),
+                onnx: shared().join("models/transformers/minilm").join(file),
+                input,
+                golden: Golden::Rows {
+                    want: want
+                        .index_axis(ndarray::Axis(0), 0)
+                        .iter()
+                        .copied()
+                        .collect(),
+                    width: 384,
+                },
+                shapes,
+            })
+        }
+        _ => {
+            let (file, kind) = if model == "whisper-f32" {
+                ("whisper-tiny.en_encoder_float32.onnx", "float")
+            } else {
+                ("whisper-tiny.en_encoder_int8_dynamic.onnx", "int8")
+            };
+            let vectors = "whisper-tiny-en-encoder/whisper_encoder_testvectors.npz";
+            let clip = "espeak_turn_on_the_lights";
+            let x = transformer_npz::<f32>(vectors, &format!("{clip}__input_features"))?;
+            let want = transformer_npz::<f32>(
+                vectors,
+                &format!("{clip}__{kind}_onnx_last_hidden_state_first200"),
+            )?;
+            Ok(Case {
+                name: model.to_string(),
+                onnx: shared()
+                    .join("models/transformers/whisper-tiny-en-encoder")
+                    .join(file),
+                input: x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                golden: Golden::Rows {
+                    want: want.iter().copied().collect(),
+                    width: 384,
+                },
+                shapes: vec![("input_features".into(), vec![1, 80, 3000])],
+            })
+        }
+    }
 }
 
 /// `kws` … `sww`: the int8 QDQ model on the zoo's first test vector,
 /// golden `int8_tflite_ref_out`; `kws-f32` …: the float model on the float
 /// vector, reference `float_onnx_out`; a path: an `.onnx` on zeros.
 fn case(model: &str) -> Result<Case> {
+    if TRANSFORMERS.contains(&model) {
+        return transformer_case(model);
+    }
     if ZOO.contains(&model) {
         return Ok(Case {
             name: model.to_string(),
             onnx: shared().join(format!("models/mlperf-tiny/{model}/{model}_int8_qdq.onnx")),
             input: firmware::zoo_input(model, 0)?,
             golden: Golden::Int8(firmware::zoo_golden(model, 0)?),
+            shapes: vec![],
         });
     }
     if let Some(base) = model.strip_suffix("-f32").filter(|b| ZOO.contains(b)) {
@@ -71,13 +171,15 @@ fn case(model: &str) -> Result<Case> {
             onnx: shared().join(format!("models/mlperf-tiny/{base}/{base}_float32.onnx")),
             input: input.iter().flat_map(|v| v.to_le_bytes()).collect(),
             golden: Golden::F32(firmware::zoo_float_reference(base, 0)?),
+            shapes: vec![],
         });
     }
     let onnx = PathBuf::from(model);
     if !onnx.exists() {
         bail!(
-            "model '{model}' not found: give a zoo name ({}), one with -f32 for the float model, or an .onnx",
-            ZOO.join(", ")
+            "model '{model}' not found: give a zoo name ({}), one with -f32 for the float model, a transformer ({}), or an .onnx",
+            ZOO.join(", "),
+            TRANSFORMERS.join(", ")
         );
     }
     Ok(Case {
@@ -88,6 +190,7 @@ fn case(model: &str) -> Result<Case> {
         onnx,
         input: Vec::new(),
         golden: Golden::None,
+        shapes: vec![],
     })
 }
 
@@ -112,6 +215,7 @@ fn build_plugin(dir: &Path) -> Result<PathBuf> {
 }
 
 /// Runs the bench program under `qemu-aarch64 -cpu cpu` with the plugin.
+#[allow(clippy::too_many_arguments)]
 fn run_engine(
     exe: &Path,
     plugin: &Path,
@@ -119,6 +223,7 @@ fn run_engine(
     engine: &str,
     model: &Path,
     input: &Path,
+    shapes: &str,
     dir: &Path,
 ) -> Result<EngineRun> {
     let log = dir.join(format!("{engine}.log"));
@@ -142,6 +247,7 @@ fn run_engine(
         .arg(model)
         .arg(input)
         .arg(&out)
+        .env("EMBER_BENCH_SHAPES", shapes)
         .output()
         .context("cannot start qemu-aarch64 (cargo xtask setup installs qemu-user)")?;
     if !o.status.success() {
@@ -180,6 +286,7 @@ fn host_wall(
     blob: &Path,
     onnx: &Path,
     input: &Path,
+    shapes: &str,
     dir: &Path,
     vs_tract: bool,
 ) -> Result<serde_json::Value> {
@@ -190,6 +297,7 @@ fn host_wall(
             .arg(input)
             .arg(dir.join(format!("{engine}.host.out")))
             .env("EMBER_WALL_RUNS", "50")
+            .env("EMBER_BENCH_SHAPES", shapes)
             .output()
             .with_context(|| format!("cannot start {}", exe.display()))?;
         if !o.status.success() {
@@ -221,6 +329,7 @@ fn host_wall(
         .arg(root().join("xtask/linux-bench/ort_wall.py"))
         .arg(onnx)
         .arg(input)
+        .env("EMBER_BENCH_SHAPES", shapes)
         .output();
     j["onnxruntime"] = match ort {
         Ok(o) if o.status.success() => {
@@ -251,6 +360,31 @@ fn compare(golden: &Golden, got: &[u8]) -> Option<(usize, f64)> {
                 .map(|(&a, &b)| ((a as i8) as f64 - (b as i8) as f64).abs())
                 .fold(0.0, f64::max),
         )),
+        Golden::Rows { want, width } if want.len() * 4 <= got.len() && *width > 0 => {
+            let v: Vec<f32> = got[..want.len() * 4]
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let cos = |a: &[f32], b: &[f32]| {
+                let d: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
+                let n = |v: &[f32]| v.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
+                d / (n(a) * n(b)).max(1e-30)
+            };
+            let worst = v
+                .chunks_exact(*width)
+                .zip(want.chunks_exact(*width))
+                .map(|(a, b)| cos(a, b))
+                .fold(1f64, f64::min);
+            // Rows further than cosine 0.99 from the reference, and the
+            // worst row's distance (1 − cosine).
+            Some((
+                v.chunks_exact(*width)
+                    .zip(want.chunks_exact(*width))
+                    .filter(|(a, b)| cos(a, b) < 0.99)
+                    .count(),
+                1.0 - worst,
+            ))
+        }
         Golden::F32(g) if g.len() * 4 == got.len() => {
             let v = got
                 .chunks_exact(4)
@@ -311,8 +445,20 @@ pub fn bench(
             ));
             let opts = ember_compiler::Options {
                 target: target.parse().map_err(anyhow::Error::msg)?,
+                input_shapes: c.shapes.iter().cloned().collect(),
                 ..Default::default()
             };
+            let shapes = c
+                .shapes
+                .iter()
+                .map(|(_, d)| {
+                    d.iter()
+                        .map(|v| v.to_string())
+                        .collect::<Vec<_>>()
+                        .join("x")
+                })
+                .collect::<Vec<_>>()
+                .join(";");
             let blob = ember_compiler::compile_file(&c.onnx, &opts)
                 .with_context(|| format!("cannot compile {}", c.onnx.display()))?
                 .blob;
@@ -330,7 +476,16 @@ pub fn bench(
             let input_path = dir.join(format!("{}.in", c.name));
             std::fs::write(&blob_path, &blob)?;
             std::fs::write(&input_path, &input)?;
-            let e = run_engine(&exe, &plugin, cpu, "ember", &blob_path, &input_path, &dir)?;
+            let e = run_engine(
+                &exe,
+                &plugin,
+                cpu,
+                "ember",
+                &blob_path,
+                &input_path,
+                &shapes,
+                &dir,
+            )?;
             let t = if vs_tract {
                 Some(run_engine(
                     &exe,
@@ -339,6 +494,7 @@ pub fn bench(
                     "tract",
                     &c.onnx,
                     &input_path,
+                    &shapes,
                     &dir,
                 ))
             } else {
@@ -365,6 +521,10 @@ pub fn bench(
                 Some(Ok(t)) => {
                     let cmp = compare(&c.golden, &t.output);
                     json!({
+                        "output_worst_row_cosine": match c.golden {
+                            Golden::Rows { .. } => cmp.map(|c| 1.0 - c.1),
+                            _ => None,
+                        },
                         "instructions": t.instructions,
                         "macs_per_instruction": macs as f64 / t.instructions.max(1) as f64,
                         "ember_over_tract": e.instructions as f64 / t.instructions.max(1) as f64,
@@ -375,7 +535,15 @@ pub fn bench(
                 Some(Err(err)) => json!({"error": format!("{err:#}")}),
             };
             let host = if wall {
-                host_wall(&host_exe, &blob_path, &c.onnx, &input_path, &dir, vs_tract)?
+                host_wall(
+                    &host_exe,
+                    &blob_path,
+                    &c.onnx,
+                    &input_path,
+                    &shapes,
+                    &dir,
+                    vs_tract,
+                )?
             } else {
                 serde_json::Value::Null
             };
@@ -391,6 +559,10 @@ pub fn bench(
                 "arena_bytes": model.arena_bytes(),
                 "blob_bytes": blob.len(),
                 "output_differs_from_reference": ember_cmp.map(|c| c.0),
+                "output_worst_row_cosine": match c.golden {
+                    Golden::Rows { .. } => ember_cmp.map(|c| 1.0 - c.1),
+                    _ => None,
+                },
                 "output_max_abs_diff": ember_cmp.map(|c| c.1),
                 "tract": tract_json,
                 "layers": layers,
@@ -437,6 +609,10 @@ fn markdown(rows: &[serde_json::Value]) -> String {
         v["output_differs_from_reference"].as_u64(),
         v["output_max_abs_diff"].as_f64(),
     ) {
+        _ if v["output_worst_row_cosine"].is_f64() => format!(
+            "cosine ≥ {:.4}",
+            v["output_worst_row_cosine"].as_f64().unwrap_or(0.0)
+        ),
         (Some(0), _) => "equal".to_string(),
         (Some(n), Some(d)) => format!("{n} differ (max {d:.3})"),
         _ => "—".to_string(),

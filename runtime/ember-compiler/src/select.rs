@@ -175,6 +175,10 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding) {
     }
     for i in 0..g.ops.len() {
         let op = &g.ops[i];
+        if op.opcode == OpCode::DynamicFullyConnected {
+            g.ops[i].variant = variant::DYNAMIC_FC;
+            continue;
+        }
         if op.opcode == OpCode::Add && rounding == Rounding::TfliteFixedPoint {
             let dims = |k: usize| op.inputs.get(k).copied().flatten().map(|t| &g.tensors[t]);
             if let (Some(a), Some(b)) = (dims(0), dims(1)) {

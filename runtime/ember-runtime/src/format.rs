@@ -127,6 +127,9 @@ pub mod variant {
     /// [`super::OpCode::Add`]: int8 with TFLite rounding, operands and
     /// output of one shape.
     pub const ADD: u16 = 1;
+    /// [`super::OpCode::DynamicFullyConnected`]: four weight rows per pass
+    /// over the quantized input row.
+    pub const DYNAMIC_FC: u16 = 1;
     /// [`super::OpCode::AvgPool2d`]: int8, the window is the whole image
     /// (no padding, one output pixel).
     pub const GLOBAL_AVG_POOL: u16 = 1;
@@ -146,6 +149,7 @@ pub fn kernel_name(opcode: OpCode, v: u16) -> Option<&'static str> {
         (OpCode::FullyConnected, variant::FULLY_CONNECTED) => "fully_connected_s8_opt",
         (OpCode::Add, variant::ADD) => "add_s8_opt",
         (OpCode::AvgPool2d, variant::GLOBAL_AVG_POOL) => "global_avg_pool_s8_opt",
+        (OpCode::DynamicFullyConnected, variant::DYNAMIC_FC) => "fully_connected_dynamic_f32_opt",
         _ => return None,
     })
 }

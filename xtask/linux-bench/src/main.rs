@@ -128,34 +128,91 @@ fn bytemuck_bytes(words: &mut [u128]) -> &mut [u8] {
     unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), n) }
 }
 
+/// Input shapes from `EMBER_BENCH_SHAPES` (`1x128;1x128;1x128`), for
+/// models whose ONNX inputs have symbolic dimensions.
+fn bench_shapes() -> Vec<Vec<usize>> {
+    std::env::var("EMBER_BENCH_SHAPES")
+        .unwrap_or_default()
+        .split(';')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.split('x').filter_map(|d| d.parse().ok()).collect())
+        .collect()
+}
+
 fn run_tract(model: &Path, input: &[u8]) -> Result<Vec<u8>> {
     use tract_onnx::prelude::*;
-    let m = tract_onnx::onnx()
+    let shapes = bench_shapes();
+    // With fixed input shapes, the file's symbolic value infos (batch,
+    // seq) would contradict them: let tract infer every shape instead.
+    let mut m = tract_onnx::onnx()
+        .with_ignore_output_shapes(!shapes.is_empty())
+        .with_ignore_value_info(!shapes.is_empty())
         .model_for_path(model)
         .with_context(|| format!("tract cannot read {}", model.display()))?;
-    let fact = m.input_fact(0).context("no input")?.clone();
-    let shape: Vec<usize> = fact
-        .shape
-        .as_concrete_finite()
-        .ok()
-        .flatten()
-        .context("the input shape is not fixed")?
-        .to_vec();
-    let dt = fact.datum_type().context("the input type is not known")?;
-    let plan = m.into_optimized()?.into_runnable()?;
-    if !matches!(dt, DatumType::I8 | DatumType::U8 | DatumType::F32) {
-        bail!("input type {dt:?}: only int8, uint8 and f32 inputs are benchmarked");
+    let n_inputs = m.input_outlets()?.len();
+    let mut facts = Vec::with_capacity(n_inputs);
+    for i in 0..n_inputs {
+        let fact = m.input_fact(i)?.clone();
+        let dt = fact.datum_type().context("the input type is not known")?;
+        let shape: Vec<usize> = match shapes.get(i) {
+            Some(s) => s.clone(),
+            None => fact
+                .shape
+                .as_concrete_finite()
+                .ok()
+                .flatten()
+                .context("the input shape is not fixed: set EMBER_BENCH_SHAPES")?
+                .to_vec(),
+        };
+        m.set_input_fact(i, InferenceFact::dt_shape(dt, shape.clone()))?;
+        facts.push((dt, shape));
     }
-    // SAFETY: int8, uint8 and f32 accept every bit pattern, and
-    // from_raw_dt checks the byte count against the shape.
-    let t = unsafe { Tensor::from_raw_dt(dt, &shape, input) }
-        .context("input bytes do not fit the input shape")?;
-    plan.run(tvec!(t.clone().into()))?;
+    let plan = m.into_optimized()?.into_runnable()?;
+    // The input file holds Ember's inputs back to back; int64 inputs (token
+    // ids, masks) are int32 there, as Ember runs them.
+    let mut inputs = TVec::new();
+    let mut off = 0;
+    for (dt, shape) in &facts {
+        let n: usize = shape.iter().product();
+        let t = match dt {
+            DatumType::I64 => {
+                let b = input
+                    .get(off..off + 4 * n)
+                    .context("input file too short")?;
+                off += 4 * n;
+                let v: Vec<i64> = b
+                    .chunks_exact(4)
+                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as i64)
+                    .collect();
+                Tensor::from_shape(shape, &v)?
+            }
+            DatumType::I8 | DatumType::U8 | DatumType::F32 => {
+                let size = n * dt.size_of();
+                let b = input.get(off..off + size).context("input file too short")?;
+                off += size;
+                // SAFETY: int8, uint8 and f32 accept every bit pattern, and
+                // from_raw_dt checks the byte count against the shape.
+                unsafe { Tensor::from_raw_dt(*dt, shape, b) }
+                    .context("input bytes do not fit the input shape")?
+            }
+            other => bail!(
+                "input type {other:?}: only int8, uint8, f32 and int64 inputs are benchmarked"
+            ),
+        };
+        inputs.push(t.into_tvalue());
+    }
+    if off != input.len() {
+        bail!(
+            "input file has {} bytes, the model's inputs {off}",
+            input.len()
+        );
+    }
+    plan.run(inputs.clone())?;
     marker(0, 0);
-    let out = plan.run(tvec!(t.clone().into()))?;
+    let out = plan.run(inputs.clone())?;
     marker(1, 0);
     wall(|| {
-        plan.run(tvec!(t.clone().into()))?;
+        plan.run(inputs.clone())?;
         Ok(())
     })?;
     let mut bytes = Vec::new();

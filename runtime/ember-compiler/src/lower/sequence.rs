@@ -719,7 +719,7 @@ impl Lowerer<'_> {
         let scratch = self.g.activation(
             &format!("{}.scores", node.name),
             DType::I8,
-            vec![attention::attention_f32_scratch_size(sk)],
+            vec![attention::attention_f32_scratch_size(sk, dv)],
             None,
         );
         let heads = eq[0];

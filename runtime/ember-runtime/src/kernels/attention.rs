@@ -31,9 +31,10 @@ pub struct AttentionParams {
     pub scale: f32,
 }
 
-/// Scratch bytes the kernel needs: one row of `Sk` f32 scores.
-pub const fn attention_f32_scratch_size(sk: usize) -> usize {
-    sk * 4
+/// Scratch bytes the kernel needs: one row of `Sk` f32 scores and one of
+/// `Dv` output sums.
+pub const fn attention_f32_scratch_size(sk: usize, dv: usize) -> usize {
+    (sk + dv) * 4
 }
 
 fn fits(v: &StridedView, len: usize) -> bool {
@@ -67,7 +68,11 @@ fn dot(a: &[f32], a0: usize, sa: usize, b: &[f32], b0: usize, sb: usize, n: usiz
 }
 
 /// Runs attention; `scratch` holds at least
-/// [`attention_f32_scratch_size`]`(Sk)` bytes viewed as f32.
+/// [`attention_f32_scratch_size`]`(Sk, Dv)` bytes viewed as f32.
+///
+/// Order of the sums (the spec for optimized variants): each score is the
+/// eight-lane [`dot`] of a query and a key row; each output value is
+/// `Σ_j p_j · v[j, c]` accumulated over `j` in order.
 pub fn attention_f32(
     q: &[f32],
     k: &[f32],
@@ -101,7 +106,7 @@ pub fn attention_f32(
     if !views_ok {
         return Err(Error::ShapeMismatch("attention: view outside its tensor"));
     }
-    if scratch.len() < sk {
+    if scratch.len() < sk + dv {
         return Err(Error::ShapeMismatch("attention: scratch too small"));
     }
     if sk == 0 {
@@ -109,7 +114,8 @@ pub fn attention_f32(
         y.iter_mut().for_each(|o| *o = 0.0);
         return Ok(());
     }
-    let row = &mut scratch[..sk];
+    let (row, acc) = scratch.split_at_mut(sk);
+    let acc = &mut acc[..dv];
     for h in 0..heads {
         for i in 0..sq {
             let q0 = h * p.q.s_batch + i * p.q.s_row;
@@ -130,10 +136,22 @@ pub fn attention_f32(
             for s in row.iter_mut() {
                 *s /= sum;
             }
+            acc.iter_mut().for_each(|a| *a = 0.0);
+            for (j, &pj) in row.iter().enumerate() {
+                let v0 = h * p.v.s_batch + j * p.v.s_row;
+                if p.v.s_col == 1 {
+                    for (a, &vv) in acc.iter_mut().zip(&v[v0..v0 + dv]) {
+                        *a += pj * vv;
+                    }
+                } else {
+                    for (c, a) in acc.iter_mut().enumerate() {
+                        *a += pj * v[v0 + c * p.v.s_col];
+                    }
+                }
+            }
             let y0 = h * p.y.s_batch + i * p.y.s_row;
-            for c in 0..dv {
-                let v0 = h * p.v.s_batch + c * p.v.s_col;
-                y[y0 + c * p.y.s_col] = dot(row, 0, 1, v, v0, p.v.s_row, sk);
+            for (c, &a) in acc.iter().enumerate() {
+                y[y0 + c * p.y.s_col] = a;
             }
         }
     }
@@ -228,7 +246,7 @@ mod tests {
                 }),
                 scale,
             };
-            let mut scratch = vec![0f32; sk];
+            let mut scratch = vec![0f32; sk + dv];
             let mut y = vec![0f32; want.len()];
             attention_f32(&q, &k, &v, Some(&mask), &p, &mut scratch, &mut y).unwrap();
             for h in 0..heads {
@@ -254,10 +272,10 @@ mod tests {
         };
         let (q, k, v) = ([0f32; 8], [0f32; 12], [0f32; 6]);
         let mut y = [0f32; 4];
-        let mut s = [0f32; 3];
+        let mut s = [0f32; 5];
         assert!(attention_f32(&q, &k, &v, None, &p, &mut s, &mut y).is_ok());
         assert!(attention_f32(&q, &k[..11], &v, None, &p, &mut s, &mut y).is_err());
-        assert!(attention_f32(&q, &k, &v, None, &p, &mut s[..2], &mut y).is_err());
+        assert!(attention_f32(&q, &k, &v, None, &p, &mut s[..4], &mut y).is_err());
         assert!(attention_f32(&q, &k, &v, Some(&[0.0]), &p, &mut s, &mut y).is_err());
     }
 }

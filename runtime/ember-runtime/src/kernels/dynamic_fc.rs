@@ -77,14 +77,7 @@ pub fn fully_connected_dynamic_f32(
     if k > MAX_DEPTH {
         return Err(Error::ShapeMismatch("dynamic fc: depth overflows int32"));
     }
-    let xq = scratch
-        .get_mut(..x.len())
-        .ok_or(Error::ShapeMismatch("dynamic fc: scratch too small"))?;
-    let (scale, zp) = dynamic_quant_params(x);
-    for (q, &v) in xq.iter_mut().zip(x) {
-        *q = (quantize_u8(v, scale, zp) - 128) as i8;
-    }
-    let zq = zp - 128;
+    let (xq, scale, zq) = quantize_input(x, scratch)?;
     if k == 0 || n == 0 {
         for (i, o) in y.iter_mut().enumerate() {
             *o = bias.map_or(0.0, |b| b[i % n.max(1)]);
@@ -94,16 +87,43 @@ pub fn fully_connected_dynamic_f32(
     for (xr, yr) in xq.chunks_exact(k).zip(y.chunks_exact_mut(n)) {
         for (j, (wr, o)) in w.chunks_exact(k).zip(yr.iter_mut()).enumerate() {
             let dot: i32 = xr.iter().zip(wr).map(|(&a, &b)| a as i32 * b as i32).sum();
-            let acc = dot - zq * w_sum[j];
-            let s = scale * w_scale[if w_scale.len() == 1 { 0 } else { j }];
-            let v = acc as f32 * s;
-            *o = match bias {
-                Some(b) => b[j] + v,
-                None => v,
-            };
+            *o = output(dot, j, zq, scale, w_scale, w_sum, bias);
         }
     }
     Ok(())
+}
+
+/// Step 1–2 of the module docs: quantizes `x` into the head of `scratch`
+/// as `q − 128`; returns it with the scale and the shifted zero point.
+pub(crate) fn quantize_input<'s>(x: &[f32], scratch: &'s mut [i8]) -> Result<(&'s [i8], f32, i32)> {
+    let xq = scratch
+        .get_mut(..x.len())
+        .ok_or(Error::ShapeMismatch("dynamic fc: scratch too small"))?;
+    let (scale, zp) = dynamic_quant_params(x);
+    for (q, &v) in xq.iter_mut().zip(x) {
+        *q = (quantize_u8(v, scale, zp) - 128) as i8;
+    }
+    Ok((xq, scale, zp - 128))
+}
+
+/// Step 3 of the module docs for output column `j`, from `Σ (q − 128)·w`.
+#[inline]
+pub(crate) fn output(
+    dot: i32,
+    j: usize,
+    zq: i32,
+    scale: f32,
+    w_scale: &[f32],
+    w_sum: &[i32],
+    bias: Option<&[f32]>,
+) -> f32 {
+    let acc = dot.wrapping_sub(zq.wrapping_mul(w_sum[j]));
+    let s = scale * w_scale[if w_scale.len() == 1 { 0 } else { j }];
+    let v = acc as f32 * s;
+    match bias {
+        Some(b) => b[j] + v,
+        None => v,
+    }
 }
 
 #[cfg(test)]

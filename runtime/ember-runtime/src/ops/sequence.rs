@@ -5,7 +5,7 @@
 
 use super::{cast, cast_mut, check_const, Ctx};
 use crate::error::Result;
-use crate::format::{DType, OpCode, Storage, SCRATCH_INPUT};
+use crate::format::{variant, DType, OpCode, Storage, SCRATCH_INPUT};
 use crate::kernels::{
     self,
     attention::AttentionParams,
@@ -143,7 +143,10 @@ pub(super) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
                 c.check(fits(&mv, &m), "attention mask view outside its tensor")?;
             }
             c.check(p.scale.is_finite(), "attention scale not finite")?;
-            check_scratch(c, kernels::attention::attention_f32_scratch_size(p.k.rows))
+            check_scratch(
+                c,
+                kernels::attention::attention_f32_scratch_size(p.k.rows, p.v.cols),
+            )
         }
         OpCode::LayerNorm => {
             c.need_inputs(2, 3)?;
@@ -342,8 +345,8 @@ pub(super) fn eval(
             } else {
                 None
             };
-            let sk = p.k.rows;
-            let s: &mut [f32] = cast_mut(scratch.get_mut(..sk * 4).ok_or(c.err("scratch"))?)?;
+            let n = kernels::attention::attention_f32_scratch_size(p.k.rows, p.v.cols);
+            let s: &mut [f32] = cast_mut(scratch.get_mut(..n).ok_or(c.err("scratch"))?)?;
             kernels::attention::attention_f32(
                 cast(ins[0])?,
                 cast(ins[1])?,
@@ -393,7 +396,12 @@ pub(super) fn eval(
             } else {
                 None
             };
-            kernels::dynamic_fc::fully_connected_dynamic_f32(
+            let kernel = if c.op.variant == variant::DYNAMIC_FC {
+                kernels::opt::dynamic_fc::fully_connected_dynamic_f32_opt
+            } else {
+                kernels::dynamic_fc::fully_connected_dynamic_f32
+            };
+            kernel(
                 cast(ins[0])?,
                 rows,
                 k,

@@ -500,6 +500,7 @@ pub mod depthwise_conv;
 #[cfg(not(target_arch = "arm"))]
 pub mod depthwise_conv_f32;
 pub mod dot;
+pub mod dynamic_fc;
 pub mod elementwise;
 pub mod fully_connected;
 pub mod pool;
