@@ -280,7 +280,7 @@ fn run_engine(
 }
 
 /// Median (and fastest) microseconds per inference on this machine, one
-/// thread, over 50 runs after the warm-up: Ember, and tract when asked.
+/// thread, over up to 50 runs after the warm-up: Ember, and tract when asked.
 fn host_wall(
     exe: &Path,
     blob: &Path,
@@ -646,7 +646,7 @@ fn markdown(rows: &[serde_json::Value]) -> String {
         );
     }
     if rows.iter().any(|r| !r["host_wall_us"].is_null()) {
-        s += "\nHost wall-clock (this machine, one thread, median of 50 runs after a warm-up):\n\n| model | Ember µs | tract µs | onnxruntime µs | Ember ÷ tract |\n|---|---:|---:|---:|---:|\n";
+        s += "\nHost wall-clock (this machine, one thread, median of up to 50 runs after a warm-up, at most about 20 s per engine):\n\n| model | Ember µs | tract µs | onnxruntime µs | Ember ÷ tract |\n|---|---:|---:|---:|---:|\n";
         let mut seen = std::collections::HashSet::new();
         for r in rows {
             let h = &r["host_wall_us"];

@@ -44,8 +44,13 @@ pub fn dynamic_quant_params(x: &[f32]) -> (f32, i32) {
 /// Quantizes one value with `(scale, zp)` to `[0, 255]`.
 #[inline]
 pub fn quantize_u8(v: f32, scale: f32, zp: i32) -> i32 {
-    let q = libm::rintf(v / scale);
-    // `as` saturates (and maps NaN to 0): no overflow before the clamp.
+    // Anything past ±512 saturates either way (0 ≤ zp ≤ 255); inside, adding
+    // and removing 1.5·2²³ rounds to the nearest integer, ties to even,
+    // exactly like `rintf` (the FPU's default rounding) without a call.
+    const MAGIC: f32 = 12_582_912.0;
+    let t = (v / scale).clamp(-512.0, 512.0);
+    let q = (t + MAGIC) - MAGIC;
+    // `as` maps NaN to 0, as `rintf(NaN) as i32` does.
     (q as i32).saturating_add(zp).clamp(0, 255)
 }
 
@@ -177,6 +182,20 @@ mod tests {
         assert_eq!((s, z), (4.0 / 255.0, 64));
         assert_eq!(dynamic_quant_params(&[0.0, 0.0]), (1.0, 0));
         assert_eq!(dynamic_quant_params(&[1.0, 3.0]).1, 0);
+        // Rounding: ties to even, saturation, NaN, against rintf.
+        for &(v, s, z) in &[
+            (2.5f32, 1.0f32, 0),
+            (3.5, 1.0, 0),
+            (-0.5, 1.0, 10),
+            (1e30, 1.0, 3),
+            (-1e30, 0.5, 250),
+            (f32::NAN, 1.0, 7),
+            (126.49999, 1.0, 0),
+            (0.3, 0.0007, 128),
+        ] {
+            let want = ((libm::rintf(v / s) as i32).saturating_add(z)).clamp(0, 255);
+            assert_eq!(quantize_u8(v, s, z), want, "{v} {s} {z}");
+        }
         assert!(fully_connected_dynamic_f32(
             &x,
             rows,
