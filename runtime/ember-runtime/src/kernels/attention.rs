@@ -67,44 +67,6 @@ fn dot(a: &[f32], a0: usize, sa: usize, b: &[f32], b0: usize, sb: usize, n: usiz
     ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
 }
 
-/// `out[j] = dot(q, k[k0 + j·stride ..][..d])` for every key, four keys per
-/// pass over the query; each value is summed exactly as [`dot`] sums it.
-fn dots_contiguous(q: &[f32], k: &[f32], k0: usize, stride: usize, out: &mut [f32]) {
-    let d = q.len();
-    let n8 = d / 8 * 8;
-    let lanes = |acc: [f32; 8]| {
-        ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
-    };
-    let mut j = 0;
-    while j + 4 <= out.len() {
-        let r = |t: usize| &k[k0 + (j + t) * stride..k0 + (j + t) * stride + d];
-        let (k0r, k1r, k2r, k3r) = (r(0), r(1), r(2), r(3));
-        let mut a = [[0f32; 8]; 4];
-        for base in (0..n8).step_by(8) {
-            let qs = &q[base..base + 8];
-            for l in 0..8 {
-                a[0][l] += qs[l] * k0r[base + l];
-                a[1][l] += qs[l] * k1r[base + l];
-                a[2][l] += qs[l] * k2r[base + l];
-                a[3][l] += qs[l] * k3r[base + l];
-            }
-        }
-        for (l, i) in (n8..d).enumerate() {
-            a[0][l] += q[i] * k0r[i];
-            a[1][l] += q[i] * k1r[i];
-            a[2][l] += q[i] * k2r[i];
-            a[3][l] += q[i] * k3r[i];
-        }
-        for t in 0..4 {
-            out[j + t] = lanes(a[t]);
-        }
-        j += 4;
-    }
-    for (jj, o) in out.iter_mut().enumerate().skip(j) {
-        *o = dot(q, 0, 1, k, k0 + jj * stride, 1, d);
-    }
-}
-
 /// Runs attention; `scratch` holds at least
 /// [`attention_f32_scratch_size`]`(Sk, Dv)` bytes viewed as f32.
 ///
@@ -157,16 +119,9 @@ pub fn attention_f32(
     for h in 0..heads {
         for i in 0..sq {
             let q0 = h * p.q.s_batch + i * p.q.s_row;
-            if p.q.s_col == 1 && p.k.s_col == 1 {
-                dots_contiguous(&q[q0..q0 + d], k, h * p.k.s_batch, p.k.s_row, row);
-            } else {
-                for (j, s) in row.iter_mut().enumerate() {
-                    let k0 = h * p.k.s_batch + j * p.k.s_row;
-                    *s = dot(q, q0, p.q.s_col, k, k0, p.k.s_col, d);
-                }
-            }
             for (j, s) in row.iter_mut().enumerate() {
-                let mut v = *s * p.scale;
+                let k0 = h * p.k.s_batch + j * p.k.s_row;
+                let mut v = dot(q, q0, p.q.s_col, k, k0, p.k.s_col, d) * p.scale;
                 if let (Some(mv), Some(m)) = (p.mask, mask) {
                     v += m[h * mv.s_batch + i * mv.s_row + j * mv.s_col];
                 }
@@ -182,34 +137,16 @@ pub fn attention_f32(
                 *s /= sum;
             }
             acc.iter_mut().for_each(|a| *a = 0.0);
-            let vrow = |j: usize| h * p.v.s_batch + j * p.v.s_row;
-            let mut j = 0;
-            if p.v.s_col == 1 {
-                // Four value rows per pass over the sums: each sum still
-                // takes its terms in `j` order.
-                while j + 4 <= sk {
-                    let (p0, p1, p2, p3) = (row[j], row[j + 1], row[j + 2], row[j + 3]);
-                    let (r0, r1, r2, r3) = (
-                        &v[vrow(j)..vrow(j) + dv],
-                        &v[vrow(j + 1)..vrow(j + 1) + dv],
-                        &v[vrow(j + 2)..vrow(j + 2) + dv],
-                        &v[vrow(j + 3)..vrow(j + 3) + dv],
-                    );
-                    for c in 0..dv {
-                        let mut a = acc[c];
-                        a += p0 * r0[c];
-                        a += p1 * r1[c];
-                        a += p2 * r2[c];
-                        a += p3 * r3[c];
-                        acc[c] = a;
+            for (j, &pj) in row.iter().enumerate() {
+                let v0 = h * p.v.s_batch + j * p.v.s_row;
+                if p.v.s_col == 1 {
+                    for (a, &vv) in acc.iter_mut().zip(&v[v0..v0 + dv]) {
+                        *a += pj * vv;
                     }
-                    j += 4;
-                }
-            }
-            for (jj, &pj) in row.iter().enumerate().skip(j) {
-                let v0 = vrow(jj);
-                for (c, a) in acc.iter_mut().enumerate() {
-                    *a += pj * v[v0 + c * p.v.s_col];
+                } else {
+                    for (c, a) in acc.iter_mut().enumerate() {
+                        *a += pj * v[v0 + c * p.v.s_col];
+                    }
                 }
             }
             let y0 = h * p.y.s_batch + i * p.y.s_row;
@@ -318,24 +255,6 @@ mod tests {
                         let (a, b) = (y[(i * heads + h) * dv + c], want[(h * sq + i) * dv + c]);
                         assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
                     }
-                }
-            }
-        }
-    }
-
-    /// The four-key blocked scores are bit-identical to one [`dot`] each.
-    #[test]
-    fn blocked_scores_equal_single_dots() {
-        let mut seed = 3;
-        for d in 1..=40 {
-            for keys in [1usize, 3, 4, 9] {
-                let q = values(&mut seed, d);
-                let stride = d + 3;
-                let k = values(&mut seed, keys * stride);
-                let mut out = vec![0f32; keys];
-                dots_contiguous(&q, &k, 0, stride, &mut out);
-                for (j, &o) in out.iter().enumerate() {
-                    assert_eq!(o.to_bits(), dot(&q, 0, 1, &k, j * stride, 1, d).to_bits());
                 }
             }
         }
