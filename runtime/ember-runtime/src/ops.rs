@@ -16,7 +16,38 @@ use crate::kernels::{
 };
 use crate::model::{Model, OpInfo, TensorInfo};
 
+// Transformer operators: on every target but 32-bit Arm (Cortex-M), where
+// they would add about 32 KB of code to firmware that runs CNNs; there the
+// `transformers` feature brings them in.
+#[cfg(any(not(target_arch = "arm"), feature = "transformers"))]
 mod sequence;
+
+/// What validation says on a build without the transformer operators.
+#[cfg(all(target_arch = "arm", not(feature = "transformers")))]
+mod sequence {
+    use super::Ctx;
+    use crate::error::Result;
+
+    const ABSENT: &str =
+        "transformer operators are not in this 32-bit Arm build: enable ember-runtime's `transformers` feature";
+
+    pub(super) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
+        Err(c.err(ABSENT))
+    }
+
+    pub(super) fn eval(
+        c: &Ctx<'_, '_>,
+        _ins: &[&[u8]],
+        _out: &mut [u8],
+        _scratch: &mut [u8],
+    ) -> Result<()> {
+        Err(c.err(ABSENT))
+    }
+
+    pub(super) fn macs(_c: &Ctx<'_, '_>) -> u64 {
+        0
+    }
+}
 
 /// Pattern matching the opcodes registered in [`sequence`].
 macro_rules! sequence_ops {
