@@ -250,3 +250,49 @@ fn dynamic_shape_is_named_with_the_fix() {
         &[0.0, 2.0, 0.0, 4.0, 0.5, 0.0, 7.0, 0.0]
     );
 }
+
+/// The transformer ops' geometry lives in their params (strides, head
+/// counts, axes) and in the op table: mutations there, with the checksum
+/// recomputed, are refused at load or run cleanly, never a panic or an
+/// out-of-bounds read. MiniLM at 8 tokens.
+#[test]
+fn mutated_transformer_params_never_panic() {
+    let onnx = ember_tests::shared_dir()
+        .join("models/transformers/minilm/all-MiniLM-L6-v2_int8_dynamic.onnx");
+    let opts = Options {
+        input_shapes: ["input_ids", "attention_mask", "token_type_ids"]
+            .iter()
+            .map(|n| (n.to_string(), vec![1, 8]))
+            .collect(),
+        ..Default::default()
+    };
+    let b = ember_compiler::compile_file(&onnx, &opts).unwrap().blob;
+    assert!(load_and_run(&b).is_ok());
+    let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as usize;
+    let (n_ops, ops_off) = (u32_at(32), u32_at(36));
+    let (n_params, params_off) = (u32_at(64), u32_at(68));
+    let regions = [(ops_off, n_ops * 32), (params_off, n_params * 4)];
+    let mut rng = Rng(0xA77E);
+    let (mut rejected, n) = (0, 100);
+    for _ in 0..n {
+        let mut m = b.clone();
+        let (start, len) = regions[rng.below(2)];
+        for _ in 0..1 + rng.below(3) {
+            let i = start + rng.below(len);
+            m[i] = match rng.below(3) {
+                0 => m[i] ^ (1 << rng.below(8)),
+                1 => 0xFF,
+                _ => rng.next() as u8,
+            };
+        }
+        fix_crc(&mut m);
+        if load_and_run(&m).is_err() {
+            rejected += 1;
+        }
+    }
+    eprintln!("{rejected} of {n} mutated transformer blobs rejected, the rest ran");
+    assert!(
+        rejected > n / 4,
+        "validation rejects too little: {rejected} of {n}"
+    );
+}
