@@ -31,6 +31,9 @@ pub struct AttentionParams {
     pub scale: f32,
 }
 
+/// Mask values at or below this remove a key: its weight underflows to 0.
+const MASKED: f32 = -1.0e30;
+
 /// Scratch bytes the kernel needs: one row of `Sk` f32 scores and one of
 /// `Dv` output sums.
 pub const fn attention_f32_scratch_size(sk: usize, dv: usize) -> usize {
@@ -119,7 +122,20 @@ pub fn attention_f32(
     for h in 0..heads {
         for i in 0..sq {
             let q0 = h * p.q.s_batch + i * p.q.s_row;
+            // Keys the mask removes (an additive −3.4e38, `finfo.min` as
+            // exporters write it) get weight exactly 0 after the softmax
+            // whatever their dot product: skip the product. Unless every
+            // key is removed, the result is the same bit for bit.
+            let removed = |j: usize| match (p.mask, mask) {
+                (Some(mv), Some(m)) => m[h * mv.s_batch + i * mv.s_row + j * mv.s_col] <= MASKED,
+                _ => false,
+            };
+            let skip = (0..sk).any(|j| !removed(j));
             for (j, s) in row.iter_mut().enumerate() {
+                if skip && removed(j) {
+                    *s = f32::NEG_INFINITY;
+                    continue;
+                }
                 let k0 = h * p.k.s_batch + j * p.k.s_row;
                 let mut v = dot(q, q0, p.q.s_col, k, k0, p.k.s_col, d) * p.scale;
                 if let (Some(mv), Some(m)) = (p.mask, mask) {
@@ -138,6 +154,10 @@ pub fn attention_f32(
             }
             acc.iter_mut().for_each(|a| *a = 0.0);
             for (j, &pj) in row.iter().enumerate() {
+                if pj == 0.0 {
+                    // Adds nothing (finite values).
+                    continue;
+                }
                 let v0 = h * p.v.s_batch + j * p.v.s_row;
                 if p.v.s_col == 1 {
                     for (a, &vv) in acc.iter_mut().zip(&v[v0..v0 + dv]) {
@@ -258,6 +278,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Every key masked: no key is skipped, the scores decide (as in the
+    /// unfused graph, where all of them carry the same huge offset).
+    #[test]
+    fn fully_masked_rows_fall_back_to_the_scores() {
+        let p = AttentionParams {
+            q: StridedView::dense(1, 1, 2),
+            k: StridedView::dense(1, 2, 2),
+            v: StridedView::dense(1, 2, 1),
+            y: StridedView::dense(1, 1, 1),
+            mask: Some(StridedView::dense(1, 1, 2)),
+            scale: 1.0,
+        };
+        let (q, k, v) = ([1.0f32, 0.0], [0.0f32, 0.0, 0.0, 0.0], [2.0f32, 4.0]);
+        let mut y = [0f32; 1];
+        let mut s = [0f32; 3];
+        let m = [f32::MIN, f32::MIN];
+        attention_f32(&q, &k, &v, Some(&m), &p, &mut s, &mut y).unwrap();
+        assert_eq!(y, [3.0]);
     }
 
     #[test]

@@ -197,6 +197,69 @@ dot4_kernel!(
     dot4_s8_dotprod, "neon,dotprod", sdot
 );
 
+/// Stamps out [`dot4x4_s8`]-shaped functions: four input rows times four
+/// weight rows, sixteen accumulators in vector registers, every vector
+/// loaded once per 16 bytes.
+macro_rules! dot4x4_kernel {
+    ($(#[$doc:meta])* $name:ident, $features:literal, $mac:ident) => {
+        $(#[$doc])*
+        #[inline]
+        #[target_feature(enable = $features)]
+        pub fn $name(x: [&[i8]; 4], w: [&[i8]; 4]) -> [[i32; 4]; 4] {
+            let n = x.iter().fold(common_len(x[0], w), |m, r| m.min(r.len()));
+            let mut a = [[vdupq_n_s32(0); 4]; 4];
+            let mut i = 0;
+            while i + 16 <= n {
+                let mut xv = [vdupq_n_s8(0); 4];
+                for (v, r) in xv.iter_mut().zip(&x) {
+                    // SAFETY: `i + 16 <= n <=` every row's length.
+                    *v = unsafe { ld16(r.as_ptr().add(i)) };
+                }
+                for j in 0..4 {
+                    // SAFETY: as above.
+                    let wv = unsafe { ld16(w[j].as_ptr().add(i)) };
+                    for (acc, &v) in a.iter_mut().zip(&xv) {
+                        acc[j] = $mac(acc[j], v, wv);
+                    }
+                }
+                i += 16;
+            }
+            if i + 8 <= n {
+                let mut xv = [vdup_n_s8(0); 4];
+                for (v, r) in xv.iter_mut().zip(&x) {
+                    // SAFETY: `i + 8 <= n`, as above.
+                    *v = unsafe { ld8(r.as_ptr().add(i)) };
+                }
+                for j in 0..4 {
+                    // SAFETY: as above.
+                    let wv = unsafe { ld8(w[j].as_ptr().add(i)) };
+                    for (acc, &v) in a.iter_mut().zip(&xv) {
+                        acc[j] = mac8(acc[j], v, wv);
+                    }
+                }
+                i += 8;
+            }
+            let mut out = [[0i32; 4]; 4];
+            for ((o, acc), r) in out.iter_mut().zip(&a).zip(&x) {
+                *o = lanes(reduce4(acc[0], acc[1], acc[2], acc[3]));
+                for (oj, wj) in o.iter_mut().zip(w) {
+                    *oj = oj.wrapping_add(tail(r, wj, i, n));
+                }
+            }
+            out
+        }
+    };
+}
+
+dot4x4_kernel!(
+    /// `Σ x_p·w_j` for four input rows and four weight rows.
+    dot4x4_s8, "neon", mac16
+);
+dot4x4_kernel!(
+    /// [`dot4x4_s8`] with `SDOT`. Call only when [`super::dot::has_dotprod`].
+    dot4x4_s8_dotprod, "neon,dotprod", sdot
+);
+
 /// `SDOT`: `acc` lane `l += Σ_{k<4} x[4l+k]·w[4l+k]`.
 #[inline]
 #[target_feature(enable = "neon,dotprod")]

@@ -76,6 +76,28 @@ pub fn dot4_s8(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4]
     }
 }
 
+/// `Σ x_p·w_j` of four input vectors against four weight rows: each
+/// input and weight vector is read once for the sixteen sums.
+#[inline]
+pub fn dot4x4_s8(x: [&[i8]; 4], w: [&[i8]; 4]) -> [[i32; 4]; 4] {
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    {
+        // SAFETY: NEON is enabled for the whole build (the cfg above) and
+        // `SDOT` only after `has_dotprod` found it on this core.
+        unsafe {
+            if has_dotprod() {
+                super::arm_neon::dot4x4_s8_dotprod(x, w)
+            } else {
+                super::arm_neon::dot4x4_s8(x, w)
+            }
+        }
+    }
+    #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
+    {
+        x.map(|r| dot4_s8(r, w[0], w[1], w[2], w[3]))
+    }
+}
+
 /// Plain Rust shaped for LLVM's vectorizer: one induction variable, equal
 /// slice lengths proven up front (so no bounds checks survive in the loop),
 /// a widening multiply and an add reduction. With `target-cpu=cortex-m55`

@@ -7,7 +7,7 @@
 
 use super::super::check_len;
 use super::super::dynamic_fc::{output, quantize_input, MAX_DEPTH};
-use super::dot::{dot4_s8, dot_s8};
+use super::dot::{dot4_s8, dot4x4_s8, dot_s8};
 use crate::error::{Error, Result};
 
 /// Scratch bytes: as the reference kernel's.
@@ -50,7 +50,29 @@ pub fn fully_connected_dynamic_f32_opt(
         return Ok(());
     }
     let n4 = n / 4 * 4;
-    for (xr, yr) in xq.chunks_exact(k).zip(y.chunks_exact_mut(n)) {
+    // Four input rows at a time against four weight rows, then one row at
+    // a time for the rest.
+    let r4 = rows / 4 * 4;
+    for r in (0..r4).step_by(4) {
+        let xr = |i: usize| &xq[(r + i) * k..(r + i + 1) * k];
+        let x4 = [xr(0), xr(1), xr(2), xr(3)];
+        for j in (0..n4).step_by(4) {
+            let wr = |i: usize| &w[(j + i) * k..(j + i + 1) * k];
+            let d = dot4x4_s8(x4, [wr(0), wr(1), wr(2), wr(3)]);
+            for (i, di) in d.iter().enumerate() {
+                for (t, &v) in di.iter().enumerate() {
+                    y[(r + i) * n + j + t] = output(v, j + t, zq, scale, w_scale, w_sum, bias);
+                }
+            }
+        }
+        for (i, xi) in x4.iter().enumerate() {
+            for j in n4..n {
+                let d = dot_s8(xi, &w[j * k..(j + 1) * k]);
+                y[(r + i) * n + j] = output(d, j, zq, scale, w_scale, w_sum, bias);
+            }
+        }
+    }
+    for (xr, yr) in xq.chunks_exact(k).zip(y.chunks_exact_mut(n)).skip(r4) {
         for j in (0..n4).step_by(4) {
             let r = |i: usize| &w[(j + i) * k..(j + i + 1) * k];
             let d = dot4_s8(xr, r(0), r(1), r(2), r(3));
@@ -80,7 +102,7 @@ mod tests {
     fn matches_the_reference() {
         let mut rng = Rng::new(0x5eed);
         for case in 0..300 {
-            let rows = rng.range(1, 6) as usize;
+            let rows = rng.range(1, 11) as usize;
             let k = rng.range(1, 70) as usize;
             let n = rng.range(1, 19) as usize;
             let spread = [0.01f32, 1.0, 300.0][case % 3];
