@@ -17,6 +17,7 @@ pub mod conv;
 pub mod depthwise_conv;
 pub mod dynamic_fc;
 pub mod elementwise;
+mod erf_table;
 pub mod fully_connected;
 pub mod gather;
 pub mod layer_norm;

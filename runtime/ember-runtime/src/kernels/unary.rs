@@ -3,6 +3,7 @@
 
 use super::check_len;
 use super::dynamic_fc::{dynamic_quant_params, quantize_u8};
+use super::erf_table::{ERF, ERF_SLOPE};
 use crate::error::Result;
 
 /// Which function [`unary_f32`] applies.
@@ -37,13 +38,41 @@ impl UnaryOp {
     }
 }
 
+/// The error function: cubic Hermite interpolation between tabulated
+/// values and slopes at multiples of 1/32 on [0, 4) (odd symmetry; ±1 from
+/// 4 on, where `erf` rounds to 1 in f32). Within 2e-7 of `erf` everywhere
+/// (checked against `libm::erff` on a dense grid); about a quarter of its
+/// instructions, with no `exp` call.
+#[inline]
+pub fn erf(x: f32) -> f32 {
+    let a = x.abs();
+    if a.is_nan() {
+        return x;
+    }
+    if a >= 4.0 {
+        return 1f32.copysign(x);
+    }
+    let s = a * 32.0;
+    let i = s as usize; // 0..=127: a < 4
+    let t = s - i as f32;
+    let (Some(f), Some(d)) = (ERF.get(i..i + 2), ERF_SLOPE.get(i..i + 2)) else {
+        return libm::erff(x);
+    };
+    let (t2, t3) = (t * t, t * t * t);
+    let h00 = 2.0 * t3 - 3.0 * t2 + 1.0;
+    let h10 = t3 - 2.0 * t2 + t;
+    let h01 = 3.0 * t2 - 2.0 * t3;
+    let h11 = t3 - t2;
+    (h00 * f[0] + h10 * d[0] + h01 * f[1] + h11 * d[1]).copysign(x)
+}
+
 /// `y[i] = f(x[i])`.
 pub fn unary_f32(op: UnaryOp, x: &[f32], y: &mut [f32]) -> Result<()> {
     check_len(y.len(), Some(x.len()), "unary: output length")?;
     match op {
-        UnaryOp::Erf => x.iter().zip(y).for_each(|(v, o)| *o = libm::erff(*v)),
+        UnaryOp::Erf => x.iter().zip(y).for_each(|(v, o)| *o = erf(*v)),
         UnaryOp::Gelu => x.iter().zip(y).for_each(|(&v, o)| {
-            *o = ((libm::erff(v / core::f32::consts::SQRT_2) + 1.0) * v) * 0.5;
+            *o = ((erf(v / core::f32::consts::SQRT_2) + 1.0) * v) * 0.5;
         }),
         UnaryOp::Sqrt => x.iter().zip(y).for_each(|(v, o)| *o = libm::sqrtf(*v)),
         UnaryOp::FakeQuantDynamic => {
@@ -59,6 +88,20 @@ pub fn unary_f32(op: UnaryOp, x: &[f32], y: &mut [f32]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn erf_is_within_2e7_of_libm() {
+        let mut worst = 0f32;
+        for i in -600_000..=600_000 {
+            let x = i as f32 * 1e-5;
+            worst = worst.max((erf(x) - libm::erff(x)).abs());
+        }
+        assert!(worst <= 2e-7, "max |erf − erff| = {worst}");
+        assert_eq!(erf(0.0), 0.0);
+        assert_eq!(erf(-9.0), -1.0);
+        assert!(erf(f32::NAN).is_nan());
+        assert_eq!(erf(f32::INFINITY), 1.0);
+    }
 
     #[test]
     fn values() {
