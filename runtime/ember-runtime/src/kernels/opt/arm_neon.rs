@@ -259,6 +259,11 @@ dot4x4_kernel!(
     /// [`dot4x4_s8`] with `SDOT`. Call only when [`super::dot::has_dotprod`].
     dot4x4_s8_dotprod, "neon,dotprod", sdot
 );
+dot4x4_kernel!(
+    /// [`dot4x4_s8`] with two products per int16 lane (`SMULL` +
+    /// `SMLAL2`): exact only when no weight is −128.
+    dot4x4_s8_paired, "neon", mac16_paired
+);
 
 /// `SDOT`: `acc` lane `l += Σ_{k<4} x[4l+k]·w[4l+k]`.
 #[inline]

@@ -98,6 +98,31 @@ pub fn dot4x4_s8(x: [&[i8]; 4], w: [&[i8]; 4]) -> [[i32; 4]; 4] {
     }
 }
 
+/// [`dot4x4_s8`] for weight rows without −128 (a symmetric quantizer's
+/// range): on aarch64 cores without `SDOT` two products share an int16
+/// lane (one instruction fewer per 16 products), which is exact only then.
+/// The caller checks the weights.
+#[inline]
+pub fn dot4x4_s8_no_min(x: [&[i8]; 4], w: [&[i8]; 4]) -> [[i32; 4]; 4] {
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    {
+        // SAFETY: NEON is enabled for the whole build (the cfg above),
+        // `SDOT` only after `has_dotprod` found it, and the paired kernel
+        // only on weights without −128 (this function's contract).
+        unsafe {
+            if has_dotprod() {
+                super::arm_neon::dot4x4_s8_dotprod(x, w)
+            } else {
+                super::arm_neon::dot4x4_s8_paired(x, w)
+            }
+        }
+    }
+    #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
+    {
+        dot4x4_s8(x, w)
+    }
+}
+
 /// Plain Rust shaped for LLVM's vectorizer: one induction variable, equal
 /// slice lengths proven up front (so no bounds checks survive in the loop),
 /// a widening multiply and an add reduction. With `target-cpu=cortex-m55`
