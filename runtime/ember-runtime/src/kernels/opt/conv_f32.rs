@@ -214,7 +214,28 @@ pub fn fully_connected_f32_opt(
     if let Some(b) = bias {
         check_len(b.len(), Some(n), "fully connected: bias length")?;
     }
-    for r in 0..rows {
+    // Four rows per pass over the weights (each weight vector loaded once
+    // for four rows), then one at a time.
+    let r4 = if k == 0 { 0 } else { rows / 4 * 4 };
+    for (xs, ys) in x[..r4 * k]
+        .chunks_exact(4 * k.max(1))
+        .zip(y[..r4 * n].chunks_exact_mut(4 * n.max(1)))
+    {
+        let (x0, x1, x2, x3) = (&xs[..k], &xs[k..2 * k], &xs[2 * k..3 * k], &xs[3 * k..]);
+        let (y0, rest) = ys.split_at_mut(n);
+        let (y1, rest) = rest.split_at_mut(n);
+        let (y2, y3) = rest.split_at_mut(n);
+        rows_times_filters(
+            [x0, x1, x2, x3],
+            w,
+            k,
+            bias,
+            act_min,
+            act_max,
+            [y0, y1, y2, y3],
+        );
+    }
+    for r in r4..rows {
         let o = &mut y[r * n..(r + 1) * n];
         rows_times_filters([&x[r * k..(r + 1) * k]], w, k, bias, act_min, act_max, [o]);
     }
