@@ -1438,6 +1438,32 @@ impl Lowerer<'_> {
         }
     }
 
+    /// An `Add` of a constant of `n` elements (along the last axis when
+    /// `last_axis`) consuming `out` alone: fused as a bias. Returns the name
+    /// the op's result takes and the bias.
+    fn take_bias_add(
+        &mut self,
+        out: &str,
+        n: usize,
+        last_axis: bool,
+    ) -> Result<(String, Option<Vec<f32>>)> {
+        if let Some(j) = self.follow(out) {
+            let a = &self.nodes[j];
+            if a.op_type == "Add" {
+                let other = if a.input[0] == out { 1 } else { 0 };
+                if let Some(c) = self.const_input(a, other)? {
+                    if c.len() == n && (!last_axis || c.shape().last() == Some(&n)) {
+                        let bias = c.to_f32_array().iter().copied().collect();
+                        let name = Self::out_name(a);
+                        self.mark(&[j]);
+                        return Ok((name, Some(bias)));
+                    }
+                }
+            }
+        }
+        Ok((out.to_string(), None))
+    }
+
     /// `Cast(ConvInteger(q(x), w)) · (x_scale · w_scale) [+ bias]` as a float
     /// convolution of the fake-quantized input with `w · w_scale`: the same
     /// sums up to f32 rounding (the integer products are exact in both).
@@ -1462,22 +1488,8 @@ impl Lowerer<'_> {
             let s = ws[if ws.len() == 1 { 0 } else { c }];
             sl.mapv_inplace(|v| v * s);
         }
-        // Bias: an Add of a constant with Co elements right after.
-        let mut out_name = out.to_string();
-        let mut bias = None;
-        if let Some(j) = self.follow(out) {
-            let a = &self.nodes[j];
-            if a.op_type == "Add" {
-                let other = if a.input[0] == out { 1 } else { 0 };
-                if let Some(c) = self.const_input(a, other)? {
-                    if c.len() == co {
-                        bias = Some(c.to_f32_array().iter().copied().collect::<Vec<f32>>());
-                        out_name = Self::out_name(a);
-                        self.mark(&[j]);
-                    }
-                }
-            }
-        }
+        // Bias: an Add of a constant with Co elements (any shape) right after.
+        let (out_name, bias) = self.take_bias_add(out, co, false)?;
         let tag = format!("{}.dynconv", conv.name);
         let (xn, wn, bn) = (format!("{tag}.x"), format!("{tag}.w"), format!("{tag}.b"));
         self.vals.insert(xn.clone(), Val::Act(xf));
@@ -1522,21 +1534,7 @@ impl Lowerer<'_> {
         }
         let x = self.fc_input(node, x, k)?;
         // Bias: an Add of a constant [N] right after.
-        let mut out_name = out.to_string();
-        let mut bias = None;
-        if let Some(j) = self.follow(out) {
-            let a = &self.nodes[j];
-            if a.op_type == "Add" {
-                let other = if a.input[0] == out { 1 } else { 0 };
-                if let Some(c) = self.const_input(a, other)? {
-                    if c.len() == n && c.shape().last() == Some(&n) {
-                        bias = Some(c.to_f32_array().iter().copied().collect::<Vec<f32>>());
-                        out_name = Self::out_name(a);
-                        self.mark(&[j]);
-                    }
-                }
-            }
-        }
+        let (out_name, bias) = self.take_bias_add(out, n, true)?;
         let wt = w.t().as_standard_layout().to_owned(); // [N, K]
         let wd: Vec<i8> = wt.iter().copied().collect();
         let sums: Vec<i32> = wt

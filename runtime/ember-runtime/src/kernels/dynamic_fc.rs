@@ -69,6 +69,33 @@ pub fn fully_connected_dynamic_f32(
     scratch: &mut [i8],
     y: &mut [f32],
 ) -> Result<()> {
+    let Some((xq, scale, zq)) = prepare(x, rows, k, w, n, w_scale, w_sum, bias, scratch, y)? else {
+        return Ok(());
+    };
+    for (xr, yr) in xq.chunks_exact(k).zip(y.chunks_exact_mut(n)) {
+        for (j, (wr, o)) in w.chunks_exact(k).zip(yr.iter_mut()).enumerate() {
+            let dot: i32 = xr.iter().zip(wr).map(|(&a, &b)| a as i32 * b as i32).sum();
+            *o = output(dot, j, zq, scale, w_scale, w_sum, bias);
+        }
+    }
+    Ok(())
+}
+
+/// Checks the operands and quantizes the input (steps 1–2); writes the
+/// bias-only output and returns `None` when `k` or `n` is 0.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+pub(crate) fn prepare<'s>(
+    x: &[f32],
+    rows: usize,
+    k: usize,
+    w: &[i8],
+    n: usize,
+    w_scale: &[f32],
+    w_sum: &[i32],
+    bias: Option<&[f32]>,
+    scratch: &'s mut [i8],
+    y: &mut [f32],
+) -> Result<Option<(&'s [i8], f32, i32)>> {
     check_len(x.len(), rows.checked_mul(k), "dynamic fc: input length")?;
     check_len(w.len(), n.checked_mul(k), "dynamic fc: weight length")?;
     check_len(y.len(), rows.checked_mul(n), "dynamic fc: output length")?;
@@ -87,15 +114,9 @@ pub fn fully_connected_dynamic_f32(
         for (i, o) in y.iter_mut().enumerate() {
             *o = bias.map_or(0.0, |b| b[i % n.max(1)]);
         }
-        return Ok(());
+        return Ok(None);
     }
-    for (xr, yr) in xq.chunks_exact(k).zip(y.chunks_exact_mut(n)) {
-        for (j, (wr, o)) in w.chunks_exact(k).zip(yr.iter_mut()).enumerate() {
-            let dot: i32 = xr.iter().zip(wr).map(|(&a, &b)| a as i32 * b as i32).sum();
-            *o = output(dot, j, zq, scale, w_scale, w_sum, bias);
-        }
-    }
-    Ok(())
+    Ok(Some((xq, scale, zq)))
 }
 
 /// Step 1–2 of the module docs: quantizes `x` into the head of `scratch`

@@ -3,8 +3,7 @@
 //! row.
 
 use super::super::{check_len, check_requant, QuantIo, Requant};
-use super::dot::{dot4x4_s8, dot4x4_s8_no_min, dot_s8};
-use super::{row_times_filters, Epilogue};
+use super::{for_each_dot, Epilogue};
 use crate::error::Result;
 
 /// Scratch bytes [`fully_connected_s8_opt`] needs (none).
@@ -79,44 +78,7 @@ fn run<E: Epilogue>(
     e: E,
     y: &mut [i8],
 ) {
-    // Four input rows against four weight rows per block (each weight
-    // vector loaded once for the four rows), the remaining rows and
-    // columns one row at a time.
-    let (r4, n4) = (if k > 0 { rows / 4 * 4 } else { 0 }, n / 4 * 4);
-    let no_min = r4 > 0 && !w.contains(&i8::MIN);
-    for r in (0..r4).step_by(4) {
-        let xr = |i: usize| &x[(r + i) * k..(r + i + 1) * k];
-        let x4 = [xr(0), xr(1), xr(2), xr(3)];
-        for oc in (0..n4).step_by(4) {
-            let wr = |i: usize| &w[(oc + i) * k..(oc + i + 1) * k];
-            let w4 = [wr(0), wr(1), wr(2), wr(3)];
-            let d = if no_min {
-                dot4x4_s8_no_min(x4, w4)
-            } else {
-                dot4x4_s8(x4, w4)
-            };
-            for (i, di) in d.iter().enumerate() {
-                for (j, &a) in di.iter().enumerate() {
-                    y[(r + i) * n + oc + j] = e.apply(a.wrapping_add(folded_bias[oc + j]), oc + j);
-                }
-            }
-        }
-        for (i, xi) in x4.iter().enumerate() {
-            for oc in n4..n {
-                let a = dot_s8(xi, &w[oc * k..(oc + 1) * k]);
-                y[(r + i) * n + oc] = e.apply(a.wrapping_add(folded_bias[oc]), oc);
-            }
-        }
-    }
-    // Indexed rather than chunked so that K = 0 still writes the outputs.
-    for r in r4..rows {
-        row_times_filters(
-            &x[r * k..(r + 1) * k],
-            w,
-            k,
-            folded_bias,
-            e,
-            &mut y[r * n..(r + 1) * n],
-        );
-    }
+    for_each_dot(x, rows, k, w, n, |r, c, a| {
+        y[r * n + c] = e.apply(a.wrapping_add(folded_bias[c]), c);
+    });
 }

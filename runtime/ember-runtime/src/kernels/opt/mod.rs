@@ -343,6 +343,59 @@ fn store4<E: Epilogue>(e: E, acc: [i32; 4], fb: &[i32], oc: usize, out: &mut [i8
     }
 }
 
+/// Calls `f(row, col, Σ_k x[row, k]·w[col, k])` for every input row of `x`
+/// (`[rows, k]`) and weight row of `w` (`[n, k]`): four input rows by four
+/// weight rows per block through [`dot::dot4x4_s8`] (its paired form when
+/// no weight is −128, checked once), the rest four weight rows or one at a
+/// time. The sums are exact int32 (wrapping, as the reference kernels').
+pub(crate) fn for_each_dot(
+    x: &[i8],
+    rows: usize,
+    k: usize,
+    w: &[i8],
+    n: usize,
+    mut f: impl FnMut(usize, usize, i32),
+) {
+    let (r4, n4) = (rows / 4 * 4, n / 4 * 4);
+    let no_min = r4 > 0 && !w.contains(&i8::MIN);
+    let xr = |r: usize| &x[r * k..(r + 1) * k];
+    let wr = |c: usize| &w[c * k..(c + 1) * k];
+    for r in (0..r4).step_by(4) {
+        let x4 = [xr(r), xr(r + 1), xr(r + 2), xr(r + 3)];
+        for c in (0..n4).step_by(4) {
+            let w4 = [wr(c), wr(c + 1), wr(c + 2), wr(c + 3)];
+            let d = if no_min {
+                dot::dot4x4_s8_no_min(x4, w4)
+            } else {
+                dot::dot4x4_s8(x4, w4)
+            };
+            for (i, di) in d.iter().enumerate() {
+                for (j, &v) in di.iter().enumerate() {
+                    f(r + i, c + j, v);
+                }
+            }
+        }
+    }
+    for r in 0..rows {
+        if r < r4 {
+            // Only the columns past the blocks are left for these rows.
+            for c in n4..n {
+                f(r, c, dot_s8(xr(r), wr(c)));
+            }
+            continue;
+        }
+        for c in (0..n4).step_by(4) {
+            let d = dot4_s8(xr(r), wr(c), wr(c + 1), wr(c + 2), wr(c + 3));
+            for (j, &v) in d.iter().enumerate() {
+                f(r, c + j, v);
+            }
+        }
+        for c in n4..n {
+            f(r, c, dot_s8(xr(r), wr(c)));
+        }
+    }
+}
+
 /// Multiplies one input row (a pixel's receptive field, or a
 /// fully-connected input row) of length `k` by every filter row of `w`
 /// (`[out.len(), k]`), adds the folded bias and writes the requantized
