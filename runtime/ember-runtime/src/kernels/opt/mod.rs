@@ -348,6 +348,7 @@ fn store4<E: Epilogue>(e: E, acc: [i32; 4], fb: &[i32], oc: usize, out: &mut [i8
 /// weight rows per block through [`dot::dot4x4_s8`] (its paired form when
 /// no weight is −128, checked once), the rest four weight rows or one at a
 /// time. The sums are exact int32 (wrapping, as the reference kernels').
+#[inline(always)]
 pub(crate) fn for_each_dot(
     x: &[i8],
     rows: usize,
