@@ -16,8 +16,7 @@ use ndarray::{ArrayD, Axis, IxDyn};
 use tract_onnx::pb::{AttributeProto, NodeProto};
 
 use super::{
-    attr, attr_i, attr_ints, f32_bits, identity, inverse, permuted, unsupported, Act, ActBounds,
-    Lowerer, Val,
+    attr, attr_i, attr_ints, f32_bits, identity, inverse, permuted, unsupported, Act, Lowerer, Val,
 };
 use crate::error::{malformed, Result};
 use crate::ir::TId;
@@ -641,12 +640,12 @@ impl Lowerer<'_> {
         let (tq, tk, s_shape) = self.matmul_shapes(node, &q, &kt)?;
         let r = tq.len();
         let (sq, d, sk) = (tq[r - 2], tq[r - 1], tk[r - 1]);
-        let dv = v.shape[r - 1];
-        let mut tv = s_shape[..r - 2].to_vec();
-        tv.extend([sk, dv]);
         if v.shape.len() != r || v.shape[r - 2] != sk {
             return Ok(false);
         }
+        let dv = v.shape[r - 1];
+        let mut tv = s_shape[..r - 2].to_vec();
+        tv.extend([sk, dv]);
         // Keys: the view of Kᵀ [.., D, Sk] read as K [.., Sk, D].
         let (q, eq, sq_) = self.operand_view(q, &tq, &node.name)?;
         let (kt, _, skt) = self.operand_view(kt, &tk, &node.name)?;
@@ -989,7 +988,12 @@ impl Lowerer<'_> {
                 .ok_or_else(|| unsupported(node, "Range of runtime values"))
         };
         let (s, l, d) = (get(self, 0)?, get(self, 1)?, get(self, 2)?);
-        let (a, b, st) = (s.to_f64()[0], l.to_f64()[0], d.to_f64()[0]);
+        let (Some(a), Some(b), Some(st)) = (scalar_of(&s), scalar_of(&l), scalar_of(&d)) else {
+            return Err(malformed(format!(
+                "node '{}': Range takes scalars",
+                node.name
+            )));
+        };
         if st == 0.0 {
             return Err(malformed(format!(
                 "node '{}': Range with delta 0",
@@ -1015,6 +1019,12 @@ impl Lowerer<'_> {
         let rank = data.shape().len();
         let axes = get(self, 3)?.unwrap_or_else(|| (0..starts.len() as i64).collect());
         let steps = get(self, 4)?.unwrap_or_else(|| vec![1; starts.len()]);
+        if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
+            return Err(malformed(format!(
+                "node '{}': starts, ends, axes and steps differ in length",
+                node.name
+            )));
+        }
         let mut a = f64_array(&data);
         for (k, &ax) in axes.iter().enumerate() {
             let ax = axis_of(node, ax, rank)?;
@@ -1230,6 +1240,11 @@ impl Lowerer<'_> {
         };
         axes.sort_unstable();
         axes.dedup();
+        if axes.is_empty() {
+            // A scalar: nothing to reduce.
+            self.set(node, 0, Val::Act(x));
+            return Ok(());
+        }
         if axes.windows(2).any(|w| w[1] != w[0] + 1) {
             return Err(unsupported(node, "reduction over non-adjacent axes"));
         }
@@ -1312,11 +1327,11 @@ impl Lowerer<'_> {
             "Mul" => {
                 let other = |i: usize| 1 - i;
                 // scale × constant weight scales
-                if let Some(i) = (0..2).find(|&i| matches!(ins.get(i), Some(Some(DynQ::Scale(_)))))
-                {
-                    let Some(Some(DynQ::Scale(x))) = ins.get(i).cloned() else {
-                        unreachable!()
-                    };
+                let scale = ins.iter().enumerate().find_map(|(i, v)| match v {
+                    Some(DynQ::Scale(x)) if i < 2 => Some((i, x.clone())),
+                    _ => None,
+                });
+                if let Some((i, x)) = scale {
                     let w = self
                         .const_input(node, other(i))?
                         .ok_or_else(|| cfail("scale times a runtime value"))?;
@@ -1397,6 +1412,13 @@ impl Lowerer<'_> {
                     Some(z) => z.to_f64(),
                     None => vec![0.0],
                 };
+                if w.shape().len() < 3 {
+                    return Err(malformed(format!(
+                        "node '{}': ConvInteger weights of rank {}",
+                        node.name,
+                        w.shape().len()
+                    )));
+                }
                 let mut wf = w.to_f32_array();
                 for (c, mut sl) in wf.axis_iter_mut(Axis(0)).enumerate() {
                     let z = wz[if wz.len() == 1 {
@@ -1576,7 +1598,6 @@ impl Lowerer<'_> {
             name,
         );
         self.vals.insert(out_name, Val::Act(y));
-        let _ = ActBounds::NONE;
         Ok(())
     }
 }
