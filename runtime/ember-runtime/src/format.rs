@@ -335,7 +335,7 @@ pub enum OpCode {
     /// a_sb, a_sm, a_sk, b_sb, b_sk, b_sn]` (element strides).
     MatMul = 18,
     /// Fused f32 attention (see [`crate::kernels::attention`]). Inputs q, k,
-    /// v, additive mask (optional), -, scratch (`[SCRATCH_INPUT]`, `Sk` f32).
+    /// v, additive mask (optional), -, scratch (`[SCRATCH_INPUT]`, `Sk + Dv` f32).
     /// Params: `[heads, Sq, Sk, D, Dv]`, then the strides (head, seq, dim)
     /// of q, k, v, the output and the mask (zeros without one), then the
     /// f32 score scale.
