@@ -183,3 +183,297 @@ pub fn add4_run(
     }
     n
 }
+
+/// Output constants of [`row_times_filters4`], one vector each.
+#[repr(C, align(16))]
+struct OutConsts {
+    zp: [i32; 4],
+    lo: [i32; 4],
+    hi: [i32; 4],
+}
+
+/// What [`row_times_filters4`]'s per-block `asm!` reads from memory (its
+/// accumulators and pointers take all the general-purpose registers).
+#[repr(C)]
+struct BlockCtx {
+    bias: *const i32,
+    params: *const i32,
+    consts: *const OutConsts,
+    out: *mut i8,
+}
+
+/// One input row (`patch[..k]`) times the filter rows `w = [Co, k]`,
+/// requantized: output channels four at a time, each block one `asm!`
+/// holding the four sums in registers from the folded bias through the
+/// tail-predicated `VMLADAVA.S8` loop (16 products per instruction, the
+/// input vector loaded once for four rows) to the [`requant4`] sequence
+/// and the byte store (`VSTRB.32` takes a low register as its base, so
+/// the input pointer, reused for the table addresses, is `r1`). Returns how many channels it wrote (whole blocks
+/// present in `fb` and `blocks`); the caller finishes the rest.
+pub fn row_times_filters4(
+    patch: &[i8],
+    w: &[i8],
+    k: usize,
+    fb: &[i32],
+    blocks: &[i32],
+    q: &crate::kernels::QuantIo,
+    out: &mut [i8],
+) -> usize {
+    let n4 = (out.len() / 4)
+        .min(fb.len() / 4)
+        .min(blocks.len() / super::REQUANT_BLOCK_WORDS)
+        .min(w.len().checked_div(4 * k).unwrap_or(usize::MAX));
+    if patch.len() < k || n4 == 0 {
+        return 0;
+    }
+    let consts = OutConsts {
+        zp: [q.out_zp; 4],
+        lo: [q.act_min; 4],
+        hi: [q.act_max; 4],
+    };
+    let mut ctx = BlockCtx {
+        bias: fb.as_ptr(),
+        params: blocks.as_ptr(),
+        consts: &consts,
+        out: out.as_mut_ptr(),
+    };
+    for b in 0..n4 {
+        // SAFETY: block `b < n4` reads `patch[..k]` (checked above; the
+        // predicated loads touch no byte past `k`), the filter rows
+        // `4b..4b+4`, i.e. `w[4bk..4bk+4k]` (`n4·4k ≤ w.len()`), the bias
+        // words `fb[4b..4b+4]`, the 12 table words `blocks[12b..12b+12]`
+        // and `consts` (48 bytes, 16-byte aligned; VLDRW needs 4), and
+        // writes `out[4b..4b+4]` (`n4 ≤ out.len()/4`): `ctx` points at
+        // exactly those. `fb` and `blocks` are `i32` slices, so 4-byte
+        // aligned. Only the declared registers are written. Compiled only
+        // with the `mve` feature on 32-bit Arm (Helium cores).
+        unsafe {
+            ctx.bias = fb.as_ptr().add(4 * b);
+            ctx.params = blocks.as_ptr().add(super::REQUANT_BLOCK_WORDS * b);
+            ctx.out = out.as_mut_ptr().add(4 * b);
+            asm!(
+                "add {w1}, {w0}, lr",
+                "add {w2}, {w1}, lr",
+                "add {w3}, {w2}, lr",
+                "ldr r0, [{ctx}]",
+                "ldrd r4, r8, [r0, #8]",
+                "ldrd r0, r2, [r0]",
+                "dlstp.8 lr, lr",
+                "2:",
+                "vldrb.u8 q0, [r1], #16",
+                "vldrb.u8 q1, [{w0}], #16",
+                "vmladava.s8 r0, q0, q1",
+                "vldrb.u8 q1, [{w1}], #16",
+                "vmladava.s8 r2, q0, q1",
+                "vldrb.u8 q1, [{w2}], #16",
+                "vmladava.s8 r4, q0, q1",
+                "vldrb.u8 q1, [{w3}], #16",
+                "vmladava.s8 r8, q0, q1",
+                "letp lr, 2b",
+                "vmov q0[2], q0[0], r0, r4",
+                "vmov q0[3], q0[1], r2, r8",
+                "ldr r1, [{ctx}, #4]",
+                "vldrw.u32 q1, [r1]",
+                "vldrw.u32 q2, [r1, #16]",
+                "vshl.s32 q0, q0, q2",
+                "vqrdmulh.s32 q0, q0, q1",
+                "vldrw.u32 q2, [r1, #32]",
+                "vand q1, q0, q2",
+                "vshr.s32 q1, q1, #31",
+                "vqadd.s32 q0, q0, q1",
+                "vrshl.s32 q0, q0, q2",
+                "ldr r1, [{ctx}, #8]",
+                "vldrw.u32 q1, [r1]",
+                "vqadd.s32 q0, q0, q1",
+                "vldrw.u32 q1, [r1, #16]",
+                "vmax.s32 q0, q0, q1",
+                "vldrw.u32 q1, [r1, #32]",
+                "vmin.s32 q0, q0, q1",
+                "ldr r1, [{ctx}, #12]",
+                "vstrb.32 q0, [r1]",
+                w0 = inout(reg) w.as_ptr().add(4 * k * b) => _,
+                w1 = out(reg) _,
+                w2 = out(reg) _,
+                w3 = out(reg) _,
+                ctx = in(reg) &ctx as *const BlockCtx,
+                inout("lr") k => _,
+                inout("r1") patch.as_ptr() => _,
+                out("r0") _, out("r2") _, out("r4") _, out("r8") _,
+                out("q0") _, out("q1") _, out("q2") _,
+                options(nostack),
+            );
+        }
+    }
+    4 * n4
+}
+
+/// Output constants of the fused kernels for `q`.
+fn out_consts(q: &crate::kernels::QuantIo) -> OutConsts {
+    OutConsts {
+        zp: [q.out_zp; 4],
+        lo: [q.act_min; 4],
+        hi: [q.act_max; 4],
+    }
+}
+
+/// The requantization of the accumulators in `q{acc}` (channels
+/// `4j..4j+4` of a 16-channel block, table words at `{p} + 48j`), zero
+/// point and clamp from `{k}`, stored as bytes at `r0 + 4j`: the
+/// [`requant4`] sequence.
+macro_rules! requant_q {
+    ($acc:literal, $j:literal) => {
+        concat!(
+            "vldrw.u32 q4, [{p}, #",
+            $j,
+            "*48]\n",
+            "vldrw.u32 q5, [{p}, #",
+            $j,
+            "*48+16]\n",
+            "vshl.s32 q",
+            $acc,
+            ", q",
+            $acc,
+            ", q5\n",
+            "vqrdmulh.s32 q",
+            $acc,
+            ", q",
+            $acc,
+            ", q4\n",
+            "vldrw.u32 q5, [{p}, #",
+            $j,
+            "*48+32]\n",
+            "vand q4, q",
+            $acc,
+            ", q5\n",
+            "vshr.s32 q4, q4, #31\n",
+            "vqadd.s32 q",
+            $acc,
+            ", q",
+            $acc,
+            ", q4\n",
+            "vrshl.s32 q",
+            $acc,
+            ", q",
+            $acc,
+            ", q5\n",
+            "vqadd.s32 q",
+            $acc,
+            ", q",
+            $acc,
+            ", q6\n",
+            "vmax.s32 q",
+            $acc,
+            ", q",
+            $acc,
+            ", q7\n",
+            "vldrw.u32 q4, [{k}, #32]\n",
+            "vmin.s32 q",
+            $acc,
+            ", q",
+            $acc,
+            ", q4\n",
+            "vstrb.32 q",
+            $acc,
+            ", [r0, #",
+            $j,
+            "*4]\n",
+        )
+    };
+}
+
+/// Depthwise convolution (multiplier 1) of one output pixel, channels in
+/// blocks of 16: `rows[t]` is tap `t`'s input row (`C` bytes, the
+/// zero-point row in the padding), `w = [taps, C]`; `ptrs` is room for the
+/// rows' addresses (the caller's, so that it is not cleared per pixel). Each block is one
+/// `asm!`: sixteen int32 accumulators in four vector registers from the
+/// folded bias, per tap two widening loads, a multiply and an add per four
+/// channels (`VLDRB.S32`, `VMUL`, `VADD`), then the [`requant4`] sequence
+/// four times (widening loads take low base registers: the tap's row in
+/// `r1`, the weights in `r2`, the output in `r0`). Returns how many
+/// channels it wrote (a multiple of 16); the caller finishes the rest.
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_pixel16(
+    rows: &[&[i8]],
+    ptrs: &mut [*const i8; super::depthwise_conv::MAX_TAPS],
+    w: &[i8],
+    c: usize,
+    fb: &[i32],
+    blocks: &[i32],
+    q: &crate::kernels::QuantIo,
+    out: &mut [i8],
+) -> usize {
+    let taps = rows.len();
+    if taps == 0 || taps > ptrs.len() || rows.iter().any(|r| r.len() < c) || w.len() < taps * c {
+        return 0;
+    }
+    for (p, r) in ptrs.iter_mut().zip(rows) {
+        *p = r.as_ptr();
+    }
+    let n16 = (c / 16)
+        .min(out.len() / 16)
+        .min(fb.len() / 16)
+        .min(blocks.len() / (4 * super::REQUANT_BLOCK_WORDS));
+    let consts = out_consts(q);
+    for b in 0..n16 {
+        let c0 = 16 * b;
+        // SAFETY: every row holds at least `c ≥ c0 + 16` bytes (checked
+        // above, `b < n16 ≤ c/16`), so the loads `rows[t][c0..c0+16]`
+        // are in bounds; the weight loads `w[t·c + c0..][..16]` for
+        // `t < taps` lie inside `w` (`taps·c ≤ w.len()`); the bias words
+        // `fb[c0..c0+16]`, the table words `blocks[12(c0/4)..][..48]` and
+        // the stores `out[c0..c0+16]` are inside their slices (`n16`
+        // bounds); `consts` is 16-byte aligned and the `i32` slices
+        // 4-byte aligned (VLDRW). Only the declared registers are
+        // written. Compiled only with the `mve` feature on 32-bit Arm.
+        unsafe {
+            asm!(
+                "vldrw.u32 q0, [{bias}]",
+                "vldrw.u32 q1, [{bias}, #16]",
+                "vldrw.u32 q2, [{bias}, #32]",
+                "vldrw.u32 q3, [{bias}, #48]",
+                "dls lr, lr",
+                "2:",
+                "ldr r1, [{rows}], #4",
+                "add r1, r1, {c0}",
+                "vldrb.s32 q4, [r1]",
+                "vldrb.s32 q5, [r2]",
+                "vmul.i32 q4, q4, q5",
+                "vadd.i32 q0, q0, q4",
+                "vldrb.s32 q4, [r1, #4]",
+                "vldrb.s32 q5, [r2, #4]",
+                "vmul.i32 q4, q4, q5",
+                "vadd.i32 q1, q1, q4",
+                "vldrb.s32 q4, [r1, #8]",
+                "vldrb.s32 q5, [r2, #8]",
+                "vmul.i32 q4, q4, q5",
+                "vadd.i32 q2, q2, q4",
+                "vldrb.s32 q4, [r1, #12]",
+                "vldrb.s32 q5, [r2, #12]",
+                "vmul.i32 q4, q4, q5",
+                "vadd.i32 q3, q3, q4",
+                "add r2, r2, {cs}",
+                "le lr, 2b",
+                "vldrw.u32 q6, [{k}]",
+                "vldrw.u32 q7, [{k}, #16]",
+                requant_q!("0", "0"),
+                requant_q!("1", "1"),
+                requant_q!("2", "2"),
+                requant_q!("3", "3"),
+                bias = in(reg) fb.as_ptr().add(c0),
+                rows = inout(reg) ptrs.as_ptr() => _,
+                c0 = in(reg) c0,
+                inout("r2") w.as_ptr().add(c0) => _,
+                cs = in(reg) c,
+                out("r1") _,
+                p = in(reg) blocks.as_ptr().add(super::REQUANT_BLOCK_WORDS * (c0 / 4)),
+                k = in(reg) &consts as *const OutConsts,
+                inout("lr") taps => _,
+                in("r0") out.as_mut_ptr().add(c0),
+                out("q0") _, out("q1") _, out("q2") _, out("q3") _,
+                out("q4") _, out("q5") _, out("q6") _, out("q7") _,
+                options(nostack),
+            );
+        }
+    }
+    16 * n16
+}

@@ -15,7 +15,7 @@ pub fn depthwise_conv2d_s8_opt_scratch_size(channels: usize) -> usize {
 
 /// Most taps the blocked path takes (5×5); larger kernels run channel by
 /// channel.
-const MAX_TAPS: usize = 25;
+pub(crate) const MAX_TAPS: usize = 25;
 
 /// Adds `Σ_t rows[t][c0..c0+B] · w_t[c0..c0+B]` to `acc`, where `w_t` is
 /// the `t`-th row of `w_rows` (channel-last filter rows of length C).
@@ -138,6 +138,8 @@ fn run<'a, E: Epilogue>(
     // The taps' input rows of the current pixel (the zero-point row in the
     // padding), overwritten per pixel.
     let mut rows: [&[i8]; MAX_TAPS] = [&[]; MAX_TAPS];
+    #[cfg(all(feature = "mve", target_arch = "arm"))]
+    let mut ptrs = [core::ptr::null::<i8>(); MAX_TAPS];
     for b in 0..xs.n {
         for oy in 0..ys.h {
             let (ky0, ky1, iy0) = taps(oy, win.stride_h, win.dil_h, win.pad_top, kh, xs.h);
@@ -227,6 +229,19 @@ fn run<'a, E: Epilogue>(
                                 out,
                             )
                         };
+                    }
+                    #[cfg(all(feature = "mve", target_arch = "arm"))]
+                    if let Some((blocks, q)) = e.blocks() {
+                        c0 = super::arm_mve::depthwise_pixel16(
+                            rows,
+                            &mut ptrs,
+                            w,
+                            c,
+                            folded_bias,
+                            blocks,
+                            q,
+                            out,
+                        );
                     }
                     while c0 + 16 <= c {
                         block::<16, E>(rows, w, c, c0, folded_bias, e, out);

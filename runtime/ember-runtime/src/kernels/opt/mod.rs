@@ -183,7 +183,10 @@ pub(crate) trait Epilogue: Copy {
     /// epilogue is TFLite's double rounding with one (fused vector kernels
     /// requantize from it directly).
     #[cfg_attr(
-        not(all(target_arch = "aarch64", target_feature = "neon")),
+        not(any(
+            all(target_arch = "aarch64", target_feature = "neon"),
+            all(feature = "mve", target_arch = "arm")
+        )),
         allow(dead_code)
     )]
     #[inline(always)]
@@ -412,6 +415,10 @@ fn row_times_filters<E: Epilogue>(
 ) {
     let co = out.len();
     let mut oc = 0;
+    #[cfg(all(feature = "mve", target_arch = "arm"))]
+    if let Some((blocks, q)) = e.blocks() {
+        oc = arm_mve::row_times_filters4(patch, w, k, fb, blocks, q, out);
+    }
     while oc + 4 <= co {
         let r = &w[oc * k..(oc + 4) * k];
         let (r0, rest) = r.split_at(k);
