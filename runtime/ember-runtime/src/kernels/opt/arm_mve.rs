@@ -202,6 +202,37 @@ struct BlockCtx {
     out: *mut i8,
 }
 
+/// The sums of a four-channel block into `q0`: filter rows `{w0}` and the
+/// next three (`lr` = `k` bytes apart), input row in `r1`, accumulators
+/// `r0, r2, r4, r8` (`VMLADAVA` takes even registers) starting from the
+/// four folded-bias words `{ctx}` points at.
+macro_rules! dot4_block {
+    () => {
+        concat!(
+            "add {w1}, {w0}, lr\n",
+            "add {w2}, {w1}, lr\n",
+            "add {w3}, {w2}, lr\n",
+            "ldr r0, [{ctx}]\n",
+            "ldrd r4, r8, [r0, #8]\n",
+            "ldrd r0, r2, [r0]\n",
+            "dlstp.8 lr, lr\n",
+            "2:\n",
+            "vldrb.u8 q0, [r1], #16\n",
+            "vldrb.u8 q1, [{w0}], #16\n",
+            "vmladava.s8 r0, q0, q1\n",
+            "vldrb.u8 q1, [{w1}], #16\n",
+            "vmladava.s8 r2, q0, q1\n",
+            "vldrb.u8 q1, [{w2}], #16\n",
+            "vmladava.s8 r4, q0, q1\n",
+            "vldrb.u8 q1, [{w3}], #16\n",
+            "vmladava.s8 r8, q0, q1\n",
+            "letp lr, 2b\n",
+            "vmov q0[2], q0[0], r0, r4\n",
+            "vmov q0[3], q0[1], r2, r8\n",
+        )
+    };
+}
+
 /// One input row (`patch[..k]`) times the filter rows `w = [Co, k]`,
 /// requantized: output channels four at a time, each block one `asm!`
 /// holding the four sums in registers from the folded bias through the
@@ -210,6 +241,7 @@ struct BlockCtx {
 /// and the byte store (`VSTRB.32` takes a low register as its base, so
 /// the input pointer, reused for the table addresses, is `r1`). Returns how many channels it wrote (whole blocks
 /// present in `fb` and `blocks`); the caller finishes the rest.
+#[allow(clippy::too_many_arguments)]
 pub fn row_times_filters4(
     patch: &[i8],
     w: &[i8],
@@ -252,26 +284,7 @@ pub fn row_times_filters4(
             ctx.params = blocks.as_ptr().add(super::REQUANT_BLOCK_WORDS * b);
             ctx.out = out.as_mut_ptr().add(4 * b);
             asm!(
-                "add {w1}, {w0}, lr",
-                "add {w2}, {w1}, lr",
-                "add {w3}, {w2}, lr",
-                "ldr r0, [{ctx}]",
-                "ldrd r4, r8, [r0, #8]",
-                "ldrd r0, r2, [r0]",
-                "dlstp.8 lr, lr",
-                "2:",
-                "vldrb.u8 q0, [r1], #16",
-                "vldrb.u8 q1, [{w0}], #16",
-                "vmladava.s8 r0, q0, q1",
-                "vldrb.u8 q1, [{w1}], #16",
-                "vmladava.s8 r2, q0, q1",
-                "vldrb.u8 q1, [{w2}], #16",
-                "vmladava.s8 r4, q0, q1",
-                "vldrb.u8 q1, [{w3}], #16",
-                "vmladava.s8 r8, q0, q1",
-                "letp lr, 2b",
-                "vmov q0[2], q0[0], r0, r4",
-                "vmov q0[3], q0[1], r2, r8",
+                dot4_block!(),
                 "ldr r1, [{ctx}, #4]",
                 "vldrw.u32 q1, [r1]",
                 "vldrw.u32 q2, [r1, #16]",
@@ -476,4 +489,112 @@ pub fn depthwise_pixel16(
         }
     }
     16 * n16
+}
+
+/// Constants of [`fc_row_single`], one vector each.
+#[repr(C, align(16))]
+struct SingleConsts {
+    mult: [i32; 4],
+    shift: [i32; 4],
+    zp: [i32; 4],
+    lo: [i32; 4],
+    hi: [i32; 4],
+}
+
+/// One fully-connected block with single rounding: [`dot4_block!`], then
+/// `$mul` (`VQDMULH` or `VQRDMULH`) by the multiplier, the rounding shift
+/// by the (non-positive) shift, zero point, clamp and byte store.
+macro_rules! fc_single_block {
+    ($mul:literal, $patch:expr, $w0:expr, $k:expr, $ctx:expr) => {
+        asm!(
+            dot4_block!(),
+            "ldr r1, [{ctx}, #4]",
+            "vldrw.u32 q1, [r1]",
+            concat!($mul, " q0, q0, q1"),
+            "vldrw.u32 q1, [r1, #16]",
+            "vrshl.s32 q0, q0, q1",
+            "vldrw.u32 q1, [r1, #32]",
+            "vqadd.s32 q0, q0, q1",
+            "vldrw.u32 q1, [r1, #48]",
+            "vmax.s32 q0, q0, q1",
+            "vldrw.u32 q1, [r1, #64]",
+            "vmin.s32 q0, q0, q1",
+            "ldr r1, [{ctx}, #12]",
+            "vstrb.32 q0, [r1]",
+            w0 = inout(reg) $w0 => _,
+            w1 = out(reg) _,
+            w2 = out(reg) _,
+            w3 = out(reg) _,
+            ctx = in(reg) $ctx,
+            inout("lr") $k => _,
+            inout("r1") $patch => _,
+            out("r0") _, out("r2") _, out("r4") _, out("r8") _,
+            out("q0") _, out("q1") _,
+            options(nostack),
+        )
+    };
+}
+
+/// One fully-connected row times the weight rows `w = [n, k]` with
+/// TFLite's single-rounding requantization for the whole tensor
+/// (`mult`, `shift`): blocks of four outputs as in [`row_times_filters4`].
+/// The exact `(x·m + 2^(t−1)) >> t`, `t = 31 − shift`, is computed in
+/// 32-bit lanes: for `shift = 0` it is `VQRDMULH`; for `shift < 0`,
+/// `VQDMULH` gives `⌊x·m / 2^31⌋` and a rounding shift right by `−shift`
+/// adds the half and shifts — the dropped low 31 bits of the product
+/// cannot carry past the next multiple of `2^−shift`, so the result is the
+/// same. Positive shifts (multipliers above one) are left to the caller:
+/// returns 0 then, else how many outputs it wrote.
+#[allow(clippy::too_many_arguments)]
+pub fn fc_row_single(
+    patch: &[i8],
+    w: &[i8],
+    k: usize,
+    fb: &[i32],
+    mult: i32,
+    shift: i32,
+    q: &crate::kernels::QuantIo,
+    out: &mut [i8],
+) -> usize {
+    let n4 = (out.len() / 4)
+        .min(fb.len() / 4)
+        .min(w.len().checked_div(4 * k).unwrap_or(usize::MAX));
+    if patch.len() < k || n4 == 0 || shift > 0 {
+        return 0;
+    }
+    let consts = SingleConsts {
+        mult: [mult; 4],
+        shift: [shift.max(-31); 4],
+        zp: [q.out_zp; 4],
+        lo: [q.act_min; 4],
+        hi: [q.act_max; 4],
+    };
+    let mut ctx = BlockCtx {
+        bias: fb.as_ptr(),
+        params: &consts as *const SingleConsts as *const i32,
+        consts: core::ptr::null(),
+        out: out.as_mut_ptr(),
+    };
+    for b in 0..n4 {
+        // SAFETY: as in `row_times_filters4`: block `b < n4` reads
+        // `patch[..k]`, `w[4bk..4bk+4k]`, `fb[4b..4b+4]` and `consts`
+        // (80 bytes, 16-byte aligned) and writes `out[4b..4b+4]`, all in
+        // bounds by the `n4` limits; only the declared registers are
+        // written. Compiled only with the `mve` feature on 32-bit Arm.
+        unsafe {
+            ctx.bias = fb.as_ptr().add(4 * b);
+            ctx.out = out.as_mut_ptr().add(4 * b);
+            let (x, w0, ctxp) = (
+                patch.as_ptr(),
+                w.as_ptr().add(4 * k * b),
+                &ctx as *const BlockCtx,
+            );
+            if shift == 0 {
+                fc_single_block!("vqrdmulh.s32", x, w0, k, ctxp);
+            } else {
+                fc_single_block!("vqdmulh.s32", x, w0, k, ctxp);
+            }
+        }
+    }
+    4 * n4
 }

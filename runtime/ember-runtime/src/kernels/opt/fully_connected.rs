@@ -3,7 +3,9 @@
 //! row.
 
 use super::super::{check_len, check_requant, QuantIo, Requant};
-use super::{for_each_dot, Epilogue};
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+use super::for_each_dot;
+use super::Epilogue;
 use crate::error::Result;
 
 /// Scratch bytes [`fully_connected_s8_opt`] needs (none).
@@ -63,6 +65,25 @@ pub fn fully_connected_s8_opt(
         }
         return Ok(());
     }
+    // Helium: TFLite's one multiplier for the tensor in the fused asm
+    // block (when it is at most one), the outputs past the last block below.
+    #[cfg(all(feature = "mve", target_arch = "arm"))]
+    if let Requant::FixedSingle(&[mult, shift]) = rq {
+        for r in 0..rows {
+            let (xr, yr) = (&x[r * k..(r + 1) * k], &mut y[r * n..(r + 1) * n]);
+            let done = super::arm_mve::fc_row_single(xr, w, k, folded_bias, mult, shift, &q, yr);
+            for c in done..n {
+                let acc =
+                    super::dot::dot_s8(xr, &w[c * k..(c + 1) * k]).wrapping_add(folded_bias[c]);
+                yr[c] = super::super::sat_i8(
+                    rq.apply(acc, c).saturating_add(q.out_zp),
+                    q.act_min,
+                    q.act_max,
+                );
+            }
+        }
+        return Ok(());
+    }
     with_epilogue!(rq, q, e => run(x, rows, k, w, n, folded_bias, e, y));
     Ok(())
 }
@@ -78,7 +99,16 @@ fn run<E: Epilogue>(
     e: E,
     y: &mut [i8],
 ) {
+    // NEON: four input rows by four weight rows per block.
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     for_each_dot(x, rows, k, w, n, |r, c, a| {
         y[r * n + c] = e.apply(a.wrapping_add(folded_bias[c]), c);
     });
+    // Elsewhere a row at a time, four weight rows per pass with the
+    // four-channel epilogue (Helium: the fused asm block).
+    #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
+    for r in 0..rows {
+        let (xr, yr) = (&x[r * k..(r + 1) * k], &mut y[r * n..(r + 1) * n]);
+        super::row_times_filters(xr, w, k, folded_bias, e, yr);
+    }
 }
