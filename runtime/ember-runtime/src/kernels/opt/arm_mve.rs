@@ -394,20 +394,172 @@ macro_rules! requant_q {
     };
 }
 
-/// Depthwise convolution (multiplier 1) of one output pixel, channels in
-/// blocks of 16: `rows[t]` is tap `t`'s input row (`C` bytes, the
-/// zero-point row in the padding), `w = [taps, C]`; `ptrs` is room for the
-/// rows' addresses (the caller's, so that it is not cleared per pixel). Each block is one
-/// `asm!`: sixteen int32 accumulators in four vector registers from the
-/// folded bias, per tap two widening loads, a multiply and an add per four
-/// channels (`VLDRB.S32`, `VMUL`, `VADD`), then the [`requant4`] sequence
-/// four times (widening loads take low base registers: the tap's row in
-/// `r1`, the weights in `r2`, the output in `r0`). Returns how many
-/// channels it wrote (a multiple of 16); the caller finishes the rest.
+/// The `asm!` of one depthwise block of `4·$n` channels: accumulators
+/// `q0..q$n-1` from the folded bias at `{bias}`, per tap (`lr` of them,
+/// row addresses at `{rows}`) the row at `{c0}` into `r1`, widening loads
+/// of four inputs and four weights (`r2`, advanced by `{cs}`), multiply,
+/// add; then the requantization of each accumulator (`q4..q7` free).
+macro_rules! depthwise_block {
+    ([$($bias:literal),*], [$($tap:literal),*], [$($rq:expr),*], $($operands:tt)*) => {
+        asm!(
+            $($bias,)*
+            "dls lr, lr",
+            "2:",
+            "ldr r1, [{rows}], #4",
+            "add r1, r1, {c0}",
+            $($tap,)*
+            "add r2, r2, {cs}",
+            "le lr, 2b",
+            "vldrw.u32 q6, [{k}]",
+            "vldrw.u32 q7, [{k}, #16]",
+            $($rq,)*
+            $($operands)*
+        )
+    };
+}
+
+/// One depthwise block of `width` (16, 8 or 4) channels, one `asm!`:
+/// int32 accumulators in vector registers from the folded bias `bias`,
+/// per tap `t < taps` the input at `addrs[t] + addend` (a row address and
+/// the channel offset, or a tap offset and the pixel's address) and the
+/// weights at `wp + t·c`, two widening loads, a multiply and an add per
+/// four channels (`VLDRB.S32`, `VMUL`, `VADD`), then the [`requant4`]
+/// sequence per four channels with the table at `p`, stored at `o`
+/// (widening loads and byte stores take low base registers: the tap's
+/// input in `r1`, the weights in `r2`, the output in `r0`).
+///
+/// # Safety
+/// For every tap, `width` bytes at `addrs[t] + addend` and at `wp + t·c`
+/// are readable; `bias` and `p` are 4-byte aligned and hold `width` and
+/// `3·width` words; `o` has room for `width` bytes; `addrs` holds `taps`
+/// words. Compiled only with the `mve` feature on 32-bit Arm.
 #[allow(clippy::too_many_arguments)]
-pub fn depthwise_pixel16(
+#[inline(always)]
+unsafe fn depthwise_block(
+    width: usize,
+    addrs: *const usize,
+    addend: usize,
+    taps: usize,
+    wp: *const i8,
+    c: usize,
+    bias: *const i32,
+    p: *const i32,
+    consts: &OutConsts,
+    o: *mut i8,
+) {
+    // SAFETY: the caller's contract covers every access; `consts` is
+    // 16-byte aligned; only the declared registers are written.
+    unsafe {
+        match width {
+            16 => depthwise_block!(
+                [
+                    "vldrw.u32 q0, [{bias}]",
+                    "vldrw.u32 q1, [{bias}, #16]",
+                    "vldrw.u32 q2, [{bias}, #32]",
+                    "vldrw.u32 q3, [{bias}, #48]"
+                ],
+                [
+                    "vldrb.s32 q4, [r1]",
+                    "vldrb.s32 q5, [r2]",
+                    "vmul.i32 q4, q4, q5",
+                    "vadd.i32 q0, q0, q4",
+                    "vldrb.s32 q4, [r1, #4]",
+                    "vldrb.s32 q5, [r2, #4]",
+                    "vmul.i32 q4, q4, q5",
+                    "vadd.i32 q1, q1, q4",
+                    "vldrb.s32 q4, [r1, #8]",
+                    "vldrb.s32 q5, [r2, #8]",
+                    "vmul.i32 q4, q4, q5",
+                    "vadd.i32 q2, q2, q4",
+                    "vldrb.s32 q4, [r1, #12]",
+                    "vldrb.s32 q5, [r2, #12]",
+                    "vmul.i32 q4, q4, q5",
+                    "vadd.i32 q3, q3, q4"
+                ],
+                [
+                    requant_q!("0", "0"),
+                    requant_q!("1", "1"),
+                    requant_q!("2", "2"),
+                    requant_q!("3", "3")
+                ],
+                bias = in(reg) bias,
+                rows = inout(reg) addrs => _,
+                c0 = in(reg) addend,
+                inout("r2") wp => _,
+                cs = in(reg) c,
+                out("r1") _,
+                p = in(reg) p,
+                k = in(reg) consts as *const OutConsts,
+                inout("lr") taps => _,
+                in("r0") o,
+                out("q0") _, out("q1") _, out("q2") _, out("q3") _,
+                out("q4") _, out("q5") _, out("q6") _, out("q7") _,
+                options(nostack),
+            ),
+            8 => depthwise_block!(
+                ["vldrw.u32 q0, [{bias}]", "vldrw.u32 q1, [{bias}, #16]"],
+                [
+                    "vldrb.s32 q4, [r1]",
+                    "vldrb.s32 q5, [r2]",
+                    "vmul.i32 q4, q4, q5",
+                    "vadd.i32 q0, q0, q4",
+                    "vldrb.s32 q4, [r1, #4]",
+                    "vldrb.s32 q5, [r2, #4]",
+                    "vmul.i32 q4, q4, q5",
+                    "vadd.i32 q1, q1, q4"
+                ],
+                [requant_q!("0", "0"), requant_q!("1", "1")],
+                bias = in(reg) bias,
+                rows = inout(reg) addrs => _,
+                c0 = in(reg) addend,
+                inout("r2") wp => _,
+                cs = in(reg) c,
+                out("r1") _,
+                p = in(reg) p,
+                k = in(reg) consts as *const OutConsts,
+                inout("lr") taps => _,
+                in("r0") o,
+                out("q0") _, out("q1") _,
+                out("q4") _, out("q5") _, out("q6") _, out("q7") _,
+                options(nostack),
+            ),
+            _ => depthwise_block!(
+                ["vldrw.u32 q0, [{bias}]"],
+                [
+                    "vldrb.s32 q4, [r1]",
+                    "vldrb.s32 q5, [r2]",
+                    "vmul.i32 q4, q4, q5",
+                    "vadd.i32 q0, q0, q4"
+                ],
+                [requant_q!("0", "0")],
+                bias = in(reg) bias,
+                rows = inout(reg) addrs => _,
+                c0 = in(reg) addend,
+                inout("r2") wp => _,
+                cs = in(reg) c,
+                out("r1") _,
+                p = in(reg) p,
+                k = in(reg) consts as *const OutConsts,
+                inout("lr") taps => _,
+                in("r0") o,
+                out("q0") _,
+                out("q4") _, out("q5") _, out("q6") _, out("q7") _,
+                options(nostack),
+            ),
+        }
+    }
+}
+
+/// Depthwise convolution (multiplier 1) of one output pixel: `rows[t]` is
+/// tap `t`'s input row (`C` bytes, the zero-point row in the padding),
+/// `w = [taps, C]`; `ptrs` is room for the rows' addresses (the caller's,
+/// so that it is not cleared per pixel). Channels go in blocks of 16, then
+/// one of 8 and one of 4 ([`depthwise_block`]). Returns how many channels
+/// it wrote (a multiple of 4); the caller finishes the rest.
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_pixel(
     rows: &[&[i8]],
-    ptrs: &mut [*const i8; super::depthwise_conv::MAX_TAPS],
+    ptrs: &mut [usize; super::depthwise_conv::MAX_TAPS],
     w: &[i8],
     c: usize,
     fb: &[i32],
@@ -420,75 +572,119 @@ pub fn depthwise_pixel16(
         return 0;
     }
     for (p, r) in ptrs.iter_mut().zip(rows) {
-        *p = r.as_ptr();
+        *p = r.as_ptr() as usize;
     }
-    let n16 = (c / 16)
-        .min(out.len() / 16)
-        .min(fb.len() / 16)
-        .min(blocks.len() / (4 * super::REQUANT_BLOCK_WORDS));
+    let n4 = (c / 4)
+        .min(out.len() / 4)
+        .min(fb.len() / 4)
+        .min(blocks.len() / super::REQUANT_BLOCK_WORDS);
     let consts = out_consts(q);
-    for b in 0..n16 {
-        let c0 = 16 * b;
-        // SAFETY: every row holds at least `c ≥ c0 + 16` bytes (checked
-        // above, `b < n16 ≤ c/16`), so the loads `rows[t][c0..c0+16]`
-        // are in bounds; the weight loads `w[t·c + c0..][..16]` for
-        // `t < taps` lie inside `w` (`taps·c ≤ w.len()`); the bias words
-        // `fb[c0..c0+16]`, the table words `blocks[12(c0/4)..][..48]` and
-        // the stores `out[c0..c0+16]` are inside their slices (`n16`
-        // bounds); `consts` is 16-byte aligned and the `i32` slices
-        // 4-byte aligned (VLDRW). Only the declared registers are
-        // written. Compiled only with the `mve` feature on 32-bit Arm.
+    let mut c0 = 0;
+    while c0 < 4 * n4 {
+        let width = block_width(4 * n4 - c0);
+        // SAFETY: every row holds at least `c ≥ c0 + width` bytes (checked
+        // above; `c0 + width ≤ 4·n4 ≤ c`), so `width` bytes at each row
+        // address plus `c0` are readable; the weights `w[t·c + c0..][..
+        // width]`, `t < taps`, lie inside `w` (`taps·c ≤ w.len()`); the
+        // bias words `fb[c0..][..width]`, the table words
+        // `blocks[12(c0/4)..][..3·width]` and the outputs
+        // `out[c0..][..width]` are inside their slices (`n4` bounds).
         unsafe {
-            asm!(
-                "vldrw.u32 q0, [{bias}]",
-                "vldrw.u32 q1, [{bias}, #16]",
-                "vldrw.u32 q2, [{bias}, #32]",
-                "vldrw.u32 q3, [{bias}, #48]",
-                "dls lr, lr",
-                "2:",
-                "ldr r1, [{rows}], #4",
-                "add r1, r1, {c0}",
-                "vldrb.s32 q4, [r1]",
-                "vldrb.s32 q5, [r2]",
-                "vmul.i32 q4, q4, q5",
-                "vadd.i32 q0, q0, q4",
-                "vldrb.s32 q4, [r1, #4]",
-                "vldrb.s32 q5, [r2, #4]",
-                "vmul.i32 q4, q4, q5",
-                "vadd.i32 q1, q1, q4",
-                "vldrb.s32 q4, [r1, #8]",
-                "vldrb.s32 q5, [r2, #8]",
-                "vmul.i32 q4, q4, q5",
-                "vadd.i32 q2, q2, q4",
-                "vldrb.s32 q4, [r1, #12]",
-                "vldrb.s32 q5, [r2, #12]",
-                "vmul.i32 q4, q4, q5",
-                "vadd.i32 q3, q3, q4",
-                "add r2, r2, {cs}",
-                "le lr, 2b",
-                "vldrw.u32 q6, [{k}]",
-                "vldrw.u32 q7, [{k}, #16]",
-                requant_q!("0", "0"),
-                requant_q!("1", "1"),
-                requant_q!("2", "2"),
-                requant_q!("3", "3"),
-                bias = in(reg) fb.as_ptr().add(c0),
-                rows = inout(reg) ptrs.as_ptr() => _,
-                c0 = in(reg) c0,
-                inout("r2") w.as_ptr().add(c0) => _,
-                cs = in(reg) c,
-                out("r1") _,
-                p = in(reg) blocks.as_ptr().add(super::REQUANT_BLOCK_WORDS * (c0 / 4)),
-                k = in(reg) &consts as *const OutConsts,
-                inout("lr") taps => _,
-                in("r0") out.as_mut_ptr().add(c0),
-                out("q0") _, out("q1") _, out("q2") _, out("q3") _,
-                out("q4") _, out("q5") _, out("q6") _, out("q7") _,
-                options(nostack),
-            );
+            depthwise_block(
+                width,
+                ptrs.as_ptr(),
+                c0,
+                taps,
+                w.as_ptr().add(c0),
+                c,
+                fb.as_ptr().add(c0),
+                blocks.as_ptr().add(super::REQUANT_BLOCK_WORDS * (c0 / 4)),
+                &consts,
+                out.as_mut_ptr().add(c0),
+            )
+        };
+        c0 += width;
+    }
+    c0
+}
+
+/// The widest block (16, 8 or 4 channels) that fits `left` channels.
+fn block_width(left: usize) -> usize {
+    match left {
+        16.. => 16,
+        8.. => 8,
+        _ => 4,
+    }
+}
+
+/// [`depthwise_pixel`] for `count` consecutive output pixels whose windows
+/// lie inside the input: pixel `i`'s tap `t` reads `x[base + i·step +
+/// offs[t]..][..C]`, its outputs go to `y[i·C..][..C]`. Returns the
+/// channels written per pixel (a multiple of 4, the same for all; 0 when
+/// a slice is too short); the caller finishes the rest.
+#[allow(clippy::too_many_arguments)]
+pub fn depthwise_run(
+    x: &[i8],
+    base: usize,
+    step: usize,
+    offs: &[usize],
+    count: usize,
+    w: &[i8],
+    c: usize,
+    fb: &[i32],
+    blocks: &[i32],
+    q: &crate::kernels::QuantIo,
+    y: &mut [i8],
+) -> usize {
+    let taps = offs.len();
+    let last = offs.iter().max().copied().unwrap_or(0);
+    let reach = (count.saturating_sub(1))
+        .checked_mul(step)
+        .and_then(|v| v.checked_add(base))
+        .and_then(|v| v.checked_add(last))
+        .and_then(|v| v.checked_add(c));
+    if taps == 0
+        || count == 0
+        || !reach.is_some_and(|r| r <= x.len())
+        || w.len() < taps * c
+        || y.len() < count * c
+    {
+        return 0;
+    }
+    let n4 = (c / 4)
+        .min(fb.len() / 4)
+        .min(blocks.len() / super::REQUANT_BLOCK_WORDS);
+    let consts = out_consts(q);
+    let xp = x.as_ptr() as usize;
+    for i in 0..count {
+        let pix = xp + base + i * step;
+        let mut c0 = 0;
+        while c0 < 4 * n4 {
+            let width = block_width(4 * n4 - c0);
+            // SAFETY: tap `t` of pixel `i` reads `width` bytes at `x[base +
+            // i·step + offs[t] + c0..]`, in bounds since `base + (count −
+            // 1)·step + max(offs) + c ≤ x.len()` (checked above) and `c0 +
+            // width ≤ c`; the weights, bias and table words as in
+            // `depthwise_pixel`; the outputs `y[i·c + c0..][..width]` lie
+            // inside `y` (`count·c ≤ y.len()`).
+            unsafe {
+                depthwise_block(
+                    width,
+                    offs.as_ptr(),
+                    pix + c0,
+                    taps,
+                    w.as_ptr().add(c0),
+                    c,
+                    fb.as_ptr().add(c0),
+                    blocks.as_ptr().add(super::REQUANT_BLOCK_WORDS * (c0 / 4)),
+                    &consts,
+                    y.as_mut_ptr().add(i * c + c0),
+                )
+            };
+            c0 += width;
         }
     }
-    16 * n16
+    4 * n4
 }
 
 /// Constants of [`fc_row_single`], one vector each.
@@ -594,6 +790,161 @@ pub fn fc_row_single(
             } else {
                 fc_single_block!("vqdmulh.s32", x, w0, k, ctxp);
             }
+        }
+    }
+    4 * n4
+}
+
+/// What [`conv_segments4`]'s `asm!` blocks read from memory.
+#[repr(C)]
+struct SegCtx {
+    /// The four accumulators to start from (folded bias, or `acc`).
+    start: *const i32,
+    params: *const i32,
+    consts: *const OutConsts,
+    out: *mut i8,
+    /// Bytes from one filter row to the next (`k`).
+    stride: usize,
+    /// Where a segment that is not the last leaves its four sums.
+    acc: *mut i32,
+}
+
+/// The sums of one segment into `r0, r2, r4, r8`: filter rows `{w0}` and
+/// the next three (`stride` bytes apart), input in `r1`, `lr` bytes,
+/// starting from the four words `start` points at.
+macro_rules! dot4_segment {
+    () => {
+        concat!(
+            "ldr {w1}, [{ctx}, #16]\n",
+            "add {w2}, {w0}, {w1}, lsl #1\n",
+            "add {w3}, {w2}, {w1}\n",
+            "add {w1}, {w0}, {w1}\n",
+            "ldr r0, [{ctx}]\n",
+            "ldrd r4, r8, [r0, #8]\n",
+            "ldrd r0, r2, [r0]\n",
+            "dlstp.8 lr, lr\n",
+            "2:\n",
+            "vldrb.u8 q0, [r1], #16\n",
+            "vldrb.u8 q1, [{w0}], #16\n",
+            "vmladava.s8 r0, q0, q1\n",
+            "vldrb.u8 q1, [{w1}], #16\n",
+            "vmladava.s8 r2, q0, q1\n",
+            "vldrb.u8 q1, [{w2}], #16\n",
+            "vmladava.s8 r4, q0, q1\n",
+            "vldrb.u8 q1, [{w3}], #16\n",
+            "vmladava.s8 r8, q0, q1\n",
+            "letp lr, 2b\n",
+        )
+    };
+}
+
+/// One output pixel of a convolution whose receptive field is `segs`
+/// (equal-length runs of input bytes, e.g. the `Kh` rows of a window that
+/// lies inside the input: no gathering) times the filter rows `w = [Co, k]`
+/// (`k` = the segments' total length), requantized as in
+/// [`row_times_filters4`]: per block of four channels one `asm!` per
+/// segment, the sums carried between them in `acc`. Returns how many
+/// channels it wrote.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_segments4(
+    segs: &[&[i8]],
+    w: &[i8],
+    k: usize,
+    fb: &[i32],
+    blocks: &[i32],
+    q: &crate::kernels::QuantIo,
+    out: &mut [i8],
+) -> usize {
+    let Some((last, first)) = segs.split_last() else {
+        return 0;
+    };
+    let seg = last.len();
+    let n4 = (out.len() / 4)
+        .min(fb.len() / 4)
+        .min(blocks.len() / super::REQUANT_BLOCK_WORDS)
+        .min(w.len().checked_div(4 * k).unwrap_or(usize::MAX));
+    if n4 == 0 || segs.len().checked_mul(seg) != Some(k) || first.iter().any(|s| s.len() != seg) {
+        return 0;
+    }
+    let consts = out_consts(q);
+    let mut acc = [0i32; 4];
+    let accp = acc.as_mut_ptr();
+    let mut ctx = SegCtx {
+        start: fb.as_ptr(),
+        params: blocks.as_ptr(),
+        consts: &consts,
+        out: out.as_mut_ptr(),
+        stride: k,
+        acc: accp,
+    };
+    for b in 0..n4 {
+        // SAFETY: segment `s` of block `b < n4` reads its own `seg` bytes
+        // (every segment is `seg` long, checked above; the predicated
+        // loads touch nothing past them) and the filter bytes
+        // `w[4bk + j·k + s·seg..][..seg]`, `j < 4`, inside `w` (`n4·4k ≤
+        // w.len()`, `segs.len()·seg = k`); the start words are
+        // `fb[4b..4b+4]` or `acc`, the table words `blocks[12b..][..12]`,
+        // `consts` (16-byte aligned), the output `out[4b..4b+4]`, all in
+        // bounds by the `n4` limits. Only the declared registers are
+        // written. Compiled only with the `mve` feature on 32-bit Arm.
+        unsafe {
+            ctx.start = fb.as_ptr().add(4 * b);
+            ctx.params = blocks.as_ptr().add(super::REQUANT_BLOCK_WORDS * b);
+            ctx.out = out.as_mut_ptr().add(4 * b);
+            let wb = w.as_ptr().add(4 * k * b);
+            for (s, x) in first.iter().enumerate() {
+                asm!(
+                    dot4_segment!(),
+                    "ldr r1, [{ctx}, #20]",
+                    "strd r0, r2, [r1]",
+                    "strd r4, r8, [r1, #8]",
+                    w0 = inout(reg) wb.add(s * seg) => _,
+                    w1 = out(reg) _,
+                    w2 = out(reg) _,
+                    w3 = out(reg) _,
+                    ctx = in(reg) &ctx as *const SegCtx,
+                    inout("lr") seg => _,
+                    inout("r1") x.as_ptr() => _,
+                    out("r0") _, out("r2") _, out("r4") _, out("r8") _,
+                    out("q0") _, out("q1") _,
+                    options(nostack),
+                );
+                ctx.start = accp;
+            }
+            asm!(
+                dot4_segment!(),
+                "vmov q0[2], q0[0], r0, r4",
+                "vmov q0[3], q0[1], r2, r8",
+                "ldr r1, [{ctx}, #4]",
+                "vldrw.u32 q1, [r1]",
+                "vldrw.u32 q2, [r1, #16]",
+                "vshl.s32 q0, q0, q2",
+                "vqrdmulh.s32 q0, q0, q1",
+                "vldrw.u32 q2, [r1, #32]",
+                "vand q1, q0, q2",
+                "vshr.s32 q1, q1, #31",
+                "vqadd.s32 q0, q0, q1",
+                "vrshl.s32 q0, q0, q2",
+                "ldr r1, [{ctx}, #8]",
+                "vldrw.u32 q1, [r1]",
+                "vqadd.s32 q0, q0, q1",
+                "vldrw.u32 q1, [r1, #16]",
+                "vmax.s32 q0, q0, q1",
+                "vldrw.u32 q1, [r1, #32]",
+                "vmin.s32 q0, q0, q1",
+                "ldr r1, [{ctx}, #12]",
+                "vstrb.32 q0, [r1]",
+                w0 = inout(reg) wb.add(first.len() * seg) => _,
+                w1 = out(reg) _,
+                w2 = out(reg) _,
+                w3 = out(reg) _,
+                ctx = in(reg) &ctx as *const SegCtx,
+                inout("lr") seg => _,
+                inout("r1") last.as_ptr() => _,
+                out("r0") _, out("r2") _, out("r4") _, out("r8") _,
+                out("q0") _, out("q1") _, out("q2") _,
+                options(nostack),
+            );
         }
     }
     4 * n4

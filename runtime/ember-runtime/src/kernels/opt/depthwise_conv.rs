@@ -139,7 +139,7 @@ fn run<'a, E: Epilogue>(
     // padding), overwritten per pixel.
     let mut rows: [&[i8]; MAX_TAPS] = [&[]; MAX_TAPS];
     #[cfg(all(feature = "mve", target_arch = "arm"))]
-    let mut ptrs = [core::ptr::null::<i8>(); MAX_TAPS];
+    let mut ptrs = [0usize; MAX_TAPS];
     for b in 0..xs.n {
         for oy in 0..ys.h {
             let (ky0, ky1, iy0) = taps(oy, win.stride_h, win.dil_h, win.pad_top, kh, xs.h);
@@ -184,6 +184,57 @@ fn run<'a, E: Epilogue>(
                     };
                     if done > 0 {
                         ox += done;
+                        continue;
+                    }
+                }
+                // Helium: the same for the run of interior pixels, whole
+                // blocks of four channels; the rest of the channels below.
+                #[cfg(all(feature = "mve", target_arch = "arm"))]
+                if let (Some((blocks, q)), true) = (
+                    e.blocks(),
+                    ky0 == 0
+                        && ky1 == kh
+                        && kx0 == 0
+                        && kx1 == kw
+                        && kw > 0
+                        && win.stride_w > 0
+                        && taps_n <= MAX_TAPS
+                        && c >= 4,
+                ) {
+                    let span = (kw - 1) * win.dil_w;
+                    let last = (xs.w - 1 + win.pad_left - span) / win.stride_w;
+                    let count = (last + 1).min(ys.w).saturating_sub(ox);
+                    let base = ((b * xs.h + iy0) * xs.w + ix0) * c;
+                    let ybase = ((b * ys.h + oy) * ys.w + ox) * c;
+                    let out = &mut y[ybase..ybase + count * c];
+                    let done = super::arm_mve::depthwise_run(
+                        x,
+                        base,
+                        win.stride_w * c,
+                        &offs[..taps_n],
+                        count,
+                        w,
+                        c,
+                        folded_bias,
+                        blocks,
+                        q,
+                        out,
+                    );
+                    if done > 0 && count > 0 {
+                        if done < c {
+                            for (i, o) in out.chunks_exact_mut(c).enumerate() {
+                                let px = base + i * win.stride_w * c;
+                                for ch in done..c {
+                                    let mut acc = folded_bias[ch];
+                                    for (t, &off) in offs[..taps_n].iter().enumerate() {
+                                        let (xv, wv) = (x[px + off + ch], w[t * c + ch]);
+                                        acc = acc.wrapping_add((xv as i32).wrapping_mul(wv as i32));
+                                    }
+                                    o[ch] = e.apply(acc, ch);
+                                }
+                            }
+                        }
+                        ox += count;
                         continue;
                     }
                 }
@@ -232,7 +283,7 @@ fn run<'a, E: Epilogue>(
                     }
                     #[cfg(all(feature = "mve", target_arch = "arm"))]
                     if let Some((blocks, q)) = e.blocks() {
-                        c0 = super::arm_mve::depthwise_pixel16(
+                        c0 = super::arm_mve::depthwise_pixel(
                             rows,
                             &mut ptrs,
                             w,
