@@ -795,157 +795,60 @@ pub fn fc_row_single(
     4 * n4
 }
 
-/// What [`conv_segments4`]'s `asm!` blocks read from memory.
-#[repr(C)]
-struct SegCtx {
-    /// The four accumulators to start from (folded bias, or `acc`).
-    start: *const i32,
-    params: *const i32,
-    consts: *const OutConsts,
-    out: *mut i8,
-    /// Bytes from one filter row to the next (`k`).
+/// Gathers `rows` runs of `run` bytes, the first at `x[base..]` and each
+/// next `stride` bytes further, one after another into `dst` (the
+/// receptive field of a window that lies inside the input), sixteen bytes
+/// per tail-predicated `VLDRB`/`VSTRB` pair, all rows in one `asm!`.
+/// Returns the field (`dst[..rows·run]`), or `None` when a slice is too
+/// short (nothing is written then).
+pub fn gather_rows<'a>(
+    x: &[i8],
+    base: usize,
     stride: usize,
-    /// Where a segment that is not the last leaves its four sums.
-    acc: *mut i32,
-}
-
-/// The sums of one segment into `r0, r2, r4, r8`: filter rows `{w0}` and
-/// the next three (`stride` bytes apart), input in `r1`, `lr` bytes,
-/// starting from the four words `start` points at.
-macro_rules! dot4_segment {
-    () => {
-        concat!(
-            "ldr {w1}, [{ctx}, #16]\n",
-            "add {w2}, {w0}, {w1}, lsl #1\n",
-            "add {w3}, {w2}, {w1}\n",
-            "add {w1}, {w0}, {w1}\n",
-            "ldr r0, [{ctx}]\n",
-            "ldrd r4, r8, [r0, #8]\n",
-            "ldrd r0, r2, [r0]\n",
-            "dlstp.8 lr, lr\n",
-            "2:\n",
-            "vldrb.u8 q0, [r1], #16\n",
-            "vldrb.u8 q1, [{w0}], #16\n",
-            "vmladava.s8 r0, q0, q1\n",
-            "vldrb.u8 q1, [{w1}], #16\n",
-            "vmladava.s8 r2, q0, q1\n",
-            "vldrb.u8 q1, [{w2}], #16\n",
-            "vmladava.s8 r4, q0, q1\n",
-            "vldrb.u8 q1, [{w3}], #16\n",
-            "vmladava.s8 r8, q0, q1\n",
-            "letp lr, 2b\n",
-        )
-    };
-}
-
-/// One output pixel of a convolution whose receptive field is `segs`
-/// (equal-length runs of input bytes, e.g. the `Kh` rows of a window that
-/// lies inside the input: no gathering) times the filter rows `w = [Co, k]`
-/// (`k` = the segments' total length), requantized as in
-/// [`row_times_filters4`]: per block of four channels one `asm!` per
-/// segment, the sums carried between them in `acc`. Returns how many
-/// channels it wrote.
-#[allow(clippy::too_many_arguments)]
-pub fn conv_segments4(
-    segs: &[&[i8]],
-    w: &[i8],
-    k: usize,
-    fb: &[i32],
-    blocks: &[i32],
-    q: &crate::kernels::QuantIo,
-    out: &mut [i8],
-) -> usize {
-    let Some((last, first)) = segs.split_last() else {
-        return 0;
-    };
-    let seg = last.len();
-    let n4 = (out.len() / 4)
-        .min(fb.len() / 4)
-        .min(blocks.len() / super::REQUANT_BLOCK_WORDS)
-        .min(w.len().checked_div(4 * k).unwrap_or(usize::MAX));
-    if n4 == 0 || segs.len().checked_mul(seg) != Some(k) || first.iter().any(|s| s.len() != seg) {
-        return 0;
+    run: usize,
+    rows: usize,
+    dst: &'a mut [i8],
+) -> Option<&'a [i8]> {
+    let total = rows.checked_mul(run)?;
+    let end = rows
+        .checked_sub(1)?
+        .checked_mul(stride)?
+        .checked_add(base)?
+        .checked_add(run)?;
+    if end > x.len() || total > dst.len() || run == 0 {
+        return None;
     }
-    let consts = out_consts(q);
-    let mut acc = [0i32; 4];
-    let accp = acc.as_mut_ptr();
-    let mut ctx = SegCtx {
-        start: fb.as_ptr(),
-        params: blocks.as_ptr(),
-        consts: &consts,
-        out: out.as_mut_ptr(),
-        stride: k,
-        acc: accp,
-    };
-    for b in 0..n4 {
-        // SAFETY: segment `s` of block `b < n4` reads its own `seg` bytes
-        // (every segment is `seg` long, checked above; the predicated
-        // loads touch nothing past them) and the filter bytes
-        // `w[4bk + j·k + s·seg..][..seg]`, `j < 4`, inside `w` (`n4·4k ≤
-        // w.len()`, `segs.len()·seg = k`); the start words are
-        // `fb[4b..4b+4]` or `acc`, the table words `blocks[12b..][..12]`,
-        // `consts` (16-byte aligned), the output `out[4b..4b+4]`, all in
-        // bounds by the `n4` limits. Only the declared registers are
-        // written. Compiled only with the `mve` feature on 32-bit Arm.
-        unsafe {
-            ctx.start = fb.as_ptr().add(4 * b);
-            ctx.params = blocks.as_ptr().add(super::REQUANT_BLOCK_WORDS * b);
-            ctx.out = out.as_mut_ptr().add(4 * b);
-            let wb = w.as_ptr().add(4 * k * b);
-            for (s, x) in first.iter().enumerate() {
-                asm!(
-                    dot4_segment!(),
-                    "ldr r1, [{ctx}, #20]",
-                    "strd r0, r2, [r1]",
-                    "strd r4, r8, [r1, #8]",
-                    w0 = inout(reg) wb.add(s * seg) => _,
-                    w1 = out(reg) _,
-                    w2 = out(reg) _,
-                    w3 = out(reg) _,
-                    ctx = in(reg) &ctx as *const SegCtx,
-                    inout("lr") seg => _,
-                    inout("r1") x.as_ptr() => _,
-                    out("r0") _, out("r2") _, out("r4") _, out("r8") _,
-                    out("q0") _, out("q1") _,
-                    options(nostack),
-                );
-                ctx.start = accp;
-            }
-            asm!(
-                dot4_segment!(),
-                "vmov q0[2], q0[0], r0, r4",
-                "vmov q0[3], q0[1], r2, r8",
-                "ldr r1, [{ctx}, #4]",
-                "vldrw.u32 q1, [r1]",
-                "vldrw.u32 q2, [r1, #16]",
-                "vshl.s32 q0, q0, q2",
-                "vqrdmulh.s32 q0, q0, q1",
-                "vldrw.u32 q2, [r1, #32]",
-                "vand q1, q0, q2",
-                "vshr.s32 q1, q1, #31",
-                "vqadd.s32 q0, q0, q1",
-                "vrshl.s32 q0, q0, q2",
-                "ldr r1, [{ctx}, #8]",
-                "vldrw.u32 q1, [r1]",
-                "vqadd.s32 q0, q0, q1",
-                "vldrw.u32 q1, [r1, #16]",
-                "vmax.s32 q0, q0, q1",
-                "vldrw.u32 q1, [r1, #32]",
-                "vmin.s32 q0, q0, q1",
-                "ldr r1, [{ctx}, #12]",
-                "vstrb.32 q0, [r1]",
-                w0 = inout(reg) wb.add(first.len() * seg) => _,
-                w1 = out(reg) _,
-                w2 = out(reg) _,
-                w3 = out(reg) _,
-                ctx = in(reg) &ctx as *const SegCtx,
-                inout("lr") seg => _,
-                inout("r1") last.as_ptr() => _,
-                out("r0") _, out("r2") _, out("r4") _, out("r8") _,
-                out("q0") _, out("q1") _, out("q2") _,
-                options(nostack),
-            );
-        }
+    // SAFETY: row `r < rows` reads `x[base + r·stride..][..run]`, inside
+    // `x` (`base + (rows − 1)·stride + run ≤ x.len()`), and writes
+    // `dst[r·run..][..run]`, inside `dst` (`rows·run ≤ dst.len()`); the
+    // predicated loads and stores touch no byte past each run. Only the
+    // declared registers are written. Compiled only with the `mve`
+    // feature on 32-bit Arm.
+    unsafe {
+        asm!(
+            "3:",
+            "mov {s}, {src}",
+            "mov lr, {run}",
+            "dlstp.8 lr, lr",
+            "2:",
+            "vldrb.u8 q0, [{s}], #16",
+            "vstrb.8 q0, [{d}], #16",
+            "letp lr, 2b",
+            "sub {d}, {d}, {pad}",
+            "add {src}, {src}, {stride}",
+            "subs {n}, {n}, #1",
+            "bne 3b",
+            src = inout(reg) x.as_ptr().add(base) => _,
+            s = out(reg) _,
+            d = inout(reg) dst.as_mut_ptr() => _,
+            run = in(reg) run,
+            pad = in(reg) run.next_multiple_of(16) - run,
+            stride = in(reg) stride,
+            n = inout(reg) rows => _,
+            out("lr") _,
+            out("q0") _,
+            options(nostack),
+        );
     }
-    4 * n4
+    Some(&dst[..total])
 }

@@ -96,50 +96,12 @@ fn field<'a>(
     patch
 }
 
-/// Most filter rows a window is taken in place with (Helium).
+/// Whether a convolution's windows can be gathered as whole rows
+/// ([`super::arm_mve::gather_rows`]): not pointwise (its row is in place
+/// already) and with unit horizontal dilation.
 #[cfg(all(feature = "mve", target_arch = "arm"))]
-const MAX_SEGMENTS: usize = 16;
-
-/// Whether a convolution's windows are worth taking row by row in place
-/// ([`window_rows`]): not pointwise (its row is in place already), unit
-/// horizontal dilation, at most [`MAX_SEGMENTS`] rows of at least eight
-/// bytes (shorter ones cost more as separate loops than gathered).
-#[cfg(all(feature = "mve", target_arch = "arm"))]
-fn rows_in_place(xs: Shape4, ws: Shape4, win: &Window) -> bool {
-    const MIN_RUN: usize = 8;
-    !is_pointwise(ws, win) && win.dil_w == 1 && ws.h <= MAX_SEGMENTS && ws.w * xs.c >= MIN_RUN
-}
-
-/// The input rows under output pixel `pix`'s window, `Kw·Ci` bytes each,
-/// when the window lies inside the input (for a convolution that passed
-/// [`rows_in_place`]): the field without gathering. Returns how many rows
-/// it stored in `segs`.
-#[cfg(all(feature = "mve", target_arch = "arm"))]
-fn window_rows<'a>(
-    x: &'a [i8],
-    xs: Shape4,
-    ws: Shape4,
-    win: &Window,
-    ys: Shape4,
-    pix: usize,
-    segs: &mut [&'a [i8]; MAX_SEGMENTS],
-) -> Option<usize> {
-    if ys.h * ys.w == 0 {
-        return None;
-    }
-    let (b, rest) = (pix / (ys.h * ys.w), pix % (ys.h * ys.w));
-    let (oy, ox) = (rest / ys.w, rest % ys.w);
-    let (ky0, ky1, iy0) = taps(oy, win.stride_h, win.dil_h, win.pad_top, ws.h, xs.h);
-    let (kx0, kx1, ix0) = taps(ox, win.stride_w, win.dil_w, win.pad_left, ws.w, xs.w);
-    if ky0 != 0 || ky1 != ws.h || kx0 != 0 || kx1 != ws.w {
-        return None;
-    }
-    let run = ws.w * xs.c;
-    for (ky, seg) in segs.iter_mut().enumerate().take(ws.h) {
-        let s = ((b * xs.h + iy0 + ky * win.dil_h) * xs.w + ix0) * xs.c;
-        *seg = x.get(s..s + run)?;
-    }
-    Some(ws.h)
+fn rows_in_place(ws: Shape4, win: &Window) -> bool {
+    !is_pointwise(ws, win) && win.dil_w == 1
 }
 
 /// int8 convolution with one group, bit-exact with
@@ -252,30 +214,40 @@ fn run<E: Epilogue>(
             return Ok(());
         }
     }
-    // Helium: windows inside the input take their rows in place.
+    // Helium: windows inside the input are gathered as whole rows by
+    // vector copies (no padding logic), walking the output rows so that
+    // the vertical taps are worked out once per row.
     #[cfg(all(feature = "mve", target_arch = "arm"))]
-    let mut segs: [&[i8]; MAX_SEGMENTS] = [&[]; MAX_SEGMENTS];
-    #[cfg(all(feature = "mve", target_arch = "arm"))]
-    let in_place = e.blocks().filter(|_| rows_in_place(xs, ws, win));
-    // Indexed over pixels so that Ci = 0 still writes the outputs.
-    for pix in 0..npix {
-        #[cfg(all(feature = "mve", target_arch = "arm"))]
-        if let (Some((blocks, q)), Some(n)) = (
-            in_place,
-            in_place.and_then(|_| window_rows(x, xs, ws, win, ys, pix, &mut segs)),
-        ) {
-            let out = &mut y[pix * co..(pix + 1) * co];
-            let done =
-                super::arm_mve::conv_segments4(&segs[..n], w, k, folded_bias, blocks, q, out);
-            if done < co {
-                let f = field(x, xs, ws, win, zp, ys, pix, patch);
-                for (oc, o) in out.iter_mut().enumerate().skip(done) {
-                    let a = super::dot::dot_s8(f, &w[oc * k..(oc + 1) * k]);
-                    *o = e.apply(a.wrapping_add(folded_bias[oc]), oc);
+    if rows_in_place(ws, win) {
+        let (run, stride) = (ws.w * xs.c, win.dil_h * xs.w * xs.c);
+        let mut pix = 0;
+        for b in 0..ys.n {
+            for oy in 0..ys.h {
+                let (ky0, ky1, iy0) = taps(oy, win.stride_h, win.dil_h, win.pad_top, ws.h, xs.h);
+                for ox in 0..ys.w {
+                    let (kx0, kx1, ix0) =
+                        taps(ox, win.stride_w, win.dil_w, win.pad_left, ws.w, xs.w);
+                    let inside = ky0 == 0 && ky1 == ws.h && kx0 == 0 && kx1 == ws.w;
+                    let base = ((b * xs.h + iy0) * xs.w + ix0) * xs.c;
+                    let out = &mut y[pix * co..(pix + 1) * co];
+                    let gathered = if inside {
+                        super::arm_mve::gather_rows(x, base, stride, run, ws.h, patch)
+                    } else {
+                        None
+                    };
+                    let f = match gathered {
+                        Some(f) => f,
+                        None => field(x, xs, ws, win, zp, ys, pix, patch),
+                    };
+                    super::row_times_filters(f, w, k, folded_bias, e, out);
+                    pix += 1;
                 }
             }
-            continue;
         }
+        return Ok(());
+    }
+    // Indexed over pixels so that Ci = 0 still writes the outputs.
+    for pix in 0..npix {
         let f = field(x, xs, ws, win, zp, ys, pix, patch);
         super::row_times_filters(f, w, k, folded_bias, e, &mut y[pix * co..(pix + 1) * co]);
     }
