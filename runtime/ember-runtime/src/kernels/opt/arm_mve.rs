@@ -852,3 +852,100 @@ pub fn gather_rows<'a>(
     }
     Some(&dst[..total])
 }
+
+/// [`row_times_filters4`] for rows of at most 16 bytes (`k ≤ 16`), all
+/// blocks of four channels in one `asm!`: the input row stays in `q0`
+/// (loaded under a `VCTP.8 k` predicate, which also guards every weight
+/// load and `VMLADAVA`, so no byte past a row is read or summed), the
+/// output constants stay in `q5..q7`, and each block costs four
+/// predicated weight loads, four multiply-accumulates and the
+/// requantization (the byte store's base is the low register `r1`).
+/// Returns how many channels it wrote.
+#[allow(clippy::too_many_arguments)]
+pub fn row_times_filters_short(
+    patch: &[i8],
+    w: &[i8],
+    k: usize,
+    fb: &[i32],
+    blocks: &[i32],
+    q: &crate::kernels::QuantIo,
+    out: &mut [i8],
+) -> usize {
+    let n4 = (out.len() / 4)
+        .min(fb.len() / 4)
+        .min(blocks.len() / super::REQUANT_BLOCK_WORDS)
+        .min(w.len().checked_div(4 * k).unwrap_or(usize::MAX));
+    if patch.len() < k || k > 16 || n4 == 0 {
+        return 0;
+    }
+    let consts = out_consts(q);
+    // SAFETY: the input load reads `patch[..k]` (lanes past `k` are
+    // predicated off: no access); block `b < n4` reads the filter rows
+    // `w[4bk..4bk+4k]` the same way (`n4·4k ≤ w.len()`), the bias words
+    // `fb[4b..4b+4]` and the table words `blocks[12b..12b+12]`, and
+    // writes `out[4b..4b+4]`, all inside their slices by the `n4` limits;
+    // `consts` and the `i32` slices are aligned for `VLDRW`/`LDRD`. Only
+    // the declared registers are written; the predicate register is
+    // clobbered (`VCTP`), which `asm!` allows without declaring.
+    // Compiled only with the `mve` feature on 32-bit Arm.
+    unsafe {
+        asm!(
+            "vldrw.u32 q5, [{k}]",
+            "vldrw.u32 q6, [{k}, #16]",
+            "vldrw.u32 q7, [{k}, #32]",
+            "vctp.8 {len}",
+            "vpst",
+            "vldrbt.u8 q0, [{x}]",
+            "dls lr, lr",
+            "2:",
+            "ldrd r0, r2, [{bias}], #8",
+            "ldrd r4, r8, [{bias}], #8",
+            "vpst",
+            "vldrbt.u8 q1, [{w}]",
+            "add {w}, {w}, {len}",
+            "vpst",
+            "vldrbt.u8 q2, [{w}]",
+            "add {w}, {w}, {len}",
+            "vpst",
+            "vldrbt.u8 q3, [{w}]",
+            "add {w}, {w}, {len}",
+            "vpst",
+            "vldrbt.u8 q4, [{w}]",
+            "add {w}, {w}, {len}",
+            "vpstttt",
+            "vmladavat.s8 r0, q0, q1",
+            "vmladavat.s8 r2, q0, q2",
+            "vmladavat.s8 r4, q0, q3",
+            "vmladavat.s8 r8, q0, q4",
+            "vmov q1[2], q1[0], r0, r4",
+            "vmov q1[3], q1[1], r2, r8",
+            "vldrw.u32 q2, [{p}], #48",
+            "vldrw.u32 q3, [{p}, #-32]",
+            "vldrw.u32 q4, [{p}, #-16]",
+            "vshl.s32 q1, q1, q3",
+            "vqrdmulh.s32 q1, q1, q2",
+            "vand q2, q1, q4",
+            "vshr.s32 q2, q2, #31",
+            "vqadd.s32 q1, q1, q2",
+            "vrshl.s32 q1, q1, q4",
+            "vqadd.s32 q1, q1, q5",
+            "vmax.s32 q1, q1, q6",
+            "vmin.s32 q1, q1, q7",
+            "vstrb.32 q1, [r1], #4",
+            "le lr, 2b",
+            k = in(reg) &consts as *const OutConsts,
+            len = in(reg) k,
+            x = in(reg) patch.as_ptr(),
+            w = inout(reg) w.as_ptr() => _,
+            bias = inout(reg) fb.as_ptr() => _,
+            p = inout(reg) blocks.as_ptr() => _,
+            inout("r1") out.as_mut_ptr() => _,
+            inout("lr") n4 => _,
+            out("r0") _, out("r2") _, out("r4") _, out("r8") _,
+            out("q0") _, out("q1") _, out("q2") _, out("q3") _,
+            out("q4") _, out("q5") _, out("q6") _, out("q7") _,
+            options(nostack),
+        );
+    }
+    4 * n4
+}

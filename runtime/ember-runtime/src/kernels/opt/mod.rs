@@ -417,7 +417,11 @@ fn row_times_filters<E: Epilogue>(
     let mut oc = 0;
     #[cfg(all(feature = "mve", target_arch = "arm"))]
     if let Some((blocks, q)) = e.blocks() {
-        oc = arm_mve::row_times_filters4(patch, w, k, fb, blocks, q, out);
+        oc = if k <= 16 {
+            arm_mve::row_times_filters_short(patch, w, k, fb, blocks, q, out)
+        } else {
+            arm_mve::row_times_filters4(patch, w, k, fb, blocks, q, out)
+        };
     }
     while oc + 4 <= co {
         let r = &w[oc * k..(oc + 4) * k];
