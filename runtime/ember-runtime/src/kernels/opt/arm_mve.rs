@@ -1,7 +1,25 @@
-//! Helium (M-profile Vector Extension) requantization: four accumulators
-//! of four consecutive output channels requantized, offset, clamped and
-//! stored as int8 in 16 vector instructions (after the accumulators are
-//! stored for one `VLDRW`), against ~45 scalar instructions per output.
+//! Helium (M-profile Vector Extension) kernels in `asm!`: each block runs
+//! a unit of work from the folded bias to the stored int8 outputs in
+//! registers (LLVM's own code around the sums spilled and re-derived
+//! pointers per block, and left depthwise taps half scalar).
+//!
+//! - [`row_times_filters4`], [`row_times_filters_short`]: one input row
+//!   times filter rows, four channels per `VMLADAVA.S8` block;
+//! - [`fc_row_single`]: the same with TFLite's single rounding;
+//! - [`depthwise_pixel`], [`depthwise_run`]: depthwise blocks of 16, 8 or
+//!   4 channels, int32 lanes;
+//! - [`gather_rows`]: a receptive field copied row by row;
+//! - [`requant4`], [`add4_run`]: the requantization epilogue and the int8
+//!   Add body.
+//!
+//! Register notes: `VMLADAVA` accumulates into even registers (`r0`, `r2`,
+//! `r4`, `r8` here); widening loads (`VLDRB.S32`) and narrowing stores
+//! (`VSTRB.32`) take a low base register (`r0`–`r7`); `r6` and `r7` are not
+//! available to `asm!`, so such operands are pinned to `r0`–`r2`.
+//!
+//! The requantization: four accumulators of four consecutive output
+//! channels requantized, offset, clamped and stored as int8 in 16 vector
+//! instructions, against ~45 scalar instructions per output.
 //!
 //! Per channel block the compiler stores `[mult ×4, left shift ×4,
 //! −right shift ×4]` (see [`super::requant_blocks`]). The sequence is

@@ -21,8 +21,15 @@
 //!   widened once (`SXTB16`) and reused for several filter rows; with a
 //!   large enough scratch, convolutions run two output pixels per pass
 //!   over halfword-packed receptive fields (2×2 `SMLAD` blocks);
-//! - the `mve` cargo feature (Cortex-M55/M85): Helium `asm!` for the
-//!   requantization epilogue and the int8 Add body.
+//! - the `mve` cargo feature (Cortex-M55/M85): Helium `asm!` blocks
+//!   (`arm_mve`) that run a whole unit of work from the folded bias to the
+//!   stored int8 outputs with nothing spilled: four filter rows against one
+//!   input row through tail-predicated `VMLADAVA.S8` loops (convolutions,
+//!   fully connected with TFLite's single rounding), rows of at most 16
+//!   bytes with all channel blocks in one predicated loop, depthwise blocks
+//!   of 16/8/4 channels over runs of interior pixels, receptive fields
+//!   gathered by vector copies, the requantization epilogue and the int8
+//!   Add body.
 //!
 //! Why folding the zero point is exact: the reference computes
 //! `Σ (x − zp)·w + bias` with wrapping i32 arithmetic; wrapping arithmetic
