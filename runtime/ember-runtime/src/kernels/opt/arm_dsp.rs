@@ -187,3 +187,65 @@ pub fn widen_packed(src: &[i8], dst: &mut [u32]) {
         *d = s as i32 as u32;
     }
 }
+
+/// Depthwise sums of four channels over the taps of one output pixel
+/// added to `acc`: tap `t` multiplies the four input bytes at
+/// `pairs[2t] + addend` by the four weight bytes at `wbase + pairs[2t+1]`.
+/// Each word is split with `SXTB16` (bytes 0 and 2) and `SXTB16 …, ROR #8`
+/// (bytes 1 and 3); `SMLABB` and `SMLATT` multiply the bottom and top
+/// halfwords of input and weight, one channel each, into its accumulator
+/// (modulo 2³², the reference's wrapping sum). One `asm!` for all taps:
+/// 13 instructions per tap and four channels, where LLVM's loop over the
+/// bytes took about 26.
+///
+/// # Safety
+/// `pairs` holds `2·taps` words; for every tap, the four bytes at
+/// `pairs[2t] + addend` and at `wbase + pairs[2t+1]` are readable
+/// (unaligned word loads are fine on these cores).
+#[inline(always)]
+pub unsafe fn depthwise_sums4(
+    pairs: *const usize,
+    taps: usize,
+    addend: usize,
+    wbase: *const i8,
+    acc: &mut [i32; 4],
+) {
+    if taps == 0 {
+        return;
+    }
+    let [mut a0, mut a1, mut a2, mut a3] = *acc;
+    // SAFETY: the caller's contract covers the loads; only the declared
+    // registers and the flags are written.
+    unsafe {
+        asm!(
+            "2:",
+            "ldrd {x}, {w}, [{pairs}], #8",
+            "ldr {x}, [{x}, {addend}]",
+            "ldr {w}, [{wbase}, {w}]",
+            "sxtb16 {t1}, {x}",
+            "sxtb16 {t2}, {w}",
+            "smlabb {a0}, {t1}, {t2}, {a0}",
+            "smlatt {a2}, {t1}, {t2}, {a2}",
+            "sxtb16 {t1}, {x}, ror #8",
+            "sxtb16 {t2}, {w}, ror #8",
+            "smlabb {a1}, {t1}, {t2}, {a1}",
+            "smlatt {a3}, {t1}, {t2}, {a3}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            pairs = inout(reg) pairs => _,
+            n = inout(reg) taps => _,
+            addend = in(reg) addend,
+            wbase = in(reg) wbase,
+            x = out(reg) _,
+            w = out(reg) _,
+            t1 = out(reg) _,
+            t2 = out(reg) _,
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            options(nostack, readonly),
+        );
+    }
+    *acc = [a0, a1, a2, a3];
+}

@@ -135,6 +135,13 @@ fn run<'a, E: Epilogue>(
     for (t, o) in offs.iter_mut().enumerate().take(taps_n) {
         *o = ((t / kw) * win.dil_h * xs.w + (t % kw) * win.dil_w) * c;
     }
+    // DSP: `[input offset, weight offset]` of every tap.
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    let mut dsp_pairs = [[0usize; 2]; MAX_TAPS];
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    for (t, (p, &o)) in dsp_pairs.iter_mut().zip(&offs).enumerate().take(taps_n) {
+        *p = [o, t * c];
+    }
     // The taps' input rows of the current pixel (the zero-point row in the
     // padding), overwritten per pixel.
     let mut rows: [&[i8]; MAX_TAPS] = [&[]; MAX_TAPS];
@@ -238,6 +245,65 @@ fn run<'a, E: Epilogue>(
                         continue;
                     }
                 }
+                // DSP: the same run of interior pixels, four channels per
+                // `SMLABB`/`SMLATT` block, the rest of the channels below.
+                #[cfg(all(feature = "dsp", target_arch = "arm"))]
+                if taps_n > 0
+                    && ky0 == 0
+                    && ky1 == kh
+                    && kx0 == 0
+                    && kx1 == kw
+                    && kw > 0
+                    && win.stride_w > 0
+                    && taps_n <= MAX_TAPS
+                {
+                    let span = (kw - 1) * win.dil_w;
+                    let last = (xs.w - 1 + win.pad_left - span) / win.stride_w;
+                    let count = (last + 1).min(ys.w).saturating_sub(ox);
+                    let base = ((b * xs.h + iy0) * xs.w + ix0) * c;
+                    let ybase = ((b * ys.h + oy) * ys.w + ox) * c;
+                    let step = win.stride_w * c;
+                    let out = &mut y[ybase..ybase + count * c];
+                    let reach = base + count.saturating_sub(1) * step + offs[taps_n - 1] + c;
+                    if count > 0 && reach <= x.len() && w.len() >= taps_n * c {
+                        for (i, o) in out.chunks_exact_mut(c).enumerate() {
+                            let px = base + i * step;
+                            let mut c0 = 0;
+                            while c0 + 4 <= c {
+                                let mut acc = [0i32; 4];
+                                acc.copy_from_slice(&folded_bias[c0..c0 + 4]);
+                                // SAFETY: tap `t` reads four bytes at
+                                // `x[px + offs[t] + c0..]` (the last tap's
+                                // offset is the largest and `px + offs[t] +
+                                // c ≤ reach ≤ x.len()`, `c0 + 4 ≤ c`) and at
+                                // `w[t·c + c0..]` (`taps·c ≤ w.len()`).
+                                unsafe {
+                                    super::arm_dsp::depthwise_sums4(
+                                        dsp_pairs.as_ptr().cast(),
+                                        taps_n,
+                                        x.as_ptr() as usize + px + c0,
+                                        w.as_ptr().add(c0),
+                                        &mut acc,
+                                    )
+                                };
+                                if let Ok(o4) = <&mut [i8; 4]>::try_from(&mut o[c0..c0 + 4]) {
+                                    e.apply4(acc, c0, o4);
+                                }
+                                c0 += 4;
+                            }
+                            for ch in c0..c {
+                                let mut acc = folded_bias[ch];
+                                for (t, &off) in offs[..taps_n].iter().enumerate() {
+                                    let (xv, wv) = (x[px + off + ch], w[t * c + ch]);
+                                    acc = acc.wrapping_add((xv as i32).wrapping_mul(wv as i32));
+                                }
+                                o[ch] = e.apply(acc, ch);
+                            }
+                        }
+                        ox += count;
+                        continue;
+                    }
+                }
                 // Input offset of tap (ky, kx), or None in the padding.
                 let at = |ky: usize, kx: usize| -> Option<usize> {
                     if ky < ky0 || ky >= ky1 || kx < kx0 || kx >= kx1 {
@@ -265,6 +331,36 @@ fn run<'a, E: Epilogue>(
                         }
                     }
                     let rows = &rows[..taps_n];
+                    // DSP: four channels per block from the rows'
+                    // addresses (every row holds `c` bytes).
+                    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+                    if w.len() >= taps_n * c && rows.iter().all(|r| r.len() >= c) {
+                        let mut pairs = [[0usize; 2]; MAX_TAPS];
+                        for (t, (p, r)) in pairs.iter_mut().zip(rows).enumerate() {
+                            *p = [r.as_ptr() as usize, t * c];
+                        }
+                        while c0 + 4 <= c {
+                            let mut acc = [0i32; 4];
+                            acc.copy_from_slice(&folded_bias[c0..c0 + 4]);
+                            // SAFETY: tap `t` reads four bytes at
+                            // `rows[t][c0..]` and `w[t·c + c0..]`, inside
+                            // both (`c0 + 4 ≤ c ≤ rows[t].len()`, `taps·c ≤
+                            // w.len()`, checked above).
+                            unsafe {
+                                super::arm_dsp::depthwise_sums4(
+                                    pairs.as_ptr().cast(),
+                                    taps_n,
+                                    c0,
+                                    w.as_ptr().add(c0),
+                                    &mut acc,
+                                )
+                            };
+                            if let Ok(o4) = <&mut [i8; 4]>::try_from(&mut out[c0..c0 + 4]) {
+                                e.apply4(acc, c0, o4);
+                            }
+                            c0 += 4;
+                        }
+                    }
                     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
                     if let Some((blocks, q)) = e.blocks() {
                         // SAFETY: NEON is enabled for the whole build (the
