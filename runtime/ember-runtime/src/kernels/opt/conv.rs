@@ -175,20 +175,19 @@ fn run<E: Epilogue>(
             .get_mut(off..off + 8 * words)
             .and_then(|b| bytemuck::try_cast_slice_mut::<i8, u32>(b).ok());
         if let Some(wide) = wide {
-            let (w0buf, w1buf) = wide.split_at_mut(words);
+            let xs2 = &mut wide[..2 * words];
             let mut pix = 0;
             while pix + 2 <= npix {
                 let f0 = field(x, xs, ws, win, zp, ys, pix, patch);
-                super::arm_dsp::widen_packed(f0, w0buf);
+                super::arm_dsp::widen_slot(f0, 0, xs2);
                 let f1 = field(x, xs, ws, win, zp, ys, pix + 1, patch);
-                super::arm_dsp::widen_packed(f1, w1buf);
+                super::arm_dsp::widen_slot(f1, 1, xs2);
                 let (o0, o1) = y[pix * co..(pix + 2) * co].split_at_mut(co);
                 let row = |c: usize| &w[c * k..(c + 1) * k];
                 let mut oc = 0;
                 while oc + 4 <= co {
-                    let a = super::arm_dsp::dot2x2_s16_s8(w0buf, w1buf, k, row(oc), row(oc + 1));
-                    let b =
-                        super::arm_dsp::dot2x2_s16_s8(w0buf, w1buf, k, row(oc + 2), row(oc + 3));
+                    let a = super::arm_dsp::dot2x2_pair(xs2, k, row(oc), row(oc + 1));
+                    let b = super::arm_dsp::dot2x2_pair(xs2, k, row(oc + 2), row(oc + 3));
                     super::store4(e, [a[0], a[1], b[0], b[1]], folded_bias, oc, o0);
                     super::store4(e, [a[2], a[3], b[2], b[3]], folded_bias, oc, o1);
                     oc += 4;
@@ -196,7 +195,7 @@ fn run<E: Epilogue>(
                 while oc < co {
                     // A last odd channel pairs with itself.
                     let oc1 = (oc + 1).min(co - 1);
-                    let a = super::arm_dsp::dot2x2_s16_s8(w0buf, w1buf, k, row(oc), row(oc1));
+                    let a = super::arm_dsp::dot2x2_pair(xs2, k, row(oc), row(oc1));
                     o0[oc] = e.apply(a[0].wrapping_add(folded_bias[oc]), oc);
                     o1[oc] = e.apply(a[2].wrapping_add(folded_bias[oc]), oc);
                     if oc1 != oc {

@@ -20,7 +20,9 @@
 //!   dual 16-bit multiply-accumulates through `asm!`, each input word
 //!   widened once (`SXTB16`) and reused for several filter rows; with a
 //!   large enough scratch, convolutions run two output pixels per pass
-//!   over halfword-packed receptive fields (2×2 `SMLAD` blocks);
+//!   over halfword-packed receptive fields (2×2 `SMLAD` blocks, the loop in
+//!   `asm!` with every value in a register); depthwise convolutions sum
+//!   four channels per `SXTB16` + `SMLABB`/`SMLATT` block over all taps;
 //! - the `mve` cargo feature (Cortex-M55/M85): Helium `asm!` blocks
 //!   (`arm_mve`) that run a whole unit of work from the folded bias to the
 //!   stored int8 outputs with nothing spilled: four filter rows against one
