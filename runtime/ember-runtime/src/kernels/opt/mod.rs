@@ -288,8 +288,18 @@ impl Epilogue for FixedBlocked<'_> {
             // SAFETY: NEON is enabled for the whole build (the cfg above).
             unsafe { arm_neon::requant4(&acc, p, q.out_zp, q.act_min, q.act_max, out) };
         }
+        #[cfg(all(feature = "dsp", not(feature = "mve"), target_arch = "arm"))]
+        {
+            let b = arm_dsp::OutBounds {
+                zp: q.out_zp,
+                lo: q.act_min,
+                hi: q.act_max,
+            };
+            arm_dsp::requant4(&acc, p, &b, out);
+        }
         #[cfg(not(any(
             all(feature = "mve", target_arch = "arm"),
+            all(feature = "dsp", target_arch = "arm"),
             all(target_arch = "aarch64", target_feature = "neon")
         )))]
         for j in 0..4 {
