@@ -202,6 +202,16 @@ pub fn add4_run(
     n
 }
 
+/// Whole blocks of four `k`-byte filter rows in `w_len` bytes (no limit
+/// when `k = 0`: nothing is read then).
+fn row_blocks(w_len: usize, k: usize) -> usize {
+    match k.checked_mul(4) {
+        Some(0) => usize::MAX,
+        Some(b) => w_len / b,
+        None => 0,
+    }
+}
+
 /// Output constants of [`row_times_filters4`], one vector each.
 #[repr(C, align(16))]
 struct OutConsts {
@@ -272,7 +282,7 @@ pub fn row_times_filters4(
     let n4 = (out.len() / 4)
         .min(fb.len() / 4)
         .min(blocks.len() / super::REQUANT_BLOCK_WORDS)
-        .min(w.len().checked_div(4 * k).unwrap_or(usize::MAX));
+        .min(row_blocks(w.len(), k));
     if patch.len() < k || n4 == 0 {
         return 0;
     }
@@ -586,7 +596,11 @@ pub fn depthwise_pixel(
     out: &mut [i8],
 ) -> usize {
     let taps = rows.len();
-    if taps == 0 || taps > ptrs.len() || rows.iter().any(|r| r.len() < c) || w.len() < taps * c {
+    if taps == 0
+        || taps > ptrs.len()
+        || rows.iter().any(|r| r.len() < c)
+        || w.len() < taps.saturating_mul(c)
+    {
         return 0;
     }
     for (p, r) in ptrs.iter_mut().zip(rows) {
@@ -664,7 +678,7 @@ pub fn depthwise_run(
     if taps == 0
         || count == 0
         || !reach.is_some_and(|r| r <= x.len())
-        || w.len() < taps * c
+        || w.len() < taps.saturating_mul(c)
         || y.len() < count * c
     {
         return 0;
@@ -772,7 +786,7 @@ pub fn fc_row_single(
 ) -> usize {
     let n4 = (out.len() / 4)
         .min(fb.len() / 4)
-        .min(w.len().checked_div(4 * k).unwrap_or(usize::MAX));
+        .min(row_blocks(w.len(), k));
     if patch.len() < k || n4 == 0 || shift > 0 {
         return 0;
     }
@@ -892,7 +906,7 @@ pub fn row_times_filters_short(
     let n4 = (out.len() / 4)
         .min(fb.len() / 4)
         .min(blocks.len() / super::REQUANT_BLOCK_WORDS)
-        .min(w.len().checked_div(4 * k).unwrap_or(usize::MAX));
+        .min(row_blocks(w.len(), k));
     if patch.len() < k || k > 16 || n4 == 0 {
         return 0;
     }

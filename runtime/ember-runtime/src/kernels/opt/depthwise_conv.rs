@@ -264,8 +264,14 @@ fn run<'a, E: Epilogue>(
                     let ybase = ((b * ys.h + oy) * ys.w + ox) * c;
                     let step = win.stride_w * c;
                     let out = &mut y[ybase..ybase + count * c];
-                    let reach = base + count.saturating_sub(1) * step + offs[taps_n - 1] + c;
-                    if count > 0 && reach <= x.len() && w.len() >= taps_n * c {
+                    let reach = count
+                        .saturating_sub(1)
+                        .checked_mul(step)
+                        .and_then(|v| v.checked_add(base))
+                        .and_then(|v| v.checked_add(offs[taps_n - 1]))
+                        .and_then(|v| v.checked_add(c));
+                    let fits = reach.is_some_and(|r| r <= x.len());
+                    if count > 0 && fits && w.len() >= taps_n.saturating_mul(c) {
                         for (i, o) in out.chunks_exact_mut(c).enumerate() {
                             let px = base + i * step;
                             let mut c0 = 0;
@@ -275,7 +281,8 @@ fn run<'a, E: Epilogue>(
                                 // SAFETY: tap `t` reads four bytes at
                                 // `x[px + offs[t] + c0..]` (the last tap's
                                 // offset is the largest and `px + offs[t] +
-                                // c ≤ reach ≤ x.len()`, `c0 + 4 ≤ c`) and at
+                                // c ≤ reach ≤ x.len()`, computed without
+                                // overflow, `c0 + 4 ≤ c`) and at
                                 // `w[t·c + c0..]` (`taps·c ≤ w.len()`).
                                 unsafe {
                                     super::arm_dsp::depthwise_sums4(
@@ -334,7 +341,7 @@ fn run<'a, E: Epilogue>(
                     // DSP: four channels per block from the rows'
                     // addresses (every row holds `c` bytes).
                     #[cfg(all(feature = "dsp", target_arch = "arm"))]
-                    if w.len() >= taps_n * c && rows.iter().all(|r| r.len() >= c) {
+                    if w.len() >= taps_n.saturating_mul(c) && rows.iter().all(|r| r.len() >= c) {
                         let mut pairs = [[0usize; 2]; MAX_TAPS];
                         for (t, (p, r)) in pairs.iter_mut().zip(rows).enumerate() {
                             *p = [r.as_ptr() as usize, t * c];
