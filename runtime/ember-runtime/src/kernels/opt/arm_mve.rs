@@ -212,6 +212,26 @@ fn row_blocks(w_len: usize, k: usize) -> usize {
     }
 }
 
+/// Whole blocks of four channels a row-times-filters kernel can write:
+/// present in the output, the folded bias, the requantization table and
+/// the filter (`[Co, k]`); 0 when the input row is shorter than `k`.
+fn filter_blocks(
+    patch: &[i8],
+    w: &[i8],
+    k: usize,
+    fb: &[i32],
+    blocks: &[i32],
+    out: &[i8],
+) -> usize {
+    if patch.len() < k {
+        return 0;
+    }
+    (out.len() / 4)
+        .min(fb.len() / 4)
+        .min(blocks.len() / super::REQUANT_BLOCK_WORDS)
+        .min(row_blocks(w.len(), k))
+}
+
 /// Output constants of [`row_times_filters4`], one vector each.
 #[repr(C, align(16))]
 struct OutConsts {
@@ -267,8 +287,9 @@ macro_rules! dot4_block {
 /// tail-predicated `VMLADAVA.S8` loop (16 products per instruction, the
 /// input vector loaded once for four rows) to the [`requant4`] sequence
 /// and the byte store (`VSTRB.32` takes a low register as its base, so
-/// the input pointer, reused for the table addresses, is `r1`). Returns how many channels it wrote (whole blocks
-/// present in `fb` and `blocks`); the caller finishes the rest.
+/// the input pointer, reused for the table addresses, is `r1`). Returns
+/// how many channels it wrote (whole blocks present in `fb` and `blocks`);
+/// the caller finishes the rest.
 #[allow(clippy::too_many_arguments)]
 pub fn row_times_filters4(
     patch: &[i8],
@@ -279,18 +300,11 @@ pub fn row_times_filters4(
     q: &crate::kernels::QuantIo,
     out: &mut [i8],
 ) -> usize {
-    let n4 = (out.len() / 4)
-        .min(fb.len() / 4)
-        .min(blocks.len() / super::REQUANT_BLOCK_WORDS)
-        .min(row_blocks(w.len(), k));
-    if patch.len() < k || n4 == 0 {
+    let n4 = filter_blocks(patch, w, k, fb, blocks, out);
+    if n4 == 0 {
         return 0;
     }
-    let consts = OutConsts {
-        zp: [q.out_zp; 4],
-        lo: [q.act_min; 4],
-        hi: [q.act_max; 4],
-    };
+    let consts = out_consts(q);
     let mut ctx = BlockCtx {
         bias: fb.as_ptr(),
         params: blocks.as_ptr(),
@@ -422,30 +436,6 @@ macro_rules! requant_q {
     };
 }
 
-/// The `asm!` of one depthwise block of `4·$n` channels: accumulators
-/// `q0..q$n-1` from the folded bias at `{bias}`, per tap (`lr` of them,
-/// row addresses at `{rows}`) the row at `{c0}` into `r1`, widening loads
-/// of four inputs and four weights (`r2`, advanced by `{cs}`), multiply,
-/// add; then the requantization of each accumulator (`q4..q7` free).
-macro_rules! depthwise_block {
-    ([$($bias:literal),*], [$($tap:literal),*], [$($rq:expr),*], $($operands:tt)*) => {
-        asm!(
-            $($bias,)*
-            "dls lr, lr",
-            "2:",
-            "ldr r1, [{rows}], #4",
-            "add r1, r1, {c0}",
-            $($tap,)*
-            "add r2, r2, {cs}",
-            "le lr, 2b",
-            "vldrw.u32 q6, [{k}]",
-            "vldrw.u32 q7, [{k}, #16]",
-            $($rq,)*
-            $($operands)*
-        )
-    };
-}
-
 /// One depthwise block of `width` (16, 8 or 4) channels, one `asm!`:
 /// int32 accumulators in vector registers from the folded bias `bias`,
 /// per tap `t < taps` the input at `addrs[t] + addend` (a row address and
@@ -475,6 +465,40 @@ unsafe fn depthwise_block(
     consts: &OutConsts,
     o: *mut i8,
 ) {
+    // The block's `asm!`: bias loads, the tap loop and the requantization
+    // of each accumulator (`q4..q7` free), with the operands every width
+    // shares; `$acc` lists the accumulator registers it clobbers. Defined
+    // here so that it names this function's parameters.
+    macro_rules! depthwise_block {
+        ([$($bias:literal),*], [$($tap:literal),*], [$($rq:expr),*], [$($acc:tt)*]) => {
+            asm!(
+                $($bias,)*
+                "dls lr, lr",
+                "2:",
+                "ldr r1, [{rows}], #4",
+                "add r1, r1, {c0}",
+                $($tap,)*
+                "add r2, r2, {cs}",
+                "le lr, 2b",
+                "vldrw.u32 q6, [{k}]",
+                "vldrw.u32 q7, [{k}, #16]",
+                $($rq,)*
+                bias = in(reg) bias,
+                rows = inout(reg) addrs => _,
+                c0 = in(reg) addend,
+                inout("r2") wp => _,
+                cs = in(reg) c,
+                out("r1") _,
+                p = in(reg) p,
+                k = in(reg) consts as *const OutConsts,
+                inout("lr") taps => _,
+                in("r0") o,
+                $($acc)*,
+                out("q4") _, out("q5") _, out("q6") _, out("q7") _,
+                options(nostack),
+            )
+        };
+    }
     // SAFETY: the caller's contract covers every access; `consts` is
     // 16-byte aligned; only the declared registers are written.
     unsafe {
@@ -510,19 +534,7 @@ unsafe fn depthwise_block(
                     requant_q!("2", "2"),
                     requant_q!("3", "3")
                 ],
-                bias = in(reg) bias,
-                rows = inout(reg) addrs => _,
-                c0 = in(reg) addend,
-                inout("r2") wp => _,
-                cs = in(reg) c,
-                out("r1") _,
-                p = in(reg) p,
-                k = in(reg) consts as *const OutConsts,
-                inout("lr") taps => _,
-                in("r0") o,
-                out("q0") _, out("q1") _, out("q2") _, out("q3") _,
-                out("q4") _, out("q5") _, out("q6") _, out("q7") _,
-                options(nostack),
+                [out("q0") _, out("q1") _, out("q2") _, out("q3") _]
             ),
             8 => depthwise_block!(
                 ["vldrw.u32 q0, [{bias}]", "vldrw.u32 q1, [{bias}, #16]"],
@@ -537,19 +549,7 @@ unsafe fn depthwise_block(
                     "vadd.i32 q1, q1, q4"
                 ],
                 [requant_q!("0", "0"), requant_q!("1", "1")],
-                bias = in(reg) bias,
-                rows = inout(reg) addrs => _,
-                c0 = in(reg) addend,
-                inout("r2") wp => _,
-                cs = in(reg) c,
-                out("r1") _,
-                p = in(reg) p,
-                k = in(reg) consts as *const OutConsts,
-                inout("lr") taps => _,
-                in("r0") o,
-                out("q0") _, out("q1") _,
-                out("q4") _, out("q5") _, out("q6") _, out("q7") _,
-                options(nostack),
+                [out("q0") _, out("q1") _]
             ),
             _ => depthwise_block!(
                 ["vldrw.u32 q0, [{bias}]"],
@@ -560,19 +560,7 @@ unsafe fn depthwise_block(
                     "vadd.i32 q0, q0, q4"
                 ],
                 [requant_q!("0", "0")],
-                bias = in(reg) bias,
-                rows = inout(reg) addrs => _,
-                c0 = in(reg) addend,
-                inout("r2") wp => _,
-                cs = in(reg) c,
-                out("r1") _,
-                p = in(reg) p,
-                k = in(reg) consts as *const OutConsts,
-                inout("lr") taps => _,
-                in("r0") o,
-                out("q0") _,
-                out("q4") _, out("q5") _, out("q6") _, out("q7") _,
-                options(nostack),
+                [out("q0") _]
             ),
         }
     }
@@ -611,33 +599,71 @@ pub fn depthwise_pixel(
         .min(fb.len() / 4)
         .min(blocks.len() / super::REQUANT_BLOCK_WORDS);
     let consts = out_consts(q);
+    // SAFETY: every row holds at least `c ≥ 4·n4` bytes (checked above), so
+    // channels `0..4·n4` at each row address are readable; the weights
+    // `w[t·c..][..4·n4]`, `t < taps`, lie inside `w` (`taps·c ≤ w.len()`);
+    // the bias words `fb[..4·n4]`, the table words `blocks[..12·n4]` and
+    // the outputs `out[..4·n4]` are inside their slices (`n4` bounds).
+    unsafe {
+        depthwise_blocks(
+            n4,
+            ptrs.as_ptr(),
+            0,
+            taps,
+            w.as_ptr(),
+            c,
+            fb.as_ptr(),
+            blocks.as_ptr(),
+            &consts,
+            out.as_mut_ptr(),
+        )
+    };
+    4 * n4
+}
+
+/// All `n4` blocks of four channels of one output pixel, as wide as they
+/// go ([`depthwise_block`] with `addend + c0` for each block at `c0`).
+///
+/// # Safety
+/// [`depthwise_block`]'s contract for channels `0..4·n4`: at each
+/// `addrs[t] + addend` and at `w + t·c` (`t < taps`), `4·n4` readable
+/// bytes; `fb` and `blocks` hold `4·n4` and `12·n4` aligned words; `out`
+/// has room for `4·n4` bytes.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn depthwise_blocks(
+    n4: usize,
+    addrs: *const usize,
+    addend: usize,
+    taps: usize,
+    w: *const i8,
+    c: usize,
+    fb: *const i32,
+    blocks: *const i32,
+    consts: &OutConsts,
+    out: *mut i8,
+) {
     let mut c0 = 0;
     while c0 < 4 * n4 {
         let width = block_width(4 * n4 - c0);
-        // SAFETY: every row holds at least `c ≥ c0 + width` bytes (checked
-        // above; `c0 + width ≤ 4·n4 ≤ c`), so `width` bytes at each row
-        // address plus `c0` are readable; the weights `w[t·c + c0..][..
-        // width]`, `t < taps`, lie inside `w` (`taps·c ≤ w.len()`); the
-        // bias words `fb[c0..][..width]`, the table words
-        // `blocks[12(c0/4)..][..3·width]` and the outputs
-        // `out[c0..][..width]` are inside their slices (`n4` bounds).
+        // SAFETY: channels `c0..c0 + width` lie inside `0..4·n4`, covered
+        // by the caller's contract.
         unsafe {
             depthwise_block(
                 width,
-                ptrs.as_ptr(),
-                c0,
+                addrs,
+                addend + c0,
                 taps,
-                w.as_ptr().add(c0),
+                w.add(c0),
                 c,
-                fb.as_ptr().add(c0),
-                blocks.as_ptr().add(super::REQUANT_BLOCK_WORDS * (c0 / 4)),
-                &consts,
-                out.as_mut_ptr().add(c0),
+                fb.add(c0),
+                blocks.add(super::REQUANT_BLOCK_WORDS * (c0 / 4)),
+                consts,
+                out.add(c0),
             )
         };
         c0 += width;
     }
-    c0
 }
 
 /// The widest block (16, 8 or 4 channels) that fits `left` channels.
@@ -679,7 +705,7 @@ pub fn depthwise_run(
         || count == 0
         || !reach.is_some_and(|r| r <= x.len())
         || w.len() < taps.saturating_mul(c)
-        || y.len() < count * c
+        || y.len() < count.saturating_mul(c)
     {
         return 0;
     }
@@ -689,32 +715,25 @@ pub fn depthwise_run(
     let consts = out_consts(q);
     let xp = x.as_ptr() as usize;
     for i in 0..count {
-        let pix = xp + base + i * step;
-        let mut c0 = 0;
-        while c0 < 4 * n4 {
-            let width = block_width(4 * n4 - c0);
-            // SAFETY: tap `t` of pixel `i` reads `width` bytes at `x[base +
-            // i·step + offs[t] + c0..]`, in bounds since `base + (count −
-            // 1)·step + max(offs) + c ≤ x.len()` (checked above) and `c0 +
-            // width ≤ c`; the weights, bias and table words as in
-            // `depthwise_pixel`; the outputs `y[i·c + c0..][..width]` lie
-            // inside `y` (`count·c ≤ y.len()`).
-            unsafe {
-                depthwise_block(
-                    width,
-                    offs.as_ptr(),
-                    pix + c0,
-                    taps,
-                    w.as_ptr().add(c0),
-                    c,
-                    fb.as_ptr().add(c0),
-                    blocks.as_ptr().add(super::REQUANT_BLOCK_WORDS * (c0 / 4)),
-                    &consts,
-                    y.as_mut_ptr().add(i * c + c0),
-                )
-            };
-            c0 += width;
-        }
+        // SAFETY: tap `t` of pixel `i` reads channels `0..4·n4 ≤ c` at
+        // `x[base + i·step + offs[t]..]`, in bounds since `base + (count −
+        // 1)·step + max(offs) + c ≤ x.len()` (checked above); the weights,
+        // bias and table words as in `depthwise_pixel`; the outputs
+        // `y[i·c..][..4·n4]` lie inside `y` (`count·c ≤ y.len()`).
+        unsafe {
+            depthwise_blocks(
+                n4,
+                offs.as_ptr(),
+                xp + base + i * step,
+                taps,
+                w.as_ptr(),
+                c,
+                fb.as_ptr(),
+                blocks.as_ptr(),
+                &consts,
+                y.as_mut_ptr().add(i * c),
+            )
+        };
     }
     4 * n4
 }
@@ -903,11 +922,8 @@ pub fn row_times_filters_short(
     q: &crate::kernels::QuantIo,
     out: &mut [i8],
 ) -> usize {
-    let n4 = (out.len() / 4)
-        .min(fb.len() / 4)
-        .min(blocks.len() / super::REQUANT_BLOCK_WORDS)
-        .min(row_blocks(w.len(), k));
-    if patch.len() < k || k > 16 || n4 == 0 {
+    let n4 = filter_blocks(patch, w, k, fb, blocks, out);
+    if k > 16 || n4 == 0 {
         return 0;
     }
     let consts = out_consts(q);

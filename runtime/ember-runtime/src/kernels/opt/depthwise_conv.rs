@@ -78,6 +78,31 @@ fn block<const B: usize, E: Epilogue>(
     }
 }
 
+/// The run of output pixels from `ox` on row `oy` of batch `b` whose
+/// windows lie wholly inside the input (the caller checked that pixel
+/// `ox`'s does; its tap 0 is at input `(iy0, ix0)`): how many, the input
+/// offset of the first one's tap 0 and the output offset of the first one.
+#[cfg(any(
+    all(target_arch = "aarch64", target_feature = "neon"),
+    all(target_arch = "arm", any(feature = "mve", feature = "dsp"))
+))]
+#[inline(always)]
+fn interior_run(
+    xs: Shape4,
+    ys: Shape4,
+    win: &Window,
+    kw: usize,
+    [b, oy, ox, iy0, ix0]: [usize; 5],
+) -> (usize, usize, usize) {
+    let c = xs.c;
+    let span = (kw - 1) * win.dil_w;
+    let last = (xs.w - 1 + win.pad_left - span) / win.stride_w;
+    let count = (last + 1).min(ys.w).saturating_sub(ox);
+    let base = ((b * xs.h + iy0) * xs.w + ix0) * c;
+    let ybase = ((b * ys.h + oy) * ys.w + ox) * c;
+    (count, base, ybase)
+}
+
 /// Depthwise convolution (multiplier 1), bit-exact with
 /// [`crate::kernels::depthwise_conv::depthwise_conv2d_s8`] given
 /// `folded_bias = fold_bias(bias, w, C, in_zp, true)`. `xs = [N, H, W, C]`,
@@ -166,11 +191,7 @@ fn run<'a, E: Epilogue>(
                         && win.stride_w > 0
                         && taps_n <= MAX_TAPS,
                 ) {
-                    let span = (kw - 1) * win.dil_w;
-                    let last = (xs.w - 1 + win.pad_left - span) / win.stride_w;
-                    let count = (last + 1).min(ys.w).saturating_sub(ox);
-                    let base = ((b * xs.h + iy0) * xs.w + ix0) * c;
-                    let ybase = ((b * ys.h + oy) * ys.w + ox) * c;
+                    let (count, base, ybase) = interior_run(xs, ys, win, kw, [b, oy, ox, iy0, ix0]);
                     let out = &mut y[ybase..ybase + count * c];
                     // SAFETY: NEON is enabled for the whole build (the cfg
                     // above).
@@ -208,11 +229,7 @@ fn run<'a, E: Epilogue>(
                         && taps_n <= MAX_TAPS
                         && c >= 4,
                 ) {
-                    let span = (kw - 1) * win.dil_w;
-                    let last = (xs.w - 1 + win.pad_left - span) / win.stride_w;
-                    let count = (last + 1).min(ys.w).saturating_sub(ox);
-                    let base = ((b * xs.h + iy0) * xs.w + ix0) * c;
-                    let ybase = ((b * ys.h + oy) * ys.w + ox) * c;
+                    let (count, base, ybase) = interior_run(xs, ys, win, kw, [b, oy, ox, iy0, ix0]);
                     let out = &mut y[ybase..ybase + count * c];
                     let done = super::arm_mve::depthwise_run(
                         x,
@@ -231,14 +248,8 @@ fn run<'a, E: Epilogue>(
                         if done < c {
                             for (i, o) in out.chunks_exact_mut(c).enumerate() {
                                 let px = base + i * win.stride_w * c;
-                                for ch in done..c {
-                                    let mut acc = folded_bias[ch];
-                                    for (t, &off) in offs[..taps_n].iter().enumerate() {
-                                        let (xv, wv) = (x[px + off + ch], w[t * c + ch]);
-                                        acc = acc.wrapping_add((xv as i32).wrapping_mul(wv as i32));
-                                    }
-                                    o[ch] = e.apply(acc, ch);
-                                }
+                                let taps = &offs[..taps_n];
+                                interior_rest(x, px, taps, w, c, done, folded_bias, e, o);
                             }
                         }
                         ox += count;
@@ -257,11 +268,7 @@ fn run<'a, E: Epilogue>(
                     && win.stride_w > 0
                     && taps_n <= MAX_TAPS
                 {
-                    let span = (kw - 1) * win.dil_w;
-                    let last = (xs.w - 1 + win.pad_left - span) / win.stride_w;
-                    let count = (last + 1).min(ys.w).saturating_sub(ox);
-                    let base = ((b * xs.h + iy0) * xs.w + ix0) * c;
-                    let ybase = ((b * ys.h + oy) * ys.w + ox) * c;
+                    let (count, base, ybase) = interior_run(xs, ys, win, kw, [b, oy, ox, iy0, ix0]);
                     let step = win.stride_w * c;
                     let out = &mut y[ybase..ybase + count * c];
                     let reach = count
@@ -274,38 +281,24 @@ fn run<'a, E: Epilogue>(
                     if count > 0 && fits && w.len() >= taps_n.saturating_mul(c) {
                         for (i, o) in out.chunks_exact_mut(c).enumerate() {
                             let px = base + i * step;
-                            let mut c0 = 0;
-                            while c0 + 4 <= c {
-                                let mut acc = [0i32; 4];
-                                acc.copy_from_slice(&folded_bias[c0..c0 + 4]);
-                                // SAFETY: tap `t` reads four bytes at
-                                // `x[px + offs[t] + c0..]` (the last tap's
-                                // offset is the largest and `px + offs[t] +
-                                // c ≤ reach ≤ x.len()`, computed without
-                                // overflow, `c0 + 4 ≤ c`) and at
-                                // `w[t·c + c0..]` (`taps·c ≤ w.len()`).
-                                unsafe {
-                                    super::arm_dsp::depthwise_sums4(
-                                        dsp_pairs.as_ptr().cast(),
-                                        taps_n,
-                                        x.as_ptr() as usize + px + c0,
-                                        w.as_ptr().add(c0),
-                                        &mut acc,
-                                    )
-                                };
-                                if let Ok(o4) = <&mut [i8; 4]>::try_from(&mut o[c0..c0 + 4]) {
-                                    e.apply4(acc, c0, o4);
-                                }
-                                c0 += 4;
-                            }
-                            for ch in c0..c {
-                                let mut acc = folded_bias[ch];
-                                for (t, &off) in offs[..taps_n].iter().enumerate() {
-                                    let (xv, wv) = (x[px + off + ch], w[t * c + ch]);
-                                    acc = acc.wrapping_add((xv as i32).wrapping_mul(wv as i32));
-                                }
-                                o[ch] = e.apply(acc, ch);
-                            }
+                            // SAFETY: tap `t` reads channels `0..c` at
+                            // `x[px + offs[t]..]` (the last tap's offset is
+                            // the largest and `px + offs[t] + c ≤ reach ≤
+                            // x.len()`, computed without overflow) and at
+                            // `w[t·c..]` (`taps·c ≤ w.len()`).
+                            let c0 = unsafe {
+                                dsp_blocks(
+                                    &dsp_pairs[..taps_n],
+                                    x.as_ptr() as usize + px,
+                                    w,
+                                    c,
+                                    folded_bias,
+                                    e,
+                                    o,
+                                )
+                            };
+                            let taps = &offs[..taps_n];
+                            interior_rest(x, px, taps, w, c, c0, folded_bias, e, o);
                         }
                         ox += count;
                         continue;
@@ -346,27 +339,11 @@ fn run<'a, E: Epilogue>(
                         for (t, (p, r)) in pairs.iter_mut().zip(rows).enumerate() {
                             *p = [r.as_ptr() as usize, t * c];
                         }
-                        while c0 + 4 <= c {
-                            let mut acc = [0i32; 4];
-                            acc.copy_from_slice(&folded_bias[c0..c0 + 4]);
-                            // SAFETY: tap `t` reads four bytes at
-                            // `rows[t][c0..]` and `w[t·c + c0..]`, inside
-                            // both (`c0 + 4 ≤ c ≤ rows[t].len()`, `taps·c ≤
-                            // w.len()`, checked above).
-                            unsafe {
-                                super::arm_dsp::depthwise_sums4(
-                                    pairs.as_ptr().cast(),
-                                    taps_n,
-                                    c0,
-                                    w.as_ptr().add(c0),
-                                    &mut acc,
-                                )
-                            };
-                            if let Ok(o4) = <&mut [i8; 4]>::try_from(&mut out[c0..c0 + 4]) {
-                                e.apply4(acc, c0, o4);
-                            }
-                            c0 += 4;
-                        }
+                        // SAFETY: tap `t` reads channels `0..c` of
+                        // `rows[t]` and `w[t·c..]`, inside both (`c ≤
+                        // rows[t].len()`, `taps·c ≤ w.len()`, checked
+                        // above).
+                        c0 = unsafe { dsp_blocks(&pairs[..taps_n], 0, w, c, folded_bias, e, out) };
                     }
                     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
                     if let Some((blocks, q)) = e.blocks() {
@@ -429,4 +406,71 @@ fn run<'a, E: Epilogue>(
         }
     }
     Ok(())
+}
+
+/// DSP: the whole blocks of four channels of one output pixel, tap `t`'s
+/// input at `pairs[t][0] + addend` and weights at `w[pairs[t][1]..]`
+/// ([`super::arm_dsp::depthwise_sums4`]), requantized four at a time.
+/// Returns how many channels it wrote.
+///
+/// # Safety
+/// For every tap, `c` bytes at `pairs[t][0] + addend` are readable and
+/// `pairs[t][1] + c ≤ w.len()`; `folded_bias` and `out` hold `c` values.
+#[cfg(all(feature = "dsp", target_arch = "arm"))]
+#[inline(always)]
+unsafe fn dsp_blocks<E: Epilogue>(
+    pairs: &[[usize; 2]],
+    addend: usize,
+    w: &[i8],
+    c: usize,
+    folded_bias: &[i32],
+    e: E,
+    out: &mut [i8],
+) -> usize {
+    let mut c0 = 0;
+    while c0 + 4 <= c {
+        let mut acc = [0i32; 4];
+        acc.copy_from_slice(&folded_bias[c0..c0 + 4]);
+        // SAFETY: four bytes at channel `c0 + 4 ≤ c` of every tap's input
+        // and weights, covered by the caller's contract.
+        unsafe {
+            super::arm_dsp::depthwise_sums4(
+                pairs.as_ptr().cast(),
+                pairs.len(),
+                addend + c0,
+                w.as_ptr().add(c0),
+                &mut acc,
+            )
+        };
+        if let Ok(o4) = <&mut [i8; 4]>::try_from(&mut out[c0..c0 + 4]) {
+            e.apply4(acc, c0, o4);
+        }
+        c0 += 4;
+    }
+    c0
+}
+
+/// Channels `from..c` of an interior output pixel one at a time: tap `t`'s
+/// input at `x[px + offs[t]..]`, its weights at `w[t·c..]`.
+#[cfg(all(target_arch = "arm", any(feature = "mve", feature = "dsp")))]
+#[allow(clippy::too_many_arguments)]
+fn interior_rest<E: Epilogue>(
+    x: &[i8],
+    px: usize,
+    offs: &[usize],
+    w: &[i8],
+    c: usize,
+    from: usize,
+    folded_bias: &[i32],
+    e: E,
+    o: &mut [i8],
+) {
+    for ch in from..c {
+        let mut acc = folded_bias[ch];
+        for (t, &off) in offs.iter().enumerate() {
+            let (xv, wv) = (x[px + off + ch], w[t * c + ch]);
+            acc = acc.wrapping_add((xv as i32).wrapping_mul(wv as i32));
+        }
+        o[ch] = e.apply(acc, ch);
+    }
 }

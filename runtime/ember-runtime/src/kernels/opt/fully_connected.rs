@@ -53,15 +53,7 @@ pub fn fully_connected_s8_opt(
             // SAFETY: NEON is enabled for the whole build (the cfg above).
             let done =
                 unsafe { super::arm_neon::fc_row_single(xr, w, k, folded_bias, pairs, &q, yr) };
-            for c in done..n {
-                let acc =
-                    super::dot::dot_s8(xr, &w[c * k..(c + 1) * k]).wrapping_add(folded_bias[c]);
-                yr[c] = super::super::sat_i8(
-                    rq.apply(acc, c).saturating_add(q.out_zp),
-                    q.act_min,
-                    q.act_max,
-                );
-            }
+            finish_row(xr, w, k, folded_bias, rq, &q, done, yr);
         }
         return Ok(());
     }
@@ -72,20 +64,39 @@ pub fn fully_connected_s8_opt(
         for r in 0..rows {
             let (xr, yr) = (&x[r * k..(r + 1) * k], &mut y[r * n..(r + 1) * n]);
             let done = super::arm_mve::fc_row_single(xr, w, k, folded_bias, mult, shift, &q, yr);
-            for c in done..n {
-                let acc =
-                    super::dot::dot_s8(xr, &w[c * k..(c + 1) * k]).wrapping_add(folded_bias[c]);
-                yr[c] = super::super::sat_i8(
-                    rq.apply(acc, c).saturating_add(q.out_zp),
-                    q.act_min,
-                    q.act_max,
-                );
-            }
+            finish_row(xr, w, k, folded_bias, rq, &q, done, yr);
         }
         return Ok(());
     }
     with_epilogue!(rq, q, e => run(x, rows, k, w, n, folded_bias, e, y));
     Ok(())
+}
+
+/// Outputs `from..` of one row, one dot product at a time (the ones a
+/// vector block did not cover).
+#[cfg(any(
+    all(target_arch = "aarch64", target_feature = "neon"),
+    all(feature = "mve", target_arch = "arm")
+))]
+#[allow(clippy::too_many_arguments)]
+fn finish_row(
+    xr: &[i8],
+    w: &[i8],
+    k: usize,
+    folded_bias: &[i32],
+    rq: Requant<'_>,
+    q: &QuantIo,
+    from: usize,
+    yr: &mut [i8],
+) {
+    for (c, o) in yr.iter_mut().enumerate().skip(from) {
+        let acc = super::dot::dot_s8(xr, &w[c * k..(c + 1) * k]).wrapping_add(folded_bias[c]);
+        *o = super::super::sat_i8(
+            rq.apply(acc, c).saturating_add(q.out_zp),
+            q.act_min,
+            q.act_max,
+        );
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
