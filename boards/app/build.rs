@@ -41,6 +41,32 @@ fn board_meta(key: &str) -> Option<String> {
         .map(|(_, v)| v)
 }
 
+/// The mask of the kernels `model` runs on, read with the runtime itself.
+/// Every kernel when `EMBER_KERNELS=all`, and when the blob does not load
+/// on the host (the firmware then reports why, as it would for any bad
+/// model).
+fn kernel_bits(model: &[u8]) -> u64 {
+    println!("cargo:rerun-if-env-changed=EMBER_KERNELS");
+    match std::env::var("EMBER_KERNELS").as_deref() {
+        Ok("all") => return ember_runtime::Kernels::ALL.bits(),
+        Ok("model") | Err(_) => {}
+        Ok(other) => fail(format!(
+            "EMBER_KERNELS={other}: expected `model` (the kernels the embedded model runs on, the default) or `all`"
+        )),
+    }
+    // The loader reads the blob in place, which needs 16-byte alignment.
+    let mut words = vec![0u128; model.len().div_ceil(16)];
+    let aligned: &mut [u8] = bytemuck::cast_slice_mut(&mut words);
+    aligned[..model.len()].copy_from_slice(model);
+    match ember_runtime::Model::load(&aligned[..model.len()]).and_then(|m| m.kernels()) {
+        Ok(k) => k.bits(),
+        Err(e) => {
+            println!("cargo:warning=the embedded model does not load on the host ({e}); linking every kernel");
+            ember_runtime::Kernels::ALL.bits()
+        }
+    }
+}
+
 fn main() {
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let (model, model_path) = read("EMBER_MODEL", true);
@@ -124,6 +150,16 @@ fn main() {
     let mut src = String::new();
     let _ = writeln!(src, "/// Model file the firmware was built with.");
     let _ = writeln!(src, "pub const NAME: &str = {name:?};");
+    let kernels = kernel_bits(&model);
+    let _ = writeln!(
+        src,
+        "/// The kernels the model runs on: the firmware links only these."
+    );
+    let _ = writeln!(src, "pub struct ModelKernels;");
+    let _ = writeln!(
+        src,
+        "impl ember_runtime::KernelSet for ModelKernels {{ const KERNELS: ember_runtime::Kernels = ember_runtime::Kernels::from_bits({kernels:#x}); }}"
+    );
     let _ = writeln!(src, "/// Arena bytes (from the model header).");
     let _ = writeln!(src, "pub const ARENA_BYTES: usize = {arena};");
     let _ = writeln!(

@@ -27,7 +27,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
         model::NAME
     );
     let t0 = b.now();
-    let model = Model::load(&model::EMBER_MODEL.0)?;
+    let model = Model::load_with::<model::ModelKernels>(&model::EMBER_MODEL.0)?;
     let load = b.now() - t0;
     defmt::println!(
         "ember-model bytes {=usize} arena {=usize} ops {=usize} load-ticks {=u64}",
@@ -39,7 +39,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
     let Some(arena) = ARENA.take() else {
         return Ok(3);
     };
-    let mut it = Interpreter::new(&model, arena)?;
+    let mut it = Interpreter::<model::ModelKernels>::with_kernels(&model, arena)?;
 
     // The arena plan may reuse an input's bytes once it is consumed, so the
     // input is written before every invocation (as with any arena runtime).
@@ -96,7 +96,9 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
 
 /// Copies the embedded input into the model's inputs (in order). Returns
 /// `false` if the embedded input is too short; an empty one leaves zeros.
-fn load_inputs(it: &mut Interpreter<'_, '_>) -> Result<bool, ember_runtime::Error> {
+fn load_inputs(
+    it: &mut Interpreter<'_, '_, model::ModelKernels>,
+) -> Result<bool, ember_runtime::Error> {
     let mut off = 0;
     for i in 0..it.model().num_inputs() {
         let t = it.input_mut(i)?;

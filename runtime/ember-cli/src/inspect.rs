@@ -130,6 +130,14 @@ pub fn table(m: &Model<'_>) -> Result<String> {
     )?;
     writeln!(s, "MACs           {}", m.total_macs())?;
     writeln!(s, "rounding       {}", m.rounding().name())?;
+    let ks = m.kernels()?;
+    writeln!(
+        s,
+        "kernels        {} of {} linked into firmware for this model: {}",
+        ks.len(),
+        ember_runtime::Kernel::ALL.len(),
+        kernel_names(ks).join(", ")
+    )?;
     let io_line = |kind: &str, i: usize, t: ember_runtime::TensorInfo<'_>| {
         let q = t
             .quant
@@ -149,6 +157,10 @@ pub fn table(m: &Model<'_>) -> Result<String> {
         writeln!(s, "{}", io_line("output", i, m.output_info(i)?))?;
     }
     Ok(s)
+}
+
+fn kernel_names(ks: ember_runtime::Kernels) -> Vec<&'static str> {
+    ks.iter().map(|k| k.name()).collect()
 }
 
 /// JSON summary (`blob_bytes`, `arena_bytes`, `macs`, `layers`, …).
@@ -181,6 +193,7 @@ pub fn json(m: &Model<'_>) -> Result<String> {
         "runtime_state_bytes": runtime_state_bytes(),
         "macs": m.total_macs(),
         "rounding": m.rounding().name(),
+        "kernels": kernel_names(m.kernels()?),
         "inputs": inputs,
         "outputs": outputs,
         "layers": ls,

@@ -60,6 +60,14 @@ pub enum Error {
         /// The variant found.
         variant: u16,
     },
+    /// The op runs on a kernel this build leaves out (see
+    /// [`crate::KernelSet`]).
+    KernelNotBuilt {
+        /// Op index.
+        op: u32,
+        /// The kernel it needs.
+        kernel: crate::Kernel,
+    },
     /// The caller's arena is smaller than the model needs.
     ArenaTooSmall {
         /// Bytes the model needs.
@@ -108,6 +116,11 @@ impl fmt::Display for Error {
             Error::UnknownKernelVariant { op, variant } => {
                 write!(f, "op #{op}: kernel variant {variant} not available in this build")
             }
+            Error::KernelNotBuilt { op, kernel } => write!(
+                f,
+                "op #{op} needs kernel {}, which this build leaves out (add it to the build's KernelSet)",
+                kernel.name()
+            ),
             Error::ArenaTooSmall { needed, got } => {
                 write!(f, "arena too small: model needs {needed} bytes, got {got}")
             }

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::{DType, OpCode, Storage, ALIGN, MAX_OP_INPUTS, SCRATCH_INPUT};
+use crate::kernel_set::{AllKernels, KernelSet};
 use crate::model::{Model, OpInfo, TensorInfo, TensorView};
 use crate::ops;
 
@@ -18,10 +19,12 @@ pub struct OpEvent<'a> {
     pub done: bool,
 }
 
-/// Binds a model to an arena and runs it.
-pub struct Interpreter<'m, 'a> {
+/// Binds a model to an arena and runs it on the kernels of `S` (see
+/// [`KernelSet`]; [`Interpreter::new`] takes every kernel).
+pub struct Interpreter<'m, 'a, S: KernelSet = AllKernels> {
     model: &'m Model<'m>,
     arena: &'a mut [u8],
+    kernels: core::marker::PhantomData<S>,
 }
 
 /// Writable view of a graph input.
@@ -72,8 +75,24 @@ impl Element for f32 {
 
 impl<'m, 'a> Interpreter<'m, 'a> {
     /// Binds `model` to `arena`, which must be 16-byte aligned (see
-    /// [`crate::Aligned`]) and at least [`Model::arena_bytes`] long.
+    /// [`crate::Aligned`]) and at least [`Model::arena_bytes`] long. Every
+    /// kernel of the runtime is linked.
     pub fn new(model: &'m Model<'m>, arena: &'a mut [u8]) -> Result<Self> {
+        Self::with_kernels(model, arena)
+    }
+}
+
+impl<'m, 'a, S: KernelSet> Interpreter<'m, 'a, S> {
+    /// [`Interpreter::new`] on the kernels of `S` only: the model must run
+    /// on nothing else ([`Error::KernelNotBuilt`] names the first op that
+    /// does not), and the kernels `S` leaves out are not linked.
+    pub fn with_kernels(model: &'m Model<'m>, arena: &'a mut [u8]) -> Result<Self> {
+        for o in 0..model.num_ops() as u32 {
+            let kernel = model.op_kernel(o)?;
+            if !S::KERNELS.contains(kernel) {
+                return Err(Error::KernelNotBuilt { op: o, kernel });
+            }
+        }
         if arena.len() < model.arena_bytes() {
             return Err(Error::ArenaTooSmall {
                 needed: model.arena_bytes(),
@@ -83,7 +102,11 @@ impl<'m, 'a> Interpreter<'m, 'a> {
         if !(arena.as_ptr() as usize).is_multiple_of(ALIGN) {
             return Err(Error::MisalignedArena);
         }
-        Ok(Interpreter { model, arena })
+        Ok(Interpreter {
+            model,
+            arena,
+            kernels: core::marker::PhantomData,
+        })
     }
 
     /// The model.
@@ -129,7 +152,7 @@ impl<'m, 'a> Interpreter<'m, 'a> {
             };
             hook(ev);
             let io = split_io(self.model, &op, self.arena)?;
-            ops::eval(self.model, &op, io)?;
+            ops::eval::<S>(self.model, &op, io)?;
             hook(OpEvent { done: true, ..ev });
         }
         Ok(())

@@ -21,6 +21,7 @@ extern crate std;
 pub mod error;
 pub mod format;
 mod interpreter;
+pub mod kernel_set;
 pub mod kernels;
 mod model;
 mod ops;
@@ -29,6 +30,7 @@ mod reader;
 pub use error::{Error, Result};
 pub use format::{DType, OpCode, Rounding};
 pub use interpreter::{Interpreter, OpEvent, TensorMut};
+pub use kernel_set::{AllKernels, Kernel, KernelSet, Kernels};
 pub use model::{Model, OpInfo, Quant, TensorInfo, TensorView};
 
 /// A 16-byte aligned byte buffer, for arenas and for model blobs embedded

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::*;
+use crate::kernel_set::{AllKernels, Kernel, KernelSet, Kernels};
 use crate::ops;
 use crate::reader::{f32_at, i32_at, range, u16_at, u32_at};
 
@@ -149,7 +150,18 @@ impl<'a> Model<'a> {
     /// parameters against what its kernel accepts, the graph inputs and
     /// outputs, and the arena plan (no two tensors that are alive at the same
     /// time share bytes). Nothing is executed.
+    ///
+    /// Every kernel of the runtime is linked; a firmware for one model
+    /// uses [`Self::load_with`] to keep only the kernels it runs.
     pub fn load(blob: &'a [u8]) -> Result<Model<'a>> {
+        Self::load_with::<AllKernels>(blob)
+    }
+
+    /// [`Self::load`] for a build that contains the kernels of `S` only: a
+    /// model with an op on any other kernel is refused with
+    /// [`Error::KernelNotBuilt`], and the validation code of the operators
+    /// `S` leaves out is not linked.
+    pub fn load_with<S: KernelSet>(blob: &'a [u8]) -> Result<Model<'a>> {
         if blob.len() < HEADER_BYTES {
             return Err(Error::Truncated {
                 needed: HEADER_BYTES,
@@ -225,11 +237,11 @@ impl<'a> Model<'a> {
             data,
             strings,
         };
-        model.validate()?;
+        model.validate::<S>()?;
         Ok(model)
     }
 
-    fn validate(&self) -> Result<()> {
+    fn validate<S: KernelSet>(&self) -> Result<()> {
         for t in 0..self.n_tensors {
             self.tensor_checked(t as u32)?;
         }
@@ -296,7 +308,7 @@ impl<'a> Model<'a> {
                     reason: "output must be a plain arena tensor",
                 });
             }
-            ops::validate(self, &op)?;
+            ops::validate::<S>(self, &op)?;
         }
         self.validate_plan()
     }
@@ -674,6 +686,21 @@ impl<'a> Model<'a> {
         self.op_checked(o)
             .map(|op| ops::macs(self, &op))
             .unwrap_or(0)
+    }
+
+    /// The kernels this model's ops run on (what a [`KernelSet`] for a
+    /// firmware that runs only this model must contain).
+    pub fn kernels(&self) -> Result<Kernels> {
+        let mut set = Kernels::NONE;
+        for o in 0..self.n_ops as u32 {
+            set = set.with(self.op_kernel(o)?);
+        }
+        Ok(set)
+    }
+
+    /// The kernel op `o` runs on.
+    pub fn op_kernel(&self, o: u32) -> Result<Kernel> {
+        ops::kernel_of(self, &self.op_checked(o)?)
     }
 
     /// Total multiply-accumulates of one inference.

@@ -11,6 +11,7 @@ use crate::format::{
     REQUANT_BLOCKS_INPUT, SCRATCH_INPUT,
 };
 use crate::interpreter::OpIo;
+use crate::kernel_set::{built, Kernel, KernelSet};
 use crate::kernels::{
     self, elementwise::BinaryOp, pool::PoolParams, QuantIo, Requant, Shape4, Window,
 };
@@ -35,7 +36,7 @@ mod sequence {
         Err(c.err(ABSENT))
     }
 
-    pub(super) fn eval(
+    pub(super) fn eval<S: crate::kernel_set::KernelSet>(
         c: &Ctx<'_, '_>,
         _ins: &[&[u8]],
         _out: &mut [u8],
@@ -263,18 +264,165 @@ fn cast_mut<T: bytemuck::Pod>(b: &mut [u8]) -> Result<&mut [T]> {
     bytemuck::try_cast_slice_mut(b).map_err(|_| Error::ShapeMismatch("misaligned tensor data"))
 }
 
-/// Validates one op against its kernel's contract.
-pub(crate) fn validate(model: &Model<'_>, op: &OpInfo<'_>) -> Result<()> {
+/// The kernels of `S` that `opcode` may run on (a constant test, so the
+/// validation of opcodes `S` leaves out is not linked).
+const fn has_opcode<S: KernelSet>(opcode: OpCode) -> bool {
+    use Kernel as K;
+    S::KERNELS.any(match opcode {
+        OpCode::Conv2d => &[
+            K::ConvS8,
+            K::ConvS8Opt,
+            K::ConvS8OptFloat,
+            K::ConvF32,
+            K::ConvF32Opt,
+        ],
+        OpCode::DepthwiseConv2d => &[
+            K::DepthwiseS8,
+            K::DepthwiseS8Opt,
+            K::DepthwiseS8OptFloat,
+            K::DepthwiseF32,
+            K::DepthwiseF32Opt,
+        ],
+        OpCode::FullyConnected => &[
+            K::FullyConnectedS8,
+            K::FullyConnectedS8Opt,
+            K::FullyConnectedF32,
+            K::FullyConnectedF32Opt,
+        ],
+        OpCode::Add | OpCode::Mul | OpCode::Sub | OpCode::Div => &[
+            K::BinaryF32,
+            K::AddS8,
+            K::AddS8Opt,
+            K::MulS8,
+            K::BinaryS8Float,
+        ],
+        OpCode::AvgPool2d | OpCode::MaxPool2d => &[
+            K::GlobalAvgPoolS8Opt,
+            K::AvgPoolS8,
+            K::AvgPoolS8Zp,
+            K::MaxPoolS8,
+            K::AvgPoolF32,
+            K::MaxPoolF32,
+        ],
+        OpCode::Softmax => &[K::SoftmaxF32, K::SoftmaxS8, K::SoftmaxS8Float],
+        OpCode::Transpose => &[K::Transpose],
+        OpCode::Copy => &[K::Copy],
+        OpCode::Pad => &[K::PadS8, K::PadF32],
+        OpCode::Concat => &[K::ConcatS8, K::ConcatF32],
+        OpCode::Quantize => &[K::Quantize],
+        OpCode::Dequantize => &[K::Dequantize],
+        OpCode::Clamp => &[K::ClampS8, K::ClampF32],
+        OpCode::MatMul => &[K::MatMul],
+        OpCode::Attention => &[K::Attention],
+        OpCode::LayerNorm => &[K::LayerNorm],
+        OpCode::Unary => &[K::Unary],
+        OpCode::Gather => &[K::Gather],
+        OpCode::DynamicFullyConnected => &[K::DynamicFullyConnected, K::DynamicFullyConnectedOpt],
+        OpCode::Reduce => &[K::Reduce],
+        OpCode::Cast => &[K::Cast],
+        OpCode::Compare => &[K::Compare],
+        OpCode::Where => &[K::Where],
+        OpCode::Expand => &[K::Expand],
+    })
+}
+
+/// The kernel a validated op runs on: the same choice [`eval`] makes.
+pub(crate) fn kernel_of(model: &Model<'_>, op: &OpInfo<'_>) -> Result<Kernel> {
+    use Kernel as K;
     let c = Ctx { model, op };
+    let x = c.input(0)?;
+    let int8 = x.dtype == DType::I8;
+    let opt = op.variant != variant::REFERENCE;
+    let tflite = model.rounding() == Rounding::TfliteFixedPoint;
+    // The f32 convolution kernels are not in 32-bit Arm builds (validation
+    // refuses their variants there).
+    let f32_opt = |v: u16| cfg!(not(target_arch = "arm")) && op.variant == v;
+    Ok(match op.opcode {
+        OpCode::Conv2d if int8 && !opt => K::ConvS8,
+        OpCode::Conv2d if int8 => [K::ConvS8OptFloat, K::ConvS8Opt][tflite as usize],
+        OpCode::Conv2d if f32_opt(variant::CONV_F32) => K::ConvF32Opt,
+        OpCode::Conv2d => K::ConvF32,
+        OpCode::DepthwiseConv2d if int8 && !opt => K::DepthwiseS8,
+        OpCode::DepthwiseConv2d if int8 => {
+            [K::DepthwiseS8OptFloat, K::DepthwiseS8Opt][tflite as usize]
+        }
+        OpCode::DepthwiseConv2d if f32_opt(variant::DEPTHWISE_F32) => K::DepthwiseF32Opt,
+        OpCode::DepthwiseConv2d => K::DepthwiseF32,
+        OpCode::FullyConnected if int8 => {
+            [K::FullyConnectedS8, K::FullyConnectedS8Opt][opt as usize]
+        }
+        OpCode::FullyConnected if f32_opt(variant::FULLY_CONNECTED_F32) => K::FullyConnectedF32Opt,
+        OpCode::FullyConnected => K::FullyConnectedF32,
+        OpCode::Add | OpCode::Mul | OpCode::Sub | OpCode::Div if x.dtype == DType::F32 => {
+            K::BinaryF32
+        }
+        OpCode::Add if tflite => [K::AddS8, K::AddS8Opt][opt as usize],
+        OpCode::Mul if tflite => K::MulS8,
+        OpCode::Add | OpCode::Mul | OpCode::Sub | OpCode::Div => K::BinaryS8Float,
+        OpCode::AvgPool2d if int8 && opt => K::GlobalAvgPoolS8Opt,
+        OpCode::AvgPool2d if int8 => [K::AvgPoolS8Zp, K::AvgPoolS8][tflite as usize],
+        OpCode::AvgPool2d => K::AvgPoolF32,
+        OpCode::MaxPool2d if int8 => K::MaxPoolS8,
+        OpCode::MaxPool2d => K::MaxPoolF32,
+        OpCode::Softmax if x.dtype == DType::F32 => K::SoftmaxF32,
+        OpCode::Softmax => [K::SoftmaxS8Float, K::SoftmaxS8][tflite as usize],
+        OpCode::Transpose => K::Transpose,
+        OpCode::Copy => K::Copy,
+        OpCode::Pad => [K::PadF32, K::PadS8][int8 as usize],
+        OpCode::Concat => [K::ConcatF32, K::ConcatS8][(c.output()?.dtype == DType::I8) as usize],
+        OpCode::Quantize => K::Quantize,
+        OpCode::Dequantize => K::Dequantize,
+        OpCode::Clamp => [K::ClampF32, K::ClampS8][int8 as usize],
+        OpCode::MatMul => K::MatMul,
+        OpCode::Attention => K::Attention,
+        OpCode::LayerNorm => K::LayerNorm,
+        OpCode::Unary => K::Unary,
+        OpCode::Gather => K::Gather,
+        OpCode::DynamicFullyConnected if op.variant == variant::DYNAMIC_FC => {
+            K::DynamicFullyConnectedOpt
+        }
+        OpCode::DynamicFullyConnected => K::DynamicFullyConnected,
+        OpCode::Reduce => K::Reduce,
+        OpCode::Cast => K::Cast,
+        OpCode::Compare => K::Compare,
+        OpCode::Where => K::Where,
+        OpCode::Expand => K::Expand,
+    })
+}
+
+/// Validates one op against its kernel's contract, and that `S` has the
+/// kernel.
+pub(crate) fn validate<S: KernelSet>(model: &Model<'_>, op: &OpInfo<'_>) -> Result<()> {
+    let c = Ctx { model, op };
+    // Each arm's guard is a constant: the arms of opcodes `S` leaves out,
+    // and the validators only they call, are dead code.
+    let on = |opcode| has_opcode::<S>(opcode);
+    let seq = S::KERNELS.any(&[
+        Kernel::MatMul,
+        Kernel::Attention,
+        Kernel::LayerNorm,
+        Kernel::Unary,
+        Kernel::Gather,
+        Kernel::DynamicFullyConnected,
+        Kernel::DynamicFullyConnectedOpt,
+        Kernel::Reduce,
+        Kernel::Cast,
+        Kernel::Compare,
+        Kernel::Where,
+        Kernel::Expand,
+    ]);
+    let conv = on(OpCode::Conv2d) || on(OpCode::DepthwiseConv2d);
     match op.opcode {
-        sequence_ops!() => sequence::validate(&c),
-        OpCode::Conv2d | OpCode::DepthwiseConv2d => validate_conv(&c),
-        OpCode::FullyConnected => validate_fc(&c),
-        OpCode::Add | OpCode::Mul | OpCode::Sub | OpCode::Div => validate_binary(&c),
-        OpCode::AvgPool2d | OpCode::MaxPool2d => validate_pool(&c),
-        OpCode::Softmax => validate_softmax(&c),
-        OpCode::Transpose => validate_transpose(&c),
-        OpCode::Copy => {
+        sequence_ops!() if seq => sequence::validate(&c),
+        OpCode::Conv2d | OpCode::DepthwiseConv2d if conv => validate_conv(&c),
+        OpCode::FullyConnected if on(OpCode::FullyConnected) => validate_fc(&c),
+        OpCode::Add | OpCode::Mul | OpCode::Sub | OpCode::Div if on(OpCode::Add) => {
+            validate_binary(&c)
+        }
+        OpCode::AvgPool2d | OpCode::MaxPool2d if on(OpCode::AvgPool2d) => validate_pool(&c),
+        OpCode::Softmax if on(OpCode::Softmax) => validate_softmax(&c),
+        OpCode::Transpose if on(OpCode::Transpose) => validate_transpose(&c),
+        OpCode::Copy if on(OpCode::Copy) => {
             c.need_inputs(1, 1)?;
             c.need_params(0)?;
             let (x, y) = (c.input(0)?, c.output()?);
@@ -283,9 +431,9 @@ pub(crate) fn validate(model: &Model<'_>, op: &OpInfo<'_>) -> Result<()> {
                 "copy changes size or dtype",
             )
         }
-        OpCode::Pad => validate_pad(&c),
-        OpCode::Concat => validate_concat(&c),
-        OpCode::Quantize => {
+        OpCode::Pad if on(OpCode::Pad) => validate_pad(&c),
+        OpCode::Concat if on(OpCode::Concat) => validate_concat(&c),
+        OpCode::Quantize if on(OpCode::Quantize) => {
             c.need_inputs(1, 1)?;
             c.need_params(0)?;
             let (x, y) = (c.input(0)?, c.output()?);
@@ -296,7 +444,7 @@ pub(crate) fn validate(model: &Model<'_>, op: &OpInfo<'_>) -> Result<()> {
             )?;
             c.check(x.dims() == y.dims(), "quantize changes the shape")
         }
-        OpCode::Dequantize => {
+        OpCode::Dequantize if on(OpCode::Dequantize) => {
             c.need_inputs(1, 1)?;
             c.need_params(0)?;
             let (x, y) = (c.input(0)?, c.output()?);
@@ -307,7 +455,7 @@ pub(crate) fn validate(model: &Model<'_>, op: &OpInfo<'_>) -> Result<()> {
             c.check(y.dtype == DType::F32, "dequantize output must be f32")?;
             c.check(x.dims() == y.dims(), "dequantize changes the shape")
         }
-        OpCode::Clamp => {
+        OpCode::Clamp if on(OpCode::Clamp) => {
             c.need_inputs(1, 1)?;
             c.need_params(2)?;
             let (x, y) = (c.input(0)?, c.output()?);
@@ -324,7 +472,13 @@ pub(crate) fn validate(model: &Model<'_>, op: &OpInfo<'_>) -> Result<()> {
                 _ => Err(c.err("clamp supports i8 and f32")),
             }
         }
-    }
+        // An opcode whose kernels `S` leaves out.
+        _ => Err(Error::KernelNotBuilt {
+            op: op.index,
+            kernel: kernel_of(model, op)?,
+        }),
+    }?;
+    built::<S>(op.index, kernel_of(model, op)?)
 }
 
 /// Whether the op names one of the f32 optimized kernels (reference-shaped
@@ -874,13 +1028,21 @@ fn validate_concat(c: &Ctx<'_, '_>) -> Result<()> {
 }
 
 /// Runs one validated op.
-pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<()> {
+///
+/// Every kernel call is behind [`built`] for its [`Kernel`] (the one
+/// [`kernel_of`] names): a constant test, so the kernels `S` leaves out are
+/// not linked.
+pub(crate) fn eval<S: KernelSet>(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<()> {
     let c = Ctx { model, op };
+    let need = |k: Kernel| {
+        debug_assert_eq!(kernel_of(model, op), Ok(k), "kernel_of and eval disagree");
+        built::<S>(op.index, k)
+    };
     let OpIo { ins, out, scratch } = io;
     let x = c.input(0)?;
     let y = c.output()?;
     match op.opcode {
-        sequence_ops!() => sequence::eval(&c, &ins, out, scratch),
+        sequence_ops!() => sequence::eval::<S>(&c, &ins, out, scratch),
         OpCode::Conv2d | OpCode::DepthwiseConv2d => {
             let w = c.input(1)?;
             let (xs, ws, ys) = (
@@ -919,8 +1081,12 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                 if op.variant != variant::REFERENCE {
                     let fb = cast::<i32>(ins[FOLDED_BIAS_INPUT])?;
                     let scratch = cast_mut::<i8>(scratch)?;
+                    let tflite = model.rounding() == Rounding::TfliteFixedPoint;
                     if dw {
-                        kernels::opt::depthwise_conv::depthwise_conv2d_s8_opt(
+                        need(
+                            [Kernel::DepthwiseS8OptFloat, Kernel::DepthwiseS8Opt][tflite as usize],
+                        )?;
+                        kernels::opt::depthwise_conv::depthwise_conv2d_s8_opt_for::<S>(
                             xd, xs, wd, ws, fb, rq, q, &win, scratch, yd, ys,
                         )
                     } else {
@@ -928,15 +1094,18 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                             Some(_) => cast::<i16>(ins[PACKED_WEIGHTS_INPUT])?,
                             None => &[],
                         };
-                        kernels::opt::conv::conv2d_s8_opt(
+                        need([Kernel::ConvS8OptFloat, Kernel::ConvS8Opt][tflite as usize])?;
+                        kernels::opt::conv::conv2d_s8_opt_for::<S>(
                             xd, xs, wd, ws, packed, fb, rq, q, &win, scratch, yd, ys,
                         )
                     }
                 } else if dw {
+                    need(Kernel::DepthwiseS8)?;
                     kernels::depthwise_conv::depthwise_conv2d_s8(
                         xd, xs, wd, ws, bias, rq, q, &win, g, yd, ys,
                     )
                 } else {
+                    need(Kernel::ConvS8)?;
                     kernels::conv::conv2d_s8(xd, xs, wd, ws, bias, rq, q, &win, g, yd, ys)
                 }
             } else {
@@ -954,10 +1123,12 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                 // Not in 32-bit Arm builds (validation refuses them there).
                 #[cfg(not(target_arch = "arm"))]
                 if op.variant == variant::DEPTHWISE_F32 {
+                    need(Kernel::DepthwiseF32Opt)?;
                     return kernels::opt::depthwise_conv_f32::depthwise_conv2d_f32_opt(
                         xd, xs, wd, ws, bias, &win, lo, hi, yd, ys,
                     );
                 } else if op.variant == variant::CONV_F32 {
+                    need(Kernel::ConvF32Opt)?;
                     return kernels::opt::conv_f32::conv2d_f32_opt(
                         xd, xs, wd, ws, bias, &win, lo, hi, scratch, yd, ys,
                     );
@@ -965,10 +1136,12 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                 #[cfg(target_arch = "arm")]
                 let _ = scratch;
                 if dw {
+                    need(Kernel::DepthwiseF32)?;
                     kernels::depthwise_conv::depthwise_conv2d_f32(
                         xd, xs, wd, ws, bias, &win, g, lo, hi, yd, ys,
                     )
                 } else {
+                    need(Kernel::ConvF32)?;
                     kernels::conv::conv2d_f32(xd, xs, wd, ws, bias, &win, g, lo, hi, yd, ys)
                 }
             }
@@ -996,7 +1169,10 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                     other => other,
                 };
                 if op.variant != variant::REFERENCE {
-                    return kernels::opt::fully_connected::fully_connected_s8_opt(
+                    need(Kernel::FullyConnectedS8Opt)?;
+                    // TFLite's one multiplier comes as `FixedSingle`: the
+                    // per-channel fixed-point epilogue is never needed.
+                    return kernels::opt::fully_connected::fully_connected_s8_opt_for::<false>(
                         cast(ins[0])?,
                         rows,
                         k,
@@ -1008,6 +1184,7 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                         cast_mut(out)?,
                     );
                 }
+                need(Kernel::FullyConnectedS8)?;
                 kernels::fully_connected::fully_connected_s8(
                     cast(ins[0])?,
                     rows,
@@ -1028,6 +1205,7 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                 };
                 #[cfg(not(target_arch = "arm"))]
                 if op.variant == variant::FULLY_CONNECTED_F32 {
+                    need(Kernel::FullyConnectedF32Opt)?;
                     return kernels::opt::conv_f32::fully_connected_f32_opt(
                         cast(ins[0])?,
                         rows,
@@ -1040,6 +1218,7 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                         cast_mut(out)?,
                     );
                 }
+                need(Kernel::FullyConnectedF32)?;
                 kernels::fully_connected::fully_connected_f32(
                     cast(ins[0])?,
                     rows,
@@ -1062,6 +1241,7 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                     OpCode::Mul => BinaryOp::Mul,
                     _ => BinaryOp::Div,
                 };
+                need(Kernel::BinaryF32)?;
                 return kernels::elementwise::binary_f32(
                     bop,
                     cast(ins[0])?,
@@ -1095,6 +1275,7 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                         act_max: hi,
                     };
                     if op.variant != variant::REFERENCE {
+                        need(Kernel::AddS8Opt)?;
                         return kernels::opt::elementwise::add_s8_opt(
                             cast(ins[0])?,
                             cast(ins[1])?,
@@ -1102,6 +1283,7 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                             cast_mut(out)?,
                         );
                     }
+                    need(Kernel::AddS8)?;
                     kernels::elementwise::add_s8(
                         cast(ins[0])?,
                         x.dims(),
@@ -1122,6 +1304,7 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                         act_min: lo,
                         act_max: hi,
                     };
+                    need(Kernel::MulS8)?;
                     kernels::elementwise::mul_s8(
                         cast(ins[0])?,
                         x.dims(),
@@ -1132,22 +1315,25 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                         y.dims(),
                     )
                 }
-                _ => kernels::elementwise::add_s8_float(
-                    cast(ins[0])?,
-                    x.dims(),
-                    sa,
-                    za,
-                    cast(ins[1])?,
-                    b.dims(),
-                    sb,
-                    zb,
-                    sy,
-                    zy,
-                    lo,
-                    hi,
-                    cast_mut(out)?,
-                    y.dims(),
-                ),
+                _ => {
+                    need(Kernel::BinaryS8Float)?;
+                    kernels::elementwise::add_s8_float(
+                        cast(ins[0])?,
+                        x.dims(),
+                        sa,
+                        za,
+                        cast(ins[1])?,
+                        b.dims(),
+                        sb,
+                        zb,
+                        sy,
+                        zy,
+                        lo,
+                        hi,
+                        cast_mut(out)?,
+                        y.dims(),
+                    )
+                }
             }
         }
         OpCode::AvgPool2d | OpCode::MaxPool2d => {
@@ -1164,6 +1350,7 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                 let (lo, hi) = (c.p(9)?, c.p(10)?);
                 let (xd, yd) = (cast::<i8>(ins[0])?, cast_mut::<i8>(out)?);
                 if avg && op.variant != variant::REFERENCE {
+                    need(Kernel::GlobalAvgPoolS8Opt)?;
                     let (half_even, zp) = match model.rounding() {
                         Rounding::OnnxFloat => (true, quant_of(&c, &x)?.1),
                         Rounding::TfliteFixedPoint => (false, 0),
@@ -1175,19 +1362,24 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                     if model.rounding() == Rounding::OnnxFloat {
                         // onnxruntime rounds around the zero point.
                         let zp = quant_of(&c, &x)?.1;
+                        need(Kernel::AvgPoolS8Zp)?;
                         kernels::pool::avg_pool_s8_zp(xd, xs, &p, true, zp, lo, hi, yd, ys)
                     } else {
+                        need(Kernel::AvgPoolS8)?;
                         kernels::pool::avg_pool_s8(xd, xs, &p, false, lo, hi, yd, ys)
                     }
                 } else {
+                    need(Kernel::MaxPoolS8)?;
                     kernels::pool::max_pool_s8(xd, xs, &p, lo, hi, yd, ys)
                 }
             } else {
                 let (lo, hi) = (c.pf(9)?, c.pf(10)?);
                 let (xd, yd) = (cast::<f32>(ins[0])?, cast_mut::<f32>(out)?);
                 if avg {
+                    need(Kernel::AvgPoolF32)?;
                     kernels::pool::avg_pool_f32(xd, xs, &p, lo, hi, yd, ys)
                 } else {
+                    need(Kernel::MaxPoolF32)?;
                     kernels::pool::max_pool_f32(xd, xs, &p, lo, hi, yd, ys)
                 }
             }
@@ -1198,18 +1390,23 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
             let beta = c.pf(0)?;
             match (x.dtype, model.rounding()) {
                 (DType::F32, _) => {
+                    need(Kernel::SoftmaxF32)?;
                     kernels::softmax::softmax_f32(cast(ins[0])?, rows, depth, beta, cast_mut(out)?)
                 }
-                (_, Rounding::TfliteFixedPoint) => kernels::softmax::softmax_s8(
-                    cast(ins[0])?,
-                    rows,
-                    depth,
-                    c.p(3)?,
-                    c.p(1)?,
-                    c.p(2)?,
-                    cast_mut(out)?,
-                ),
+                (_, Rounding::TfliteFixedPoint) => {
+                    need(Kernel::SoftmaxS8)?;
+                    kernels::softmax::softmax_s8(
+                        cast(ins[0])?,
+                        rows,
+                        depth,
+                        c.p(3)?,
+                        c.p(1)?,
+                        c.p(2)?,
+                        cast_mut(out)?,
+                    )
+                }
                 (_, Rounding::OnnxFloat) => {
+                    need(Kernel::SoftmaxS8Float)?;
                     let (sx, zx) = quant_of(&c, &x)?;
                     let (sy, zy) = quant_of(&c, &y)?;
                     kernels::softmax::softmax_s8_float(
@@ -1232,6 +1429,7 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                 *p = c.pu(i)?;
             }
             let perm = &perm[..x.rank];
+            need(Kernel::Transpose)?;
             match x.dtype.size() {
                 1 => kernels::transpose::transpose::<u8>(ins[0], x.dims(), perm, out),
                 _ => kernels::transpose::transpose::<u32>(
@@ -1243,6 +1441,7 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
             }
         }
         OpCode::Copy => {
+            need(Kernel::Copy)?;
             if ins[0].len() != out.len() {
                 return Err(Error::ShapeMismatch("copy"));
             }
@@ -1259,6 +1458,7 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
             }
             if x.dtype == DType::I8 {
                 let v = c.p(2 * r)? as i8;
+                need(Kernel::PadS8)?;
                 kernels::pad::pad::<i8>(
                     cast(ins[0])?,
                     x.dims(),
@@ -1269,6 +1469,7 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                 )
             } else {
                 let v = c.pf(2 * r)?;
+                need(Kernel::PadF32)?;
                 kernels::pad::pad::<f32>(
                     cast(ins[0])?,
                     x.dims(),
@@ -1297,6 +1498,7 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                 for i in 0..n {
                     d[i] = cast(ins[i])?;
                 }
+                need(Kernel::ConcatS8)?;
                 kernels::concat::concat::<i8>(&d[..n], &dims[..n], axis, cast_mut(out)?, y.dims())
             } else {
                 let mut d: [&[f32]; crate::format::MAX_OP_INPUTS] =
@@ -1304,11 +1506,13 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
                 for i in 0..n {
                     d[i] = cast(ins[i])?;
                 }
+                need(Kernel::ConcatF32)?;
                 kernels::concat::concat::<f32>(&d[..n], &dims[..n], axis, cast_mut(out)?, y.dims())
             }
         }
         OpCode::Quantize => {
             let (s, zp) = quant_of(&c, &y)?;
+            need(Kernel::Quantize)?;
             match y.dtype {
                 DType::I8 => {
                     kernels::quantize::quantize_f32_s8(cast(ins[0])?, s, zp, cast_mut(out)?)
@@ -1319,6 +1523,7 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
         OpCode::Dequantize => {
             let (s, zp) = quant_of(&c, &x)?;
             let yd = cast_mut::<f32>(out)?;
+            need(Kernel::Dequantize)?;
             match x.dtype {
                 DType::I8 => kernels::quantize::dequantize_s8_f32(cast(ins[0])?, s, zp, yd),
                 DType::U8 => kernels::quantize::dequantize_u8_f32(ins[0], s, zp, yd),
@@ -1327,8 +1532,10 @@ pub(crate) fn eval(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_>) -> Result<(
         }
         OpCode::Clamp => {
             if x.dtype == DType::I8 {
+                need(Kernel::ClampS8)?;
                 kernels::clamp::clamp_s8(cast(ins[0])?, c.p(0)?, c.p(1)?, cast_mut(out)?)
             } else {
+                need(Kernel::ClampF32)?;
                 kernels::clamp::clamp_f32(cast(ins[0])?, c.pf(0)?, c.pf(1)?, cast_mut(out)?)
             }
         }

@@ -38,7 +38,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
         );
         return Ok(5);
     }
-    let model = Model::load(&model::EMBER_MODEL.0)?;
+    let model = Model::load_with::<model::ModelKernels>(&model::EMBER_MODEL.0)?;
     let input = model.input_info(0)?;
     if input.dims() != [1, KWS_FRAMES, KWS_COEFFS, 1] || input.dtype != DType::I8 {
         defmt::error!("ember-error the model does not take int8 KWS MFCCs [1, 49, 10, 1]");
@@ -51,7 +51,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
     let Some(arena) = ARENA.take() else {
         return Ok(3);
     };
-    let mut it = Interpreter::new(&model, arena)?;
+    let mut it = Interpreter::<model::ModelKernels>::with_kernels(&model, arena)?;
 
     // One second of audio, read from the microphone in 10 ms chunks (a real
     // microphone driver delivers DMA blocks of about this size).

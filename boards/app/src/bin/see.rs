@@ -41,7 +41,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
         defmt::error!("ember-error no camera frame embedded (EMBER_FRAME)");
         return Ok(5);
     };
-    let model = Model::load(&model::EMBER_MODEL.0)?;
+    let model = Model::load_with::<model::ModelKernels>(&model::EMBER_MODEL.0)?;
     let input = model.input_info(0)?;
     let d = input.dims();
     if d.len() != 4 || d[0] != 1 || d[3] != 3 || input.dtype != DType::I8 {
@@ -56,7 +56,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
     let (Some(arena), Some(frame)) = (ARENA.take(), FRAME_BUF.take()) else {
         return Ok(3);
     };
-    let mut it = Interpreter::new(&model, arena)?;
+    let mut it = Interpreter::<model::ModelKernels>::with_kernels(&model, arena)?;
 
     let t0 = b.now();
     if camera.capture(frame).is_err() {

@@ -40,7 +40,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
         );
         return Ok(5);
     }
-    let model = Model::load(&model::EMBER_MODEL.0)?;
+    let model = Model::load_with::<model::ModelKernels>(&model::EMBER_MODEL.0)?;
     let input = model.input_info(0)?;
     if input.dims() != [1, SWW_WINDOW_FRAMES, 1, SWW_MELS] || input.dtype != DType::I8 {
         defmt::error!("ember-error the model does not take int8 log-mel windows [1, 30, 1, 40]");
@@ -53,7 +53,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
     let Some(arena) = ARENA.take() else {
         return Ok(3);
     };
-    let mut it = Interpreter::new(&model, arena)?;
+    let mut it = Interpreter::<model::ModelKernels>::with_kernels(&model, arena)?;
     let mut fe = SwwLogMel::new();
     let mut win = FeatureWindow::new();
     let mut det = Detector::new(0.95);

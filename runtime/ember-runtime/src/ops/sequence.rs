@@ -3,9 +3,10 @@
 //! dynamically quantized fully connected, reductions, and the small
 //! cast/compare/where/expand ops of attention-mask subgraphs.
 
-use super::{cast, cast_mut, check_const, Ctx};
+use super::{cast, cast_mut, check_const, kernel_of, Ctx};
 use crate::error::Result;
 use crate::format::{variant, DType, OpCode, Storage, SCRATCH_INPUT};
+use crate::kernel_set::{built, Kernel, KernelSet};
 use crate::kernels::{
     self,
     attention::AttentionParams,
@@ -324,7 +325,7 @@ pub(super) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
 }
 
 /// Runs one of this module's ops.
-pub(super) fn eval(
+pub(super) fn eval<S: KernelSet>(
     c: &Ctx<'_, '_>,
     ins: &[&[u8]],
     out: &mut [u8],
@@ -332,12 +333,22 @@ pub(super) fn eval(
 ) -> Result<()> {
     let x = c.input(0)?;
     let y = c.output()?;
+    let need = |k: Kernel| {
+        debug_assert_eq!(
+            kernel_of(c.model, c.op),
+            Ok(k),
+            "kernel_of and eval disagree"
+        );
+        built::<S>(c.op.index, k)
+    };
     match c.op.opcode {
         OpCode::MatMul => {
+            need(Kernel::MatMul)?;
             let g = matmul_geom(c)?;
             kernels::matmul::matmul_f32(cast(ins[0])?, &g.a, cast(ins[1])?, &g.b, cast_mut(out)?)
         }
         OpCode::Attention => {
+            need(Kernel::Attention)?;
             let has_mask = c.op.input(3).is_some();
             let p = attention_params(c, has_mask)?;
             let mask = if has_mask {
@@ -363,6 +374,7 @@ pub(super) fn eval(
             } else {
                 None
             };
+            need(Kernel::LayerNorm)?;
             kernels::layer_norm::layer_norm_f32(
                 cast(ins[0])?,
                 cast(ins[1])?,
@@ -373,10 +385,12 @@ pub(super) fn eval(
         }
         OpCode::Unary => {
             let op = UnaryOp::from_i32(c.p(0)?).ok_or(c.err("unary kind"))?;
+            need(Kernel::Unary)?;
             kernels::unary::unary_f32(op, cast(ins[0])?, cast_mut(out)?)
         }
         OpCode::Gather => {
             let (outer, n, inner) = gather_split(c, &x)?;
+            need(Kernel::Gather)?;
             kernels::gather::gather(
                 ins[0],
                 outer,
@@ -397,8 +411,10 @@ pub(super) fn eval(
                 None
             };
             let kernel = if c.op.variant == variant::DYNAMIC_FC {
+                need(Kernel::DynamicFullyConnectedOpt)?;
                 kernels::opt::dynamic_fc::fully_connected_dynamic_f32_opt
             } else {
+                need(Kernel::DynamicFullyConnected)?;
                 kernels::dynamic_fc::fully_connected_dynamic_f32
             };
             kernel(
@@ -416,6 +432,7 @@ pub(super) fn eval(
         }
         OpCode::Reduce => {
             let op = ReduceOp::from_i32(c.p(0)?).ok_or(c.err("reduce kind"))?;
+            need(Kernel::Reduce)?;
             kernels::reduce::reduce_f32(
                 op,
                 cast(ins[0])?,
@@ -425,16 +442,20 @@ pub(super) fn eval(
                 cast_mut(out)?,
             )
         }
-        OpCode::Cast => kernels::logic::cast(
-            Elems::new(ins[0], x.dtype, x.numel())?,
-            x.numel(),
-            out,
-            y.dtype,
-            c.p(0)? == 1,
-        ),
+        OpCode::Cast => {
+            need(Kernel::Cast)?;
+            kernels::logic::cast(
+                Elems::new(ins[0], x.dtype, x.numel())?,
+                x.numel(),
+                out,
+                y.dtype,
+                c.p(0)? == 1,
+            )
+        }
         OpCode::Compare => {
             let b = c.input(1)?;
             let op = CompareOp::from_i32(c.p(0)?).ok_or(c.err("compare kind"))?;
+            need(Kernel::Compare)?;
             kernels::logic::compare(
                 op,
                 Elems::new(ins[0], x.dtype, x.numel())?,
@@ -447,6 +468,7 @@ pub(super) fn eval(
         }
         OpCode::Where => {
             let (a, b) = (c.input(1)?, c.input(2)?);
+            need(Kernel::Where)?;
             kernels::logic::where_select(
                 ins[0],
                 x.dims(),
@@ -460,6 +482,7 @@ pub(super) fn eval(
             )
         }
         OpCode::Expand => {
+            need(Kernel::Expand)?;
             kernels::logic::expand(ins[0], x.dims(), elem_size(x.dtype), out, y.dims())
         }
         _ => Err(c.err("not a sequence op")),

@@ -127,6 +127,40 @@ pub fn conv2d_s8_opt(
     y: &mut [i8],
     ys: Shape4,
 ) -> Result<()> {
+    conv2d_s8_opt_for::<crate::AllKernels>(
+        x,
+        xs,
+        w,
+        ws,
+        packed,
+        folded_bias,
+        rq,
+        q,
+        win,
+        scratch,
+        y,
+        ys,
+    )
+}
+
+/// [`conv2d_s8_opt`] with only the epilogues `S` has compiled in: the
+/// fixed-point one for [`crate::Kernel::ConvS8Opt`] (TFLite rounding), the
+/// general one for [`crate::Kernel::ConvS8OptFloat`] (see `with_epilogue!`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv2d_s8_opt_for<S: crate::KernelSet>(
+    x: &[i8],
+    xs: Shape4,
+    w: &[i8],
+    ws: Shape4,
+    packed: &[i16],
+    folded_bias: &[i32],
+    rq: Requant<'_>,
+    q: QuantIo,
+    win: &Window,
+    scratch: &mut [i8],
+    y: &mut [i8],
+    ys: Shape4,
+) -> Result<()> {
     super::check_conv_geometry(xs, ws, win, ys, [x.len(), w.len(), y.len()])?;
     check_len(folded_bias.len(), Some(ws.n), "conv: folded bias length")?;
     check_requant(&rq, ws.n, "conv: requant channels")?;
@@ -136,11 +170,11 @@ pub fn conv2d_s8_opt(
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     let zp = q.in_zp as i8; // validated int8 zero point: no truncation
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    return with_epilogue!(rq, q, e => run_neon(x, xs, w, ws, packed, folded_bias, e, zp, win, scratch, y, ys));
+    return with_epilogue!(rq, q, fixed: S::KERNELS.contains(crate::Kernel::ConvS8Opt), any: S::KERNELS.contains(crate::Kernel::ConvS8OptFloat), e => run_neon(x, xs, w, ws, packed, folded_bias, e, zp, win, scratch, y, ys));
     #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
     let _ = packed;
     #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
-    with_epilogue!(rq, q, e => run(x, xs, w, ws, folded_bias, e, q.in_zp, win, scratch, y, ys))
+    with_epilogue!(rq, q, fixed: S::KERNELS.contains(crate::Kernel::ConvS8Opt), any: S::KERNELS.contains(crate::Kernel::ConvS8OptFloat), e => run(x, xs, w, ws, folded_bias, e, q.in_zp, win, scratch, y, ys))
 }
 
 #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]

@@ -122,6 +122,39 @@ pub fn depthwise_conv2d_s8_opt(
     y: &mut [i8],
     ys: Shape4,
 ) -> Result<()> {
+    depthwise_conv2d_s8_opt_for::<crate::AllKernels>(
+        x,
+        xs,
+        w,
+        ws,
+        folded_bias,
+        rq,
+        q,
+        win,
+        scratch,
+        y,
+        ys,
+    )
+}
+
+/// [`depthwise_conv2d_s8_opt`] with only the epilogues `S` has
+/// compiled in: the fixed-point one for [`crate::Kernel::DepthwiseS8Opt`]
+/// (TFLite rounding), the general one for
+/// [`crate::Kernel::DepthwiseS8OptFloat`] (see `with_epilogue!`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn depthwise_conv2d_s8_opt_for<S: crate::KernelSet>(
+    x: &[i8],
+    xs: Shape4,
+    w: &[i8],
+    ws: Shape4,
+    folded_bias: &[i32],
+    rq: Requant<'_>,
+    q: QuantIo,
+    win: &Window,
+    scratch: &mut [i8],
+    y: &mut [i8],
+    ys: Shape4,
+) -> Result<()> {
     super::check_depthwise_geometry(xs, ws, win, ys, [x.len(), w.len(), y.len()])?;
     check_len(
         folded_bias.len(),
@@ -129,7 +162,7 @@ pub fn depthwise_conv2d_s8_opt(
         "depthwise conv: folded bias length",
     )?;
     check_requant(&rq, ws.c, "depthwise conv: requant channels")?;
-    with_epilogue!(rq, q, e => run(x, xs, w, ws, folded_bias, e, q.in_zp, win, scratch, y, ys))
+    with_epilogue!(rq, q, fixed: S::KERNELS.contains(crate::Kernel::DepthwiseS8Opt), any: S::KERNELS.contains(crate::Kernel::DepthwiseS8OptFloat), e => run(x, xs, w, ws, folded_bias, e, q.in_zp, win, scratch, y, ys))
 }
 
 #[allow(clippy::too_many_arguments)]

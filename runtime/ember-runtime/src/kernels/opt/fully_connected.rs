@@ -28,6 +28,24 @@ pub fn fully_connected_s8_opt(
     q: QuantIo,
     y: &mut [i8],
 ) -> Result<()> {
+    fully_connected_s8_opt_for::<true>(x, rows, k, w, n, folded_bias, rq, q, y)
+}
+
+/// [`fully_connected_s8_opt`] without the fixed-point per-channel epilogue
+/// unless `FIXED` (the runtime passes TFLite's single multiplier as
+/// `Requant::FixedSingle`, so it only needs the general one).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn fully_connected_s8_opt_for<const FIXED: bool>(
+    x: &[i8],
+    rows: usize,
+    k: usize,
+    w: &[i8],
+    n: usize,
+    folded_bias: &[i32],
+    rq: Requant<'_>,
+    q: QuantIo,
+    y: &mut [i8],
+) -> Result<()> {
     check_len(
         x.len(),
         rows.checked_mul(k),
@@ -68,7 +86,7 @@ pub fn fully_connected_s8_opt(
         }
         return Ok(());
     }
-    with_epilogue!(rq, q, e => run(x, rows, k, w, n, folded_bias, e, y));
+    with_epilogue!(rq, q, fixed: FIXED, any: true, e => run(x, rows, k, w, n, folded_bias, e, y));
     Ok(())
 }
 

@@ -547,10 +547,19 @@ fn packed_rows_times_filters<E: Epilogue, const P: usize>(
 
 /// Binds `$e` to the [`Epilogue`] for `$rq`/`$q` and evaluates `$body`
 /// (a call of a kernel's generic inner function) for it.
+///
+/// With `fixed: F, any: A` (constants), only the instantiations they allow
+/// are compiled: the fixed-point ones (`Requant::Fixed`/`FixedBlocked`) when
+/// `F`, the general one ([`AnyRequant`]) when `A`; a requantization whose
+/// instantiation is left out is an error. This is how a firmware's
+/// [`crate::KernelSet`] drops the epilogues its model does not use.
 macro_rules! with_epilogue {
     ($rq:expr, $q:expr, $e:ident => $body:expr) => {
+        with_epilogue!($rq, $q, fixed: true, any: true, $e => $body)
+    };
+    ($rq:expr, $q:expr, fixed: $fixed:expr, any: $any:expr, $e:ident => $body:expr) => {
         match $rq {
-            Requant::Fixed(p) => {
+            Requant::Fixed(p) if $fixed => {
                 // One instantiation for both fixed-point forms: an empty
                 // block table sends every channel down the scalar path.
                 let $e = $crate::kernels::opt::FixedBlocked {
@@ -559,16 +568,21 @@ macro_rules! with_epilogue {
                 };
                 $body
             }
-            Requant::FixedBlocked { pairs, blocks } => {
+            Requant::FixedBlocked { pairs, blocks } if $fixed => {
                 let $e = $crate::kernels::opt::FixedBlocked {
                     pairs: $crate::kernels::opt::FixedPerChannel { p: pairs, q: $q },
                     blocks,
                 };
                 $body
             }
-            rq => {
+            rq if $any => {
                 let $e = $crate::kernels::opt::AnyRequant { rq, q: $q };
                 $body
+            }
+            _ => {
+                return Err($crate::error::Error::ShapeMismatch(
+                    "this requantization's kernel is left out of the build",
+                ))
             }
         }
     };
