@@ -350,16 +350,71 @@ pub fn dot2x2_pair(xs: &[u32], k: usize, w0: &[i8], w1: &[i8]) -> [i32; 4] {
 pub struct OutBounds {
     /// Output zero point.
     pub zp: i32,
-    /// Lowest output value.
-    pub lo: i32,
-    /// Highest output value.
-    pub hi: i32,
+    /// Lowest output value, in each of the four bytes.
+    pub lo4: u32,
+    /// Highest output value, in each of the four bytes.
+    pub hi4: u32,
+}
+
+impl OutBounds {
+    /// The bounds for zero point `zp` and the int8 clamp `[lo, hi]`.
+    #[inline(always)]
+    pub fn new(zp: i32, lo: i32, hi: i32) -> OutBounds {
+        OutBounds {
+            zp,
+            lo4: u32::from(lo as u8) * 0x0101_0101,
+            hi4: u32::from(hi as u8) * 0x0101_0101,
+        }
+    }
+}
+
+/// One channel of [`requant4`]: accumulator `$i` to the clamped-to-int8
+/// value in `{x}`, packed into byte `$i` of `{w}`.
+macro_rules! requant_lane {
+    ($i:literal, $skip:literal, $pack:literal) => {
+        concat!(
+            "ldr {x}, [{acc}, #4*",
+            $i,
+            "]\n",
+            "ldr {t}, [{p}, #16+4*",
+            $i,
+            "]\n",
+            "lsl {x}, {x}, {t}\n",
+            "ldr {t}, [{p}, #4*",
+            $i,
+            "]\n",
+            "smull {lo}, {hi}, {x}, {t}\n",
+            "adds {lo}, {lo}, #0x40000000\n",
+            "adc {hi}, {hi}, #0\n",
+            "lsrs {lo}, {lo}, #31\n",
+            "orr {x}, {lo}, {hi}, lsl #1\n",
+            "ldr {t}, [{p}, #32+4*",
+            $i,
+            "]\n",
+            "cmp {t}, #0\n",
+            "beq ",
+            $skip,
+            "f\n",
+            "mvn {t}, {t}\n",
+            "asr {lo}, {x}, #31\n",
+            "qadd {x}, {x}, {lo}\n",
+            "asr {x}, {x}, {t}\n",
+            "and {lo}, {x}, #1\n",
+            "add {x}, {lo}, {x}, asr #1\n",
+            $skip,
+            ":\n",
+            "qadd {x}, {x}, {zp}\n",
+            "ssat {x}, #8, {x}\n",
+            $pack,
+            "\n",
+        )
+    };
 }
 
 /// TFLite's double-rounding requantization of four accumulators (channels
 /// `4b..4b+4` of the blocked table `p = [mult ×4, left ×4, −right ×4]`),
-/// zero point, clamp and byte store, in one `asm!` loop (about 22
-/// instructions per channel where LLVM's code took 32):
+/// zero point, clamp and one word store, in one unrolled `asm!` block
+/// (about 22 instructions per channel where LLVM's code took 32):
 /// - `x << left`, then `SMULL` and the 64-bit `(x·m + 2^30) >> 31`
 ///   truncated to 32 bits: the rounding doubling high multiply exactly as
 ///   the scalar epilogue computes it;
@@ -367,53 +422,38 @@ pub struct OutBounds {
 ///   saturating at `i32::MIN`) and a half-up rounding shift by `right`
 ///   computed as `t = x >> (right − 1)`, `(t >> 1) + (t & 1)` without
 ///   overflow: gemmlowp's half-away-from-zero `RoundingDivideByPOT`;
-/// - `QADD` of the zero point, clamp, `STRB`.
+/// - `QADD` of the zero point and `SSAT` to int8, which is the reference's
+///   clamp to `[−128, 127]`; the four bytes packed into one word;
+/// - the activation clamp of all four at once: `SSUB8` sets each byte's
+///   greater-or-equal flag and `SEL` picks per byte (a `max` with `lo`,
+///   then a `min` with `hi`; the bounds lie in int8, so clamping after the
+///   saturation gives the reference's value).
 pub fn requant4(acc: &[i32; 4], p: &[i32; 12], b: &OutBounds, out: &mut [i8; 4]) {
     // SAFETY: reads the 4 accumulators, the 12 table words and the three
-    // bound words through their references and writes the 4 output bytes;
-    // only the declared registers and the flags are written.
+    // bound words through their references and writes the 4 output bytes
+    // with one (possibly unaligned) word store, which Armv7-M allows for
+    // normal memory; only the declared registers and the flags (Q, GE, NZCV)
+    // are written.
     unsafe {
         asm!(
-            "movs {n}, #4",
-            "2:",
-            "ldr {x}, [{acc}], #4",
-            "ldr {t}, [{p}, #16]",
-            "lsl {x}, {x}, {t}",
-            "ldr {t}, [{p}]",
-            "smull {lo}, {hi}, {x}, {t}",
-            "adds {lo}, {lo}, #0x40000000",
-            "adc {hi}, {hi}, #0",
-            "lsrs {lo}, {lo}, #31",
-            "orr {x}, {lo}, {hi}, lsl #1",
-            "ldr {t}, [{p}, #32]",
-            "cmp {t}, #0",
-            "beq 3f",
-            "mvn {t}, {t}",
-            "asr {lo}, {x}, #31",
-            "qadd {x}, {x}, {lo}",
-            "asr {x}, {x}, {t}",
-            "and {lo}, {x}, #1",
-            "add {x}, {lo}, {x}, asr #1",
-            "3:",
-            "ldr {t}, [{b}]",
-            "qadd {x}, {x}, {t}",
+            "ldr {zp}, [{b}]",
+            requant_lane!("0", "10", "uxtb {w}, {x}"),
+            requant_lane!("1", "11", "bfi {w}, {x}, #8, #8"),
+            requant_lane!("2", "12", "bfi {w}, {x}, #16, #8"),
+            requant_lane!("3", "13", "bfi {w}, {x}, #24, #8"),
             "ldr {t}, [{b}, #4]",
-            "cmp {x}, {t}",
-            "it lt",
-            "movlt {x}, {t}",
+            "ssub8 {lo}, {w}, {t}",
+            "sel {w}, {w}, {t}",
             "ldr {t}, [{b}, #8]",
-            "cmp {x}, {t}",
-            "it gt",
-            "movgt {x}, {t}",
-            "strb {x}, [{o}], #1",
-            "adds {p}, {p}, #4",
-            "subs {n}, {n}, #1",
-            "bne 2b",
-            acc = inout(reg) acc.as_ptr() => _,
-            p = inout(reg) p.as_ptr() => _,
+            "ssub8 {lo}, {t}, {w}",
+            "sel {w}, {w}, {t}",
+            "str {w}, [{o}]",
+            acc = in(reg) acc.as_ptr(),
+            p = in(reg) p.as_ptr(),
             b = in(reg) b as *const OutBounds,
-            o = inout(reg) out.as_mut_ptr() => _,
-            n = out(reg) _,
+            o = in(reg) out.as_mut_ptr(),
+            zp = out(reg) _,
+            w = out(reg) _,
             x = out(reg) _,
             t = out(reg) _,
             lo = out(reg) _,

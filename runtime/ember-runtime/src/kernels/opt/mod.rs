@@ -290,11 +290,7 @@ impl Epilogue for FixedBlocked<'_> {
         }
         #[cfg(all(feature = "dsp", not(feature = "mve"), target_arch = "arm"))]
         {
-            let b = arm_dsp::OutBounds {
-                zp: q.out_zp,
-                lo: q.act_min,
-                hi: q.act_max,
-            };
+            let b = arm_dsp::OutBounds::new(q.out_zp, q.act_min, q.act_max);
             arm_dsp::requant4(&acc, p, &b, out);
         }
         #[cfg(not(any(
