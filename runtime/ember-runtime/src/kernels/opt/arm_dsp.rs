@@ -345,6 +345,140 @@ pub fn dot2x2_pair(xs: &[u32], k: usize, w0: &[i8], w1: &[i8]) -> [i32; 4] {
     [a00, a01, a10, a11]
 }
 
+/// What [`dot2x2_rows`]'s `asm!` keeps in memory between row pairs (it
+/// has no register left for it), in the order the code reads it.
+#[repr(C)]
+#[allow(dead_code)] // read and written by the asm only
+struct RowsCtx {
+    /// First word of the widened input pair.
+    xs: *const u32,
+    /// Groups of four values per row.
+    groups: usize,
+    /// Folded bias of the next row pair.
+    fb: *const i32,
+    /// Pixel 0's next sums.
+    acc0: *mut i32,
+    /// Pixel 1's next sums.
+    acc1: *mut i32,
+    /// Bytes from the end of a row's groups to the next pair's first row.
+    advance: usize,
+    /// Row pairs left.
+    pairs: usize,
+}
+
+/// [`dot2x2_pair`] for every pair of consecutive weight rows `w[2j·k..]`,
+/// `w[(2j+1)·k..]` of `w` (`2·pairs` rows of `k` values), in one `asm!`:
+/// the sums of rows `2j` and `2j + 1` start from `fb[2j..2j + 2]` and land
+/// in `acc0[2j..2j + 2]` (input row 0 of `xs`) and `acc1[2j..2j + 2]` (row
+/// 1). The same 21-instruction group loop as [`dot2x2_pair`]; between row
+/// pairs about twenty instructions instead of a call, the bias additions
+/// and the spills around it. Values past the last whole group of four
+/// (`k % 4`) are left to the caller. Returns the number of rows done
+/// (`2·pairs`, or 0 if a slice is too short).
+pub fn dot2x2_rows(
+    xs: &[u32],
+    k: usize,
+    w: &[i8],
+    pairs: usize,
+    fb: &[i32],
+    acc0: &mut [i32],
+    acc1: &mut [i32],
+) -> usize {
+    let groups = k / 4;
+    let rows = 2 * pairs;
+    let fits = rows.checked_mul(k).is_some_and(|n| n <= w.len())
+        && fb.len() >= rows
+        && acc0.len() >= rows
+        && acc1.len() >= rows
+        && xs.len() >= 4 * groups;
+    if pairs == 0 || groups == 0 || !fits {
+        return 0;
+    }
+    let mut ctx = RowsCtx {
+        xs: xs.as_ptr(),
+        groups,
+        fb: fb.as_ptr(),
+        acc0: acc0.as_mut_ptr(),
+        acc1: acc1.as_mut_ptr(),
+        advance: 2 * k - 4 * groups,
+        pairs,
+    };
+    // SAFETY: pair `j < pairs` reads the words `xs[0..4·groups]` (inside
+    // `xs`, 4-byte aligned as `u32`s for `LDRD`), the bytes
+    // `w[2jk..2jk + 4·groups]` and `w[(2j+1)k..(2j+1)k + 4·groups]` (the
+    // row pointer advances by `4·groups` in the loop and by `advance` after
+    // it, so it is at `2jk` when pair `j` starts; `2·pairs·k ≤ w.len()`;
+    // unaligned word loads are fine on these cores), `fb[2j..2j + 2]` and
+    // writes `acc0[2j..2j + 2]`, `acc1[2j..2j + 2]` (`2·pairs ≤` their
+    // lengths, checked above; `LDRD`/`STRD` on `i32`s are word aligned).
+    // `ctx` lives across the block and is written only through the pointer
+    // the block saves in its own 8 bytes of stack, which it releases
+    // before it ends. Only the declared registers and the flags are
+    // written.
+    unsafe {
+        asm!(
+            "sub sp, sp, #8",
+            "str {n}, [sp]",
+            "3:",
+            "ldr {t}, [sp]",
+            "ldr {v}, [{t}, #8]",
+            "ldrd {a00}, {a01}, [{v}], #8",
+            "str {v}, [{t}, #8]",
+            "mov {a10}, {a00}",
+            "mov {a11}, {a01}",
+            "ldrd {p}, {n}, [{t}]",
+            "2:",
+            "ldrd {xa}, {xb}, [{p}], #8",
+            "ldr {v}, [{wr}, {gap}]",
+            "sxtb16 {t}, {v}",
+            "smlad {a01}, {xa}, {t}, {a01}",
+            "sxtb16 {t}, {v}, ror #8",
+            "smlad {a01}, {xb}, {t}, {a01}",
+            "ldrd {xa}, {xb}, [{p}], #8",
+            "smlad {a11}, {xb}, {t}, {a11}",
+            "sxtb16 {t}, {v}",
+            "smlad {a11}, {xa}, {t}, {a11}",
+            "ldr {v}, [{wr}], #4",
+            "sxtb16 {t}, {v}",
+            "smlad {a10}, {xa}, {t}, {a10}",
+            "sxtb16 {t}, {v}, ror #8",
+            "smlad {a10}, {xb}, {t}, {a10}",
+            "ldrd {xa}, {xb}, [{p}, #-16]",
+            "smlad {a00}, {xb}, {t}, {a00}",
+            "sxtb16 {t}, {v}",
+            "smlad {a00}, {xa}, {t}, {a00}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "ldr {t}, [sp]",
+            "ldr {v}, [{t}, #12]",
+            "strd {a00}, {a01}, [{v}], #8",
+            "str {v}, [{t}, #12]",
+            "ldr {v}, [{t}, #16]",
+            "strd {a10}, {a11}, [{v}], #8",
+            "str {v}, [{t}, #16]",
+            "ldrd {v}, {n}, [{t}, #20]",
+            "add {wr}, {wr}, {v}",
+            "subs {n}, {n}, #1",
+            "str {n}, [{t}, #24]",
+            "bne 3b",
+            "add sp, sp, #8",
+            n = inout(reg) &mut ctx as *mut RowsCtx => _,
+            wr = inout(reg) w.as_ptr() => _,
+            gap = in(reg) k,
+            p = out(reg) _,
+            xa = out(reg) _,
+            xb = out(reg) _,
+            v = out(reg) _,
+            t = out(reg) _,
+            a00 = out(reg) _,
+            a01 = out(reg) _,
+            a10 = out(reg) _,
+            a11 = out(reg) _,
+        );
+    }
+    rows
+}
+
 /// Output zero point and activation bounds of [`requant4`], as words.
 #[repr(C)]
 pub struct OutBounds {

@@ -177,6 +177,11 @@ pub(crate) fn conv2d_s8_opt_for<S: crate::KernelSet>(
     with_epilogue!(rq, q, fixed: S::KERNELS.contains(crate::Kernel::ConvS8Opt), any: S::KERNELS.contains(crate::Kernel::ConvS8OptFloat), e => run(x, xs, w, ws, folded_bias, e, q.in_zp, win, scratch, y, ys))
 }
 
+/// Output channels per [`super::arm_dsp::dot2x2_rows`] call (two pixels'
+/// sums on the stack: 512 bytes).
+#[cfg(all(feature = "dsp", target_arch = "arm"))]
+const DSP_ROWS: usize = 64;
+
 #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
 #[allow(clippy::too_many_arguments)]
 fn run<E: Epilogue>(
@@ -219,6 +224,54 @@ fn run<E: Epilogue>(
                 let (o0, o1) = y[pix * co..(pix + 2) * co].split_at_mut(co);
                 let row = |c: usize| &w[c * k..(c + 1) * k];
                 let mut oc = 0;
+                // Fixed-point blocked requantization: up to `DSP_ROWS`
+                // output channels of both pixels in one `asm!`, then
+                // requantized four at a time from the sums.
+                if let Some((blocks, q)) = e.blocks() {
+                    let bounds = super::arm_dsp::OutBounds::new(q.out_zp, q.act_min, q.act_max);
+                    let mut acc = [[0i32; DSP_ROWS]; 2];
+                    let body = k & !3;
+                    let (tail0, tail1) = xs2[body..body + 2 * (k - body)].split_at(k - body);
+                    while oc + 4 <= co {
+                        let n = (co - oc).min(DSP_ROWS) & !3;
+                        let [a0, a1] = &mut acc;
+                        let (a0, a1) = (&mut a0[..n], &mut a1[..n]);
+                        let fb = &folded_bias[oc..oc + n];
+                        if super::arm_dsp::dot2x2_rows(xs2, k, &w[oc * k..], n / 2, fb, a0, a1) != n
+                        {
+                            break;
+                        }
+                        for (r, (s0, s1)) in a0.iter_mut().zip(a1.iter_mut()).enumerate() {
+                            let wt = &w[(oc + r) * k + body..(oc + r + 1) * k];
+                            for ((&u, &v), &t) in tail0.iter().zip(tail1).zip(wt) {
+                                *s0 = s0.wrapping_add((u as i32).wrapping_mul(t as i32));
+                                *s1 = s1.wrapping_add((v as i32).wrapping_mul(t as i32));
+                            }
+                        }
+                        let table = blocks.chunks_exact(super::REQUANT_BLOCK_WORDS).skip(oc / 4);
+                        let outs = o0[oc..oc + n]
+                            .chunks_exact_mut(4)
+                            .zip(o1[oc..oc + n].chunks_exact_mut(4));
+                        for (((p, (y0, y1)), s0), s1) in table
+                            .zip(outs)
+                            .zip(a0.chunks_exact(4))
+                            .zip(a1.chunks_exact(4))
+                        {
+                            let (Ok(p), Ok(s0), Ok(s1), Ok(y0), Ok(y1)) = (
+                                <&[i32; 12]>::try_from(p),
+                                <&[i32; 4]>::try_from(s0),
+                                <&[i32; 4]>::try_from(s1),
+                                <&mut [i8; 4]>::try_from(y0),
+                                <&mut [i8; 4]>::try_from(y1),
+                            ) else {
+                                continue;
+                            };
+                            super::arm_dsp::requant4(s0, p, &bounds, y0);
+                            super::arm_dsp::requant4(s1, p, &bounds, y1);
+                        }
+                        oc += n;
+                    }
+                }
                 while oc + 4 <= co {
                     let a = super::arm_dsp::dot2x2_pair(xs2, k, row(oc), row(oc + 1));
                     let b = super::arm_dsp::dot2x2_pair(xs2, k, row(oc + 2), row(oc + 3));
