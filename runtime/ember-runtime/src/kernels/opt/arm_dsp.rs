@@ -596,3 +596,105 @@ pub fn requant4(acc: &[i32; 4], p: &[i32; 12], b: &OutBounds, out: &mut [i8; 4])
         );
     }
 }
+
+/// The parameters of [`requant4_single`], as words.
+#[repr(C)]
+pub struct SingleParams {
+    /// Multiplier.
+    m: i32,
+    /// `2^(t − 33)`, the rounding term of the high word (`t = 31 − shift`).
+    round: i32,
+    /// `t − 32`, the shift of the high word.
+    shift: i32,
+    /// Output zero point.
+    zp: i32,
+    /// Lowest output value, in each of the four bytes.
+    lo4: u32,
+    /// Highest output value, in each of the four bytes.
+    hi4: u32,
+}
+
+impl SingleParams {
+    /// The parameters for TFLite's single-rounding multiplier `(m,
+    /// shift)`, zero point `zp` and int8 clamp `[lo, hi]`; `None` unless
+    /// `shift ≤ −2`, where the rounded product is the high word's shift
+    /// (every fully connected layer of the MLPerf Tiny models).
+    #[inline(always)]
+    pub fn new(m: i32, shift: i32, zp: i32, lo: i32, hi: i32) -> Option<SingleParams> {
+        // The reference clamps `shift` to [−31, 30]: `t = 31 − shift`.
+        let t = 31 - shift.clamp(-31, 30);
+        (t >= 33).then(|| {
+            let b = OutBounds::new(zp, lo, hi);
+            SingleParams {
+                m,
+                round: 1 << (t - 33),
+                shift: t - 32,
+                zp,
+                lo4: b.lo4,
+                hi4: b.hi4,
+            }
+        })
+    }
+}
+
+/// One channel of [`requant4_single`].
+macro_rules! single_lane {
+    ($i:literal, $pack:literal) => {
+        concat!(
+            "ldr {x}, [{acc}, #4*",
+            $i,
+            "]\n",
+            "smull {lo}, {hi}, {x}, {m}\n",
+            "add {hi}, {hi}, {round}\n",
+            "asr {hi}, {hi}, {sh}\n",
+            "qadd {hi}, {hi}, {zp}\n",
+            "ssat {hi}, #8, {hi}\n",
+            $pack,
+            "\n",
+        )
+    };
+}
+
+/// TFLite's single-rounding requantization of four accumulators with one
+/// multiplier (fully connected), zero point, clamp and one word store, in
+/// one `asm!` (seven instructions per channel plus eight for the four).
+/// With `t = 31 − shift ≥ 33` the reference's `(x·m + 2^(t−1)) >> t` is
+/// `(hi + 2^(t−33)) >> (t − 32)` for the high word `hi` of `x·m`: the
+/// rounding term is a multiple of 2³², and the low word only adds a
+/// fraction below one unit of `hi`, which the floor of the shift drops. The
+/// sum cannot overflow (`|hi| ≤ 2^30`, the term ≤ 2^29). Zero point and
+/// clamps as in [`requant4`].
+pub fn requant4_single(acc: &[i32; 4], prm: &SingleParams, out: &mut [i8; 4]) {
+    // SAFETY: reads the 4 accumulators and the six parameter words through
+    // their references and writes the 4 output bytes with one (possibly
+    // unaligned) word store, which Armv7-M allows for normal memory; only
+    // the declared registers and the flags (Q, GE, NZCV) are written.
+    unsafe {
+        asm!(
+            "ldrd {m}, {round}, [{prm}]",
+            "ldrd {sh}, {zp}, [{prm}, #8]",
+            single_lane!("0", "uxtb {w}, {hi}"),
+            single_lane!("1", "bfi {w}, {hi}, #8, #8"),
+            single_lane!("2", "bfi {w}, {hi}, #16, #8"),
+            single_lane!("3", "bfi {w}, {hi}, #24, #8"),
+            "ldrd {x}, {hi}, [{prm}, #16]",
+            "ssub8 {lo}, {w}, {x}",
+            "sel {w}, {w}, {x}",
+            "ssub8 {lo}, {hi}, {w}",
+            "sel {w}, {w}, {hi}",
+            "str {w}, [{o}]",
+            acc = in(reg) acc.as_ptr(),
+            prm = in(reg) prm as *const SingleParams,
+            o = in(reg) out.as_mut_ptr(),
+            m = out(reg) _,
+            round = out(reg) _,
+            sh = out(reg) _,
+            zp = out(reg) _,
+            w = out(reg) _,
+            x = out(reg) _,
+            lo = out(reg) _,
+            hi = out(reg) _,
+            options(nostack, readonly),
+        );
+    }
+}

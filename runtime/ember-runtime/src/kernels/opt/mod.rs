@@ -343,6 +343,28 @@ impl Epilogue for AnyRequant<'_> {
     fn apply(&self, acc: i32, ch: usize) -> i8 {
         finish(self.rq.apply(acc, ch), &self.q)
     }
+
+    /// DSP: TFLite's one single-rounding multiplier for the tensor (fully
+    /// connected) in one `asm!` block.
+    #[cfg(all(feature = "dsp", not(feature = "mve"), target_arch = "arm"))]
+    #[inline(always)]
+    fn apply4(&self, acc: [i32; 4], ch: usize, out: &mut [i8; 4]) {
+        let q = &self.q;
+        let single = match self.rq {
+            Requant::FixedSingle(&[m, shift]) => {
+                arm_dsp::SingleParams::new(m, shift, q.out_zp, q.act_min, q.act_max)
+            }
+            _ => None,
+        };
+        match single {
+            Some(prm) => arm_dsp::requant4_single(&acc, &prm, out),
+            None => {
+                for (j, (o, a)) in out.iter_mut().zip(acc).enumerate() {
+                    *o = self.apply(a, ch + j);
+                }
+            }
+        }
+    }
 }
 
 /// Adds the folded bias of channels `oc..oc + 4` to `acc`, requantizes
