@@ -145,6 +145,42 @@ fn bad_header_fields_are_named() {
     );
 }
 
+fn u32_of(b: &[u8], off: usize) -> usize {
+    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]]) as usize
+}
+
+/// Names are slices of the string pool, which is checked as UTF-8 once at
+/// load: invalid bytes in the pool, and a name that cuts a character in
+/// two, are both refused.
+#[test]
+fn bad_names_are_named() {
+    let b = kws_blob();
+    let (pool_len, pool) = (u32_of(&b, 80), u32_of(&b, 84));
+    assert!(pool_len >= 2);
+    let mut m = b.clone();
+    m[pool] = 0xff;
+    fix_crc(&mut m);
+    assert_eq!(
+        load_and_run(&m).unwrap_err(),
+        Error::BadSection("string pool is not UTF-8")
+    );
+    // "é" (two bytes) at the start of the pool; tensor 0 named by its
+    // second byte alone.
+    let mut m = b.clone();
+    m[pool..pool + 2].copy_from_slice("é".as_bytes());
+    let rec = u32_of(&b, 28);
+    set_u32(&mut m, rec + 44, 1);
+    set_u32(&mut m, rec + 48, 1);
+    fix_crc(&mut m);
+    assert!(
+        matches!(
+            load_and_run(&m).unwrap_err(),
+            Error::BadTensor { tensor: 0, reason } if reason.contains("character boundaries")
+        ),
+        "name inside a character"
+    );
+}
+
 #[test]
 fn wrong_checksum_is_reported() {
     let mut b = kws_blob();

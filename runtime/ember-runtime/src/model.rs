@@ -130,7 +130,9 @@ pub struct Model<'a> {
     operands: (usize, usize),
     params: (usize, usize),
     data: (usize, usize),
-    strings: (usize, usize),
+    /// The string pool, checked to be UTF-8 once at load: a name is a
+    /// slice of it, which only needs its bounds and char boundaries checked.
+    names: &'a str,
 }
 
 fn hdr(blob: &[u8], off: usize) -> Result<usize> {
@@ -217,6 +219,10 @@ impl<'a> Model<'a> {
         let params = section(64, 4, "param pool")?;
         let data = section(72, 1, "constant data")?;
         let strings = section(80, 1, "string pool")?;
+        let names = blob
+            .get(strings.1..strings.1 + strings.0)
+            .and_then(|b| core::str::from_utf8(b).ok())
+            .ok_or(Error::BadSection("string pool is not UTF-8"))?;
         if n_tensors >= NO_TENSOR as usize || n_ops > u32::MAX as usize / 2 {
             return Err(Error::BadSection("too many records"));
         }
@@ -235,7 +241,7 @@ impl<'a> Model<'a> {
             operands,
             params,
             data,
-            strings,
+            names,
         };
         model.validate::<S>()?;
         Ok(model)
@@ -497,10 +503,7 @@ impl<'a> Model<'a> {
     }
 
     fn string(&self, off: usize, len: usize) -> Option<&'a str> {
-        let r = range(off, len, self.strings.0)?;
-        let start = self.strings.1;
-        let bytes = self.blob.get(start + r.start..start + r.end)?;
-        core::str::from_utf8(bytes).ok()
+        self.names.get(range(off, len, self.names.len())?)
     }
 
     fn tensor_checked(&self, t: u32) -> Result<TensorInfo<'a>> {
@@ -583,9 +586,9 @@ impl<'a> Model<'a> {
         };
         let name_off = u32_at(rec, 44).ok_or(bad("record out of range"))? as usize;
         let name_len = u32_at(rec, 48).ok_or(bad("record out of range"))? as usize;
-        let name = self
-            .string(name_off, name_len)
-            .ok_or(bad("name outside the string pool or not UTF-8"))?;
+        let name = self.string(name_off, name_len).ok_or(bad(
+            "name outside the string pool or not on character boundaries",
+        ))?;
         let alias = u32_at(rec, 52).ok_or(bad("record out of range"))?;
         let alias_of = if alias == NO_TENSOR {
             None
@@ -657,9 +660,9 @@ impl<'a> Model<'a> {
         if u32_at(rec, 28) != Some(0) {
             return Err(bad("reserved field is not zero"));
         }
-        let name = self
-            .string(name_off, name_len)
-            .ok_or(bad("name outside the string pool or not UTF-8"))?;
+        let name = self.string(name_off, name_len).ok_or(bad(
+            "name outside the string pool or not on character boundaries",
+        ))?;
         Ok(OpInfo {
             index: o,
             opcode,
