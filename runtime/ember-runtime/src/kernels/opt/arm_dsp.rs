@@ -246,6 +246,201 @@ pub unsafe fn depthwise_sums4(
     *acc = [a0, a1, a2, a3];
 }
 
+/// What [`depthwise_blocks`]'s `asm!` keeps in memory between blocks of
+/// four channels, in the order the code reads it (byte offsets in the
+/// comments).
+#[repr(C)]
+#[allow(dead_code)] // read and written by the asm only
+struct DwCtx {
+    /// 0: the `[input offset, weight offset]` pairs of the taps.
+    pairs: *const [usize; 2],
+    /// 4: taps (at least one).
+    taps: usize,
+    /// 8: folded bias of the next block.
+    fb: *const i32,
+    /// 12: requantization table of the next block.
+    table: *const i32,
+    /// 16: next output byte.
+    out: *mut i8,
+    /// 20: output zero point.
+    zp: i32,
+    /// 24: lowest output value, in each byte.
+    lo4: u32,
+    /// 28: highest output value, in each byte.
+    hi4: u32,
+    /// 32: blocks left.
+    blocks: usize,
+    /// 36: the current block's sums.
+    acc: [i32; 4],
+}
+
+/// The requantization of sum `$i` of [`depthwise_blocks`], TFLite's double
+/// rounding as in [`requant4`], into `{pp}`. In this phase of the block the
+/// registers hold: `{t1}` the context, `{a0}` the table, `{a1}` the zero
+/// point; `{pp}`, `{n}`, `{x}`, `{w}` are scratch.
+macro_rules! dw_requant_lane {
+    ($i:literal, $skip:literal, $pack:literal) => {
+        concat!(
+            "ldr {pp}, [{t1}, #36+4*",
+            $i,
+            "]\n",
+            "ldr {n}, [{a0}, #16+4*",
+            $i,
+            "]\n",
+            "lsl {pp}, {pp}, {n}\n",
+            "ldr {n}, [{a0}, #4*",
+            $i,
+            "]\n",
+            "smull {x}, {w}, {pp}, {n}\n",
+            "adds {x}, {x}, #0x40000000\n",
+            "adc {w}, {w}, #0\n",
+            "lsrs {x}, {x}, #31\n",
+            "orr {pp}, {x}, {w}, lsl #1\n",
+            "ldr {n}, [{a0}, #32+4*",
+            $i,
+            "]\n",
+            "cmp {n}, #0\n",
+            "beq ",
+            $skip,
+            "f\n",
+            "mvn {n}, {n}\n",
+            "asr {x}, {pp}, #31\n",
+            "qadd {pp}, {pp}, {x}\n",
+            "asr {pp}, {pp}, {n}\n",
+            "and {x}, {pp}, #1\n",
+            "add {pp}, {x}, {pp}, asr #1\n",
+            $skip,
+            ":\n",
+            "qadd {pp}, {pp}, {a1}\n",
+            "ssat {pp}, #8, {pp}\n",
+            $pack,
+            "\n",
+        )
+    };
+}
+
+/// Every whole block of four channels of one depthwise output pixel, from
+/// the folded bias to the stored int8 outputs, in one `asm!`: per block
+/// the sums of [`depthwise_sums4`] over all taps (13 instructions per tap),
+/// then [`requant4`]'s requantization from the blocked table, zero point,
+/// clamp and word store. The loop state that does not fit in the twelve
+/// registers lives in a context the block reaches through its own stack
+/// slot; between blocks that costs about a dozen instructions, where the
+/// separate calls spent about fifty. Returns the channels written
+/// (`4·blocks`, or 0 if a slice is too short).
+///
+/// # Safety
+/// For every tap `t` and channel `ch < 4·blocks`, the byte at
+/// `pairs[t][0] + addend + ch` and the byte at `wbase + pairs[t][1] + ch`
+/// are readable (unaligned word loads are fine on these cores).
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn depthwise_blocks(
+    pairs: &[[usize; 2]],
+    addend: usize,
+    wbase: *const i8,
+    blocks: usize,
+    fb: &[i32],
+    table: &[i32],
+    b: &OutBounds,
+    out: &mut [i8],
+) -> usize {
+    let ch = blocks.saturating_mul(4);
+    let fits = fb.len() >= ch
+        && out.len() >= ch
+        && blocks.checked_mul(12).is_some_and(|n| n <= table.len());
+    if pairs.is_empty() || blocks == 0 || !fits {
+        return 0;
+    }
+    let mut ctx = DwCtx {
+        pairs: pairs.as_ptr(),
+        taps: pairs.len(),
+        fb: fb.as_ptr(),
+        table: table.as_ptr(),
+        out: out.as_mut_ptr(),
+        zp: b.zp,
+        lo4: b.lo4,
+        hi4: b.hi4,
+        blocks,
+        acc: [0; 4],
+    };
+    // SAFETY: the input and weight reads are the caller's contract (the
+    // offsets advance by four per block, `4·blocks` channels in all). The
+    // bias, table and output accesses stay inside `fb[..4·blocks]`,
+    // `table[..12·blocks]` and `out[..4·blocks]` (checked above; word
+    // loads of `i32`s are aligned, the output word store may be unaligned,
+    // which Armv7-M allows for normal memory). `ctx` lives across the block
+    // and is reached only through the pointer the block keeps in its own 8
+    // bytes of stack, released before it ends. Only the declared registers
+    // and the flags (Q, GE, NZCV) are written.
+    unsafe {
+        asm!(
+            "sub sp, sp, #8",
+            "str {a0}, [sp]",
+            "3:",
+            "ldr {t1}, [sp]",
+            "ldr {t2}, [{t1}, #8]",
+            "ldrd {a0}, {a1}, [{t2}], #8",
+            "ldrd {a2}, {a3}, [{t2}], #8",
+            "str {t2}, [{t1}, #8]",
+            "ldrd {pp}, {n}, [{t1}]",
+            "2:",
+            "ldrd {x}, {w}, [{pp}], #8",
+            "ldr {x}, [{x}, {addend}]",
+            "ldr {w}, [{wbase}, {w}]",
+            "sxtb16 {t1}, {x}",
+            "sxtb16 {t2}, {w}",
+            "smlabb {a0}, {t1}, {t2}, {a0}",
+            "smlatt {a2}, {t1}, {t2}, {a2}",
+            "sxtb16 {t1}, {x}, ror #8",
+            "sxtb16 {t2}, {w}, ror #8",
+            "smlabb {a1}, {t1}, {t2}, {a1}",
+            "smlatt {a3}, {t1}, {t2}, {a3}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "ldr {t1}, [sp]",
+            "strd {a0}, {a1}, [{t1}, #36]",
+            "strd {a2}, {a3}, [{t1}, #44]",
+            "ldr {a0}, [{t1}, #12]",
+            "ldr {a1}, [{t1}, #20]",
+            dw_requant_lane!("0", "10", "uxtb {a2}, {pp}"),
+            dw_requant_lane!("1", "11", "bfi {a2}, {pp}, #8, #8"),
+            dw_requant_lane!("2", "12", "bfi {a2}, {pp}, #16, #8"),
+            dw_requant_lane!("3", "13", "bfi {a2}, {pp}, #24, #8"),
+            "ldr {n}, [{t1}, #24]",
+            "ssub8 {x}, {a2}, {n}",
+            "sel {a2}, {a2}, {n}",
+            "ldr {n}, [{t1}, #28]",
+            "ssub8 {x}, {n}, {a2}",
+            "sel {a2}, {a2}, {n}",
+            "ldr {n}, [{t1}, #16]",
+            "str {a2}, [{n}], #4",
+            "str {n}, [{t1}, #16]",
+            "add {a0}, {a0}, #48",
+            "str {a0}, [{t1}, #12]",
+            "add {addend}, {addend}, #4",
+            "add {wbase}, {wbase}, #4",
+            "ldr {n}, [{t1}, #32]",
+            "subs {n}, {n}, #1",
+            "str {n}, [{t1}, #32]",
+            "bne 3b",
+            "add sp, sp, #8",
+            a0 = inout(reg) &mut ctx as *mut DwCtx => _,
+            a1 = out(reg) _,
+            a2 = out(reg) _,
+            a3 = out(reg) _,
+            pp = out(reg) _,
+            n = out(reg) _,
+            addend = inout(reg) addend => _,
+            wbase = inout(reg) wbase => _,
+            x = out(reg) _,
+            w = out(reg) _,
+            t1 = out(reg) _,
+            t2 = out(reg) _,
+        );
+    }
+    ch
+}
+
 /// Widens one input row (`src`, `k` values) into slot `slot` (0 or 1) of
 /// a two-row buffer the way [`dot2x2_pair`] reads it: for each group of
 /// four values `[a, b, c, d]` of row 0, the halfword pairs `(a, c)` and

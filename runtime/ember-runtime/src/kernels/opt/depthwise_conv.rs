@@ -460,6 +460,27 @@ unsafe fn dsp_blocks<E: Epilogue>(
     e: E,
     out: &mut [i8],
 ) -> usize {
+    // Fixed-point blocked requantization: every block in one `asm!`.
+    if let Some((table, q)) = e.blocks() {
+        let bounds = super::arm_dsp::OutBounds::new(q.out_zp, q.act_min, q.act_max);
+        // SAFETY: the caller's contract: channels `0..c` (`4·(c/4) ≤ c`) of
+        // every tap's input and weights are readable.
+        let done = unsafe {
+            super::arm_dsp::depthwise_blocks(
+                pairs,
+                addend,
+                w.as_ptr(),
+                c / 4,
+                folded_bias,
+                table,
+                &bounds,
+                out,
+            )
+        };
+        if done > 0 {
+            return done;
+        }
+    }
     let mut c0 = 0;
     while c0 + 4 <= c {
         let mut acc = [0i32; 4];
