@@ -565,9 +565,10 @@ struct RowsCtx {
 /// `w[(2j+1)·k..]` of `w` (`2·pairs` rows of `k` values), in one `asm!`:
 /// the sums of rows `2j` and `2j + 1` start from `fb[2j..2j + 2]` and land
 /// in `acc0[2j..2j + 2]` (input row 0 of `xs`) and `acc1[2j..2j + 2]` (row
-/// 1). The same 21-instruction group loop as [`dot2x2_pair`]; between row
-/// pairs about twenty instructions instead of a call, the bias additions
-/// and the spills around it. Values past the last whole group of four
+/// 1). The group body of [`dot2x2_pair`], two groups per iteration (20
+/// instructions per 16 multiply-accumulates); between row pairs about
+/// twenty instructions instead of a call, the bias additions and the spills
+/// around it. Values past the last whole group of four
 /// (`k % 4`) are left to the caller. Returns the number of rows done
 /// (`2·pairs`, or 0 if a slice is too short).
 pub fn dot2x2_rows(
@@ -622,6 +623,31 @@ pub fn dot2x2_rows(
             "mov {a10}, {a00}",
             "mov {a11}, {a01}",
             "ldrd {p}, {n}, [{t}]",
+            // An odd group first, then two per iteration.
+            "tst {n}, #1",
+            "beq 4f",
+            "ldrd {xa}, {xb}, [{p}], #8",
+            "ldr {v}, [{wr}, {gap}]",
+            "sxtb16 {t}, {v}",
+            "smlad {a01}, {xa}, {t}, {a01}",
+            "sxtb16 {t}, {v}, ror #8",
+            "smlad {a01}, {xb}, {t}, {a01}",
+            "ldrd {xa}, {xb}, [{p}], #8",
+            "smlad {a11}, {xb}, {t}, {a11}",
+            "sxtb16 {t}, {v}",
+            "smlad {a11}, {xa}, {t}, {a11}",
+            "ldr {v}, [{wr}], #4",
+            "sxtb16 {t}, {v}",
+            "smlad {a10}, {xa}, {t}, {a10}",
+            "sxtb16 {t}, {v}, ror #8",
+            "smlad {a10}, {xb}, {t}, {a10}",
+            "ldrd {xa}, {xb}, [{p}, #-16]",
+            "smlad {a00}, {xb}, {t}, {a00}",
+            "sxtb16 {t}, {v}",
+            "smlad {a00}, {xa}, {t}, {a00}",
+            "4:",
+            "lsrs {n}, {n}, #1",
+            "beq 5f",
             "2:",
             "ldrd {xa}, {xb}, [{p}], #8",
             "ldr {v}, [{wr}, {gap}]",
@@ -642,8 +668,28 @@ pub fn dot2x2_rows(
             "smlad {a00}, {xb}, {t}, {a00}",
             "sxtb16 {t}, {v}",
             "smlad {a00}, {xa}, {t}, {a00}",
+            "ldrd {xa}, {xb}, [{p}], #8",
+            "ldr {v}, [{wr}, {gap}]",
+            "sxtb16 {t}, {v}",
+            "smlad {a01}, {xa}, {t}, {a01}",
+            "sxtb16 {t}, {v}, ror #8",
+            "smlad {a01}, {xb}, {t}, {a01}",
+            "ldrd {xa}, {xb}, [{p}], #8",
+            "smlad {a11}, {xb}, {t}, {a11}",
+            "sxtb16 {t}, {v}",
+            "smlad {a11}, {xa}, {t}, {a11}",
+            "ldr {v}, [{wr}], #4",
+            "sxtb16 {t}, {v}",
+            "smlad {a10}, {xa}, {t}, {a10}",
+            "sxtb16 {t}, {v}, ror #8",
+            "smlad {a10}, {xb}, {t}, {a10}",
+            "ldrd {xa}, {xb}, [{p}, #-16]",
+            "smlad {a00}, {xb}, {t}, {a00}",
+            "sxtb16 {t}, {v}",
+            "smlad {a00}, {xa}, {t}, {a00}",
             "subs {n}, {n}, #1",
-            "bne 2b",
+        "bne 2b",
+            "5:",
             "ldr {t}, [sp]",
             "ldr {v}, [{t}, #12]",
             "strd {a00}, {a01}, [{v}], #8",
