@@ -272,6 +272,8 @@ struct DwCtx {
     blocks: usize,
     /// 36: the current block's sums.
     acc: [i32; 4],
+    /// 52: [`OutBounds::plain`].
+    plain: u32,
 }
 
 /// The requantization of sum `$i` of [`depthwise_blocks`], TFLite's double
@@ -311,6 +313,38 @@ macro_rules! dw_requant_lane {
             "add {pp}, {x}, {pp}, asr #1\n",
             $skip,
             ":\n",
+            "qadd {pp}, {pp}, {a1}\n",
+            "ssat {pp}, #8, {pp}\n",
+            $pack,
+            "\n",
+        )
+    };
+}
+
+/// [`dw_requant_lane!`] for a `plain` table ([`OutBounds::plain`]).
+macro_rules! dw_requant_lane_plain {
+    ($i:literal, $pack:literal) => {
+        concat!(
+            "ldr {pp}, [{t1}, #36+4*",
+            $i,
+            "]\n",
+            "ldr {n}, [{a0}, #4*",
+            $i,
+            "]\n",
+            "smull {x}, {w}, {pp}, {n}\n",
+            "adds {x}, {x}, #0x40000000\n",
+            "adc {w}, {w}, #0\n",
+            "lsrs {x}, {x}, #31\n",
+            "orr {pp}, {x}, {w}, lsl #1\n",
+            "ldr {n}, [{a0}, #32+4*",
+            $i,
+            "]\n",
+            "mvn {n}, {n}\n",
+            "asr {x}, {pp}, #31\n",
+            "qadd {pp}, {pp}, {x}\n",
+            "asr {pp}, {pp}, {n}\n",
+            "and {x}, {pp}, #1\n",
+            "add {pp}, {x}, {pp}, asr #1\n",
             "qadd {pp}, {pp}, {a1}\n",
             "ssat {pp}, #8, {pp}\n",
             $pack,
@@ -362,6 +396,7 @@ pub unsafe fn depthwise_blocks(
         hi4: b.hi4,
         blocks,
         acc: [0; 4],
+        plain: b.plain,
     };
     // SAFETY: the input and weight reads are the caller's contract (the
     // offsets advance by four per block, `4·blocks` channels in all). The
@@ -402,10 +437,20 @@ pub unsafe fn depthwise_blocks(
             "strd {a2}, {a3}, [{t1}, #44]",
             "ldr {a0}, [{t1}, #12]",
             "ldr {a1}, [{t1}, #20]",
+            "ldr {n}, [{t1}, #52]",
+            "cmp {n}, #0",
+            "bne 20f",
             dw_requant_lane!("0", "10", "uxtb {a2}, {pp}"),
             dw_requant_lane!("1", "11", "bfi {a2}, {pp}, #8, #8"),
             dw_requant_lane!("2", "12", "bfi {a2}, {pp}, #16, #8"),
             dw_requant_lane!("3", "13", "bfi {a2}, {pp}, #24, #8"),
+            "b 21f",
+            "20:",
+            dw_requant_lane_plain!("0", "uxtb {a2}, {pp}"),
+            dw_requant_lane_plain!("1", "bfi {a2}, {pp}, #8, #8"),
+            dw_requant_lane_plain!("2", "bfi {a2}, {pp}, #16, #8"),
+            dw_requant_lane_plain!("3", "bfi {a2}, {pp}, #24, #8"),
+            "21:",
             "ldr {n}, [{t1}, #24]",
             "ssub8 {x}, {a2}, {n}",
             "sel {a2}, {a2}, {n}",
@@ -729,6 +774,9 @@ pub struct OutBounds {
     pub lo4: u32,
     /// Highest output value, in each of the four bytes.
     pub hi4: u32,
+    /// Non-zero when every channel of the table has no left shift and a
+    /// right shift of at least one: the epilogue then skips both tests.
+    pub plain: u32,
 }
 
 impl OutBounds {
@@ -739,8 +787,55 @@ impl OutBounds {
             zp,
             lo4: u32::from(lo as u8) * 0x0101_0101,
             hi4: u32::from(hi as u8) * 0x0101_0101,
+            plain: 0,
         }
     }
+
+    /// [`Self::new`] for a whole layer's blocked table `[mult ×4, left ×4,
+    /// −right ×4]…`, read once: `plain` when no channel shifts left and
+    /// every channel shifts right (the common case, scales below ½).
+    pub fn for_table(zp: i32, lo: i32, hi: i32, table: &[i32]) -> OutBounds {
+        let plain = table
+            .chunks_exact(12)
+            .all(|b| b[4..8].iter().all(|&l| l == 0) && b[8..12].iter().all(|&r| r < 0));
+        OutBounds {
+            plain: u32::from(plain),
+            ..OutBounds::new(zp, lo, hi)
+        }
+    }
+}
+
+/// [`requant_lane!`] for a `plain` table ([`OutBounds::plain`]): no left
+/// shift, and a right shift of at least one.
+macro_rules! requant_lane_plain {
+    ($i:literal, $pack:literal) => {
+        concat!(
+            "ldr {x}, [{acc}, #4*",
+            $i,
+            "]\n",
+            "ldr {t}, [{p}, #4*",
+            $i,
+            "]\n",
+            "smull {lo}, {hi}, {x}, {t}\n",
+            "adds {lo}, {lo}, #0x40000000\n",
+            "adc {hi}, {hi}, #0\n",
+            "lsrs {lo}, {lo}, #31\n",
+            "orr {x}, {lo}, {hi}, lsl #1\n",
+            "ldr {t}, [{p}, #32+4*",
+            $i,
+            "]\n",
+            "mvn {t}, {t}\n",
+            "asr {lo}, {x}, #31\n",
+            "qadd {x}, {x}, {lo}\n",
+            "asr {x}, {x}, {t}\n",
+            "and {lo}, {x}, #1\n",
+            "add {x}, {lo}, {x}, asr #1\n",
+            "qadd {x}, {x}, {zp}\n",
+            "ssat {x}, #8, {x}\n",
+            $pack,
+            "\n",
+        )
+    };
 }
 
 /// One channel of [`requant4`]: accumulator `$i` to the clamped-to-int8
@@ -803,6 +898,10 @@ macro_rules! requant_lane {
 ///   greater-or-equal flag and `SEL` picks per byte (a `max` with `lo`,
 ///   then a `min` with `hi`; the bounds lie in int8, so clamping after the
 ///   saturation gives the reference's value).
+///
+/// Inlined where it is hot ([`super::conv`]'s pixel-pair loop); the other
+/// callers share one copy through [`requant4_shared`].
+#[inline(always)]
 pub fn requant4(acc: &[i32; 4], p: &[i32; 12], b: &OutBounds, out: &mut [i8; 4]) {
     // SAFETY: reads the 4 accumulators, the 12 table words and the three
     // bound words through their references and writes the 4 output bytes
@@ -812,10 +911,20 @@ pub fn requant4(acc: &[i32; 4], p: &[i32; 12], b: &OutBounds, out: &mut [i8; 4])
     unsafe {
         asm!(
             "ldr {zp}, [{b}]",
+            "ldr {t}, [{b}, #12]",
+            "cmp {t}, #0",
+            "bne 20f",
             requant_lane!("0", "10", "uxtb {w}, {x}"),
             requant_lane!("1", "11", "bfi {w}, {x}, #8, #8"),
             requant_lane!("2", "12", "bfi {w}, {x}, #16, #8"),
             requant_lane!("3", "13", "bfi {w}, {x}, #24, #8"),
+            "b 21f",
+            "20:",
+            requant_lane_plain!("0", "uxtb {w}, {x}"),
+            requant_lane_plain!("1", "bfi {w}, {x}, #8, #8"),
+            requant_lane_plain!("2", "bfi {w}, {x}, #16, #8"),
+            requant_lane_plain!("3", "bfi {w}, {x}, #24, #8"),
+            "21:",
             "ldr {t}, [{b}, #4]",
             "ssub8 {lo}, {w}, {t}",
             "sel {w}, {w}, {t}",
@@ -836,6 +945,13 @@ pub fn requant4(acc: &[i32; 4], p: &[i32; 12], b: &OutBounds, out: &mut [i8; 4])
             options(nostack),
         );
     }
+}
+
+/// [`requant4`] behind a call: one copy of the code for the cold paths
+/// (leftover pixels and channels), where inlining it would only cost flash.
+#[inline(never)]
+pub fn requant4_shared(acc: &[i32; 4], p: &[i32; 12], b: &OutBounds, out: &mut [i8; 4]) {
+    requant4(acc, p, b, out)
 }
 
 /// The parameters of [`requant4_single`], as words.

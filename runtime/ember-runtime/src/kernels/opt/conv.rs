@@ -215,6 +215,12 @@ fn run<E: Epilogue>(
             .and_then(|b| bytemuck::try_cast_slice_mut::<i8, u32>(b).ok());
         if let Some(wide) = wide {
             let xs2 = &mut wide[..2 * words];
+            // The blocked table's epilogue bounds, read once for the layer.
+            let table_bounds = e.blocks().map(|(blocks, q)| {
+                let b =
+                    super::arm_dsp::OutBounds::for_table(q.out_zp, q.act_min, q.act_max, blocks);
+                (blocks, b)
+            });
             let mut pix = 0;
             while pix + 2 <= npix {
                 let f0 = field(x, xs, ws, win, zp, ys, pix, patch);
@@ -227,8 +233,7 @@ fn run<E: Epilogue>(
                 // Fixed-point blocked requantization: up to `DSP_ROWS`
                 // output channels of both pixels in one `asm!`, then
                 // requantized four at a time from the sums.
-                if let Some((blocks, q)) = e.blocks() {
-                    let bounds = super::arm_dsp::OutBounds::new(q.out_zp, q.act_min, q.act_max);
+                if let Some((blocks, bounds)) = &table_bounds {
                     let mut acc = [[0i32; DSP_ROWS]; 2];
                     let body = k & !3;
                     let (tail0, tail1) = xs2[body..body + 2 * (k - body)].split_at(k - body);
@@ -266,8 +271,8 @@ fn run<E: Epilogue>(
                             ) else {
                                 continue;
                             };
-                            super::arm_dsp::requant4(s0, p, &bounds, y0);
-                            super::arm_dsp::requant4(s1, p, &bounds, y1);
+                            super::arm_dsp::requant4(s0, p, bounds, y0);
+                            super::arm_dsp::requant4(s1, p, bounds, y1);
                         }
                         oc += n;
                     }

@@ -200,6 +200,11 @@ fn run<'a, E: Epilogue>(
     for (t, (p, &o)) in dsp_pairs.iter_mut().zip(&offs).enumerate().take(taps_n) {
         *p = [o, t * c];
     }
+    // DSP: the blocked table's epilogue bounds, read once for the layer.
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    let bounds = e
+        .blocks()
+        .map(|(t, q)| super::arm_dsp::OutBounds::for_table(q.out_zp, q.act_min, q.act_max, t));
     // The taps' input rows of the current pixel (the zero-point row in the
     // padding), overwritten per pixel.
     let mut rows: [&[i8]; MAX_TAPS] = [&[]; MAX_TAPS];
@@ -322,6 +327,7 @@ fn run<'a, E: Epilogue>(
                             let c0 = unsafe {
                                 dsp_blocks(
                                     &dsp_pairs[..taps_n],
+                                    bounds.as_ref(),
                                     x.as_ptr() as usize + px,
                                     w,
                                     c,
@@ -376,7 +382,18 @@ fn run<'a, E: Epilogue>(
                         // `rows[t]` and `w[t·c..]`, inside both (`c ≤
                         // rows[t].len()`, `taps·c ≤ w.len()`, checked
                         // above).
-                        c0 = unsafe { dsp_blocks(&pairs[..taps_n], 0, w, c, folded_bias, e, out) };
+                        c0 = unsafe {
+                            dsp_blocks(
+                                &pairs[..taps_n],
+                                bounds.as_ref(),
+                                0,
+                                w,
+                                c,
+                                folded_bias,
+                                e,
+                                out,
+                            )
+                        };
                     }
                     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
                     if let Some((blocks, q)) = e.blocks() {
@@ -442,8 +459,10 @@ fn run<'a, E: Epilogue>(
 }
 
 /// DSP: the whole blocks of four channels of one output pixel, tap `t`'s
-/// input at `pairs[t][0] + addend` and weights at `w[pairs[t][1]..]`
-/// ([`super::arm_dsp::depthwise_sums4`]), requantized four at a time.
+/// input at `pairs[t][0] + addend` and weights at `w[pairs[t][1]..]`: with
+/// the blocked table (`bounds` made from it for the layer) all in one
+/// [`super::arm_dsp::depthwise_blocks`], otherwise through
+/// [`super::arm_dsp::depthwise_sums4`] and the epilogue four at a time.
 /// Returns how many channels it wrote.
 ///
 /// # Safety
@@ -451,8 +470,10 @@ fn run<'a, E: Epilogue>(
 /// `pairs[t][1] + c ≤ w.len()`; `folded_bias` and `out` hold `c` values.
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn dsp_blocks<E: Epilogue>(
     pairs: &[[usize; 2]],
+    bounds: Option<&super::arm_dsp::OutBounds>,
     addend: usize,
     w: &[i8],
     c: usize,
@@ -461,8 +482,7 @@ unsafe fn dsp_blocks<E: Epilogue>(
     out: &mut [i8],
 ) -> usize {
     // Fixed-point blocked requantization: every block in one `asm!`.
-    if let Some((table, q)) = e.blocks() {
-        let bounds = super::arm_dsp::OutBounds::new(q.out_zp, q.act_min, q.act_max);
+    if let (Some((table, _)), Some(bounds)) = (e.blocks(), bounds) {
         // SAFETY: the caller's contract: channels `0..c` (`4·(c/4) ≤ c`) of
         // every tap's input and weights are readable.
         let done = unsafe {
@@ -473,7 +493,7 @@ unsafe fn dsp_blocks<E: Epilogue>(
                 c / 4,
                 folded_bias,
                 table,
-                &bounds,
+                bounds,
                 out,
             )
         };

@@ -291,7 +291,7 @@ impl Epilogue for FixedBlocked<'_> {
         #[cfg(all(feature = "dsp", not(feature = "mve"), target_arch = "arm"))]
         {
             let b = arm_dsp::OutBounds::new(q.out_zp, q.act_min, q.act_max);
-            arm_dsp::requant4(&acc, p, &b, out);
+            arm_dsp::requant4_shared(&acc, p, &b, out);
         }
         #[cfg(not(any(
             all(feature = "mve", target_arch = "arm"),
