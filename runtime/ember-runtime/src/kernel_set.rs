@@ -177,6 +177,10 @@ impl Kernel {
         Kernel::Expand,
     ];
 
+    /// The kernels of the transformer operators: the tail of [`Self::ALL`]
+    /// from [`Kernel::MatMul`] on.
+    pub const TRANSFORMER: &'static [Kernel] = Kernel::ALL.split_at(Kernel::MatMul as usize).1;
+
     /// Its name, as `ember inspect` and the error messages show it.
     pub const fn name(self) -> &'static str {
         match self {
@@ -361,5 +365,7 @@ mod tests {
         assert_eq!(it.next(), None);
         assert!(s.contains(Kernel::Copy) && !s.contains(Kernel::ConvS8));
         assert!(s.any(&[Kernel::ConvS8, Kernel::Expand]) && !s.any(&[Kernel::ConvS8]));
+        assert_eq!(Kernel::TRANSFORMER.len(), 12);
+        assert_eq!(Kernel::TRANSFORMER.first(), Some(&Kernel::MatMul));
     }
 }

@@ -397,20 +397,7 @@ pub(crate) fn validate<S: KernelSet>(model: &Model<'_>, op: &OpInfo<'_>) -> Resu
     // Each arm's guard is a constant: the arms of opcodes `S` leaves out,
     // and the validators only they call, are dead code.
     let on = |opcode| has_opcode::<S>(opcode);
-    let seq = S::KERNELS.any(&[
-        Kernel::MatMul,
-        Kernel::Attention,
-        Kernel::LayerNorm,
-        Kernel::Unary,
-        Kernel::Gather,
-        Kernel::DynamicFullyConnected,
-        Kernel::DynamicFullyConnectedOpt,
-        Kernel::Reduce,
-        Kernel::Cast,
-        Kernel::Compare,
-        Kernel::Where,
-        Kernel::Expand,
-    ]);
+    let seq = S::KERNELS.any(Kernel::TRANSFORMER);
     let conv = on(OpCode::Conv2d) || on(OpCode::DepthwiseConv2d);
     match op.opcode {
         sequence_ops!() if seq => sequence::validate(&c),
