@@ -246,6 +246,93 @@ pub unsafe fn depthwise_sums4(
     *acc = [a0, a1, a2, a3];
 }
 
+/// One channel of TFLite's double-rounding requantization from a blocked
+/// table `[mult ×4, left ×4, −right ×4]`, in the register names of the
+/// `asm!` it is spliced into: sum `$i` read from `[$src + 4·$i]`, the table
+/// at `$p`, the zero point in `$zp`; the int8 result is left in `$x`
+/// (`$t`, `$lo`, `$hi` are scratch) and `$pack` puts it in place.
+/// - `full $skip`: any left shift, and a right shift of zero skipped to
+///   the label `$skip`.
+/// - `plain`: no left shift and a right shift of at least one (a table
+///   [`OutBounds::for_table`] marks `plain`).
+///
+/// `x << left`, then `SMULL` and the 64-bit `(x·m + 2^30) >> 31` truncated
+/// to 32 bits (the rounding doubling high multiply); for `right > 0`,
+/// negative values lowered by one (`QADD` of the sign, saturating at
+/// `i32::MIN`) and a half-up rounding shift computed as `t = x >> (right −
+/// 1)`, `(t >> 1) + (t & 1)` without overflow (gemmlowp's
+/// `RoundingDivideByPOT`); `QADD` of the zero point and `SSAT` to int8.
+macro_rules! requant_lane {
+    (full $skip:literal; $i:literal, $src:literal, $p:literal, $zp:literal,
+     $x:literal, $t:literal, $lo:literal, $hi:literal, $pack:literal) => {
+        concat!(
+            "ldr ", $x, ", [", $src, "+4*", $i, "]\n",
+            "ldr ", $t, ", [", $p, ", #16+4*", $i, "]\n",
+            "lsl ", $x, ", ", $x, ", ", $t, "\n",
+            requant_lane!(@mul $i, $p, $x, $t, $lo, $hi),
+            "ldr ", $t, ", [", $p, ", #32+4*", $i, "]\n",
+            "cmp ", $t, ", #0\n",
+            "beq ", $skip, "f\n",
+            requant_lane!(@round $x, $t, $lo),
+            $skip, ":\n",
+            requant_lane!(@finish $x, $zp, $pack),
+        )
+    };
+    (plain; $i:literal, $src:literal, $p:literal, $zp:literal,
+     $x:literal, $t:literal, $lo:literal, $hi:literal, $pack:literal) => {
+        concat!(
+            "ldr ", $x, ", [", $src, "+4*", $i, "]\n",
+            requant_lane!(@mul $i, $p, $x, $t, $lo, $hi),
+            "ldr ", $t, ", [", $p, ", #32+4*", $i, "]\n",
+            requant_lane!(@round $x, $t, $lo),
+            requant_lane!(@finish $x, $zp, $pack),
+        )
+    };
+    (@mul $i:literal, $p:literal, $x:literal, $t:literal, $lo:literal, $hi:literal) => {
+        concat!(
+            "ldr ", $t, ", [", $p, ", #4*", $i, "]\n",
+            "smull ", $lo, ", ", $hi, ", ", $x, ", ", $t, "\n",
+            "adds ", $lo, ", ", $lo, ", #0x40000000\n",
+            "adc ", $hi, ", ", $hi, ", #0\n",
+            "lsrs ", $lo, ", ", $lo, ", #31\n",
+            "orr ", $x, ", ", $lo, ", ", $hi, ", lsl #1\n",
+        )
+    };
+    (@round $x:literal, $t:literal, $lo:literal) => {
+        concat!(
+            "mvn ", $t, ", ", $t, "\n",
+            "asr ", $lo, ", ", $x, ", #31\n",
+            "qadd ", $x, ", ", $x, ", ", $lo, "\n",
+            "asr ", $x, ", ", $x, ", ", $t, "\n",
+            "and ", $lo, ", ", $x, ", #1\n",
+            "add ", $x, ", ", $lo, ", ", $x, ", asr #1\n",
+        )
+    };
+    (@finish $x:literal, $zp:literal, $pack:literal) => {
+        concat!(
+            "qadd ", $x, ", ", $x, ", ", $zp, "\n",
+            "ssat ", $x, ", #8, ", $x, "\n",
+            $pack, "\n",
+        )
+    };
+}
+
+/// [`requant_lane!`] in [`requant4`]'s registers.
+macro_rules! requant4_lane {
+    ($mode:tt $($skip:literal)?; $i:literal, $pack:literal) => {
+        requant_lane!($mode $($skip)?; $i, "{acc}, #0", "{p}", "{zp}", "{x}", "{t}", "{lo}", "{hi}", $pack)
+    };
+}
+
+/// [`requant_lane!`] in [`depthwise_blocks`]' registers: in that phase
+/// `{t1}` holds the context (sums at byte 36), `{a0}` the table, `{a1}` the
+/// zero point; `{pp}`, `{n}`, `{x}`, `{w}` are scratch.
+macro_rules! dw_requant_lane {
+    ($mode:tt $($skip:literal)?; $i:literal, $pack:literal) => {
+        requant_lane!($mode $($skip)?; $i, "{t1}, #36", "{a0}", "{a1}", "{pp}", "{n}", "{x}", "{w}", $pack)
+    };
+}
+
 /// What [`depthwise_blocks`]'s `asm!` keeps in memory between blocks of
 /// four channels, in the order the code reads it (byte offsets in the
 /// comments).
@@ -274,83 +361,6 @@ struct DwCtx {
     acc: [i32; 4],
     /// 52: [`OutBounds::plain`].
     plain: u32,
-}
-
-/// The requantization of sum `$i` of [`depthwise_blocks`], TFLite's double
-/// rounding as in [`requant4`], into `{pp}`. In this phase of the block the
-/// registers hold: `{t1}` the context, `{a0}` the table, `{a1}` the zero
-/// point; `{pp}`, `{n}`, `{x}`, `{w}` are scratch.
-macro_rules! dw_requant_lane {
-    ($i:literal, $skip:literal, $pack:literal) => {
-        concat!(
-            "ldr {pp}, [{t1}, #36+4*",
-            $i,
-            "]\n",
-            "ldr {n}, [{a0}, #16+4*",
-            $i,
-            "]\n",
-            "lsl {pp}, {pp}, {n}\n",
-            "ldr {n}, [{a0}, #4*",
-            $i,
-            "]\n",
-            "smull {x}, {w}, {pp}, {n}\n",
-            "adds {x}, {x}, #0x40000000\n",
-            "adc {w}, {w}, #0\n",
-            "lsrs {x}, {x}, #31\n",
-            "orr {pp}, {x}, {w}, lsl #1\n",
-            "ldr {n}, [{a0}, #32+4*",
-            $i,
-            "]\n",
-            "cmp {n}, #0\n",
-            "beq ",
-            $skip,
-            "f\n",
-            "mvn {n}, {n}\n",
-            "asr {x}, {pp}, #31\n",
-            "qadd {pp}, {pp}, {x}\n",
-            "asr {pp}, {pp}, {n}\n",
-            "and {x}, {pp}, #1\n",
-            "add {pp}, {x}, {pp}, asr #1\n",
-            $skip,
-            ":\n",
-            "qadd {pp}, {pp}, {a1}\n",
-            "ssat {pp}, #8, {pp}\n",
-            $pack,
-            "\n",
-        )
-    };
-}
-
-/// [`dw_requant_lane!`] for a `plain` table ([`OutBounds::plain`]).
-macro_rules! dw_requant_lane_plain {
-    ($i:literal, $pack:literal) => {
-        concat!(
-            "ldr {pp}, [{t1}, #36+4*",
-            $i,
-            "]\n",
-            "ldr {n}, [{a0}, #4*",
-            $i,
-            "]\n",
-            "smull {x}, {w}, {pp}, {n}\n",
-            "adds {x}, {x}, #0x40000000\n",
-            "adc {w}, {w}, #0\n",
-            "lsrs {x}, {x}, #31\n",
-            "orr {pp}, {x}, {w}, lsl #1\n",
-            "ldr {n}, [{a0}, #32+4*",
-            $i,
-            "]\n",
-            "mvn {n}, {n}\n",
-            "asr {x}, {pp}, #31\n",
-            "qadd {pp}, {pp}, {x}\n",
-            "asr {pp}, {pp}, {n}\n",
-            "and {x}, {pp}, #1\n",
-            "add {pp}, {x}, {pp}, asr #1\n",
-            "qadd {pp}, {pp}, {a1}\n",
-            "ssat {pp}, #8, {pp}\n",
-            $pack,
-            "\n",
-        )
-    };
 }
 
 /// Every whole block of four channels of one depthwise output pixel, from
@@ -440,16 +450,16 @@ pub unsafe fn depthwise_blocks(
             "ldr {n}, [{t1}, #52]",
             "cmp {n}, #0",
             "bne 20f",
-            dw_requant_lane!("0", "10", "uxtb {a2}, {pp}"),
-            dw_requant_lane!("1", "11", "bfi {a2}, {pp}, #8, #8"),
-            dw_requant_lane!("2", "12", "bfi {a2}, {pp}, #16, #8"),
-            dw_requant_lane!("3", "13", "bfi {a2}, {pp}, #24, #8"),
+            dw_requant_lane!(full "10"; "0", "uxtb {a2}, {pp}"),
+            dw_requant_lane!(full "11"; "1", "bfi {a2}, {pp}, #8, #8"),
+            dw_requant_lane!(full "12"; "2", "bfi {a2}, {pp}, #16, #8"),
+            dw_requant_lane!(full "13"; "3", "bfi {a2}, {pp}, #24, #8"),
             "b 21f",
             "20:",
-            dw_requant_lane_plain!("0", "uxtb {a2}, {pp}"),
-            dw_requant_lane_plain!("1", "bfi {a2}, {pp}, #8, #8"),
-            dw_requant_lane_plain!("2", "bfi {a2}, {pp}, #16, #8"),
-            dw_requant_lane_plain!("3", "bfi {a2}, {pp}, #24, #8"),
+            dw_requant_lane!(plain; "0", "uxtb {a2}, {pp}"),
+            dw_requant_lane!(plain; "1", "bfi {a2}, {pp}, #8, #8"),
+            dw_requant_lane!(plain; "2", "bfi {a2}, {pp}, #16, #8"),
+            dw_requant_lane!(plain; "3", "bfi {a2}, {pp}, #24, #8"),
             "21:",
             "ldr {n}, [{t1}, #24]",
             "ssub8 {x}, {a2}, {n}",
@@ -763,82 +773,6 @@ impl OutBounds {
     }
 }
 
-/// [`requant_lane!`] for a `plain` table ([`OutBounds::plain`]): no left
-/// shift, and a right shift of at least one.
-macro_rules! requant_lane_plain {
-    ($i:literal, $pack:literal) => {
-        concat!(
-            "ldr {x}, [{acc}, #4*",
-            $i,
-            "]\n",
-            "ldr {t}, [{p}, #4*",
-            $i,
-            "]\n",
-            "smull {lo}, {hi}, {x}, {t}\n",
-            "adds {lo}, {lo}, #0x40000000\n",
-            "adc {hi}, {hi}, #0\n",
-            "lsrs {lo}, {lo}, #31\n",
-            "orr {x}, {lo}, {hi}, lsl #1\n",
-            "ldr {t}, [{p}, #32+4*",
-            $i,
-            "]\n",
-            "mvn {t}, {t}\n",
-            "asr {lo}, {x}, #31\n",
-            "qadd {x}, {x}, {lo}\n",
-            "asr {x}, {x}, {t}\n",
-            "and {lo}, {x}, #1\n",
-            "add {x}, {lo}, {x}, asr #1\n",
-            "qadd {x}, {x}, {zp}\n",
-            "ssat {x}, #8, {x}\n",
-            $pack,
-            "\n",
-        )
-    };
-}
-
-/// One channel of [`requant4`]: accumulator `$i` to the clamped-to-int8
-/// value in `{x}`, packed into byte `$i` of `{w}`.
-macro_rules! requant_lane {
-    ($i:literal, $skip:literal, $pack:literal) => {
-        concat!(
-            "ldr {x}, [{acc}, #4*",
-            $i,
-            "]\n",
-            "ldr {t}, [{p}, #16+4*",
-            $i,
-            "]\n",
-            "lsl {x}, {x}, {t}\n",
-            "ldr {t}, [{p}, #4*",
-            $i,
-            "]\n",
-            "smull {lo}, {hi}, {x}, {t}\n",
-            "adds {lo}, {lo}, #0x40000000\n",
-            "adc {hi}, {hi}, #0\n",
-            "lsrs {lo}, {lo}, #31\n",
-            "orr {x}, {lo}, {hi}, lsl #1\n",
-            "ldr {t}, [{p}, #32+4*",
-            $i,
-            "]\n",
-            "cmp {t}, #0\n",
-            "beq ",
-            $skip,
-            "f\n",
-            "mvn {t}, {t}\n",
-            "asr {lo}, {x}, #31\n",
-            "qadd {x}, {x}, {lo}\n",
-            "asr {x}, {x}, {t}\n",
-            "and {lo}, {x}, #1\n",
-            "add {x}, {lo}, {x}, asr #1\n",
-            $skip,
-            ":\n",
-            "qadd {x}, {x}, {zp}\n",
-            "ssat {x}, #8, {x}\n",
-            $pack,
-            "\n",
-        )
-    };
-}
-
 /// TFLite's double-rounding requantization of four accumulators (channels
 /// `4b..4b+4` of the blocked table `p = [mult ×4, left ×4, −right ×4]`),
 /// zero point, clamp and one word store, in one unrolled `asm!` block
@@ -872,16 +806,16 @@ pub fn requant4(acc: &[i32; 4], p: &[i32; 12], b: &OutBounds, out: &mut [i8; 4])
             "ldr {t}, [{b}, #12]",
             "cmp {t}, #0",
             "bne 20f",
-            requant_lane!("0", "10", "uxtb {w}, {x}"),
-            requant_lane!("1", "11", "bfi {w}, {x}, #8, #8"),
-            requant_lane!("2", "12", "bfi {w}, {x}, #16, #8"),
-            requant_lane!("3", "13", "bfi {w}, {x}, #24, #8"),
+            requant4_lane!(full "10"; "0", "uxtb {w}, {x}"),
+            requant4_lane!(full "11"; "1", "bfi {w}, {x}, #8, #8"),
+            requant4_lane!(full "12"; "2", "bfi {w}, {x}, #16, #8"),
+            requant4_lane!(full "13"; "3", "bfi {w}, {x}, #24, #8"),
             "b 21f",
             "20:",
-            requant_lane_plain!("0", "uxtb {w}, {x}"),
-            requant_lane_plain!("1", "bfi {w}, {x}, #8, #8"),
-            requant_lane_plain!("2", "bfi {w}, {x}, #16, #8"),
-            requant_lane_plain!("3", "bfi {w}, {x}, #24, #8"),
+            requant4_lane!(plain; "0", "uxtb {w}, {x}"),
+            requant4_lane!(plain; "1", "bfi {w}, {x}, #8, #8"),
+            requant4_lane!(plain; "2", "bfi {w}, {x}, #16, #8"),
+            requant4_lane!(plain; "3", "bfi {w}, {x}, #24, #8"),
             "21:",
             "ldr {t}, [{b}, #4]",
             "ssub8 {lo}, {w}, {t}",
