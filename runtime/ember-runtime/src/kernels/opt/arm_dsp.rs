@@ -250,7 +250,7 @@ pub unsafe fn depthwise_sums4(
 /// table `[mult ×4, left ×4, −right ×4]`, in the register names of the
 /// `asm!` it is spliced into: sum `$i` read from `[$src + 4·$i]`, the table
 /// at `$p`, the zero point in `$zp`; the int8 result is left in `$x`
-/// (`$t`, `$lo`, `$hi` are scratch) and `$pack` puts it in place.
+/// (`$t`, `$lo`, `$hi` are scratch) and packed into byte `$i` of `$w`.
 /// - `full $skip`: any left shift, and a right shift of zero skipped to
 ///   the label `$skip`.
 /// - `plain`: no left shift and a right shift of at least one (a table
@@ -264,7 +264,7 @@ pub unsafe fn depthwise_sums4(
 /// `RoundingDivideByPOT`); `QADD` of the zero point and `SSAT` to int8.
 macro_rules! requant_lane {
     (full $skip:literal; $i:literal, $src:literal, $p:literal, $zp:literal,
-     $x:literal, $t:literal, $lo:literal, $hi:literal, $pack:literal) => {
+     $x:literal, $t:literal, $lo:literal, $hi:literal, $w:literal) => {
         concat!(
             "ldr ", $x, ", [", $src, "+4*", $i, "]\n",
             "ldr ", $t, ", [", $p, ", #16+4*", $i, "]\n",
@@ -275,17 +275,19 @@ macro_rules! requant_lane {
             "beq ", $skip, "f\n",
             requant_lane!(@round $x, $t, $lo),
             $skip, ":\n",
-            requant_lane!(@finish $x, $zp, $pack),
+            requant_lane!(@finish $x, $zp),
+            requant_lane!(@pack $i, $x, $w),
         )
     };
     (plain; $i:literal, $src:literal, $p:literal, $zp:literal,
-     $x:literal, $t:literal, $lo:literal, $hi:literal, $pack:literal) => {
+     $x:literal, $t:literal, $lo:literal, $hi:literal, $w:literal) => {
         concat!(
             "ldr ", $x, ", [", $src, "+4*", $i, "]\n",
             requant_lane!(@mul $i, $p, $x, $t, $lo, $hi),
             "ldr ", $t, ", [", $p, ", #32+4*", $i, "]\n",
             requant_lane!(@round $x, $t, $lo),
-            requant_lane!(@finish $x, $zp, $pack),
+            requant_lane!(@finish $x, $zp),
+            requant_lane!(@pack $i, $x, $w),
         )
     };
     (@mul $i:literal, $p:literal, $x:literal, $t:literal, $lo:literal, $hi:literal) => {
@@ -308,28 +310,52 @@ macro_rules! requant_lane {
             "add ", $x, ", ", $lo, ", ", $x, ", asr #1\n",
         )
     };
-    (@finish $x:literal, $zp:literal, $pack:literal) => {
+    (@finish $x:literal, $zp:literal) => {
         concat!(
             "qadd ", $x, ", ", $x, ", ", $zp, "\n",
             "ssat ", $x, ", #8, ", $x, "\n",
-            $pack, "\n",
         )
     };
-}
-
-/// [`requant_lane!`] in [`requant4`]'s registers.
-macro_rules! requant4_lane {
-    ($mode:tt $($skip:literal)?; $i:literal, $pack:literal) => {
-        requant_lane!($mode $($skip)?; $i, "{acc}, #0", "{p}", "{zp}", "{x}", "{t}", "{lo}", "{hi}", $pack)
+    // Every byte of `$w` is written by one of the four lanes, so its old
+    // contents never show.
+    (@pack $i:literal, $x:literal, $w:literal) => {
+        concat!("bfi ", $w, ", ", $x, ", #8*", $i, ", #8\n")
     };
 }
 
-/// [`requant_lane!`] in [`depthwise_blocks`]' registers: in that phase
-/// `{t1}` holds the context (sums at byte 36), `{a0}` the table, `{a1}` the
-/// zero point; `{pp}`, `{n}`, `{x}`, `{w}` are scratch.
-macro_rules! dw_requant_lane {
-    ($mode:tt $($skip:literal)?; $i:literal, $pack:literal) => {
-        requant_lane!($mode $($skip)?; $i, "{t1}, #36", "{a0}", "{a1}", "{pp}", "{n}", "{x}", "{w}", $pack)
+/// Four channels of [`requant_lane!`] into the bytes of `$w`, then the
+/// activation clamp of all four at once: the `plain` lanes when the word at
+/// `[$plain]` ([`OutBounds::plain`]) is non-zero, the `full` ones
+/// otherwise; `SSUB8` sets each byte's greater-or-equal flag and `SEL`
+/// picks per byte, a `max` with the bytes at `[$lo4]`, then a `min` with
+/// those at `[$hi4]` (the bounds lie in int8, so clamping after the
+/// saturation gives the reference's value). Used by [`requant4`] and
+/// [`depthwise_blocks`] in their own registers.
+macro_rules! requant_block {
+    ($src:literal, $p:literal, $zp:literal, $x:literal, $t:literal, $lo:literal, $hi:literal,
+     $w:literal, $plain:literal, $lo4:literal, $hi4:literal) => {
+        concat!(
+            "ldr ", $t, ", [", $plain, "]\n",
+            "cmp ", $t, ", #0\n",
+            "bne 20f\n",
+            requant_lane!(full "10"; "0", $src, $p, $zp, $x, $t, $lo, $hi, $w),
+            requant_lane!(full "11"; "1", $src, $p, $zp, $x, $t, $lo, $hi, $w),
+            requant_lane!(full "12"; "2", $src, $p, $zp, $x, $t, $lo, $hi, $w),
+            requant_lane!(full "13"; "3", $src, $p, $zp, $x, $t, $lo, $hi, $w),
+            "b 21f\n",
+            "20:\n",
+            requant_lane!(plain; "0", $src, $p, $zp, $x, $t, $lo, $hi, $w),
+            requant_lane!(plain; "1", $src, $p, $zp, $x, $t, $lo, $hi, $w),
+            requant_lane!(plain; "2", $src, $p, $zp, $x, $t, $lo, $hi, $w),
+            requant_lane!(plain; "3", $src, $p, $zp, $x, $t, $lo, $hi, $w),
+            "21:\n",
+            "ldr ", $t, ", [", $lo4, "]\n",
+            "ssub8 ", $lo, ", ", $w, ", ", $t, "\n",
+            "sel ", $w, ", ", $w, ", ", $t, "\n",
+            "ldr ", $t, ", [", $hi4, "]\n",
+            "ssub8 ", $lo, ", ", $t, ", ", $w, "\n",
+            "sel ", $w, ", ", $w, ", ", $t, "\n",
+        )
     };
 }
 
@@ -447,26 +473,13 @@ pub unsafe fn depthwise_blocks(
             "strd {a2}, {a3}, [{t1}, #44]",
             "ldr {a0}, [{t1}, #12]",
             "ldr {a1}, [{t1}, #20]",
-            "ldr {n}, [{t1}, #52]",
-            "cmp {n}, #0",
-            "bne 20f",
-            dw_requant_lane!(full "10"; "0", "uxtb {a2}, {pp}"),
-            dw_requant_lane!(full "11"; "1", "bfi {a2}, {pp}, #8, #8"),
-            dw_requant_lane!(full "12"; "2", "bfi {a2}, {pp}, #16, #8"),
-            dw_requant_lane!(full "13"; "3", "bfi {a2}, {pp}, #24, #8"),
-            "b 21f",
-            "20:",
-            dw_requant_lane!(plain; "0", "uxtb {a2}, {pp}"),
-            dw_requant_lane!(plain; "1", "bfi {a2}, {pp}, #8, #8"),
-            dw_requant_lane!(plain; "2", "bfi {a2}, {pp}, #16, #8"),
-            dw_requant_lane!(plain; "3", "bfi {a2}, {pp}, #24, #8"),
-            "21:",
-            "ldr {n}, [{t1}, #24]",
-            "ssub8 {x}, {a2}, {n}",
-            "sel {a2}, {a2}, {n}",
-            "ldr {n}, [{t1}, #28]",
-            "ssub8 {x}, {n}, {a2}",
-            "sel {a2}, {a2}, {n}",
+            // In this phase `{t1}` holds the context (sums at byte 36),
+            // `{a0}` the table, `{a1}` the zero point; `{pp}`, `{n}`, `{x}`,
+            // `{w}` are scratch and the four bytes gather in `{a2}`.
+            requant_block!(
+                "{t1}, #36", "{a0}", "{a1}", "{pp}", "{n}", "{x}", "{w}", "{a2}",
+                "{t1}, #52", "{t1}, #24", "{t1}, #28"
+            ),
             "ldr {n}, [{t1}, #16]",
             "str {a2}, [{n}], #4",
             "str {n}, [{t1}, #16]",
@@ -803,26 +816,10 @@ pub fn requant4(acc: &[i32; 4], p: &[i32; 12], b: &OutBounds, out: &mut [i8; 4])
     unsafe {
         asm!(
             "ldr {zp}, [{b}]",
-            "ldr {t}, [{b}, #12]",
-            "cmp {t}, #0",
-            "bne 20f",
-            requant4_lane!(full "10"; "0", "uxtb {w}, {x}"),
-            requant4_lane!(full "11"; "1", "bfi {w}, {x}, #8, #8"),
-            requant4_lane!(full "12"; "2", "bfi {w}, {x}, #16, #8"),
-            requant4_lane!(full "13"; "3", "bfi {w}, {x}, #24, #8"),
-            "b 21f",
-            "20:",
-            requant4_lane!(plain; "0", "uxtb {w}, {x}"),
-            requant4_lane!(plain; "1", "bfi {w}, {x}, #8, #8"),
-            requant4_lane!(plain; "2", "bfi {w}, {x}, #16, #8"),
-            requant4_lane!(plain; "3", "bfi {w}, {x}, #24, #8"),
-            "21:",
-            "ldr {t}, [{b}, #4]",
-            "ssub8 {lo}, {w}, {t}",
-            "sel {w}, {w}, {t}",
-            "ldr {t}, [{b}, #8]",
-            "ssub8 {lo}, {t}, {w}",
-            "sel {w}, {w}, {t}",
+            requant_block!(
+                "{acc}, #0", "{p}", "{zp}", "{x}", "{t}", "{lo}", "{hi}", "{w}",
+                "{b}, #12", "{b}, #4", "{b}, #8"
+            ),
             "str {w}, [{o}]",
             acc = in(reg) acc.as_ptr(),
             p = in(reg) p.as_ptr(),
