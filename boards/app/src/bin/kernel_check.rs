@@ -17,8 +17,8 @@ board::entry!(start);
 const CASES: u64 = 400;
 
 static mut X: [i8; 4096] = [0; 4096];
-static mut W: [i8; 8192] = [0; 8192];
-static mut WORDS: [i32; 512] = [0; 512];
+static mut W: [i8; 20480] = [0; 20480];
+static mut WORDS: [i32; 1024] = [0; 1024];
 static mut Y_REF: [i8; 4096] = [0; 4096];
 static mut Y_OPT: [i8; 4096] = [0; 4096];
 static mut SCRATCH: [i8; 8192] = [0; 8192];

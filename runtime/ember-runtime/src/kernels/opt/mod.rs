@@ -456,6 +456,8 @@ fn row_times_filters<E: Epilogue>(
     if let Some((blocks, q)) = e.blocks() {
         oc = if k <= 16 {
             arm_mve::row_times_filters_short(patch, w, k, fb, blocks, q, out)
+        } else if arm_mve_rows::suits(k, co) {
+            arm_mve_rows::row_times_filters(patch, w, k, fb, blocks, q, out)
         } else {
             arm_mve::row_times_filters4(patch, w, k, fb, blocks, q, out)
         };
@@ -626,6 +628,8 @@ pub mod selftest;
 mod arm_dsp;
 #[cfg(all(feature = "mve", target_arch = "arm"))]
 mod arm_mve;
+#[cfg(all(feature = "mve", target_arch = "arm"))]
+mod arm_mve_rows;
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
 mod arm_neon;
 

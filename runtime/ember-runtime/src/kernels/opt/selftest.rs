@@ -113,6 +113,12 @@ pub struct Workspace<'a> {
 
 const CHANNELS: [usize; 10] = [1, 3, 4, 7, 8, 16, 17, 24, 32, 33];
 
+/// Pointwise shapes past the small channel counts: rows of 65 to 128
+/// bytes and 128 or more output channels (the Helium kernel's two-chunk
+/// passes), on a few pixels.
+const WIDE_IN: [usize; 4] = [65, 80, 96, 128];
+const WIDE_OUT: [usize; 2] = [128, 132];
+
 fn fill(rng: &mut Rng, v: &mut [i8]) {
     for b in v {
         *b = rng.range(-128, 127) as i8;
@@ -334,10 +340,17 @@ fn requantize_case(rng: &mut Rng, ws: &mut Workspace<'_>) -> Result<CaseReport> 
 
 fn try_case(rng: &mut Rng, kind: CaseKind, ws: &mut Workspace<'_>) -> Result<Option<CaseReport>> {
     let q = quant(rng);
-    let n = rng.range(1, 2) as usize;
-    let h = rng.range(1, 9) as usize;
-    let wd = rng.range(1, 9) as usize;
-    let ci = rng.pick(&CHANNELS);
+    let wide = kind == CaseKind::Pointwise && rng.range(0, 3) == 0;
+    let (n, h, wd) = if wide {
+        (1, rng.range(1, 3) as usize, rng.range(1, 3) as usize)
+    } else {
+        (
+            rng.range(1, 2) as usize,
+            rng.range(1, 9) as usize,
+            rng.range(1, 9) as usize,
+        )
+    };
+    let ci = rng.pick(if wide { &WIDE_IN[..] } else { &CHANNELS[..] });
     let (k_h, k_w) = match kind {
         CaseKind::Pointwise | CaseKind::FullyConnected => (1, 1),
         _ => (rng.range(1, 5) as usize, rng.range(1, 5) as usize),
@@ -363,6 +376,7 @@ fn try_case(rng: &mut Rng, kind: CaseKind, ws: &mut Workspace<'_>) -> Result<Opt
     };
     let co = match kind {
         CaseKind::Depthwise => ci,
+        _ if wide => rng.pick(&WIDE_OUT),
         _ => rng.pick(&CHANNELS),
     };
     let xs = Shape4::new(n, h, wd, ci);
@@ -518,7 +532,7 @@ mod tests {
 
     #[test]
     fn optimized_kernels_match_reference_on_generated_cases() {
-        let (mut x, mut w, mut words) = (vec![0i8; 8192], vec![0i8; 16384], vec![0i32; 512]);
+        let (mut x, mut w, mut words) = (vec![0i8; 8192], vec![0i8; 20480], vec![0i32; 1024]);
         let (mut a, mut b, mut s) = (vec![0i8; 8192], vec![0i8; 8192], vec![0i8; 8192]);
         let mut packed = vec![0i16; 16384];
         let mut ws = Workspace {
