@@ -440,11 +440,14 @@ macro_rules! requant_q {
 /// int32 accumulators in vector registers from the folded bias `bias`,
 /// per tap `t < taps` the input at `addrs[t] + addend` (a row address and
 /// the channel offset, or a tap offset and the pixel's address) and the
-/// weights at `wp + t·c`, two widening loads, a multiply and an add per
-/// four channels (`VLDRB.S32`, `VMUL`, `VADD`), then the [`requant4`]
-/// sequence per four channels with the table at `p`, stored at `o`
-/// (widening loads and byte stores take low base registers: the tap's
-/// input in `r1`, the weights in `r2`, the output in `r0`).
+/// weights at `wp + t·c`, then the [`requant4`] sequence per four
+/// channels with the table at `p`, stored at `o` (widening loads and byte
+/// stores take low base registers: the tap's input in `r1`, the weights
+/// in `r2`, the output in `r0`). Per tap, 16 and 8 channels take two
+/// halfword-widening loads (`VLDRB.S16`), a `VMULLB.S16`/`VMULLT.S16`
+/// pair and two adds per eight channels (12 instructions per 16 channels
+/// where int32 lanes took 16); 4 channels take `VLDRB.S32` loads, `VMUL`
+/// and `VADD`.
 ///
 /// # Safety
 /// For every tap, `width` bytes at `addrs[t] + addend` and at `wp + t·c`
@@ -465,12 +468,15 @@ unsafe fn depthwise_block(
     consts: &OutConsts,
     o: *mut i8,
 ) {
-    // The block's `asm!`: bias loads, the tap loop and the requantization
-    // of each accumulator (`q4..q7` free), with the operands every width
-    // shares; `$acc` lists the accumulator registers it clobbers. Defined
-    // here so that it names this function's parameters.
+    // The block's `asm!`: bias loads, the tap loop, the `$fix` sequence
+    // (channel order back from even/odd lanes) and the requantization of
+    // each accumulator (`q4..q7` free), with the operands every width
+    // shares; `$acc` lists the accumulator registers it clobbers, `$extra`
+    // any further operands. Defined here so that it names this function's
+    // parameters.
     macro_rules! depthwise_block {
-        ([$($bias:literal),*], [$($tap:literal),*], [$($rq:expr),*], [$($acc:tt)*]) => {
+        ([$($bias:literal),*], [$($tap:literal),*], [$($fix:literal),*], [$($rq:expr),*],
+         [$($acc:tt)*] $($extra:tt)*) => {
             asm!(
                 $($bias,)*
                 "dls lr, lr",
@@ -480,10 +486,11 @@ unsafe fn depthwise_block(
                 $($tap,)*
                 "add r2, r2, {cs}",
                 "le lr, 2b",
+                $($fix,)*
                 "vldrw.u32 q6, [{k}]",
                 "vldrw.u32 q7, [{k}, #16]",
                 $($rq,)*
-                bias = in(reg) bias,
+                bias = inout(reg) bias => _,
                 rows = inout(reg) addrs => _,
                 c0 = in(reg) addend,
                 inout("r2") wp => _,
@@ -494,39 +501,55 @@ unsafe fn depthwise_block(
                 inout("lr") taps => _,
                 in("r0") o,
                 $($acc)*,
-                out("q4") _, out("q5") _, out("q6") _, out("q7") _,
+                out("q4") _, out("q5") _, out("q6") _, out("q7") _
+                $($extra)*,
                 options(nostack),
             )
         };
     }
-    // SAFETY: the caller's contract covers every access; `consts` is
-    // 16-byte aligned; only the declared registers are written.
+    // Sixteen and eight channels: halfword lanes, `VMULLB`/`VMULLT`
+    // multiplying the even and the odd channels into int32 products (an
+    // int8 product fits 16 bits, the sums do not), accumulated in even/odd
+    // vectors; `VST20`/`VST21` then store each pair interleaved, in
+    // channel order, to `tmp`, reloaded as channel blocks of four.
+    let mut tmp = core::mem::MaybeUninit::<[i32; 16]>::uninit();
+    let tmp = tmp.as_mut_ptr().cast::<i32>();
+    // SAFETY: the caller's contract covers every access but `tmp`'s, a
+    // local of 16 words (4-byte aligned, as `VST2`/`VLDRW` need), written
+    // before it is read; `consts` is 16-byte aligned; only the declared
+    // registers are written.
     unsafe {
         match width {
             16 => depthwise_block!(
                 [
-                    "vldrw.u32 q0, [{bias}]",
-                    "vldrw.u32 q1, [{bias}, #16]",
-                    "vldrw.u32 q2, [{bias}, #32]",
-                    "vldrw.u32 q3, [{bias}, #48]"
+                    "vld20.32 {{q0, q1}}, [{bias}]",
+                    "vld21.32 {{q0, q1}}, [{bias}]!",
+                    "vld20.32 {{q2, q3}}, [{bias}]",
+                    "vld21.32 {{q2, q3}}, [{bias}]"
                 ],
                 [
-                    "vldrb.s32 q4, [r1]",
-                    "vldrb.s32 q5, [r2]",
-                    "vmul.i32 q4, q4, q5",
-                    "vadd.i32 q0, q0, q4",
-                    "vldrb.s32 q4, [r1, #4]",
-                    "vldrb.s32 q5, [r2, #4]",
-                    "vmul.i32 q4, q4, q5",
-                    "vadd.i32 q1, q1, q4",
-                    "vldrb.s32 q4, [r1, #8]",
-                    "vldrb.s32 q5, [r2, #8]",
-                    "vmul.i32 q4, q4, q5",
-                    "vadd.i32 q2, q2, q4",
-                    "vldrb.s32 q4, [r1, #12]",
-                    "vldrb.s32 q5, [r2, #12]",
-                    "vmul.i32 q4, q4, q5",
-                    "vadd.i32 q3, q3, q4"
+                    "vldrb.s16 q4, [r1]",
+                    "vldrb.s16 q5, [r2]",
+                    "vmullb.s16 q6, q4, q5",
+                    "vadd.i32 q0, q0, q6",
+                    "vmullt.s16 q6, q4, q5",
+                    "vadd.i32 q1, q1, q6",
+                    "vldrb.s16 q4, [r1, #8]",
+                    "vldrb.s16 q5, [r2, #8]",
+                    "vmullb.s16 q6, q4, q5",
+                    "vadd.i32 q2, q2, q6",
+                    "vmullt.s16 q6, q4, q5",
+                    "vadd.i32 q3, q3, q6"
+                ],
+                [
+                    "vst20.32 {{q0, q1}}, [{tmp}]",
+                    "vst21.32 {{q0, q1}}, [{tmp}]!",
+                    "vst20.32 {{q2, q3}}, [{tmp}]",
+                    "vst21.32 {{q2, q3}}, [{tmp}]",
+                    "vldrw.u32 q0, [{tmp}, #-32]",
+                    "vldrw.u32 q1, [{tmp}, #-16]",
+                    "vldrw.u32 q2, [{tmp}]",
+                    "vldrw.u32 q3, [{tmp}, #16]"
                 ],
                 [
                     requant_q!("0", "0"),
@@ -534,22 +557,31 @@ unsafe fn depthwise_block(
                     requant_q!("2", "2"),
                     requant_q!("3", "3")
                 ],
-                [out("q0") _, out("q1") _, out("q2") _, out("q3") _]
+                [out("q0") _, out("q1") _, out("q2") _, out("q3") _],
+                tmp = inout(reg) tmp => _
             ),
             8 => depthwise_block!(
-                ["vldrw.u32 q0, [{bias}]", "vldrw.u32 q1, [{bias}, #16]"],
                 [
-                    "vldrb.s32 q4, [r1]",
-                    "vldrb.s32 q5, [r2]",
-                    "vmul.i32 q4, q4, q5",
-                    "vadd.i32 q0, q0, q4",
-                    "vldrb.s32 q4, [r1, #4]",
-                    "vldrb.s32 q5, [r2, #4]",
-                    "vmul.i32 q4, q4, q5",
-                    "vadd.i32 q1, q1, q4"
+                    "vld20.32 {{q0, q1}}, [{bias}]",
+                    "vld21.32 {{q0, q1}}, [{bias}]"
+                ],
+                [
+                    "vldrb.s16 q4, [r1]",
+                    "vldrb.s16 q5, [r2]",
+                    "vmullb.s16 q6, q4, q5",
+                    "vadd.i32 q0, q0, q6",
+                    "vmullt.s16 q6, q4, q5",
+                    "vadd.i32 q1, q1, q6"
+                ],
+                [
+                    "vst20.32 {{q0, q1}}, [{tmp}]",
+                    "vst21.32 {{q0, q1}}, [{tmp}]",
+                    "vldrw.u32 q0, [{tmp}]",
+                    "vldrw.u32 q1, [{tmp}, #16]"
                 ],
                 [requant_q!("0", "0"), requant_q!("1", "1")],
-                [out("q0") _, out("q1") _]
+                [out("q0") _, out("q1") _],
+                tmp = inout(reg) tmp => _
             ),
             _ => depthwise_block!(
                 ["vldrw.u32 q0, [{bias}]"],
@@ -559,6 +591,7 @@ unsafe fn depthwise_block(
                     "vmul.i32 q4, q4, q5",
                     "vadd.i32 q0, q0, q4"
                 ],
+                [],
                 [requant_q!("0", "0")],
                 [out("q0") _]
             ),

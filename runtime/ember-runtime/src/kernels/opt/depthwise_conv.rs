@@ -362,11 +362,16 @@ fn run<'a, E: Epilogue>(
                             *slot = &x[base + o..base + o + c];
                         }
                     } else {
-                        for (slot, t) in rows.iter_mut().zip(0..taps_n) {
-                            *slot = match at(t / kw, t % kw) {
-                                Some(s) => &x[s..s + c],
-                                None => zrow,
-                            };
+                        let mut slots = rows.iter_mut();
+                        for ky in 0..kh {
+                            for kx in 0..kw {
+                                if let Some(slot) = slots.next() {
+                                    *slot = match at(ky, kx) {
+                                        Some(s) => &x[s..s + c],
+                                        None => zrow,
+                                    };
+                                }
+                            }
                         }
                     }
                     let rows = &rows[..taps_n];
