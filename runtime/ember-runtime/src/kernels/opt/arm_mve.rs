@@ -86,27 +86,29 @@ pub fn requant4(
     }
 }
 
-/// Constants of [`add4_run`], one vector each (lanes equal).
+/// The vector constants of [`add4_run`] (lanes equal); the rest travel
+/// in general-purpose registers.
 #[repr(C, align(16))]
 struct AddConsts {
-    a_left: [i32; 4],
-    a_negright: [i32; 4],
-    b_left: [i32; 4],
-    b_negright: [i32; 4],
+    b_zp: [i32; 4],
     out_left: [i32; 4],
+    a_negright: [i32; 4],
+    b_negright: [i32; 4],
     out_negright: [i32; 4],
     lo: [i32; 4],
     hi: [i32; 4],
-    a_zp: [i32; 4],
-    b_zp: [i32; 4],
-    ls: [i32; 4],
-    out_zp: [i32; 4],
 }
 
 /// Int8 Add over the longest multiple of four elements of `y`, four
 /// elements per step; returns how many it wrote. Each requantization is
-/// the sequence of [`requant4`] (scalar multipliers in general-purpose
-/// registers); `ls` is the already clamped input left shift.
+/// the sequence of [`requant4`]; `ls` is the already clamped input left
+/// shift. Per step, 30 instructions with the constants held in registers:
+/// the input shifts `ls` and `left` are one shift by `ls + left` (the
+/// same wrapping result, and 0 once the sum reaches 32, as shifting
+/// twice gives), multipliers, `a`'s zero point and the output zero point
+/// are scalar operands (`VSUB`, `VSHL`, `VQRDMULH`, `VQADD` by a
+/// register), the right shifts and bounds sit in `q3..q7`, and `b`'s zero
+/// point and the output left shift are reloaded from memory.
 pub fn add4_run(
     a: &[i8],
     b: &[i8],
@@ -115,89 +117,84 @@ pub fn add4_run(
     y: &mut [i8],
 ) -> usize {
     let n = y.len().min(a.len()).min(b.len()) & !3;
-    let split = |s: i32| ([s.clamp(0, 31); 4], [-(s.saturating_neg().clamp(0, 31)); 4]);
-    let (a_left, a_negright) = split(p.a_shift);
-    let (b_left, b_negright) = split(p.b_shift);
-    let (out_left, out_negright) = split(p.out_shift);
+    if n == 0 {
+        return 0;
+    }
+    let left = |s: i32| s.clamp(0, 31);
+    let negright = |s: i32| [-(s.saturating_neg().clamp(0, 31)); 4];
     let k = AddConsts {
-        a_left,
-        a_negright,
-        b_left,
-        b_negright,
-        out_left,
-        out_negright,
+        b_zp: [p.b_zp; 4],
+        out_left: [left(p.out_shift); 4],
+        a_negright: negright(p.a_shift),
+        b_negright: negright(p.b_shift),
+        out_negright: negright(p.out_shift),
         lo: [p.act_min; 4],
         hi: [p.act_max; 4],
-        a_zp: [p.a_zp; 4],
-        b_zp: [p.b_zp; 4],
-        ls: [ls as i32; 4],
-        out_zp: [p.out_zp; 4],
     };
-    let mut i = 0;
-    while i < n {
-        // SAFETY: `i + 4 ≤ n ≤` every slice's length, so the 4-byte loads
-        // from `a`, `b` and the 4-byte store to `y` are in bounds; `k` is
-        // 16-byte aligned (VLDRW needs 4) and lives across the block; only
-        // the declared vector registers are clobbered. Compiled only with
-        // the `mve` feature on 32-bit Arm (Helium cores).
-        unsafe {
-            asm!(
-                // a: (x − zp) << ls, << left, VQRDMULH, rounding >> right
-                "vldrb.s32 q0, [{pa}]",
-                "vldrw.u32 q3, [{k}, #160]",
-                "vldrw.u32 q1, [{k}, #128]",
-                "vsub.i32 q0, q0, q1",
-                "vshl.s32 q0, q0, q3",
-                "vldrw.u32 q1, [{k}]",
-                "vshl.s32 q0, q0, q1",
-                "vqrdmulh.s32 q0, q0, {am}",
-                "vldrw.u32 q2, [{k}, #16]",
-                "vand q1, q0, q2",
-                "vshr.s32 q1, q1, #31",
-                "vqadd.s32 q0, q0, q1",
-                "vrshl.s32 q0, q0, q2",
-                // b, the same into q4
-                "vldrb.s32 q4, [{pb}]",
-                "vldrw.u32 q1, [{k}, #144]",
-                "vsub.i32 q4, q4, q1",
-                "vshl.s32 q4, q4, q3",
-                "vldrw.u32 q1, [{k}, #32]",
-                "vshl.s32 q4, q4, q1",
-                "vqrdmulh.s32 q4, q4, {bm}",
-                "vldrw.u32 q2, [{k}, #48]",
-                "vand q1, q4, q2",
-                "vshr.s32 q1, q1, #31",
-                "vqadd.s32 q4, q4, q1",
-                "vrshl.s32 q4, q4, q2",
-                // sum (wrapping), output requantization, zero point, clamp
-                "vadd.i32 q0, q0, q4",
-                "vldrw.u32 q1, [{k}, #64]",
-                "vshl.s32 q0, q0, q1",
-                "vqrdmulh.s32 q0, q0, {om}",
-                "vldrw.u32 q2, [{k}, #80]",
-                "vand q1, q0, q2",
-                "vshr.s32 q1, q1, #31",
-                "vqadd.s32 q0, q0, q1",
-                "vrshl.s32 q0, q0, q2",
-                "vldrw.u32 q1, [{k}, #176]",
-                "vqadd.s32 q0, q0, q1",
-                "vldrw.u32 q1, [{k}, #96]",
-                "vmax.s32 q0, q0, q1",
-                "vldrw.u32 q1, [{k}, #112]",
-                "vmin.s32 q0, q0, q1",
-                "vstrb.32 q0, [r0]",
-                pa = in(reg) a.as_ptr().add(i),
-                pb = in(reg) b.as_ptr().add(i),
-                in("r0") y.as_mut_ptr().add(i),
-                k = in(reg) &k as *const AddConsts,
-                am = in(reg) p.a_mult,
-                bm = in(reg) p.b_mult,
-                om = in(reg) p.out_mult,
-                out("q0") _, out("q1") _, out("q2") _, out("q3") _, out("q4") _,
-                options(nostack, preserves_flags),
-            );
-        }
-        i += 4;
+    // SAFETY: `n ≤` every slice's length and is a multiple of four, so the
+    // `n / 4` steps' 4-byte loads from `a`, `b` and 4-byte stores to `y`
+    // (pointers advanced by the post-increments) stay in bounds; `k` is
+    // 16-byte aligned (VLDRW needs 4) and lives across the block; only the
+    // declared registers are written. Compiled only with the `mve` feature
+    // on 32-bit Arm (Helium cores).
+    unsafe {
+        asm!(
+            "vldrw.u32 q3, [{k}, #32]",
+            "vldrw.u32 q4, [{k}, #48]",
+            "vldrw.u32 q5, [{k}, #64]",
+            "vldrw.u32 q6, [{k}, #80]",
+            "vldrw.u32 q7, [{k}, #96]",
+            "dls lr, lr",
+            "2:",
+            // a: ((x − zp) << (ls + left)), VQRDMULH, rounding >> right
+            "vldrb.s32 q0, [{pa}], #4",
+            "vsub.i32 q0, q0, {azp}",
+            "vshl.s32 q0, {ash}",
+            "vqrdmulh.s32 q0, q0, {am}",
+            "vand q2, q0, q3",
+            "vshr.s32 q2, q2, #31",
+            "vqadd.s32 q0, q0, q2",
+            "vrshl.s32 q0, q0, q3",
+            // b, the same into q1
+            "vldrb.s32 q1, [{pb}], #4",
+            "vldrw.u32 q2, [{k}]",
+            "vsub.i32 q1, q1, q2",
+            "vshl.s32 q1, {bsh}",
+            "vqrdmulh.s32 q1, q1, {bm}",
+            "vand q2, q1, q4",
+            "vshr.s32 q2, q2, #31",
+            "vqadd.s32 q1, q1, q2",
+            "vrshl.s32 q1, q1, q4",
+            // sum (wrapping), output requantization, zero point, clamp
+            "vadd.i32 q0, q0, q1",
+            "vldrw.u32 q1, [{k}, #16]",
+            "vshl.s32 q0, q0, q1",
+            "vqrdmulh.s32 q0, q0, {om}",
+            "vand q2, q0, q5",
+            "vshr.s32 q2, q2, #31",
+            "vqadd.s32 q0, q0, q2",
+            "vrshl.s32 q0, q0, q5",
+            "vqadd.s32 q0, q0, {ozp}",
+            "vmax.s32 q0, q0, q6",
+            "vmin.s32 q0, q0, q7",
+            "vstrb.32 q0, [r0], #4",
+            "le lr, 2b",
+            pa = inout(reg) a.as_ptr() => _,
+            pb = inout(reg) b.as_ptr() => _,
+            inout("r0") y.as_mut_ptr() => _,
+            inout("lr") n / 4 => _,
+            k = in(reg) &k as *const AddConsts,
+            azp = in(reg) p.a_zp,
+            ash = in(reg) ls as i32 + left(p.a_shift),
+            am = in(reg) p.a_mult,
+            bsh = in(reg) ls as i32 + left(p.b_shift),
+            bm = in(reg) p.b_mult,
+            om = in(reg) p.out_mult,
+            ozp = in(reg) p.out_zp,
+            out("q0") _, out("q1") _, out("q2") _, out("q3") _,
+            out("q4") _, out("q5") _, out("q6") _, out("q7") _,
+            options(nostack, preserves_flags),
+        );
     }
     n
 }
