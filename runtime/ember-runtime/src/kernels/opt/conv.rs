@@ -66,16 +66,21 @@ fn field<'a>(
     let (ky0, ky1, iy0) = taps(oy, win.stride_h, win.dil_h, win.pad_top, ws.h, xs.h);
     let (kx0, kx1, ix0) = taps(ox, win.stride_w, win.dil_w, win.pad_left, ws.w, xs.w);
     let run = ws.w * ci;
+    // Helium: short runs by predicated vector copies, not library calls.
+    #[cfg(all(feature = "mve", target_arch = "arm"))]
+    let fill = super::arm_mve::fill_bytes;
+    #[cfg(not(all(feature = "mve", target_arch = "arm")))]
+    let fill = <[i8]>::fill;
     for ky in 0..ws.h {
         let dst = &mut patch[ky * run..(ky + 1) * run];
         if ky < ky0 || ky >= ky1 {
-            dst.fill(zp);
+            fill(dst, zp);
             continue;
         }
         let iy = iy0 + (ky - ky0) * win.dil_h;
         let row = ((b * xs.h + iy) * xs.w) * ci;
-        dst[..kx0 * ci].fill(zp);
-        dst[kx1 * ci..].fill(zp);
+        fill(&mut dst[..kx0 * ci], zp);
+        fill(&mut dst[kx1 * ci..], zp);
         if win.dil_w == 1 && kx1 > kx0 {
             let s = row + ix0 * ci;
             let (d, src) = (&mut dst[kx0 * ci..kx1 * ci], &x[s..s + (kx1 - kx0) * ci]);
@@ -84,7 +89,12 @@ fn field<'a>(
             unsafe {
                 super::arm_neon::copy_run(d, src)
             };
-            #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
+            #[cfg(all(feature = "mve", target_arch = "arm"))]
+            super::arm_mve::copy_bytes(d, src);
+            #[cfg(not(any(
+                all(target_arch = "aarch64", target_feature = "neon"),
+                all(feature = "mve", target_arch = "arm")
+            )))]
             d.copy_from_slice(src);
         } else {
             for kx in kx0..kx1 {

@@ -280,6 +280,7 @@ fn run<'a, E: Epilogue>(
                         folded_bias,
                         blocks,
                         q,
+                        e.plain_table(),
                         out,
                     );
                     if done > 0 && count > 0 {
@@ -426,6 +427,7 @@ fn run<'a, E: Epilogue>(
                             folded_bias,
                             blocks,
                             q,
+                            e.plain_table(),
                             out,
                         );
                     }

@@ -203,6 +203,14 @@ pub(crate) trait Epilogue: Copy {
         None
     }
 
+    /// Whether [`Epilogue::blocks`]'s table is [`table_is_plain`] (worked
+    /// out once per call; only the Helium kernels ask).
+    #[cfg_attr(not(all(feature = "mve", target_arch = "arm")), allow(dead_code))]
+    #[inline(always)]
+    fn plain_table(&self) -> bool {
+        false
+    }
+
     /// The same for channels `ch..ch + 4` into `out[0..4]`.
     #[inline(always)]
     fn apply4(&self, acc: [i32; 4], ch: usize, out: &mut [i8; 4]) {
@@ -249,6 +257,20 @@ pub fn requant_blocks(pairs: &[i32], channels: usize, out: &mut [i32]) {
 pub(crate) struct FixedBlocked<'a> {
     pairs: FixedPerChannel<'a>,
     blocks: &'a [i32],
+    /// [`table_is_plain`] for `blocks`, worked out once per call (Helium
+    /// builds only; `false` elsewhere).
+    plain: bool,
+}
+
+/// Whether no channel of a blocked requantization table shifts left and
+/// every channel shifts right by at least one: the epilogue then needs
+/// neither the left shift nor the mask that keeps the negative-rounding
+/// fix away from unshifted channels.
+pub(crate) fn table_is_plain(blocks: &[i32]) -> bool {
+    !blocks.is_empty()
+        && blocks
+            .chunks_exact(REQUANT_BLOCK_WORDS)
+            .all(|b| b[4..8].iter().all(|&l| l == 0) && b[8..12].iter().all(|&r| r < 0))
 }
 
 impl Epilogue for FixedBlocked<'_> {
@@ -260,6 +282,11 @@ impl Epilogue for FixedBlocked<'_> {
     #[inline(always)]
     fn blocks(&self) -> Option<(&[i32], &QuantIo)> {
         (!self.blocks.is_empty()).then_some((self.blocks, &self.pairs.q))
+    }
+
+    #[inline(always)]
+    fn plain_table(&self) -> bool {
+        self.plain
     }
 
     #[inline(always)]
@@ -457,7 +484,7 @@ fn row_times_filters<E: Epilogue>(
         oc = if k <= 16 {
             arm_mve::row_times_filters_short(patch, w, k, fb, blocks, q, out)
         } else if arm_mve_rows::suits(k, co) {
-            arm_mve_rows::row_times_filters(patch, w, k, fb, blocks, q, out)
+            arm_mve_rows::row_times_filters(patch, w, k, fb, blocks, q, e.plain_table(), out)
         } else {
             arm_mve::row_times_filters4(patch, w, k, fb, blocks, q, out)
         };
@@ -585,6 +612,7 @@ macro_rules! with_epilogue {
                 let $e = $crate::kernels::opt::FixedBlocked {
                     pairs: $crate::kernels::opt::FixedPerChannel { p, q: $q },
                     blocks: &[],
+                    plain: false,
                 };
                 $body
             }
@@ -592,6 +620,8 @@ macro_rules! with_epilogue {
                 let $e = $crate::kernels::opt::FixedBlocked {
                     pairs: $crate::kernels::opt::FixedPerChannel { p: pairs, q: $q },
                     blocks,
+                    plain: cfg!(all(feature = "mve", target_arch = "arm"))
+                        && $crate::kernels::opt::table_is_plain(blocks),
                 };
                 $body
             }
