@@ -434,3 +434,142 @@ pub fn row_times_filters(
     }
     4 * n4
 }
+
+/// What [`stream_pass`]'s `asm!` keeps in memory (its accumulators and
+/// filter pointers take the general-purpose registers).
+#[repr(C)]
+struct StreamCtx {
+    /// Folded bias of the next block.
+    bias: *const i32,
+    /// The input row.
+    x: *const i8,
+    /// Where the next block's four sums go.
+    acc: *mut i32,
+    /// The fourth filter pointer after the last block's loop.
+    end: *const i8,
+    /// How far the tail-predicated loop overshoots a row: `k` rounded up
+    /// to 16, minus `k`.
+    pad: usize,
+}
+
+/// The sums `x[..k] · w_r` plus the folded bias for `4·nb` filter rows of
+/// `k` bytes from `w` (`k > 0`), into the `4·nb` words at `acc`: all
+/// blocks of four rows in one `asm!`, the input streamed from memory
+/// through a tail-predicated `VMLADAVA.S8` loop (one input load per four
+/// filter loads), about 20 instructions between blocks.
+///
+/// # Safety
+/// `x[..k]` is readable, so are the `4·nb·k` bytes at `w`; `bias` and
+/// `acc` are 4-byte aligned and hold `4·nb` words (readable, writable);
+/// `nb > 0`. Compiled only with the `mve` feature on 32-bit Arm.
+unsafe fn stream_pass(x: *const i8, k: usize, w: *const i8, bias: *const i32, acc: *mut i32, nb: usize) {
+    let pad = k.next_multiple_of(16) - k;
+    let mut ctx = StreamCtx {
+        bias,
+        x,
+        acc,
+        end: w.wrapping_add((4 * nb - 1) * k + k + pad),
+        pad,
+    };
+    asm!(
+        // `{w3}` starts where the loop leaves it: a row start plus `pad`.
+        "3:",
+        "ldr r1, [{ctx}, #16]",
+        "sub {w0}, {w3}, r1",
+        "add {w1}, {w0}, {k}",
+        "add {w2}, {w1}, {k}",
+        "add {w3}, {w2}, {k}",
+        "ldr r1, [{ctx}]",
+        "ldrd r0, r2, [r1], #8",
+        "ldrd r4, r8, [r1], #8",
+        "str r1, [{ctx}]",
+        "ldr r1, [{ctx}, #4]",
+        "dlstp.8 lr, {k}",
+        "2:",
+        "vldrb.u8 q0, [r1], #16",
+        "vldrb.u8 q1, [{w0}], #16",
+        "vmladava.s8 r0, q0, q1",
+        "vldrb.u8 q1, [{w1}], #16",
+        "vmladava.s8 r2, q0, q1",
+        "vldrb.u8 q1, [{w2}], #16",
+        "vmladava.s8 r4, q0, q1",
+        "vldrb.u8 q1, [{w3}], #16",
+        "vmladava.s8 r8, q0, q1",
+        "letp lr, 2b",
+        "vmov q0[2], q0[0], r0, r4",
+        "vmov q0[3], q0[1], r2, r8",
+        "ldr r1, [{ctx}, #8]",
+        "vstrw.32 q0, [r1], #16",
+        "str r1, [{ctx}, #8]",
+        "ldr r1, [{ctx}, #12]",
+        "cmp {w3}, r1",
+        "bne 3b",
+        ctx = in(reg) &mut ctx as *mut StreamCtx,
+        k = in(reg) k,
+        w0 = out(reg) _,
+        w1 = out(reg) _,
+        w2 = out(reg) _,
+        w3 = inout(reg) w.wrapping_add(pad) => _,
+        out("r0") _, out("r1") _, out("r2") _, out("r4") _, out("r8") _, out("lr") _,
+        out("q0") _, out("q1") _,
+        options(nostack),
+    );
+}
+
+/// Fewest output channels for which [`row_times_filters_stream`] beats
+/// the block kernel (its setup per call outweighs the cheaper blocks
+/// below this; measured on the MLPerf Tiny models).
+pub const STREAM_MIN_CO: usize = 32;
+
+/// [`row_times_filters`] for rows of any length `k > 0`, the input
+/// streamed from memory ([`stream_pass`]) rather than held in registers:
+/// the choice where [`suits`] says no and there are at least
+/// [`STREAM_MIN_CO`] channels. Returns how many channels it wrote.
+#[allow(clippy::too_many_arguments)]
+pub fn row_times_filters_stream(
+    patch: &[i8],
+    w: &[i8],
+    k: usize,
+    fb: &[i32],
+    blocks: &[i32],
+    q: &crate::kernels::QuantIo,
+    plain: bool,
+    out: &mut [i8],
+) -> usize {
+    if k == 0 || patch.len() < k {
+        return 0;
+    }
+    let n4 = (out.len() / 4)
+        .min(fb.len() / 4)
+        .min(blocks.len() / REQUANT_BLOCK_WORDS);
+    if n4.checked_mul(4 * k).is_none_or(|b| b > w.len()) {
+        return 0;
+    }
+    let mut acc = core::mem::MaybeUninit::<[i32; GROUP]>::uninit();
+    let acc = acc.as_mut_ptr().cast::<i32>();
+    let mut b0 = 0;
+    while b0 < n4 {
+        let nb = (n4 - b0).min(GROUP / 4);
+        // SAFETY: `patch[..k]` is readable (checked); the filter rows
+        // `4·b0 .. 4·(b0 + nb)` lie inside `w` (`4·n4·k ≤ w.len()`; the
+        // predicated loads touch no byte past a row); the folded bias
+        // words from channel `4·b0` are inside `fb` (`n4` bound) and `acc`
+        // holds `GROUP ≥ 4·nb` words, both aligned for `i32`. The pass
+        // writes all `4·nb` words the requantization then reads; its table
+        // words (blocks `b0..b0 + nb`) are inside `blocks` and `out` has
+        // room for channels `4·b0 .. 4·(b0 + nb)`.
+        unsafe {
+            stream_pass(patch.as_ptr(), k, w.as_ptr().add(4 * b0 * k), fb.as_ptr().add(4 * b0), acc, nb);
+            requant_run(
+                acc,
+                blocks.as_ptr().add(REQUANT_BLOCK_WORDS * b0),
+                [q.out_zp, q.act_min, q.act_max],
+                plain,
+                out.as_mut_ptr().add(4 * b0),
+                nb,
+            );
+        }
+        b0 += nb;
+    }
+    4 * n4
+}

@@ -2,7 +2,6 @@
 //! padding, one output pixel): channel sums accumulated row by row in a
 //! vectorizable loop, then one rounding division per channel.
 
-use super::super::pool::div_round;
 use super::super::{check_len, sat_i8, Shape4};
 use crate::error::{Error, Result};
 
@@ -38,8 +37,9 @@ pub fn global_avg_pool_s8_opt(
     if pixels == 0 || pixels > (1 << 23) {
         return Err(Error::ShapeMismatch("global pool: window size"));
     }
-    let count = pixels as i64;
-    let zp_total = zero_point as i64 * count;
+    let count = pixels as i32;
+    // The zero point is an int8 value (validated), so this fits i32.
+    let zp_total = zero_point.wrapping_mul(count);
     for b in 0..xs.n {
         let image = &x[b * pixels * c..(b + 1) * pixels * c];
         let mut c0 = 0;
@@ -47,20 +47,42 @@ pub fn global_avg_pool_s8_opt(
             let n = CHUNK.min(c - c0);
             let mut acc = [0i32; CHUNK];
             let acc = &mut acc[..n];
+            #[cfg(all(feature = "mve", target_arch = "arm"))]
+            let done = super::arm_mve::column_sums16(image, c, c0, acc);
+            #[cfg(not(all(feature = "mve", target_arch = "arm")))]
+            let done = 0;
             for px in image.chunks_exact(c) {
-                for (a, &v) in acc.iter_mut().zip(&px[c0..c0 + n]) {
+                for (a, &v) in acc[done..].iter_mut().zip(&px[c0 + done..c0 + n]) {
                     *a += v as i32;
                 }
             }
             for (o, &s) in y[b * c + c0..b * c + c0 + n].iter_mut().zip(acc.iter()) {
-                let avg = div_round(s as i64 - zp_total, count, round_half_even);
-                let v = avg
-                    .saturating_add(zero_point as i64)
-                    .clamp(i32::MIN as i64, i32::MAX as i64) as i32;
-                *o = sat_i8(v, act_min, act_max);
+                // |Σx − zp·count| ≤ 255·2^23 and the rounding term adds at
+                // most 2^22: i32 holds it (hardware division on Cortex-M).
+                let avg = div_round_i32(s.wrapping_sub(zp_total), count, round_half_even);
+                *o = sat_i8(avg.saturating_add(zero_point), act_min, act_max);
             }
             c0 += n;
         }
     }
     Ok(())
+}
+
+/// [`crate::kernels::pool`]'s rounding division in i32, for operands whose
+/// i64 computation cannot leave the i32 range (so the results agree):
+/// half away from zero, or half to even.
+fn div_round_i32(num: i32, den: i32, half_even: bool) -> i32 {
+    if half_even {
+        let q = num.div_euclid(den);
+        let r = num.rem_euclid(den);
+        if r > den - r || (r == den - r && q % 2 != 0) {
+            q + 1
+        } else {
+            q
+        }
+    } else if num > 0 {
+        (num + den / 2) / den
+    } else {
+        (num - den / 2) / den
+    }
 }
