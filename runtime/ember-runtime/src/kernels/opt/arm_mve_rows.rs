@@ -462,7 +462,14 @@ struct StreamCtx {
 /// `x[..k]` is readable, so are the `4·nb·k` bytes at `w`; `bias` and
 /// `acc` are 4-byte aligned and hold `4·nb` words (readable, writable);
 /// `nb > 0`. Compiled only with the `mve` feature on 32-bit Arm.
-unsafe fn stream_pass(x: *const i8, k: usize, w: *const i8, bias: *const i32, acc: *mut i32, nb: usize) {
+unsafe fn stream_pass(
+    x: *const i8,
+    k: usize,
+    w: *const i8,
+    bias: *const i32,
+    acc: *mut i32,
+    nb: usize,
+) {
     let pad = k.next_multiple_of(16) - k;
     let mut ctx = StreamCtx {
         bias,
@@ -559,7 +566,14 @@ pub fn row_times_filters_stream(
         // words (blocks `b0..b0 + nb`) are inside `blocks` and `out` has
         // room for channels `4·b0 .. 4·(b0 + nb)`.
         unsafe {
-            stream_pass(patch.as_ptr(), k, w.as_ptr().add(4 * b0 * k), fb.as_ptr().add(4 * b0), acc, nb);
+            stream_pass(
+                patch.as_ptr(),
+                k,
+                w.as_ptr().add(4 * b0 * k),
+                fb.as_ptr().add(4 * b0),
+                acc,
+                nb,
+            );
             requant_run(
                 acc,
                 blocks.as_ptr().add(REQUANT_BLOCK_WORDS * b0),
