@@ -162,7 +162,39 @@ pub(crate) fn depthwise_conv2d_s8_opt_for<S: crate::KernelSet>(
         "depthwise conv: folded bias length",
     )?;
     check_requant(&rq, ws.c, "depthwise conv: requant channels")?;
+    let (xs, ws, ys, win) = &columns_as_rows(xs, ws, ys, win);
+    let (xs, ws, ys) = (*xs, *ws, *ys);
     with_epilogue!(rq, q, fixed: S::KERNELS.contains(crate::Kernel::DepthwiseS8Opt), any: S::KERNELS.contains(crate::Kernel::DepthwiseS8OptFloat), e => run(x, xs, w, ws, folded_bias, e, q.in_zp, win, scratch, y, ys))
+}
+
+/// A one-column problem (`W = Kw = Wo = 1`, a 1-D signal along H such
+/// as an audio model's) restated along W: `[N, H, 1, C]` and `[N, 1, H,
+/// C]` are the same bytes, and so are the filters `[1, Kh, 1, C]` and
+/// `[1, 1, Kh, C]`, with the window's vertical stride, dilation and
+/// padding moved to the horizontal ones. The kernels run whole rows of
+/// interior pixels per call, so a column of `H` pixels becomes one run
+/// instead of `H` runs of one. Anything else is returned unchanged.
+fn columns_as_rows(
+    xs: Shape4,
+    ws: Shape4,
+    ys: Shape4,
+    win: &Window,
+) -> (Shape4, Shape4, Shape4, Window) {
+    if xs.w != 1 || ws.w != 1 || ys.w != 1 || win.pad_left != 0 || win.pad_right != 0 {
+        return (xs, ws, ys, *win);
+    }
+    let t = |s: Shape4| Shape4::new(s.n, s.w, s.h, s.c);
+    let w = Window {
+        stride_h: win.stride_w,
+        stride_w: win.stride_h,
+        dil_h: win.dil_w,
+        dil_w: win.dil_h,
+        pad_top: 0,
+        pad_left: win.pad_top,
+        pad_bottom: 0,
+        pad_right: win.pad_bottom,
+    };
+    (t(xs), t(ws), t(ys), w)
 }
 
 #[allow(clippy::too_many_arguments)]
