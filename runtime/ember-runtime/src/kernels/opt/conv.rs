@@ -231,6 +231,9 @@ fn run<E: Epilogue>(
                     super::arm_dsp::OutBounds::for_table(q.out_zp, q.act_min, q.act_max, blocks);
                 (blocks, b)
             });
+            // The sums of up to `DSP_ROWS` channels of both pixels
+            // (cleared once: each pass writes what it reads back).
+            let mut acc = [[0i32; DSP_ROWS]; 2];
             let mut pix = 0;
             while pix + 2 <= npix {
                 let f0 = field(x, xs, ws, win, zp, ys, pix, patch);
@@ -244,7 +247,6 @@ fn run<E: Epilogue>(
                 // output channels of both pixels in one `asm!`, then
                 // requantized four at a time from the sums.
                 if let Some((blocks, bounds)) = &table_bounds {
-                    let mut acc = [[0i32; DSP_ROWS]; 2];
                     let body = k & !3;
                     let (tail0, tail1) = xs2[body..body + 2 * (k - body)].split_at(k - body);
                     while oc + 4 <= co {
