@@ -589,16 +589,19 @@ fn validate_conv(c: &Ctx<'_, '_>) -> Result<()> {
     }
 }
 
-/// A convolution's NEON-packed filter, when present, must hold exactly
-/// the filter's values in [`kernels::opt::pack_weights_s16`]'s layout
-/// (checked element by element: the kernel reads only the packed copy).
+/// A convolution's packed filter, when present, must hold exactly the
+/// filter's values in one of the two layouts, told apart by the length:
+/// [`kernels::opt::pack_weights_s16`]'s (NEON) or
+/// [`kernels::opt::pack_weights_dsp`]'s (Cortex-M DSP). Checked element
+/// by element: the kernels read only the packed copy.
 fn validate_packed_weights(c: &Ctx<'_, '_>, w: &TensorInfo<'_>, co: usize, k: usize) -> Result<()> {
     let Some(t) = c.opt_input(PACKED_WEIGHTS_INPUT)? else {
         return Ok(());
     };
     check_const(c, &t, DType::I16, "packed weights must be constant int16")?;
+    let dsp = t.numel() == kernels::opt::dsp_weights_len(co, k);
     c.check(
-        t.numel() == kernels::opt::packed_weights_len(co, k),
+        dsp || t.numel() == kernels::opt::packed_weights_len(co, k),
         "packed weights length does not fit the filter",
     )?;
     let packed: &[i16] = cast(
@@ -607,10 +610,12 @@ fn validate_packed_weights(c: &Ctx<'_, '_>, w: &TensorInfo<'_>, co: usize, k: us
             .ok_or(c.err("packed weights out of range"))?,
     )?;
     let wd: &[i8] = cast(c.model.const_bytes(w).ok_or(c.err("filter out of range"))?)?;
-    c.check(
-        kernels::opt::packed_weights_match(wd, co, k, packed),
-        "packed weights differ from the filter",
-    )
+    let same = if dsp {
+        kernels::opt::dsp_weights_match(wd, co, k, packed)
+    } else {
+        kernels::opt::packed_weights_match(wd, co, k, packed)
+    };
+    c.check(same, "packed weights differ from the filter")
 }
 
 /// What every optimized variant needs: an int8 op, a constant i32 folded

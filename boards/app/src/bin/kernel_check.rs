@@ -22,7 +22,7 @@ static mut WORDS: [i32; 1024] = [0; 1024];
 static mut Y_REF: [i8; 4096] = [0; 4096];
 static mut Y_OPT: [i8; 4096] = [0; 4096];
 static mut SCRATCH: [i8; 8192] = [0; 8192];
-static mut PACKED: [i16; 8192] = [0; 8192];
+static mut PACKED: [i16; 20480] = [0; 20480];
 
 fn start() -> ! {
     run_app(run)

@@ -746,6 +746,133 @@ pub fn dot2x2_rows(
     rows
 }
 
+/// One group of four values of [`dot2x2_rows_wide`]: the weights come
+/// widened (`[w0, w2]`, `[w1, w3]` halfword pairs of row 0, then row 1, at
+/// `{wr}`), so the group is four `LDRD`s, one re-read of row 0 and eight
+/// `SMLAD`s — 13 instructions for 16 multiply-accumulates.
+macro_rules! dot2x2_group_wide {
+    () => {
+        concat!(
+            "ldrd {xa}, {xb}, [{p}], #8\n",
+            "ldrd {v}, {t}, [{wr}], #16\n",
+            "smlad {a00}, {xa}, {v}, {a00}\n",
+            "smlad {a00}, {xb}, {t}, {a00}\n",
+            "ldrd {v}, {t}, [{wr}, #-8]\n",
+            "smlad {a01}, {xa}, {v}, {a01}\n",
+            "smlad {a01}, {xb}, {t}, {a01}\n",
+            "ldrd {xa}, {xb}, [{p}], #8\n",
+            "smlad {a11}, {xa}, {v}, {a11}\n",
+            "smlad {a11}, {xb}, {t}, {a11}\n",
+            "ldrd {v}, {t}, [{wr}, #-16]\n",
+            "smlad {a10}, {xa}, {v}, {a10}\n",
+            "smlad {a10}, {xb}, {t}, {a10}\n",
+        )
+    };
+}
+
+/// [`dot2x2_rows`] on the compiler's widened filter `pw`
+/// ([`super::pack_weights_dsp`]'s layout, from the first row pair of the
+/// call on): `2·pairs` rows whose `4·⌊k/4⌋` values come as int16 pairs
+/// ready for `SMLAD`, so no weight is sign-extended per pixel pair (13
+/// instructions per 16 multiply-accumulates instead of 20). Values past
+/// the last whole group are left to the caller, as there. Returns the
+/// number of rows done (`2·pairs`, or 0 if a slice is too short).
+pub fn dot2x2_rows_wide(
+    xs: &[u32],
+    k: usize,
+    pw: &[i16],
+    pairs: usize,
+    fb: &[i32],
+    acc0: &mut [i32],
+    acc1: &mut [i32],
+) -> usize {
+    let groups = k / 4;
+    let rows = 2 * pairs;
+    let fits = rows.checked_mul(4 * groups).is_some_and(|n| n <= pw.len())
+        && fb.len() >= rows
+        && acc0.len() >= rows
+        && acc1.len() >= rows
+        && xs.len() >= 4 * groups;
+    if pairs == 0 || groups == 0 || !fits {
+        return 0;
+    }
+    let mut ctx = RowsCtx {
+        xs: xs.as_ptr(),
+        groups,
+        fb: fb.as_ptr(),
+        acc0: acc0.as_mut_ptr(),
+        acc1: acc1.as_mut_ptr(),
+        advance: 0,
+        pairs,
+    };
+    // `LDRD` needs word alignment (the compiler's filter is a 4-byte
+    // aligned tensor and callers start at a multiple of four halfwords).
+    if pw.as_ptr() as usize % 4 != 0 {
+        return 0;
+    }
+    // SAFETY: pair `j < pairs` reads the words `xs[0..4·groups]` (inside
+    // `xs`, 4-byte aligned as `u32`s) and the `8·groups` halfwords
+    // `pw[8j·groups..]` (the pointer advances 16 bytes per group, so it is
+    // there when pair `j` starts; `2·pairs·4·groups ≤ pw.len()`; word
+    // aligned, checked above), `fb[2j..2j + 2]` and writes
+    // `acc0[2j..2j + 2]`, `acc1[2j..2j + 2]` (`2·pairs ≤` their lengths,
+    // checked above; `LDRD`/`STRD` on `i32`s are word aligned). `ctx`
+    // lives across the block and is written only through the pointer the
+    // block saves in its own 8 bytes of stack, which it releases before it
+    // ends. Only the declared registers and the flags are written.
+    unsafe {
+        asm!(
+            "sub sp, sp, #8",
+            "str {n}, [sp]",
+            "3:",
+            "ldr {t}, [sp]",
+            "ldr {v}, [{t}, #8]",
+            "ldrd {a00}, {a01}, [{v}], #8",
+            "str {v}, [{t}, #8]",
+            "mov {a10}, {a00}",
+            "mov {a11}, {a01}",
+            "ldrd {p}, {n}, [{t}]",
+            // An odd group first, then two per iteration.
+            "tst {n}, #1",
+            "beq 4f",
+            dot2x2_group_wide!(),
+            "4:",
+            "lsrs {n}, {n}, #1",
+            "beq 5f",
+            "2:",
+            dot2x2_group_wide!(),
+            dot2x2_group_wide!(),
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "5:",
+            "ldr {t}, [sp]",
+            "ldr {v}, [{t}, #12]",
+            "strd {a00}, {a01}, [{v}], #8",
+            "str {v}, [{t}, #12]",
+            "ldr {v}, [{t}, #16]",
+            "strd {a10}, {a11}, [{v}], #8",
+            "str {v}, [{t}, #16]",
+            "ldr {n}, [{t}, #24]",
+            "subs {n}, {n}, #1",
+            "str {n}, [{t}, #24]",
+            "bne 3b",
+            "add sp, sp, #8",
+            n = inout(reg) &mut ctx as *mut RowsCtx => _,
+            wr = inout(reg) pw.as_ptr() => _,
+            p = out(reg) _,
+            xa = out(reg) _,
+            xb = out(reg) _,
+            v = out(reg) _,
+            t = out(reg) _,
+            a00 = out(reg) _,
+            a01 = out(reg) _,
+            a10 = out(reg) _,
+            a11 = out(reg) _,
+        );
+    }
+    rows
+}
+
 /// Output zero point and activation bounds of [`requant4`], as words.
 #[repr(C)]
 pub struct OutBounds {

@@ -182,9 +182,7 @@ pub(crate) fn conv2d_s8_opt_for<S: crate::KernelSet>(
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     return with_epilogue!(rq, q, fixed: S::KERNELS.contains(crate::Kernel::ConvS8Opt), any: S::KERNELS.contains(crate::Kernel::ConvS8OptFloat), e => run_neon(x, xs, w, ws, packed, folded_bias, e, zp, win, scratch, y, ys));
     #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
-    let _ = packed;
-    #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
-    with_epilogue!(rq, q, fixed: S::KERNELS.contains(crate::Kernel::ConvS8Opt), any: S::KERNELS.contains(crate::Kernel::ConvS8OptFloat), e => run(x, xs, w, ws, folded_bias, e, q.in_zp, win, scratch, y, ys))
+    with_epilogue!(rq, q, fixed: S::KERNELS.contains(crate::Kernel::ConvS8Opt), any: S::KERNELS.contains(crate::Kernel::ConvS8OptFloat), e => run(x, xs, w, ws, packed, folded_bias, e, q.in_zp, win, scratch, y, ys))
 }
 
 /// Output channels per [`super::arm_dsp::dot2x2_rows`] call (two pixels'
@@ -199,6 +197,7 @@ fn run<E: Epilogue>(
     xs: Shape4,
     w: &[i8],
     ws: Shape4,
+    packed: &[i16],
     folded_bias: &[i32],
     e: E,
     in_zp: i32,
@@ -216,6 +215,13 @@ fn run<E: Epilogue>(
         return Err(Error::ShapeMismatch("conv: scratch too small"));
     }
     let (patch, _wide) = scratch.split_at_mut(patch_len);
+    // The compiler's int16 filter for the DSP kernels, when the blob has
+    // one (a NEON-layout filter has another length and is not used here).
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    let wide_w =
+        (!packed.is_empty() && packed.len() == super::dsp_weights_len(co, k)).then_some(packed);
+    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    let _ = packed;
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
     {
         let off = patch_len.next_multiple_of(4) - patch_len;
@@ -254,8 +260,21 @@ fn run<E: Epilogue>(
                         let [a0, a1] = &mut acc;
                         let (a0, a1) = (&mut a0[..n], &mut a1[..n]);
                         let fb = &folded_bias[oc..oc + n];
-                        if super::arm_dsp::dot2x2_rows(xs2, k, &w[oc * k..], n / 2, fb, a0, a1) != n
-                        {
+                        let done = match wide_w {
+                            Some(pw) => super::arm_dsp::dot2x2_rows_wide(
+                                xs2,
+                                k,
+                                &pw[oc * (k / 4 * 4)..],
+                                n / 2,
+                                fb,
+                                a0,
+                                a1,
+                            ),
+                            None => {
+                                super::arm_dsp::dot2x2_rows(xs2, k, &w[oc * k..], n / 2, fb, a0, a1)
+                            }
+                        };
+                        if done != n {
                             break;
                         }
                         for (r, (s0, s1)) in a0.iter_mut().zip(a1.iter_mut()).enumerate() {
@@ -416,7 +435,9 @@ fn run_neon<E: Epilogue>(
     // row kernel's horizontal sums to pay off (measured on the MLPerf
     // Tiny models: short rows favour the packed kernel either way).
     let dotprod = super::dot::has_dotprod();
-    let use_packed = !packed.is_empty() && (k <= PACKED_MAX_K || !dotprod);
+    // (A Cortex-M DSP blob's packed filter has another length: unused.)
+    let neon_layout = packed.len() == super::packed_weights_len(co, k) && !packed.is_empty();
+    let use_packed = neon_layout && (k <= PACKED_MAX_K || !dotprod);
     // Without SDOT, long rows go to the paired row kernel when the filter
     // allows it (no −128: one scan of the weights, small next to the
     // products).

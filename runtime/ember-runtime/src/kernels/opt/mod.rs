@@ -150,6 +150,74 @@ pub fn packed_weights_match(w: &[i8], co: usize, k: usize, packed: &[i16]) -> bo
         })
 }
 
+/// The two elements that end a [`pack_weights_dsp`] filter ("DSP1"). They
+/// make its length 2 mod 4, never that of a [`pack_weights_s16`] filter
+/// (a multiple of 8), so the one packed-weights input tells the two
+/// layouts apart by its length.
+pub const DSP_WEIGHTS_MARK: [i16; 2] = [0x5344, 0x3150];
+
+/// Elements of the filter [`pack_weights_dsp`] packs from a `[Co, K]`
+/// filter: the whole pairs of output channels times the whole groups of
+/// four values, plus [`DSP_WEIGHTS_MARK`]; 0 when there is no whole pair
+/// or group.
+pub fn dsp_weights_len(co: usize, k: usize) -> usize {
+    let (pairs, k4) = (co / 2, k / 4 * 4);
+    if pairs == 0 || k4 == 0 {
+        return 0;
+    }
+    pairs
+        .saturating_mul(2)
+        .saturating_mul(k4)
+        .saturating_add(DSP_WEIGHTS_MARK.len())
+}
+
+/// Packs a row-major `[Co, K]` int8 filter for the DSP (`SMLAD`) kernels,
+/// widened to int16 so that the kernel loads weights ready to multiply:
+/// for each pair of output channels and each group of four values `w0..w3`
+/// of a row, the first row's `[w0, w2, w1, w3]` then the second's — the
+/// halfword order `SXTB16` gives the input words — and
+/// [`DSP_WEIGHTS_MARK`] at the end. A last odd channel and the values past
+/// the last whole group are left out (the kernel takes them from the
+/// filter). `out` holds [`dsp_weights_len`] elements. The compiler calls
+/// this for the Cortex-M DSP targets; tests use it to build the kernel's
+/// inputs.
+pub fn pack_weights_dsp(w: &[i8], co: usize, k: usize, out: &mut [i16]) {
+    let groups = k / 4;
+    let at = |r: usize, i: usize| w.get(r * k + i).map_or(0, |&v| v as i16);
+    let body = dsp_weights_len(co, k)
+        .saturating_sub(DSP_WEIGHTS_MARK.len())
+        .min(out.len());
+    for (n, o) in out[..body].iter_mut().enumerate() {
+        // Element n: pair, group, row of the pair, position in the group.
+        let (pair, rest) = (n / (8 * groups.max(1)), n % (8 * groups.max(1)));
+        let (g, rest) = (rest / 8, rest % 8);
+        let (row, pos) = (2 * pair + rest / 4, rest % 4);
+        *o = at(row, 4 * g + [0, 2, 1, 3][pos]);
+    }
+    for (o, &m) in out[body..].iter_mut().zip(&DSP_WEIGHTS_MARK) {
+        *o = m;
+    }
+}
+
+/// Whether `packed` is exactly [`pack_weights_dsp`] of `w`.
+pub fn dsp_weights_match(w: &[i8], co: usize, k: usize, packed: &[i16]) -> bool {
+    let n = dsp_weights_len(co, k);
+    if n == 0 || packed.len() != n || w.len() < co.saturating_mul(k) {
+        return false;
+    }
+    let groups = k / 4;
+    let body = n - DSP_WEIGHTS_MARK.len();
+    packed[body..] == DSP_WEIGHTS_MARK
+        && packed[..body].iter().enumerate().all(|(n, &v)| {
+            let (pair, rest) = (n / (8 * groups), n % (8 * groups));
+            let (g, rest) = (rest / 8, rest % 8);
+            let (row, pos) = (2 * pair + rest / 4, rest % 4);
+            w.get(row * k + 4 * g + [0, 2, 1, 3][pos])
+                .map(|&x| x as i16)
+                == Some(v)
+        })
+}
+
 /// TFLite's double-rounding `MultiplyByQuantizedMultiplier` in the form
 /// 32-bit cores execute quickly; equal to
 /// [`crate::kernels::quant::multiply_by_quantized_multiplier`] for every

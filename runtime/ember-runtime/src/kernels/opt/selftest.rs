@@ -18,9 +18,9 @@ use super::pool::global_avg_pool_s8_opt;
 use super::{
     conv::{conv2d_s8_opt, conv2d_s8_opt_scratch_size},
     depthwise_conv::{depthwise_conv2d_s8_opt, depthwise_conv2d_s8_opt_scratch_size},
-    fold_bias,
+    dsp_weights_len, fold_bias,
     fully_connected::fully_connected_s8_opt,
-    pack_weights_s16, packed_weights_len, requant_blocks,
+    pack_weights_dsp, pack_weights_s16, packed_weights_len, requant_blocks,
 };
 use crate::error::{Error, Result};
 
@@ -452,15 +452,25 @@ fn try_case(rng: &mut Rng, kind: CaseKind, ws: &mut Workspace<'_>) -> Result<Opt
     let bias: Option<&[i32]> = if with_bias { Some(bias) } else { None };
     let (x, w): (&[i8], &[i8]) = (x, w);
     fold_bias(bias, w, q.in_zp, kind == CaseKind::Depthwise, fb);
-    // Half of the convolutions also get the packed filter (the NEON
-    // build's lane-per-channel kernel on cores without SDOT).
+    // A quarter of the convolutions get the NEON-packed filter (the NEON
+    // build's lane-per-channel kernel on cores without SDOT), half the
+    // DSP-widened one (the Cortex-M DSP build's two-pixel kernel); each
+    // build leaves the other's layout alone.
     let k_len = k_h * k_w * ci;
+    let layout = rng.range(0, 3);
     let packed: &[i16] = match kind {
         CaseKind::Pointwise | CaseKind::Conv
-            if rng.range(0, 1) == 1 && packed_weights_len(co, k_len) <= ws.packed.len() =>
+            if layout == 1 && packed_weights_len(co, k_len) <= ws.packed.len() =>
         {
             let p = &mut ws.packed[..packed_weights_len(co, k_len)];
             pack_weights_s16(w, co, k_len, p);
+            p
+        }
+        CaseKind::Pointwise | CaseKind::Conv
+            if layout >= 2 && dsp_weights_len(co, k_len) <= ws.packed.len() =>
+        {
+            let p = &mut ws.packed[..dsp_weights_len(co, k_len)];
+            pack_weights_dsp(w, co, k_len, p);
             p
         }
         _ => &[],
@@ -542,7 +552,7 @@ mod tests {
     fn optimized_kernels_match_reference_on_generated_cases() {
         let (mut x, mut w, mut words) = (vec![0i8; 8192], vec![0i8; 20480], vec![0i32; 1024]);
         let (mut a, mut b, mut s) = (vec![0i8; 8192], vec![0i8; 8192], vec![0i8; 8192]);
-        let mut packed = vec![0i16; 16384];
+        let mut packed = vec![0i16; 20480];
         let mut ws = Workspace {
             x: &mut x,
             w: &mut w,
