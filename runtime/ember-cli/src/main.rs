@@ -49,6 +49,10 @@ enum Cmd {
         /// Fix a symbolic input shape, e.g. --shape input_ids=1x128.
         #[arg(long = "shape")]
         shapes: Vec<String>,
+        /// Leave out the int16 filter copies of the cortex-m4/m7/m33 and
+        /// cortex-a targets: a smaller blob, slower convolutions.
+        #[arg(long)]
+        no_packed_weights: bool,
     },
     /// Run a compiled model (or an ONNX file, compiled on the fly).
     Run {
@@ -168,11 +172,13 @@ fn run(cli: Cli) -> Result<()> {
             target,
             rounding,
             shapes,
+            no_packed_weights,
         } => {
             let target: Target = target.parse().map_err(anyhow::Error::msg)?;
             let mut opts = Options {
                 target,
                 rounding: rounding.as_deref().map(parse_rounding).transpose()?,
+                no_packed_weights,
                 ..Default::default()
             };
             for s in &shapes {

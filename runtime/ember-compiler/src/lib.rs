@@ -36,6 +36,10 @@ pub struct Options {
     pub input_shapes: HashMap<String, Vec<usize>>,
     /// The core the blob is for: picks the kernel variants.
     pub target: select::Target,
+    /// Leave out the int16 copies of convolution filters some targets'
+    /// kernels read (Cortex-M DSP, Cortex-A NEON): a smaller blob (those
+    /// filters take a third of the flash), slower convolutions.
+    pub no_packed_weights: bool,
 }
 
 /// A compiled model.
@@ -91,7 +95,7 @@ pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
         return Err(CompileError::Malformed("the graph has no outputs".into()));
     }
     let mut g = lower::Lowerer::new(graph, rounding, &opts.input_shapes)?.run(&outputs)?;
-    select::select(&mut g, opts.target, rounding);
+    select::select(&mut g, opts.target, rounding, !opts.no_packed_weights);
     g.prune();
     let p = plan::plan(&g);
     let blob = write::write(&g, &p, rounding);

@@ -176,8 +176,9 @@ fn float_variant(g: &Graph, i: usize, target: Target) -> Option<u16> {
     }
 }
 
-/// Chooses kernel variants for `target` in place.
-pub fn select(g: &mut Graph, target: Target, rounding: Rounding) {
+/// Chooses kernel variants for `target` in place; `packed_weights`: also
+/// store the int16 filter copies the target's kernels read, if any.
+pub fn select(g: &mut Graph, target: Target, rounding: Rounding, packed_weights: bool) {
     if target == Target::Reference {
         return;
     }
@@ -340,7 +341,8 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding) {
         // output channels per block, widened to int16 (lanes = channels);
         // only when the blocked table is there, which that kernel reads.
         let k = wv.len().checked_div(channels).unwrap_or(0);
-        let pt = if target.packs_weights_s16()
+        let pt = if packed_weights
+            && target.packs_weights_s16()
             && is_conv
             && bt.is_some()
             && packed_weights_len(channels, k) > 0
@@ -349,7 +351,11 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding) {
             pack_weights_s16(&wv, channels, k, &mut t);
             let n = t.len();
             Some(g.const_i16(&format!("op{i}.packed_weights"), vec![n], &t))
-        } else if target.packs_weights_dsp() && is_conv && dsp_weights_len(channels, k) > 0 {
+        } else if packed_weights
+            && target.packs_weights_dsp()
+            && is_conv
+            && dsp_weights_len(channels, k) > 0
+        {
             let mut t = vec![0i16; dsp_weights_len(channels, k)];
             pack_weights_dsp(&wv, channels, k, &mut t);
             let n = t.len();

@@ -91,10 +91,19 @@ pub const SCRATCH_INPUT: usize = 5;
 /// the shifts split ahead of time, read four channels at a time by the
 /// Helium epilogue on the M55 and by the scalar one elsewhere.
 pub const REQUANT_BLOCKS_INPUT: usize = 6;
-/// Input slot of a convolution's filter packed for the NEON kernels
-/// (optional; constant i16, see [`crate::kernels::opt::pack_weights_s16`]):
-/// blocks of eight output channels, each `[K][8]`, widened to int16 so
-/// that one `SMLAL` by element multiplies eight channels by one input.
+/// Input slot of a convolution's filter widened to int16 for a target's
+/// kernels (optional; constant i16), in one of two layouts told apart by
+/// the length:
+/// - NEON ([`crate::kernels::opt::pack_weights_s16`], a multiple of 8
+///   elements): blocks of eight output channels, each `[K][8]`, so that
+///   one `SMLAL` by element multiplies eight channels by one input;
+/// - Cortex-M DSP ([`crate::kernels::opt::pack_weights_dsp`], 2 mod 4
+///   elements): pairs of rows in groups of four values, in the halfword
+///   order `SMLAD` takes, ending in
+///   [`crate::kernels::opt::DSP_WEIGHTS_MARK`].
+///
+/// Each build uses the layout its kernels read and ignores the other;
+/// validation checks either against the filter element by element.
 pub const PACKED_WEIGHTS_INPUT: usize = 7;
 
 /// Kernel variants an op record may name. Variant 0 is always the
