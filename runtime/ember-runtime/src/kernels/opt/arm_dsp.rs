@@ -1071,3 +1071,79 @@ pub fn requant4_single(acc: &[i32; 4], prm: &SingleParams, out: &mut [i8; 4]) {
         );
     }
 }
+
+/// Copies `src` into `dst[..src.len()]` (the shorter of the two lengths),
+/// a word at a time and then bytes: a few instructions for the short
+/// runs of a padded receptive field, where a `memcpy` call costs tens.
+#[inline(always)]
+pub fn copy_bytes(dst: &mut [i8], src: &[i8]) {
+    let n = dst.len().min(src.len());
+    if n == 0 {
+        return;
+    }
+    // SAFETY: reads `src[..n]` and writes `dst[..n]` (`n` is at most both
+    // lengths: whole words while four or more bytes are left, then single
+    // bytes); unaligned word accesses are fine on these cores (normal
+    // memory). Only the declared registers and the flags are written.
+    unsafe {
+        asm!(
+            "subs {n}, {n}, #4",
+            "blt 2f",
+            "1:",
+            "ldr {t}, [{s}], #4",
+            "str {t}, [{d}], #4",
+            "subs {n}, {n}, #4",
+            "bge 1b",
+            "2:",
+            "adds {n}, {n}, #4",
+            "beq 4f",
+            "3:",
+            "ldrb {t}, [{s}], #1",
+            "strb {t}, [{d}], #1",
+            "subs {n}, {n}, #1",
+            "bne 3b",
+            "4:",
+            s = inout(reg) src.as_ptr() => _,
+            d = inout(reg) dst.as_mut_ptr() => _,
+            n = inout(reg) n => _,
+            t = out(reg) _,
+            options(nostack),
+        );
+    }
+}
+
+/// Fills `dst` with `v`, a word at a time and then bytes (see
+/// [`copy_bytes`]).
+#[inline(always)]
+pub fn fill_bytes(dst: &mut [i8], v: i8) {
+    let n = dst.len();
+    if n == 0 {
+        return;
+    }
+    let word = (v as u8 as u32).wrapping_mul(0x0101_0101);
+    // SAFETY: writes `dst[..n]` (whole words while four or more bytes are
+    // left, then single bytes); unaligned word stores are fine on these
+    // cores. Only the declared registers and the flags are written.
+    unsafe {
+        asm!(
+            "subs {n}, {n}, #4",
+            "blt 2f",
+            "1:",
+            "str {w}, [{d}], #4",
+            "subs {n}, {n}, #4",
+            "bge 1b",
+            "2:",
+            "adds {n}, {n}, #4",
+            "beq 4f",
+            "3:",
+            "strb {w}, [{d}], #1",
+            "subs {n}, {n}, #1",
+            "bne 3b",
+            "4:",
+            w = in(reg) word,
+            d = inout(reg) dst.as_mut_ptr() => _,
+            n = inout(reg) n => _,
+            options(nostack),
+        );
+    }
+}

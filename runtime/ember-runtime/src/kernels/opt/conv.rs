@@ -66,10 +66,12 @@ fn field<'a>(
     let (ky0, ky1, iy0) = taps(oy, win.stride_h, win.dil_h, win.pad_top, ws.h, xs.h);
     let (kx0, kx1, ix0) = taps(ox, win.stride_w, win.dil_w, win.pad_left, ws.w, xs.w);
     let run = ws.w * ci;
-    // Helium: short runs by predicated vector copies, not library calls.
+    // Helium and DSP: short runs by inline copies, not library calls.
     #[cfg(all(feature = "mve", target_arch = "arm"))]
     let fill = super::arm_mve::fill_bytes;
-    #[cfg(not(all(feature = "mve", target_arch = "arm")))]
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    let fill = super::arm_dsp::fill_bytes;
+    #[cfg(not(all(target_arch = "arm", any(feature = "mve", feature = "dsp"))))]
     let fill = <[i8]>::fill;
     for ky in 0..ws.h {
         let dst = &mut patch[ky * run..(ky + 1) * run];
@@ -91,9 +93,11 @@ fn field<'a>(
             };
             #[cfg(all(feature = "mve", target_arch = "arm"))]
             super::arm_mve::copy_bytes(d, src);
+            #[cfg(all(feature = "dsp", target_arch = "arm"))]
+            super::arm_dsp::copy_bytes(d, src);
             #[cfg(not(any(
                 all(target_arch = "aarch64", target_feature = "neon"),
-                all(feature = "mve", target_arch = "arm")
+                all(target_arch = "arm", any(feature = "mve", feature = "dsp"))
             )))]
             d.copy_from_slice(src);
         } else {

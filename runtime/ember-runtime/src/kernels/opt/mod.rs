@@ -199,23 +199,35 @@ pub fn pack_weights_dsp(w: &[i8], co: usize, k: usize, out: &mut [i16]) {
     }
 }
 
-/// Whether `packed` is exactly [`pack_weights_dsp`] of `w`.
+/// Whether `packed` is exactly [`pack_weights_dsp`] of `w` (one pass in
+/// the packed order, no division per element: the loader runs this on
+/// the device for every filter).
 pub fn dsp_weights_match(w: &[i8], co: usize, k: usize, packed: &[i16]) -> bool {
     let n = dsp_weights_len(co, k);
     if n == 0 || packed.len() != n || w.len() < co.saturating_mul(k) {
         return false;
     }
     let groups = k / 4;
-    let body = n - DSP_WEIGHTS_MARK.len();
-    packed[body..] == DSP_WEIGHTS_MARK
-        && packed[..body].iter().enumerate().all(|(n, &v)| {
-            let (pair, rest) = (n / (8 * groups), n % (8 * groups));
-            let (g, rest) = (rest / 8, rest % 8);
-            let (row, pos) = (2 * pair + rest / 4, rest % 4);
-            w.get(row * k + 4 * g + [0, 2, 1, 3][pos])
-                .map(|&x| x as i16)
-                == Some(v)
-        })
+    let (body, mark) = packed.split_at(n - DSP_WEIGHTS_MARK.len());
+    if mark != DSP_WEIGHTS_MARK {
+        return false;
+    }
+    let mut p = body.chunks_exact(4);
+    for pair in w.chunks_exact(2 * k).take(co / 2) {
+        let (r0, r1) = pair.split_at(k);
+        for (g0, g1) in r0.chunks_exact(4).zip(r1.chunks_exact(4)).take(groups) {
+            for g in [g0, g1] {
+                let Some(q) = p.next() else {
+                    return false;
+                };
+                let want = [g[0] as i16, g[2] as i16, g[1] as i16, g[3] as i16];
+                if q != want {
+                    return false;
+                }
+            }
+        }
+    }
+    p.next().is_none()
 }
 
 /// TFLite's double-rounding `MultiplyByQuantizedMultiplier` in the form
