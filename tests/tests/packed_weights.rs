@@ -1,6 +1,6 @@
 //! The Cortex-M DSP targets' widened filters: a `cortex-m4` blob carries
-//! an int16 copy of every convolution filter in the `SMLAD` kernels'
-//! order, runs exactly as the blob without it (`--no-packed-weights`), and
+//! an int16 copy of every convolution and fully connected filter in the
+//! `SMLAD` kernels' order, runs exactly as the blob without it (`--no-packed-weights`), and
 //! a copy that differs from its filter is refused at load.
 
 use ember_compiler::{aligned_arena, AlignedBlob, Options};
@@ -66,9 +66,14 @@ fn the_widened_layout_pairs_rows_and_swaps_the_middle_values() {
 #[test]
 fn a_cortex_m4_blob_carries_widened_filters_and_runs_as_without_them() {
     let (with, without) = (kws_m4(true), kws_m4(false));
-    // kws has five convolutions; each filter is stored again, two bytes
-    // per value: the four 64×64 pointwise filters alone add 32 KB.
-    assert_eq!(marks(&with).len(), 5, "one widened filter per convolution");
+    // kws has five convolutions and one fully connected layer; each
+    // filter is stored again, two bytes per value: the four 64×64
+    // pointwise filters alone add 32 KB.
+    assert_eq!(
+        marks(&with).len(),
+        6,
+        "one widened filter per convolution and dense layer"
+    );
     assert!(marks(&without).is_empty());
     assert!(with.len() > without.len() + 2 * 4 * 64 * 64);
     let x: ArrayD<i8> = vectors("kws", "mfcc_int8");

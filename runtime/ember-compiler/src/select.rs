@@ -315,6 +315,7 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding, packed_weights:
         let mut folded = vec![0i32; channels];
         fold_bias(bias.as_deref(), &wv, in_zp, channel_last, &mut folded);
         let is_conv = op.opcode == OpCode::Conv2d;
+        let is_fc = op.opcode == OpCode::FullyConnected;
         let blocked = (target.wants_requant_blocks()
             && rounding == Rounding::TfliteFixedPoint
             && op.opcode != OpCode::FullyConnected)
@@ -353,7 +354,7 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding, packed_weights:
             Some(g.const_i16(&format!("op{i}.packed_weights"), vec![n], &t))
         } else if packed_weights
             && target.packs_weights_dsp()
-            && is_conv
+            && (is_conv || is_fc)
             && dsp_weights_len(channels, k) > 0
         {
             let mut t = vec![0i16; dsp_weights_len(channels, k)];

@@ -693,7 +693,7 @@ fn validate_fc(c: &Ctx<'_, '_>) -> Result<()> {
     } else if is_f32_variant(c.op) {
         c.need_inputs(2, 3)?;
     } else {
-        c.need_inputs(FOLDED_BIAS_INPUT + 1, REQUANT_BLOCKS_INPUT + 1)?;
+        c.need_inputs(FOLDED_BIAS_INPUT + 1, PACKED_WEIGHTS_INPUT + 1)?;
     }
     c.need_params(2)?;
     let (x, w, y) = (c.input(0)?, c.input(1)?, c.output()?);
@@ -720,6 +720,14 @@ fn validate_fc(c: &Ctx<'_, '_>) -> Result<()> {
             "optimized fully connected needs weight zero point 0",
         )?;
         validate_opt(c, &x, n, 0)?;
+        // Only the DSP layout: the NEON kernels have no packed form here.
+        if let Some(t) = c.opt_input(PACKED_WEIGHTS_INPUT)? {
+            c.check(
+                t.numel() == kernels::opt::dsp_weights_len(n, k),
+                "fully connected packed weights must be the DSP layout",
+            )?;
+            validate_packed_weights(c, &w, n, k)?;
+        }
     }
     Ok(())
 }
@@ -1164,11 +1172,16 @@ pub(crate) fn eval<S: KernelSet>(model: &Model<'_>, op: &OpInfo<'_>, io: OpIo<'_
                     need(Kernel::FullyConnectedS8Opt)?;
                     // TFLite's one multiplier comes as `FixedSingle`: the
                     // per-channel fixed-point epilogue is never needed.
+                    let packed = match op.input(PACKED_WEIGHTS_INPUT) {
+                        Some(_) => cast::<i16>(ins[PACKED_WEIGHTS_INPUT])?,
+                        None => &[],
+                    };
                     return kernels::opt::fully_connected::fully_connected_s8_opt_for::<false>(
                         cast(ins[0])?,
                         rows,
                         k,
                         cast(ins[1])?,
+                        packed,
                         n,
                         cast(ins[FOLDED_BIAS_INPUT])?,
                         rq,

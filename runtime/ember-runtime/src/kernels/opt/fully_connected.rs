@@ -15,20 +15,23 @@ pub fn fully_connected_s8_opt_scratch_size() -> usize {
 
 /// Bit-exact with [`crate::kernels::fully_connected::fully_connected_s8`]
 /// for weight zero point 0, given `folded_bias = fold_bias(bias, w, n,
-/// in_zp)`. `x` is `[rows, k]`, `w` `[n, k]`, `y` `[rows, n]`.
+/// in_zp)`. `x` is `[rows, k]`, `w` `[n, k]`, `y` `[rows, n]`. `packed`
+/// is empty or the compiler's [`super::pack_weights_dsp`] copy of `w`
+/// (read by the Cortex-M DSP build).
 #[allow(clippy::too_many_arguments)]
 pub fn fully_connected_s8_opt(
     x: &[i8],
     rows: usize,
     k: usize,
     w: &[i8],
+    packed: &[i16],
     n: usize,
     folded_bias: &[i32],
     rq: Requant<'_>,
     q: QuantIo,
     y: &mut [i8],
 ) -> Result<()> {
-    fully_connected_s8_opt_for::<true>(x, rows, k, w, n, folded_bias, rq, q, y)
+    fully_connected_s8_opt_for::<true>(x, rows, k, w, packed, n, folded_bias, rq, q, y)
 }
 
 /// [`fully_connected_s8_opt`] without the fixed-point per-channel epilogue
@@ -40,6 +43,7 @@ pub(crate) fn fully_connected_s8_opt_for<const FIXED: bool>(
     rows: usize,
     k: usize,
     w: &[i8],
+    packed: &[i16],
     n: usize,
     folded_bias: &[i32],
     rq: Requant<'_>,
@@ -86,7 +90,7 @@ pub(crate) fn fully_connected_s8_opt_for<const FIXED: bool>(
         }
         return Ok(());
     }
-    with_epilogue!(rq, q, fixed: FIXED, any: true, e => run(x, rows, k, w, n, folded_bias, e, y));
+    with_epilogue!(rq, q, fixed: FIXED, any: true, e => run(x, rows, k, w, packed, n, folded_bias, e, y));
     Ok(())
 }
 
@@ -123,11 +127,27 @@ fn run<E: Epilogue>(
     rows: usize,
     k: usize,
     w: &[i8],
+    packed: &[i16],
     n: usize,
     folded_bias: &[i32],
     e: E,
     y: &mut [i8],
 ) {
+    // DSP: the compiler's widened weights, four rows per pass.
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    if !packed.is_empty() && packed.len() == super::dsp_weights_len(n, k) {
+        for r in 0..rows {
+            let (xr, yr) = (&x[r * k..(r + 1) * k], &mut y[r * n..(r + 1) * n]);
+            let done = dsp_row(xr, w, packed, k, folded_bias, e, yr);
+            for (c, o) in yr.iter_mut().enumerate().skip(done) {
+                let acc = super::dot::dot_s8(xr, &w[c * k..(c + 1) * k]);
+                *o = e.apply(acc.wrapping_add(folded_bias[c]), c);
+            }
+        }
+        return;
+    }
+    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    let _ = packed;
     // NEON: four input rows by four weight rows per block.
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     for_each_dot(x, rows, k, w, n, |r, c, a| {
@@ -140,4 +160,54 @@ fn run<E: Epilogue>(
         let (xr, yr) = (&x[r * k..(r + 1) * k], &mut y[r * n..(r + 1) * n]);
         super::row_times_filters(xr, w, k, folded_bias, e, yr);
     }
+}
+
+/// One input row times the weights, four outputs per pass, on the
+/// compiler's widened weights `packed` ([`super::pack_weights_dsp`]): the
+/// sums of up to 64 outputs at a time into a stack buffer
+/// ([`super::arm_dsp::dot4_rows_wide`], plus the `k % 4` last values from
+/// `w`), then the epilogue four at a time. Returns how many outputs it
+/// wrote (whole blocks of four); the caller finishes the rest.
+#[cfg(all(feature = "dsp", target_arch = "arm"))]
+fn dsp_row<E: Epilogue>(
+    xr: &[i8],
+    w: &[i8],
+    packed: &[i16],
+    k: usize,
+    fb: &[i32],
+    e: E,
+    yr: &mut [i8],
+) -> usize {
+    let n = yr.len();
+    let body = k & !3;
+    let mut acc = [0i32; 64];
+    let mut oc = 0;
+    while oc + 4 <= n {
+        let quads = ((n - oc) / 4).min(acc.len() / 4);
+        let a = &mut acc[..4 * quads];
+        let pw = packed.get(oc * body..).unwrap_or(&[]);
+        let fbs = fb.get(oc..oc + 4 * quads).unwrap_or(&[]);
+        if super::arm_dsp::dot4_rows_wide(xr, k, pw, quads, fbs, a) != 4 * quads {
+            break;
+        }
+        if body < k {
+            for (r, s) in a.iter_mut().enumerate() {
+                let wr = &w[(oc + r) * k + body..(oc + r + 1) * k];
+                for (&u, &v) in xr[body..].iter().zip(wr) {
+                    *s = s.wrapping_add((u as i32).wrapping_mul(v as i32));
+                }
+            }
+        }
+        for (j, (a4, o4)) in a
+            .chunks_exact(4)
+            .zip(yr[oc..oc + 4 * quads].chunks_exact_mut(4))
+            .enumerate()
+        {
+            if let (Ok(a4), Ok(o4)) = (<[i32; 4]>::try_from(a4), <&mut [i8; 4]>::try_from(o4)) {
+                e.apply4(a4, oc + 4 * j, o4);
+            }
+        }
+        oc += 4 * quads;
+    }
+    oc
 }

@@ -453,9 +453,9 @@ fn try_case(rng: &mut Rng, kind: CaseKind, ws: &mut Workspace<'_>) -> Result<Opt
     let (x, w): (&[i8], &[i8]) = (x, w);
     fold_bias(bias, w, q.in_zp, kind == CaseKind::Depthwise, fb);
     // A quarter of the convolutions get the NEON-packed filter (the NEON
-    // build's lane-per-channel kernel on cores without SDOT), half the
-    // DSP-widened one (the Cortex-M DSP build's two-pixel kernel); each
-    // build leaves the other's layout alone.
+    // build's lane-per-channel kernel on cores without SDOT), half of them
+    // and of the fully connected cases the DSP-widened one (the Cortex-M
+    // DSP kernels); each build leaves the other's layout alone.
     let k_len = k_h * k_w * ci;
     let layout = rng.range(0, 3);
     let packed: &[i16] = match kind {
@@ -466,7 +466,7 @@ fn try_case(rng: &mut Rng, kind: CaseKind, ws: &mut Workspace<'_>) -> Result<Opt
             pack_weights_s16(w, co, k_len, p);
             p
         }
-        CaseKind::Pointwise | CaseKind::Conv
+        CaseKind::Pointwise | CaseKind::Conv | CaseKind::FullyConnected
             if layout >= 2 && dsp_weights_len(co, k_len) <= ws.packed.len() =>
         {
             let p = &mut ws.packed[..dsp_weights_len(co, k_len)];
@@ -518,7 +518,7 @@ fn try_case(rng: &mut Rng, kind: CaseKind, ws: &mut Workspace<'_>) -> Result<Opt
             let rq = Requant::FixedSingle(pairs);
             let (rows, k) = (n * h * wd, ci);
             fully_connected_s8(x, rows, k, w, co, 0, bias, rq, q, y_ref)?;
-            fully_connected_s8_opt(x, rows, k, w, co, fb, rq, q, y_opt)?;
+            fully_connected_s8_opt(x, rows, k, w, packed, co, fb, rq, q, y_opt)?;
         }
     }
     let mismatches = y_ref
