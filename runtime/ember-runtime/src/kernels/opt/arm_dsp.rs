@@ -641,6 +641,65 @@ struct RowsCtx {
     pairs: usize,
 }
 
+/// The `asm!` of [`dot2x2_rows`] and [`dot2x2_rows_wide`]: per row pair,
+/// the bias into the four sums, the `$group` body (an odd group first,
+/// then two per iteration), the sums stored, `$next` (reload the pair
+/// count into `{n}`, stepping the weight pointer where the layout needs
+/// it), the next pair. The context pointer rides in the block's own 8
+/// bytes of stack; `$extra` are further operands.
+macro_rules! rows_2x2_asm {
+    ($ctx:expr, $w:expr, $group:ident, [$($next:literal),*], $($extra:tt)*) => {
+        asm!(
+            "sub sp, sp, #8",
+            "str {n}, [sp]",
+            "3:",
+            "ldr {t}, [sp]",
+            "ldr {v}, [{t}, #8]",
+            "ldrd {a00}, {a01}, [{v}], #8",
+            "str {v}, [{t}, #8]",
+            "mov {a10}, {a00}",
+            "mov {a11}, {a01}",
+            "ldrd {p}, {n}, [{t}]",
+            "tst {n}, #1",
+            "beq 4f",
+            $group!(),
+            "4:",
+            "lsrs {n}, {n}, #1",
+            "beq 5f",
+            "2:",
+            $group!(),
+            $group!(),
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "5:",
+            "ldr {t}, [sp]",
+            "ldr {v}, [{t}, #12]",
+            "strd {a00}, {a01}, [{v}], #8",
+            "str {v}, [{t}, #12]",
+            "ldr {v}, [{t}, #16]",
+            "strd {a10}, {a11}, [{v}], #8",
+            "str {v}, [{t}, #16]",
+            $($next,)*
+            "subs {n}, {n}, #1",
+            "str {n}, [{t}, #24]",
+            "bne 3b",
+            "add sp, sp, #8",
+            n = inout(reg) $ctx => _,
+            wr = inout(reg) $w => _,
+            p = out(reg) _,
+            xa = out(reg) _,
+            xb = out(reg) _,
+            v = out(reg) _,
+            t = out(reg) _,
+            a00 = out(reg) _,
+            a01 = out(reg) _,
+            a10 = out(reg) _,
+            a11 = out(reg) _,
+            $($extra)*
+        )
+    };
+}
+
 /// [`dot2x2_pair`] for every pair of consecutive weight rows `w[2j·k..]`,
 /// `w[(2j+1)·k..]` of `w` (`2·pairs` rows of `k` values), in one `asm!`:
 /// the sums of rows `2j` and `2j + 1` start from `fb[2j..2j + 2]` and land
@@ -692,55 +751,12 @@ pub fn dot2x2_rows(
     // before it ends. Only the declared registers and the flags are
     // written.
     unsafe {
-        asm!(
-            "sub sp, sp, #8",
-            "str {n}, [sp]",
-            "3:",
-            "ldr {t}, [sp]",
-            "ldr {v}, [{t}, #8]",
-            "ldrd {a00}, {a01}, [{v}], #8",
-            "str {v}, [{t}, #8]",
-            "mov {a10}, {a00}",
-            "mov {a11}, {a01}",
-            "ldrd {p}, {n}, [{t}]",
-            // An odd group first, then two per iteration.
-            "tst {n}, #1",
-            "beq 4f",
-            dot2x2_group!(),
-            "4:",
-            "lsrs {n}, {n}, #1",
-            "beq 5f",
-            "2:",
-            dot2x2_group!(),
-            dot2x2_group!(),
-            "subs {n}, {n}, #1",
-        "bne 2b",
-            "5:",
-            "ldr {t}, [sp]",
-            "ldr {v}, [{t}, #12]",
-            "strd {a00}, {a01}, [{v}], #8",
-            "str {v}, [{t}, #12]",
-            "ldr {v}, [{t}, #16]",
-            "strd {a10}, {a11}, [{v}], #8",
-            "str {v}, [{t}, #16]",
-            "ldrd {v}, {n}, [{t}, #20]",
-            "add {wr}, {wr}, {v}",
-            "subs {n}, {n}, #1",
-            "str {n}, [{t}, #24]",
-            "bne 3b",
-            "add sp, sp, #8",
-            n = inout(reg) &mut ctx as *mut RowsCtx => _,
-            wr = inout(reg) w.as_ptr() => _,
+        rows_2x2_asm!(
+            &mut ctx as *mut RowsCtx,
+            w.as_ptr(),
+            dot2x2_group,
+            ["ldrd {v}, {n}, [{t}, #20]", "add {wr}, {wr}, {v}"],
             gap = in(reg) k,
-            p = out(reg) _,
-            xa = out(reg) _,
-            xb = out(reg) _,
-            v = out(reg) _,
-            t = out(reg) _,
-            a00 = out(reg) _,
-            a01 = out(reg) _,
-            a10 = out(reg) _,
-            a11 = out(reg) _,
         );
     }
     rows
@@ -821,53 +837,11 @@ pub fn dot2x2_rows_wide(
     // block saves in its own 8 bytes of stack, which it releases before it
     // ends. Only the declared registers and the flags are written.
     unsafe {
-        asm!(
-            "sub sp, sp, #8",
-            "str {n}, [sp]",
-            "3:",
-            "ldr {t}, [sp]",
-            "ldr {v}, [{t}, #8]",
-            "ldrd {a00}, {a01}, [{v}], #8",
-            "str {v}, [{t}, #8]",
-            "mov {a10}, {a00}",
-            "mov {a11}, {a01}",
-            "ldrd {p}, {n}, [{t}]",
-            // An odd group first, then two per iteration.
-            "tst {n}, #1",
-            "beq 4f",
-            dot2x2_group_wide!(),
-            "4:",
-            "lsrs {n}, {n}, #1",
-            "beq 5f",
-            "2:",
-            dot2x2_group_wide!(),
-            dot2x2_group_wide!(),
-            "subs {n}, {n}, #1",
-            "bne 2b",
-            "5:",
-            "ldr {t}, [sp]",
-            "ldr {v}, [{t}, #12]",
-            "strd {a00}, {a01}, [{v}], #8",
-            "str {v}, [{t}, #12]",
-            "ldr {v}, [{t}, #16]",
-            "strd {a10}, {a11}, [{v}], #8",
-            "str {v}, [{t}, #16]",
-            "ldr {n}, [{t}, #24]",
-            "subs {n}, {n}, #1",
-            "str {n}, [{t}, #24]",
-            "bne 3b",
-            "add sp, sp, #8",
-            n = inout(reg) &mut ctx as *mut RowsCtx => _,
-            wr = inout(reg) pw.as_ptr() => _,
-            p = out(reg) _,
-            xa = out(reg) _,
-            xb = out(reg) _,
-            v = out(reg) _,
-            t = out(reg) _,
-            a00 = out(reg) _,
-            a01 = out(reg) _,
-            a10 = out(reg) _,
-            a11 = out(reg) _,
+        rows_2x2_asm!(
+            &mut ctx as *mut RowsCtx,
+            pw.as_ptr(),
+            dot2x2_group_wide,
+            ["ldr {n}, [{t}, #24]"],
         );
     }
     rows

@@ -408,34 +408,7 @@ macro_rules! requant_q {
             ", q",
             $acc,
             ", q4\n",
-            "vldrw.u32 q4, [{p}, #",
-            $j,
-            "*48+32]\n",
-            "vrshl.s32 q",
-            $acc,
-            ", q",
-            $acc,
-            ", q4\n",
-            "vqadd.s32 q",
-            $acc,
-            ", q",
-            $acc,
-            ", q6\n",
-            "vmax.s32 q",
-            $acc,
-            ", q",
-            $acc,
-            ", q7\n",
-            "vmin.s32 q",
-            $acc,
-            ", q",
-            $acc,
-            ", q5\n",
-            "vstrb.32 q",
-            $acc,
-            ", [r0, #",
-            $j,
-            "*4]\n",
+            requant_q_finish!($acc, $j),
         )
     };
 }
@@ -462,6 +435,17 @@ macro_rules! requant_q_plain {
             ", q",
             $acc,
             ", q4\n",
+            requant_q_finish!($acc, $j),
+        )
+    };
+}
+
+/// What both requantization sequences end with: the rounding shift by
+/// the table's negated right shift, the zero point, the clamp and the
+/// byte store.
+macro_rules! requant_q_finish {
+    ($acc:literal, $j:literal) => {
+        concat!(
             "vldrw.u32 q4, [{p}, #",
             $j,
             "*48+32]\n",
@@ -579,157 +563,96 @@ unsafe fn depthwise_block(
     // before it is read; `consts` is 16-byte aligned; only the declared
     // registers are written.
     unsafe {
+        // One arm per width, with either requantization sequence.
+        macro_rules! block16 {
+            ($rq:ident) => {
+                depthwise_block!(
+                    [
+                        "vld20.32 {{q0, q1}}, [{bias}]",
+                        "vld21.32 {{q0, q1}}, [{bias}]!",
+                        "vld20.32 {{q2, q3}}, [{bias}]",
+                        "vld21.32 {{q2, q3}}, [{bias}]"
+                    ],
+                    [
+                        "vldrb.s16 q4, [r1]",
+                        "vldrb.s16 q5, [r2]",
+                        "vmullb.s16 q6, q4, q5",
+                        "vadd.i32 q0, q0, q6",
+                        "vmullt.s16 q6, q4, q5",
+                        "vadd.i32 q1, q1, q6",
+                        "vldrb.s16 q4, [r1, #8]",
+                        "vldrb.s16 q5, [r2, #8]",
+                        "vmullb.s16 q6, q4, q5",
+                        "vadd.i32 q2, q2, q6",
+                        "vmullt.s16 q6, q4, q5",
+                        "vadd.i32 q3, q3, q6"
+                    ],
+                    [
+                        "vst20.32 {{q0, q1}}, [{tmp}]",
+                        "vst21.32 {{q0, q1}}, [{tmp}]!",
+                        "vst20.32 {{q2, q3}}, [{tmp}]",
+                        "vst21.32 {{q2, q3}}, [{tmp}]",
+                        "vldrw.u32 q0, [{tmp}, #-32]",
+                        "vldrw.u32 q1, [{tmp}, #-16]",
+                        "vldrw.u32 q2, [{tmp}]",
+                        "vldrw.u32 q3, [{tmp}, #16]"
+                    ],
+                    [$rq!("0", "0"), $rq!("1", "1"), $rq!("2", "2"), $rq!("3", "3")],
+                    [out("q0") _, out("q1") _, out("q2") _, out("q3") _],
+                    tmp = inout(reg) tmp => _
+                )
+            };
+        }
+        macro_rules! block8 {
+            ($rq:ident) => {
+                depthwise_block!(
+                    [
+                        "vld20.32 {{q0, q1}}, [{bias}]",
+                        "vld21.32 {{q0, q1}}, [{bias}]"
+                    ],
+                    [
+                        "vldrb.s16 q4, [r1]",
+                        "vldrb.s16 q5, [r2]",
+                        "vmullb.s16 q6, q4, q5",
+                        "vadd.i32 q0, q0, q6",
+                        "vmullt.s16 q6, q4, q5",
+                        "vadd.i32 q1, q1, q6"
+                    ],
+                    [
+                        "vst20.32 {{q0, q1}}, [{tmp}]",
+                        "vst21.32 {{q0, q1}}, [{tmp}]",
+                        "vldrw.u32 q0, [{tmp}]",
+                        "vldrw.u32 q1, [{tmp}, #16]"
+                    ],
+                    [$rq!("0", "0"), $rq!("1", "1")],
+                    [out("q0") _, out("q1") _],
+                    tmp = inout(reg) tmp => _
+                )
+            };
+        }
+        macro_rules! block4 {
+            ($rq:ident) => {
+                depthwise_block!(
+                    ["vldrw.u32 q0, [{bias}]"],
+                    [
+                        "vldrb.s32 q4, [r1]",
+                        "vldrb.s32 q5, [r2]",
+                        "vmul.i32 q4, q4, q5",
+                        "vadd.i32 q0, q0, q4"
+                    ],
+                    [],
+                    [$rq!("0", "0")],
+                    [out("q0") _]
+                )
+            };
+        }
         match (width, plain) {
-            (16, false) => depthwise_block!(
-                [
-                    "vld20.32 {{q0, q1}}, [{bias}]",
-                    "vld21.32 {{q0, q1}}, [{bias}]!",
-                    "vld20.32 {{q2, q3}}, [{bias}]",
-                    "vld21.32 {{q2, q3}}, [{bias}]"
-                ],
-                [
-                    "vldrb.s16 q4, [r1]",
-                    "vldrb.s16 q5, [r2]",
-                    "vmullb.s16 q6, q4, q5",
-                    "vadd.i32 q0, q0, q6",
-                    "vmullt.s16 q6, q4, q5",
-                    "vadd.i32 q1, q1, q6",
-                    "vldrb.s16 q4, [r1, #8]",
-                    "vldrb.s16 q5, [r2, #8]",
-                    "vmullb.s16 q6, q4, q5",
-                    "vadd.i32 q2, q2, q6",
-                    "vmullt.s16 q6, q4, q5",
-                    "vadd.i32 q3, q3, q6"
-                ],
-                [
-                    "vst20.32 {{q0, q1}}, [{tmp}]",
-                    "vst21.32 {{q0, q1}}, [{tmp}]!",
-                    "vst20.32 {{q2, q3}}, [{tmp}]",
-                    "vst21.32 {{q2, q3}}, [{tmp}]",
-                    "vldrw.u32 q0, [{tmp}, #-32]",
-                    "vldrw.u32 q1, [{tmp}, #-16]",
-                    "vldrw.u32 q2, [{tmp}]",
-                    "vldrw.u32 q3, [{tmp}, #16]"
-                ],
-                [
-                    requant_q!("0", "0"),
-                    requant_q!("1", "1"),
-                    requant_q!("2", "2"),
-                    requant_q!("3", "3")
-                ],
-                [out("q0") _, out("q1") _, out("q2") _, out("q3") _],
-                tmp = inout(reg) tmp => _
-            ),
-            (8, false) => depthwise_block!(
-                [
-                    "vld20.32 {{q0, q1}}, [{bias}]",
-                    "vld21.32 {{q0, q1}}, [{bias}]"
-                ],
-                [
-                    "vldrb.s16 q4, [r1]",
-                    "vldrb.s16 q5, [r2]",
-                    "vmullb.s16 q6, q4, q5",
-                    "vadd.i32 q0, q0, q6",
-                    "vmullt.s16 q6, q4, q5",
-                    "vadd.i32 q1, q1, q6"
-                ],
-                [
-                    "vst20.32 {{q0, q1}}, [{tmp}]",
-                    "vst21.32 {{q0, q1}}, [{tmp}]",
-                    "vldrw.u32 q0, [{tmp}]",
-                    "vldrw.u32 q1, [{tmp}, #16]"
-                ],
-                [requant_q!("0", "0"), requant_q!("1", "1")],
-                [out("q0") _, out("q1") _],
-                tmp = inout(reg) tmp => _
-            ),
-            (_, false) => depthwise_block!(
-                ["vldrw.u32 q0, [{bias}]"],
-                [
-                    "vldrb.s32 q4, [r1]",
-                    "vldrb.s32 q5, [r2]",
-                    "vmul.i32 q4, q4, q5",
-                    "vadd.i32 q0, q0, q4"
-                ],
-                [],
-                [requant_q!("0", "0")],
-                [out("q0") _]
-            ),
-            (16, true) => depthwise_block!(
-                [
-                    "vld20.32 {{q0, q1}}, [{bias}]",
-                    "vld21.32 {{q0, q1}}, [{bias}]!",
-                    "vld20.32 {{q2, q3}}, [{bias}]",
-                    "vld21.32 {{q2, q3}}, [{bias}]"
-                ],
-                [
-                    "vldrb.s16 q4, [r1]",
-                    "vldrb.s16 q5, [r2]",
-                    "vmullb.s16 q6, q4, q5",
-                    "vadd.i32 q0, q0, q6",
-                    "vmullt.s16 q6, q4, q5",
-                    "vadd.i32 q1, q1, q6",
-                    "vldrb.s16 q4, [r1, #8]",
-                    "vldrb.s16 q5, [r2, #8]",
-                    "vmullb.s16 q6, q4, q5",
-                    "vadd.i32 q2, q2, q6",
-                    "vmullt.s16 q6, q4, q5",
-                    "vadd.i32 q3, q3, q6"
-                ],
-                [
-                    "vst20.32 {{q0, q1}}, [{tmp}]",
-                    "vst21.32 {{q0, q1}}, [{tmp}]!",
-                    "vst20.32 {{q2, q3}}, [{tmp}]",
-                    "vst21.32 {{q2, q3}}, [{tmp}]",
-                    "vldrw.u32 q0, [{tmp}, #-32]",
-                    "vldrw.u32 q1, [{tmp}, #-16]",
-                    "vldrw.u32 q2, [{tmp}]",
-                    "vldrw.u32 q3, [{tmp}, #16]"
-                ],
-                [
-                    requant_q_plain!("0", "0"),
-                    requant_q_plain!("1", "1"),
-                    requant_q_plain!("2", "2"),
-                    requant_q_plain!("3", "3")
-                ],
-                [out("q0") _, out("q1") _, out("q2") _, out("q3") _],
-                tmp = inout(reg) tmp => _
-            ),
-            (8, true) => depthwise_block!(
-                [
-                    "vld20.32 {{q0, q1}}, [{bias}]",
-                    "vld21.32 {{q0, q1}}, [{bias}]"
-                ],
-                [
-                    "vldrb.s16 q4, [r1]",
-                    "vldrb.s16 q5, [r2]",
-                    "vmullb.s16 q6, q4, q5",
-                    "vadd.i32 q0, q0, q6",
-                    "vmullt.s16 q6, q4, q5",
-                    "vadd.i32 q1, q1, q6"
-                ],
-                [
-                    "vst20.32 {{q0, q1}}, [{tmp}]",
-                    "vst21.32 {{q0, q1}}, [{tmp}]",
-                    "vldrw.u32 q0, [{tmp}]",
-                    "vldrw.u32 q1, [{tmp}, #16]"
-                ],
-                [requant_q_plain!("0", "0"), requant_q_plain!("1", "1")],
-                [out("q0") _, out("q1") _],
-                tmp = inout(reg) tmp => _
-            ),
-            (_, true) => depthwise_block!(
-                ["vldrw.u32 q0, [{bias}]"],
-                [
-                    "vldrb.s32 q4, [r1]",
-                    "vldrb.s32 q5, [r2]",
-                    "vmul.i32 q4, q4, q5",
-                    "vadd.i32 q0, q0, q4"
-                ],
-                [],
-                [requant_q_plain!("0", "0")],
-                [out("q0") _]
-            ),
+            (16, false) => block16!(requant_q),
+            (16, true) => block16!(requant_q_plain),
+            (8, false) => block8!(requant_q),
+            (8, true) => block8!(requant_q_plain),
+            (_, false) => block4!(requant_q),
+            (_, true) => block4!(requant_q_plain),
         }
     }
 }

@@ -330,6 +330,62 @@ unsafe fn requant_run(
     }
 }
 
+/// The frame both row kernels share: the whole blocks of four channels
+/// that `out`, `fb`, `blocks` and `w` (`[Co, k]`) all hold, in groups of
+/// at most [`GROUP`] channels; per group `sums(b0, nb, acc)` writes the
+/// `4·nb` sums (folded bias included) of channels `4·b0..` to `acc` (a
+/// `GROUP`-word buffer), which [`requant_run`] then requantizes into
+/// `out`. `sums` is called only with `patch.len() ≥ k > 0`, `4·(b0 + nb)
+/// ≤ fb.len()` and `4·(b0 + nb)·k ≤ w.len()`. Returns how many channels
+/// were written.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn by_groups(
+    patch: &[i8],
+    w: &[i8],
+    k: usize,
+    fb: &[i32],
+    blocks: &[i32],
+    q: &crate::kernels::QuantIo,
+    plain: bool,
+    out: &mut [i8],
+    mut sums: impl FnMut(usize, usize, *mut i32),
+) -> usize {
+    if k == 0 || patch.len() < k {
+        return 0;
+    }
+    let n4 = (out.len() / 4)
+        .min(fb.len() / 4)
+        .min(blocks.len() / REQUANT_BLOCK_WORDS);
+    if n4.checked_mul(4 * k).is_none_or(|b| b > w.len()) {
+        return 0;
+    }
+    // Written by each group's sums before anything reads it (no zeroing
+    // per pixel).
+    let mut acc = core::mem::MaybeUninit::<[i32; GROUP]>::uninit();
+    let acc = acc.as_mut_ptr().cast::<i32>();
+    let mut b0 = 0;
+    while b0 < n4 {
+        let nb = (n4 - b0).min(GROUP / 4);
+        sums(b0, nb, acc);
+        // SAFETY: `acc` holds the `4·nb` sums; the table words of blocks
+        // `b0..b0 + nb` are inside `blocks` (`n4` bound) and `out` has
+        // room for channels `4·b0 .. 4·(b0 + nb)`; `i32` data is aligned.
+        unsafe {
+            requant_run(
+                acc,
+                blocks.as_ptr().add(REQUANT_BLOCK_WORDS * b0),
+                [q.out_zp, q.act_min, q.act_max],
+                plain,
+                out.as_mut_ptr().add(4 * b0),
+                nb,
+            );
+        }
+        b0 += nb;
+    }
+    4 * n4
+}
+
 /// Whether [`row_times_filters`] beats the block kernel for rows of `k`
 /// bytes and `co` output channels (measured on the MLPerf Tiny models):
 /// each 64-byte chunk of the row costs a pass over the filters with its
@@ -356,22 +412,7 @@ pub fn row_times_filters(
     plain: bool,
     out: &mut [i8],
 ) -> usize {
-    if k == 0 || patch.len() < k {
-        return 0;
-    }
-    let n4 = (out.len() / 4)
-        .min(fb.len() / 4)
-        .min(blocks.len() / REQUANT_BLOCK_WORDS);
-    if n4.checked_mul(4 * k).is_none_or(|b| b > w.len()) {
-        return 0;
-    }
-    // Written by each group's first pass before anything reads it (no
-    // zeroing per pixel).
-    let mut acc = core::mem::MaybeUninit::<[i32; GROUP]>::uninit();
-    let acc = acc.as_mut_ptr().cast::<i32>();
-    let mut b0 = 0;
-    while b0 < n4 {
-        let nb = (n4 - b0).min(GROUP / 4);
+    by_groups(patch, w, k, fb, blocks, q, plain, out, |b0, nb, acc| {
         let mut start = 0;
         if k <= CHUNK {
             // SAFETY: as below, with the one chunk `patch[..k]` and the
@@ -396,14 +437,13 @@ pub fn row_times_filters(
             } else {
                 acc.cast_const()
             };
-            // SAFETY: the chunk `patch[start..start + kc]` is inside
-            // `patch[..k]`; rows `4·b0 .. 4·(b0 + nb)` are within the
-            // `4·n4` rows `w` holds (`4·n4·k ≤ w.len()`), so each row's
-            // piece `[start, start + kc)` is inside `w`; `src` is the
-            // folded bias from channel `4·b0` (`4·(b0 + nb) ≤ fb.len()`)
-            // or `acc`, which holds `GROUP ≥ 4·nb` words (the first pass
-            // writes them all before a later one reads them); both are
-            // `i32` arrays or slices, so aligned.
+            // SAFETY: [`by_groups`]'s bounds: the chunk `patch[start..start
+            // + kc]` is inside `patch[..k]`; rows `4·b0 .. 4·(b0 + nb)` are
+            // within the rows `w` holds, so each row's piece `[start, start
+            // + kc)` is inside `w`; `src` is the folded bias from channel
+            // `4·b0` (inside `fb`) or `acc`, which holds `GROUP ≥ 4·nb`
+            // words (the first pass writes them all before a later one
+            // reads them); both are `i32` data, so aligned.
             unsafe {
                 pass(
                     patch.as_ptr().add(start),
@@ -417,22 +457,7 @@ pub fn row_times_filters(
             }
             start += kc;
         }
-        // SAFETY: `acc` holds the `4·nb` sums; the table words of blocks
-        // `b0..b0 + nb` are inside `blocks` (`n4` bound) and `out` has
-        // room for channels `4·b0 .. 4·(b0 + nb)`; `i32` data is aligned.
-        unsafe {
-            requant_run(
-                acc,
-                blocks.as_ptr().add(REQUANT_BLOCK_WORDS * b0),
-                [q.out_zp, q.act_min, q.act_max],
-                plain,
-                out.as_mut_ptr().add(4 * b0),
-                nb,
-            );
-        }
-        b0 += nb;
-    }
-    4 * n4
+    })
 }
 
 /// What [`stream_pass`]'s `asm!` keeps in memory (its accumulators and
@@ -543,28 +568,12 @@ pub fn row_times_filters_stream(
     plain: bool,
     out: &mut [i8],
 ) -> usize {
-    if k == 0 || patch.len() < k {
-        return 0;
-    }
-    let n4 = (out.len() / 4)
-        .min(fb.len() / 4)
-        .min(blocks.len() / REQUANT_BLOCK_WORDS);
-    if n4.checked_mul(4 * k).is_none_or(|b| b > w.len()) {
-        return 0;
-    }
-    let mut acc = core::mem::MaybeUninit::<[i32; GROUP]>::uninit();
-    let acc = acc.as_mut_ptr().cast::<i32>();
-    let mut b0 = 0;
-    while b0 < n4 {
-        let nb = (n4 - b0).min(GROUP / 4);
-        // SAFETY: `patch[..k]` is readable (checked); the filter rows
-        // `4·b0 .. 4·(b0 + nb)` lie inside `w` (`4·n4·k ≤ w.len()`; the
-        // predicated loads touch no byte past a row); the folded bias
-        // words from channel `4·b0` are inside `fb` (`n4` bound) and `acc`
-        // holds `GROUP ≥ 4·nb` words, both aligned for `i32`. The pass
-        // writes all `4·nb` words the requantization then reads; its table
-        // words (blocks `b0..b0 + nb`) are inside `blocks` and `out` has
-        // room for channels `4·b0 .. 4·(b0 + nb)`.
+    by_groups(patch, w, k, fb, blocks, q, plain, out, |b0, nb, acc| {
+        // SAFETY: [`by_groups`]'s bounds: `patch[..k]` is readable; the
+        // filter rows `4·b0 .. 4·(b0 + nb)` lie inside `w` (the predicated
+        // loads touch no byte past a row); the folded bias words from
+        // channel `4·b0` are inside `fb` and `acc` holds `GROUP ≥ 4·nb`
+        // words, both aligned for `i32`.
         unsafe {
             stream_pass(
                 patch.as_ptr(),
@@ -574,16 +583,6 @@ pub fn row_times_filters_stream(
                 acc,
                 nb,
             );
-            requant_run(
-                acc,
-                blocks.as_ptr().add(REQUANT_BLOCK_WORDS * b0),
-                [q.out_zp, q.act_min, q.act_max],
-                plain,
-                out.as_mut_ptr().add(4 * b0),
-                nb,
-            );
         }
-        b0 += nb;
-    }
-    4 * n4
+    })
 }
