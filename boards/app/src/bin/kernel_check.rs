@@ -22,7 +22,11 @@ static mut WORDS: [i32; 1024] = [0; 1024];
 static mut Y_REF: [i8; 4096] = [0; 4096];
 static mut Y_OPT: [i8; 4096] = [0; 4096];
 static mut SCRATCH: [i8; 8192] = [0; 8192];
-static mut PACKED: [i16; 20480] = [0; 20480];
+/// The packed filters, word aligned as the DSP kernels' `LDRD`s need (a
+/// misaligned copy would quietly send them down the int8 path untested).
+#[repr(C, align(16))]
+struct Packed([i16; 20480]);
+static mut PACKED: Packed = Packed([0; 20480]);
 
 fn start() -> ! {
     run_app(run)
@@ -45,7 +49,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
             y_ref: &mut *core::ptr::addr_of_mut!(Y_REF),
             y_opt: &mut *core::ptr::addr_of_mut!(Y_OPT),
             scratch: &mut *core::ptr::addr_of_mut!(SCRATCH),
-            packed: &mut *core::ptr::addr_of_mut!(PACKED),
+            packed: &mut (*core::ptr::addr_of_mut!(PACKED)).0,
         }
     };
     let mut per_kind = [0u32; 7];
