@@ -281,11 +281,15 @@ fn run<E: Epilogue>(
                         if done != n {
                             break;
                         }
-                        for (r, (s0, s1)) in a0.iter_mut().zip(a1.iter_mut()).enumerate() {
-                            let wt = &w[(oc + r) * k + body..(oc + r + 1) * k];
-                            for ((&u, &v), &t) in tail0.iter().zip(tail1).zip(wt) {
-                                *s0 = s0.wrapping_add((u as i32).wrapping_mul(t as i32));
-                                *s1 = s1.wrapping_add((v as i32).wrapping_mul(t as i32));
+                        // Skipped as a whole when `k % 4 = 0`: the per-row
+                        // slicing alone cost 15 instructions a row.
+                        if body < k {
+                            for (r, (s0, s1)) in a0.iter_mut().zip(a1.iter_mut()).enumerate() {
+                                let wt = &w[(oc + r) * k + body..(oc + r + 1) * k];
+                                for ((&u, &v), &t) in tail0.iter().zip(tail1).zip(wt) {
+                                    *s0 = s0.wrapping_add((u as i32).wrapping_mul(t as i32));
+                                    *s1 = s1.wrapping_add((v as i32).wrapping_mul(t as i32));
+                                }
                             }
                         }
                         let table = blocks.chunks_exact(super::REQUANT_BLOCK_WORDS).skip(oc / 4);
