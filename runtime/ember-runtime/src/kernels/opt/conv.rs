@@ -350,17 +350,28 @@ fn run<E: Epilogue>(
     #[cfg(all(feature = "mve", target_arch = "arm"))]
     if rows_in_place(ws, win) {
         let (run, stride) = (ws.w * xs.c, win.dil_h * xs.w * xs.c);
+        // The output columns whose windows lie inside the input
+        // horizontally (a contiguous range), worked out once per layer so
+        // that the pixel loop only steps the input offset.
+        let col_inside = |ox: usize| {
+            let (kx0, kx1, _) = taps(ox, win.stride_w, win.dil_w, win.pad_left, ws.w, xs.w);
+            kx0 == 0 && kx1 == ws.w
+        };
+        let ox_lo = (0..ys.w).find(|&ox| col_inside(ox)).unwrap_or(ys.w);
+        let ox_hi = (ox_lo..ys.w).find(|&ox| !col_inside(ox)).unwrap_or(ys.w);
         let mut pix = 0;
         for b in 0..ys.n {
             for oy in 0..ys.h {
                 let (ky0, ky1, iy0) = taps(oy, win.stride_h, win.dil_h, win.pad_top, ws.h, xs.h);
+                let row_inside = ky0 == 0 && ky1 == ws.h;
+                let row_base = (b * xs.h + iy0) * xs.w;
                 for ox in 0..ys.w {
-                    let (kx0, kx1, ix0) =
-                        taps(ox, win.stride_w, win.dil_w, win.pad_left, ws.w, xs.w);
-                    let inside = ky0 == 0 && ky1 == ws.h && kx0 == 0 && kx1 == ws.w;
-                    let base = ((b * xs.h + iy0) * xs.w + ix0) * xs.c;
+                    let inside = row_inside && (ox_lo..ox_hi).contains(&ox);
                     let out = &mut y[pix * co..(pix + 1) * co];
                     let gathered = if inside {
+                        // Inside columns start at or past the padding.
+                        let ix0 = (ox * win.stride_w).saturating_sub(win.pad_left);
+                        let base = (row_base + ix0) * xs.c;
                         super::arm_mve::gather_rows(x, base, stride, run, ws.h, patch)
                     } else {
                         None
