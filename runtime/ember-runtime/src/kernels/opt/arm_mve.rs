@@ -3,8 +3,9 @@
 //! registers (LLVM's own code around the sums spilled and re-derived
 //! pointers per block, and left depthwise taps half scalar).
 //!
-//! - [`row_times_filters4`], [`row_times_filters_short`]: one input row
-//!   times filter rows, four channels per `VMLADAVA.S8` block;
+//! - [`row_times_filters_short`]: one input row of at most 16 bytes times
+//!   filter rows, four channels per `VMLADAVA.S8` block (longer rows:
+//!   [`super::arm_mve_rows`]);
 //! - [`fc_row_single`]: the same with TFLite's single rounding;
 //! - [`depthwise_pixel`], [`depthwise_run`]: depthwise blocks of 16, 8 or
 //!   4 channels, int32 lanes;
@@ -229,7 +230,8 @@ fn filter_blocks(
         .min(row_blocks(w.len(), k))
 }
 
-/// Output constants of [`row_times_filters4`], one vector each.
+/// Output constants of the kernels that keep them in memory, one vector
+/// each.
 #[repr(C, align(16))]
 struct OutConsts {
     zp: [i32; 4],
@@ -240,7 +242,7 @@ struct OutConsts {
     plain: bool,
 }
 
-/// What [`row_times_filters4`]'s per-block `asm!` reads from memory (its
+/// What [`fc_row_single`]'s per-block `asm!` reads from memory (its
 /// accumulators and pointers take all the general-purpose registers).
 #[repr(C)]
 struct BlockCtx {
@@ -279,87 +281,6 @@ macro_rules! dot4_block {
             "vmov q0[3], q0[1], r2, r8\n",
         )
     };
-}
-
-/// One input row (`patch[..k]`) times the filter rows `w = [Co, k]`,
-/// requantized: output channels four at a time, each block one `asm!`
-/// holding the four sums in registers from the folded bias through the
-/// tail-predicated `VMLADAVA.S8` loop (16 products per instruction, the
-/// input vector loaded once for four rows) to the [`requant4`] sequence
-/// and the byte store (`VSTRB.32` takes a low register as its base, so
-/// the input pointer, reused for the table addresses, is `r1`). Returns
-/// how many channels it wrote (whole blocks present in `fb` and `blocks`);
-/// the caller finishes the rest.
-#[allow(clippy::too_many_arguments)]
-pub fn row_times_filters4(
-    patch: &[i8],
-    w: &[i8],
-    k: usize,
-    fb: &[i32],
-    blocks: &[i32],
-    q: &crate::kernels::QuantIo,
-    out: &mut [i8],
-) -> usize {
-    let n4 = filter_blocks(patch, w, k, fb, blocks, out);
-    if n4 == 0 {
-        return 0;
-    }
-    let consts = out_consts(q, false);
-    let mut ctx = BlockCtx {
-        bias: fb.as_ptr(),
-        params: blocks.as_ptr(),
-        consts: &consts,
-        out: out.as_mut_ptr(),
-    };
-    for b in 0..n4 {
-        // SAFETY: block `b < n4` reads `patch[..k]` (checked above; the
-        // predicated loads touch no byte past `k`), the filter rows
-        // `4b..4b+4`, i.e. `w[4bk..4bk+4k]` (`n4·4k ≤ w.len()`), the bias
-        // words `fb[4b..4b+4]`, the 12 table words `blocks[12b..12b+12]`
-        // and `consts` (48 bytes, 16-byte aligned; VLDRW needs 4), and
-        // writes `out[4b..4b+4]` (`n4 ≤ out.len()/4`): `ctx` points at
-        // exactly those. `fb` and `blocks` are `i32` slices, so 4-byte
-        // aligned. Only the declared registers are written. Compiled only
-        // with the `mve` feature on 32-bit Arm (Helium cores).
-        unsafe {
-            ctx.bias = fb.as_ptr().add(4 * b);
-            ctx.params = blocks.as_ptr().add(super::REQUANT_BLOCK_WORDS * b);
-            ctx.out = out.as_mut_ptr().add(4 * b);
-            asm!(
-                dot4_block!(),
-                "ldr r1, [{ctx}, #4]",
-                "vldrw.u32 q1, [r1]",
-                "vldrw.u32 q2, [r1, #16]",
-                "vshl.s32 q0, q0, q2",
-                "vqrdmulh.s32 q0, q0, q1",
-                "vldrw.u32 q2, [r1, #32]",
-                "vand q1, q0, q2",
-                "vshr.s32 q1, q1, #31",
-                "vqadd.s32 q0, q0, q1",
-                "vrshl.s32 q0, q0, q2",
-                "ldr r1, [{ctx}, #8]",
-                "vldrw.u32 q1, [r1]",
-                "vqadd.s32 q0, q0, q1",
-                "vldrw.u32 q1, [r1, #16]",
-                "vmax.s32 q0, q0, q1",
-                "vldrw.u32 q1, [r1, #32]",
-                "vmin.s32 q0, q0, q1",
-                "ldr r1, [{ctx}, #12]",
-                "vstrb.32 q0, [r1]",
-                w0 = inout(reg) w.as_ptr().add(4 * k * b) => _,
-                w1 = out(reg) _,
-                w2 = out(reg) _,
-                w3 = out(reg) _,
-                ctx = in(reg) &ctx as *const BlockCtx,
-                inout("lr") k => _,
-                inout("r1") patch.as_ptr() => _,
-                out("r0") _, out("r2") _, out("r4") _, out("r8") _,
-                out("q0") _, out("q1") _, out("q2") _,
-                options(nostack),
-            );
-        }
-    }
-    4 * n4
 }
 
 /// Output constants of the fused kernels for `q`.
@@ -878,7 +799,8 @@ macro_rules! fc_single_block {
 
 /// One fully-connected row times the weight rows `w = [n, k]` with
 /// TFLite's single-rounding requantization for the whole tensor
-/// (`mult`, `shift`): blocks of four outputs as in [`row_times_filters4`].
+/// (`mult`, `shift`): blocks of four outputs, each one `asm!` from the
+/// folded bias ([`dot4_block!`]) to the stored bytes.
 /// The exact `(x·m + 2^(t−1)) >> t`, `t = 31 − shift`, is computed in
 /// 32-bit lanes: for `shift = 0` it is `VQRDMULH`; for `shift < 0`,
 /// `VQDMULH` gives `⌊x·m / 2^31⌋` and a rounding shift right by `−shift`
@@ -917,7 +839,7 @@ pub fn fc_row_single(
         out: out.as_mut_ptr(),
     };
     for b in 0..n4 {
-        // SAFETY: as in `row_times_filters4`: block `b < n4` reads
+        // SAFETY: block `b < n4` reads
         // `patch[..k]`, `w[4bk..4bk+4k]`, `fb[4b..4b+4]` and `consts`
         // (80 bytes, 16-byte aligned) and writes `out[4b..4b+4]`, all in
         // bounds by the `n4` limits; only the declared registers are
@@ -998,8 +920,8 @@ pub fn gather_rows<'a>(
     Some(&dst[..total])
 }
 
-/// [`row_times_filters4`] for rows of at most 16 bytes (`k ≤ 16`), all
-/// blocks of four channels in one `asm!`: the input row stays in `q0`
+/// One input row of at most 16 bytes (`k ≤ 16`) times the filter rows,
+/// requantized, all blocks of four channels in one `asm!`: the input row stays in `q0`
 /// (loaded under a `VCTP.8 k` predicate, which also guards every weight
 /// load and `VMLADAVA`, so no byte past a row is read or summed), the
 /// output constants stay in `q5..q7`, and each block costs four

@@ -565,10 +565,8 @@ fn row_times_filters<E: Epilogue>(
             arm_mve::row_times_filters_short(patch, w, k, fb, blocks, q, out)
         } else if arm_mve_rows::suits(k, co) {
             arm_mve_rows::row_times_filters(patch, w, k, fb, blocks, q, e.plain_table(), out)
-        } else if co >= arm_mve_rows::STREAM_MIN_CO {
-            arm_mve_rows::row_times_filters_stream(patch, w, k, fb, blocks, q, e.plain_table(), out)
         } else {
-            arm_mve::row_times_filters4(patch, w, k, fb, blocks, q, out)
+            arm_mve_rows::row_times_filters_stream(patch, w, k, fb, blocks, q, e.plain_table(), out)
         };
     }
     while oc + 4 <= co {
