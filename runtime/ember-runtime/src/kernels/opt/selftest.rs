@@ -266,7 +266,16 @@ fn add_case(rng: &mut Rng, ws: &mut Workspace<'_>) -> Result<CaseReport> {
     let scale = |rng: &mut Rng| (rng.range(1, 1000) as f32) / 4096.0;
     let (sa, sb, so) = (scale(rng), scale(rng), scale(rng));
     let bzp = rng.range(-128, 127) as i32;
-    let p = add_params_s8(sa, q.in_zp, sb, bzp, so, q.out_zp, q.act_min, q.act_max);
+    let mut p = add_params_s8(sa, q.in_zp, sb, bzp, so, q.out_zp, q.act_min, q.act_max);
+    // TFLite's parameters always shift every term right; now and then a
+    // shift of zero or a left one, which the Helium Add handles on its
+    // longer path.
+    if rng.range(0, 3) == 0 {
+        p.a_shift = rng.range(-2, 0) as i32;
+        p.left_shift = rng.range(8, 20) as i32;
+        p.out_shift = rng.range(-12, 2) as i32;
+        p.out_mult = rng.range(1 << 20, 1 << 30) as i32;
+    }
     fill(rng, &mut ws.x[..n]);
     fill(rng, &mut ws.w[..n]);
     let (a, b) = (&ws.x[..n], &ws.w[..n]);
