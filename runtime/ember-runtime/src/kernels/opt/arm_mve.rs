@@ -299,6 +299,31 @@ struct BlockCtx {
     out: *mut i8,
 }
 
+/// The multiply-accumulate loop of a four-channel block (after a
+/// `DLSTP.8` on the row length): per 16 bytes one input load from `r1`,
+/// one load from each filter row `{w0}`..`{w3}` and four `VMLADAVA.S8`
+/// into `r0, r2, r4, r8` (`VMLADAVA` takes even registers); then the four
+/// sums gathered into `q0`. Shared with [`super::arm_mve_rows`].
+macro_rules! dot4_loop {
+    () => {
+        concat!(
+            "2:\n",
+            "vldrb.u8 q0, [r1], #16\n",
+            "vldrb.u8 q1, [{w0}], #16\n",
+            "vmladava.s8 r0, q0, q1\n",
+            "vldrb.u8 q1, [{w1}], #16\n",
+            "vmladava.s8 r2, q0, q1\n",
+            "vldrb.u8 q1, [{w2}], #16\n",
+            "vmladava.s8 r4, q0, q1\n",
+            "vldrb.u8 q1, [{w3}], #16\n",
+            "vmladava.s8 r8, q0, q1\n",
+            "letp lr, 2b\n",
+            "vmov q0[2], q0[0], r0, r4\n",
+            "vmov q0[3], q0[1], r2, r8\n",
+        )
+    };
+}
+
 /// The sums of a four-channel block into `q0`: filter rows `{w0}` and the
 /// next three (`lr` = `k` bytes apart), input row in `r1`, accumulators
 /// `r0, r2, r4, r8` (`VMLADAVA` takes even registers) starting from the
@@ -313,19 +338,7 @@ macro_rules! dot4_block {
             "ldrd r4, r8, [r0, #8]\n",
             "ldrd r0, r2, [r0]\n",
             "dlstp.8 lr, lr\n",
-            "2:\n",
-            "vldrb.u8 q0, [r1], #16\n",
-            "vldrb.u8 q1, [{w0}], #16\n",
-            "vmladava.s8 r0, q0, q1\n",
-            "vldrb.u8 q1, [{w1}], #16\n",
-            "vmladava.s8 r2, q0, q1\n",
-            "vldrb.u8 q1, [{w2}], #16\n",
-            "vmladava.s8 r4, q0, q1\n",
-            "vldrb.u8 q1, [{w3}], #16\n",
-            "vmladava.s8 r8, q0, q1\n",
-            "letp lr, 2b\n",
-            "vmov q0[2], q0[0], r0, r4\n",
-            "vmov q0[3], q0[1], r2, r8\n",
+            dot4_loop!(),
         )
     };
 }

@@ -736,7 +736,10 @@ pub mod selftest;
 
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
 mod arm_dsp;
+// Its asm macros (the four-row multiply-accumulate loop) serve
+// `arm_mve_rows` too.
 #[cfg(all(feature = "mve", target_arch = "arm"))]
+#[macro_use]
 mod arm_mve;
 #[cfg(all(feature = "mve", target_arch = "arm"))]
 mod arm_mve_rows;
