@@ -111,13 +111,15 @@ struct AddConsts {
 /// register), the right shifts and bounds sit in `q3..q7`, and `b`'s zero
 /// point and the output left shift are reloaded from memory.
 ///
-/// Each shift here is one per tensor, so no lane needs the mask that keeps
-/// the negative-rounding fix away from unshifted lanes. When the output
-/// shifts right and not left (TFLite's Add parameters always do: its
-/// multiplier is tiny), the step drops the masks and the output left
+/// Each shift here is one per tensor, so the mask that keeps the
+/// negative-rounding fix away from unshifted lanes only stands in for a
+/// choice made once per call. When the output shifts right and not left
+/// (TFLite's Add parameters always do: its multiplier is tiny), that
+/// choice is made in Rust: the step drops the masks and the output left
 /// shift, and an input that does not shift right (the one with the larger
 /// scale, whose multiplier is exactly ½) skips its rounding division
-/// altogether: 23 instructions per step for TFLite's parameters.
+/// altogether, 23 instructions per step. Any other parameters take the
+/// masked sequence, which covers every combination in one `asm!`.
 pub fn add4_run(
     a: &[i8],
     b: &[i8],
@@ -899,11 +901,10 @@ pub fn fc_row_single(
         out: out.as_mut_ptr(),
     };
     for b in 0..n4 {
-        // SAFETY: block `b < n4` reads
-        // `patch[..k]`, `w[4bk..4bk+4k]`, `fb[4b..4b+4]` and `consts`
-        // (80 bytes, 16-byte aligned) and writes `out[4b..4b+4]`, all in
-        // bounds by the `n4` limits; only the declared registers are
-        // written. Compiled only with the `mve` feature on 32-bit Arm.
+        // SAFETY: block `b < n4` reads `patch[..k]`, `w[4bk..4bk+4k]`,
+        // `fb[4b..4b+4]` and `consts` (80 bytes, 16-byte aligned) and
+        // writes `out[4b..4b+4]`, all in bounds by the `n4` limits; only
+        // the declared registers are written. Compiled only with the `mve` feature on 32-bit Arm.
         unsafe {
             ctx.bias = fb.as_ptr().add(4 * b);
             ctx.out = out.as_mut_ptr().add(4 * b);
@@ -981,10 +982,10 @@ pub fn gather_rows<'a>(
 }
 
 /// One input row of at most 16 bytes (`k ≤ 16`) times the filter rows,
-/// requantized, all blocks of four channels in one `asm!`: the input row stays in `q0`
-/// (loaded under a `VCTP.8 k` predicate, which also guards every weight
-/// load and `VMLADAVA`, so no byte past a row is read or summed), the
-/// output constants stay in `q5..q7`, and each block costs four
+/// requantized, all blocks of four channels in one `asm!`: the input row
+/// stays in `q0` (loaded under a `VCTP.8 k` predicate, which also guards
+/// every weight load and `VMLADAVA`, so no byte past a row is read or
+/// summed), the output constants stay in `q5..q7`, and each block costs four
 /// predicated weight loads, four multiply-accumulates and the
 /// requantization (the byte store's base is the low register `r1`).
 /// Returns how many channels it wrote.
