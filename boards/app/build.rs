@@ -45,7 +45,7 @@ fn board_meta(key: &str) -> Option<String> {
 /// Every kernel when `EMBER_KERNELS=all`, and when the blob does not load
 /// on the host (the firmware then reports why, as it would for any bad
 /// model).
-fn kernel_bits(model: &[u8]) -> u64 {
+fn kernel_bits(model: &[u8]) -> u128 {
     println!("cargo:rerun-if-env-changed=EMBER_KERNELS");
     match std::env::var("EMBER_KERNELS").as_deref() {
         Ok("all") => return ember_runtime::Kernels::ALL.bits(),

@@ -1,7 +1,7 @@
 //! `ember inspect`: the compiled model layer by layer.
 
 use anyhow::Result;
-use ember_runtime::format::{kernel_name, Storage, SCRATCH_INPUT};
+use ember_runtime::format::{Storage, SCRATCH_INPUT};
 use ember_runtime::{Interpreter, Model};
 use serde_json::json;
 use std::fmt::Write;
@@ -52,7 +52,7 @@ fn layers(m: &Model<'_>) -> Result<Vec<Layer>> {
             weight_bytes,
             arena_offset: out.offset,
             arena_bytes: out.size,
-            kernel: kernel_name(op.opcode, op.variant).unwrap_or("?"),
+            kernel: op.opcode.variant_name(op.variant).unwrap_or("?"),
             scratch_bytes,
         });
     }

@@ -44,7 +44,8 @@ pub struct Op {
     pub params: Vec<i32>,
     /// Name (the ONNX node it came from).
     pub name: String,
-    /// Kernel variant ([`ember_runtime::format::variant`]); chosen by
+    /// Kernel variant (`ember_runtime::format::REFERENCE_VARIANT`, or one
+    /// of the `VARIANT_*` of its operator in `ember_runtime::ops`); chosen by
     /// [`crate::select`] after lowering.
     pub variant: u16,
 }

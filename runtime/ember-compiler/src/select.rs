@@ -8,14 +8,15 @@ use std::fmt;
 use std::str::FromStr;
 
 use ember_runtime::format::{
-    variant, OpCode, FOLDED_BIAS_INPUT, PACKED_WEIGHTS_INPUT, REQUANT_BLOCKS_INPUT, SCRATCH_INPUT,
+    FOLDED_BIAS_INPUT, PACKED_WEIGHTS_INPUT, REQUANT_BLOCKS_INPUT, SCRATCH_INPUT,
 };
 use ember_runtime::kernels::opt::{
     conv, conv_f32, depthwise_conv, dsp_weights_len, fold_bias, pack_weights_dsp, pack_weights_s16,
     packed_weights_len, requant_blocks, REQUANT_BLOCK_WORDS,
 };
-use ember_runtime::kernels::{Shape4, Window};
-use ember_runtime::{DType, Rounding};
+use ember_runtime::kernels::Shape4;
+use ember_runtime::ops::{self, Params as _};
+use ember_runtime::{DType, OpCode, Rounding};
 
 use crate::ir::Graph;
 
@@ -139,20 +140,9 @@ impl Target {
     }
 }
 
-/// The convolution window in an op's params `[stride h, w, dilation h, w,
-/// pad top, left, bottom, right, …]`.
-fn window(p: &[i32]) -> Window {
-    let at = |i: usize| p.get(i).copied().unwrap_or(0).max(0) as usize;
-    Window {
-        stride_h: at(0),
-        stride_w: at(1),
-        dil_h: at(2),
-        dil_w: at(3),
-        pad_top: at(4),
-        pad_left: at(5),
-        pad_bottom: at(6),
-        pad_right: at(7),
-    }
+/// A convolution's params, if the op's words are well formed.
+fn conv_params(op: &crate::ir::Op) -> Option<ops::conv::Params> {
+    ops::conv::Params::from_words(&op.params).ok()
 }
 
 /// The f32 kernel variant for op `i` on a Cortex-A target, if it has one:
@@ -166,12 +156,13 @@ fn float_variant(g: &Graph, i: usize, target: Target) -> Option<u16> {
         return None;
     }
     match op.opcode {
-        OpCode::Conv2d if op.params.len() == 11 && op.params[8] == 1 => Some(variant::CONV_F32),
-        OpCode::DepthwiseConv2d if op.params.len() == 11 => {
+        OpCode::Conv2d if conv_params(op)?.groups == 1 => Some(ops::conv::VARIANT_F32),
+        OpCode::DepthwiseConv2d => {
+            conv_params(op)?;
             let (xs, ws) = (shape4(&x.dims)?, shape4(&w.dims)?);
-            (xs.c == ws.c).then_some(variant::DEPTHWISE_F32)
+            (xs.c == ws.c).then_some(ops::conv::VARIANT_DEPTHWISE_F32)
         }
-        OpCode::FullyConnected if w.dims.len() == 2 => Some(variant::FULLY_CONNECTED_F32),
+        OpCode::FullyConnected if w.dims.len() == 2 => Some(ops::fully_connected::VARIANT_F32),
         _ => None,
     }
 }
@@ -185,7 +176,7 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding, packed_weights:
     for i in 0..g.ops.len() {
         let op = &g.ops[i];
         if op.opcode == OpCode::DynamicFullyConnected {
-            g.ops[i].variant = variant::DYNAMIC_FC;
+            g.ops[i].variant = ops::dynamic_fc::VARIANT_OPT;
             continue;
         }
         if op.opcode == OpCode::Add && rounding == Rounding::TfliteFixedPoint {
@@ -193,25 +184,26 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding, packed_weights:
             if let (Some(a), Some(b)) = (dims(0), dims(1)) {
                 let y = &g.tensors[op.output];
                 if a.dtype == DType::I8 && a.dims == y.dims && b.dims == y.dims {
-                    g.ops[i].variant = variant::ADD;
+                    g.ops[i].variant = ops::binary::VARIANT_ADD_S8;
                 }
             }
             continue;
         }
-        if op.opcode == OpCode::AvgPool2d && op.params.len() == 11 {
+        if op.opcode == OpCode::AvgPool2d {
             let x = op.inputs.first().copied().flatten().map(|t| &g.tensors[t]);
             let y = &g.tensors[op.output];
-            let p = &op.params;
-            if let Some(x) = x {
+            let p = ops::pool::Params::from_words(&op.params).ok();
+            if let (Some(x), Some(p)) = (x, p) {
+                let w = &p.pool.win;
                 let whole = x.dims.len() == 4
-                    && p[0] as usize == x.dims[1]
-                    && p[1] as usize == x.dims[2]
-                    && p[4..8].iter().all(|&v| v == 0)
+                    && p.pool.kh == x.dims[1]
+                    && p.pool.kw == x.dims[2]
+                    && [w.pad_top, w.pad_left, w.pad_bottom, w.pad_right] == [0; 4]
                     && y.dims.len() == 4
                     && y.dims[1] == 1
                     && y.dims[2] == 1;
                 if x.dtype == DType::I8 && whole {
-                    g.ops[i].variant = variant::GLOBAL_AVG_POOL;
+                    g.ops[i].variant = ops::pool::VARIANT_GLOBAL_AVG_S8;
                 }
             }
             continue;
@@ -225,9 +217,10 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding, packed_weights:
         if let Some(v) = float_variant(g, i, target) {
             let op = &g.ops[i];
             let scratch = match (op.opcode, op.inputs.get(1).copied().flatten()) {
-                (OpCode::Conv2d, Some(w)) => shape4(&g.tensors[w].dims)
-                    .map(|ws| conv_f32::conv2d_f32_opt_scratch_size(ws, &window(&op.params)))
-                    .unwrap_or(0),
+                (OpCode::Conv2d, Some(w)) => match (shape4(&g.tensors[w].dims), conv_params(op)) {
+                    (Some(ws), Some(p)) => conv_f32::conv2d_f32_opt_scratch_size(ws, &p.window),
+                    _ => 0,
+                },
                 _ => 0,
             };
             let st = (scratch > 0)
@@ -252,30 +245,21 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding, packed_weights:
         }
         let in_zp = x.quant.map(|q| q.1).unwrap_or(0);
         let wv: Vec<i8> = wdata.iter().map(|&b| b as i8).collect();
-        let p = &op.params;
-        let win = |p: &[i32]| Window {
-            stride_h: p[0] as usize,
-            stride_w: p[1] as usize,
-            dil_h: p[2] as usize,
-            dil_w: p[3] as usize,
-            pad_top: p[4] as usize,
-            pad_left: p[5] as usize,
-            pad_bottom: p[6] as usize,
-            pad_right: p[7] as usize,
-        };
         let (v, channels, scratch, channel_last) = match op.opcode {
             OpCode::Conv2d => {
-                let (Some(ws), Some(_)) = (shape4(&w.dims), shape4(&x.dims)) else {
+                let (Some(ws), Some(_), Some(p)) =
+                    (shape4(&w.dims), shape4(&x.dims), conv_params(op))
+                else {
                     continue;
                 };
-                if p.len() != 11 || p[8] != 1 {
+                if p.groups != 1 {
                     continue;
                 }
-                let win = win(p);
+                let win = p.window;
                 let v = if conv::is_pointwise(ws, &win) {
-                    variant::CONV_POINTWISE
+                    ops::conv::VARIANT_POINTWISE
                 } else {
-                    variant::CONV_IM2COL
+                    ops::conv::VARIANT_IM2COL
                 };
                 (
                     v,
@@ -288,11 +272,11 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding, packed_weights:
                 let (Some(ws), Some(xs)) = (shape4(&w.dims), shape4(&x.dims)) else {
                     continue;
                 };
-                if p.len() != 11 || xs.c != ws.c {
+                if conv_params(op).is_none() || xs.c != ws.c {
                     continue;
                 }
                 (
-                    variant::DEPTHWISE,
+                    ops::conv::VARIANT_DEPTHWISE,
                     ws.c,
                     depthwise_conv::depthwise_conv2d_s8_opt_scratch_size(ws.c),
                     true,
@@ -302,7 +286,7 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding, packed_weights:
                 if w.dims.len() != 2 || w.quant.map(|q| q.1).unwrap_or(0) != 0 {
                     continue;
                 }
-                (variant::FULLY_CONNECTED, w.dims[0], 0, false)
+                (ops::fully_connected::VARIANT_S8, w.dims[0], 0, false)
             }
         };
         let bias = op

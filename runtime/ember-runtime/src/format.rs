@@ -46,13 +46,13 @@
 //! An op record (`OP_RECORD_BYTES` = 32):
 //!
 //! ```text
-//!  0  u16  opcode ([`OpCode`])
+//!  0  u16  opcode ([`OpCode`](crate::OpCode))
 //!  2  u16  kernel variant (0 = portable reference)
 //!  4  u16  number of inputs
 //!  6  u16  number of outputs
 //!  8  u32  first operand index in the operand pool (inputs, then outputs)
 //! 12  u32  first word in the param pool
-//! 16  u32  number of param words
+//! 16  u32  number of param words (the op's `Params` in [`crate::ops`])
 //! 20  u32  name offset in the string pool
 //! 24  u32  name length
 //! 28  u32  reserved (0)
@@ -106,62 +106,17 @@ pub const REQUANT_BLOCKS_INPUT: usize = 6;
 /// validation checks either against the filter element by element.
 pub const PACKED_WEIGHTS_INPUT: usize = 7;
 
-/// Kernel variants an op record may name. Variant 0 is always the
-/// portable reference kernel; the others are the optimized kernels of
-/// [`crate::kernels::opt`], whose instruction set (Helium, DSP, NEON or
-/// portable) is fixed when the runtime is built.
-pub mod variant {
-    /// The reference kernel (every opcode).
-    pub const REFERENCE: u16 = 0;
-    /// [`super::OpCode::Conv2d`]: pointwise 1×1 (stride 1, no padding,
-    /// one group) as a matrix product on the input rows.
-    pub const CONV_POINTWISE: u16 = 1;
-    /// [`super::OpCode::Conv2d`]: one group, each receptive field gathered
-    /// into scratch, then a matrix product.
-    pub const CONV_IM2COL: u16 = 2;
-    /// [`super::OpCode::Conv2d`]: f32, one group, four pixels and four
-    /// output channels per pass (fused multiply-adds on NEON; scratch for
-    /// four receptive fields unless pointwise).
-    pub const CONV_F32: u16 = 3;
-    /// [`super::OpCode::DepthwiseConv2d`]: multiplier 1, sixteen channels
-    /// per block.
-    pub const DEPTHWISE: u16 = 1;
-    /// [`super::OpCode::DepthwiseConv2d`]: f32, multiplier 1, four
-    /// channels per vector.
-    pub const DEPTHWISE_F32: u16 = 2;
-    /// [`super::OpCode::FullyConnected`]: int8, weight zero point 0.
-    pub const FULLY_CONNECTED: u16 = 1;
-    /// [`super::OpCode::FullyConnected`]: f32, four outputs per pass.
-    pub const FULLY_CONNECTED_F32: u16 = 2;
-    /// [`super::OpCode::Add`]: int8 with TFLite rounding, operands and
-    /// output of one shape.
-    pub const ADD: u16 = 1;
-    /// [`super::OpCode::DynamicFullyConnected`]: four weight rows per pass
-    /// over the quantized input row.
-    pub const DYNAMIC_FC: u16 = 1;
-    /// [`super::OpCode::AvgPool2d`]: int8, the window is the whole image
-    /// (no padding, one output pixel).
-    pub const GLOBAL_AVG_POOL: u16 = 1;
-}
+/// The opcode of an op record (declared with every operator in
+/// [`crate::ops`]).
+pub use crate::op_codes::OpCode;
 
-/// The kernel an (opcode, variant) pair names, as `ember inspect` shows
-/// it; `None` for a variant this runtime does not have.
-pub fn kernel_name(opcode: OpCode, v: u16) -> Option<&'static str> {
-    Some(match (opcode, v) {
-        (_, variant::REFERENCE) => "reference",
-        (OpCode::Conv2d, variant::CONV_POINTWISE) => "conv2d_s8_pointwise",
-        (OpCode::Conv2d, variant::CONV_IM2COL) => "conv2d_s8_im2col",
-        (OpCode::Conv2d, variant::CONV_F32) => "conv2d_f32_opt",
-        (OpCode::DepthwiseConv2d, variant::DEPTHWISE_F32) => "depthwise_conv2d_f32_opt",
-        (OpCode::FullyConnected, variant::FULLY_CONNECTED_F32) => "fully_connected_f32_opt",
-        (OpCode::DepthwiseConv2d, variant::DEPTHWISE) => "depthwise_conv2d_s8_opt",
-        (OpCode::FullyConnected, variant::FULLY_CONNECTED) => "fully_connected_s8_opt",
-        (OpCode::Add, variant::ADD) => "add_s8_opt",
-        (OpCode::AvgPool2d, variant::GLOBAL_AVG_POOL) => "global_avg_pool_s8_opt",
-        (OpCode::DynamicFullyConnected, variant::DYNAMIC_FC) => "fully_connected_dynamic_f32_opt",
-        _ => return None,
-    })
-}
+/// The kernel variant every opcode has: its portable reference kernel.
+/// The other variants an op record may name are the optimized kernels of
+/// [`crate::kernels::opt`], declared by each operator's module in
+/// [`crate::ops`] (e.g. [`crate::ops::conv::VARIANT_POINTWISE`]); their
+/// instruction set (Helium, DSP, NEON or portable) is fixed when the
+/// runtime is built.
+pub const REFERENCE_VARIANT: u16 = 0;
 
 /// Element type of a tensor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -264,193 +219,6 @@ impl Rounding {
         match self {
             Rounding::TfliteFixedPoint => "tflite",
             Rounding::OnnxFloat => "onnx",
-        }
-    }
-}
-
-/// Operator codes. Each op's inputs, outputs and params are documented on
-/// its variant; the runtime validates all of them at load time.
-///
-/// Layout conventions: 4-D activations are NHWC; convolution filters are
-/// `[Cout, Kh, Kw, Cin/groups]`; depthwise filters are `[1, Kh, Kw, Cout]`;
-/// fully-connected weights are `[N, K]` (output-major).
-///
-/// Activation bounds (`act_min`, `act_max`) are quantized integers for
-/// int8 ops and `f32` bit patterns for float ops.
-///
-/// Integer ops that requantize take a `requant` tensor: `i32 [C, 2]`
-/// holding (multiplier, shift) pairs for [`Rounding::TfliteFixedPoint`], or
-/// `f32 [C]` holding real scales for [`Rounding::OnnxFloat`]; `C` is 1 for
-/// per-tensor or the number of output channels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[repr(u16)]
-pub enum OpCode {
-    /// Convolution. Inputs: x `[N,H,W,Ci]`, filter `[Co,Kh,Kw,Ci/g]`,
-    /// bias `[Co]` (i32 for int8, f32 for float; optional), requant (int8
-    /// only). Output `[N,Ho,Wo,Co]`. Params: `[stride_h, stride_w, dil_h,
-    /// dil_w, pad_top, pad_left, pad_bottom, pad_right, groups, act_min,
-    /// act_max]`.
-    Conv2d = 1,
-    /// Depthwise convolution. Inputs: x `[N,H,W,Ci]`, filter `[1,Kh,Kw,Co]`
-    /// (`Co = Ci × multiplier`), bias, requant. Params: as [`OpCode::Conv2d`]
-    /// with `groups` replaced by the depth multiplier.
-    DepthwiseConv2d = 2,
-    /// Fully connected: `y[m, n] = Σ_k x[m, k] · w[n, k] + b[n]`. Inputs: x
-    /// `[.., K]`, w `[N, K]`, bias `[N]` (optional), requant (int8 only).
-    /// Output `[.., N]`. Params: `[act_min, act_max]`. For int8 the weight
-    /// zero point comes from the weight tensor.
-    FullyConnected = 3,
-    /// Element-wise add with numpy broadcasting. Inputs: a, b. Params:
-    /// `[act_min, act_max]`, plus for int8 TFLite semantics `[left_shift,
-    /// a_mult, a_shift, b_mult, b_shift, out_mult, out_shift]`.
-    Add = 4,
-    /// Element-wise multiply with broadcasting. Inputs: a, b. Params:
-    /// `[act_min, act_max]`, plus for int8 `[out_mult, out_shift]`
-    /// (TFLite) or `[f32 scale]` (ONNX).
-    Mul = 5,
-    /// Average pooling over NHWC. Input x, output y. Params: `[kh, kw,
-    /// stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right,
-    /// count_include_pad, act_min, act_max]`.
-    AvgPool2d = 6,
-    /// Max pooling over NHWC. Params as [`OpCode::AvgPool2d`].
-    MaxPool2d = 7,
-    /// Softmax over the last axis. Params: f32 beta (bits), plus for int8
-    /// TFLite semantics `[input_multiplier, input_left_shift, diff_min]`.
-    Softmax = 8,
-    /// Copies x into y with axes permuted. Params: `perm[0..rank]`.
-    Transpose = 9,
-    /// Copies bytes unchanged (a reshape that could not be an alias).
-    Copy = 10,
-    /// Constant padding. Params: `[before_0, .., before_{r-1}, after_0, ..,
-    /// after_{r-1}, pad value (quantized int, or f32 bits)]`.
-    Pad = 11,
-    /// Concatenation along an axis. Inputs: 1..=8 tensors. Params: `[axis]`.
-    Concat = 12,
-    /// f32 → int8/uint8 (`round_half_even(x / scale) + zp`, saturated).
-    Quantize = 13,
-    /// int8/uint8/int32 → f32 (`(q - zp) · scale`).
-    Dequantize = 14,
-    /// Clamp (ReLU, ReLU6, Clip) when it could not be fused. Params:
-    /// `[min, max]` (quantized ints for int8, f32 bits for float).
-    Clamp = 15,
-    /// Element-wise subtract (f32) with broadcasting. Params `[act_min, act_max]`.
-    Sub = 16,
-    /// Element-wise divide (f32) with broadcasting. Params `[act_min, act_max]`.
-    Div = 17,
-    /// Batched f32 matrix product over strided views (see
-    /// [`crate::kernels::matmul`]). Inputs a, b. Output row-major `[batch,
-    /// M, N]` (any shape with that many elements). Params: `[batch, M, N, K,
-    /// a_sb, a_sm, a_sk, b_sb, b_sk, b_sn]` (element strides).
-    MatMul = 18,
-    /// Fused f32 attention (see [`crate::kernels::attention`]). Inputs q, k,
-    /// v, additive mask (optional), -, scratch (`[SCRATCH_INPUT]`, `Sk + Dv` f32).
-    /// Params: `[heads, Sq, Sk, D, Dv]`, then the strides (head, seq, dim)
-    /// of q, k, v, the output and the mask (zeros without one), then the
-    /// f32 score scale.
-    Attention = 19,
-    /// Layer normalization over the last axis, f32. Inputs x, gamma `[D]`,
-    /// beta `[D]` (optional). Params: `[f32 epsilon]`.
-    LayerNorm = 20,
-    /// Element-wise f32 function. Params: `[kind]`
-    /// ([`crate::kernels::unary::UnaryOp`]).
-    Unary = 21,
-    /// Gather along an axis (embedding lookup). Inputs table, indices
-    /// (i32). Params: `[axis]`.
-    Gather = 22,
-    /// Fully connected with dynamic int8 quantization of the f32 input
-    /// (see [`crate::kernels::dynamic_fc`]). Inputs x `[.., K]` f32, w `[N,
-    /// K]` int8, w_scale `[N or 1]` f32, bias `[N]` f32 (optional), weight
-    /// row sums `[N]` i32, scratch (`[SCRATCH_INPUT]`). Output f32 `[..,
-    /// N]`. No params.
-    DynamicFullyConnected = 23,
-    /// Reduction of the middle axis of `[outer, n, inner]`, f32. Params:
-    /// `[kind, outer, n, inner]` ([`crate::kernels::reduce::ReduceOp`]).
-    Reduce = 24,
-    /// Element type conversion. Params: `[to_bool]`.
-    Cast = 25,
-    /// Comparison or boolean op with broadcasting, output u8 0/1. Params:
-    /// `[kind]` ([`crate::kernels::logic::CompareOp`]).
-    Compare = 26,
-    /// `cond ? a : b` with broadcasting. Inputs cond (u8), a, b. No params.
-    Where = 27,
-    /// Broadcast copy to the output's shape. No params.
-    Expand = 28,
-}
-
-impl OpCode {
-    /// Decodes an opcode.
-    pub fn from_u16(v: u16) -> Option<OpCode> {
-        Some(match v {
-            1 => OpCode::Conv2d,
-            2 => OpCode::DepthwiseConv2d,
-            3 => OpCode::FullyConnected,
-            4 => OpCode::Add,
-            5 => OpCode::Mul,
-            6 => OpCode::AvgPool2d,
-            7 => OpCode::MaxPool2d,
-            8 => OpCode::Softmax,
-            9 => OpCode::Transpose,
-            10 => OpCode::Copy,
-            11 => OpCode::Pad,
-            12 => OpCode::Concat,
-            13 => OpCode::Quantize,
-            14 => OpCode::Dequantize,
-            15 => OpCode::Clamp,
-            16 => OpCode::Sub,
-            17 => OpCode::Div,
-            18 => OpCode::MatMul,
-            19 => OpCode::Attention,
-            20 => OpCode::LayerNorm,
-            21 => OpCode::Unary,
-            22 => OpCode::Gather,
-            23 => OpCode::DynamicFullyConnected,
-            24 => OpCode::Reduce,
-            25 => OpCode::Cast,
-            26 => OpCode::Compare,
-            27 => OpCode::Where,
-            28 => OpCode::Expand,
-            _ => return None,
-        })
-    }
-
-    /// Whether the reference kernel itself takes a scratch buffer at
-    /// [`SCRATCH_INPUT`] (otherwise only optimized variants do).
-    pub fn has_reference_scratch(self) -> bool {
-        matches!(self, OpCode::Attention | OpCode::DynamicFullyConnected)
-    }
-
-    /// Human-readable operator name.
-    pub fn name(self) -> &'static str {
-        match self {
-            OpCode::Conv2d => "Conv2d",
-            OpCode::DepthwiseConv2d => "DepthwiseConv2d",
-            OpCode::FullyConnected => "FullyConnected",
-            OpCode::Add => "Add",
-            OpCode::Mul => "Mul",
-            OpCode::AvgPool2d => "AvgPool2d",
-            OpCode::MaxPool2d => "MaxPool2d",
-            OpCode::Softmax => "Softmax",
-            OpCode::Transpose => "Transpose",
-            OpCode::Copy => "Copy",
-            OpCode::Pad => "Pad",
-            OpCode::Concat => "Concat",
-            OpCode::Quantize => "Quantize",
-            OpCode::Dequantize => "Dequantize",
-            OpCode::Clamp => "Clamp",
-            OpCode::Sub => "Sub",
-            OpCode::Div => "Div",
-            OpCode::MatMul => "MatMul",
-            OpCode::Attention => "Attention",
-            OpCode::LayerNorm => "LayerNorm",
-            OpCode::Unary => "Unary",
-            OpCode::Gather => "Gather",
-            OpCode::DynamicFullyConnected => "DynamicFullyConnected",
-            OpCode::Reduce => "Reduce",
-            OpCode::Cast => "Cast",
-            OpCode::Compare => "Compare",
-            OpCode::Where => "Where",
-            OpCode::Expand => "Expand",
         }
     }
 }

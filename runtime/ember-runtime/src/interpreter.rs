@@ -1,10 +1,11 @@
 //! Runs a validated model in a caller-provided arena.
 
 use crate::error::{Error, Result};
-use crate::format::{DType, OpCode, Storage, ALIGN, MAX_OP_INPUTS, SCRATCH_INPUT};
+use crate::format::{DType, Storage, ALIGN, MAX_OP_INPUTS, SCRATCH_INPUT};
 use crate::kernel_set::{AllKernels, KernelSet};
 use crate::model::{Model, OpInfo, TensorInfo, TensorView};
-use crate::ops;
+use crate::ops::{self, OpIo};
+use crate::OpCode;
 
 /// What a profiling hook is told around each op.
 #[derive(Clone, Copy, Debug)]
@@ -159,15 +160,6 @@ impl<'m, 'a, S: KernelSet> Interpreter<'m, 'a, S> {
     }
 }
 
-/// The memory one op touches: its input bytes (arena or blob), its output
-/// bytes and its scratch bytes (empty when it has none), the two writable
-/// ones carved from the arena without overlapping each other or any input.
-pub(crate) struct OpIo<'b> {
-    pub ins: [&'b [u8]; MAX_OP_INPUTS],
-    pub out: &'b mut [u8],
-    pub scratch: &'b mut [u8],
-}
-
 /// Read-only pieces of the arena left after carving out the writable
 /// ranges, each with its arena offset.
 struct Pieces<'b> {
@@ -196,7 +188,7 @@ fn split_io<'b>(model: &'b Model<'b>, op: &OpInfo<'b>, arena: &'b mut [u8]) -> R
     let (o0, o1) = (out_t.offset, out_t.offset + out_t.size);
     // The scratch range (empty at the output's end when there is none).
     let (s0, s1) = match op.input(SCRATCH_INPUT) {
-        Some(t) if op.has_scratch() => {
+        Some(t) if ops::has_scratch(op) => {
             let info = model.tensor(t)?;
             if info.storage != Storage::Arena {
                 return Err(bad("scratch is not an arena tensor"));
@@ -233,7 +225,7 @@ fn split_io<'b>(model: &'b Model<'b>, op: &OpInfo<'b>, arena: &'b mut [u8]) -> R
     let mut ins: [&'b [u8]; MAX_OP_INPUTS] = [&[]; MAX_OP_INPUTS];
     for (i, slot) in ins.iter_mut().enumerate().take(op.n_inputs) {
         let Some(t) = op.input(i) else { continue };
-        if i == SCRATCH_INPUT && op.has_scratch() {
+        if i == SCRATCH_INPUT && ops::has_scratch(op) {
             continue;
         }
         let info = model.tensor(t)?;

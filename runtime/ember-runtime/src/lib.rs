@@ -9,7 +9,8 @@
 //! let scores = interp.output(0)?.as_i8()?;
 //! ```
 //!
-//! The blob format is described in [`format`]; kernels live in [`kernels`].
+//! The blob format is described in [`format`]; each operator's params,
+//! validation and dispatch live in [`ops`], its kernels in [`kernels`].
 #![no_std]
 #![deny(missing_docs)]
 
@@ -18,20 +19,26 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+#[macro_use]
+mod op_table;
+
 pub mod error;
 pub mod format;
 mod interpreter;
 pub mod kernel_set;
 pub mod kernels;
+mod load;
 mod model;
-mod ops;
+mod op_codes;
+pub mod ops;
 mod reader;
 
 pub use error::{Error, Result};
-pub use format::{DType, OpCode, Rounding};
+pub use format::{DType, Rounding};
 pub use interpreter::{Interpreter, OpEvent, TensorMut};
-pub use kernel_set::{AllKernels, Kernel, KernelSet, Kernels};
+pub use kernel_set::{AllKernels, KernelSet, Kernels};
 pub use model::{Model, OpInfo, Quant, TensorInfo, TensorView};
+pub use op_codes::{Kernel, OpCode};
 
 /// A 16-byte aligned byte buffer, for arenas and for model blobs embedded
 /// with `include_bytes!`:

@@ -2,9 +2,8 @@
 
 use crate::error::{Error, Result};
 use crate::format::*;
-use crate::kernel_set::{AllKernels, Kernel, KernelSet, Kernels};
-use crate::ops;
 use crate::reader::{f32_at, i32_at, range, u16_at, u32_at};
+use crate::OpCode;
 
 /// Quantization parameters of a tensor (`real = (q - zero_point) * scale`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -90,26 +89,14 @@ impl OpInfo<'_> {
         }
     }
 
-    /// Whether input slot [`SCRATCH_INPUT`] is the op's scratch buffer:
-    /// always for optimized variants, and for the opcodes whose reference
-    /// kernel needs one.
-    pub fn has_scratch(&self) -> bool {
-        self.variant != variant::REFERENCE || self.opcode.has_reference_scratch()
-    }
-
     /// Number of param words.
     pub fn n_params(&self) -> usize {
         self.params.len() / 4
     }
 
-    /// Param word `i` as an integer.
-    pub fn param(&self, i: usize) -> Option<i32> {
-        i32_at(self.params, i.checked_mul(4)?)
-    }
-
-    /// Param word `i` as an `f32` bit pattern.
-    pub fn param_f32(&self, i: usize) -> Option<f32> {
-        f32_at(self.params, i.checked_mul(4)?)
+    /// The param words, little-endian (decoded by the op's `Params`).
+    pub(crate) fn param_bytes(&self) -> &[u8] {
+        self.params
     }
 }
 
@@ -145,25 +132,10 @@ fn hdr(blob: &[u8], off: usize) -> Result<usize> {
 }
 
 impl<'a> Model<'a> {
-    /// Validates `blob` completely and returns a view of it.
-    ///
-    /// Checks, in order: length, magic, version, checksum, alignment,
-    /// every section's bounds, every tensor record, every op record and its
-    /// parameters against what its kernel accepts, the graph inputs and
-    /// outputs, and the arena plan (no two tensors that are alive at the same
-    /// time share bytes). Nothing is executed.
-    ///
-    /// Every kernel of the runtime is linked; a firmware for one model
-    /// uses [`Self::load_with`] to keep only the kernels it runs.
-    pub fn load(blob: &'a [u8]) -> Result<Model<'a>> {
-        Self::load_with::<AllKernels>(blob)
-    }
-
-    /// [`Self::load`] for a build that contains the kernels of `S` only: a
-    /// model with an op on any other kernel is refused with
-    /// [`Error::KernelNotBuilt`], and the validation code of the operators
-    /// `S` leaves out is not linked.
-    pub fn load_with<S: KernelSet>(blob: &'a [u8]) -> Result<Model<'a>> {
+    /// Checks the header (length, magic, version, checksum, alignment,
+    /// reserved fields) and every section's bounds, and returns a view
+    /// whose records are not validated yet: [`Self::load_with`] does that.
+    pub(crate) fn parse(blob: &'a [u8]) -> Result<Model<'a>> {
         if blob.len() < HEADER_BYTES {
             return Err(Error::Truncated {
                 needed: HEADER_BYTES,
@@ -226,7 +198,7 @@ impl<'a> Model<'a> {
         if n_tensors >= NO_TENSOR as usize || n_ops > u32::MAX as usize / 2 {
             return Err(Error::BadSection("too many records"));
         }
-        let model = Model {
+        Ok(Model {
             blob,
             arena_bytes: hdr(blob, 20)?,
             rounding,
@@ -242,195 +214,7 @@ impl<'a> Model<'a> {
             params,
             data,
             names,
-        };
-        model.validate::<S>()?;
-        Ok(model)
-    }
-
-    fn validate<S: KernelSet>(&self) -> Result<()> {
-        for t in 0..self.n_tensors {
-            self.tensor_checked(t as u32)?;
-        }
-        for t in 0..self.n_tensors {
-            let info = self.tensor_checked(t as u32)?;
-            if let Some(a) = info.alias_of {
-                let target = self.tensor_checked(a)?;
-                let bad = |reason| Error::BadTensor {
-                    tensor: t as u32,
-                    reason,
-                };
-                if target.alias_of.is_some() || a as usize == t {
-                    return Err(bad("alias chains are not allowed"));
-                }
-                if target.storage != info.storage
-                    || target.offset != info.offset
-                    || target.size != info.size
-                    || target.dtype != info.dtype
-                {
-                    return Err(bad("alias does not cover the same bytes as its target"));
-                }
-            }
-        }
-        if self.n_inputs == 0 || self.n_outputs == 0 {
-            return Err(Error::BadSection(
-                "a model needs at least one input and output",
-            ));
-        }
-        for i in 0..self.n_inputs {
-            let t = self.input_info(i)?;
-            if t.storage != Storage::Arena || t.alias_of.is_some() {
-                return Err(Error::BadTensor {
-                    tensor: t.index,
-                    reason: "graph input must be a plain arena tensor",
-                });
-            }
-        }
-        for i in 0..self.n_outputs {
-            let t = self.output_info(i)?;
-            if t.storage != Storage::Arena {
-                return Err(Error::BadTensor {
-                    tensor: t.index,
-                    reason: "graph output must be an arena tensor",
-                });
-            }
-        }
-        for o in 0..self.n_ops {
-            let op = self.op_checked(o as u32)?;
-            for i in 0..op.n_inputs {
-                if let Some(t) = op.input(i) {
-                    self.tensor_checked(t).map_err(|_| Error::BadOp {
-                        op: op.index,
-                        reason: "input tensor index out of range",
-                    })?;
-                }
-            }
-            let out = self.tensor_checked(op.output).map_err(|_| Error::BadOp {
-                op: op.index,
-                reason: "output tensor index out of range",
-            })?;
-            if out.storage != Storage::Arena || out.alias_of.is_some() {
-                return Err(Error::BadOp {
-                    op: op.index,
-                    reason: "output must be a plain arena tensor",
-                });
-            }
-            ops::validate::<S>(self, &op)?;
-        }
-        self.validate_plan()
-    }
-
-    /// Checks that every arena tensor is written by at most one op (and
-    /// graph inputs by none), that no op reads a tensor before it is
-    /// written, and that tensors alive at the same time do not share bytes.
-    fn validate_plan(&self) -> Result<()> {
-        let n_ops = self.n_ops as i64;
-        // Lifetime [first, last] of each root tensor, in op indices; graph
-        // inputs are born at -1, graph outputs live until n_ops.
-        let lifetime = |root: u32| -> Result<Option<(i64, i64)>> {
-            let mut first: Option<i64> = None;
-            let mut last: i64 = i64::MIN;
-            let mut scratch = false;
-            for i in 0..self.n_inputs {
-                if self.root(self.input_index(i)?)? == root {
-                    first = Some(-1);
-                }
-            }
-            for o in 0..self.n_ops {
-                let op = self.op_checked(o as u32)?;
-                if self.root(op.output)? == root {
-                    if first.is_some() {
-                        return Err(Error::BadOp {
-                            op: op.index,
-                            reason: "tensor written twice (by two ops, or by an op and the caller)",
-                        });
-                    }
-                    first = Some(o as i64);
-                    last = last.max(o as i64);
-                }
-                for i in 0..op.n_inputs {
-                    if let Some(t) = op.input(i) {
-                        if self.tensor_checked(t)?.storage == Storage::Arena
-                            && self.root(t)? == root
-                        {
-                            if i == SCRATCH_INPUT && op.has_scratch() {
-                                // An op's scratch lives during that op only
-                                // and belongs to it alone.
-                                if first.is_some() {
-                                    return Err(Error::BadOp {
-                                        op: op.index,
-                                        reason: "scratch tensor is also used elsewhere",
-                                    });
-                                }
-                                first = Some(o as i64);
-                                last = o as i64;
-                                scratch = true;
-                                continue;
-                            }
-                            if scratch {
-                                return Err(Error::BadOp {
-                                    op: op.index,
-                                    reason: "reads another op's scratch tensor",
-                                });
-                            }
-                            match first {
-                                Some(f) if f < o as i64 => last = last.max(o as i64),
-                                _ => {
-                                    return Err(Error::BadOp {
-                                        op: op.index,
-                                        reason: "reads an arena tensor before it is written",
-                                    })
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            for i in 0..self.n_outputs {
-                if self.root(self.output_index(i)?)? == root {
-                    if first.is_none() {
-                        return Err(Error::BadTensor {
-                            tensor: root,
-                            reason: "graph output is never written",
-                        });
-                    }
-                    last = n_ops;
-                }
-            }
-            Ok(first.map(|f| (f, last.max(f))))
-        };
-        for a in 0..self.n_tensors as u32 {
-            let ta = self.tensor_checked(a)?;
-            if ta.storage != Storage::Arena || ta.alias_of.is_some() {
-                continue;
-            }
-            let Some((fa, la)) = lifetime(a)? else {
-                continue;
-            };
-            for b in (a + 1)..self.n_tensors as u32 {
-                let tb = self.tensor_checked(b)?;
-                if tb.storage != Storage::Arena || tb.alias_of.is_some() {
-                    continue;
-                }
-                let overlap_mem =
-                    ta.offset < tb.offset + tb.size && tb.offset < ta.offset + ta.size;
-                if !overlap_mem || ta.size == 0 || tb.size == 0 {
-                    continue;
-                }
-                if let Some((fb, lb)) = lifetime(b)? {
-                    if fa <= lb && fb <= la {
-                        return Err(Error::BadTensor {
-                            tensor: b,
-                            reason: "shares arena bytes with a tensor alive at the same time",
-                        });
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn root(&self, t: u32) -> Result<u32> {
-        Ok(self.tensor_checked(t)?.alias_of.unwrap_or(t))
+        })
     }
 
     /// Arena bytes the model needs.
@@ -468,14 +252,14 @@ impl<'a> Model<'a> {
         self.n_outputs
     }
 
-    fn input_index(&self, i: usize) -> Result<u32> {
+    pub(crate) fn input_index(&self, i: usize) -> Result<u32> {
         if i >= self.n_inputs {
             return Err(Error::NoSuchTensor(i));
         }
         u32_at(self.blob, self.inputs_off + 4 * i).ok_or(Error::NoSuchTensor(i))
     }
 
-    fn output_index(&self, i: usize) -> Result<u32> {
+    pub(crate) fn output_index(&self, i: usize) -> Result<u32> {
         if i >= self.n_outputs {
             return Err(Error::NoSuchTensor(i));
         }
@@ -506,7 +290,7 @@ impl<'a> Model<'a> {
         self.names.get(range(off, len, self.names.len())?)
     }
 
-    fn tensor_checked(&self, t: u32) -> Result<TensorInfo<'a>> {
+    pub(crate) fn tensor_checked(&self, t: u32) -> Result<TensorInfo<'a>> {
         let bad = |reason| Error::BadTensor { tensor: t, reason };
         if t as usize >= self.n_tensors {
             return Err(bad("index out of range"));
@@ -611,7 +395,7 @@ impl<'a> Model<'a> {
         })
     }
 
-    fn op_checked(&self, o: u32) -> Result<OpInfo<'a>> {
+    pub(crate) fn op_checked(&self, o: u32) -> Result<OpInfo<'a>> {
         let bad = |reason| Error::BadOp { op: o, reason };
         if o as usize >= self.n_ops {
             return Err(bad("index out of range"));
@@ -624,9 +408,6 @@ impl<'a> Model<'a> {
         let code = u16_at(rec, 0).ok_or(bad("record out of range"))?;
         let opcode = OpCode::from_u16(code).ok_or(Error::UnknownOpCode { op: o, code })?;
         let variant = u16_at(rec, 2).ok_or(bad("record out of range"))?;
-        if crate::format::kernel_name(opcode, variant).is_none() {
-            return Err(Error::UnknownKernelVariant { op: o, variant });
-        }
         let n_in = u16_at(rec, 4).ok_or(bad("record out of range"))? as usize;
         let n_out = u16_at(rec, 6).ok_or(bad("record out of range"))? as usize;
         if n_in > MAX_OP_INPUTS {
@@ -682,33 +463,6 @@ impl<'a> Model<'a> {
         }
         let start = self.data.1.checked_add(t.offset)?;
         self.blob.get(start..start.checked_add(t.size)?)
-    }
-
-    /// Multiply-accumulates of op `o` (for profiling and `ember inspect`).
-    pub fn op_macs(&self, o: u32) -> u64 {
-        self.op_checked(o)
-            .map(|op| ops::macs(self, &op))
-            .unwrap_or(0)
-    }
-
-    /// The kernels this model's ops run on (what a [`KernelSet`] for a
-    /// firmware that runs only this model must contain).
-    pub fn kernels(&self) -> Result<Kernels> {
-        let mut set = Kernels::NONE;
-        for o in 0..self.n_ops as u32 {
-            set = set.with(self.op_kernel(o)?);
-        }
-        Ok(set)
-    }
-
-    /// The kernel op `o` runs on.
-    pub fn op_kernel(&self, o: u32) -> Result<Kernel> {
-        ops::kernel_of(self, &self.op_checked(o)?)
-    }
-
-    /// Total multiply-accumulates of one inference.
-    pub fn total_macs(&self) -> u64 {
-        (0..self.n_ops as u32).map(|o| self.op_macs(o)).sum()
     }
 }
 

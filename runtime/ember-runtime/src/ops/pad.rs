@@ -1,0 +1,112 @@
+//! Constant padding ([`OpCode::Pad`]), int8 and f32.
+
+use super::ctx::{cast, cast_mut, Ctx};
+use super::params::{ParamReader, Params as ParamsTrait, PerAxis};
+use super::{has, not_built, Kernel, OpCode, OpIo};
+use crate::error::Result;
+use crate::format::DType;
+use crate::kernel_set::KernelSet;
+use crate::kernels;
+
+/// Pad params (`2·rank + 1` words): `[before_0, .., before_{r-1}, after_0,
+/// .., after_{r-1}, value]`, the value a quantized integer for int8 or
+/// `f32` bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// Elements added before each axis.
+    pub before: PerAxis,
+    /// Elements added after each axis.
+    pub after: PerAxis,
+    /// The fill value's word.
+    pub value: i32,
+}
+
+impl ParamsTrait for Params {
+    fn encode(&self, out: &mut impl Extend<i32>) {
+        self.before.encode(out);
+        self.after.encode(out);
+        out.extend([self.value]);
+    }
+
+    fn decode(r: &mut ParamReader<'_>) -> core::result::Result<Self, &'static str> {
+        let n = r.remaining();
+        if n.is_multiple_of(2) {
+            return Err("wrong number of params");
+        }
+        let rank = n / 2;
+        Ok(Params {
+            before: PerAxis::decode(r, rank)?,
+            after: PerAxis::decode(r, rank)?,
+            value: r.i32()?,
+        })
+    }
+}
+
+pub(crate) const REFERENCE_SCRATCH: bool = false;
+
+pub(crate) fn variant_name(_: OpCode, _: u16) -> Option<&'static str> {
+    None
+}
+
+pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
+    Ok([Kernel::PadF32, Kernel::PadS8][(c.input(0)?.dtype == DType::I8) as usize])
+}
+
+pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
+    c.need_inputs(1, 1)?;
+    let (x, y) = (c.input(0)?, c.output()?);
+    let p: Params = c.params()?;
+    c.check(p.before.rank == x.rank, "wrong number of params")?;
+    c.check(
+        x.dtype == y.dtype && x.rank == y.rank,
+        "pad changes dtype or rank",
+    )?;
+    c.check(x.quant == y.quant, "pad changes quantization")?;
+    for i in 0..x.rank {
+        let (b, a) = (p.before.v[i], p.after.v[i]);
+        c.check(
+            x.dims()[i].checked_add(b).and_then(|v| v.checked_add(a)) == Some(y.dims()[i]),
+            "output dims ≠ input dims + pads",
+        )?;
+    }
+    if x.dtype == DType::I8 {
+        c.check(
+            (-128..=127).contains(&p.value),
+            "int8 pad value out of range",
+        )?;
+    }
+    c.check(
+        matches!(x.dtype, DType::I8 | DType::F32),
+        "pad supports i8 and f32",
+    )
+}
+
+pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Result<()> {
+    let OpIo { ins, out, .. } = io;
+    let p: Params = c.params()?;
+    let x = c.input(0)?;
+    let (before, after) = (p.before.as_slice(), p.after.as_slice());
+    match k {
+        Kernel::PadS8 if has::<S>(Kernel::PadS8) => kernels::pad::pad::<i8>(
+            cast(ins[0])?,
+            x.dims(),
+            before,
+            after,
+            p.value as i8,
+            cast_mut(out)?,
+        ),
+        Kernel::PadF32 if has::<S>(Kernel::PadF32) => kernels::pad::pad::<f32>(
+            cast(ins[0])?,
+            x.dims(),
+            before,
+            after,
+            f32::from_bits(p.value as u32),
+            cast_mut(out)?,
+        ),
+        _ => Err(not_built(c, k)),
+    }
+}
+
+pub(crate) fn macs(_: &Ctx<'_, '_>) -> u64 {
+    0
+}
