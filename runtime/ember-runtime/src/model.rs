@@ -281,6 +281,18 @@ impl<'a> Model<'a> {
         self.tensor_checked(t)
     }
 
+    /// The element type of tensor `t`, read without decoding the rest of
+    /// its record (the kernel choice runs before every op).
+    pub(crate) fn tensor_dtype(&self, t: u32) -> Result<DType> {
+        let bad = |reason| Error::BadTensor { tensor: t, reason };
+        if t as usize >= self.n_tensors {
+            return Err(bad("index out of range"));
+        }
+        let base = self.tensors_off + t as usize * TENSOR_RECORD_BYTES;
+        let byte = *self.blob.get(base).ok_or(bad("record out of range"))?;
+        DType::from_u8(byte).ok_or(bad("unknown dtype"))
+    }
+
     /// Description of op `o`.
     pub fn op(&self, o: u32) -> Result<OpInfo<'a>> {
         self.op_checked(o)

@@ -1,5 +1,5 @@
 //! Element-wise f32 functions without parameters: `erf`, the exact (erf)
-//! GELU, `sqrt`.
+//! GELU, `sqrt`, the logistic sigmoid.
 
 use super::check_len;
 use super::dynamic_fc::{dynamic_quant_params, quantize_u8};
@@ -23,6 +23,8 @@ pub enum UnaryOp {
     /// what `ConvInteger` would see (the weights are dequantized by the
     /// compiler).
     FakeQuantDynamic = 3,
+    /// The logistic function `1 / (1 + e^(−x))`.
+    Sigmoid = 4,
 }
 
 impl UnaryOp {
@@ -33,6 +35,7 @@ impl UnaryOp {
             1 => UnaryOp::Gelu,
             2 => UnaryOp::Sqrt,
             3 => UnaryOp::FakeQuantDynamic,
+            4 => UnaryOp::Sigmoid,
             _ => return None,
         })
     }
@@ -75,6 +78,11 @@ pub fn unary_f32(op: UnaryOp, x: &[f32], y: &mut [f32]) -> Result<()> {
             *o = ((erf(v / core::f32::consts::SQRT_2) + 1.0) * v) * 0.5;
         }),
         UnaryOp::Sqrt => x.iter().zip(y).for_each(|(v, o)| *o = libm::sqrtf(*v)),
+        // e^(−x) overflows to +inf below about −88.7, giving 0 as it should.
+        UnaryOp::Sigmoid => x
+            .iter()
+            .zip(y)
+            .for_each(|(&v, o)| *o = 1.0 / (1.0 + libm::expf(-v))),
         UnaryOp::FakeQuantDynamic => {
             let (scale, zp) = dynamic_quant_params(x);
             x.iter()
@@ -104,6 +112,18 @@ mod tests {
     }
 
     #[test]
+    fn sigmoid_values() {
+        let x = [-100.0, -1.0, 0.0, 2.0, 100.0, f32::NAN];
+        let mut y = [0f32; 6];
+        unary_f32(UnaryOp::Sigmoid, &x, &mut y).unwrap();
+        let want = [0.0, 0.268_941_43, 0.5, 0.880_797_1, 1.0];
+        for (g, w) in y.iter().zip(want) {
+            assert!((g - w).abs() <= 1e-7, "{g} vs {w}");
+        }
+        assert!(y[5].is_nan());
+    }
+
+    #[test]
     fn values() {
         let x = [-1.0, 0.0, 0.5, 3.0];
         let mut y = [0f32; 4];
@@ -123,6 +143,7 @@ mod tests {
         unary_f32(UnaryOp::FakeQuantDynamic, &[-1.0, 3.0, 0.5], &mut q).unwrap();
         let s = 4.0f32 / 255.0;
         assert_eq!(q, [-64.0 * s, 191.0 * s, 32.0 * s]);
-        assert_eq!(UnaryOp::from_i32(4), None);
+        assert_eq!(UnaryOp::from_i32(4), Some(UnaryOp::Sigmoid));
+        assert_eq!(UnaryOp::from_i32(5), None);
     }
 }

@@ -102,19 +102,26 @@ impl ParamsTrait for Params {
         let act = Bounds::decode(r)?;
         let fixed = match r.remaining() {
             0 => Fixed::None,
-            2 => Fixed::Mul {
-                out_mult: r.i32()?,
-                out_shift: r.i32()?,
-            },
-            7 => Fixed::Add {
-                left_shift: r.i32()?,
-                a_mult: r.i32()?,
-                a_shift: r.i32()?,
-                b_mult: r.i32()?,
-                b_shift: r.i32()?,
-                out_mult: r.i32()?,
-                out_shift: r.i32()?,
-            },
+            2 => {
+                let [out_mult, out_shift] = r.array()?;
+                Fixed::Mul {
+                    out_mult,
+                    out_shift,
+                }
+            }
+            7 => {
+                let [left_shift, a_mult, a_shift, b_mult, b_shift, out_mult, out_shift] =
+                    r.array()?;
+                Fixed::Add {
+                    left_shift,
+                    a_mult,
+                    a_shift,
+                    b_mult,
+                    b_shift,
+                    out_mult,
+                    out_shift,
+                }
+            }
             _ => return Err("wrong number of params"),
         };
         Ok(Params { act, fixed })
@@ -134,7 +141,7 @@ pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
     use Kernel as K;
     let opt = c.op.variant != REFERENCE_VARIANT;
     Ok(match c.op.opcode {
-        _ if c.input(0)?.dtype == DType::F32 => K::BinaryF32,
+        _ if c.input_dtype(0)? == DType::F32 => K::BinaryF32,
         OpCode::Add if c.tflite() => [K::AddS8, K::AddS8Opt][opt as usize],
         OpCode::Mul if c.tflite() => K::MulS8,
         _ => K::BinaryS8Float,

@@ -32,7 +32,7 @@ pub(crate) fn variant_name(_: OpCode, _: u16) -> Option<&'static str> {
 }
 
 pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
-    Ok([Kernel::ConcatF32, Kernel::ConcatS8][(c.output()?.dtype == DType::I8) as usize])
+    Ok([Kernel::ConcatF32, Kernel::ConcatS8][(c.output_dtype()? == DType::I8) as usize])
 }
 
 pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {

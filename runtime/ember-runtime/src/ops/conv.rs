@@ -81,7 +81,7 @@ fn is_f32_variant(c: &Ctx<'_, '_>) -> bool {
 
 pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
     use Kernel as K;
-    let int8 = c.input(0)?.dtype == DType::I8;
+    let int8 = c.input_dtype(0)? == DType::I8;
     let opt = c.op.variant != crate::format::REFERENCE_VARIANT;
     // The f32 optimized kernels are not in 32-bit Arm builds (validation
     // refuses their variants there).

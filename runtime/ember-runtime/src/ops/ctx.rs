@@ -38,6 +38,18 @@ impl<'a> Ctx<'_, 'a> {
         }
     }
 
+    /// The element type of input `i`, which must be present (cheaper than
+    /// [`Self::input`]: the kernel choice runs before every op).
+    pub fn input_dtype(&self, i: usize) -> Result<DType> {
+        let t = self.op.input(i).ok_or(self.err("missing input"))?;
+        self.model.tensor_dtype(t)
+    }
+
+    /// The element type of the output.
+    pub fn output_dtype(&self) -> Result<DType> {
+        self.model.tensor_dtype(self.op.output)
+    }
+
     /// The output.
     pub fn output(&self) -> Result<TensorInfo<'a>> {
         self.model.tensor(self.op.output)

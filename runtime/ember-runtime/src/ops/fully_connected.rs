@@ -47,7 +47,7 @@ pub(crate) fn variant_name(_: OpCode, v: u16) -> Option<&'static str> {
 pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
     use Kernel as K;
     let opt = c.op.variant != REFERENCE_VARIANT;
-    Ok(if c.input(0)?.dtype == DType::I8 {
+    Ok(if c.input_dtype(0)? == DType::I8 {
         [K::FullyConnectedS8, K::FullyConnectedS8Opt][opt as usize]
     } else if cfg!(not(target_arch = "arm")) && c.op.variant == VARIANT_F32 {
         K::FullyConnectedF32Opt

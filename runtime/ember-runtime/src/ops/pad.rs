@@ -49,7 +49,7 @@ pub(crate) fn variant_name(_: OpCode, _: u16) -> Option<&'static str> {
 }
 
 pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
-    Ok([Kernel::PadF32, Kernel::PadS8][(c.input(0)?.dtype == DType::I8) as usize])
+    Ok([Kernel::PadF32, Kernel::PadS8][(c.input_dtype(0)? == DType::I8) as usize])
 }
 
 pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {

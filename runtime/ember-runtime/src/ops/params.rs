@@ -21,7 +21,12 @@ pub trait Params: Sized {
     /// Reads `Self` from exactly the words `words` (the compiler's view of
     /// an op it built).
     fn from_words(words: &[i32]) -> Result<Self, &'static str> {
-        let mut r = ParamReader::words(words);
+        // The blob's words are little-endian: so are the words in memory on
+        // the little-endian hosts the compiler runs on.
+        if cfg!(target_endian = "big") {
+            return Err("decoding in-memory params needs a little-endian host");
+        }
+        let mut r = ParamReader::le_bytes(bytemuck::cast_slice(words));
         let p = Self::decode(&mut r)?;
         r.finish()?;
         Ok(p)
@@ -40,44 +45,23 @@ impl Params for NoParams {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Words<'a> {
-    /// Little-endian words as stored in a blob.
-    Le(&'a [u8]),
-    /// Words in memory (the compiler's graph).
-    Native(&'a [i32]),
-}
-
 /// Reads parameter words in order, checking each against its field.
 #[derive(Clone, Copy, Debug)]
 pub struct ParamReader<'a> {
-    words: Words<'a>,
+    /// The block's little-endian words.
+    bytes: &'a [u8],
     next: usize,
 }
 
 impl<'a> ParamReader<'a> {
     /// A reader over little-endian words (a blob's parameter pool slice).
     pub fn le_bytes(bytes: &'a [u8]) -> Self {
-        ParamReader {
-            words: Words::Le(bytes),
-            next: 0,
-        }
-    }
-
-    /// A reader over words in memory.
-    pub fn words(words: &'a [i32]) -> Self {
-        ParamReader {
-            words: Words::Native(words),
-            next: 0,
-        }
+        ParamReader { bytes, next: 0 }
     }
 
     /// Number of words in the block.
     pub fn len(&self) -> usize {
-        match self.words {
-            Words::Le(b) => b.len() / 4,
-            Words::Native(w) => w.len(),
-        }
+        self.bytes.len() / 4
     }
 
     /// Whether the block has no words.
@@ -90,23 +74,38 @@ impl<'a> ParamReader<'a> {
         self.len().saturating_sub(self.next)
     }
 
+    /// The next `N` words (one bounds check for all of them).
+    pub fn array<const N: usize>(&mut self) -> Result<[i32; N], &'static str> {
+        let start = self.next.checked_mul(4).ok_or("wrong number of params")?;
+        let b = self
+            .bytes
+            .get(start..start + 4 * N)
+            .ok_or("wrong number of params")?;
+        self.next += N;
+        let mut out = [0i32; N];
+        for (o, w) in out.iter_mut().zip(b.chunks_exact(4)) {
+            *o = i32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        }
+        Ok(out)
+    }
+
+    /// The next `N` words as counts or indices (refused when negative).
+    pub fn usizes<const N: usize>(&mut self) -> Result<[usize; N], &'static str> {
+        let w = self.array::<N>()?;
+        if w.iter().any(|&v| v < 0) {
+            return Err("negative param");
+        }
+        Ok(w.map(|v| v as usize))
+    }
+
     /// The next word.
     pub fn i32(&mut self) -> Result<i32, &'static str> {
-        let i = self.next;
-        let v = match self.words {
-            Words::Le(b) => b
-                .get(4 * i..4 * i + 4)
-                .map(|s| i32::from_le_bytes([s[0], s[1], s[2], s[3]])),
-            Words::Native(w) => w.get(i).copied(),
-        };
-        self.next += 1;
-        v.ok_or("wrong number of params")
+        Ok(self.array::<1>()?[0])
     }
 
     /// The next word as a count or index (refused when negative).
     pub fn usize(&mut self) -> Result<usize, &'static str> {
-        let v = self.i32()?;
-        usize::try_from(v).map_err(|_| "negative param")
+        Ok(self.usizes::<1>()?[0])
     }
 
     /// The next word as an `f32` bit pattern.
@@ -186,10 +185,8 @@ impl Bounds {
     }
 
     pub(crate) fn decode(r: &mut ParamReader<'_>) -> Result<Self, &'static str> {
-        Ok(Bounds {
-            lo: r.i32()?,
-            hi: r.i32()?,
-        })
+        let [lo, hi] = r.array()?;
+        Ok(Bounds { lo, hi })
     }
 }
 
@@ -213,21 +210,18 @@ pub(crate) fn decode_window(
     r: &mut ParamReader<'_>,
     dilated: bool,
 ) -> Result<Window, &'static str> {
-    let (stride_h, stride_w) = (r.usize()?, r.usize()?);
-    let (dil_h, dil_w) = if dilated {
-        (r.usize()?, r.usize()?)
-    } else {
-        (1, 1)
-    };
+    let [stride_h, stride_w] = r.usizes()?;
+    let [dil_h, dil_w] = if dilated { r.usizes()? } else { [1, 1] };
+    let [pad_top, pad_left, pad_bottom, pad_right] = r.usizes()?;
     Ok(Window {
         stride_h,
         stride_w,
         dil_h,
         dil_w,
-        pad_top: r.usize()?,
-        pad_left: r.usize()?,
-        pad_bottom: r.usize()?,
-        pad_right: r.usize()?,
+        pad_top,
+        pad_left,
+        pad_bottom,
+        pad_right,
     })
 }
 
@@ -283,7 +277,7 @@ mod tests {
 
     #[test]
     fn reader_checks_counts_and_signs() {
-        let mut r = ParamReader::words(&[3, -1]);
+        let mut r = ParamReader::le_bytes(bytemuck::cast_slice(&[3i32, -1]));
         assert_eq!(r.usize(), Ok(3));
         assert_eq!(r.usize(), Err("negative param"));
         assert_eq!(r.i32(), Err("wrong number of params"));
@@ -291,7 +285,7 @@ mod tests {
         let mut r = ParamReader::le_bytes(&bytes);
         assert_eq!((r.i32(), r.i32()), (Ok(1), Ok(-1)));
         assert_eq!(r.finish(), Ok(()));
-        let mut r = ParamReader::words(&[2]);
+        let mut r = ParamReader::le_bytes(&[2, 0, 0, 0]);
         assert_eq!(r.bool(), Err("flag param must be 0 or 1"));
     }
 
@@ -313,7 +307,7 @@ mod tests {
         for dilated in [false, true] {
             let mut v = std::vec::Vec::new();
             encode_window(&w, dilated, &mut v);
-            let mut r = ParamReader::words(&v);
+            let mut r = ParamReader::le_bytes(bytemuck::cast_slice(&v));
             let d = decode_window(&mut r, dilated).unwrap();
             assert_eq!(r.finish(), Ok(()));
             assert_eq!((d.stride_h, d.pad_bottom), (2, 2));

@@ -32,10 +32,11 @@ impl ParamsTrait for Params {
     }
 
     fn decode(r: &mut ParamReader<'_>) -> core::result::Result<Self, &'static str> {
+        let [kh, kw] = r.usizes()?;
         Ok(Params {
             pool: PoolParams {
-                kh: r.usize()?,
-                kw: r.usize()?,
+                kh,
+                kw,
                 win: decode_window(r, false)?,
                 count_include_pad: r.bool().map_err(|_| "count_include_pad must be 0 or 1")?,
             },
@@ -55,7 +56,7 @@ pub(crate) fn variant_name(op: OpCode, v: u16) -> Option<&'static str> {
 
 pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
     use Kernel as K;
-    let int8 = c.input(0)?.dtype == DType::I8;
+    let int8 = c.input_dtype(0)? == DType::I8;
     let avg = c.op.opcode == OpCode::AvgPool2d;
     Ok(match (avg, int8) {
         (true, true) if c.op.variant != REFERENCE_VARIANT => K::GlobalAvgPoolS8Opt,

@@ -41,10 +41,11 @@ impl ParamsTrait for Params {
     fn decode(r: &mut ParamReader<'_>) -> core::result::Result<Self, &'static str> {
         let beta = r.f32()?;
         let fixed = if r.remaining() == 3 {
+            let [input_left_shift, diff_min, input_multiplier] = r.array()?;
             Some(Fixed {
-                input_left_shift: r.i32()?,
-                diff_min: r.i32()?,
-                input_multiplier: r.i32()?,
+                input_left_shift,
+                diff_min,
+                input_multiplier,
             })
         } else {
             None
@@ -60,7 +61,7 @@ pub(crate) fn variant_name(_: OpCode, _: u16) -> Option<&'static str> {
 }
 
 pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
-    Ok(if c.input(0)?.dtype == DType::F32 {
+    Ok(if c.input_dtype(0)? == DType::F32 {
         Kernel::SoftmaxF32
     } else {
         [Kernel::SoftmaxS8Float, Kernel::SoftmaxS8][c.tflite() as usize]
