@@ -68,9 +68,9 @@ fn field<'a>(
     let run = ws.w * ci;
     // Helium and DSP: short runs by inline copies, not library calls.
     #[cfg(all(feature = "mve", target_arch = "arm"))]
-    let fill = super::arm_mve::fill_bytes;
+    let fill = super::mve::shared::fill_bytes;
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
-    let fill = super::arm_dsp::fill_bytes;
+    let fill = super::dsp::shared::fill_bytes;
     #[cfg(not(all(target_arch = "arm", any(feature = "mve", feature = "dsp"))))]
     let fill = <[i8]>::fill;
     for ky in 0..ws.h {
@@ -89,12 +89,12 @@ fn field<'a>(
             #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
             // SAFETY: NEON is enabled for the whole build (the cfg above).
             unsafe {
-                super::arm_neon::copy_run(d, src)
+                super::neon::shared::copy_run(d, src)
             };
             #[cfg(all(feature = "mve", target_arch = "arm"))]
-            super::arm_mve::copy_bytes(d, src);
+            super::mve::shared::copy_bytes(d, src);
             #[cfg(all(feature = "dsp", target_arch = "arm"))]
-            super::arm_dsp::copy_bytes(d, src);
+            super::dsp::shared::copy_bytes(d, src);
             #[cfg(not(any(
                 all(target_arch = "aarch64", target_feature = "neon"),
                 all(target_arch = "arm", any(feature = "mve", feature = "dsp"))
@@ -111,7 +111,7 @@ fn field<'a>(
 }
 
 /// Whether a convolution's windows can be gathered as whole rows
-/// ([`super::arm_mve::gather_rows`]): not pointwise (its row is in place
+/// ([`super::mve::conv::gather_rows`]): not pointwise (its row is in place
 /// already) and with unit horizontal dilation.
 #[cfg(all(feature = "mve", target_arch = "arm"))]
 fn rows_in_place(ws: Shape4, win: &Window) -> bool {
@@ -189,7 +189,7 @@ pub(crate) fn conv2d_s8_opt_for<S: crate::KernelSet>(
     with_epilogue!(rq, q, fixed: S::KERNELS.contains(crate::Kernel::ConvS8Opt), any: S::KERNELS.contains(crate::Kernel::ConvS8OptFloat), e => run(x, xs, w, ws, packed, folded_bias, e, q.in_zp, win, scratch, y, ys))
 }
 
-/// Output channels per [`super::arm_dsp::dot2x2_rows`] call (two pixels'
+/// Output channels per [`super::dsp::conv::dot2x2_rows`] call (two pixels'
 /// sums on the stack: 512 bytes).
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
 const DSP_ROWS: usize = 64;
@@ -229,7 +229,7 @@ fn run<E: Epilogue>(
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
     {
         let off = patch_len.next_multiple_of(4) - patch_len;
-        let words = super::arm_dsp::packed_words(k);
+        let words = super::dsp::conv::packed_words(k);
         let wide = _wide
             .get_mut(off..off + 8 * words)
             .and_then(|b| bytemuck::try_cast_slice_mut::<i8, u32>(b).ok());
@@ -237,8 +237,9 @@ fn run<E: Epilogue>(
             let xs2 = &mut wide[..2 * words];
             // The blocked table's epilogue bounds, read once for the layer.
             let table_bounds = e.blocks().map(|(blocks, q)| {
-                let b =
-                    super::arm_dsp::OutBounds::for_table(q.out_zp, q.act_min, q.act_max, blocks);
+                let b = super::dsp::shared::OutBounds::for_table(
+                    q.out_zp, q.act_min, q.act_max, blocks,
+                );
                 (blocks, b)
             });
             // The sums of up to `DSP_ROWS` channels of both pixels
@@ -247,9 +248,9 @@ fn run<E: Epilogue>(
             let mut pix = 0;
             while pix + 2 <= npix {
                 let f0 = field(x, xs, ws, win, zp, ys, pix, patch);
-                super::arm_dsp::widen_slot(f0, 0, xs2);
+                super::dsp::conv::widen_slot(f0, 0, xs2);
                 let f1 = field(x, xs, ws, win, zp, ys, pix + 1, patch);
-                super::arm_dsp::widen_slot(f1, 1, xs2);
+                super::dsp::conv::widen_slot(f1, 1, xs2);
                 let (o0, o1) = y[pix * co..(pix + 2) * co].split_at_mut(co);
                 let row = |c: usize| &w[c * k..(c + 1) * k];
                 let mut oc = 0;
@@ -265,7 +266,7 @@ fn run<E: Epilogue>(
                         let (a0, a1) = (&mut a0[..n], &mut a1[..n]);
                         let fb = &folded_bias[oc..oc + n];
                         let done = match wide_w {
-                            Some(pw) => super::arm_dsp::dot2x2_rows_wide(
+                            Some(pw) => super::dsp::conv::dot2x2_rows_wide(
                                 xs2,
                                 k,
                                 &pw[oc * (k / 4 * 4)..],
@@ -274,9 +275,15 @@ fn run<E: Epilogue>(
                                 a0,
                                 a1,
                             ),
-                            None => {
-                                super::arm_dsp::dot2x2_rows(xs2, k, &w[oc * k..], n / 2, fb, a0, a1)
-                            }
+                            None => super::dsp::conv::dot2x2_rows(
+                                xs2,
+                                k,
+                                &w[oc * k..],
+                                n / 2,
+                                fb,
+                                a0,
+                                a1,
+                            ),
                         };
                         if done != n {
                             break;
@@ -310,15 +317,15 @@ fn run<E: Epilogue>(
                             ) else {
                                 continue;
                             };
-                            super::arm_dsp::requant4(s0, p, bounds, y0);
-                            super::arm_dsp::requant4(s1, p, bounds, y1);
+                            super::dsp::shared::requant4(s0, p, bounds, y0);
+                            super::dsp::shared::requant4(s1, p, bounds, y1);
                         }
                         oc += n;
                     }
                 }
                 while oc + 4 <= co {
-                    let a = super::arm_dsp::dot2x2_pair(xs2, k, row(oc), row(oc + 1));
-                    let b = super::arm_dsp::dot2x2_pair(xs2, k, row(oc + 2), row(oc + 3));
+                    let a = super::dsp::conv::dot2x2_pair(xs2, k, row(oc), row(oc + 1));
+                    let b = super::dsp::conv::dot2x2_pair(xs2, k, row(oc + 2), row(oc + 3));
                     super::store4(e, [a[0], a[1], b[0], b[1]], folded_bias, oc, o0);
                     super::store4(e, [a[2], a[3], b[2], b[3]], folded_bias, oc, o1);
                     oc += 4;
@@ -326,7 +333,7 @@ fn run<E: Epilogue>(
                 while oc < co {
                     // A last odd channel pairs with itself.
                     let oc1 = (oc + 1).min(co - 1);
-                    let a = super::arm_dsp::dot2x2_pair(xs2, k, row(oc), row(oc1));
+                    let a = super::dsp::conv::dot2x2_pair(xs2, k, row(oc), row(oc1));
                     o0[oc] = e.apply(a[0].wrapping_add(folded_bias[oc]), oc);
                     o1[oc] = e.apply(a[2].wrapping_add(folded_bias[oc]), oc);
                     if oc1 != oc {
@@ -372,7 +379,7 @@ fn run<E: Epilogue>(
                         // Inside columns start at or past the padding.
                         let ix0 = (ox * win.stride_w).saturating_sub(win.pad_left);
                         let base = (row_base + ix0) * xs.c;
-                        super::arm_mve::gather_rows(x, base, stride, run, ws.h, patch)
+                        super::mve::conv::gather_rows(x, base, stride, run, ws.h, patch)
                     } else {
                         None
                     };

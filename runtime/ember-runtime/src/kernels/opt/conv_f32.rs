@@ -79,7 +79,7 @@ fn rows_times_filters<const P: usize>(
     let done = {
         let o = out.each_mut().map(|o| &mut **o);
         // SAFETY: NEON is enabled for the whole build (the cfg above).
-        unsafe { super::arm_neon::rows_times_filters_f32(p, w, k, bias, lo, hi, o) }
+        unsafe { super::neon::f32::rows_times_filters_f32(p, w, k, bias, lo, hi, o) }
     };
     #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
     let done = 0;

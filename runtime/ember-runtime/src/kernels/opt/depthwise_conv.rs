@@ -61,7 +61,7 @@ fn block<const B: usize, E: Epilogue>(
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     if let Ok(a16) = <&mut [i32; 16]>::try_from(&mut acc[..]) {
         // SAFETY: NEON is enabled for the whole build (the cfg above).
-        unsafe { super::arm_neon::mac_taps16(a16, rows, w.chunks_exact(c), c0) };
+        unsafe { super::neon::depthwise::mac_taps16(a16, rows, w.chunks_exact(c), c0) };
     } else {
         mac_taps::<B>(&mut acc, rows, w.chunks_exact(c), c0);
     }
@@ -236,7 +236,7 @@ fn run<'a, E: Epilogue>(
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
     let bounds = e
         .blocks()
-        .map(|(t, q)| super::arm_dsp::OutBounds::for_table(q.out_zp, q.act_min, q.act_max, t));
+        .map(|(t, q)| super::dsp::shared::OutBounds::for_table(q.out_zp, q.act_min, q.act_max, t));
     // The taps' input rows of the current pixel (the zero-point row in the
     // padding), overwritten per pixel.
     let mut rows: [&[i8]; MAX_TAPS] = [&[]; MAX_TAPS];
@@ -266,7 +266,7 @@ fn run<'a, E: Epilogue>(
                     // SAFETY: NEON is enabled for the whole build (the cfg
                     // above).
                     let done = unsafe {
-                        super::arm_neon::depthwise_row(
+                        super::neon::depthwise::depthwise_row(
                             x,
                             base,
                             win.stride_w * c,
@@ -301,7 +301,7 @@ fn run<'a, E: Epilogue>(
                 ) {
                     let (count, base, ybase) = interior_run(xs, ys, win, kw, [b, oy, ox, iy0, ix0]);
                     let out = &mut y[ybase..ybase + count * c];
-                    let done = super::arm_mve::depthwise_run(
+                    let done = super::mve::depthwise::depthwise_run(
                         x,
                         base,
                         win.stride_w * c,
@@ -438,7 +438,7 @@ fn run<'a, E: Epilogue>(
                         // SAFETY: NEON is enabled for the whole build (the
                         // cfg above).
                         c0 = unsafe {
-                            super::arm_neon::depthwise_pixel(
+                            super::neon::depthwise::depthwise_pixel(
                                 rows,
                                 w,
                                 c,
@@ -451,7 +451,7 @@ fn run<'a, E: Epilogue>(
                     }
                     #[cfg(all(feature = "mve", target_arch = "arm"))]
                     if let Some((blocks, q)) = e.blocks() {
-                        c0 = super::arm_mve::depthwise_pixel(
+                        c0 = super::mve::depthwise::depthwise_pixel(
                             rows,
                             &mut ptrs,
                             w,
@@ -500,8 +500,8 @@ fn run<'a, E: Epilogue>(
 /// DSP: the whole blocks of four channels of one output pixel, tap `t`'s
 /// input at `pairs[t][0] + addend` and weights at `w[pairs[t][1]..]`: with
 /// the blocked table (`bounds` made from it for the layer) all in one
-/// [`super::arm_dsp::depthwise_blocks`], otherwise through
-/// [`super::arm_dsp::depthwise_sums4`] and the epilogue four at a time.
+/// [`super::dsp::depthwise::depthwise_blocks`], otherwise through
+/// [`super::dsp::depthwise::depthwise_sums4`] and the epilogue four at a time.
 /// Returns how many channels it wrote.
 ///
 /// # Safety
@@ -512,7 +512,7 @@ fn run<'a, E: Epilogue>(
 #[allow(clippy::too_many_arguments)]
 unsafe fn dsp_blocks<E: Epilogue>(
     pairs: &[[usize; 2]],
-    bounds: Option<&super::arm_dsp::OutBounds>,
+    bounds: Option<&super::dsp::shared::OutBounds>,
     addend: usize,
     w: &[i8],
     c: usize,
@@ -525,7 +525,7 @@ unsafe fn dsp_blocks<E: Epilogue>(
         // SAFETY: the caller's contract: channels `0..c` (`4·(c/4) ≤ c`) of
         // every tap's input and weights are readable.
         let done = unsafe {
-            super::arm_dsp::depthwise_blocks(
+            super::dsp::depthwise::depthwise_blocks(
                 pairs,
                 addend,
                 w.as_ptr(),
@@ -547,7 +547,7 @@ unsafe fn dsp_blocks<E: Epilogue>(
         // SAFETY: four bytes at channel `c0 + 4 ≤ c` of every tap's input
         // and weights, covered by the caller's contract.
         unsafe {
-            super::arm_dsp::depthwise_sums4(
+            super::dsp::depthwise::depthwise_sums4(
                 pairs.as_ptr().cast(),
                 pairs.len(),
                 addend + c0,

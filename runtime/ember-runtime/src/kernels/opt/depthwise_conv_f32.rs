@@ -74,7 +74,7 @@ pub fn depthwise_conv2d_f32_opt(
                         // SAFETY: NEON is enabled for the whole build (the
                         // cfg above).
                         unsafe {
-                            super::arm_neon::depthwise_pixel_f32(
+                            super::neon::f32::depthwise_pixel_f32(
                                 x,
                                 &at[..n],
                                 w,

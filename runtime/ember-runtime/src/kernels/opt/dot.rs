@@ -31,12 +31,12 @@ pub fn has_dotprod() -> bool {
 pub fn dot_s8(x: &[i8], w: &[i8]) -> i32 {
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
     {
-        super::arm_dsp::dot_s8(x, w)
+        super::dsp::dot::dot_s8(x, w)
     }
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     {
         // SAFETY: NEON is enabled for the whole build (the cfg above).
-        unsafe { super::arm_neon::dot_s8(x, w) }
+        unsafe { super::neon::dot::dot_s8(x, w) }
     }
     #[cfg(not(any(
         all(feature = "dsp", target_arch = "arm"),
@@ -53,7 +53,7 @@ pub fn dot_s8(x: &[i8], w: &[i8]) -> i32 {
 pub fn dot4_s8(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4] {
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
     {
-        super::arm_dsp::dot4_s8(x, w0, w1, w2, w3)
+        super::dsp::dot::dot4_s8(x, w0, w1, w2, w3)
     }
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     {
@@ -61,9 +61,9 @@ pub fn dot4_s8(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4]
         // `SDOT` only after `has_dotprod` found it on this core.
         unsafe {
             if has_dotprod() {
-                super::arm_neon::dot4_s8_dotprod(x, w0, w1, w2, w3)
+                super::neon::dot::dot4_s8_dotprod(x, w0, w1, w2, w3)
             } else {
-                super::arm_neon::dot4_s8(x, w0, w1, w2, w3)
+                super::neon::dot::dot4_s8(x, w0, w1, w2, w3)
             }
         }
     }
@@ -86,9 +86,9 @@ pub fn dot4x4_s8(x: [&[i8]; 4], w: [&[i8]; 4]) -> [[i32; 4]; 4] {
         // `SDOT` only after `has_dotprod` found it on this core.
         unsafe {
             if has_dotprod() {
-                super::arm_neon::dot4x4_s8_dotprod(x, w)
+                super::neon::dot::dot4x4_s8_dotprod(x, w)
             } else {
-                super::arm_neon::dot4x4_s8(x, w)
+                super::neon::dot::dot4x4_s8(x, w)
             }
         }
     }
@@ -111,9 +111,9 @@ pub fn dot4x4_s8_no_min(x: [&[i8]; 4], w: [&[i8]; 4]) -> [[i32; 4]; 4] {
         // only on weights without −128 (this function's contract).
         unsafe {
             if has_dotprod() {
-                super::arm_neon::dot4x4_s8_dotprod(x, w)
+                super::neon::dot::dot4x4_s8_dotprod(x, w)
             } else {
-                super::arm_neon::dot4x4_s8_paired(x, w)
+                super::neon::dot::dot4x4_s8_paired(x, w)
             }
         }
     }

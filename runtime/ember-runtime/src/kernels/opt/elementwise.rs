@@ -26,11 +26,11 @@ pub fn add_s8_opt(a: &[i8], b: &[i8], p: &AddParamsS8, y: &mut [i8]) -> Result<(
     let ls = p.left_shift.clamp(0, 30) as u32;
     // Helium takes whole groups of four; the scalar loop does the rest.
     #[cfg(all(feature = "mve", target_arch = "arm"))]
-    let done = super::arm_mve::add4_run(a, b, p, ls, y);
+    let done = super::mve::add::add4_run(a, b, p, ls, y);
     // NEON takes whole groups of sixteen.
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     // SAFETY: NEON is enabled for the whole build (the cfg above).
-    let done = unsafe { super::arm_neon::add_run(a, b, p, ls, y) };
+    let done = unsafe { super::neon::add::add_run(a, b, p, ls, y) };
     #[cfg(not(any(
         all(feature = "mve", target_arch = "arm"),
         all(target_arch = "aarch64", target_feature = "neon")

@@ -73,8 +73,9 @@ pub(crate) fn fully_connected_s8_opt_for<const FIXED: bool>(
         for r in 0..rows {
             let (xr, yr) = (&x[r * k..(r + 1) * k], &mut y[r * n..(r + 1) * n]);
             // SAFETY: NEON is enabled for the whole build (the cfg above).
-            let done =
-                unsafe { super::arm_neon::fc_row_single(xr, w, k, folded_bias, pairs, &q, yr) };
+            let done = unsafe {
+                super::neon::fully_connected::fc_row_single(xr, w, k, folded_bias, pairs, &q, yr)
+            };
             finish_row(xr, w, k, folded_bias, rq, &q, done, yr);
         }
         return Ok(());
@@ -85,7 +86,16 @@ pub(crate) fn fully_connected_s8_opt_for<const FIXED: bool>(
     if let Requant::FixedSingle(&[mult, shift]) = rq {
         for r in 0..rows {
             let (xr, yr) = (&x[r * k..(r + 1) * k], &mut y[r * n..(r + 1) * n]);
-            let done = super::arm_mve::fc_row_single(xr, w, k, folded_bias, mult, shift, &q, yr);
+            let done = super::mve::fully_connected::fc_row_single(
+                xr,
+                w,
+                k,
+                folded_bias,
+                mult,
+                shift,
+                &q,
+                yr,
+            );
             finish_row(xr, w, k, folded_bias, rq, &q, done, yr);
         }
         return Ok(());
@@ -165,7 +175,7 @@ fn run<E: Epilogue>(
 /// One input row times the weights, four outputs per pass, on the
 /// compiler's widened weights `packed` ([`super::pack_weights_dsp`]): the
 /// sums of up to 64 outputs at a time into a stack buffer
-/// ([`super::arm_dsp::dot4_rows_wide`], plus the `k % 4` last values from
+/// ([`super::dsp::fully_connected::dot4_rows_wide`], plus the `k % 4` last values from
 /// `w`), then the epilogue four at a time. Returns how many outputs it
 /// wrote (whole blocks of four); the caller finishes the rest.
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
@@ -187,7 +197,7 @@ fn dsp_row<E: Epilogue>(
         let a = &mut acc[..4 * quads];
         let pw = packed.get(oc * body..).unwrap_or(&[]);
         let fbs = fb.get(oc..oc + 4 * quads).unwrap_or(&[]);
-        if super::arm_dsp::dot4_rows_wide(xr, k, pw, quads, fbs, a) != 4 * quads {
+        if super::dsp::fully_connected::dot4_rows_wide(xr, k, pw, quads, fbs, a) != 4 * quads {
             break;
         }
         if body < k {

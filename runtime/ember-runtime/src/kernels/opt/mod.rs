@@ -388,17 +388,17 @@ impl Epilogue for FixedBlocked<'_> {
         let q = &self.pairs.q;
         #[cfg(all(feature = "mve", target_arch = "arm"))]
         {
-            arm_mve::requant4(&acc, p, q.out_zp, q.act_min, q.act_max, out);
+            mve::shared::requant4(&acc, p, q.out_zp, q.act_min, q.act_max, out);
         }
         #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
         {
             // SAFETY: NEON is enabled for the whole build (the cfg above).
-            unsafe { arm_neon::requant4(&acc, p, q.out_zp, q.act_min, q.act_max, out) };
+            unsafe { neon::shared::requant4(&acc, p, q.out_zp, q.act_min, q.act_max, out) };
         }
         #[cfg(all(feature = "dsp", not(feature = "mve"), target_arch = "arm"))]
         {
-            let b = arm_dsp::OutBounds::new(q.out_zp, q.act_min, q.act_max);
-            arm_dsp::requant4_shared(&acc, p, &b, out);
+            let b = dsp::shared::OutBounds::new(q.out_zp, q.act_min, q.act_max);
+            dsp::shared::requant4_shared(&acc, p, &b, out);
         }
         #[cfg(not(any(
             all(feature = "mve", target_arch = "arm"),
@@ -459,12 +459,12 @@ impl Epilogue for AnyRequant<'_> {
         let q = &self.q;
         let single = match self.rq {
             Requant::FixedSingle(&[m, shift]) => {
-                arm_dsp::SingleParams::new(m, shift, q.out_zp, q.act_min, q.act_max)
+                dsp::shared::SingleParams::new(m, shift, q.out_zp, q.act_min, q.act_max)
             }
             _ => None,
         };
         match single {
-            Some(prm) => arm_dsp::requant4_single(&acc, &prm, out),
+            Some(prm) => dsp::shared::requant4_single(&acc, &prm, out),
             None => {
                 for (j, (o, a)) in out.iter_mut().zip(acc).enumerate() {
                     *o = self.apply(a, ch + j);
@@ -562,11 +562,11 @@ fn row_times_filters<E: Epilogue>(
     #[cfg(all(feature = "mve", target_arch = "arm"))]
     if let Some((blocks, q)) = e.blocks() {
         oc = if k <= 16 {
-            arm_mve::row_times_filters_short(patch, w, k, fb, blocks, q, out)
-        } else if arm_mve_rows::suits(k, co) {
-            arm_mve_rows::row_times_filters(patch, w, k, fb, blocks, q, e.plain_table(), out)
+            mve::stream::row_times_filters_short(patch, w, k, fb, blocks, q, out)
+        } else if mve::rows::suits(k, co) {
+            mve::rows::row_times_filters(patch, w, k, fb, blocks, q, e.plain_table(), out)
         } else {
-            arm_mve_rows::row_times_filters_stream(patch, w, k, fb, blocks, q, e.plain_table(), out)
+            mve::stream::row_times_filters_stream(patch, w, k, fb, blocks, q, e.plain_table(), out)
         };
     }
     while oc + 4 <= co {
@@ -614,11 +614,11 @@ fn rows_times_filters<E: Epilogue, const P: usize>(
         // `SDOT` only after `has_dotprod` found it on this core.
         oc = unsafe {
             if dot::has_dotprod() {
-                arm_neon::rows_times_filters_dotprod(p, w, k, len, fb, blocks, q, o)
+                neon::conv::rows_times_filters_dotprod(p, w, k, len, fb, blocks, q, o)
             } else if paired {
-                arm_neon::rows_times_filters_paired(p, w, k, len, fb, blocks, q, o)
+                neon::conv::rows_times_filters_paired(p, w, k, len, fb, blocks, q, o)
             } else {
-                arm_neon::rows_times_filters(p, w, k, len, fb, blocks, q, o)
+                neon::conv::rows_times_filters(p, w, k, len, fb, blocks, q, o)
             }
         };
     }
@@ -656,7 +656,7 @@ fn packed_rows_times_filters<E: Epilogue, const P: usize>(
         Some((blocks, q)) => {
             let o = out.each_mut().map(|o| &mut **o);
             // SAFETY: NEON is enabled for the whole build (the cfg above).
-            unsafe { arm_neon::packed_times_filters(p, packed, k, fb, blocks, q, o) }
+            unsafe { neon::conv::packed_times_filters(p, packed, k, fb, blocks, q, o) }
         }
         None => 0,
     };
@@ -734,17 +734,14 @@ pub mod fully_connected;
 pub mod pool;
 pub mod selftest;
 
+// The instruction-set kernels, one folder per instruction set (each split
+// by operator, with a `shared` module of what its operators share).
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
-mod arm_dsp;
-// Its asm macros (the four-row multiply-accumulate loop) serve
-// `arm_mve_rows` too.
+mod dsp;
 #[cfg(all(feature = "mve", target_arch = "arm"))]
-#[macro_use]
-mod arm_mve;
-#[cfg(all(feature = "mve", target_arch = "arm"))]
-mod arm_mve_rows;
+mod mve;
 #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-mod arm_neon;
+mod neon;
 
 #[cfg(test)]
 mod tests {

@@ -48,7 +48,7 @@ pub fn global_avg_pool_s8_opt(
             let mut acc = [0i32; CHUNK];
             let acc = &mut acc[..n];
             #[cfg(all(feature = "mve", target_arch = "arm"))]
-            let done = super::arm_mve::column_sums16(image, c, c0, acc);
+            let done = super::mve::pool::column_sums16(image, c, c0, acc);
             #[cfg(not(all(feature = "mve", target_arch = "arm")))]
             let done = 0;
             for px in image.chunks_exact(c) {

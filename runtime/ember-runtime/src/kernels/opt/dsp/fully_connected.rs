@@ -1,0 +1,126 @@
+//! Fully connected: one input row against four widened weight rows per
+//! block, up to 64 sums per `asm!`.
+
+use core::arch::asm;
+
+/// What [`dot4_rows_wide`]'s `asm!` keeps in memory, in the order the
+/// code reads it.
+#[repr(C)]
+#[allow(dead_code)] // read and written by the asm only
+struct QuadsCtx {
+    /// The input row.
+    x: *const i8,
+    /// Groups of four values per row.
+    groups: usize,
+    /// Folded bias of the next four rows.
+    fb: *const i32,
+    /// Where their sums go.
+    acc: *mut i32,
+    /// Quads of rows left.
+    quads: usize,
+}
+
+/// One int8 input row `x` times `4·quads` weight rows widened by the
+/// compiler (`pw`: [`super::super::pack_weights_dsp`]'s layout from a row pair
+/// on), in one `asm!`: the sums of rows `4q..4q + 4` start from
+/// `fb[4q..4q + 4]` and land in `acc[4q..4q + 4]`. Each input word is
+/// sign-extended once (`SXTB16`) for the four rows, whose weights load
+/// ready for `SMLAD`: 15 instructions per 16 multiply-accumulates (a
+/// fully connected layer's weights are used once per input row, so
+/// widening them at run time cost as much again). Values past the last
+/// whole group of four are left to the caller. Returns the number of rows
+/// done (`4·quads`, or 0 if a slice is too short).
+pub fn dot4_rows_wide(
+    x: &[i8],
+    k: usize,
+    pw: &[i16],
+    quads: usize,
+    fb: &[i32],
+    acc: &mut [i32],
+) -> usize {
+    let groups = k / 4;
+    let rows = 4 * quads;
+    let fits = rows.checked_mul(4 * groups).is_some_and(|n| n <= pw.len())
+        && fb.len() >= rows
+        && acc.len() >= rows
+        && x.len() >= 4 * groups;
+    // `LDRD` needs word alignment (the compiler's filter is a 4-byte
+    // aligned tensor and callers start at a multiple of four halfwords).
+    if quads == 0 || groups == 0 || !fits || pw.as_ptr() as usize % 4 != 0 {
+        return 0;
+    }
+    let mut ctx = QuadsCtx {
+        x: x.as_ptr(),
+        groups,
+        fb: fb.as_ptr(),
+        acc: acc.as_mut_ptr(),
+        quads,
+    };
+    // SAFETY: quad `q < quads` reads the input words `x[0..4·groups]`
+    // (unaligned word loads are fine on these cores), the `16·groups`
+    // halfwords of row pairs `2q` and `2q + 1` at `pw[16q·groups..]` (the
+    // first pointer advances 16 bytes per group through pair `2q`; the
+    // second starts right after it and ends where quad `q + 1` starts;
+    // `4·quads·4·groups ≤ pw.len()`; word aligned, checked above),
+    // `fb[4q..4q + 4]` and writes `acc[4q..4q + 4]` (`4·quads ≤` both
+    // lengths; `LDRD`/`STRD` on `i32`s are word aligned). `ctx` lives
+    // across the block and is written only through the pointer the block
+    // saves in its own 8 bytes of stack, which it releases before it
+    // ends. Only the declared registers and the flags are written.
+    unsafe {
+        asm!(
+            "sub sp, sp, #8",
+            "str {n}, [sp]",
+            "3:",
+            "ldr {t}, [sp]",
+            "ldr {v}, [{t}, #8]",
+            "ldrd {a0}, {a1}, [{v}], #8",
+            "ldrd {a2}, {a3}, [{v}], #8",
+            "str {v}, [{t}, #8]",
+            "ldrd {xp}, {n}, [{t}]",
+            "add {wb}, {wa}, {n}, lsl #4",
+            "2:",
+            "ldr {v}, [{xp}], #4",
+            "sxtb16 {xa}, {v}",
+            "sxtb16 {xb}, {v}, ror #8",
+            "ldrd {v}, {t}, [{wa}], #16",
+            "smlad {a0}, {xa}, {v}, {a0}",
+            "smlad {a0}, {xb}, {t}, {a0}",
+            "ldrd {v}, {t}, [{wa}, #-8]",
+            "smlad {a1}, {xa}, {v}, {a1}",
+            "smlad {a1}, {xb}, {t}, {a1}",
+            "ldrd {v}, {t}, [{wb}], #16",
+            "smlad {a2}, {xa}, {v}, {a2}",
+            "smlad {a2}, {xb}, {t}, {a2}",
+            "ldrd {v}, {t}, [{wb}, #-8]",
+            "smlad {a3}, {xa}, {v}, {a3}",
+            "smlad {a3}, {xb}, {t}, {a3}",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "mov {wa}, {wb}",
+            "ldr {t}, [sp]",
+            "ldr {v}, [{t}, #12]",
+            "strd {a0}, {a1}, [{v}], #8",
+            "strd {a2}, {a3}, [{v}], #8",
+            "str {v}, [{t}, #12]",
+            "ldr {n}, [{t}, #16]",
+            "subs {n}, {n}, #1",
+            "str {n}, [{t}, #16]",
+            "bne 3b",
+            "add sp, sp, #8",
+            n = inout(reg) &mut ctx as *mut QuadsCtx => _,
+            wa = inout(reg) pw.as_ptr() => _,
+            wb = out(reg) _,
+            xp = out(reg) _,
+            xa = out(reg) _,
+            xb = out(reg) _,
+            v = out(reg) _,
+            t = out(reg) _,
+            a0 = out(reg) _,
+            a1 = out(reg) _,
+            a2 = out(reg) _,
+            a3 = out(reg) _,
+        );
+    }
+    rows
+}

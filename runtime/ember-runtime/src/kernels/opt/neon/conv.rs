@@ -1,0 +1,251 @@
+//! Convolution (and fully connected) rows: `P` receptive fields against
+//! the filter rows with requantization in vector registers
+//! ([`rows_times_filters`] and its `SDOT` and paired forms), and the
+//! lane-per-channel kernel on the compiler's int16 filter
+//! ([`packed_times_filters`]).
+
+use super::shared::{
+    ld16, ld8, mac16, mac16_paired, mac8, put4, reduce4, requant_i32, requant_v, sdot, tail, Vq,
+};
+use crate::kernels::opt::REQUANT_BLOCK_WORDS;
+use crate::kernels::QuantIo;
+use core::arch::aarch64::*;
+
+/// Stamps out the fused matrix kernel for one multiply-add instruction
+/// sequence (`SMULL`+`SADALP` or `SDOT`): each copy compiled with exactly
+/// the target features its instructions need, so LLVM never introduces
+/// `SDOT` into the baseline kernel.
+macro_rules! rows_kernel {
+    ($name:ident, $features:literal, $mac:ident) => {
+        /// `P` output pixels' receptive fields `p[i]` times every filter
+        /// row of `w` (`[Co, k]`): folded bias, blocked requantization and
+        /// int8 store into `out[i]`, four channels per step, all in vector
+        /// registers; each weight vector is loaded once for the `P`
+        /// pixels. The products run over `len >= k` bytes: bytes `k..len`
+        /// of every field must be zero (they meet the start of the next
+        /// filter row). Returns how many output channels it wrote (the
+        /// whole blocks of four the table covers whose rows can be read to
+        /// `len`); the caller finishes the rest.
+        #[allow(clippy::too_many_arguments)]
+        #[target_feature(enable = $features)]
+        pub fn $name<const P: usize>(
+            p: [&[i8]; P],
+            w: &[i8],
+            k: usize,
+            len: usize,
+            fb: &[i32],
+            blocks: &[i32],
+            q: &QuantIo,
+            out: [&mut [i8]; P],
+        ) -> usize {
+            if k == 0 || len < k || p.iter().any(|f| f.len() < len) {
+                return 0;
+            }
+            let co = out.iter().fold(fb.len(), |n, o| n.min(o.len()));
+            let nblk = (co / 4)
+                .min(blocks.len() / REQUANT_BLOCK_WORDS)
+                .min(w.len() / (4 * k));
+            let vq = Vq::new(q);
+            let mut out = out;
+            for blk in 0..nblk {
+                let oc = 4 * blk;
+                // Block `blk` reads rows `oc..oc + 4`; the last one for
+                // `len` bytes if `w` goes that far (all but the last block
+                // of a padded field), else for its own `k`.
+                let len = if (oc + 3) * k + len <= w.len() {
+                    len
+                } else {
+                    k
+                };
+                // SAFETY: rows `oc..oc + 4` lie inside `w` (`nblk·4k <=
+                // w.len()`), the last readable for `len` bytes (above).
+                let r = unsafe {
+                    [
+                        w.as_ptr().add(oc * k),
+                        w.as_ptr().add((oc + 1) * k),
+                        w.as_ptr().add((oc + 2) * k),
+                        w.as_ptr().add((oc + 3) * k),
+                    ]
+                };
+                let mut a = [[vdupq_n_s32(0); 4]; P];
+                let mut i = 0;
+                while i + 16 <= len {
+                    let mut x = [vdupq_n_s8(0); P];
+                    for (xv, f) in x.iter_mut().zip(&p) {
+                        // SAFETY: `i + 16 <= len <=` every field's length.
+                        *xv = unsafe { ld16(f.as_ptr().add(i)) };
+                    }
+                    for j in 0..4 {
+                        // SAFETY: `i + 16 <= len`, readable from each row.
+                        let wv = unsafe { ld16(r[j].add(i)) };
+                        for (acc, &xv) in a.iter_mut().zip(&x) {
+                            acc[j] = $mac(acc[j], xv, wv);
+                        }
+                    }
+                    i += 16;
+                }
+                if i + 8 <= len {
+                    let mut x = [vdup_n_s8(0); P];
+                    for (xv, f) in x.iter_mut().zip(&p) {
+                        // SAFETY: `i + 8 <= len`, as above.
+                        *xv = unsafe { ld8(f.as_ptr().add(i)) };
+                    }
+                    for j in 0..4 {
+                        // SAFETY: as above.
+                        let wv = unsafe { ld8(r[j].add(i)) };
+                        for (acc, &xv) in a.iter_mut().zip(&x) {
+                            acc[j] = mac8(acc[j], xv, wv);
+                        }
+                    }
+                    i += 8;
+                }
+                // SAFETY: `oc + 4 <= co <= fb.len()`, and block `blk` of
+                // the table is whole (`nblk <= blocks.len() / 12`).
+                let (bias, params) = unsafe {
+                    (
+                        vld1q_s32(fb.as_ptr().add(oc)),
+                        blocks.as_ptr().add(blk * REQUANT_BLOCK_WORDS),
+                    )
+                };
+                for ((acc, f), o) in a.iter().zip(&p).zip(out.iter_mut()) {
+                    let mut s = vaddq_s32(reduce4(acc[0], acc[1], acc[2], acc[3]), bias);
+                    if i < len {
+                        let mut t = [0i32; 4];
+                        for (tj, rj) in t.iter_mut().zip(r) {
+                            // SAFETY: each row can be read for `len` bytes.
+                            let row = unsafe { core::slice::from_raw_parts(rj, len) };
+                            *tj = tail(f, row, i, len);
+                        }
+                        // SAFETY: `t` holds four i32.
+                        s = vaddq_s32(s, unsafe { vld1q_s32(t.as_ptr()) });
+                    }
+                    // SAFETY: `params` points at a whole table block.
+                    let y = unsafe { requant_v(s, params, &vq) };
+                    put4(o, oc, y);
+                }
+            }
+            4 * nblk
+        }
+    };
+}
+
+rows_kernel!(rows_times_filters, "neon", mac16);
+rows_kernel!(rows_times_filters_paired, "neon", mac16_paired);
+rows_kernel!(rows_times_filters_dotprod, "neon,dotprod", sdot);
+
+/// One input element (`lane` of `x`) times eight channels' packed weights
+/// `w`, added to the two accumulators of those channels (`SMLAL`/`SMLAL2`
+/// by element).
+macro_rules! mla_lane {
+    ($lo:expr, $hi:expr, $w:expr, $x:expr, $lane:literal) => {
+        $lo = vmlal_laneq_s16::<$lane>($lo, vget_low_s16($w), $x);
+        $hi = vmlal_high_laneq_s16::<$lane>($hi, $w, $x);
+    };
+}
+
+/// `P` output pixels' receptive fields (at least `k` bytes each) times the
+/// filter packed by [`super::super::pack_weights_s16`]: eight output channels per
+/// block, accumulated lane-per-channel (`SMLAL` by element: no horizontal
+/// sums), then folded bias, blocked requantization and one 8-byte store
+/// per pixel. Returns how many output channels it wrote (the whole blocks
+/// of eight the packed filter and the table cover); the caller finishes
+/// the rest.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "neon")]
+pub fn packed_times_filters<const P: usize>(
+    p: [&[i8]; P],
+    packed: &[i16],
+    k: usize,
+    fb: &[i32],
+    blocks: &[i32],
+    q: &QuantIo,
+    out: [&mut [i8]; P],
+) -> usize {
+    if k == 0 || p.iter().any(|f| f.len() < k) {
+        return 0;
+    }
+    let co = out.iter().fold(fb.len(), |n, o| n.min(o.len()));
+    let nblk = (co / 8)
+        .min(blocks.len() / (2 * REQUANT_BLOCK_WORDS))
+        .min(packed.len() / (8 * k));
+    let vq = Vq::new(q);
+    let mut out = out;
+    for blk in 0..nblk {
+        let oc = 8 * blk;
+        // SAFETY: block `blk` of the packed filter is `8k` elements inside
+        // it (`nblk <= packed.len() / 8k`).
+        let wb = unsafe { packed.as_ptr().add(blk * 8 * k) };
+        let mut lo = [vdupq_n_s32(0); P];
+        let mut hi = [vdupq_n_s32(0); P];
+        let mut i = 0;
+        while i + 8 <= k {
+            let mut x = [vdupq_n_s16(0); P];
+            for (xv, f) in x.iter_mut().zip(&p) {
+                // SAFETY: `i + 8 <= k <=` every field's length.
+                *xv = vmovl_s8(unsafe { ld8(f.as_ptr().add(i)) });
+            }
+            // SAFETY: elements `(i + j)·8 .. + 8` for `j < 8` lie in the
+            // block (`i + 8 <= k`).
+            let w = unsafe {
+                let b = wb.add(i * 8);
+                [
+                    vld1q_s16(b),
+                    vld1q_s16(b.add(8)),
+                    vld1q_s16(b.add(16)),
+                    vld1q_s16(b.add(24)),
+                    vld1q_s16(b.add(32)),
+                    vld1q_s16(b.add(40)),
+                    vld1q_s16(b.add(48)),
+                    vld1q_s16(b.add(56)),
+                ]
+            };
+            for ((l, h), &xv) in lo.iter_mut().zip(hi.iter_mut()).zip(&x) {
+                mla_lane!(*l, *h, w[0], xv, 0);
+                mla_lane!(*l, *h, w[1], xv, 1);
+                mla_lane!(*l, *h, w[2], xv, 2);
+                mla_lane!(*l, *h, w[3], xv, 3);
+                mla_lane!(*l, *h, w[4], xv, 4);
+                mla_lane!(*l, *h, w[5], xv, 5);
+                mla_lane!(*l, *h, w[6], xv, 6);
+                mla_lane!(*l, *h, w[7], xv, 7);
+            }
+            i += 8;
+        }
+        while i < k {
+            // SAFETY: element `i·8 .. + 8` lies in the block (`i < k`).
+            let w = unsafe { vld1q_s16(wb.add(i * 8)) };
+            for ((l, h), f) in lo.iter_mut().zip(hi.iter_mut()).zip(&p) {
+                let xv = f.get(i).map_or(0, |&v| v as i16);
+                *l = vmlal_n_s16(*l, vget_low_s16(w), xv);
+                *h = vmlal_high_n_s16(*h, w, xv);
+            }
+            i += 1;
+        }
+        // SAFETY: `oc + 8 <= co <= fb.len()`; table blocks `oc / 4` and
+        // `oc / 4 + 1` are whole (`nblk <= blocks.len() / 24`).
+        let (b0, b1, p0, p1) = unsafe {
+            let p0 = blocks.as_ptr().add(oc / 4 * REQUANT_BLOCK_WORDS);
+            (
+                vld1q_s32(fb.as_ptr().add(oc)),
+                vld1q_s32(fb.as_ptr().add(oc + 4)),
+                p0,
+                p0.add(REQUANT_BLOCK_WORDS),
+            )
+        };
+        for ((l, h), o) in lo.iter().zip(&hi).zip(out.iter_mut()) {
+            // SAFETY: `p0`, `p1` point at whole table blocks (above).
+            let (r0, r1) = unsafe {
+                (
+                    requant_i32(vaddq_s32(*l, b0), p0, &vq),
+                    requant_i32(vaddq_s32(*h, b1), p1, &vq),
+                )
+            };
+            let y = vqmovn_s16(vqmovn_high_s32(vqmovn_s32(r0), r1));
+            if let Some(d) = o.get_mut(oc..oc + 8) {
+                // SAFETY: `d` is exactly 8 bytes.
+                unsafe { vst1_s8(d.as_mut_ptr(), y) };
+            }
+        }
+    }
+    8 * nblk
+}
