@@ -326,8 +326,8 @@ fn run<E: Epilogue>(
                 while oc + 4 <= co {
                     let a = super::dsp::conv::dot2x2_pair(xs2, k, row(oc), row(oc + 1));
                     let b = super::dsp::conv::dot2x2_pair(xs2, k, row(oc + 2), row(oc + 3));
-                    super::store4(e, [a[0], a[1], b[0], b[1]], folded_bias, oc, o0);
-                    super::store4(e, [a[2], a[3], b[2], b[3]], folded_bias, oc, o1);
+                    super::epilogue::store4(e, [a[0], a[1], b[0], b[1]], folded_bias, oc, o0);
+                    super::epilogue::store4(e, [a[2], a[3], b[2], b[3]], folded_bias, oc, o1);
                     oc += 4;
                 }
                 while oc < co {
@@ -346,7 +346,14 @@ fn run<E: Epilogue>(
             }
             if pix < npix {
                 let f = field(x, xs, ws, win, zp, ys, pix, patch);
-                super::row_times_filters(f, w, k, folded_bias, e, &mut y[pix * co..(pix + 1) * co]);
+                super::rows::row_times_filters(
+                    f,
+                    w,
+                    k,
+                    folded_bias,
+                    e,
+                    &mut y[pix * co..(pix + 1) * co],
+                );
             }
             return Ok(());
         }
@@ -387,7 +394,7 @@ fn run<E: Epilogue>(
                         Some(f) => f,
                         None => field(x, xs, ws, win, zp, ys, pix, patch),
                     };
-                    super::row_times_filters(f, w, k, folded_bias, e, out);
+                    super::rows::row_times_filters(f, w, k, folded_bias, e, out);
                     pix += 1;
                 }
             }
@@ -397,7 +404,7 @@ fn run<E: Epilogue>(
     // Indexed over pixels so that Ci = 0 still writes the outputs.
     for pix in 0..npix {
         let f = field(x, xs, ws, win, zp, ys, pix, patch);
-        super::row_times_filters(f, w, k, folded_bias, e, &mut y[pix * co..(pix + 1) * co]);
+        super::rows::row_times_filters(f, w, k, folded_bias, e, &mut y[pix * co..(pix + 1) * co]);
     }
     Ok(())
 }
@@ -482,9 +489,26 @@ fn run_neon<E: Epilogue>(
                 &x[(pix + 3) * k..(pix + 4) * k],
             ];
             if use_packed {
-                super::packed_rows_times_filters(f, packed, w, k, folded_bias, e, [o0, o1, o2, o3]);
+                super::rows::packed_rows_times_filters(
+                    f,
+                    packed,
+                    w,
+                    k,
+                    folded_bias,
+                    e,
+                    [o0, o1, o2, o3],
+                );
             } else {
-                super::rows_times_filters(f, w, k, k, folded_bias, e, [o0, o1, o2, o3], paired);
+                super::rows::rows_times_filters(
+                    f,
+                    w,
+                    k,
+                    k,
+                    folded_bias,
+                    e,
+                    [o0, o1, o2, o3],
+                    paired,
+                );
             }
             pix += 4;
         }
@@ -500,9 +524,26 @@ fn run_neon<E: Epilogue>(
             field(x, xs, ws, win, zp, ys, pix + 3, &mut s3[..k]);
             let f: [&[i8]; 4] = [s0, s1, s2, s3];
             if use_packed {
-                super::packed_rows_times_filters(f, packed, w, k, folded_bias, e, [o0, o1, o2, o3]);
+                super::rows::packed_rows_times_filters(
+                    f,
+                    packed,
+                    w,
+                    k,
+                    folded_bias,
+                    e,
+                    [o0, o1, o2, o3],
+                );
             } else {
-                super::rows_times_filters(f, w, k, kp, folded_bias, e, [o0, o1, o2, o3], paired);
+                super::rows::rows_times_filters(
+                    f,
+                    w,
+                    k,
+                    kp,
+                    folded_bias,
+                    e,
+                    [o0, o1, o2, o3],
+                    paired,
+                );
             }
             pix += 4;
         }
@@ -513,9 +554,26 @@ fn run_neon<E: Epilogue>(
             (Some(s0), false) => {
                 field(x, xs, ws, win, zp, ys, pix, &mut s0[..k]);
                 if use_packed {
-                    super::packed_rows_times_filters([&s0[..]], packed, w, k, folded_bias, e, [o]);
+                    super::rows::packed_rows_times_filters(
+                        [&s0[..]],
+                        packed,
+                        w,
+                        k,
+                        folded_bias,
+                        e,
+                        [o],
+                    );
                 } else {
-                    super::rows_times_filters([&s0[..]], w, k, kp, folded_bias, e, [o], paired);
+                    super::rows::rows_times_filters(
+                        [&s0[..]],
+                        w,
+                        k,
+                        kp,
+                        folded_bias,
+                        e,
+                        [o],
+                        paired,
+                    );
                 }
             }
             // Unreachable: the scratch was checked to hold a field.
@@ -523,9 +581,9 @@ fn run_neon<E: Epilogue>(
             (_, true) => {
                 let f = &x[pix * k..(pix + 1) * k];
                 if use_packed {
-                    super::packed_rows_times_filters([f], packed, w, k, folded_bias, e, [o]);
+                    super::rows::packed_rows_times_filters([f], packed, w, k, folded_bias, e, [o]);
                 } else {
-                    super::rows_times_filters([f], w, k, k, folded_bias, e, [o], paired);
+                    super::rows::rows_times_filters([f], w, k, k, folded_bias, e, [o], paired);
                 }
             }
         }

@@ -168,7 +168,7 @@ fn run<E: Epilogue>(
     #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
     for r in 0..rows {
         let (xr, yr) = (&x[r * k..(r + 1) * k], &mut y[r * n..(r + 1) * n]);
-        super::row_times_filters(xr, w, k, folded_bias, e, yr);
+        super::rows::row_times_filters(xr, w, k, folded_bias, e, yr);
     }
 }
 
