@@ -160,30 +160,21 @@ impl Epilogue for FixedBlocked<'_> {
             return;
         };
         let q = &self.pairs.q;
-        #[cfg(all(feature = "mve", target_arch = "arm"))]
-        {
-            super::mve::shared::requant4(&acc, p, q.out_zp, q.act_min, q.act_max, out);
-        }
-        #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-        {
-            // SAFETY: NEON is enabled for the whole build (the cfg above).
-            unsafe { super::neon::shared::requant4(&acc, p, q.out_zp, q.act_min, q.act_max, out) };
-        }
-        #[cfg(all(feature = "dsp", not(feature = "mve"), target_arch = "arm"))]
-        {
-            let b = super::dsp::shared::OutBounds::new(q.out_zp, q.act_min, q.act_max);
-            super::dsp::shared::requant4_shared(&acc, p, &b, out);
-        }
-        #[cfg(not(any(
-            all(feature = "mve", target_arch = "arm"),
-            all(feature = "dsp", target_arch = "arm"),
-            all(target_arch = "aarch64", target_feature = "neon")
-        )))]
-        for j in 0..4 {
-            // The table's shifts are already split and clamped.
-            let v = requantize_split(acc[j], p[j], p[4 + j] as u32, (-p[8 + j]) as u32);
-            out[j] = finish(v, q);
-        }
+        by_isa!(
+            mve: super::mve::shared::requant4(&acc, p, q.out_zp, q.act_min, q.act_max, out),
+            dsp: {
+                let b = super::dsp::shared::OutBounds::new(q.out_zp, q.act_min, q.act_max);
+                super::dsp::shared::requant4_shared(&acc, p, &b, out);
+            },
+            // SAFETY: NEON is enabled for the whole build (`by_isa!`'s
+            // condition for this arm).
+            neon: unsafe { super::neon::shared::requant4(&acc, p, q.out_zp, q.act_min, q.act_max, out) },
+            portable: for j in 0..4 {
+                // The table's shifts are already split and clamped.
+                let v = requantize_split(acc[j], p[j], p[4 + j] as u32, (-p[8 + j]) as u32);
+                out[j] = finish(v, q);
+            },
+        )
     }
 }
 
@@ -226,24 +217,27 @@ impl Epilogue for AnyRequant<'_> {
     }
 
     /// DSP: TFLite's one single-rounding multiplier for the tensor (fully
-    /// connected) in one `asm!` block.
-    #[cfg(all(feature = "dsp", not(feature = "mve"), target_arch = "arm"))]
+    /// connected) in one `asm!` block; otherwise one channel at a time.
     #[inline(always)]
     fn apply4(&self, acc: [i32; 4], ch: usize, out: &mut [i8; 4]) {
-        let q = &self.q;
-        let single = match self.rq {
-            Requant::FixedSingle(&[m, shift]) => {
-                super::dsp::shared::SingleParams::new(m, shift, q.out_zp, q.act_min, q.act_max)
-            }
-            _ => None,
-        };
-        match single {
-            Some(prm) => super::dsp::shared::requant4_single(&acc, &prm, out),
-            None => {
-                for (j, (o, a)) in out.iter_mut().zip(acc).enumerate() {
-                    *o = self.apply(a, ch + j);
+        by_isa!(
+            dsp: {
+                let q = &self.q;
+                let single = match self.rq {
+                    Requant::FixedSingle(&[m, shift]) => {
+                        super::dsp::shared::SingleParams::new(m, shift, q.out_zp, q.act_min, q.act_max)
+                    }
+                    _ => None,
+                };
+                if let Some(prm) = single {
+                    super::dsp::shared::requant4_single(&acc, &prm, out);
+                    return;
                 }
-            }
+            },
+            else: {},
+        );
+        for (j, (o, a)) in out.iter_mut().zip(acc).enumerate() {
+            *o = self.apply(a, ch + j);
         }
     }
 }

@@ -8,15 +8,17 @@
 //! variant recorded in the op, and a scratch buffer planned in the arena
 //! (the `*_scratch_size` companions say how big).
 //!
-//! Every loop that matters ends in one of the primitives of [`dot`], the
-//! single dispatch point per instruction set:
+//! Each operator's module is the one place its instruction-set variants
+//! are chosen (through `by_isa!`, whose four build conditions live in
+//! `isa.rs`), as are the primitives' (`dot`, the epilogues, row times
+//! filters, receptive-field copies). The variants:
 //! - portable Rust written so that LLVM vectorizes it — to Helium/MVE
 //!   `VMLAVA.S8` tail-predicated loops with `-C target-cpu=cortex-m55`;
-//! - NEON on aarch64 (`arm_neon`): fused convolution kernels (four pixels
+//! - NEON on aarch64 (`neon/`): fused convolution kernels (four pixels
 //!   per pass over the filters, requantization in vector registers),
 //!   `SDOT` where the core has it (detected at run time on Linux), and a
 //!   lane-per-channel kernel on the compiler's int16 copy of the filter;
-//! - the `dsp` cargo feature on 32-bit Arm (Cortex-M4/M7/M33): `SMLAD`
+//! - the `dsp` cargo feature on 32-bit Arm (Cortex-M4/M7/M33, `dsp/`): `SMLAD`
 //!   dual 16-bit multiply-accumulates through `asm!`, each input word
 //!   widened once (`SXTB16`) and reused for several filter rows; with a
 //!   large enough scratch, convolutions run two output pixels per pass
@@ -24,7 +26,7 @@
 //!   `asm!` with every value in a register); depthwise convolutions sum
 //!   four channels per `SXTB16` + `SMLABB`/`SMLATT` block over all taps;
 //! - the `mve` cargo feature (Cortex-M55/M85): Helium `asm!` blocks
-//!   (`arm_mve`) that run a whole unit of work from the folded bias to the
+//!   (`mve/`) that run a whole unit of work from the folded bias to the
 //!   stored int8 outputs with nothing spilled: four filter rows against one
 //!   input row through tail-predicated `VMLADAVA.S8` loops (convolutions,
 //!   fully connected with TFLite's single rounding), rows of at most 16
@@ -33,12 +35,21 @@
 //!   gathered by vector copies, the requantization epilogue and the int8
 //!   Add body.
 //!
+//! Each instruction-set folder has one file per operator and a `shared`
+//! module (requantization epilogues, dot-product helpers, byte copies)
+//! that imports nothing operator-specific. The reference kernels import
+//! nothing from here.
+//!
 //! Why folding the zero point is exact: the reference computes
 //! `Σ (x − zp)·w + bias` with wrapping i32 arithmetic; wrapping arithmetic
 //! is a ring, so `Σ x·w + (bias − zp·Σw)` is the same 32-bit value. Taps
 //! that fall in the implicit padding are fed the zero point itself, which
 //! contributes `zp·w`, cancelled by the folded term exactly as `(zp − zp)·w`
 //! would be.
+
+// `by_isa!`, for everything below.
+#[macro_use]
+mod isa;
 
 /// Binds `$e` to the [`Epilogue`] for `$rq`/`$q` and evaluates `$body`
 /// (a call of a kernel's generic inner function) for it.
@@ -68,7 +79,8 @@ macro_rules! with_epilogue {
                 let $e = $crate::kernels::opt::FixedBlocked {
                     pairs: $crate::kernels::opt::FixedPerChannel { p: pairs, q: $q },
                     blocks,
-                    plain: cfg!(all(feature = "mve", target_arch = "arm"))
+                    // Only the Helium kernels ask.
+                    plain: by_isa!(mve: true, else: false)
                         && $crate::kernels::opt::table_is_plain(blocks),
                 };
                 $body
@@ -89,8 +101,10 @@ macro_rules! with_epilogue {
 // Declared after `with_epilogue!` so they can use it (textual macro scope).
 mod epilogue;
 mod geometry;
+mod im2col;
 mod packing;
 mod rows;
+mod taps;
 
 pub use epilogue::{requant_blocks, requantize_fixed, REQUANT_BLOCK_WORDS};
 pub(crate) use epilogue::{table_is_plain, AnyRequant, Epilogue, FixedBlocked, FixedPerChannel};
@@ -116,9 +130,11 @@ pub mod fully_connected;
 pub mod pool;
 pub mod selftest;
 
-// The instruction-set kernels, one folder per instruction set (each split
-// by operator, with a `shared` module of what its operators share).
-#[cfg(all(feature = "dsp", target_arch = "arm"))]
+// The instruction-set kernels, one folder per instruction set, each split
+// by operator with a `shared` module of what its operators share; only the
+// build's own is compiled (the conditions of `by_isa!`'s arms, spelled out
+// here so that rustfmt sees the folders).
+#[cfg(all(feature = "dsp", not(feature = "mve"), target_arch = "arm"))]
 mod dsp;
 #[cfg(all(feature = "mve", target_arch = "arm"))]
 mod mve;

@@ -1,8 +1,10 @@
 //! A row times filter rows, the product every convolution and fully
 //! connected kernel ends in: one input row against `[Co, k]` filter rows
 //! with the epilogue ([`row_times_filters`]), and blocks of four input rows
-//! by four filter rows ([`for_each_dot`]).
+//! by four filter rows ([`for_each_dot`]), and the scalar rest of a fully
+//! connected row ([`finish_row`]).
 
+use super::super::{sat_i8, QuantIo, Requant};
 use super::dot::{self, dot4_s8, dot_s8};
 use super::epilogue::{store4, Epilogue};
 
@@ -74,15 +76,17 @@ pub(crate) fn row_times_filters<E: Epilogue>(
     out: &mut [i8],
 ) {
     let co = out.len();
-    let mut oc = 0;
-    #[cfg(all(feature = "mve", target_arch = "arm"))]
-    if let Some((blocks, q)) = e.blocks() {
-        oc = if k <= 16 {
-            super::mve::stream::row_times_filters_short(patch, w, k, fb, blocks, q, out)
-        } else if super::mve::rows::suits(k, co) {
-            super::mve::rows::row_times_filters(patch, w, k, fb, blocks, q, e.plain_table(), out)
-        } else {
-            super::mve::stream::row_times_filters_stream(
+    // Helium: the fused asm kernels take the whole blocks of four channels
+    // when the epilogue has a blocked table; the loops below do the rest.
+    let mut oc = by_isa!(
+        mve: match e.blocks() {
+            Some((blocks, q)) if k <= 16 => {
+                super::mve::stream::row_times_filters_short(patch, w, k, fb, blocks, q, out)
+            }
+            Some((blocks, q)) if super::mve::rows::suits(k, co) => {
+                super::mve::rows::row_times_filters(patch, w, k, fb, blocks, q, e.plain_table(), out)
+            }
+            Some((blocks, q)) => super::mve::stream::row_times_filters_stream(
                 patch,
                 w,
                 k,
@@ -91,9 +95,11 @@ pub(crate) fn row_times_filters<E: Epilogue>(
                 q,
                 e.plain_table(),
                 out,
-            )
-        };
-    }
+            ),
+            None => 0,
+        },
+        else: 0,
+    );
     while oc + 4 <= co {
         let r = &w[oc * k..(oc + 4) * k];
         let (r0, rest) = r.split_at(k);
@@ -109,90 +115,26 @@ pub(crate) fn row_times_filters<E: Epilogue>(
     }
 }
 
-/// [`row_times_filters`] for `P` input rows at once (`P` output pixels):
-/// each filter vector is loaded once for all of them. The rows hold at
-/// least `len >= k` bytes, zeros past `k`: the vector kernel multiplies
-/// `len` bytes (reading past the end of a filter row, times zero) where
-/// the filter allows it. NEON only.
-///
-/// `paired`: the filter holds no −128, so the `SMULL`/`SMLAL2` pairing is
-/// exact (cores without `SDOT`).
-#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+/// Outputs `from..` of one fully connected row, one dot product at a time
+/// with the reference requantization (the ones a vector block did not
+/// cover).
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
-pub(crate) fn rows_times_filters<E: Epilogue, const P: usize>(
-    p: [&[i8]; P],
+pub(crate) fn finish_row(
+    xr: &[i8],
     w: &[i8],
     k: usize,
-    len: usize,
-    fb: &[i32],
-    e: E,
-    out: [&mut [i8]; P],
-    paired: bool,
+    folded_bias: &[i32],
+    rq: Requant<'_>,
+    q: &QuantIo,
+    from: usize,
+    yr: &mut [i8],
 ) {
-    let co = out.iter().map(|o| o.len()).min().unwrap_or(0);
-    let mut out = out;
-    let mut oc = 0;
-    if let (Some((blocks, q)), true) = (e.blocks(), k > 0) {
-        let o = out.each_mut().map(|o| &mut **o);
-        // SAFETY: NEON is enabled for the whole build (the cfg above) and
-        // `SDOT` only after `has_dotprod` found it on this core.
-        oc = unsafe {
-            if dot::has_dotprod() {
-                super::neon::conv::rows_times_filters_dotprod(p, w, k, len, fb, blocks, q, o)
-            } else if paired {
-                super::neon::conv::rows_times_filters_paired(p, w, k, len, fb, blocks, q, o)
-            } else {
-                super::neon::conv::rows_times_filters(p, w, k, len, fb, blocks, q, o)
-            }
-        };
-    }
-    for (f, o) in p.iter().zip(out.iter_mut()) {
-        let f = &f[..k.min(f.len())];
-        if oc == 0 {
-            row_times_filters(f, w, k, fb, e, o);
-            continue;
-        }
-        for c in oc..co {
-            let r = &w[c * k..(c + 1) * k];
-            o[c] = e.apply(dot_s8(f, r).wrapping_add(fb[c]), c);
-        }
-    }
-}
-
-/// [`rows_times_filters`] with the filter packed by [`pack_weights_s16`]
-/// (lanes are output channels: no horizontal sums). Channels the packed
-/// kernel does not cover are computed from `w`. NEON only.
-#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-pub(crate) fn packed_rows_times_filters<E: Epilogue, const P: usize>(
-    p: [&[i8]; P],
-    packed: &[i16],
-    w: &[i8],
-    k: usize,
-    fb: &[i32],
-    e: E,
-    out: [&mut [i8]; P],
-) {
-    let co = out.iter().map(|o| o.len()).min().unwrap_or(0);
-    let mut out = out;
-    let done = match e.blocks() {
-        Some((blocks, q)) => {
-            let o = out.each_mut().map(|o| &mut **o);
-            // SAFETY: NEON is enabled for the whole build (the cfg above).
-            unsafe { super::neon::conv::packed_times_filters(p, packed, k, fb, blocks, q, o) }
-        }
-        None => 0,
-    };
-    if done == 0 {
-        return rows_times_filters(p, w, k, k, fb, e, out, false);
-    }
-    for (f, o) in p.iter().zip(out.iter_mut()) {
-        let f = &f[..k.min(f.len())];
-        for c in done..co {
-            let r = &w[c * k..(c + 1) * k];
-            o[c] = e.apply(dot_s8(f, r).wrapping_add(fb[c]), c);
-        }
+    for (c, o) in yr.iter_mut().enumerate().skip(from) {
+        let acc = dot_s8(xr, &w[c * k..(c + 1) * k]).wrapping_add(folded_bias[c]);
+        *o = sat_i8(
+            rq.apply(acc, c).saturating_add(q.out_zp),
+            q.act_min,
+            q.act_max,
+        );
     }
 }

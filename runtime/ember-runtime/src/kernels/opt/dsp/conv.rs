@@ -1,9 +1,15 @@
 //! Convolution: receptive fields widened to halfword pairs
 //! ([`widen_slot`]) and multiplied two pixels at a time by pairs of filter
 //! rows (2×2 `SMLAD` blocks), from the int8 filter or the compiler's
-//! widened copy.
+//! widened copy; and the convolution loop that drives them ([`run`]).
 
-use super::shared::{sxtb16, sxtb16_ror8, word};
+use super::shared::{requant4, sxtb16, sxtb16_ror8, word, OutBounds};
+use crate::kernels::opt::dsp_weights_len;
+use crate::kernels::opt::epilogue::{store4, Epilogue};
+use crate::kernels::opt::im2col::field;
+use crate::kernels::opt::rows::row_times_filters;
+use crate::kernels::opt::REQUANT_BLOCK_WORDS;
+use crate::kernels::{Shape4, Window};
 use core::arch::asm;
 
 /// Words one widened field of `k` values takes ([`widen_slot`] writes two).
@@ -347,4 +353,148 @@ pub fn dot2x2_rows_wide(
         );
     }
     rows
+}
+
+/// Output channels per [`dot2x2_rows`] call (two pixels'
+/// sums on the stack: 512 bytes).
+const DSP_ROWS: usize = 64;
+
+/// The DSP convolution: two output pixels per pass over the filters, their
+/// receptive fields (gathered into `patch`, `Kh·Kw·Ci` bytes or none for a
+/// pointwise convolution) widened to halfword pairs in `wide`, the scratch
+/// after it ([`super::super::conv::conv2d_s8_opt_scratch_size`] with
+/// `wide`); the filter is the compiler's widened copy `packed` when the
+/// blob has one ([`dsp_weights_len`] elements), else `w`. Returns `false`,
+/// having written nothing, when `wide` cannot hold two widened fields (a
+/// blob planned without it): the caller then runs the portable loop.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run<E: Epilogue>(
+    x: &[i8],
+    xs: Shape4,
+    w: &[i8],
+    ws: Shape4,
+    packed: &[i16],
+    folded_bias: &[i32],
+    e: E,
+    zp: i8,
+    win: &Window,
+    patch: &mut [i8],
+    wide: &mut [i8],
+    y: &mut [i8],
+    ys: Shape4,
+) -> bool {
+    let co = ws.n;
+    let k = ws.h * ws.w * xs.c;
+    let npix = ys.n * ys.h * ys.w;
+    let patch_len = patch.len();
+    // The compiler's int16 filter for the DSP kernels, when the blob has
+    // one (a NEON-layout filter has another length and is not used here).
+    let wide_w = (!packed.is_empty() && packed.len() == dsp_weights_len(co, k)).then_some(packed);
+    let off = patch_len.next_multiple_of(4) - patch_len;
+    let words = packed_words(k);
+    let wide = wide
+        .get_mut(off..off + 8 * words)
+        .and_then(|b| bytemuck::try_cast_slice_mut::<i8, u32>(b).ok());
+    if let Some(wide) = wide {
+        let xs2 = &mut wide[..2 * words];
+        // The blocked table's epilogue bounds, read once for the layer.
+        let table_bounds = e.blocks().map(|(blocks, q)| {
+            let b = OutBounds::for_table(q.out_zp, q.act_min, q.act_max, blocks);
+            (blocks, b)
+        });
+        // The sums of up to `DSP_ROWS` channels of both pixels
+        // (cleared once: each pass writes what it reads back).
+        let mut acc = [[0i32; DSP_ROWS]; 2];
+        let mut pix = 0;
+        while pix + 2 <= npix {
+            let f0 = field(x, xs, ws, win, zp, ys, pix, patch);
+            widen_slot(f0, 0, xs2);
+            let f1 = field(x, xs, ws, win, zp, ys, pix + 1, patch);
+            widen_slot(f1, 1, xs2);
+            let (o0, o1) = y[pix * co..(pix + 2) * co].split_at_mut(co);
+            let row = |c: usize| &w[c * k..(c + 1) * k];
+            let mut oc = 0;
+            // Fixed-point blocked requantization: up to `DSP_ROWS`
+            // output channels of both pixels in one `asm!`, then
+            // requantized four at a time from the sums.
+            if let Some((blocks, bounds)) = &table_bounds {
+                let body = k & !3;
+                let (tail0, tail1) = xs2[body..body + 2 * (k - body)].split_at(k - body);
+                while oc + 4 <= co {
+                    let n = (co - oc).min(DSP_ROWS) & !3;
+                    let [a0, a1] = &mut acc;
+                    let (a0, a1) = (&mut a0[..n], &mut a1[..n]);
+                    let fb = &folded_bias[oc..oc + n];
+                    let done = match wide_w {
+                        Some(pw) => {
+                            dot2x2_rows_wide(xs2, k, &pw[oc * (k / 4 * 4)..], n / 2, fb, a0, a1)
+                        }
+                        None => dot2x2_rows(xs2, k, &w[oc * k..], n / 2, fb, a0, a1),
+                    };
+                    if done != n {
+                        break;
+                    }
+                    // Skipped as a whole when `k % 4 = 0`: the per-row
+                    // slicing alone cost 15 instructions a row.
+                    if body < k {
+                        for (r, (s0, s1)) in a0.iter_mut().zip(a1.iter_mut()).enumerate() {
+                            let wt = &w[(oc + r) * k + body..(oc + r + 1) * k];
+                            for ((&u, &v), &t) in tail0.iter().zip(tail1).zip(wt) {
+                                *s0 = s0.wrapping_add((u as i32).wrapping_mul(t as i32));
+                                *s1 = s1.wrapping_add((v as i32).wrapping_mul(t as i32));
+                            }
+                        }
+                    }
+                    let table = blocks.chunks_exact(REQUANT_BLOCK_WORDS).skip(oc / 4);
+                    let outs = o0[oc..oc + n]
+                        .chunks_exact_mut(4)
+                        .zip(o1[oc..oc + n].chunks_exact_mut(4));
+                    for (((p, (y0, y1)), s0), s1) in table
+                        .zip(outs)
+                        .zip(a0.chunks_exact(4))
+                        .zip(a1.chunks_exact(4))
+                    {
+                        let (Ok(p), Ok(s0), Ok(s1), Ok(y0), Ok(y1)) = (
+                            <&[i32; 12]>::try_from(p),
+                            <&[i32; 4]>::try_from(s0),
+                            <&[i32; 4]>::try_from(s1),
+                            <&mut [i8; 4]>::try_from(y0),
+                            <&mut [i8; 4]>::try_from(y1),
+                        ) else {
+                            continue;
+                        };
+                        requant4(s0, p, bounds, y0);
+                        requant4(s1, p, bounds, y1);
+                    }
+                    oc += n;
+                }
+            }
+            while oc + 4 <= co {
+                let a = dot2x2_pair(xs2, k, row(oc), row(oc + 1));
+                let b = dot2x2_pair(xs2, k, row(oc + 2), row(oc + 3));
+                store4(e, [a[0], a[1], b[0], b[1]], folded_bias, oc, o0);
+                store4(e, [a[2], a[3], b[2], b[3]], folded_bias, oc, o1);
+                oc += 4;
+            }
+            while oc < co {
+                // A last odd channel pairs with itself.
+                let oc1 = (oc + 1).min(co - 1);
+                let a = dot2x2_pair(xs2, k, row(oc), row(oc1));
+                o0[oc] = e.apply(a[0].wrapping_add(folded_bias[oc]), oc);
+                o1[oc] = e.apply(a[2].wrapping_add(folded_bias[oc]), oc);
+                if oc1 != oc {
+                    o0[oc1] = e.apply(a[1].wrapping_add(folded_bias[oc1]), oc1);
+                    o1[oc1] = e.apply(a[3].wrapping_add(folded_bias[oc1]), oc1);
+                }
+                oc += 2;
+            }
+            pix += 2;
+        }
+        if pix < npix {
+            let f = field(x, xs, ws, win, zp, ys, pix, patch);
+            row_times_filters(f, w, k, folded_bias, e, &mut y[pix * co..(pix + 1) * co]);
+        }
+        return true;
+    }
+    false
 }

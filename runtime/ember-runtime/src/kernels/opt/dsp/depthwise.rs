@@ -1,8 +1,10 @@
 //! Depthwise convolution: four channels per `SXTB16` + `SMLABB`/`SMLATT`
 //! block over all taps, with the blocked requantization in the same
-//! `asm!`.
+//! `asm!`; and the DSP parts of the depthwise loop ([`Depthwise`]).
 
 use super::shared::OutBounds;
+use crate::kernels::opt::epilogue::Epilogue;
+use crate::kernels::opt::taps::{interior_rest, MAX_TAPS};
 use core::arch::asm;
 
 /// Depthwise sums of four channels over the taps of one output pixel
@@ -215,4 +217,192 @@ pub unsafe fn depthwise_blocks(
         );
     }
     ch
+}
+
+/// The whole blocks of four channels of one output pixel, tap `t`'s
+/// input at `pairs[t][0] + addend` and weights at `w[pairs[t][1]..]`: with
+/// the blocked table (`bounds` made from it for the layer) all in one
+/// [`depthwise_blocks`], otherwise through
+/// [`depthwise_sums4`] and the epilogue four at a time.
+/// Returns how many channels it wrote.
+///
+/// # Safety
+/// For every tap, `c` bytes at `pairs[t][0] + addend` are readable and
+/// `pairs[t][1] + c ≤ w.len()`; `folded_bias` and `out` hold `c` values.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn dsp_blocks<E: Epilogue>(
+    pairs: &[[usize; 2]],
+    bounds: Option<&OutBounds>,
+    addend: usize,
+    w: &[i8],
+    c: usize,
+    folded_bias: &[i32],
+    e: E,
+    out: &mut [i8],
+) -> usize {
+    // Fixed-point blocked requantization: every block in one `asm!`.
+    if let (Some((table, _)), Some(bounds)) = (e.blocks(), bounds) {
+        // SAFETY: the caller's contract: channels `0..c` (`4·(c/4) ≤ c`) of
+        // every tap's input and weights are readable.
+        let done = unsafe {
+            depthwise_blocks(
+                pairs,
+                addend,
+                w.as_ptr(),
+                c / 4,
+                folded_bias,
+                table,
+                bounds,
+                out,
+            )
+        };
+        if done > 0 {
+            return done;
+        }
+    }
+    let mut c0 = 0;
+    while c0 + 4 <= c {
+        let mut acc = [0i32; 4];
+        acc.copy_from_slice(&folded_bias[c0..c0 + 4]);
+        // SAFETY: four bytes at channel `c0 + 4 ≤ c` of every tap's input
+        // and weights, covered by the caller's contract.
+        unsafe {
+            depthwise_sums4(
+                pairs.as_ptr().cast(),
+                pairs.len(),
+                addend + c0,
+                w.as_ptr().add(c0),
+                &mut acc,
+            )
+        };
+        if let Ok(o4) = <&mut [i8; 4]>::try_from(&mut out[c0..c0 + 4]) {
+            e.apply4(acc, c0, o4);
+        }
+        c0 += 4;
+    }
+    c0
+}
+
+/// The DSP parts of the depthwise loop (see
+/// [`crate::kernels::opt::depthwise_conv`]): four channels per
+/// `SMLABB`/`SMLATT` block, over a run of interior pixels or one pixel's
+/// rows.
+pub(crate) struct Depthwise {
+    /// `[input offset, weight offset]` of every tap.
+    pairs: [[usize; 2]; MAX_TAPS],
+    /// The blocked table's epilogue bounds, read once for the layer.
+    bounds: Option<OutBounds>,
+}
+
+impl Depthwise {
+    /// For a layer of `c` channels whose taps are `offs` from the first
+    /// one (at most [`MAX_TAPS`]).
+    #[inline(always)]
+    pub(crate) fn new<E: Epilogue>(offs: &[usize], c: usize, e: &E) -> Self {
+        let mut pairs = [[0usize; 2]; MAX_TAPS];
+        for (t, (p, &o)) in pairs.iter_mut().zip(offs).enumerate() {
+            *p = [o, t * c];
+        }
+        let bounds = e
+            .blocks()
+            .map(|(t, q)| OutBounds::for_table(q.out_zp, q.act_min, q.act_max, t));
+        Depthwise { pairs, bounds }
+    }
+
+    /// The run of `count` interior pixels `(count, base, ybase)` (input
+    /// offset of the first one's tap 0, output offset), `step` input bytes
+    /// apart, taps `offs` from the first one: every channel. Returns the
+    /// pixels written (0: none, the caller takes them one at a time).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn interior<E: Epilogue>(
+        &mut self,
+        x: &[i8],
+        (count, base, ybase): (usize, usize, usize),
+        step: usize,
+        offs: &[usize],
+        w: &[i8],
+        c: usize,
+        folded_bias: &[i32],
+        e: E,
+        y: &mut [i8],
+    ) -> usize {
+        let taps_n = offs.len();
+        if taps_n == 0 {
+            return 0;
+        }
+        let out = &mut y[ybase..ybase + count * c];
+        let reach = count
+            .saturating_sub(1)
+            .checked_mul(step)
+            .and_then(|v| v.checked_add(base))
+            .and_then(|v| v.checked_add(offs[taps_n - 1]))
+            .and_then(|v| v.checked_add(c));
+        let fits = reach.is_some_and(|r| r <= x.len());
+        if count > 0 && fits && w.len() >= taps_n.saturating_mul(c) {
+            for (i, o) in out.chunks_exact_mut(c).enumerate() {
+                let px = base + i * step;
+                // SAFETY: tap `t` reads channels `0..c` at
+                // `x[px + offs[t]..]` (the last tap's offset is
+                // the largest and `px + offs[t] + c ≤ reach ≤
+                // x.len()`, computed without overflow) and at
+                // `w[t·c..]` (`taps·c ≤ w.len()`).
+                let c0 = unsafe {
+                    dsp_blocks(
+                        &self.pairs[..taps_n],
+                        self.bounds.as_ref(),
+                        x.as_ptr() as usize + px,
+                        w,
+                        c,
+                        folded_bias,
+                        e,
+                        o,
+                    )
+                };
+                interior_rest(x, px, offs, w, c, c0, folded_bias, e, o);
+            }
+            return count;
+        }
+        0
+    }
+
+    /// One output pixel's whole blocks of four channels from its taps'
+    /// input rows (every row holds `c` bytes). Returns the channels
+    /// written.
+    #[inline(always)]
+    pub(crate) fn pixel<E: Epilogue>(
+        &mut self,
+        rows: &[&[i8]],
+        w: &[i8],
+        c: usize,
+        folded_bias: &[i32],
+        e: E,
+        out: &mut [i8],
+    ) -> usize {
+        let taps_n = rows.len();
+        if w.len() >= taps_n.saturating_mul(c) && rows.iter().all(|r| r.len() >= c) {
+            let mut pairs = [[0usize; 2]; MAX_TAPS];
+            for (t, (p, r)) in pairs.iter_mut().zip(rows).enumerate() {
+                *p = [r.as_ptr() as usize, t * c];
+            }
+            // SAFETY: tap `t` reads channels `0..c` of
+            // `rows[t]` and `w[t·c..]`, inside both (`c ≤
+            // rows[t].len()`, `taps·c ≤ w.len()`, checked
+            // above).
+            return unsafe {
+                dsp_blocks(
+                    &pairs[..taps_n],
+                    self.bounds.as_ref(),
+                    0,
+                    w,
+                    c,
+                    folded_bias,
+                    e,
+                    out,
+                )
+            };
+        }
+        0
+    }
 }

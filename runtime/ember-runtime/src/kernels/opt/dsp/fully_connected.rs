@@ -1,6 +1,9 @@
 //! Fully connected: one input row against four widened weight rows per
-//! block, up to 64 sums per `asm!`.
+//! block, up to 64 sums per `asm!`, and the loop that drives it ([`run`]).
 
+use crate::kernels::opt::dot::dot_s8;
+use crate::kernels::opt::dsp_weights_len;
+use crate::kernels::opt::epilogue::Epilogue;
 use core::arch::asm;
 
 /// What [`dot4_rows_wide`]'s `asm!` keeps in memory, in the order the
@@ -123,4 +126,83 @@ pub fn dot4_rows_wide(
         );
     }
     rows
+}
+
+/// One input row times the weights, four outputs per pass, on the
+/// compiler's widened weights `packed` ([`crate::kernels::opt::pack_weights_dsp`]): the
+/// sums of up to 64 outputs at a time into a stack buffer
+/// ([`dot4_rows_wide`], plus the `k % 4` last values from
+/// `w`), then the epilogue four at a time. Returns how many outputs it
+/// wrote (whole blocks of four); the caller finishes the rest.
+fn dsp_row<E: Epilogue>(
+    xr: &[i8],
+    w: &[i8],
+    packed: &[i16],
+    k: usize,
+    fb: &[i32],
+    e: E,
+    yr: &mut [i8],
+) -> usize {
+    let n = yr.len();
+    let body = k & !3;
+    let mut acc = [0i32; 64];
+    let mut oc = 0;
+    while oc + 4 <= n {
+        let quads = ((n - oc) / 4).min(acc.len() / 4);
+        let a = &mut acc[..4 * quads];
+        let pw = packed.get(oc * body..).unwrap_or(&[]);
+        let fbs = fb.get(oc..oc + 4 * quads).unwrap_or(&[]);
+        if dot4_rows_wide(xr, k, pw, quads, fbs, a) != 4 * quads {
+            break;
+        }
+        if body < k {
+            for (r, s) in a.iter_mut().enumerate() {
+                let wr = &w[(oc + r) * k + body..(oc + r + 1) * k];
+                for (&u, &v) in xr[body..].iter().zip(wr) {
+                    *s = s.wrapping_add((u as i32).wrapping_mul(v as i32));
+                }
+            }
+        }
+        for (j, (a4, o4)) in a
+            .chunks_exact(4)
+            .zip(yr[oc..oc + 4 * quads].chunks_exact_mut(4))
+            .enumerate()
+        {
+            if let (Ok(a4), Ok(o4)) = (<[i32; 4]>::try_from(a4), <&mut [i8; 4]>::try_from(o4)) {
+                e.apply4(a4, oc + 4 * j, o4);
+            }
+        }
+        oc += 4 * quads;
+    }
+    oc
+}
+
+/// The DSP fully connected layer on the compiler's widened weights
+/// `packed` ([`dsp_weights_len`] elements; otherwise it returns `false`,
+/// having written nothing): four rows per pass through [`dsp_row`], the
+/// outputs past its blocks one dot product at a time.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run<E: Epilogue>(
+    x: &[i8],
+    rows: usize,
+    k: usize,
+    w: &[i8],
+    packed: &[i16],
+    n: usize,
+    folded_bias: &[i32],
+    e: E,
+    y: &mut [i8],
+) -> bool {
+    if packed.is_empty() || packed.len() != dsp_weights_len(n, k) {
+        return false;
+    }
+    for r in 0..rows {
+        let (xr, yr) = (&x[r * k..(r + 1) * k], &mut y[r * n..(r + 1) * n]);
+        let done = dsp_row(xr, w, packed, k, folded_bias, e, yr);
+        for (c, o) in yr.iter_mut().enumerate().skip(done) {
+            let acc = dot_s8(xr, &w[c * k..(c + 1) * k]);
+            *o = e.apply(acc.wrapping_add(folded_bias[c]), c);
+        }
+    }
+    true
 }

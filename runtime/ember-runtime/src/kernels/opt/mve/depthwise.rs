@@ -1,8 +1,11 @@
 //! Depthwise convolution (multiplier 1): blocks of 16, 8 or 4 channels,
 //! int32 lanes, of one pixel ([`depthwise_pixel`]) or of a run of interior
-//! pixels ([`depthwise_run`]).
+//! pixels ([`depthwise_run`]); and the Helium parts of the depthwise loop
+//! ([`Depthwise`]).
 
 use super::shared::{out_consts, OutConsts};
+use crate::kernels::opt::epilogue::Epilogue;
+use crate::kernels::opt::taps::{interior_rest, MAX_TAPS};
 use core::arch::asm;
 
 /// One depthwise block of `width` (16, 8 or 4) channels, one `asm!`:
@@ -194,7 +197,7 @@ unsafe fn depthwise_block(
 #[allow(clippy::too_many_arguments)]
 pub fn depthwise_pixel(
     rows: &[&[i8]],
-    ptrs: &mut [usize; super::super::depthwise_conv::MAX_TAPS],
+    ptrs: &mut [usize; MAX_TAPS],
     w: &[i8],
     c: usize,
     fb: &[i32],
@@ -357,4 +360,103 @@ pub fn depthwise_run(
         };
     }
     4 * n4
+}
+
+/// The Helium parts of the depthwise loop (see
+/// [`crate::kernels::opt::depthwise_conv`]): with the blocked table,
+/// blocks of 16, 8 and 4 channels over a run of interior pixels or one
+/// pixel's rows.
+pub(crate) struct Depthwise {
+    /// The taps' row addresses of the current pixel.
+    ptrs: [usize; MAX_TAPS],
+}
+
+impl Depthwise {
+    /// For a layer (the arguments are the other instruction sets').
+    #[inline(always)]
+    pub(crate) fn new<E: Epilogue>(_offs: &[usize], _c: usize, _e: &E) -> Self {
+        Depthwise {
+            ptrs: [0; MAX_TAPS],
+        }
+    }
+
+    /// The run of `count` interior pixels `(count, base, ybase)` (input
+    /// offset of the first one's tap 0, output offset), `step` input bytes
+    /// apart, taps `offs` from the first one: the whole blocks of four
+    /// channels here, the rest one at a time. Returns the pixels written
+    /// (0: none, the caller takes them one at a time).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn interior<E: Epilogue>(
+        &mut self,
+        x: &[i8],
+        (count, base, ybase): (usize, usize, usize),
+        step: usize,
+        offs: &[usize],
+        w: &[i8],
+        c: usize,
+        folded_bias: &[i32],
+        e: E,
+        y: &mut [i8],
+    ) -> usize {
+        let Some((blocks, q)) = e.blocks() else {
+            return 0;
+        };
+        if c < 4 {
+            return 0;
+        }
+        let out = &mut y[ybase..ybase + count * c];
+        let done = depthwise_run(
+            x,
+            base,
+            step,
+            offs,
+            count,
+            w,
+            c,
+            folded_bias,
+            blocks,
+            q,
+            e.plain_table(),
+            out,
+        );
+        if done > 0 && count > 0 {
+            if done < c {
+                for (i, o) in out.chunks_exact_mut(c).enumerate() {
+                    let px = base + i * step;
+                    interior_rest(x, px, offs, w, c, done, folded_bias, e, o);
+                }
+            }
+            return count;
+        }
+        0
+    }
+
+    /// One output pixel's whole blocks of four channels from its taps'
+    /// input rows. Returns the channels written.
+    #[inline(always)]
+    pub(crate) fn pixel<E: Epilogue>(
+        &mut self,
+        rows: &[&[i8]],
+        w: &[i8],
+        c: usize,
+        folded_bias: &[i32],
+        e: E,
+        out: &mut [i8],
+    ) -> usize {
+        match e.blocks() {
+            Some((blocks, q)) => depthwise_pixel(
+                rows,
+                &mut self.ptrs,
+                w,
+                c,
+                folded_bias,
+                blocks,
+                q,
+                e.plain_table(),
+                out,
+            ),
+            None => 0,
+        }
+    }
 }

@@ -2,13 +2,22 @@
 //! the filter rows with requantization in vector registers
 //! ([`rows_times_filters`] and its `SDOT` and paired forms), and the
 //! lane-per-channel kernel on the compiler's int16 filter
-//! ([`packed_times_filters`]).
+//! ([`packed_times_filters`]); the generic wrappers that add the
+//! epilogue's rest ([`pixels_times_filters`],
+//! [`packed_pixels_times_filters`]) and the convolution loop ([`run`]).
 
+use super::super::dot::{dot_s8, has_dotprod};
+use super::super::epilogue::Epilogue;
+use super::super::im2col::{field, is_pointwise};
+use super::super::packed_weights_len;
+use super::super::rows::row_times_filters;
 use super::shared::{
     ld16, ld8, mac16, mac16_paired, mac8, put4, reduce4, requant_i32, requant_v, sdot, tail, Vq,
 };
+use crate::error::{Error, Result};
 use crate::kernels::opt::REQUANT_BLOCK_WORDS;
 use crate::kernels::QuantIo;
+use crate::kernels::{Shape4, Window};
 use core::arch::aarch64::*;
 
 /// Stamps out the fused matrix kernel for one multiply-add instruction
@@ -248,4 +257,219 @@ pub fn packed_times_filters<const P: usize>(
         }
     }
     8 * nblk
+}
+
+/// [`row_times_filters`] for `P` input rows at once (`P` output pixels):
+/// each filter vector is loaded once for all of them. The rows hold at
+/// least `len >= k` bytes, zeros past `k`: the vector kernel multiplies
+/// `len` bytes (reading past the end of a filter row, times zero) where
+/// the filter allows it.
+///
+/// `paired`: the filter holds no −128, so the `SMULL`/`SMLAL2` pairing is
+/// exact (cores without `SDOT`).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn pixels_times_filters<E: Epilogue, const P: usize>(
+    p: [&[i8]; P],
+    w: &[i8],
+    k: usize,
+    len: usize,
+    fb: &[i32],
+    e: E,
+    out: [&mut [i8]; P],
+    paired: bool,
+) {
+    let co = out.iter().map(|o| o.len()).min().unwrap_or(0);
+    let mut out = out;
+    let mut oc = 0;
+    if let (Some((blocks, q)), true) = (e.blocks(), k > 0) {
+        let o = out.each_mut().map(|o| &mut **o);
+        // SAFETY: NEON is enabled for the whole build (this module is only compiled then) and
+        // `SDOT` only after `has_dotprod` found it on this core.
+        oc = unsafe {
+            if has_dotprod() {
+                rows_times_filters_dotprod(p, w, k, len, fb, blocks, q, o)
+            } else if paired {
+                rows_times_filters_paired(p, w, k, len, fb, blocks, q, o)
+            } else {
+                rows_times_filters(p, w, k, len, fb, blocks, q, o)
+            }
+        };
+    }
+    for (f, o) in p.iter().zip(out.iter_mut()) {
+        let f = &f[..k.min(f.len())];
+        if oc == 0 {
+            row_times_filters(f, w, k, fb, e, o);
+            continue;
+        }
+        for c in oc..co {
+            let r = &w[c * k..(c + 1) * k];
+            o[c] = e.apply(dot_s8(f, r).wrapping_add(fb[c]), c);
+        }
+    }
+}
+
+/// [`pixels_times_filters`] with the filter packed by [`crate::kernels::opt::pack_weights_s16`]
+/// (lanes are output channels: no horizontal sums). Channels the packed
+/// kernel does not cover are computed from `w`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn packed_pixels_times_filters<E: Epilogue, const P: usize>(
+    p: [&[i8]; P],
+    packed: &[i16],
+    w: &[i8],
+    k: usize,
+    fb: &[i32],
+    e: E,
+    out: [&mut [i8]; P],
+) {
+    let co = out.iter().map(|o| o.len()).min().unwrap_or(0);
+    let mut out = out;
+    let done = match e.blocks() {
+        Some((blocks, q)) => {
+            let o = out.each_mut().map(|o| &mut **o);
+            // SAFETY: NEON is enabled for the whole build (this module is only compiled then).
+            unsafe { packed_times_filters(p, packed, k, fb, blocks, q, o) }
+        }
+        None => 0,
+    };
+    if done == 0 {
+        return pixels_times_filters(p, w, k, k, fb, e, out, false);
+    }
+    for (f, o) in p.iter().zip(out.iter_mut()) {
+        let f = &f[..k.min(f.len())];
+        for c in done..co {
+            let r = &w[c * k..(c + 1) * k];
+            o[c] = e.apply(dot_s8(f, r).wrapping_add(fb[c]), c);
+        }
+    }
+}
+
+/// Longest receptive field the packed lane-per-channel kernel takes when
+/// a row kernel could (`SDOT`, or the paired `SMLAL2` one); measured on the
+/// MLPerf Tiny models, shorter rows favour the packed kernel.
+const PACKED_MAX_K: usize = 32;
+
+/// Without `SDOT`: rows longer than this go to the paired row kernel
+/// (when the filter allows it), shorter ones to the packed kernel.
+const PAIRED_MIN_K: usize = 128;
+
+/// The NEON convolution: four output pixels per pass over the filters
+/// (each weight vector loaded once for all four). Gathered fields are
+/// stored `kp` bytes apart, `k` rounded up to 8 when four such slots fit
+/// the scratch, with zeros past `k`: the vector loop then runs
+/// to `kp` with no scalar tail, the padding multiplying whatever follows
+/// each filter row by zero.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run<E: Epilogue>(
+    x: &[i8],
+    xs: Shape4,
+    w: &[i8],
+    ws: Shape4,
+    packed: &[i16],
+    folded_bias: &[i32],
+    e: E,
+    zp: i8,
+    win: &Window,
+    scratch: &mut [i8],
+    y: &mut [i8],
+    ys: Shape4,
+) -> Result<()> {
+    let co = ws.n;
+    let k = ws.h * ws.w * xs.c;
+    let npix = ys.n * ys.h * ys.w;
+    let pointwise = is_pointwise(ws, win);
+    let kp = if pointwise {
+        k
+    } else {
+        [8, 1]
+            .iter()
+            .map(|&m| k.next_multiple_of(m))
+            .find(|&kp| 4 * kp <= scratch.len())
+            .unwrap_or(k)
+    };
+    if !pointwise && scratch.len() < k {
+        return Err(Error::ShapeMismatch("conv: scratch too small"));
+    }
+    let mut s = scratch.chunks_exact_mut(kp.max(1));
+    let mut slot = [s.next(), s.next(), s.next(), s.next()];
+    for t in slot.iter_mut().flatten() {
+        t[k.min(kp)..].fill(0);
+    }
+    // The packed filter (lanes are channels) where the compiler stored one,
+    // unless the core has `SDOT` and the rows are long enough for its
+    // row kernel's horizontal sums to pay off (measured on the MLPerf
+    // Tiny models: short rows favour the packed kernel either way).
+    let dotprod = has_dotprod();
+    // (A Cortex-M DSP blob's packed filter has another length: unused.)
+    let neon_layout = packed.len() == packed_weights_len(co, k) && !packed.is_empty();
+    let use_packed = neon_layout && (k <= PACKED_MAX_K || !dotprod);
+    // Without SDOT, long rows go to the paired row kernel when the filter
+    // allows it (no −128: one scan of the weights, small next to the
+    // products).
+    let paired = !dotprod && k > PAIRED_MIN_K && !w.contains(&i8::MIN);
+    let use_packed = use_packed && !paired;
+    let mut pix = 0;
+    if pointwise {
+        while pix + 4 <= npix {
+            let (o0, rest) = y[pix * co..(pix + 4) * co].split_at_mut(co);
+            let (o1, rest) = rest.split_at_mut(co);
+            let (o2, o3) = rest.split_at_mut(co);
+            let f = [
+                &x[pix * k..(pix + 1) * k],
+                &x[(pix + 1) * k..(pix + 2) * k],
+                &x[(pix + 2) * k..(pix + 3) * k],
+                &x[(pix + 3) * k..(pix + 4) * k],
+            ];
+            if use_packed {
+                packed_pixels_times_filters(f, packed, w, k, folded_bias, e, [o0, o1, o2, o3]);
+            } else {
+                pixels_times_filters(f, w, k, k, folded_bias, e, [o0, o1, o2, o3], paired);
+            }
+            pix += 4;
+        }
+    } else if let [Some(s0), Some(s1), Some(s2), Some(s3)] = &mut slot {
+        while pix + 4 <= npix {
+            let (o0, rest) = y[pix * co..(pix + 4) * co].split_at_mut(co);
+            let (o1, rest) = rest.split_at_mut(co);
+            let (o2, o3) = rest.split_at_mut(co);
+            // Gathered into the slots (bytes `k..kp` stay zero).
+            field(x, xs, ws, win, zp, ys, pix, &mut s0[..k]);
+            field(x, xs, ws, win, zp, ys, pix + 1, &mut s1[..k]);
+            field(x, xs, ws, win, zp, ys, pix + 2, &mut s2[..k]);
+            field(x, xs, ws, win, zp, ys, pix + 3, &mut s3[..k]);
+            let f: [&[i8]; 4] = [s0, s1, s2, s3];
+            if use_packed {
+                packed_pixels_times_filters(f, packed, w, k, folded_bias, e, [o0, o1, o2, o3]);
+            } else {
+                pixels_times_filters(f, w, k, kp, folded_bias, e, [o0, o1, o2, o3], paired);
+            }
+            pix += 4;
+        }
+    }
+    while pix < npix {
+        let o = &mut y[pix * co..(pix + 1) * co];
+        match (&mut slot[0], pointwise) {
+            (Some(s0), false) => {
+                field(x, xs, ws, win, zp, ys, pix, &mut s0[..k]);
+                if use_packed {
+                    packed_pixels_times_filters([&s0[..]], packed, w, k, folded_bias, e, [o]);
+                } else {
+                    pixels_times_filters([&s0[..]], w, k, kp, folded_bias, e, [o], paired);
+                }
+            }
+            // Unreachable: the scratch was checked to hold a field.
+            (None, false) => return Err(Error::ShapeMismatch("conv: scratch too small")),
+            (_, true) => {
+                let f = &x[pix * k..(pix + 1) * k];
+                if use_packed {
+                    packed_pixels_times_filters([f], packed, w, k, folded_bias, e, [o]);
+                } else {
+                    pixels_times_filters([f], w, k, k, folded_bias, e, [o], paired);
+                }
+            }
+        }
+        pix += 1;
+    }
+    Ok(())
 }

@@ -1,7 +1,9 @@
 //! Depthwise convolution: 16 channels per tap (`SMULL` + `SADDW`), one
-//! pixel or a run of interior pixels, requantized in vector registers.
+//! pixel or a run of interior pixels, requantized in vector registers; and
+//! the NEON parts of the depthwise loop ([`Depthwise`]).
 
 use super::shared::{ld16, ld8, requant_i32, Vq};
+use crate::kernels::opt::epilogue::Epilogue;
 use crate::kernels::opt::REQUANT_BLOCK_WORDS;
 use crate::kernels::QuantIo;
 use core::arch::aarch64::*;
@@ -236,4 +238,80 @@ pub fn depthwise_row(
         }
     }
     count
+}
+
+/// The NEON parts of the depthwise loop (see
+/// [`crate::kernels::opt::depthwise_conv`]): with the blocked table, 16
+/// channels per tap over a run of interior pixels or one pixel's rows.
+pub(crate) struct Depthwise;
+
+impl Depthwise {
+    /// For a layer (the arguments are the other instruction sets').
+    #[inline(always)]
+    pub(crate) fn new<E: Epilogue>(_offs: &[usize], _c: usize, _e: &E) -> Self {
+        Depthwise
+    }
+
+    /// The run of `count` interior pixels `(count, base, ybase)` (input
+    /// offset of the first one's tap 0, output offset), `step` input bytes
+    /// apart, taps `offs` from the first one. Returns the pixels written
+    /// (0: none, the caller takes them one at a time).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(crate) fn interior<E: Epilogue>(
+        &mut self,
+        x: &[i8],
+        (count, base, ybase): (usize, usize, usize),
+        step: usize,
+        offs: &[usize],
+        w: &[i8],
+        c: usize,
+        folded_bias: &[i32],
+        e: E,
+        y: &mut [i8],
+    ) -> usize {
+        let Some((blocks, q)) = e.blocks() else {
+            return 0;
+        };
+        let out = &mut y[ybase..ybase + count * c];
+        // SAFETY: NEON is enabled for the whole build (this module is only
+        // compiled then).
+        unsafe {
+            depthwise_row(
+                x,
+                base,
+                step,
+                offs,
+                count,
+                w,
+                c,
+                folded_bias,
+                blocks,
+                q,
+                out,
+            )
+        }
+    }
+
+    /// One output pixel's channels from its taps' input rows, in vector
+    /// registers. Returns the channels written.
+    #[inline(always)]
+    pub(crate) fn pixel<E: Epilogue>(
+        &mut self,
+        rows: &[&[i8]],
+        w: &[i8],
+        c: usize,
+        folded_bias: &[i32],
+        e: E,
+        out: &mut [i8],
+    ) -> usize {
+        match e.blocks() {
+            // SAFETY: NEON is enabled for the whole build (this module is
+            // only compiled then).
+            Some((blocks, q)) => unsafe {
+                depthwise_pixel(rows, w, c, folded_bias, blocks, q, out)
+            },
+            None => 0,
+        }
+    }
 }
