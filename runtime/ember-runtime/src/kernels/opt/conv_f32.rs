@@ -75,8 +75,8 @@ fn rows_times_filters<const P: usize>(
 ) {
     let co = out.iter().map(|o| o.len()).min().unwrap_or(0);
     let mut out = out;
-    // The one place the f32 kernels pick their instruction set (and
-    // `depthwise_conv_f32`'s pixel): NEON takes the channels it can.
+    // The one place the f32 convolution and fully connected kernels pick
+    // their instruction set: NEON takes the channels it can.
     let done = by_isa!(
         neon: {
             let o = out.each_mut().map(|o| &mut **o);

@@ -37,11 +37,10 @@
 //! One file per operator; [`shared`] holds what they share and imports
 //! nothing operator-specific.
 
-#[macro_use]
-pub(super) mod shared;
 pub(super) mod add;
 pub(super) mod conv;
 pub(super) mod depthwise;
 pub(super) mod dot;
 pub(super) mod f32;
 pub(super) mod fully_connected;
+pub(super) mod shared;
