@@ -227,7 +227,7 @@ pub(crate) fn check_requant(rq: &Requant<'_>, channels: usize, what: &'static st
         }
         Requant::FixedBlocked { pairs, blocks } => {
             Some(pairs.len()) == channels.checked_mul(2)
-                && Some(blocks.len()) == (channels / 4).checked_mul(opt::REQUANT_BLOCK_WORDS)
+                && Some(blocks.len()) == (channels / 4).checked_mul(quant::REQUANT_BLOCK_WORDS)
         }
         Requant::Float(s) => s.len() == 1 || s.len() == channels,
     };

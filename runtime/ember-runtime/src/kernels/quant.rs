@@ -1,5 +1,11 @@
 //! Fixed-point arithmetic with TFLite / gemmlowp semantics (bit-exact).
 
+/// Words per block of four channels in the blocked requantization table
+/// the optimized kernels read (`[mult ×4, left shift ×4, −right shift ×4]`,
+/// built by [`super::opt::requant_blocks`]); here because the reference
+/// side checks such tables too ([`super::Requant::FixedBlocked`]).
+pub const REQUANT_BLOCK_WORDS: usize = 12;
+
 /// gemmlowp `SaturatingRoundingDoublingHighMul`: `(a·b·2 + 2^31) >> 32`
 /// with rounding toward nearest, saturating the one overflow case.
 #[inline(always)]

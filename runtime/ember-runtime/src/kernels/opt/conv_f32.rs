@@ -75,14 +75,17 @@ fn rows_times_filters<const P: usize>(
 ) {
     let co = out.iter().map(|o| o.len()).min().unwrap_or(0);
     let mut out = out;
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    let done = {
-        let o = out.each_mut().map(|o| &mut **o);
-        // SAFETY: NEON is enabled for the whole build (the cfg above).
-        unsafe { super::arm_neon::rows_times_filters_f32(p, w, k, bias, lo, hi, o) }
-    };
-    #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
-    let done = 0;
+    // The one place the f32 convolution and fully connected kernels pick
+    // their instruction set: NEON takes the channels it can.
+    let done = by_isa!(
+        neon: {
+            let o = out.each_mut().map(|o| &mut **o);
+            // SAFETY: NEON is enabled for the whole build (`by_isa!`'s
+            // condition for this arm).
+            unsafe { super::neon::f32::rows_times_filters_f32(p, w, k, bias, lo, hi, o) }
+        },
+        else: 0,
+    );
     for (f, o) in p.iter().zip(out.iter_mut()) {
         for c in done..co {
             let r = &w[c * k..(c + 1) * k];

@@ -2,9 +2,15 @@
 //! of 16, 8 and 4, all `Kh·Kw` taps of a block accumulated in vector
 //! registers before one requantization. Taps in the implicit padding read
 //! a row of input zero points kept in scratch.
+//!
+//! The one place a depthwise convolution picks its instruction set: the
+//! loop here asks the build's `Depthwise` (`mve/depthwise.rs`,
+//! `dsp/depthwise.rs`, `neon/depthwise.rs`, or the portable one here) for a run of
+//! interior pixels and for each pixel's vector blocks, and does the rest.
 
 use super::super::{check_len, check_requant, taps, QuantIo, Requant, Shape4, Window};
-use super::Epilogue;
+use super::epilogue::Epilogue;
+use super::taps::MAX_TAPS;
 use crate::error::{Error, Result};
 
 /// Scratch bytes [`depthwise_conv2d_s8_opt`] needs: one row of zero points
@@ -12,10 +18,6 @@ use crate::error::{Error, Result};
 pub fn depthwise_conv2d_s8_opt_scratch_size(channels: usize) -> usize {
     channels
 }
-
-/// Most taps the blocked path takes (5×5); larger kernels run channel by
-/// channel.
-pub(crate) const MAX_TAPS: usize = 25;
 
 /// Adds `Σ_t rows[t][c0..c0+B] · w_t[c0..c0+B]` to `acc`, where `w_t` is
 /// the `t`-th row of `w_rows` (channel-last filter rows of length C).
@@ -58,15 +60,17 @@ fn block<const B: usize, E: Epilogue>(
 ) {
     let mut acc = [0i32; B];
     acc.copy_from_slice(&folded_bias[c0..c0 + B]);
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    if let Ok(a16) = <&mut [i32; 16]>::try_from(&mut acc[..]) {
-        // SAFETY: NEON is enabled for the whole build (the cfg above).
-        unsafe { super::arm_neon::mac_taps16(a16, rows, w.chunks_exact(c), c0) };
-    } else {
-        mac_taps::<B>(&mut acc, rows, w.chunks_exact(c), c0);
-    }
-    #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
-    mac_taps::<B>(&mut acc, rows, w.chunks_exact(c), c0);
+    by_isa!(
+        neon: match <&mut [i32; 16]>::try_from(&mut acc[..]) {
+            // SAFETY: NEON is enabled for the whole build (`by_isa!`'s
+            // condition for this arm).
+            Ok(a16) => unsafe {
+                super::neon::depthwise::mac_taps16(a16, rows, w.chunks_exact(c), c0)
+            },
+            Err(_) => mac_taps::<B>(&mut acc, rows, w.chunks_exact(c), c0),
+        },
+        else: mac_taps::<B>(&mut acc, rows, w.chunks_exact(c), c0),
+    );
     for (j, (a, o)) in acc
         .chunks_exact(4)
         .zip(out[c0..c0 + B].chunks_exact_mut(4))
@@ -82,10 +86,6 @@ fn block<const B: usize, E: Epilogue>(
 /// windows lie wholly inside the input (the caller checked that pixel
 /// `ox`'s does; its tap 0 is at input `(iy0, ix0)`): how many, the input
 /// offset of the first one's tap 0 and the output offset of the first one.
-#[cfg(any(
-    all(target_arch = "aarch64", target_feature = "neon"),
-    all(target_arch = "arm", any(feature = "mve", feature = "dsp"))
-))]
 #[inline(always)]
 fn interior_run(
     xs: Shape4,
@@ -225,113 +225,27 @@ fn run<'a, E: Epilogue>(
     for (t, o) in offs.iter_mut().enumerate().take(taps_n) {
         *o = ((t / kw) * win.dil_h * xs.w + (t % kw) * win.dil_w) * c;
     }
-    // DSP: `[input offset, weight offset]` of every tap.
-    #[cfg(all(feature = "dsp", target_arch = "arm"))]
-    let mut dsp_pairs = [[0usize; 2]; MAX_TAPS];
-    #[cfg(all(feature = "dsp", target_arch = "arm"))]
-    for (t, (p, &o)) in dsp_pairs.iter_mut().zip(&offs).enumerate().take(taps_n) {
-        *p = [o, t * c];
-    }
-    // DSP: the blocked table's epilogue bounds, read once for the layer.
-    #[cfg(all(feature = "dsp", target_arch = "arm"))]
-    let bounds = e
-        .blocks()
-        .map(|(t, q)| super::arm_dsp::OutBounds::for_table(q.out_zp, q.act_min, q.act_max, t));
+    // This build's instruction set's parts of the loop.
+    let taps_max = taps_n.min(MAX_TAPS);
+    let mut isa = by_isa!(
+        mve: super::mve::depthwise::Depthwise::new(&offs[..taps_max], c, &e),
+        dsp: super::dsp::depthwise::Depthwise::new(&offs[..taps_max], c, &e),
+        neon: super::neon::depthwise::Depthwise::new(&offs[..taps_max], c, &e),
+        portable: Portable::new(&offs[..taps_max], c, &e),
+    );
     // The taps' input rows of the current pixel (the zero-point row in the
     // padding), overwritten per pixel.
     let mut rows: [&[i8]; MAX_TAPS] = [&[]; MAX_TAPS];
-    #[cfg(all(feature = "mve", target_arch = "arm"))]
-    let mut ptrs = [0usize; MAX_TAPS];
     for b in 0..xs.n {
         for oy in 0..ys.h {
             let (ky0, ky1, iy0) = taps(oy, win.stride_h, win.dil_h, win.pad_top, kh, xs.h);
             let mut ox = 0;
             while ox < ys.w {
                 let (kx0, kx1, ix0) = taps(ox, win.stride_w, win.dil_w, win.pad_left, kw, xs.w);
-                // NEON: the run of pixels from here whose windows lie
-                // wholly inside the input, in one call.
-                #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-                if let (Some((blocks, q)), true) = (
-                    e.blocks(),
-                    ky0 == 0
-                        && ky1 == kh
-                        && kx0 == 0
-                        && kx1 == kw
-                        && kw > 0
-                        && win.stride_w > 0
-                        && taps_n <= MAX_TAPS,
-                ) {
-                    let (count, base, ybase) = interior_run(xs, ys, win, kw, [b, oy, ox, iy0, ix0]);
-                    let out = &mut y[ybase..ybase + count * c];
-                    // SAFETY: NEON is enabled for the whole build (the cfg
-                    // above).
-                    let done = unsafe {
-                        super::arm_neon::depthwise_row(
-                            x,
-                            base,
-                            win.stride_w * c,
-                            &offs[..taps_n],
-                            count,
-                            w,
-                            c,
-                            folded_bias,
-                            blocks,
-                            q,
-                            out,
-                        )
-                    };
-                    if done > 0 {
-                        ox += done;
-                        continue;
-                    }
-                }
-                // Helium: the same for the run of interior pixels, whole
-                // blocks of four channels; the rest of the channels below.
-                #[cfg(all(feature = "mve", target_arch = "arm"))]
-                if let (Some((blocks, q)), true) = (
-                    e.blocks(),
-                    ky0 == 0
-                        && ky1 == kh
-                        && kx0 == 0
-                        && kx1 == kw
-                        && kw > 0
-                        && win.stride_w > 0
-                        && taps_n <= MAX_TAPS
-                        && c >= 4,
-                ) {
-                    let (count, base, ybase) = interior_run(xs, ys, win, kw, [b, oy, ox, iy0, ix0]);
-                    let out = &mut y[ybase..ybase + count * c];
-                    let done = super::arm_mve::depthwise_run(
-                        x,
-                        base,
-                        win.stride_w * c,
-                        &offs[..taps_n],
-                        count,
-                        w,
-                        c,
-                        folded_bias,
-                        blocks,
-                        q,
-                        e.plain_table(),
-                        out,
-                    );
-                    if done > 0 && count > 0 {
-                        if done < c {
-                            for (i, o) in out.chunks_exact_mut(c).enumerate() {
-                                let px = base + i * win.stride_w * c;
-                                let taps = &offs[..taps_n];
-                                interior_rest(x, px, taps, w, c, done, folded_bias, e, o);
-                            }
-                        }
-                        ox += count;
-                        continue;
-                    }
-                }
-                // DSP: the same run of interior pixels, four channels per
-                // `SMLABB`/`SMLATT` block, the rest of the channels below.
-                #[cfg(all(feature = "dsp", target_arch = "arm"))]
-                if taps_n > 0
-                    && ky0 == 0
+                // The run of pixels from here whose windows lie wholly
+                // inside the input, in one call where the instruction set
+                // has one.
+                if ky0 == 0
                     && ky1 == kh
                     && kx0 == 0
                     && kx1 == kw
@@ -339,40 +253,12 @@ fn run<'a, E: Epilogue>(
                     && win.stride_w > 0
                     && taps_n <= MAX_TAPS
                 {
-                    let (count, base, ybase) = interior_run(xs, ys, win, kw, [b, oy, ox, iy0, ix0]);
+                    let run = interior_run(xs, ys, win, kw, [b, oy, ox, iy0, ix0]);
                     let step = win.stride_w * c;
-                    let out = &mut y[ybase..ybase + count * c];
-                    let reach = count
-                        .saturating_sub(1)
-                        .checked_mul(step)
-                        .and_then(|v| v.checked_add(base))
-                        .and_then(|v| v.checked_add(offs[taps_n - 1]))
-                        .and_then(|v| v.checked_add(c));
-                    let fits = reach.is_some_and(|r| r <= x.len());
-                    if count > 0 && fits && w.len() >= taps_n.saturating_mul(c) {
-                        for (i, o) in out.chunks_exact_mut(c).enumerate() {
-                            let px = base + i * step;
-                            // SAFETY: tap `t` reads channels `0..c` at
-                            // `x[px + offs[t]..]` (the last tap's offset is
-                            // the largest and `px + offs[t] + c ≤ reach ≤
-                            // x.len()`, computed without overflow) and at
-                            // `w[t·c..]` (`taps·c ≤ w.len()`).
-                            let c0 = unsafe {
-                                dsp_blocks(
-                                    &dsp_pairs[..taps_n],
-                                    bounds.as_ref(),
-                                    x.as_ptr() as usize + px,
-                                    w,
-                                    c,
-                                    folded_bias,
-                                    e,
-                                    o,
-                                )
-                            };
-                            let taps = &offs[..taps_n];
-                            interior_rest(x, px, taps, w, c, c0, folded_bias, e, o);
-                        }
-                        ox += count;
+                    let taps = &offs[..taps_n];
+                    let done = isa.interior(x, run, step, taps, w, c, folded_bias, e, y);
+                    if done > 0 {
+                        ox += done;
                         continue;
                     }
                 }
@@ -408,61 +294,9 @@ fn run<'a, E: Epilogue>(
                         }
                     }
                     let rows = &rows[..taps_n];
-                    // DSP: four channels per block from the rows'
-                    // addresses (every row holds `c` bytes).
-                    #[cfg(all(feature = "dsp", target_arch = "arm"))]
-                    if w.len() >= taps_n.saturating_mul(c) && rows.iter().all(|r| r.len() >= c) {
-                        let mut pairs = [[0usize; 2]; MAX_TAPS];
-                        for (t, (p, r)) in pairs.iter_mut().zip(rows).enumerate() {
-                            *p = [r.as_ptr() as usize, t * c];
-                        }
-                        // SAFETY: tap `t` reads channels `0..c` of
-                        // `rows[t]` and `w[t·c..]`, inside both (`c ≤
-                        // rows[t].len()`, `taps·c ≤ w.len()`, checked
-                        // above).
-                        c0 = unsafe {
-                            dsp_blocks(
-                                &pairs[..taps_n],
-                                bounds.as_ref(),
-                                0,
-                                w,
-                                c,
-                                folded_bias,
-                                e,
-                                out,
-                            )
-                        };
-                    }
-                    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-                    if let Some((blocks, q)) = e.blocks() {
-                        // SAFETY: NEON is enabled for the whole build (the
-                        // cfg above).
-                        c0 = unsafe {
-                            super::arm_neon::depthwise_pixel(
-                                rows,
-                                w,
-                                c,
-                                folded_bias,
-                                blocks,
-                                q,
-                                out,
-                            )
-                        };
-                    }
-                    #[cfg(all(feature = "mve", target_arch = "arm"))]
-                    if let Some((blocks, q)) = e.blocks() {
-                        c0 = super::arm_mve::depthwise_pixel(
-                            rows,
-                            &mut ptrs,
-                            w,
-                            c,
-                            folded_bias,
-                            blocks,
-                            q,
-                            e.plain_table(),
-                            out,
-                        );
-                    }
+                    // The instruction set's vector blocks, then the
+                    // portable ones for the channels they leave.
+                    c0 = isa.pixel(rows, w, c, folded_bias, e, out);
                     while c0 + 16 <= c {
                         block::<16, E>(rows, w, c, c0, folded_bias, e, out);
                         c0 += 16;
@@ -497,93 +331,47 @@ fn run<'a, E: Epilogue>(
     Ok(())
 }
 
-/// DSP: the whole blocks of four channels of one output pixel, tap `t`'s
-/// input at `pairs[t][0] + addend` and weights at `w[pairs[t][1]..]`: with
-/// the blocked table (`bounds` made from it for the layer) all in one
-/// [`super::arm_dsp::depthwise_blocks`], otherwise through
-/// [`super::arm_dsp::depthwise_sums4`] and the epilogue four at a time.
-/// Returns how many channels it wrote.
-///
-/// # Safety
-/// For every tap, `c` bytes at `pairs[t][0] + addend` are readable and
-/// `pairs[t][1] + c ≤ w.len()`; `folded_bias` and `out` hold `c` values.
-#[cfg(all(feature = "dsp", target_arch = "arm"))]
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn dsp_blocks<E: Epilogue>(
-    pairs: &[[usize; 2]],
-    bounds: Option<&super::arm_dsp::OutBounds>,
-    addend: usize,
-    w: &[i8],
-    c: usize,
-    folded_bias: &[i32],
-    e: E,
-    out: &mut [i8],
-) -> usize {
-    // Fixed-point blocked requantization: every block in one `asm!`.
-    if let (Some((table, _)), Some(bounds)) = (e.blocks(), bounds) {
-        // SAFETY: the caller's contract: channels `0..c` (`4·(c/4) ≤ c`) of
-        // every tap's input and weights are readable.
-        let done = unsafe {
-            super::arm_dsp::depthwise_blocks(
-                pairs,
-                addend,
-                w.as_ptr(),
-                c / 4,
-                folded_bias,
-                table,
-                bounds,
-                out,
-            )
-        };
-        if done > 0 {
-            return done;
-        }
-    }
-    let mut c0 = 0;
-    while c0 + 4 <= c {
-        let mut acc = [0i32; 4];
-        acc.copy_from_slice(&folded_bias[c0..c0 + 4]);
-        // SAFETY: four bytes at channel `c0 + 4 ≤ c` of every tap's input
-        // and weights, covered by the caller's contract.
-        unsafe {
-            super::arm_dsp::depthwise_sums4(
-                pairs.as_ptr().cast(),
-                pairs.len(),
-                addend + c0,
-                w.as_ptr().add(c0),
-                &mut acc,
-            )
-        };
-        if let Ok(o4) = <&mut [i8; 4]>::try_from(&mut out[c0..c0 + 4]) {
-            e.apply4(acc, c0, o4);
-        }
-        c0 += 4;
-    }
-    c0
-}
+by_isa! {
+    portable items:
 
-/// Channels `from..c` of an interior output pixel one at a time: tap `t`'s
-/// input at `x[px + offs[t]..]`, its weights at `w[t·c..]`.
-#[cfg(all(target_arch = "arm", any(feature = "mve", feature = "dsp")))]
-#[allow(clippy::too_many_arguments)]
-fn interior_rest<E: Epilogue>(
-    x: &[i8],
-    px: usize,
-    offs: &[usize],
-    w: &[i8],
-    c: usize,
-    from: usize,
-    folded_bias: &[i32],
-    e: E,
-    o: &mut [i8],
-) {
-    for ch in from..c {
-        let mut acc = folded_bias[ch];
-        for (t, &off) in offs.iter().enumerate() {
-            let (xv, wv) = (x[px + off + ch], w[t * c + ch]);
-            acc = acc.wrapping_add((xv as i32).wrapping_mul(wv as i32));
+    /// The portable build's parts of the depthwise loop: none (every
+    /// pixel through the portable blocks).
+    struct Portable;
+
+    impl Portable {
+        #[inline(always)]
+        fn new<E: Epilogue>(_offs: &[usize], _c: usize, _e: &E) -> Self {
+            Portable
         }
-        o[ch] = e.apply(acc, ch);
+
+        #[allow(clippy::too_many_arguments)]
+        #[inline(always)]
+        fn interior<E: Epilogue>(
+            &mut self,
+            _x: &[i8],
+            _run: (usize, usize, usize),
+            _step: usize,
+            _offs: &[usize],
+            _w: &[i8],
+            _c: usize,
+            _folded_bias: &[i32],
+            _e: E,
+            _y: &mut [i8],
+        ) -> usize {
+            0
+        }
+
+        #[inline(always)]
+        fn pixel<E: Epilogue>(
+            &mut self,
+            _rows: &[&[i8]],
+            _w: &[i8],
+            _c: usize,
+            _folded_bias: &[i32],
+            _e: E,
+            _out: &mut [i8],
+        ) -> usize {
+            0
+        }
     }
 }

@@ -54,44 +54,46 @@ pub fn depthwise_conv2d_f32_opt(
                         *o = acc.max(act_min).min(act_max);
                     }
                 };
-                #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-                let done = {
-                    let mut at = [0usize; 25];
-                    let mut wt = [0usize; 25];
-                    let mut n = 0;
-                    for ky in ky0..ky1 {
-                        let iy = iy0 + (ky - ky0) * win.dil_h;
-                        for kx in kx0..kx1 {
-                            let ix = ix0 + (kx - kx0) * win.dil_w;
-                            if n < at.len() {
-                                at[n] = ((b * xs.h + iy) * xs.w + ix) * c;
-                                wt[n] = (ky * ws.w + kx) * c;
+                // The one place this kernel picks its instruction set: NEON
+                // takes the pixel's channels in vector registers.
+                let done = by_isa!(
+                    neon: {
+                        let mut at = [0usize; 25];
+                        let mut wt = [0usize; 25];
+                        let mut n = 0;
+                        for ky in ky0..ky1 {
+                            let iy = iy0 + (ky - ky0) * win.dil_h;
+                            for kx in kx0..kx1 {
+                                let ix = ix0 + (kx - kx0) * win.dil_w;
+                                if n < at.len() {
+                                    at[n] = ((b * xs.h + iy) * xs.w + ix) * c;
+                                    wt[n] = (ky * ws.w + kx) * c;
+                                }
+                                n += 1;
                             }
-                            n += 1;
                         }
-                    }
-                    if n <= at.len() {
-                        // SAFETY: NEON is enabled for the whole build (the
-                        // cfg above).
-                        unsafe {
-                            super::arm_neon::depthwise_pixel_f32(
-                                x,
-                                &at[..n],
-                                w,
-                                &wt[..n],
-                                c,
-                                bias,
-                                act_min,
-                                act_max,
-                                out,
-                            )
+                        if n <= at.len() {
+                            // SAFETY: NEON is enabled for the whole build
+                            // (`by_isa!`'s condition for this arm).
+                            unsafe {
+                                super::neon::f32::depthwise_pixel_f32(
+                                    x,
+                                    &at[..n],
+                                    w,
+                                    &wt[..n],
+                                    c,
+                                    bias,
+                                    act_min,
+                                    act_max,
+                                    out,
+                                )
+                            }
+                        } else {
+                            0
                         }
-                    } else {
-                        0
-                    }
-                };
-                #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
-                let done = 0;
+                    },
+                    else: 0,
+                );
                 pixel(done, &mut out[done..]);
             }
         }

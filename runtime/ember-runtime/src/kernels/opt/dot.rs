@@ -1,5 +1,6 @@
-//! Dot-product primitives every optimized int8 kernel is built on: the one
-//! place that chooses an instruction set.
+//! Dot-product primitives every optimized int8 kernel is built on, and
+//! the one place that picks each one's instruction set (through
+//! [`by_isa!`](super::isa)).
 //!
 //! All of them compute `Σ x[i]·w[i]` over int8 with a wrapping int32
 //! accumulator (the reference kernels' arithmetic), over `x.len()`
@@ -29,73 +30,55 @@ pub fn has_dotprod() -> bool {
 /// `Σ x·w` of one input vector and one weight row.
 #[inline]
 pub fn dot_s8(x: &[i8], w: &[i8]) -> i32 {
-    #[cfg(all(feature = "dsp", target_arch = "arm"))]
-    {
-        super::arm_dsp::dot_s8(x, w)
-    }
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    {
-        // SAFETY: NEON is enabled for the whole build (the cfg above).
-        unsafe { super::arm_neon::dot_s8(x, w) }
-    }
-    #[cfg(not(any(
-        all(feature = "dsp", target_arch = "arm"),
-        all(target_arch = "aarch64", target_feature = "neon")
-    )))]
-    {
-        portable::dot_s8(x, w)
-    }
+    by_isa!(
+        // Helium: LLVM vectorizes the portable loop (`VMLAVA.S8`).
+        mve: portable::dot_s8(x, w),
+        dsp: super::dsp::dot::dot_s8(x, w),
+        // SAFETY: NEON is enabled for the whole build (`by_isa!`'s
+        // condition for this arm).
+        neon: unsafe { super::neon::dot::dot_s8(x, w) },
+        portable: portable::dot_s8(x, w),
+    )
 }
 
 /// `Σ x·w` of one input vector against four weight rows (the input is read
 /// once for all four).
 #[inline]
 pub fn dot4_s8(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4] {
-    #[cfg(all(feature = "dsp", target_arch = "arm"))]
-    {
-        super::arm_dsp::dot4_s8(x, w0, w1, w2, w3)
-    }
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    {
-        // SAFETY: NEON is enabled for the whole build (the cfg above) and
-        // `SDOT` only after `has_dotprod` found it on this core.
-        unsafe {
+    by_isa!(
+        mve: portable::dot4_s8(x, w0, w1, w2, w3),
+        dsp: super::dsp::dot::dot4_s8(x, w0, w1, w2, w3),
+        // SAFETY: NEON is enabled for the whole build (`by_isa!`'s
+        // condition) and `SDOT` only after `has_dotprod` found it on this
+        // core.
+        neon: unsafe {
             if has_dotprod() {
-                super::arm_neon::dot4_s8_dotprod(x, w0, w1, w2, w3)
+                super::neon::dot::dot4_s8_dotprod(x, w0, w1, w2, w3)
             } else {
-                super::arm_neon::dot4_s8(x, w0, w1, w2, w3)
+                super::neon::dot::dot4_s8(x, w0, w1, w2, w3)
             }
-        }
-    }
-    #[cfg(not(any(
-        all(feature = "dsp", target_arch = "arm"),
-        all(target_arch = "aarch64", target_feature = "neon")
-    )))]
-    {
-        portable::dot4_s8(x, w0, w1, w2, w3)
-    }
+        },
+        portable: portable::dot4_s8(x, w0, w1, w2, w3),
+    )
 }
 
 /// `Σ x_p·w_j` of four input vectors against four weight rows: each
 /// input and weight vector is read once for the sixteen sums.
 #[inline]
 pub fn dot4x4_s8(x: [&[i8]; 4], w: [&[i8]; 4]) -> [[i32; 4]; 4] {
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    {
-        // SAFETY: NEON is enabled for the whole build (the cfg above) and
-        // `SDOT` only after `has_dotprod` found it on this core.
-        unsafe {
+    by_isa!(
+        // SAFETY: NEON is enabled for the whole build (`by_isa!`'s
+        // condition) and `SDOT` only after `has_dotprod` found it on this
+        // core.
+        neon: unsafe {
             if has_dotprod() {
-                super::arm_neon::dot4x4_s8_dotprod(x, w)
+                super::neon::dot::dot4x4_s8_dotprod(x, w)
             } else {
-                super::arm_neon::dot4x4_s8(x, w)
+                super::neon::dot::dot4x4_s8(x, w)
             }
-        }
-    }
-    #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
-    {
-        x.map(|r| dot4_s8(r, w[0], w[1], w[2], w[3]))
-    }
+        },
+        else: x.map(|r| dot4_s8(r, w[0], w[1], w[2], w[3])),
+    )
 }
 
 /// [`dot4x4_s8`] for weight rows without −128 (a symmetric quantizer's
@@ -104,23 +87,20 @@ pub fn dot4x4_s8(x: [&[i8]; 4], w: [&[i8]; 4]) -> [[i32; 4]; 4] {
 /// The caller checks the weights.
 #[inline]
 pub fn dot4x4_s8_no_min(x: [&[i8]; 4], w: [&[i8]; 4]) -> [[i32; 4]; 4] {
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    {
-        // SAFETY: NEON is enabled for the whole build (the cfg above),
-        // `SDOT` only after `has_dotprod` found it, and the paired kernel
-        // only on weights without −128 (this function's contract).
-        unsafe {
+    by_isa!(
+        // SAFETY: NEON is enabled for the whole build (`by_isa!`'s
+        // condition), `SDOT` only after `has_dotprod` found it, and the
+        // paired kernel only on weights without −128 (this function's
+        // contract).
+        neon: unsafe {
             if has_dotprod() {
-                super::arm_neon::dot4x4_s8_dotprod(x, w)
+                super::neon::dot::dot4x4_s8_dotprod(x, w)
             } else {
-                super::arm_neon::dot4x4_s8_paired(x, w)
+                super::neon::dot::dot4x4_s8_paired(x, w)
             }
-        }
-    }
-    #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
-    {
-        dot4x4_s8(x, w)
-    }
+        },
+        else: dot4x4_s8(x, w),
+    )
 }
 
 /// Plain Rust shaped for LLVM's vectorizer: one induction variable, equal

@@ -5,7 +5,7 @@
 
 use super::super::elementwise::AddParamsS8;
 use super::super::sat_i8;
-use super::requantize_fixed;
+use super::epilogue::requantize_fixed;
 use crate::error::{Error, Result};
 
 /// Scratch bytes [`add_s8_opt`] needs (none).
@@ -24,18 +24,16 @@ pub fn add_s8_opt(a: &[i8], b: &[i8], p: &AddParamsS8, y: &mut [i8]) -> Result<(
         return Err(Error::ShapeMismatch("add: negative multiplier"));
     }
     let ls = p.left_shift.clamp(0, 30) as u32;
-    // Helium takes whole groups of four; the scalar loop does the rest.
-    #[cfg(all(feature = "mve", target_arch = "arm"))]
-    let done = super::arm_mve::add4_run(a, b, p, ls, y);
-    // NEON takes whole groups of sixteen.
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    // SAFETY: NEON is enabled for the whole build (the cfg above).
-    let done = unsafe { super::arm_neon::add_run(a, b, p, ls, y) };
-    #[cfg(not(any(
-        all(feature = "mve", target_arch = "arm"),
-        all(target_arch = "aarch64", target_feature = "neon")
-    )))]
-    let done = 0;
+    // The one place Add picks its instruction set: Helium takes whole
+    // groups of four, NEON of sixteen; the scalar loop does the rest.
+    let done = by_isa!(
+        mve: super::mve::add::add4_run(a, b, p, ls, y),
+        dsp: 0,
+        // SAFETY: NEON is enabled for the whole build (`by_isa!`'s
+        // condition for this arm).
+        neon: unsafe { super::neon::add::add_run(a, b, p, ls, y) },
+        portable: 0,
+    );
     for ((o, &av), &bv) in y[done..].iter_mut().zip(&a[done..]).zip(&b[done..]) {
         let av = (av as i32).wrapping_sub(p.a_zp).wrapping_shl(ls);
         let bv = (bv as i32).wrapping_sub(p.b_zp).wrapping_shl(ls);

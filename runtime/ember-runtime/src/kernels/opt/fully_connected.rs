@@ -1,11 +1,11 @@
 //! int8 fully connected with the input zero point folded into the bias
 //! (weights symmetric, zero point 0): four outputs per pass over the input
-//! row.
+//! row. `fully_connected_s8_opt_for` is the one place it picks its
+//! instruction set.
 
 use super::super::{check_len, check_requant, QuantIo, Requant};
-#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-use super::for_each_dot;
-use super::Epilogue;
+use super::epilogue::Epilogue;
+use super::rows::{finish_row, row_times_filters};
 use crate::error::Result;
 
 /// Scratch bytes [`fully_connected_s8_opt`] needs (none).
@@ -67,60 +67,58 @@ pub(crate) fn fully_connected_s8_opt_for<const FIXED: bool>(
         "fully connected: folded bias length",
     )?;
     check_requant(&rq, n, "fully connected: requant channels")?;
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    // Helium and NEON: TFLite's single rounding (Helium: one multiplier
+    // for the tensor) in the fused vector kernels, whole blocks of four
+    // outputs; the rest of each row one output at a time.
     if let Requant::FixedSingle(pairs) = rq {
-        // Whole blocks of four outputs in vector registers, the rest below.
-        for r in 0..rows {
-            let (xr, yr) = (&x[r * k..(r + 1) * k], &mut y[r * n..(r + 1) * n]);
-            // SAFETY: NEON is enabled for the whole build (the cfg above).
-            let done =
-                unsafe { super::arm_neon::fc_row_single(xr, w, k, folded_bias, pairs, &q, yr) };
-            finish_row(xr, w, k, folded_bias, rq, &q, done, yr);
+        // (Only the Helium and NEON builds read `pairs` here.)
+        let vector = by_isa!(
+            mve: pairs.len() == 2,
+            dsp: {
+                let _ = pairs;
+                false
+            },
+            neon: true,
+            portable: {
+                let _ = pairs;
+                false
+            },
+        );
+        if vector {
+            for r in 0..rows {
+                let (xr, yr) = (&x[r * k..(r + 1) * k], &mut y[r * n..(r + 1) * n]);
+                let done = by_isa!(
+                    mve: super::mve::fully_connected::fc_row_single(
+                        xr,
+                        w,
+                        k,
+                        folded_bias,
+                        pairs[0],
+                        pairs[1],
+                        &q,
+                        yr
+                    ),
+                    dsp: 0,
+                    // SAFETY: NEON is enabled for the whole build (`by_isa!`'s
+                    // condition for this arm).
+                    neon: unsafe {
+                        super::neon::fully_connected::fc_row_single(xr, w, k, folded_bias, pairs, &q, yr)
+                    },
+                    portable: 0,
+                );
+                finish_row(xr, w, k, folded_bias, rq, &q, done, yr);
+            }
+            return Ok(());
         }
-        return Ok(());
-    }
-    // Helium: TFLite's one multiplier for the tensor in the fused asm
-    // block (when it is at most one), the outputs past the last block below.
-    #[cfg(all(feature = "mve", target_arch = "arm"))]
-    if let Requant::FixedSingle(&[mult, shift]) = rq {
-        for r in 0..rows {
-            let (xr, yr) = (&x[r * k..(r + 1) * k], &mut y[r * n..(r + 1) * n]);
-            let done = super::arm_mve::fc_row_single(xr, w, k, folded_bias, mult, shift, &q, yr);
-            finish_row(xr, w, k, folded_bias, rq, &q, done, yr);
-        }
-        return Ok(());
     }
     with_epilogue!(rq, q, fixed: FIXED, any: true, e => run(x, rows, k, w, packed, n, folded_bias, e, y));
     Ok(())
 }
 
-/// Outputs `from..` of one row, one dot product at a time (the ones a
-/// vector block did not cover).
-#[cfg(any(
-    all(target_arch = "aarch64", target_feature = "neon"),
-    all(feature = "mve", target_arch = "arm")
-))]
-#[allow(clippy::too_many_arguments)]
-fn finish_row(
-    xr: &[i8],
-    w: &[i8],
-    k: usize,
-    folded_bias: &[i32],
-    rq: Requant<'_>,
-    q: &QuantIo,
-    from: usize,
-    yr: &mut [i8],
-) {
-    for (c, o) in yr.iter_mut().enumerate().skip(from) {
-        let acc = super::dot::dot_s8(xr, &w[c * k..(c + 1) * k]).wrapping_add(folded_bias[c]);
-        *o = super::super::sat_i8(
-            rq.apply(acc, c).saturating_add(q.out_zp),
-            q.act_min,
-            q.act_max,
-        );
-    }
-}
-
+/// The other requantizations with this build's instruction set: the DSP
+/// kernel on the compiler's widened weights, NEON four input rows by four
+/// weight rows per block, elsewhere a row at a time, four weight rows per
+/// pass with the four-channel epilogue (Helium: the fused asm block).
 #[allow(clippy::too_many_arguments)]
 fn run<E: Epilogue>(
     x: &[i8],
@@ -133,81 +131,23 @@ fn run<E: Epilogue>(
     e: E,
     y: &mut [i8],
 ) {
-    // DSP: the compiler's widened weights, four rows per pass.
-    #[cfg(all(feature = "dsp", target_arch = "arm"))]
-    if !packed.is_empty() && packed.len() == super::dsp_weights_len(n, k) {
-        for r in 0..rows {
-            let (xr, yr) = (&x[r * k..(r + 1) * k], &mut y[r * n..(r + 1) * n]);
-            let done = dsp_row(xr, w, packed, k, folded_bias, e, yr);
-            for (c, o) in yr.iter_mut().enumerate().skip(done) {
-                let acc = super::dot::dot_s8(xr, &w[c * k..(c + 1) * k]);
-                *o = e.apply(acc.wrapping_add(folded_bias[c]), c);
-            }
-        }
+    let done = by_isa!(
+        mve: false,
+        dsp: super::dsp::fully_connected::run(x, rows, k, w, packed, n, folded_bias, e, y),
+        neon: {
+            super::rows::for_each_dot(x, rows, k, w, n, |r, c, a| {
+                y[r * n + c] = e.apply(a.wrapping_add(folded_bias[c]), c);
+            });
+            true
+        },
+        portable: false,
+    );
+    let _ = packed;
+    if done {
         return;
     }
-    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
-    let _ = packed;
-    // NEON: four input rows by four weight rows per block.
-    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
-    for_each_dot(x, rows, k, w, n, |r, c, a| {
-        y[r * n + c] = e.apply(a.wrapping_add(folded_bias[c]), c);
-    });
-    // Elsewhere a row at a time, four weight rows per pass with the
-    // four-channel epilogue (Helium: the fused asm block).
-    #[cfg(not(all(target_arch = "aarch64", target_feature = "neon")))]
     for r in 0..rows {
         let (xr, yr) = (&x[r * k..(r + 1) * k], &mut y[r * n..(r + 1) * n]);
-        super::row_times_filters(xr, w, k, folded_bias, e, yr);
+        row_times_filters(xr, w, k, folded_bias, e, yr);
     }
-}
-
-/// One input row times the weights, four outputs per pass, on the
-/// compiler's widened weights `packed` ([`super::pack_weights_dsp`]): the
-/// sums of up to 64 outputs at a time into a stack buffer
-/// ([`super::arm_dsp::dot4_rows_wide`], plus the `k % 4` last values from
-/// `w`), then the epilogue four at a time. Returns how many outputs it
-/// wrote (whole blocks of four); the caller finishes the rest.
-#[cfg(all(feature = "dsp", target_arch = "arm"))]
-fn dsp_row<E: Epilogue>(
-    xr: &[i8],
-    w: &[i8],
-    packed: &[i16],
-    k: usize,
-    fb: &[i32],
-    e: E,
-    yr: &mut [i8],
-) -> usize {
-    let n = yr.len();
-    let body = k & !3;
-    let mut acc = [0i32; 64];
-    let mut oc = 0;
-    while oc + 4 <= n {
-        let quads = ((n - oc) / 4).min(acc.len() / 4);
-        let a = &mut acc[..4 * quads];
-        let pw = packed.get(oc * body..).unwrap_or(&[]);
-        let fbs = fb.get(oc..oc + 4 * quads).unwrap_or(&[]);
-        if super::arm_dsp::dot4_rows_wide(xr, k, pw, quads, fbs, a) != 4 * quads {
-            break;
-        }
-        if body < k {
-            for (r, s) in a.iter_mut().enumerate() {
-                let wr = &w[(oc + r) * k + body..(oc + r + 1) * k];
-                for (&u, &v) in xr[body..].iter().zip(wr) {
-                    *s = s.wrapping_add((u as i32).wrapping_mul(v as i32));
-                }
-            }
-        }
-        for (j, (a4, o4)) in a
-            .chunks_exact(4)
-            .zip(yr[oc..oc + 4 * quads].chunks_exact_mut(4))
-            .enumerate()
-        {
-            if let (Ok(a4), Ok(o4)) = (<[i32; 4]>::try_from(a4), <&mut [i8; 4]>::try_from(o4)) {
-                e.apply4(a4, oc + 4 * j, o4);
-            }
-        }
-        oc += 4 * quads;
-    }
-    oc
 }

@@ -47,10 +47,9 @@ pub fn global_avg_pool_s8_opt(
             let n = CHUNK.min(c - c0);
             let mut acc = [0i32; CHUNK];
             let acc = &mut acc[..n];
-            #[cfg(all(feature = "mve", target_arch = "arm"))]
-            let done = super::arm_mve::column_sums16(image, c, c0, acc);
-            #[cfg(not(all(feature = "mve", target_arch = "arm")))]
-            let done = 0;
+            // The one place pooling picks its instruction set: Helium
+            // sums 16 channels per step, the loop below the rest.
+            let done = by_isa!(mve: super::mve::pool::column_sums16(image, c, c0, acc), else: 0);
             for px in image.chunks_exact(c) {
                 for (a, &v) in acc[done..].iter_mut().zip(&px[c0 + done..c0 + n]) {
                     *a += v as i32;

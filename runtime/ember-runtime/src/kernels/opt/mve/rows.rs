@@ -1,29 +1,5 @@
-//! Helium kernel for one input row (a receptive field) times all the
-//! filter rows, with the input held in vector registers: 64 bytes of the
-//! row at a time are loaded once into `q4..q7`, and each filter row then
-//! costs one load and one `VMLADAV(A).S8` per 16 bytes, one pointer
-//! walking the filter rows in order (they are contiguous, `[Co, k]`).
-//!
-//! The sums of four filter rows at a time go to a small accumulator
-//! buffer: the first 64-byte chunk's pass starts from the folded bias,
-//! later chunks' passes from the buffer. [`requant_run`] then requantizes
-//! the buffer four channels per step with the table's per-channel
-//! constants. Against streaming the input from memory
-//! ([`row_times_filters_stream`], one input load per four filter loads)
-//! this loads the input once per pixel and chunk instead of once per four
-//! filter rows: a 64-channel, 64-byte pointwise pixel is 16 blocks of 38
-//! instructions plus 15 per block to requantize, where a block kernel
-//! spent about 90. Each pass has its own setup, so [`suits`] keeps long
-//! rows with few channels on the streaming kernel.
-//!
-//! A chunk whose length is not a multiple of 16 ends in a predicated load
-//! (`VCTP.8` on the tail length): the input's lanes past the end are
-//! zero and the filter's are not read, so no byte outside either row is
-//! touched.
-
+use crate::kernels::opt::REQUANT_BLOCK_WORDS;
 use core::arch::asm;
-
-use super::REQUANT_BLOCK_WORDS;
 
 /// Accumulators one pixel's pass keeps: channels are handled in groups of
 /// this many (a multiple of four), so the buffer stays on the stack.
@@ -267,9 +243,9 @@ unsafe fn pass(
 
 /// Requantizes `nb` blocks of four accumulators at `acc` with the blocked
 /// table at `p` (`[mult ×4, left ×4, −right ×4]` per block; the sequence
-/// of [`super::arm_mve::requant4`]), adds the output zero point `zp`,
+/// of [`super::shared::requant4`]), adds the output zero point `zp`,
 /// clamps to `[lo, hi]` and stores the int8 results at `out`. `plain`:
-/// the table is [`super::table_is_plain`], so the left shift and the
+/// the table is [`super::super::table_is_plain`], so the left shift and the
 /// mask are left out (11 instructions per block instead of 15).
 ///
 /// # Safety
@@ -457,159 +433,4 @@ pub fn row_times_filters(
             start += kc;
         }
     })
-}
-
-/// What [`row_times_filters_stream`]'s `asm!` keeps in memory (its
-/// accumulators and filter pointers take the general-purpose registers),
-/// at the byte offsets the code reads.
-#[repr(C)]
-#[allow(dead_code)] // read and written by the asm only
-struct StreamCtx {
-    /// 0: folded bias of the next block.
-    bias: *const i32,
-    /// 4: the input row.
-    x: *const i8,
-    /// 8: requantization table of the next block.
-    table: *const i32,
-    /// 12: where the next block's four outputs go.
-    out: *mut i8,
-    /// 16: the fourth filter pointer after the last block's loop.
-    end: *const i8,
-    /// 20: how far the tail-predicated loop overshoots a row: `k` rounded
-    /// up to 16, minus `k`.
-    pad: usize,
-}
-
-/// The body of [`row_times_filters_stream`]'s `asm!`: per block of four
-/// filter rows the bias into `r0, r2, r4, r8`, the tail-predicated
-/// `VMLADAVA.S8` loop over the input (one input load per four filter
-/// loads), the four sums gathered into `q0` and requantized (the
-/// sequence of [`requant_run`]; `$shift` and `$sign` are its two
-/// variants' extra steps) and stored, then the next block.
-macro_rules! stream_asm {
-    ($($shift:literal),*; $($sign:literal),*) => {
-        concat!(
-            "vdup.32 q5, {w0}\n",
-            "vdup.32 q6, {w1}\n",
-            "vdup.32 q7, {w2}\n",
-            // `{w3}` starts where the loop leaves it: a row start plus `pad`.
-            "3:\n",
-            "ldr r1, [{ctx}, #20]\n",
-            "sub {w0}, {w3}, r1\n",
-            "add {w1}, {w0}, {k}\n",
-            "add {w2}, {w1}, {k}\n",
-            "add {w3}, {w2}, {k}\n",
-            "ldr r1, [{ctx}]\n",
-            "ldrd r0, r2, [r1], #8\n",
-            "ldrd r4, r8, [r1], #8\n",
-            "str r1, [{ctx}]\n",
-            "ldr r1, [{ctx}, #4]\n",
-            "dlstp.8 lr, {k}\n",
-            dot4_loop!(),
-            "ldr r1, [{ctx}, #8]\n",
-            $($shift, "\n",)*
-            "vldrw.u32 q1, [r1], #48\n",
-            "vqrdmulh.s32 q0, q0, q1\n",
-            "vldrw.u32 q2, [r1, #-16]\n",
-            "str r1, [{ctx}, #8]\n",
-            $($sign, "\n",)*
-            "vqadd.s32 q0, q0, q1\n",
-            "vrshl.s32 q0, q0, q2\n",
-            "vqadd.s32 q0, q0, q5\n",
-            "vmax.s32 q0, q0, q6\n",
-            "vmin.s32 q0, q0, q7\n",
-            "ldr r1, [{ctx}, #12]\n",
-            "vstrb.32 q0, [r1], #4\n",
-            "str r1, [{ctx}, #12]\n",
-            "ldr r1, [{ctx}, #16]\n",
-            "cmp {w3}, r1\n",
-            "bne 3b\n",
-        )
-    };
-}
-
-/// One input row `patch[..k]` (`k > 0`) times the filter rows `w = [Co,
-/// k]`, plus the folded bias `fb`, requantized with the blocked table
-/// `blocks` (`plain`: see [`requant_run`]) and the output constants of
-/// `q`, into `out`, for rows of any length: every whole block of four
-/// channels in one `asm!`, the input streamed from memory rather than held
-/// in registers, each block's sums requantized as soon as they are done
-/// (about 32 instructions per block besides the multiply-accumulate loop,
-/// and no per-call setup beyond a small context). The choice where
-/// [`suits`] says no. Returns how many channels it wrote; the caller
-/// finishes the rest.
-#[allow(clippy::too_many_arguments)]
-pub fn row_times_filters_stream(
-    patch: &[i8],
-    w: &[i8],
-    k: usize,
-    fb: &[i32],
-    blocks: &[i32],
-    q: &crate::kernels::QuantIo,
-    plain: bool,
-    out: &mut [i8],
-) -> usize {
-    if k == 0 || patch.len() < k {
-        return 0;
-    }
-    let nb = (out.len() / 4)
-        .min(fb.len() / 4)
-        .min(blocks.len() / REQUANT_BLOCK_WORDS);
-    if nb == 0 || nb.checked_mul(4 * k).is_none_or(|b| b > w.len()) {
-        return 0;
-    }
-    let pad = k.next_multiple_of(16) - k;
-    let w3 = w.as_ptr().wrapping_add(pad);
-    let mut ctx = StreamCtx {
-        bias: fb.as_ptr(),
-        x: patch.as_ptr(),
-        table: blocks.as_ptr(),
-        out: out.as_mut_ptr(),
-        end: w.as_ptr().wrapping_add(4 * nb * k + pad),
-        pad,
-    };
-    macro_rules! run {
-        ($($shift:literal),*; $($sign:literal),*) => {
-            // SAFETY: block `b < nb` reads `patch[..k]` (readable, `k ≤
-            // patch.len()`), the filter rows `4b .. 4b + 4` (inside `w`:
-            // `4·nb·k ≤ w.len()`; the predicated loads touch no byte past
-            // a row), the folded bias words `fb[4b..4b + 4]` and the table
-            // words `blocks[12b..12b + 12]` (`nb` is bounded by both
-            // lengths; `i32` data is 4-byte aligned for `LDRD`/`VLDRW`),
-            // and writes `out[4b..4b + 4]` (`4·nb ≤ out.len()`). The loop
-            // ends when the fourth filter pointer reaches `end`, which it
-            // does after block `nb − 1` (it advances `4k` per block from
-            // `w + pad`). `ctx` lives across the block and is written only
-            // through `{ctx}`. Only the declared registers, the vector
-            // predicate and the flags are written. Compiled only with the
-            // `mve` feature on 32-bit Arm.
-            unsafe {
-                asm!(
-                    stream_asm!($($shift),*; $($sign),*),
-                    ctx = in(reg) &mut ctx as *mut StreamCtx,
-                    k = in(reg) k,
-                    w0 = inout(reg) q.out_zp => _,
-                    w1 = inout(reg) q.act_min => _,
-                    w2 = inout(reg) q.act_max => _,
-                    w3 = inout(reg) w3 => _,
-                    out("r0") _, out("r1") _, out("r2") _, out("r4") _, out("r8") _,
-                    out("lr") _,
-                    out("q0") _, out("q1") _, out("q2") _, out("q5") _, out("q6") _,
-                    out("q7") _,
-                    options(nostack),
-                )
-            }
-        };
-    }
-    if plain {
-        // Every right shift is at least one: the sign of `x` alone says
-        // whether to lower it before the rounding shift.
-        run!(; "vshr.s32 q1, q0, #31");
-    } else {
-        run!(
-            "vldrw.u32 q1, [r1, #16]", "vshl.s32 q0, q0, q1";
-            "vand q1, q0, q2", "vshr.s32 q1, q1, #31"
-        );
-    }
-    4 * nb
 }
