@@ -352,10 +352,16 @@ fn onnx_node_tests() {
         .collect();
     names.sort();
     let (mut pass, mut refused, mut failures) = (vec![], 0, vec![]);
+    let list_refused = std::env::var_os("EMBER_LIST_REFUSED").is_some();
     for n in &names {
         match run_case(&root.join(n)) {
             Outcome::Pass => pass.push(n.clone()),
-            Outcome::Refused(_) => refused += 1,
+            Outcome::Refused(why) => {
+                refused += 1;
+                if list_refused {
+                    eprintln!("  refused: {n}: {why}");
+                }
+            }
             Outcome::Mismatch(why) => failures.push(format!("{n}: {why}")),
         }
     }

@@ -21,11 +21,17 @@ use ember_runtime::{Interpreter, Model, Rounding};
 #[command(
     name = "ember",
     version,
-    about = "Ember: compile ONNX models for edge boards and run them"
+    about = "Ember: compile ONNX models for edge boards and run them",
+    args_conflicts_with_subcommands = true,
+    arg_required_else_help = true
 )]
 struct Cli {
+    /// Print every ONNX operator the compiler accepts, one per line, with
+    /// the data types and attributes supported.
+    #[arg(long)]
+    list_ops: bool,
     #[command(subcommand)]
-    cmd: Cmd,
+    cmd: Option<Cmd>,
 }
 
 #[derive(Subcommand)]
@@ -108,6 +114,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print every ONNX operator the compiler accepts (same as --list-ops).
+    ListOps,
     /// Show a compiled model layer by layer.
     Inspect {
         /// The model (.ember or .onnx).
@@ -164,8 +172,27 @@ pub(crate) fn load_blob(path: &Path) -> Result<AlignedBlob> {
     Ok(AlignedBlob::new(&bytes))
 }
 
+/// `ember --list-ops`: the compiler's operator table, one operator a line:
+/// its ONNX `op_type`, the data types, `|`, the attributes and forms.
+fn list_ops() {
+    let ops = ember_compiler::supported_ops();
+    let w = ops.iter().map(|o| o.op_type.len()).max().unwrap_or(0);
+    for o in &ops {
+        println!("{:<w$}  {}  |  {}", o.op_type, o.dtypes, o.attrs);
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
-    match cli.cmd {
+    let Some(cmd) = cli.cmd else {
+        // Without a subcommand, clap has checked that --list-ops is there.
+        list_ops();
+        return Ok(());
+    };
+    match cmd {
+        Cmd::ListOps => {
+            list_ops();
+            Ok(())
+        }
         Cmd::Compile {
             model,
             output,

@@ -276,6 +276,32 @@ fn bad_inputs_fail_with_one_line() {
 }
 
 #[test]
+fn list_ops_prints_the_operator_table() {
+    let o = ember(&["--list-ops"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let ops: Vec<&str> = out
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
+    for op in [
+        "Conv",
+        "Gather",
+        "LayerNormalization",
+        "QuantizeLinear",
+        "Where",
+    ] {
+        assert!(ops.contains(&op), "{op} missing from:\n{out}");
+    }
+    assert!(ops.windows(2).all(|w| w[0] < w[1]), "not sorted:\n{out}");
+    assert!(out.lines().all(|l| l.contains(" | ")), "{out}");
+    // The subcommand prints the same.
+    let o = ember(&["list-ops"]);
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), out);
+}
+
+#[test]
 fn rounding_option_is_recorded() {
     let out = tmp("kws_onnx_rounding.ember");
     let o = ember(&[

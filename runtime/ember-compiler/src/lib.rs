@@ -4,6 +4,7 @@
 //! shapes, layout (NHWC), operator fusion (QDQ patterns → integer ops,
 //! activations into their producer, BatchNormalization into convolutions),
 //! requantization constants, weight layout and the arena plan.
+//! [`supported_ops`] lists the ONNX operators it accepts.
 //!
 //! ```no_run
 //! let out = ember_compiler::compile_file("kws_int8_qdq.onnx", &Default::default())?;
@@ -23,6 +24,7 @@ use std::collections::HashMap;
 
 use ember_runtime::Rounding;
 pub use error::{CompileError, Result};
+pub use lower::op_table::{supported_ops, OpSupport};
 use tract_onnx::prelude::Framework;
 
 /// Compiler options.

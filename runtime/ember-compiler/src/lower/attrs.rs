@@ -1,0 +1,46 @@
+//! Reading node attributes, and the error for a form of an operator Ember
+//! does not support.
+
+use tract_onnx::pb::{AttributeProto, NodeProto};
+
+use crate::error::{malformed, CompileError, Result};
+
+pub(super) fn attr<'n>(node: &'n NodeProto, name: &str) -> Option<&'n AttributeProto> {
+    node.attribute.iter().find(|a| a.name == name)
+}
+
+pub(super) fn attr_i(node: &NodeProto, name: &str, default: i64) -> i64 {
+    attr(node, name).map(|a| a.i).unwrap_or(default)
+}
+
+pub(super) fn attr_f(node: &NodeProto, name: &str, default: f32) -> f32 {
+    attr(node, name).map(|a| a.f).unwrap_or(default)
+}
+
+pub(super) fn attr_ints(node: &NodeProto, name: &str) -> Option<Vec<i64>> {
+    attr(node, name).map(|a| a.ints.clone())
+}
+
+pub(super) fn attr_s(node: &NodeProto, name: &str) -> Option<String> {
+    attr(node, name).map(|a| String::from_utf8_lossy(&a.s).to_string())
+}
+
+pub(super) fn unsupported(node: &NodeProto, what: impl Into<String>) -> CompileError {
+    CompileError::Unsupported {
+        op_type: node.op_type.clone(),
+        node: node.name.clone(),
+        what: what.into(),
+    }
+}
+
+pub(super) fn axis_of(node: &NodeProto, a: i64, rank: usize) -> Result<usize> {
+    let r = rank as i64;
+    let v = if a < 0 { a + r } else { a };
+    if v < 0 || v >= r.max(1) {
+        return Err(malformed(format!(
+            "node '{}': axis {a} out of range for rank {rank}",
+            node.name
+        )));
+    }
+    Ok(v as usize)
+}

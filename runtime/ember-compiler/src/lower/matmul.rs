@@ -1,0 +1,428 @@
+//! Matrix products: `MatMul` and `Gemm` with a constant operand as fully
+//! connected ops (float, or int8 in the `DQ → MatMul [→ Add] → [Relu|Clip]
+//! → Q` pattern), `QLinearMatMul`, and `MatMul` of two runtime tensors
+//! (batched, strided; fused into attention when the pattern is there).
+
+use ember_runtime::format::OpCode;
+use ember_runtime::DType;
+use ndarray::ArrayD;
+use tract_onnx::pb::NodeProto;
+
+use super::attrs::{attr_f, attr_i, unsupported};
+use super::fold::broadcast_shape;
+use super::fusion::{ActBounds, QTail};
+use super::layout::{identity, view3};
+use super::quantize::requantize_bias;
+use super::{f32_bits, Act, Lowerer, Val};
+use crate::error::{malformed, Result};
+use crate::tensor::HostTensor;
+
+impl Lowerer<'_> {
+    /// `MatMul`: of two runtime tensors (attention if the pattern is
+    /// there), else with a constant operand as a fully connected op.
+    pub(super) fn lower_matmul_node(&mut self, node: &NodeProto) -> Result<()> {
+        let (a, b) = (self.req_input(node, 0)?, self.req_input(node, 1)?);
+        let runtime = |v: &Val| matches!(v, Val::Act(_) | Val::DqAct { .. });
+        if !(runtime(&a) && runtime(&b)) {
+            return self.lower_matmul(node);
+        }
+        if !self.try_attention(node)? {
+            self.lower_act_matmul(node)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn lower_matmul(&mut self, node: &NodeProto) -> Result<()> {
+        let gemm = node.op_type == "Gemm";
+        if gemm && attr_i(node, "transA", 0) != 0 {
+            return Err(unsupported(node, "transA=1"));
+        }
+        let trans_b = gemm && attr_i(node, "transB", 0) != 0;
+        let (alpha, beta) = (attr_f(node, "alpha", 1.0), attr_f(node, "beta", 1.0));
+        let x = self.req_input(node, 0)?;
+        let w = self.req_input(node, 1)?;
+        let out = Self::out_name(node);
+        // Quantized: DQ(act) × DQ(const int8) [+ DQ(const int32) bias] → [act] → Q.
+        if let (
+            Val::DqAct {
+                src,
+                scale: xs,
+                zp: xz,
+            },
+            Val::DqConst {
+                q: HostTensor::I8(wq),
+                scale: ws,
+                zp: wz,
+                axis,
+            },
+        ) = (&x, &w)
+        {
+            let per_out_axis = if trans_b { 0 } else { 1 };
+            let axis_ok = ws.len() == 1 || *axis == per_out_axis;
+            let zp_uniform = wz.iter().all(|&z| z == wz[0]);
+            if wq.ndim() == 2 && axis_ok && zp_uniform && alpha == 1.0 && beta == 1.0 {
+                // Bias: Gemm's C, or an Add right after MatMul.
+                let (bias_v, after_bias, bias_node) = if gemm {
+                    (self.input_val(node, 2)?, out.clone(), None)
+                } else {
+                    match self.follow(&out).map(|i| (i, &self.nodes[i])) {
+                        Some((i, n)) if n.op_type == "Add" => {
+                            let other = if n.input[0] == out { 1 } else { 0 };
+                            match self.input_val(n, other)? {
+                                Some(
+                                    v @ Val::DqConst {
+                                        q: HostTensor::I32(_),
+                                        ..
+                                    },
+                                ) => (Some(v), Self::out_name(n), Some(i)),
+                                _ => (None, out.clone(), None),
+                            }
+                        }
+                        _ => (None, out.clone(), None),
+                    }
+                };
+                let bias_ok = matches!(
+                    &bias_v,
+                    None | Some(Val::DqConst {
+                        q: HostTensor::I32(_),
+                        ..
+                    })
+                );
+                if bias_ok {
+                    if let Some(tail) = self.match_qtail(&after_bias) {
+                        let n_out = if trans_b {
+                            wq.shape()[0]
+                        } else {
+                            wq.shape()[1]
+                        };
+                        let ws_full: Vec<f32> = if ws.len() == 1 {
+                            vec![ws[0]]
+                        } else {
+                            ws.clone()
+                        };
+                        let bias = match &bias_v {
+                            Some(Val::DqConst {
+                                q: HostTensor::I32(bq),
+                                scale: bs,
+                                ..
+                            }) if bq.len() == n_out => Some(requantize_bias(
+                                bq.iter().copied().collect(),
+                                bs,
+                                *xs,
+                                &ws_full,
+                            )),
+                            Some(_) => {
+                                return Err(unsupported(
+                                    node,
+                                    "bias length differs from the output width",
+                                ))
+                            }
+                            None => None,
+                        };
+                        let wmat = if trans_b {
+                            wq.clone()
+                        } else {
+                            wq.clone().reversed_axes().as_standard_layout().to_owned()
+                        };
+                        let (src, xs, xz, wz0) = (src.clone(), *xs, *xz, wz[0] as i32);
+                        let mut nodes = tail.nodes.clone();
+                        nodes.extend(bias_node);
+                        self.mark(&nodes);
+                        return self.emit_fc_s8(
+                            node,
+                            src,
+                            (xs, xz),
+                            wmat,
+                            wz0,
+                            &ws_full,
+                            bias,
+                            &tail,
+                        );
+                    }
+                }
+            }
+        }
+        // Float path.
+        let xa = self.float_act(&node.input[0], &node.op_type)?;
+        let wf = self.const_input(node, 1)?.ok_or_else(|| {
+            unsupported(node, "B must be a constant (matrix products of two runtime tensors are not supported yet)")
+        })?;
+        let mut wf = wf.to_f32_array();
+        if wf.ndim() != 2 {
+            return Err(unsupported(node, "B must be 2-D"));
+        }
+        if !trans_b {
+            wf = wf.reversed_axes().as_standard_layout().to_owned();
+        }
+        if alpha != 1.0 {
+            wf.mapv_inplace(|v| v * alpha);
+        }
+        let n_out = wf.shape()[0];
+        let mut bias: Option<Vec<f32>> = None;
+        let mut cur = out.clone();
+        if gemm {
+            if let Some(c) = self.const_input(node, 2)? {
+                let c = c.to_f32_array();
+                if c.len() != n_out && c.len() != 1 {
+                    return Err(unsupported(node, "C must broadcast along the output width"));
+                }
+                bias = Some(
+                    (0..n_out)
+                        .map(|i| {
+                            beta * c
+                                .iter()
+                                .nth(if c.len() == 1 { 0 } else { i })
+                                .copied()
+                                .unwrap_or(0.0)
+                        })
+                        .collect(),
+                );
+            } else if node.input.get(2).map(|s| !s.is_empty()).unwrap_or(false) {
+                return Err(unsupported(node, "C must be constant"));
+            }
+        } else if let Some(i) = self.follow(&out) {
+            let n = &self.nodes[i];
+            if n.op_type == "Add" {
+                let other = if n.input[0] == out { 1 } else { 0 };
+                if let Some(c) = self.const_input(n, other)? {
+                    if c.len() == n_out && c.shape().last() == Some(&n_out) {
+                        bias = Some(c.to_f32_array().iter().copied().collect());
+                        cur = Self::out_name(n);
+                        self.mark(&[i]);
+                    }
+                }
+            }
+        }
+        let mut act = ActBounds::NONE;
+        if let Some((b, name, idx)) = self.match_act(&cur) {
+            act = b;
+            cur = name;
+            self.mark(&[idx]);
+        }
+        self.emit_fc_f32(node, xa, wf, bias, act, &cur)
+    }
+
+    pub(super) fn fc_input(&mut self, node: &NodeProto, x: Act, k: usize) -> Result<Act> {
+        let x = self.in_rowmajor(x, &node.name)?;
+        if x.shape.last() != Some(&k) {
+            return Err(malformed(format!(
+                "node '{}': input shape {:?} does not end in {k}",
+                node.name, x.shape
+            )));
+        }
+        Ok(x)
+    }
+
+    pub(super) fn emit_fc_f32(
+        &mut self,
+        node: &NodeProto,
+        x: Act,
+        w: ArrayD<f32>,
+        bias: Option<Vec<f32>>,
+        act: ActBounds,
+        out_name: &str,
+    ) -> Result<()> {
+        let (n, k) = (w.shape()[0], w.shape()[1]);
+        let x = self.fc_input(node, x, k)?;
+        let wd: Vec<f32> = w.iter().copied().collect();
+        let wt = self
+            .g
+            .const_f32(&format!("{}.weight", node.name), vec![n, k], &wd);
+        let bt = bias.map(|b| {
+            self.g
+                .const_f32(&format!("{}.bias", node.name), vec![n], &b)
+        });
+        let mut oshape = x.shape.clone();
+        *oshape.last_mut().expect("rank ≥ 1") = n;
+        let y = self
+            .g
+            .activation(out_name, DType::F32, oshape.clone(), None);
+        self.g.push(
+            OpCode::FullyConnected,
+            vec![Some(x.t), Some(wt), bt],
+            y,
+            vec![f32_bits(act.lo), f32_bits(act.hi)],
+            &node.name,
+        );
+        let perm = identity(oshape.len());
+        self.vals.insert(
+            out_name.to_string(),
+            Val::Act(Act {
+                t: y,
+                shape: oshape,
+                perm,
+            }),
+        );
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit_fc_s8(
+        &mut self,
+        node: &NodeProto,
+        x: Act,
+        xq: (f32, i32),
+        w: ArrayD<i8>,
+        wz: i32,
+        ws: &[f32],
+        bias: Option<Vec<i32>>,
+        tail: &QTail,
+    ) -> Result<()> {
+        let (n, k) = (w.shape()[0], w.shape()[1]);
+        let x = self.fc_input(node, x, k)?;
+        self.g.set_quant(x.t, Some(xq));
+        let wd: Vec<i8> = w.iter().copied().collect();
+        let wt = self.g.const_i8(
+            &format!("{}.weight", node.name),
+            vec![n, k],
+            Some((ws[0], wz)),
+            &wd,
+        );
+        let bt = bias.map(|b| {
+            self.g
+                .const_i32(&format!("{}.bias", node.name), vec![n], &b)
+        });
+        let rq = self.requant_tensor(&node.name, xq.0, ws, tail.scale);
+        let mut oshape = x.shape.clone();
+        *oshape.last_mut().expect("rank ≥ 1") = n;
+        let y = self.g.activation(
+            &tail.out_name,
+            DType::I8,
+            oshape.clone(),
+            Some((tail.scale, tail.zp)),
+        );
+        let (lo, hi) = Self::act_i8(tail.act, tail.scale, tail.zp);
+        self.g.push(
+            OpCode::FullyConnected,
+            vec![Some(x.t), Some(wt), bt, Some(rq)],
+            y,
+            vec![lo, hi],
+            &node.name,
+        );
+        let perm = identity(oshape.len());
+        self.vals.insert(
+            tail.out_name.clone(),
+            Val::Act(Act {
+                t: y,
+                shape: oshape,
+                perm,
+            }),
+        );
+        Ok(())
+    }
+
+    pub(super) fn lower_qlinear_matmul(&mut self, node: &NodeProto) -> Result<()> {
+        let x = match self.req_input(node, 0)? {
+            Val::Act(a) if self.g.tensors[a.t].dtype == DType::I8 => a,
+            _ => return Err(unsupported(node, "A must be a runtime int8 tensor")),
+        };
+        let c = |i: usize| -> Result<HostTensor> {
+            self.const_input(node, i)?
+                .ok_or_else(|| unsupported(node, format!("input {i} must be constant")))
+        };
+        let xs = c(1)?.to_f64()[0] as f32;
+        let xz = c(2)?.to_i64()[0] as i32;
+        let w = match self.input_val(node, 3)? {
+            Some(Val::Const(HostTensor::I8(w))) if w.ndim() == 2 => w,
+            _ => return Err(unsupported(node, "B must be a constant 2-D int8 tensor")),
+        };
+        let ws: Vec<f32> = c(4)?.to_f64().iter().map(|&v| v as f32).collect();
+        let wz = c(5)?.to_i64();
+        if wz.iter().any(|&z| z != wz[0]) {
+            return Err(unsupported(node, "per-column weight zero points"));
+        }
+        let ys = c(6)?.to_f64()[0] as f32;
+        let yz = c(7)?.to_i64()[0] as i32;
+        let tail = QTail {
+            act: ActBounds::NONE,
+            out_name: Self::out_name(node),
+            scale: ys,
+            zp: yz,
+            nodes: vec![],
+        };
+        let wmat = w.reversed_axes().as_standard_layout().to_owned();
+        self.emit_fc_s8(node, x, (xs, xz), wmat, wz[0] as i32, &ws, None, &tail)
+    }
+
+    /// Views of the two MatMul operands (numpy semantics: equal batch dims
+    /// or 1) and the output shape.
+    pub(super) fn matmul_shapes(
+        &self,
+        node: &NodeProto,
+        a: &Act,
+        b: &Act,
+    ) -> Result<(Vec<usize>, Vec<usize>, Vec<usize>)> {
+        let (ra, rb) = (a.shape.len(), b.shape.len());
+        if ra < 2 || rb < 2 || ra != rb {
+            return Err(unsupported(
+                node,
+                "MatMul of runtime operands needs equal ranks ≥ 2",
+            ));
+        }
+        let r = ra;
+        let batch = broadcast_shape(&a.shape[..r - 2], &b.shape[..r - 2]).ok_or_else(|| {
+            malformed(format!("node '{}': batch dims do not broadcast", node.name))
+        })?;
+        let (m, k, k2, n) = (
+            a.shape[r - 2],
+            a.shape[r - 1],
+            b.shape[r - 2],
+            b.shape[r - 1],
+        );
+        if k != k2 {
+            return Err(malformed(format!(
+                "node '{}': inner dimensions differ ({:?} × {:?})",
+                node.name, a.shape, b.shape
+            )));
+        }
+        let mut ta = batch.clone();
+        ta.extend([m, k]);
+        let mut tb = batch.clone();
+        tb.extend([k, n]);
+        let mut out = batch;
+        out.extend([m, n]);
+        Ok((ta, tb, out))
+    }
+
+    /// The strided view of `a` broadcast to `target`, making it row-major
+    /// first if its layout cannot be described by three strides.
+    pub(super) fn operand_view(
+        &mut self,
+        a: Act,
+        target: &[usize],
+        name: &str,
+    ) -> Result<(Act, [usize; 3], [usize; 3])> {
+        if let Some((e, s)) = view3(&a, target) {
+            return Ok((a, e, s));
+        }
+        let a = self.in_rowmajor(a, name)?;
+        let (e, s) = view3(&a, target).ok_or_else(|| {
+            malformed(format!(
+                "node '{name}': operand does not broadcast to {target:?}"
+            ))
+        })?;
+        Ok((a, e, s))
+    }
+
+    fn lower_act_matmul(&mut self, node: &NodeProto) -> Result<()> {
+        let a = self.float_act(&node.input[0], "MatMul")?;
+        let b = self.float_act(&node.input[1], "MatMul")?;
+        let (ta, tb, out_shape) = self.matmul_shapes(node, &a, &b)?;
+        let (a, ea, sa) = self.operand_view(a, &ta, &node.name)?;
+        let (b, eb, sb) = self.operand_view(b, &tb, &node.name)?;
+        let out = Self::out_name(node);
+        let y = self.new_act(&out, DType::F32, out_shape);
+        let p = [
+            ea[0], ea[1], eb[2], ea[2], sa[0], sa[1], sa[2], sb[0], sb[1], sb[2],
+        ];
+        self.g.push(
+            OpCode::MatMul,
+            vec![Some(a.t), Some(b.t)],
+            y.t,
+            p.iter().map(|&v| v as i32).collect(),
+            &node.name,
+        );
+        self.vals.insert(out, Val::Act(y));
+        Ok(())
+    }
+}

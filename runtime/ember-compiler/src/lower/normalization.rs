@@ -1,0 +1,190 @@
+//! Normalization: `BatchNormalization` (folded into the float convolution
+//! or fully connected op that produces its input, else a multiply and an
+//! add per channel) and `LayerNormalization` over the last axis.
+
+use ember_runtime::format::OpCode;
+use ember_runtime::DType;
+use ndarray::{ArrayD, IxDyn};
+use tract_onnx::pb::NodeProto;
+
+use super::attrs::{attr_f, attr_i, axis_of, unsupported};
+use super::fusion::ActBounds;
+use super::layout::NHWC;
+use super::{f32_bits, Act, Lowerer, Val};
+use crate::error::{malformed, Result};
+use crate::tensor::HostTensor;
+
+impl Lowerer<'_> {
+    pub(super) fn lower_batchnorm(&mut self, node: &NodeProto) -> Result<()> {
+        let c = |i: usize| -> Result<Vec<f64>> {
+            Ok(self
+                .const_input(node, i)?
+                .ok_or_else(|| {
+                    unsupported(node, "scale, bias, mean and variance must be constant")
+                })?
+                .to_f64())
+        };
+        let (gamma, beta, mean, var) = (c(1)?, c(2)?, c(3)?, c(4)?);
+        let eps = attr_f(node, "epsilon", 1e-5) as f64;
+        let ch = gamma.len();
+        if [beta.len(), mean.len(), var.len()].iter().any(|&l| l != ch) {
+            return Err(malformed(format!(
+                "node '{}': parameter lengths differ",
+                node.name
+            )));
+        }
+        let mul: Vec<f64> = (0..ch).map(|i| gamma[i] / (var[i] + eps).sqrt()).collect();
+        let add: Vec<f64> = (0..ch).map(|i| beta[i] - mean[i] * mul[i]).collect();
+        let x = self.float_act(&node.input[0], &node.op_type)?;
+        let out = Self::out_name(node);
+        // Fold into the float conv/FC that produced x, if it has no other use.
+        let producer = self.g.ops.iter().rposition(|o| o.output == x.t);
+        if let Some(pi) = producer {
+            let op = self.g.ops[pi].clone();
+            let foldable = matches!(
+                op.opcode,
+                OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected
+            ) && self.g.tensors[x.t].dtype == DType::F32
+                && self.follow(&node.input[0]).is_some()
+                && op.params[op.params.len() - 2] == f32_bits(f32::NEG_INFINITY)
+                && op.params[op.params.len() - 1] == f32_bits(f32::INFINITY);
+            let channel_axis_last = op.opcode == OpCode::FullyConnected || x.perm == NHWC;
+            if foldable && channel_axis_last && x.shape.get(1) == Some(&ch) {
+                let wt = op.inputs[1].expect("weights");
+                fold_scale_into_weights(&mut self.g.tensors[wt], op.opcode, &mul);
+                let bias: Vec<f32> = match op.inputs[2] {
+                    Some(b) => {
+                        let old = f32s(self.g.tensors[b].data.as_ref().expect("const"));
+                        (0..ch)
+                            .map(|i| (old[i] as f64 * mul[i] + add[i]) as f32)
+                            .collect()
+                    }
+                    None => add.iter().map(|&v| v as f32).collect(),
+                };
+                let bt = self
+                    .g
+                    .const_f32(&format!("{}.bias", node.name), vec![ch], &bias);
+                self.g.ops[pi].inputs[2] = Some(bt);
+                let mut cur = out;
+                let mut act = ActBounds::NONE;
+                if let Some((b, name, idx)) = self.match_act(&cur) {
+                    act = b;
+                    cur = name;
+                    self.mark(&[idx]);
+                }
+                let n = self.g.ops[pi].params.len();
+                self.g.ops[pi].params[n - 2] = f32_bits(act.lo);
+                self.g.ops[pi].params[n - 1] = f32_bits(act.hi);
+                self.g.tensors[x.t].name = cur.clone();
+                self.vals.insert(cur, Val::Act(x));
+                return Ok(());
+            }
+        }
+        // Otherwise: y = x * mul + add per channel (axis 1).
+        let rank = x.shape.len();
+        let mut cshape = vec![1; rank];
+        if rank < 2 {
+            return Err(unsupported(node, "input of rank < 2"));
+        }
+        cshape[1] = ch;
+        let mk = |v: &[f64]| {
+            Val::Const(HostTensor::F32(
+                ArrayD::from_shape_vec(IxDyn(&cshape), v.iter().map(|&x| x as f32).collect())
+                    .expect("shape"),
+            ))
+        };
+        let cm = self.binary_const(node, &mk(&mul), &x, true)?;
+        let t1 = self.g.activation(
+            &format!("{out}.scaled"),
+            DType::F32,
+            self.g.tensors[x.t].dims.clone(),
+            None,
+        );
+        self.g.push(
+            OpCode::Mul,
+            vec![Some(x.t), Some(cm.t)],
+            t1,
+            vec![f32_bits(f32::NEG_INFINITY), f32_bits(f32::INFINITY)],
+            &node.name,
+        );
+        let ca = self.binary_const(node, &mk(&add), &x, true)?;
+        let t2 = self
+            .g
+            .activation(&out, DType::F32, self.g.tensors[x.t].dims.clone(), None);
+        self.g.push(
+            OpCode::Add,
+            vec![Some(t1), Some(ca.t)],
+            t2,
+            vec![f32_bits(f32::NEG_INFINITY), f32_bits(f32::INFINITY)],
+            &node.name,
+        );
+        self.vals.insert(out, Val::Act(Act { t: t2, ..x }));
+        Ok(())
+    }
+
+    pub(super) fn lower_layer_norm(&mut self, node: &NodeProto) -> Result<()> {
+        let x = self.float_act(&node.input[0], "LayerNormalization")?;
+        let rank = x.shape.len();
+        if axis_of(node, attr_i(node, "axis", -1), rank)? != rank - 1 {
+            return Err(unsupported(
+                node,
+                "normalization over other than the last axis",
+            ));
+        }
+        if node.output.len() > 1 && node.output[1..].iter().any(|o| !o.is_empty()) {
+            return Err(unsupported(node, "the mean / inverse std-dev outputs"));
+        }
+        let d = x.shape[rank - 1];
+        let gamma = self
+            .const_input(node, 1)?
+            .ok_or_else(|| unsupported(node, "scale must be constant"))?;
+        let beta = self.const_input(node, 2)?;
+        if gamma.len() != d || beta.as_ref().is_some_and(|b| b.len() != d) {
+            return Err(unsupported(
+                node,
+                "scale/bias must have the last axis' length",
+            ));
+        }
+        let x = self.in_rowmajor(x, &node.name)?;
+        let gv: Vec<f32> = gamma.to_f32_array().iter().copied().collect();
+        let gt = self
+            .g
+            .const_f32(&format!("{}.gamma", node.name), vec![d], &gv);
+        let bt = beta.map(|b| {
+            let bv: Vec<f32> = b.to_f32_array().iter().copied().collect();
+            self.g
+                .const_f32(&format!("{}.beta", node.name), vec![d], &bv)
+        });
+        let out = Self::out_name(node);
+        let y = self.new_act(&out, DType::F32, x.shape.clone());
+        let eps = attr_f(node, "epsilon", 1e-5);
+        self.g.push(
+            OpCode::LayerNorm,
+            vec![Some(x.t), Some(gt), bt],
+            y.t,
+            vec![f32_bits(eps)],
+            &node.name,
+        );
+        self.vals.insert(out, Val::Act(y));
+        Ok(())
+    }
+}
+
+fn f32s(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Multiplies output channel `c` of a float filter by `mul[c]`.
+fn fold_scale_into_weights(t: &mut crate::ir::Tensor, opcode: OpCode, mul: &[f64]) {
+    let data = t.data.as_mut().expect("constant weights");
+    let mut w = f32s(data);
+    let co_last = opcode == OpCode::DepthwiseConv2d;
+    let per = w.len() / mul.len();
+    for (i, v) in w.iter_mut().enumerate() {
+        let c = if co_last { i % mul.len() } else { i / per };
+        *v = (*v as f64 * mul[c]) as f32;
+    }
+    *data = w.iter().flat_map(|x| x.to_le_bytes()).collect();
+}

@@ -1,0 +1,202 @@
+//! The one table of the ONNX operators the compiler accepts: for each
+//! `op_type`, the function that lowers it and, for people, the data types
+//! and attributes (or forms) it supports. [`Lowerer`]'s walk looks every
+//! node up here once; the unsupported-operator error and `ember --list-ops`
+//! are generated from it.
+
+use tract_onnx::pb::NodeProto;
+
+use super::attrs::unsupported;
+use super::Lowerer;
+use crate::error::{CompileError, Result};
+
+/// How a node is lowered: the lowerer, the node's index in the graph, the
+/// node.
+pub(crate) type LowerFn = fn(&mut Lowerer<'_>, usize, &NodeProto) -> Result<()>;
+
+/// One ONNX operator the compiler accepts.
+#[derive(Clone, Copy)]
+pub struct OpSupport {
+    /// The ONNX `op_type` (default domain).
+    pub op_type: &'static str,
+    /// Element types it takes, and how it runs (float, int8 through the
+    /// QDQ pattern, folded at compile time, …).
+    pub dtypes: &'static str,
+    /// The attributes and forms supported, in short.
+    pub attrs: &'static str,
+    /// Lowers a node of this type.
+    pub(crate) lower: LowerFn,
+}
+
+impl std::fmt::Debug for OpSupport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpSupport")
+            .field("op_type", &self.op_type)
+            .field("dtypes", &self.dtypes)
+            .field("attrs", &self.attrs)
+            .finish_non_exhaustive()
+    }
+}
+
+const fn op(
+    op_type: &'static str,
+    dtypes: &'static str,
+    attrs: &'static str,
+    lower: LowerFn,
+) -> OpSupport {
+    OpSupport {
+        op_type,
+        dtypes,
+        attrs,
+        lower,
+    }
+}
+
+/// "QDQ": `DequantizeLinear → op → [Relu|Clip] → QuantizeLinear` with
+/// per-tensor int8 activations becomes one integer op.
+const QDQ_F32: &str = "float; int8 (QDQ)";
+
+/// Every operator, grouped by family (the module that lowers it).
+pub(crate) static OPS: &[OpSupport] = &[
+    // values
+    op("Constant", "any", "value (a tensor)", |lw, _, n| lw.lower_constant(n)),
+    op("Identity", "any", "-", |lw, _, n| lw.lower_identity(n)),
+    op("Dropout", "any", "inference: the data output only", |lw, _, n| lw.lower_identity(n)),
+    op("Cast", "float, int8, uint8, int32, int64 (as int32), bool", "to; constants folded", |lw, _, n| lw.lower_cast_node(n)),
+    // quantization
+    op("QuantizeLinear", "float → int8, uint8", "per-tensor constant scale and zero point", |lw, _, n| lw.lower_quantize(n)),
+    op("DequantizeLinear", "int8, uint8, int32 → float", "axis (per-axis for constants); per-tensor for activations", |lw, _, n| lw.lower_dequantize(n)),
+    op("DynamicQuantizeLinear", "float → uint8", "only into MatMulInteger/ConvInteger → Cast → Mul [→ Add]", |lw, _, n| lw.lower_dynamic_quantize(n)),
+    // convolution
+    op("Conv", QDQ_F32, "1-D, 2-D; group (depthwise), strides, dilations, pads, auto_pad, kernel_shape; constant weights and bias", |lw, _, n| lw.lower_conv_node(n)),
+    op("QLinearConv", "int8", "2-D; group, strides, dilations, pads, auto_pad; zero weight zero points", |lw, _, n| lw.lower_qlinear_conv(n)),
+    op("ConvInteger", "int8, uint8 × int8", "2-D (1-D when dynamically quantized); constant weights and zero points", |lw, _, n| lw.lower_integer_op(n)),
+    // matrix products
+    op("MatMul", QDQ_F32, "constant 2-D B (fully connected, + bias Add); two runtime operands of equal rank ≥ 2 (attention fused)", |lw, _, n| lw.lower_matmul_node(n)),
+    op("Gemm", QDQ_F32, "transB, alpha, beta (float), constant C; transA=0", |lw, _, n| lw.lower_matmul(n)),
+    op("QLinearMatMul", "int8", "constant 2-D B, one weight zero point", |lw, _, n| lw.lower_qlinear_matmul(n)),
+    op("MatMulInteger", "int8, uint8 × int8", "constant 2-D B", |lw, _, n| lw.lower_integer_op(n)),
+    // element-wise
+    op("Add", "float; int8 (QDQ); constants folded", "numpy broadcasting; Relu/Clip fused", |lw, i, n| lw.lower_binary(i, n)),
+    op("Sub", "float; constants folded", "numpy broadcasting; Relu/Clip fused", |lw, i, n| lw.lower_binary(i, n)),
+    op("Mul", "float; int8 (QDQ, TFLite rounding); constants folded", "numpy broadcasting; Relu/Clip fused; erf GELU fused", |lw, i, n| lw.lower_mul_div(i, n)),
+    op("Div", "float; constants folded", "numpy broadcasting; Relu/Clip fused; erf GELU fused", |lw, i, n| lw.lower_mul_div(i, n)),
+    op("Relu", QDQ_F32, "fused into the op before when it can be", |lw, _, n| lw.lower_clamp(n)),
+    op("Clip", QDQ_F32, "min, max (attributes or constant inputs)", |lw, _, n| lw.lower_clamp(n)),
+    op("Erf", "float", "-", |lw, _, n| lw.lower_erf(n)),
+    op("Sqrt", "float; constants folded", "-", |lw, _, n| lw.lower_sqrt(n)),
+    // comparisons and logic
+    op("Equal", "float, int32, uint8; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_compare(n)),
+    op("Greater", "float, int32, uint8; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_compare(n)),
+    op("GreaterOrEqual", "float, int32, uint8; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_compare(n)),
+    op("Less", "float, int32, uint8; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_compare(n)),
+    op("LessOrEqual", "float, int32, uint8; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_compare(n)),
+    op("And", "bool; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_compare(n)),
+    op("Or", "bool; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_compare(n)),
+    op("Xor", "bool; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_compare(n)),
+    op("Not", "bool; constants folded", "-", |lw, _, n| lw.lower_not(n)),
+    op("Where", "bool condition; float, int32, uint8 values; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_where(n)),
+    // pooling, softmax, reductions
+    op("AveragePool", QDQ_F32, "2-D; kernel_shape, strides, pads, auto_pad, count_include_pad; no ceil_mode, no dilations", |lw, _, n| lw.lower_pool(n)),
+    op("MaxPool", QDQ_F32, "2-D; kernel_shape, strides, pads, auto_pad; no ceil_mode, no dilations", |lw, _, n| lw.lower_pool(n)),
+    op("GlobalAveragePool", QDQ_F32, "4-D", |lw, _, n| lw.lower_pool(n)),
+    op("GlobalMaxPool", QDQ_F32, "4-D", |lw, _, n| lw.lower_pool(n)),
+    op("Softmax", QDQ_F32, "axis: the last only (int8 output 1/256, -128 with TFLite rounding)", |lw, _, n| lw.lower_softmax(n)),
+    op("ReduceSum", "float", "axes (attribute or constant input; adjacent), keepdims, noop_with_empty_axes", |lw, _, n| lw.lower_reduce(n)),
+    op("ReduceMean", "float", "axes (attribute or constant input; adjacent), keepdims, noop_with_empty_axes", |lw, _, n| lw.lower_reduce(n)),
+    op("ReduceL2", "float", "axes (attribute or constant input; adjacent), keepdims, noop_with_empty_axes", |lw, _, n| lw.lower_reduce(n)),
+    op("ReduceMax", "float", "axes (attribute or constant input; adjacent), keepdims, noop_with_empty_axes", |lw, _, n| lw.lower_reduce(n)),
+    // normalization, transformers
+    op("BatchNormalization", "float", "epsilon; constant parameters; folded into the Conv/Gemm before it", |lw, _, n| lw.lower_batchnorm(n)),
+    op("LayerNormalization", "float", "axis: the last only, epsilon, constant scale and bias; no mean/inv-std-dev outputs", |lw, _, n| lw.lower_layer_norm(n)),
+    // shapes
+    op("Reshape", "any", "constant shape (0, -1), allowzero", |lw, _, n| lw.lower_reshape(n)),
+    op("Flatten", "any", "axis", |lw, _, n| lw.lower_reshape(n)),
+    op("Squeeze", "any", "axes (attribute or constant input)", |lw, _, n| lw.lower_reshape(n)),
+    op("Unsqueeze", "any", "axes (attribute or constant input)", |lw, _, n| lw.lower_reshape(n)),
+    op("Transpose", "any", "perm (changes the layout; no data moves)", |lw, _, n| lw.lower_transpose(n)),
+    op("Shape", "any", "folded at compile time", |lw, _, n| lw.lower_shape(n)),
+    op("ConstantOfShape", "any", "constant shape, value; folded", |lw, _, n| lw.lower_constant_of_shape(n)),
+    op("Range", "float, int32, int64", "constant scalars; folded", |lw, _, n| lw.fold_range(n)),
+    op("Expand", "any", "constant shape; constants folded", |lw, _, n| lw.lower_expand(n)),
+    op("Concat", "float; constants folded", "axis; at most 8 runtime inputs", |lw, _, n| lw.lower_concat(n)),
+    op("Pad", QDQ_F32, "mode=constant; pads (attribute or constant input), constant value; no axes input", |lw, _, n| lw.lower_pad(n)),
+    op("Gather", "float, int8, uint8, int32 (int8 tables of embeddings stay int8); integer indices", "axis; constants folded", |lw, _, n| lw.lower_gather(n)),
+    op("Slice", "any, constants only (folded)", "starts, ends, axes; steps of 1", |lw, _, n| lw.fold_slice(n)),
+];
+
+/// The entry of `op_type`.
+pub(crate) fn find(op_type: &str) -> Option<&'static OpSupport> {
+    OPS.iter().find(|o| o.op_type == op_type)
+}
+
+/// The error for an operator the table does not have, listing those it has.
+pub(crate) fn unknown_op(node: &NodeProto) -> CompileError {
+    let mut names: Vec<&str> = OPS.iter().map(|o| o.op_type).collect();
+    names.sort_unstable();
+    unsupported(
+        node,
+        format!(
+            "Ember has no kernel for '{}'; supported: {}",
+            node.op_type,
+            names.join(", ")
+        ),
+    )
+}
+
+/// Every ONNX operator (default domain) the compiler accepts, with the
+/// data types and attributes supported, sorted by `op_type`.
+pub fn supported_ops() -> Vec<OpSupport> {
+    let mut ops = OPS.to_vec();
+    ops.sort_unstable_by_key(|o| o.op_type);
+    ops
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_types_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for o in OPS {
+            assert!(
+                seen.insert(o.op_type),
+                "{} is in the table twice",
+                o.op_type
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_op_error_names_it_and_lists_the_table() {
+        let node = NodeProto {
+            op_type: "Frobnicate".into(),
+            name: "f0".into(),
+            ..Default::default()
+        };
+        let msg = unknown_op(&node).to_string();
+        assert!(msg.contains("'Frobnicate'"), "{msg}");
+        for op in [
+            "Gather",
+            "LayerNormalization",
+            "Erf",
+            "ReduceMean",
+            "Where",
+            "Expand",
+            "Conv",
+        ] {
+            assert!(msg.contains(op), "{op} missing from: {msg}");
+        }
+    }
+
+    #[test]
+    fn supported_ops_are_sorted_and_described() {
+        let ops = supported_ops();
+        assert_eq!(ops.len(), OPS.len());
+        assert!(ops.windows(2).all(|w| w[0].op_type < w[1].op_type));
+        assert!(ops
+            .iter()
+            .all(|o| !o.dtypes.is_empty() && !o.attrs.is_empty()));
+    }
+}

@@ -1,0 +1,104 @@
+//! Pooling: `AveragePool`, `MaxPool`, `GlobalAveragePool` and
+//! `GlobalMaxPool` on NHWC (float, or int8 when quantized on both sides
+//! with the same parameters).
+
+use ember_runtime::format::OpCode;
+use ember_runtime::DType;
+use tract_onnx::pb::NodeProto;
+
+use super::attrs::{attr_i, attr_ints, unsupported};
+use super::fusion::ActBounds;
+use super::layout::{permuted, NHWC};
+use super::{f32_bits, Act, Lowerer, Val};
+use crate::error::{malformed, Result};
+
+impl Lowerer<'_> {
+    pub(super) fn lower_pool(&mut self, node: &NodeProto) -> Result<()> {
+        let global = node.op_type.starts_with("Global");
+        let avg = node.op_type.contains("Average");
+        let out = Self::out_name(node);
+        let xv = self.req_input(node, 0)?;
+        // Quantized: DQ → pool → Q with identical params stays int8.
+        let qtail = match &xv {
+            Val::DqAct { scale, zp, .. } => self
+                .match_qtail(&out)
+                .filter(|t| t.scale == *scale && t.zp == *zp),
+            _ => None,
+        };
+        let (x, quant) = match (&xv, &qtail) {
+            (Val::DqAct { src, scale, zp }, Some(_)) => (src.clone(), Some((*scale, *zp))),
+            _ => (self.float_act(&node.input[0], &node.op_type)?, None),
+        };
+        let x = self.nhwc(x, node)?;
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
+        let (kh, kw, geo, (oh, ow)) = if global {
+            (h, w, [1, 1, 1, 1, 0, 0, 0, 0], (1, 1))
+        } else {
+            let k = attr_ints(node, "kernel_shape")
+                .ok_or_else(|| malformed(format!("node '{}': no kernel_shape", node.name)))?;
+            if k.len() != 2 {
+                return Err(unsupported(node, "only 2-D pooling"));
+            }
+            if attr_ints(node, "dilations")
+                .map(|d| d.iter().any(|&v| v != 1))
+                .unwrap_or(false)
+            {
+                return Err(unsupported(node, "dilated pooling"));
+            }
+            let (kh, kw) = (k[0] as usize, k[1] as usize);
+            let (geo, o) = Self::conv_geometry(node, (h, w), (kh, kw), true)?;
+            (kh, kw, geo, o)
+        };
+        let include_pad = attr_i(node, "count_include_pad", 0) as i32;
+        let oshape = vec![n, c, oh, ow];
+        let opcode = if avg {
+            OpCode::AvgPool2d
+        } else {
+            OpCode::MaxPool2d
+        };
+        let mut params = vec![
+            kh as i32,
+            kw as i32,
+            geo[0] as i32,
+            geo[1] as i32,
+            geo[4] as i32,
+            geo[5] as i32,
+            geo[6] as i32,
+            geo[7] as i32,
+            include_pad,
+        ];
+        let (dtype, out_name) = match (&qtail, quant) {
+            (Some(t), Some(q)) => {
+                self.mark(&t.nodes);
+                self.g.set_quant(x.t, Some(q));
+                let (lo, hi) = Self::act_i8(t.act, q.0, q.1);
+                params.extend([lo, hi]);
+                (DType::I8, t.out_name.clone())
+            }
+            _ => {
+                let mut act = ActBounds::NONE;
+                let mut name = out;
+                if let Some((b, nm, idx)) = self.match_act(&name) {
+                    act = b;
+                    name = nm;
+                    self.mark(&[idx]);
+                }
+                params.extend([f32_bits(act.lo), f32_bits(act.hi)]);
+                (DType::F32, name)
+            }
+        };
+        let y = self
+            .g
+            .activation(&out_name, dtype, permuted(&oshape, &NHWC), quant);
+        self.g.push(opcode, vec![Some(x.t)], y, params, &node.name);
+        self.vals.insert(
+            out_name,
+            Val::Act(Act {
+                t: y,
+                shape: oshape,
+                perm: NHWC.to_vec(),
+            }),
+        );
+        Ok(())
+    }
+}
