@@ -2,6 +2,7 @@
 //! tensors, before memory planning and serialization.
 
 use ember_runtime::format::OpCode;
+use ember_runtime::ops::Params;
 use ember_runtime::DType;
 
 /// Index of a tensor in [`Graph::tensors`].
@@ -40,7 +41,8 @@ pub struct Op {
     pub inputs: Vec<Option<TId>>,
     /// Output.
     pub output: TId,
-    /// Params (see [`OpCode`] for each op's layout).
+    /// Params, as words: written by the op's `Params::encode` (see
+    /// `ember_runtime::ops`), read back with `Params::from_words`.
     pub params: Vec<i32>,
     /// Name (the ONNX node it came from).
     pub name: String,
@@ -48,6 +50,14 @@ pub struct Op {
     /// of the `VARIANT_*` of its operator in `ember_runtime::ops`); chosen by
     /// [`crate::select`] after lowering.
     pub variant: u16,
+}
+
+impl Op {
+    /// Replaces the op's params.
+    pub fn set_params<P: Params>(&mut self, params: &P) {
+        self.params.clear();
+        params.encode(&mut self.params);
+    }
 }
 
 /// The lowered graph.
@@ -208,20 +218,23 @@ impl Graph {
         }
     }
 
-    /// Appends an op.
-    pub fn push(
+    /// Appends an op; its params are written by the `Params` type the
+    /// runtime reads them back with.
+    pub fn push<P: Params>(
         &mut self,
         opcode: OpCode,
         inputs: Vec<Option<TId>>,
         output: TId,
-        params: Vec<i32>,
+        params: &P,
         name: &str,
     ) {
+        let mut words = Vec::new();
+        params.encode(&mut words);
         self.ops.push(Op {
             opcode,
             inputs,
             output,
-            params,
+            params: words,
             name: name.to_string(),
             variant: 0,
         });

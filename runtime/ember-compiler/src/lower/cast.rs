@@ -2,6 +2,7 @@
 //! `Identity`, `Dropout` (inference: its input).
 
 use ember_runtime::format::OpCode;
+use ember_runtime::ops::cast;
 use ember_runtime::DType;
 use tract_onnx::pb::NodeProto;
 
@@ -98,7 +99,7 @@ impl Lowerer<'_> {
             OpCode::Cast,
             vec![Some(a.t)],
             y,
-            vec![to_bool as i32],
+            &cast::Params { to_bool },
             &node.name,
         );
         self.vals.insert(out, Val::Act(Act { t: y, ..a }));

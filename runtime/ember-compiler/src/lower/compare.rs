@@ -4,6 +4,8 @@
 //! otherwise.
 
 use ember_runtime::format::OpCode;
+use ember_runtime::ops::compare::{self, CompareOp};
+use ember_runtime::ops::NoParams;
 use ember_runtime::DType;
 use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb::NodeProto;
@@ -14,16 +16,16 @@ use crate::error::{malformed, Result};
 use crate::tensor::HostTensor;
 
 impl Lowerer<'_> {
-    fn compare_kind(op: &str) -> i32 {
+    fn compare_kind(op: &str) -> CompareOp {
         match op {
-            "Equal" => 0,
-            "Greater" => 1,
-            "GreaterOrEqual" => 2,
-            "Less" => 3,
-            "LessOrEqual" => 4,
-            "And" => 5,
-            "Or" => 6,
-            _ => 7,
+            "Equal" => CompareOp::Equal,
+            "Greater" => CompareOp::Greater,
+            "GreaterOrEqual" => CompareOp::GreaterOrEqual,
+            "Less" => CompareOp::Less,
+            "LessOrEqual" => CompareOp::LessOrEqual,
+            "And" => CompareOp::And,
+            "Or" => CompareOp::Or,
+            _ => CompareOp::Xor,
         }
     }
 
@@ -44,14 +46,14 @@ impl Lowerer<'_> {
                 .and(&y)
                 .for_each(|o, &u, &v| {
                     *o = match kind {
-                        0 => u == v,
-                        1 => u > v,
-                        2 => u >= v,
-                        3 => u < v,
-                        4 => u <= v,
-                        5 => u != 0.0 && v != 0.0,
-                        6 => u != 0.0 || v != 0.0,
-                        _ => (u != 0.0) != (v != 0.0),
+                        CompareOp::Equal => u == v,
+                        CompareOp::Greater => u > v,
+                        CompareOp::GreaterOrEqual => u >= v,
+                        CompareOp::Less => u < v,
+                        CompareOp::LessOrEqual => u <= v,
+                        CompareOp::And => u != 0.0 && v != 0.0,
+                        CompareOp::Or => u != 0.0 || v != 0.0,
+                        CompareOp::Xor => (u != 0.0) != (v != 0.0),
                     } as u8 as f64;
                 });
             self.set(node, 0, Val::Const(bools(r)));
@@ -82,13 +84,13 @@ impl Lowerer<'_> {
                 let x = self.runtime_operand(node, 0, None)?;
                 let zero = HostTensor::U8(ArrayD::zeros(IxDyn(&[1])));
                 let z = self.const_act(node, &zero, DType::U8, "zero");
-                self.emit_compare(node, 0, x, z)?;
+                self.emit_compare(node, CompareOp::Equal, x, z)?;
             }
         }
         Ok(())
     }
 
-    fn emit_compare(&mut self, node: &NodeProto, kind: i32, a: Act, b: Act) -> Result<()> {
+    fn emit_compare(&mut self, node: &NodeProto, kind: CompareOp, a: Act, b: Act) -> Result<()> {
         if self.g.tensors[a.t].dtype != self.g.tensors[b.t].dtype {
             return Err(unsupported(node, "operands of different types"));
         }
@@ -100,7 +102,7 @@ impl Lowerer<'_> {
             OpCode::Compare,
             vec![Some(a.t), Some(b.t)],
             y.t,
-            vec![kind],
+            &compare::Params { op: kind },
             &node.name,
         );
         self.vals.insert(out, Val::Act(y));
@@ -164,7 +166,7 @@ impl Lowerer<'_> {
             OpCode::Where,
             vec![Some(c.t), Some(a.t), Some(b.t)],
             y.t,
-            vec![],
+            &NoParams,
             &node.name,
         );
         self.vals.insert(out, Val::Act(y));

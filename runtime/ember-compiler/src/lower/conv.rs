@@ -4,6 +4,8 @@
 //! with pooling.
 
 use ember_runtime::format::OpCode;
+use ember_runtime::kernels::Window;
+use ember_runtime::ops::{conv, Bounds};
 use ember_runtime::DType;
 use ndarray::{ArrayD, Axis, IxDyn};
 use tract_onnx::pb::{AttributeProto, NodeProto};
@@ -12,7 +14,7 @@ use super::attrs::{attr_i, attr_ints, attr_s, unsupported};
 use super::fusion::{ActBounds, QTail};
 use super::layout::{permuted, NHWC};
 use super::quantize::requantize_bias;
-use super::{f32_bits, Act, Lowerer, Val};
+use super::{Act, Lowerer, Val};
 use crate::error::{malformed, Result};
 use crate::tensor::HostTensor;
 
@@ -26,13 +28,13 @@ impl Lowerer<'_> {
         }
     }
 
-    /// Conv attributes → (params without act bounds, output spatial dims).
+    /// Conv attributes → (window, output spatial dims).
     pub(super) fn conv_geometry(
         node: &NodeProto,
         in_hw: (usize, usize),
         k_hw: (usize, usize),
         pool: bool,
-    ) -> Result<([usize; 8], (usize, usize))> {
+    ) -> Result<(Window, (usize, usize))> {
         let strides = attr_ints(node, "strides").unwrap_or(vec![1, 1]);
         let dil = if pool {
             vec![1, 1]
@@ -88,18 +90,25 @@ impl Lowerer<'_> {
             }
             other => return Err(unsupported(node, format!("auto_pad={other}"))),
         };
-        let oh = ember_runtime::kernels::Window::out_dim(in_hw.0, k_hw.0, sh, dh, pads[0], pads[2]);
-        let ow = ember_runtime::kernels::Window::out_dim(in_hw.1, k_hw.1, sw, dw, pads[1], pads[3]);
+        let oh = Window::out_dim(in_hw.0, k_hw.0, sh, dh, pads[0], pads[2]);
+        let ow = Window::out_dim(in_hw.1, k_hw.1, sw, dw, pads[1], pads[3]);
         let (Some(oh), Some(ow)) = (oh, ow) else {
             return Err(malformed(format!(
                 "node '{}': window larger than the padded input",
                 node.name
             )));
         };
-        Ok((
-            [sh, sw, dh, dw, pads[0], pads[1], pads[2], pads[3]],
-            (oh, ow),
-        ))
+        let window = Window {
+            stride_h: sh,
+            stride_w: sw,
+            dil_h: dh,
+            dil_w: dw,
+            pad_top: pads[0],
+            pad_left: pads[1],
+            pad_bottom: pads[2],
+            pad_right: pads[3],
+        };
+        Ok((window, (oh, ow)))
     }
 
     pub(super) fn lower_conv(&mut self, node: &NodeProto) -> Result<()> {
@@ -169,13 +178,13 @@ impl Lowerer<'_> {
         self.emit_conv_f32(node, x, wf, bias, act, &out_name)
     }
 
-    /// Checks conv shapes and returns (geometry params, output shape, groups, depthwise, multiplier).
+    /// Checks conv shapes and returns (window, output shape, groups, depthwise).
     fn conv_shapes(
         &self,
         node: &NodeProto,
         x: &Act,
         wshape: &[usize],
-    ) -> Result<([usize; 8], Vec<usize>, usize, bool)> {
+    ) -> Result<(Window, Vec<usize>, usize, bool)> {
         if wshape.len() != 4 {
             return Err(unsupported(
                 node,
@@ -228,12 +237,18 @@ impl Lowerer<'_> {
         let y = self
             .g
             .activation(out_name, DType::F32, permuted(&oshape, &NHWC), None);
-        let mut params: Vec<i32> = geo.iter().map(|&v| v as i32).collect();
-        params.push(gp as i32);
-        params.push(f32_bits(act.lo));
-        params.push(f32_bits(act.hi));
-        self.g
-            .push(opcode, vec![Some(x.t), Some(wt), bt], y, params, &node.name);
+        let params = conv::Params {
+            window: geo,
+            groups: gp,
+            act: Bounds::float(act.lo, act.hi),
+        };
+        self.g.push(
+            opcode,
+            vec![Some(x.t), Some(wt), bt],
+            y,
+            &params,
+            &node.name,
+        );
         self.vals.insert(
             out_name.to_string(),
             Val::Act(Act {
@@ -287,13 +302,16 @@ impl Lowerer<'_> {
             Some((tail.scale, tail.zp)),
         );
         let (lo, hi) = Self::act_i8(tail.act, tail.scale, tail.zp);
-        let mut params: Vec<i32> = geo.iter().map(|&v| v as i32).collect();
-        params.extend([gp as i32, lo, hi]);
+        let params = conv::Params {
+            window: geo,
+            groups: gp,
+            act: Bounds::int(lo, hi),
+        };
         self.g.push(
             opcode,
             vec![Some(x.t), Some(wt), bt, Some(rq)],
             y,
-            params,
+            &params,
             &node.name,
         );
         self.vals.insert(

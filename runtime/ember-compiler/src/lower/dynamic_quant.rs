@@ -6,6 +6,8 @@
 
 use ember_runtime::format::OpCode;
 use ember_runtime::kernels::dynamic_fc;
+use ember_runtime::ops::unary::{self, UnaryOp};
+use ember_runtime::ops::NoParams;
 use ember_runtime::DType;
 use ndarray::{ArrayD, Axis, IxDyn};
 use tract_onnx::pb::NodeProto;
@@ -195,8 +197,15 @@ impl Lowerer<'_> {
                     x.shape.clone(),
                 );
                 let x = self.in_rowmajor(x, &node.name)?;
-                self.g
-                    .push(OpCode::Unary, vec![Some(x.t)], xf.t, vec![3], &node.name);
+                self.g.push(
+                    OpCode::Unary,
+                    vec![Some(x.t)],
+                    xf.t,
+                    &unary::Params {
+                        op: UnaryOp::FakeQuantDynamic,
+                    },
+                    &node.name,
+                );
                 self.dynq.insert(
                     out,
                     DynQ::ConvProduct {
@@ -328,7 +337,7 @@ impl Lowerer<'_> {
                 Some(scratch),
             ],
             y.t,
-            vec![],
+            &NoParams,
             name,
         );
         self.vals.insert(out_name, Val::Act(y));

@@ -4,6 +4,9 @@
 //! `Erf` and `Sqrt`.
 
 use ember_runtime::format::OpCode;
+use ember_runtime::kernels::elementwise::{add_params_s8, mul_params_s8};
+use ember_runtime::ops::unary::{self, UnaryOp};
+use ember_runtime::ops::{binary, clamp, Bounds};
 use ember_runtime::{DType, Rounding};
 use ndarray::IxDyn;
 use tract_onnx::pb::NodeProto;
@@ -13,7 +16,7 @@ use super::fold::{f64_array, fold_binary, like_dtype};
 use super::fusion::ActBounds;
 use super::layout::{identity, permuted};
 use super::quantize::dq_params;
-use super::{dequant_const, f32_bits, Act, Lowerer, Val};
+use super::{dequant_const, Act, Lowerer, Val};
 use crate::error::{malformed, Result};
 use crate::ir::TId;
 use crate::tensor::HostTensor;
@@ -209,28 +212,23 @@ impl Lowerer<'_> {
                     self.g.set_quant(ta, Some(qa));
                     self.g.set_quant(tb, Some(qb));
                     let (lo, hi) = Self::act_i8(tail.act, tail.scale, tail.zp);
-                    let mut params = vec![lo, hi];
-                    if self.rounding == Rounding::TfliteFixedPoint {
-                        if opcode == OpCode::Add {
-                            let p = ember_runtime::kernels::elementwise::add_params_s8(
-                                qa.0, qa.1, qb.0, qb.1, tail.scale, tail.zp, lo, hi,
-                            );
-                            params.extend([
-                                p.left_shift,
-                                p.a_mult,
-                                p.a_shift,
-                                p.b_mult,
-                                p.b_shift,
-                                p.out_mult,
-                                p.out_shift,
-                            ]);
-                        } else {
-                            let p = ember_runtime::kernels::elementwise::mul_params_s8(
-                                qa.0, qa.1, qb.0, qb.1, tail.scale, tail.zp, lo, hi,
-                            );
-                            params.extend([p.out_mult, p.out_shift]);
+                    let fixed = if self.rounding != Rounding::TfliteFixedPoint {
+                        binary::Fixed::None
+                    } else if opcode == OpCode::Add {
+                        binary::Fixed::add(&add_params_s8(
+                            qa.0, qa.1, qb.0, qb.1, tail.scale, tail.zp, lo, hi,
+                        ))
+                    } else {
+                        let p = mul_params_s8(qa.0, qa.1, qb.0, qb.1, tail.scale, tail.zp, lo, hi);
+                        binary::Fixed::Mul {
+                            out_mult: p.out_mult,
+                            out_shift: p.out_shift,
                         }
-                    }
+                    };
+                    let params = binary::Params {
+                        act: Bounds::int(lo, hi),
+                        fixed,
+                    };
                     let y = self.g.activation(
                         &tail.out_name,
                         DType::I8,
@@ -238,7 +236,7 @@ impl Lowerer<'_> {
                         Some((tail.scale, tail.zp)),
                     );
                     self.g
-                        .push(opcode, vec![Some(ta), Some(tb)], y, params, &node.name);
+                        .push(opcode, vec![Some(ta), Some(tb)], y, &params, &node.name);
                     self.vals
                         .insert(tail.out_name.clone(), Val::Act(Act { t: y, shape, perm }));
                     return Ok(());
@@ -260,7 +258,10 @@ impl Lowerer<'_> {
             opcode,
             vec![Some(ta), Some(tb)],
             y,
-            vec![f32_bits(act.lo), f32_bits(act.hi)],
+            &binary::Params {
+                act: Bounds::float(act.lo, act.hi),
+                fixed: binary::Fixed::None,
+            },
             &node.name,
         );
         self.vals
@@ -286,7 +287,9 @@ impl Lowerer<'_> {
                         OpCode::Clamp,
                         vec![Some(src.t)],
                         y,
-                        vec![lo, hi],
+                        &clamp::Params {
+                            bounds: Bounds::int(lo, hi),
+                        },
                         &node.name,
                     );
                     self.vals.insert(qout, Val::Act(Act { t: y, ..src }));
@@ -302,7 +305,9 @@ impl Lowerer<'_> {
             OpCode::Clamp,
             vec![Some(x.t)],
             y,
-            vec![f32_bits(b.lo), f32_bits(b.hi)],
+            &clamp::Params {
+                bounds: Bounds::float(b.lo, b.hi),
+            },
             &node.name,
         );
         self.vals.insert(out, Val::Act(Act { t: y, ..x }));
@@ -333,9 +338,10 @@ impl Lowerer<'_> {
         Ok(b)
     }
 
-    pub(super) fn lower_erf(&mut self, node: &NodeProto) -> Result<()> {
-        let x = self.float_act(&node.input[0], "Erf")?;
-        self.emit_unary(node, x, 0, &Self::out_name(node));
+    /// An element-wise f32 function of a run-time tensor.
+    pub(super) fn lower_unary(&mut self, node: &NodeProto, op: UnaryOp) -> Result<()> {
+        let x = self.float_act(&node.input[0], &node.op_type)?;
+        self.emit_unary(node, x, op, &Self::out_name(node));
         Ok(())
     }
 
@@ -348,18 +354,23 @@ impl Lowerer<'_> {
             ),
             _ => {
                 let x = self.float_act(&node.input[0], "Sqrt")?;
-                self.emit_unary(node, x, 2, &Self::out_name(node));
+                self.emit_unary(node, x, UnaryOp::Sqrt, &Self::out_name(node));
             }
         }
         Ok(())
     }
 
-    pub(super) fn emit_unary(&mut self, node: &NodeProto, x: Act, kind: i32, out: &str) {
+    pub(super) fn emit_unary(&mut self, node: &NodeProto, x: Act, op: UnaryOp, out: &str) {
         let y = self
             .g
             .activation(out, DType::F32, permuted(&x.shape, &x.perm), None);
-        self.g
-            .push(OpCode::Unary, vec![Some(x.t)], y, vec![kind], &node.name);
+        self.g.push(
+            OpCode::Unary,
+            vec![Some(x.t)],
+            y,
+            &unary::Params { op },
+            &node.name,
+        );
         self.vals
             .insert(out.to_string(), Val::Act(Act { t: y, ..x }));
     }

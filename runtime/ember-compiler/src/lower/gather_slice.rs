@@ -2,6 +2,7 @@
 //! int8) and `Slice` (of constants, folded).
 
 use ember_runtime::format::OpCode;
+use ember_runtime::ops::gather;
 use ember_runtime::DType;
 use ndarray::{Axis, IxDyn};
 use tract_onnx::pb::NodeProto;
@@ -89,7 +90,7 @@ impl Lowerer<'_> {
             OpCode::Gather,
             vec![Some(table.t), Some(ix.t)],
             y,
-            vec![axis as i32],
+            &gather::Params { axis },
             &node.name,
         );
         let a = Act {

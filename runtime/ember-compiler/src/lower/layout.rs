@@ -4,6 +4,7 @@
 //! an op needs another layout.
 
 use ember_runtime::format::OpCode;
+use ember_runtime::ops::{transpose, PerAxis};
 use tract_onnx::pb::NodeProto;
 
 use super::attrs::unsupported;
@@ -119,7 +120,9 @@ impl Lowerer<'_> {
             OpCode::Transpose,
             vec![Some(a.t)],
             t,
-            tperm.iter().map(|&p| p as i32).collect(),
+            &transpose::Params {
+                perm: PerAxis::new(&tperm),
+            },
             name,
         );
         Act {

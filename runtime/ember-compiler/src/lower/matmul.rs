@@ -4,6 +4,7 @@
 //! (batched, strided; fused into attention when the pattern is there).
 
 use ember_runtime::format::OpCode;
+use ember_runtime::ops::{fully_connected, matmul, Bounds};
 use ember_runtime::DType;
 use ndarray::ArrayD;
 use tract_onnx::pb::NodeProto;
@@ -13,7 +14,7 @@ use super::fold::broadcast_shape;
 use super::fusion::{ActBounds, QTail};
 use super::layout::{identity, view3};
 use super::quantize::requantize_bias;
-use super::{f32_bits, Act, Lowerer, Val};
+use super::{Act, Lowerer, Val};
 use crate::error::{malformed, Result};
 use crate::tensor::HostTensor;
 
@@ -241,7 +242,9 @@ impl Lowerer<'_> {
             OpCode::FullyConnected,
             vec![Some(x.t), Some(wt), bt],
             y,
-            vec![f32_bits(act.lo), f32_bits(act.hi)],
+            &fully_connected::Params {
+                act: Bounds::float(act.lo, act.hi),
+            },
             &node.name,
         );
         let perm = identity(oshape.len());
@@ -296,7 +299,9 @@ impl Lowerer<'_> {
             OpCode::FullyConnected,
             vec![Some(x.t), Some(wt), bt, Some(rq)],
             y,
-            vec![lo, hi],
+            &fully_connected::Params {
+                act: Bounds::int(lo, hi),
+            },
             &node.name,
         );
         let perm = identity(oshape.len());
@@ -412,14 +417,19 @@ impl Lowerer<'_> {
         let (b, eb, sb) = self.operand_view(b, &tb, &node.name)?;
         let out = Self::out_name(node);
         let y = self.new_act(&out, DType::F32, out_shape);
-        let p = [
-            ea[0], ea[1], eb[2], ea[2], sa[0], sa[1], sa[2], sb[0], sb[1], sb[2],
-        ];
+        let p = matmul::Params {
+            batch: ea[0],
+            m: ea[1],
+            n: eb[2],
+            k: ea[2],
+            a_strides: sa,
+            b_strides: sb,
+        };
         self.g.push(
             OpCode::MatMul,
             vec![Some(a.t), Some(b.t)],
             y.t,
-            p.iter().map(|&v| v as i32).collect(),
+            &p,
             &node.name,
         );
         self.vals.insert(out, Val::Act(y));

@@ -26,6 +26,7 @@
 use std::collections::{HashMap, HashSet};
 
 use ember_runtime::format::OpCode;
+use ember_runtime::ops::NoParams;
 use ember_runtime::{DType, Rounding};
 use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb::{GraphProto, NodeProto};
@@ -125,10 +126,6 @@ pub(crate) struct Lowerer<'p> {
     dynq: HashMap<String, dynamic_quant::DynQ>,
 }
 
-fn f32_bits(v: f32) -> i32 {
-    v.to_bits() as i32
-}
-
 impl<'p> Lowerer<'p> {
     /// Prepares lowering of `graph`, with graph inputs of the given shapes.
     pub fn new(
@@ -213,7 +210,7 @@ impl<'p> Lowerer<'p> {
                 let src = &self.g.tensors[t];
                 let (dt, q) = (src.dtype, src.quant);
                 let c = self.g.activation(name, dt, a.shape.clone(), q);
-                self.g.push(OpCode::Copy, vec![Some(t)], c, vec![], name);
+                self.g.push(OpCode::Copy, vec![Some(t)], c, &NoParams, name);
                 t = c;
             }
             self.g.tensors[t].dims = a.shape.clone();

@@ -3,6 +3,7 @@
 //! add per channel) and `LayerNormalization` over the last axis.
 
 use ember_runtime::format::OpCode;
+use ember_runtime::ops::{binary, conv, fully_connected, layer_norm, Bounds, Params};
 use ember_runtime::DType;
 use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb::NodeProto;
@@ -10,8 +11,9 @@ use tract_onnx::pb::NodeProto;
 use super::attrs::{attr_f, attr_i, axis_of, unsupported};
 use super::fusion::ActBounds;
 use super::layout::NHWC;
-use super::{f32_bits, Act, Lowerer, Val};
+use super::{Act, Lowerer, Val};
 use crate::error::{malformed, Result};
+use crate::ir::Op;
 use crate::tensor::HostTensor;
 
 impl Lowerer<'_> {
@@ -46,8 +48,7 @@ impl Lowerer<'_> {
                 OpCode::Conv2d | OpCode::DepthwiseConv2d | OpCode::FullyConnected
             ) && self.g.tensors[x.t].dtype == DType::F32
                 && self.follow(&node.input[0]).is_some()
-                && op.params[op.params.len() - 2] == f32_bits(f32::NEG_INFINITY)
-                && op.params[op.params.len() - 1] == f32_bits(f32::INFINITY);
+                && fused_act(&op) == Some(Bounds::float_none());
             let channel_axis_last = op.opcode == OpCode::FullyConnected || x.perm == NHWC;
             if foldable && channel_axis_last && x.shape.get(1) == Some(&ch) {
                 let wt = op.inputs[1].expect("weights");
@@ -72,9 +73,7 @@ impl Lowerer<'_> {
                     cur = name;
                     self.mark(&[idx]);
                 }
-                let n = self.g.ops[pi].params.len();
-                self.g.ops[pi].params[n - 2] = f32_bits(act.lo);
-                self.g.ops[pi].params[n - 1] = f32_bits(act.hi);
+                set_fused_act(&mut self.g.ops[pi], Bounds::float(act.lo, act.hi));
                 self.g.tensors[x.t].name = cur.clone();
                 self.vals.insert(cur, Val::Act(x));
                 return Ok(());
@@ -104,7 +103,10 @@ impl Lowerer<'_> {
             OpCode::Mul,
             vec![Some(x.t), Some(cm.t)],
             t1,
-            vec![f32_bits(f32::NEG_INFINITY), f32_bits(f32::INFINITY)],
+            &binary::Params {
+                act: Bounds::float_none(),
+                fixed: binary::Fixed::None,
+            },
             &node.name,
         );
         let ca = self.binary_const(node, &mk(&add), &x, true)?;
@@ -115,7 +117,10 @@ impl Lowerer<'_> {
             OpCode::Add,
             vec![Some(t1), Some(ca.t)],
             t2,
-            vec![f32_bits(f32::NEG_INFINITY), f32_bits(f32::INFINITY)],
+            &binary::Params {
+                act: Bounds::float_none(),
+                fixed: binary::Fixed::None,
+            },
             &node.name,
         );
         self.vals.insert(out, Val::Act(Act { t: t2, ..x }));
@@ -162,7 +167,7 @@ impl Lowerer<'_> {
             OpCode::LayerNorm,
             vec![Some(x.t), Some(gt), bt],
             y.t,
-            vec![f32_bits(eps)],
+            &layer_norm::Params { epsilon: eps },
             &node.name,
         );
         self.vals.insert(out, Val::Act(y));
@@ -187,4 +192,31 @@ fn fold_scale_into_weights(t: &mut crate::ir::Tensor, opcode: OpCode, mul: &[f64
         *v = (*v as f64 * mul[c]) as f32;
     }
     *data = w.iter().flat_map(|x| x.to_le_bytes()).collect();
+}
+
+/// The activation clamp fused into a convolution or fully connected op.
+fn fused_act(op: &Op) -> Option<Bounds> {
+    match op.opcode {
+        OpCode::Conv2d | OpCode::DepthwiseConv2d => {
+            conv::Params::from_words(&op.params).ok().map(|p| p.act)
+        }
+        OpCode::FullyConnected => fully_connected::Params::from_words(&op.params)
+            .ok()
+            .map(|p| p.act),
+        _ => None,
+    }
+}
+
+/// Replaces the activation clamp fused into a convolution or fully
+/// connected op (nothing for other ops).
+fn set_fused_act(op: &mut Op, act: Bounds) {
+    match op.opcode {
+        OpCode::Conv2d | OpCode::DepthwiseConv2d => {
+            if let Ok(p) = conv::Params::from_words(&op.params) {
+                op.set_params(&conv::Params { act, ..p });
+            }
+        }
+        OpCode::FullyConnected => op.set_params(&fully_connected::Params { act }),
+        _ => {}
+    }
 }

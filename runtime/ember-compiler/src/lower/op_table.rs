@@ -4,6 +4,7 @@
 //! node up here once; the unsupported-operator error and `ember --list-ops`
 //! are generated from it.
 
+use ember_runtime::ops::unary::UnaryOp;
 use tract_onnx::pb::NodeProto;
 
 use super::attrs::unsupported;
@@ -83,7 +84,7 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("Div", "float; constants folded", "numpy broadcasting; Relu/Clip fused; erf GELU fused", |lw, i, n| lw.lower_mul_div(i, n)),
     op("Relu", QDQ_F32, "fused into the op before when it can be", |lw, _, n| lw.lower_clamp(n)),
     op("Clip", QDQ_F32, "min, max (attributes or constant inputs)", |lw, _, n| lw.lower_clamp(n)),
-    op("Erf", "float", "-", |lw, _, n| lw.lower_erf(n)),
+    op("Erf", "float", "-", |lw, _, n| lw.lower_unary(n, UnaryOp::Erf)),
     op("Sqrt", "float; constants folded", "-", |lw, _, n| lw.lower_sqrt(n)),
     // comparisons and logic
     op("Equal", "float, int32, uint8; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_compare(n)),

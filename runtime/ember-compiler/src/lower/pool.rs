@@ -3,13 +3,15 @@
 //! with the same parameters).
 
 use ember_runtime::format::OpCode;
+use ember_runtime::kernels::{pool::PoolParams, Window};
+use ember_runtime::ops::{pool, Bounds};
 use ember_runtime::DType;
 use tract_onnx::pb::NodeProto;
 
 use super::attrs::{attr_i, attr_ints, unsupported};
 use super::fusion::ActBounds;
 use super::layout::{permuted, NHWC};
-use super::{f32_bits, Act, Lowerer, Val};
+use super::{Act, Lowerer, Val};
 use crate::error::{malformed, Result};
 
 impl Lowerer<'_> {
@@ -32,7 +34,14 @@ impl Lowerer<'_> {
         let x = self.nhwc(x, node)?;
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
         let (kh, kw, geo, (oh, ow)) = if global {
-            (h, w, [1, 1, 1, 1, 0, 0, 0, 0], (1, 1))
+            let window = Window {
+                stride_h: 1,
+                stride_w: 1,
+                dil_h: 1,
+                dil_w: 1,
+                ..Window::default()
+            };
+            (h, w, window, (1, 1))
         } else {
             let k = attr_ints(node, "kernel_shape")
                 .ok_or_else(|| malformed(format!("node '{}': no kernel_shape", node.name)))?;
@@ -49,31 +58,24 @@ impl Lowerer<'_> {
             let (geo, o) = Self::conv_geometry(node, (h, w), (kh, kw), true)?;
             (kh, kw, geo, o)
         };
-        let include_pad = attr_i(node, "count_include_pad", 0) as i32;
+        let pool = PoolParams {
+            kh,
+            kw,
+            win: geo,
+            count_include_pad: attr_i(node, "count_include_pad", 0) != 0,
+        };
         let oshape = vec![n, c, oh, ow];
         let opcode = if avg {
             OpCode::AvgPool2d
         } else {
             OpCode::MaxPool2d
         };
-        let mut params = vec![
-            kh as i32,
-            kw as i32,
-            geo[0] as i32,
-            geo[1] as i32,
-            geo[4] as i32,
-            geo[5] as i32,
-            geo[6] as i32,
-            geo[7] as i32,
-            include_pad,
-        ];
-        let (dtype, out_name) = match (&qtail, quant) {
+        let (dtype, out_name, act) = match (&qtail, quant) {
             (Some(t), Some(q)) => {
                 self.mark(&t.nodes);
                 self.g.set_quant(x.t, Some(q));
                 let (lo, hi) = Self::act_i8(t.act, q.0, q.1);
-                params.extend([lo, hi]);
-                (DType::I8, t.out_name.clone())
+                (DType::I8, t.out_name.clone(), Bounds::int(lo, hi))
             }
             _ => {
                 let mut act = ActBounds::NONE;
@@ -83,14 +85,14 @@ impl Lowerer<'_> {
                     name = nm;
                     self.mark(&[idx]);
                 }
-                params.extend([f32_bits(act.lo), f32_bits(act.hi)]);
-                (DType::F32, name)
+                (DType::F32, name, Bounds::float(act.lo, act.hi))
             }
         };
         let y = self
             .g
             .activation(&out_name, dtype, permuted(&oshape, &NHWC), quant);
-        self.g.push(opcode, vec![Some(x.t)], y, params, &node.name);
+        let params = pool::Params { pool, act };
+        self.g.push(opcode, vec![Some(x.t)], y, &params, &node.name);
         self.vals.insert(
             out_name,
             Val::Act(Act {

@@ -4,6 +4,7 @@
 
 use ember_runtime::format::OpCode;
 use ember_runtime::kernels::quant::quantize_multiplier;
+use ember_runtime::ops::NoParams;
 use ember_runtime::{DType, Rounding};
 use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb::NodeProto;
@@ -109,7 +110,7 @@ impl Lowerer<'_> {
                 .g
                 .activation(&Self::out_name(node), DType::U8, dims, Some(q));
             self.g
-                .push(OpCode::Quantize, vec![Some(x.t)], t, vec![], &node.name);
+                .push(OpCode::Quantize, vec![Some(x.t)], t, &NoParams, &node.name);
             self.set(node, 0, Val::Act(Act { t, ..x }));
             return Ok(());
         }
@@ -145,7 +146,7 @@ impl Lowerer<'_> {
                 let dims = self.g.tensors[x.t].dims.clone();
                 let t = self.g.activation(&name, DType::I8, dims, Some((scale, zp)));
                 self.g
-                    .push(OpCode::Quantize, vec![Some(x.t)], t, vec![], &node.name);
+                    .push(OpCode::Quantize, vec![Some(x.t)], t, &NoParams, &node.name);
                 self.set(node, 0, Val::Act(Act { t, ..x }));
             }
         }
@@ -202,7 +203,7 @@ impl Lowerer<'_> {
             .g
             .activation(&format!("{name}.f32"), DType::F32, dims, None);
         self.g
-            .push(OpCode::Dequantize, vec![Some(src)], t, vec![], name);
+            .push(OpCode::Dequantize, vec![Some(src)], t, &NoParams, name);
         Act { t, ..a }
     }
 

@@ -2,6 +2,7 @@
 //! adjacent axes (float).
 
 use ember_runtime::format::OpCode;
+use ember_runtime::ops::reduce::{self, ReduceOp};
 use ember_runtime::DType;
 use tract_onnx::pb::NodeProto;
 
@@ -61,10 +62,10 @@ impl Lowerer<'_> {
             })
             .collect();
         let kind = match node.op_type.as_str() {
-            "ReduceSum" => 0,
-            "ReduceMean" => 1,
-            "ReduceL2" => 2,
-            _ => 3,
+            "ReduceSum" => ReduceOp::Sum,
+            "ReduceMean" => ReduceOp::Mean,
+            "ReduceL2" => ReduceOp::L2,
+            _ => ReduceOp::Max,
         };
         let x = self.in_rowmajor(x, &node.name)?;
         let out = Self::out_name(node);
@@ -73,7 +74,12 @@ impl Lowerer<'_> {
             OpCode::Reduce,
             vec![Some(x.t)],
             y.t,
-            vec![kind, outer as i32, n as i32, inner as i32],
+            &reduce::Params {
+                op: kind,
+                outer,
+                n,
+                inner,
+            },
             &node.name,
         );
         self.vals.insert(out, Val::Act(y));

@@ -4,6 +4,7 @@
 //! when their inputs are constants), `Concat` and `Pad`.
 
 use ember_runtime::format::OpCode;
+use ember_runtime::ops::{concat, pad, NoParams, PerAxis};
 use ember_runtime::DType;
 use ndarray::{ArrayD, Axis, IxDyn};
 use tract_onnx::pb::NodeProto;
@@ -11,7 +12,7 @@ use tract_onnx::pb::NodeProto;
 use super::attrs::{attr, attr_f, attr_i, attr_ints, attr_s, unsupported};
 use super::fold::{broadcast_shape, broadcast_to, like_dtype, scalar_of};
 use super::layout::{identity, inverse, permuted};
-use super::{dequant_const, f32_bits, Act, Lowerer, Val};
+use super::{dequant_const, Act, Lowerer, Val};
 use crate::error::{malformed, Result};
 use crate::tensor::{from_proto, HostTensor};
 
@@ -292,7 +293,7 @@ impl Lowerer<'_> {
                 let dt = self.g.tensors[x.t].dtype;
                 let y = self.new_act(&out, dt, shape);
                 self.g
-                    .push(OpCode::Expand, vec![Some(x.t)], y.t, vec![], &node.name);
+                    .push(OpCode::Expand, vec![Some(x.t)], y.t, &NoParams, &node.name);
                 self.vals.insert(out, Val::Act(y));
             }
         }
@@ -356,7 +357,9 @@ impl Lowerer<'_> {
             OpCode::Concat,
             acts.iter().map(|a| Some(a.t)).collect(),
             y,
-            vec![axis as i32],
+            &concat::Params {
+                axis: axis as usize,
+            },
             &node.name,
         );
         let perm = identity(shape.len());
@@ -399,11 +402,6 @@ impl Lowerer<'_> {
             pads[r..].iter().map(|&p| p as usize).collect(),
         );
         let shape: Vec<usize> = (0..r).map(|i| x.shape[i] + before[i] + after[i]).collect();
-        let mut params: Vec<i32> = permuted(&before, &x.perm)
-            .iter()
-            .chain(permuted(&after, &x.perm).iter())
-            .map(|&v| v as i32)
-            .collect();
         let out = Self::out_name(node);
         let (dtype, v) = match quant {
             Some((s, z)) => {
@@ -413,14 +411,18 @@ impl Lowerer<'_> {
                     ((value as f32 / s).round_ties_even() as i32 + z).clamp(-128, 127),
                 )
             }
-            None => (DType::F32, f32_bits(value as f32)),
+            None => (DType::F32, (value as f32).to_bits() as i32),
         };
-        params.push(v);
+        let params = pad::Params {
+            before: PerAxis::new(&permuted(&before, &x.perm)),
+            after: PerAxis::new(&permuted(&after, &x.perm)),
+            value: v,
+        };
         let y = self
             .g
             .activation(&out, dtype, permuted(&shape, &x.perm), quant);
         self.g
-            .push(OpCode::Pad, vec![Some(x.t)], y, params, &node.name);
+            .push(OpCode::Pad, vec![Some(x.t)], y, &params, &node.name);
         let act = Act {
             t: y,
             shape,

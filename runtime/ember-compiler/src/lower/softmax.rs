@@ -2,11 +2,12 @@
 
 use ember_runtime::format::OpCode;
 use ember_runtime::kernels::softmax::softmax_params_s8;
+use ember_runtime::ops::softmax;
 use ember_runtime::{DType, Rounding};
 use tract_onnx::pb::NodeProto;
 
 use super::attrs::{attr_i, unsupported};
-use super::{f32_bits, Act, Lowerer, Val};
+use super::{Act, Lowerer, Val};
 use crate::error::Result;
 
 impl Lowerer<'_> {
@@ -40,11 +41,15 @@ impl Lowerer<'_> {
                 self.mark(&tail.nodes);
                 let x = self.in_rowmajor(src.clone(), &node.name)?;
                 self.g.set_quant(x.t, Some((*scale, *zp)));
-                let mut params = vec![f32_bits(1.0)];
-                if self.rounding == Rounding::TfliteFixedPoint {
+                let fixed = (self.rounding == Rounding::TfliteFixedPoint).then(|| {
                     let (m, s, d) = softmax_params_s8(*scale, 1.0);
-                    params.extend([s, d, m]);
-                }
+                    softmax::Fixed {
+                        input_left_shift: s,
+                        diff_min: d,
+                        input_multiplier: m,
+                    }
+                });
+                let params = softmax::Params { beta: 1.0, fixed };
                 let y = self.g.activation(
                     &tail.out_name,
                     DType::I8,
@@ -52,7 +57,7 @@ impl Lowerer<'_> {
                     Some((tail.scale, tail.zp)),
                 );
                 self.g
-                    .push(OpCode::Softmax, vec![Some(x.t)], y, params, &node.name);
+                    .push(OpCode::Softmax, vec![Some(x.t)], y, &params, &node.name);
                 self.vals.insert(tail.out_name, Val::Act(Act { t: y, ..x }));
                 return Ok(());
             }
@@ -64,7 +69,10 @@ impl Lowerer<'_> {
             OpCode::Softmax,
             vec![Some(x.t)],
             y,
-            vec![f32_bits(1.0)],
+            &softmax::Params {
+                beta: 1.0,
+                fixed: None,
+            },
             &node.name,
         );
         self.vals.insert(out, Val::Act(Act { t: y, ..x }));

@@ -3,14 +3,16 @@
 //! the erf GELU `x / √2 → Erf → + 1 → · x → · 0.5`.
 
 use ember_runtime::format::{OpCode, SCRATCH_INPUT};
-use ember_runtime::kernels::attention;
+use ember_runtime::kernels::attention::attention_f32_scratch_size;
+use ember_runtime::ops::attention;
+use ember_runtime::ops::unary::UnaryOp;
 use ember_runtime::DType;
 use tract_onnx::pb::NodeProto;
 
 use super::attrs::{attr_i, attr_ints, axis_of};
 use super::fold::scalar_of;
 use super::layout::{identity, permuted, view3};
-use super::{f32_bits, Act, Lowerer, Val};
+use super::{Act, Lowerer, Val};
 use crate::error::Result;
 
 impl Lowerer<'_> {
@@ -68,7 +70,7 @@ impl Lowerer<'_> {
         }
         self.mark(&[e, a, m, h]);
         let x = self.float_act(&xname, "GELU")?;
-        self.emit_unary(node, x, 1, &ho);
+        self.emit_unary(node, x, UnaryOp::Gelu, &ho);
         Ok(true)
     }
 
@@ -210,19 +212,26 @@ impl Lowerer<'_> {
         let scratch = self.g.activation(
             &format!("{}.scores", node.name),
             DType::I8,
-            vec![attention::attention_f32_scratch_size(sk, dv)],
+            vec![attention_f32_scratch_size(sk, dv)],
             None,
         );
         let heads = eq[0];
         let sm_ = mask_act.as_ref().map(|(_, s)| *s).unwrap_or([0; 3]);
-        let p: Vec<i32> = [
-            heads, sq, sk, d, dv, sq_[0], sq_[1], sq_[2], skt[0], skt[2], skt[1], sv[0], sv[1],
-            sv[2], sy[0], sy[1], sy[2], sm_[0], sm_[1], sm_[2],
-        ]
-        .iter()
-        .map(|&v| v as i32)
-        .chain([f32_bits(scale as f32)])
-        .collect();
+        // K is read transposed: its (head, position, depth) strides are
+        // Kᵀ's (head, column, row) ones.
+        let p = attention::Params {
+            heads,
+            sq,
+            sk,
+            d,
+            dv,
+            q: sq_,
+            k: [skt[0], skt[2], skt[1]],
+            v: sv,
+            y: sy,
+            mask: sm_,
+            scale: scale as f32,
+        };
         let mut inputs = vec![
             Some(q.t),
             Some(kt.t),
@@ -232,7 +241,7 @@ impl Lowerer<'_> {
         ];
         debug_assert_eq!(inputs.len(), SCRATCH_INPUT);
         inputs.push(Some(scratch));
-        self.g.push(OpCode::Attention, inputs, yt, p, &node.name);
+        self.g.push(OpCode::Attention, inputs, yt, &p, &node.name);
         nodes.push(softmax);
         nodes.push(pv);
         self.mark(&nodes);
