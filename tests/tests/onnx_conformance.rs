@@ -183,6 +183,8 @@ const MUST_PASS: &[&str] = &[
     "test_reduce_sum_square_keepdims_random_expanded",
     "test_reduce_sum_square_negative_axes_keepdims_example_expanded",
     "test_reduce_sum_square_negative_axes_keepdims_random_expanded",
+    "test_sigmoid",
+    "test_sigmoid_example",
     "test_spacetodepth_crd_mode_example_expanded",
     "test_spacetodepth_dcr_mode_example_expanded",
     "test_spacetodepth_example_expanded",

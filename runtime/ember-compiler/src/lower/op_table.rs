@@ -86,6 +86,7 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("Clip", QDQ_F32, "min, max (attributes or constant inputs)", |lw, _, n| lw.lower_clamp(n)),
     op("Erf", "float", "-", |lw, _, n| lw.lower_unary(n, UnaryOp::Erf)),
     op("Sqrt", "float; constants folded", "-", |lw, _, n| lw.lower_sqrt(n)),
+    op("Sigmoid", "float", "-", |lw, _, n| lw.lower_unary(n, UnaryOp::Sigmoid)),
     // comparisons and logic
     op("Equal", "float, int32, uint8; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_compare(n)),
     op("Greater", "float, int32, uint8; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_compare(n)),
