@@ -74,7 +74,7 @@ fn dot(a: &[f32], a0: usize, sa: usize, b: &[f32], b0: usize, sb: usize, n: usiz
 /// [`attention_f32_scratch_size`]`(Sk, Dv)` bytes viewed as f32.
 ///
 /// Order of the sums (the spec for optimized variants): each score is the
-/// eight-lane [`dot`] of a query and a key row; each output value is
+/// eight-lane `dot` of a query and a key row; each output value is
 /// `Σ_j p_j · v[j, c]` accumulated over `j` in order.
 pub fn attention_f32(
     q: &[f32],

@@ -1,5 +1,5 @@
 //! Fused f32 attention ([`OpCode::Attention`]): `softmax(scale · q·kᵀ +
-//! mask) · v`, one row of scores at a time (see [`kernels::attention`]).
+//! mask) · v`, one row of scores at a time (see [`crate::kernels::attention`]).
 
 use super::ctx::{cast, cast_mut, opt_cast, prod, Ctx};
 use super::matmul::{decode_strides, encode_strides, fits, view};

@@ -1,5 +1,5 @@
 //! Fully connected layers on dynamically quantized f32 inputs
-//! ([`OpCode::DynamicFullyConnected`], see [`kernels::dynamic_fc`]).
+//! ([`OpCode::DynamicFullyConnected`], see [`crate::kernels::dynamic_fc`]).
 
 use super::ctx::{cast, cast_mut, opt_cast, prod, Ctx};
 use super::{has, not_built, Kernel, NoParams, OpCode, OpIo};

@@ -1,5 +1,5 @@
 //! Element-wise functions of one f32 tensor ([`OpCode::Unary`]): erf, GELU,
-//! square root, … (see [`UnaryOp`]).
+//! square root, … (see [`crate::kernels::unary::UnaryOp`]).
 
 use super::ctx::{cast, cast_mut, prod, Ctx};
 use super::params::{ParamReader, Params as ParamsTrait};

@@ -1,6 +1,6 @@
 //! Dot-product primitives every optimized int8 kernel is built on, and
 //! the one place that picks each one's instruction set (through
-//! [`by_isa!`](super::isa)).
+//! `by_isa!` in `isa.rs`).
 //!
 //! All of them compute `Σ x[i]·w[i]` over int8 with a wrapping int32
 //! accumulator (the reference kernels' arithmetic), over `x.len()`

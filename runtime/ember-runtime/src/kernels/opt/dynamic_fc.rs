@@ -1,6 +1,6 @@
 //! Dynamically quantized fully connected: the reference kernel's
 //! quantization and float epilogue, with the int8 products in blocks of
-//! four input rows by four weight rows ([`super::for_each_dot`]: NEON
+//! four input rows by four weight rows (`for_each_dot`: NEON
 //! `SDOT` or `SMULL`/`SADALP` on aarch64, `SMLAD` on Cortex-M DSP cores). The int32
 //! sums are exact in any order, so the result is bit-exact with
 //! [`crate::kernels::dynamic_fc::fully_connected_dynamic_f32`].
