@@ -215,9 +215,9 @@ impl Lowerer<'_> {
                     let fixed = if self.rounding != Rounding::TfliteFixedPoint {
                         binary::Fixed::None
                     } else if opcode == OpCode::Add {
-                        binary::Fixed::add(&add_params_s8(
+                        binary::Fixed::Add(binary::AddFixed::of(&add_params_s8(
                             qa.0, qa.1, qb.0, qb.1, tail.scale, tail.zp, lo, hi,
-                        ))
+                        )))
                     } else {
                         let p = mul_params_s8(qa.0, qa.1, qb.0, qb.1, tail.scale, tail.zp, lo, hi);
                         binary::Fixed::Mul {

@@ -32,24 +32,8 @@ pub struct Params {
 pub enum Fixed {
     /// None: f32 ops, and int8 ops with onnxruntime rounding (no words).
     None,
-    /// Add (7 words): `[left_shift, a_mult, a_shift, b_mult, b_shift,
-    /// out_mult, out_shift]`.
-    Add {
-        /// Left shift applied to both inputs.
-        left_shift: i32,
-        /// Multiplier of `a`.
-        a_mult: i32,
-        /// Shift of `a`.
-        a_shift: i32,
-        /// Multiplier of `b`.
-        b_mult: i32,
-        /// Shift of `b`.
-        b_shift: i32,
-        /// Output multiplier.
-        out_mult: i32,
-        /// Output shift.
-        out_shift: i32,
-    },
+    /// Add (7 words, see [`AddFixed`]).
+    Add(AddFixed),
     /// Mul (2 words): `[out_mult, out_shift]`.
     Mul {
         /// Output multiplier.
@@ -59,18 +43,82 @@ pub enum Fixed {
     },
 }
 
-impl Fixed {
-    /// The add constants of TFLite's `AddParamsS8` (zero points and bounds
-    /// are not params).
-    pub fn add(p: &AddParamsS8) -> Fixed {
-        Fixed::Add {
-            left_shift: p.left_shift,
-            a_mult: p.a_mult,
-            a_shift: p.a_shift,
-            b_mult: p.b_mult,
-            b_shift: p.b_shift,
-            out_mult: p.out_mult,
-            out_shift: p.out_shift,
+/// TFLite's Add constants (7 words): `[left_shift, a_mult, a_shift,
+/// b_mult, b_shift, out_mult, out_shift]`; the zero points and bounds
+/// come from the tensors and [`Params::act`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddFixed {
+    /// Left shift applied to both inputs.
+    pub left_shift: i32,
+    /// Multiplier of `a`.
+    pub a_mult: i32,
+    /// Shift of `a`.
+    pub a_shift: i32,
+    /// Multiplier of `b`.
+    pub b_mult: i32,
+    /// Shift of `b`.
+    pub b_shift: i32,
+    /// Output multiplier.
+    pub out_mult: i32,
+    /// Output shift.
+    pub out_shift: i32,
+}
+
+impl AddFixed {
+    /// The constants of a kernel's [`AddParamsS8`].
+    pub fn of(p: &AddParamsS8) -> AddFixed {
+        AddFixed::from_words([
+            p.left_shift,
+            p.a_mult,
+            p.a_shift,
+            p.b_mult,
+            p.b_shift,
+            p.out_mult,
+            p.out_shift,
+        ])
+    }
+
+    fn from_words(w: [i32; 7]) -> AddFixed {
+        let [left_shift, a_mult, a_shift, b_mult, b_shift, out_mult, out_shift] = w;
+        AddFixed {
+            left_shift,
+            a_mult,
+            a_shift,
+            b_mult,
+            b_shift,
+            out_mult,
+            out_shift,
+        }
+    }
+
+    fn words(&self) -> [i32; 7] {
+        [
+            self.left_shift,
+            self.a_mult,
+            self.a_shift,
+            self.b_mult,
+            self.b_shift,
+            self.out_mult,
+            self.out_shift,
+        ]
+    }
+
+    /// The kernel's parameters, with the zero points of `a`, `b` and the
+    /// output and the clamp.
+    fn kernel(&self, zp: [i32; 3], act: Bounds) -> AddParamsS8 {
+        AddParamsS8 {
+            a_zp: zp[0],
+            b_zp: zp[1],
+            out_zp: zp[2],
+            left_shift: self.left_shift,
+            a_mult: self.a_mult,
+            a_shift: self.a_shift,
+            b_mult: self.b_mult,
+            b_shift: self.b_shift,
+            out_mult: self.out_mult,
+            out_shift: self.out_shift,
+            act_min: act.lo,
+            act_max: act.hi,
         }
     }
 }
@@ -80,17 +128,7 @@ impl ParamsTrait for Params {
         self.act.encode(out);
         match self.fixed {
             Fixed::None => {}
-            Fixed::Add {
-                left_shift,
-                a_mult,
-                a_shift,
-                b_mult,
-                b_shift,
-                out_mult,
-                out_shift,
-            } => out.extend([
-                left_shift, a_mult, a_shift, b_mult, b_shift, out_mult, out_shift,
-            ]),
+            Fixed::Add(a) => out.extend(a.words()),
             Fixed::Mul {
                 out_mult,
                 out_shift,
@@ -109,19 +147,7 @@ impl ParamsTrait for Params {
                     out_shift,
                 }
             }
-            7 => {
-                let [left_shift, a_mult, a_shift, b_mult, b_shift, out_mult, out_shift] =
-                    r.array()?;
-                Fixed::Add {
-                    left_shift,
-                    a_mult,
-                    a_shift,
-                    b_mult,
-                    b_shift,
-                    out_mult,
-                    out_shift,
-                }
-            }
+            7 => Fixed::Add(AddFixed::from_words(r.array()?)),
             _ => return Err("wrong number of params"),
         };
         Ok(Params { act, fixed })
@@ -180,19 +206,7 @@ pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
             c.quant_of(&b)?;
             c.quant_of(&y)?;
             match (c.op.opcode, c.tflite(), p.fixed) {
-                (
-                    OpCode::Add,
-                    true,
-                    Fixed::Add {
-                        left_shift,
-                        a_mult,
-                        a_shift,
-                        b_mult,
-                        b_shift,
-                        out_mult,
-                        out_shift,
-                    },
-                ) => {
+                (OpCode::Add, true, Fixed::Add(f)) => {
                     if c.op.variant != REFERENCE_VARIANT {
                         c.check(
                             a.dims() == y.dims() && b.dims() == y.dims(),
@@ -200,13 +214,13 @@ pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
                         )?;
                     }
                     c.check(
-                        (0..=20).contains(&left_shift),
+                        (0..=20).contains(&f.left_shift),
                         "add left shift outside [0, 20]",
                     )?;
                     c.check(
-                        shift_ok(a_mult, a_shift)
-                            && shift_ok(b_mult, b_shift)
-                            && shift_ok(out_mult, out_shift),
+                        shift_ok(f.a_mult, f.a_shift)
+                            && shift_ok(f.b_mult, f.b_shift)
+                            && shift_ok(f.out_mult, f.out_shift),
                         "add multiplier/shift out of range",
                     )?;
                 }
@@ -267,32 +281,8 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
     let (sy, zy) = c.quant_of(&y)?;
     let (lo, hi) = (p.act.lo, p.act.hi);
     match (k, p.fixed) {
-        (
-            K::AddS8 | K::AddS8Opt,
-            Fixed::Add {
-                left_shift,
-                a_mult,
-                a_shift,
-                b_mult,
-                b_shift,
-                out_mult,
-                out_shift,
-            },
-        ) if has::<S>(K::AddS8) || has::<S>(K::AddS8Opt) => {
-            let ap = AddParamsS8 {
-                a_zp: za,
-                b_zp: zb,
-                out_zp: zy,
-                left_shift,
-                a_mult,
-                a_shift,
-                b_mult,
-                b_shift,
-                out_mult,
-                out_shift,
-                act_min: lo,
-                act_max: hi,
-            };
+        (K::AddS8 | K::AddS8Opt, Fixed::Add(f)) if has::<S>(K::AddS8) || has::<S>(K::AddS8Opt) => {
+            let ap = f.kernel([za, zb, zy], p.act);
             if k == K::AddS8Opt && has::<S>(K::AddS8Opt) {
                 kernels::opt::elementwise::add_s8_opt(
                     cast(ins[0])?,
