@@ -93,6 +93,8 @@ pub enum Error {
     /// A runtime index (a token id fed to an embedding `Gather`) lies
     /// outside the table it indexes.
     IndexOutOfRange,
+    /// An integer division or remainder by zero in the input data.
+    DivisionByZero,
 }
 
 impl fmt::Display for Error {
@@ -135,6 +137,7 @@ impl fmt::Display for Error {
             ),
             Error::ShapeMismatch(r) => write!(f, "kernel shape mismatch: {r}"),
             Error::IndexOutOfRange => write!(f, "gather index outside the table"),
+            Error::DivisionByZero => write!(f, "integer division by zero"),
         }
     }
 }

@@ -91,10 +91,25 @@ macro_rules! op_table {
                     /// Element-wise divide (f32) with broadcasting. Params:
                     /// [`crate::ops::binary::Params`].
                     Div = 17,
+                    /// Element-wise power (f32, i32) with broadcasting. Params:
+                    /// [`crate::ops::binary::Params`].
+                    Pow = 30,
+                    /// Element-wise minimum (f32, i32) with broadcasting.
+                    Min = 31,
+                    /// Element-wise maximum (f32, i32) with broadcasting.
+                    Max = 32,
+                    /// Remainder with the divisor's sign (i32; f32 as `fmod`).
+                    Mod = 33,
+                    /// Remainder with the dividend's sign (`fmod`; i32 `%`).
+                    Fmod = 34,
                 ]
                 kernels: [
-                    /// f32 add, subtract, multiply or divide with broadcasting.
+                    /// f32 arithmetic, power, min/max and remainder with
+                    /// broadcasting.
                     BinaryF32 = "binary_f32",
+                    /// i32 arithmetic, power, min/max and remainder with
+                    /// broadcasting (wrapping; division by zero is an error).
+                    BinaryI32 = "binary_i32",
                     /// int8 add with TFLite rounding, reference.
                     AddS8 = "add_s8",
                     /// int8 add with TFLite rounding, same-shape operands, optimized.
@@ -263,15 +278,23 @@ macro_rules! op_table {
                     LayerNorm = "layer_norm_f32",
                 ]
             }
-            /// Element-wise functions of one f32 tensor.
-            unary (transformer) {
+            /// Element-wise functions of one tensor: f32 math, and any of
+            /// them on int8/uint8 through a 256-entry table.
+            unary (core) {
                 ops: [
                     /// Element-wise f32 function. Params: [`crate::ops::unary::Params`].
                     Unary = 21,
+                    /// Element-wise function of int8 or uint8 data through a
+                    /// 256-entry table built by the compiler. Inputs x, table
+                    /// (constant, 256 entries of the output's type, indexed by
+                    /// the input's bit pattern). No params.
+                    Lut = 29,
                 ]
                 kernels: [
-                    /// f32 unary functions (GELU, erf, …).
+                    /// f32 element-wise functions (activations, math).
                     Unary = "unary_f32",
+                    /// int8/uint8 table lookup.
+                    Lut8 = "lut_8",
                 ]
             }
             /// Gathers (embedding lookups).

@@ -3,7 +3,7 @@
 use super::broadcast::Broadcast;
 use super::quant::{multiply_by_quantized_multiplier, quantize_multiplier, round_half_even_to_i32};
 use super::{clamp_f32, sat_i8};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Precomputed parameters of TFLite's int8 Add.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,7 +205,7 @@ pub fn mul_s8(
     Ok(())
 }
 
-/// Float binary operator.
+/// Binary operator of [`binary_f32`] and [`binary_i32`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BinaryOp {
     /// a + b
@@ -214,8 +214,72 @@ pub enum BinaryOp {
     Sub,
     /// a × b
     Mul,
-    /// a ÷ b
+    /// a ÷ b (integers: truncated toward zero)
     Div,
+    /// a to the power b
+    Pow,
+    /// The smaller (NaN if either is NaN)
+    Min,
+    /// The larger (NaN if either is NaN)
+    Max,
+    /// Remainder with the divisor's sign (Python's `%`; f32: `fmod`, as
+    /// ONNX requires `fmod = 1` for floats)
+    Mod,
+    /// Remainder with the dividend's sign (C's `fmod`, `%` on integers)
+    Fmod,
+}
+
+impl BinaryOp {
+    /// `op(a, b)` in f32.
+    #[inline]
+    pub fn f32(self, a: f32, b: f32) -> f32 {
+        match self {
+            BinaryOp::Add => a + b,
+            BinaryOp::Sub => a - b,
+            BinaryOp::Mul => a * b,
+            BinaryOp::Div => a / b,
+            BinaryOp::Pow => libm::powf(a, b),
+            BinaryOp::Min if a.is_nan() || b.is_nan() => f32::NAN,
+            BinaryOp::Max if a.is_nan() || b.is_nan() => f32::NAN,
+            BinaryOp::Min => a.min(b),
+            BinaryOp::Max => a.max(b),
+            BinaryOp::Mod | BinaryOp::Fmod => libm::fmodf(a, b),
+        }
+    }
+
+    /// `op(a, b)` in i32, wrapping on overflow like the int32 arithmetic
+    /// of every ONNX runtime; `None` for a division by zero.
+    #[inline]
+    pub fn i32(self, a: i32, b: i32) -> Option<i32> {
+        Some(match self {
+            BinaryOp::Add => a.wrapping_add(b),
+            BinaryOp::Sub => a.wrapping_sub(b),
+            BinaryOp::Mul => a.wrapping_mul(b),
+            BinaryOp::Div => a.checked_div(b).or((b != 0).then_some(i32::MIN))?,
+            BinaryOp::Pow => match b {
+                0.. => a.wrapping_pow(b as u32),
+                // 1/a^|b| truncated: 0 unless |a| is 1.
+                _ => match a {
+                    1 => 1,
+                    -1 if b % 2 == 0 => 1,
+                    -1 => -1,
+                    0 => return None,
+                    _ => 0,
+                },
+            },
+            BinaryOp::Min => a.min(b),
+            BinaryOp::Max => a.max(b),
+            BinaryOp::Fmod => a.checked_rem(b).or((b != 0).then_some(0))?,
+            BinaryOp::Mod => {
+                let r = a.checked_rem(b).or((b != 0).then_some(0))?;
+                if r != 0 && (r < 0) != (b < 0) {
+                    r + b
+                } else {
+                    r
+                }
+            }
+        })
+    }
 }
 
 /// f32 binary op with numpy broadcasting to `y_dims`, clamped to
@@ -234,17 +298,46 @@ pub fn binary_f32(
 ) -> Result<()> {
     let bc = Broadcast::new(a_dims, b_dims, y_dims)?;
     bc.check(a.len(), b.len(), y.len())?;
-    bc.for_each(|o, ia, ib| {
-        let (x, z) = (a[ia], b[ib]);
-        let v = match op {
-            BinaryOp::Add => x + z,
-            BinaryOp::Sub => x - z,
-            BinaryOp::Mul => x * z,
-            BinaryOp::Div => x / z,
+    macro_rules! each {
+        ($($o:ident),*) => {
+            match op {
+                $(BinaryOp::$o => bc.for_each(|o, ia, ib| {
+                    y[o] = clamp_f32(BinaryOp::$o.f32(a[ia], b[ib]), act_min, act_max);
+                }),)*
+            }
         };
-        y[o] = clamp_f32(v, act_min, act_max);
-    });
+    }
+    each!(Add, Sub, Mul, Div, Pow, Min, Max, Mod, Fmod);
     Ok(())
+}
+
+/// i32 binary op with numpy broadcasting to `y_dims` (int32 data, and
+/// int64 data run as int32). A division or remainder by zero is
+/// [`Error::DivisionByZero`].
+pub fn binary_i32(
+    op: BinaryOp,
+    a: &[i32],
+    a_dims: &[usize],
+    b: &[i32],
+    b_dims: &[usize],
+    y: &mut [i32],
+    y_dims: &[usize],
+) -> Result<()> {
+    let bc = Broadcast::new(a_dims, b_dims, y_dims)?;
+    bc.check(a.len(), b.len(), y.len())?;
+    let mut ok = true;
+    bc.for_each(|o, ia, ib| match op.i32(a[ia], b[ib]) {
+        Some(v) => y[o] = v,
+        None => {
+            y[o] = 0;
+            ok = false;
+        }
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::DivisionByZero)
+    }
 }
 
 #[cfg(test)]
@@ -280,6 +373,7 @@ mod tests {
                     BinaryOp::Sub => x - z,
                     BinaryOp::Mul => x * z,
                     BinaryOp::Div => x / z,
+                    _ => unreachable!(),
                 };
                 assert_eq!(v, want, "{op:?} {o}");
             }
@@ -299,6 +393,76 @@ mod tests {
         )
         .unwrap();
         assert_eq!(&y[..6], &[0.0, 0.0, 0.0, 1.0, 2.0, 2.0]);
+    }
+
+    #[test]
+    fn min_max_pow_mod_f32() {
+        let a = [1.0f32, -3.5, f32::NAN, 7.0];
+        let b = [2.0f32, 2.0, 0.0, -2.0];
+        let mut y = [0f32; 4];
+        let run = |op, y: &mut [f32]| {
+            binary_f32(
+                op,
+                &a,
+                &[4],
+                &b,
+                &[4],
+                f32::NEG_INFINITY,
+                f32::INFINITY,
+                y,
+                &[4],
+            )
+            .unwrap()
+        };
+        run(BinaryOp::Max, &mut y);
+        assert_eq!(&y[..2], &[2.0, 2.0]);
+        assert!(y[2].is_nan(), "NaN propagates through Max");
+        run(BinaryOp::Min, &mut y);
+        assert_eq!([y[0], y[1], y[3]], [1.0, -3.5, -2.0]);
+        run(BinaryOp::Pow, &mut y);
+        assert_eq!([y[0], y[3]], [1.0, 1.0 / 49.0]);
+        run(BinaryOp::Fmod, &mut y);
+        assert_eq!([y[0], y[1], y[3]], [1.0, -1.5, 1.0]);
+    }
+
+    #[test]
+    fn int32_ops_wrap_and_refuse_division_by_zero() {
+        let op = |o: BinaryOp, a: i32, b: i32| o.i32(a, b);
+        assert_eq!(op(BinaryOp::Add, i32::MAX, 1), Some(i32::MIN));
+        assert_eq!(op(BinaryOp::Div, -7, 2), Some(-3));
+        assert_eq!(op(BinaryOp::Div, i32::MIN, -1), Some(i32::MIN));
+        assert_eq!(op(BinaryOp::Div, 1, 0), None);
+        assert_eq!(op(BinaryOp::Mod, -7, 3), Some(2));
+        assert_eq!(op(BinaryOp::Mod, 7, -3), Some(-2));
+        assert_eq!(op(BinaryOp::Fmod, -7, 3), Some(-1));
+        assert_eq!(op(BinaryOp::Mod, 5, 0), None);
+        assert_eq!(op(BinaryOp::Pow, 3, 4), Some(81));
+        assert_eq!(op(BinaryOp::Pow, 2, -1), Some(0));
+        assert_eq!(op(BinaryOp::Pow, -1, -3), Some(-1));
+        let mut y = [0i32; 6];
+        binary_i32(
+            BinaryOp::Sub,
+            &[10, 20],
+            &[2, 1],
+            &[1, 2, 3],
+            &[1, 3],
+            &mut y,
+            &[2, 3],
+        )
+        .unwrap();
+        assert_eq!(y, [9, 8, 7, 19, 18, 17]);
+        assert_eq!(
+            binary_i32(
+                BinaryOp::Div,
+                &[1, 2],
+                &[2],
+                &[1, 0],
+                &[2],
+                &mut y[..2],
+                &[2]
+            ),
+            Err(Error::DivisionByZero)
+        );
     }
 
     #[test]

@@ -246,11 +246,19 @@ pub(crate) fn sat_i8(v: i32, lo: i32, hi: i32) -> i8 {
     v.max(lo).min(hi).clamp(i8::MIN as i32, i8::MAX as i32) as i8
 }
 
-/// Clamps an f32 result to `[lo, hi]` (`max` with `lo`, then `min` with
-/// `hi`, as TFLite's `ActivationFunctionWithMinMax`).
+/// Clamps an f32 result to `[lo, hi]` (as TFLite's
+/// `ActivationFunctionWithMinMax` for numbers); a NaN stays NaN.
 #[inline(always)]
 pub(crate) fn clamp_f32(v: f32, lo: f32, hi: f32) -> f32 {
-    v.max(lo).min(hi)
+    // Comparisons, not `f32::max`/`min`: those return the other operand
+    // for NaN, which would turn a NaN into a plausible bound.
+    if v < lo {
+        lo
+    } else if v > hi {
+        hi
+    } else {
+        v
+    }
 }
 
 /// Kernel taps along one axis that land inside the input.

@@ -1,6 +1,7 @@
 //! Element-wise arithmetic with numpy broadcasting ([`OpCode::Add`],
-//! [`OpCode::Sub`], [`OpCode::Mul`], [`OpCode::Div`]): f32, and int8 Add
-//! and Mul.
+//! [`OpCode::Sub`], [`OpCode::Mul`], [`OpCode::Div`], [`OpCode::Pow`],
+//! [`OpCode::Min`], [`OpCode::Max`], [`OpCode::Mod`], [`OpCode::Fmod`]):
+//! f32 and i32, and int8 Add and Mul.
 
 use super::ctx::{broadcasts, cast, cast_mut, Ctx};
 use super::params::{Bounds, ParamReader, Params as ParamsTrait};
@@ -168,6 +169,7 @@ pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
     let opt = c.op.variant != REFERENCE_VARIANT;
     Ok(match c.op.opcode {
         _ if c.input_dtype(0)? == DType::F32 => K::BinaryF32,
+        _ if c.input_dtype(0)? == DType::I32 => K::BinaryI32,
         OpCode::Add if c.tflite() => [K::AddS8, K::AddS8Opt][opt as usize],
         OpCode::Mul if c.tflite() => K::MulS8,
         _ => K::BinaryS8Float,
@@ -200,6 +202,12 @@ pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
         DType::F32 => {
             c.check(p.fixed == Fixed::None, "wrong number of params")?;
             c.check_act_f32(p.act)?;
+        }
+        DType::I32 => {
+            c.check(
+                p.fixed == Fixed::None && p.act == Bounds::int(i32::MIN, i32::MAX),
+                "int32 ops take no clamp or requantization",
+            )?;
         }
         DType::I8 => {
             c.quant_of(&a)?;
@@ -243,7 +251,7 @@ pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
             }
             c.check_act_i8(p.act)?;
         }
-        _ => return Err(c.err("binary ops support i8 and f32")),
+        _ => return Err(c.err("binary ops support i8, i32 and f32")),
     }
     Ok(())
 }
@@ -253,16 +261,25 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
     let OpIo { ins, out, .. } = io;
     let p: Params = c.params()?;
     let (x, b, y) = (c.input(0)?, c.input(1)?, c.output()?);
+    if k == K::BinaryI32 {
+        if !has::<S>(K::BinaryI32) {
+            return Err(not_built(c, k));
+        }
+        return kernels::elementwise::binary_i32(
+            binary_op(c.op.opcode),
+            cast(ins[0])?,
+            x.dims(),
+            cast(ins[1])?,
+            b.dims(),
+            cast_mut(out)?,
+            y.dims(),
+        );
+    }
     if k == K::BinaryF32 {
         if !has::<S>(K::BinaryF32) {
             return Err(not_built(c, k));
         }
-        let bop = match c.op.opcode {
-            OpCode::Add => BinaryOp::Add,
-            OpCode::Sub => BinaryOp::Sub,
-            OpCode::Mul => BinaryOp::Mul,
-            _ => BinaryOp::Div,
-        };
+        let bop = binary_op(c.op.opcode);
         let (lo, hi) = p.act.as_f32();
         return kernels::elementwise::binary_f32(
             bop,
@@ -349,6 +366,21 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
             )
         }
         _ => Err(not_built(c, k)),
+    }
+}
+
+/// The kernels' operator for an opcode of this family.
+fn binary_op(op: OpCode) -> BinaryOp {
+    match op {
+        OpCode::Add => BinaryOp::Add,
+        OpCode::Sub => BinaryOp::Sub,
+        OpCode::Mul => BinaryOp::Mul,
+        OpCode::Pow => BinaryOp::Pow,
+        OpCode::Min => BinaryOp::Min,
+        OpCode::Max => BinaryOp::Max,
+        OpCode::Mod => BinaryOp::Mod,
+        OpCode::Fmod => BinaryOp::Fmod,
+        _ => BinaryOp::Div,
     }
 }
 

@@ -43,7 +43,14 @@ pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
         x.dtype == DType::F32 && y.dtype == DType::F32 && x.dims() == y.dims() && x.rank >= 1,
         "layer norm: f32, same shape",
     )?;
-    let d = x.dims()[x.rank - 1];
+    // The normalized axes are the trailing ones whose sizes multiply to
+    // gamma's length (ONNX's `axis` and everything after it).
+    let d = c.input(1)?.numel();
+    let dims = x.dims();
+    c.check(
+        (0..dims.len()).any(|a| dims[a..].iter().product::<usize>() == d),
+        "layer norm gamma must cover the trailing axes",
+    )?;
     c.const_f32_vec(
         &c.input(1)?,
         d,
