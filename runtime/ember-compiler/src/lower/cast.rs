@@ -30,6 +30,38 @@ impl Lowerer<'_> {
         Ok(())
     }
 
+    /// `Dropout` at inference: its data output is its input. Training mode
+    /// (a `training_mode` input that is true, or not a constant) and a used
+    /// mask output are refused rather than silently ignored.
+    pub(super) fn lower_dropout(&mut self, node: &NodeProto) -> Result<()> {
+        if node.input.get(2).is_some_and(|s| !s.is_empty()) {
+            match self.const_input(node, 2)? {
+                Some(t) if t.to_f64().iter().all(|&v| v == 0.0) => {}
+                Some(_) => {
+                    return Err(unsupported(
+                        node,
+                        "training_mode=true is not supported (inference only)",
+                    ))
+                }
+                None => {
+                    return Err(unsupported(
+                        node,
+                        "training_mode must be a constant (inference only)",
+                    ))
+                }
+            }
+        }
+        if let Some(mask) = node.output.get(1).filter(|m| !m.is_empty()) {
+            if self.consumers.contains_key(mask) || self.graph_outputs.contains(mask) {
+                return Err(unsupported(
+                    node,
+                    "the mask output is not supported (inference only)",
+                ));
+            }
+        }
+        self.lower_identity(node)
+    }
+
     /// `Cast`: of runtime tensors and to bool first, then of constants.
     pub(super) fn lower_cast_node(&mut self, node: &NodeProto) -> Result<()> {
         if self.lower_cast(node)? {

@@ -201,9 +201,7 @@ impl Lowerer<'_> {
                     OpCode::Unary,
                     vec![Some(x.t)],
                     xf.t,
-                    &unary::Params {
-                        op: UnaryOp::FakeQuantDynamic,
-                    },
+                    &unary::Params::of(UnaryOp::FakeQuantDynamic),
                     &node.name,
                 );
                 self.dynq.insert(

@@ -5,15 +5,17 @@
 
 use ember_runtime::format::OpCode;
 use ember_runtime::kernels::elementwise::{add_params_s8, mul_params_s8};
-use ember_runtime::ops::unary::{self, UnaryOp};
+use ember_runtime::kernels::quantize::quantize_f32_s8;
+use ember_runtime::ops::unary::{self, UnaryFn, UnaryOp};
+use ember_runtime::ops::NoParams;
 use ember_runtime::ops::{binary, clamp, Bounds};
 use ember_runtime::{DType, Rounding};
 use ndarray::IxDyn;
 use tract_onnx::pb::NodeProto;
 
-use super::attrs::{attr_f, unsupported};
+use super::attrs::{attr_f, attr_i, unsupported};
 use super::fold::{f64_array, fold_binary, like_dtype};
-use super::fusion::ActBounds;
+use super::fusion::{ActBounds, QTail};
 use super::layout::{identity, permuted};
 use super::quantize::dq_params;
 use super::{dequant_const, Act, Lowerer, Val};
@@ -122,6 +124,9 @@ impl Lowerer<'_> {
     ) -> Result<Act> {
         let rank = like.shape.len();
         let (arr, q) = match v {
+            Val::Const(c) if float && self.g.tensors[like.t].dtype == DType::I32 => {
+                (f64_array(c), None)
+            }
             Val::Const(c) if float => (c.to_f32_array().mapv(|x| x as f64), None),
             Val::DqConst {
                 q: HostTensor::I8(qa),
@@ -150,7 +155,24 @@ impl Lowerer<'_> {
             .as_standard_layout()
             .to_owned();
         let dims = phys.shape().to_vec();
+        let int_like = q.is_none() && self.g.tensors[like.t].dtype == DType::I32;
         let t = match q {
+            None if int_like => {
+                let d: Vec<i32> = phys
+                    .iter()
+                    .map(|&x| {
+                        (x.fract() == 0.0 && x >= i32::MIN as f64 && x <= i32::MAX as f64)
+                            .then_some(x as i32)
+                    })
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| {
+                        unsupported(
+                            node,
+                            "an int32 operand with a constant that is not an int32",
+                        )
+                    })?;
+                self.g.const_i32(&format!("{}.const", node.name), dims, &d)
+            }
             None => {
                 let d: Vec<f32> = phys.iter().map(|&x| x as f32).collect();
                 self.g.const_f32(&format!("{}.const", node.name), dims, &d)
@@ -183,6 +205,11 @@ impl Lowerer<'_> {
             "Add" => OpCode::Add,
             "Sub" => OpCode::Sub,
             "Mul" => OpCode::Mul,
+            "Pow" => OpCode::Pow,
+            "Min" => OpCode::Min,
+            "Max" => OpCode::Max,
+            "Mod" if attr_i(node, "fmod", 0) != 0 => OpCode::Fmod,
+            "Mod" => OpCode::Mod,
             _ => OpCode::Div,
         };
         // Quantized Add/Mul: DQ(a) op DQ(b) → [act] → Q.
@@ -244,6 +271,40 @@ impl Lowerer<'_> {
             }
         }
         let (ta, tb, shape, perm) = self.binary_operands(node, a, b, true)?;
+        let dtype = self.g.tensors[ta].dtype;
+        if self.g.tensors[tb].dtype != dtype {
+            return Err(unsupported(
+                node,
+                format!(
+                    "operands of different types ({} and {})",
+                    dtype.name(),
+                    self.g.tensors[tb].dtype.name()
+                ),
+            ));
+        }
+        if dtype == DType::I32 {
+            let y = self
+                .g
+                .activation(&out, DType::I32, permuted(&shape, &perm), None);
+            self.g.push(
+                opcode,
+                vec![Some(ta), Some(tb)],
+                y,
+                &binary::Params {
+                    act: Bounds::int(i32::MIN, i32::MAX),
+                    fixed: binary::Fixed::None,
+                },
+                &node.name,
+            );
+            self.vals.insert(out, Val::Act(Act { t: y, shape, perm }));
+            return Ok(());
+        }
+        if dtype != DType::F32 {
+            return Err(unsupported(
+                node,
+                format!("{} operands without DequantizeLinear", dtype.name()),
+            ));
+        }
         let mut act = ActBounds::NONE;
         let mut out_name = out;
         if let Some((bnd, name, idx)) = self.match_act(&out_name) {
@@ -266,6 +327,65 @@ impl Lowerer<'_> {
         );
         self.vals
             .insert(out_name, Val::Act(Act { t: y, shape, perm }));
+        Ok(())
+    }
+
+    /// `Sum`, `Mean`, `Max`, `Min` of any number of inputs: a chain of
+    /// binary ops (`Mean` divides the sum by the count at the end).
+    pub(super) fn lower_variadic(&mut self, i: usize, node: &NodeProto) -> Result<()> {
+        let inputs: Vec<&String> = node.input.iter().collect();
+        let Some(first) = inputs.first() else {
+            return Err(malformed(format!(
+                "node '{}' ({}) has no inputs",
+                node.name, node.op_type
+            )));
+        };
+        let out = Self::out_name(node);
+        let mean = node.op_type == "Mean";
+        let op = match node.op_type.as_str() {
+            "Mean" | "Sum" => "Add",
+            other => other,
+        };
+        if inputs.len() == 1 {
+            let v = self.req_input(node, 0)?;
+            self.vals.insert(out, v);
+            return Ok(());
+        }
+        let mut acc = (*first).clone();
+        for (k, next) in inputs.iter().enumerate().skip(1) {
+            let last = k + 1 == inputs.len();
+            let o = if last && !mean {
+                out.clone()
+            } else {
+                format!("{out}.{}{k}", op.to_lowercase())
+            };
+            let step = NodeProto {
+                op_type: op.to_string(),
+                name: format!("{}.{k}", node.name),
+                input: vec![acc, (*next).clone()],
+                output: vec![o.clone()],
+                ..Default::default()
+            };
+            self.lower_binary(i, &step)?;
+            acc = o;
+        }
+        if mean {
+            let n = format!("{out}.count");
+            self.vals.insert(
+                n.clone(),
+                Val::Const(HostTensor::F32(
+                    ndarray::arr0(inputs.len() as f32).into_dyn(),
+                )),
+            );
+            let div = NodeProto {
+                op_type: "Div".into(),
+                name: node.name.clone(),
+                input: vec![acc, n],
+                output: vec![out],
+                ..Default::default()
+            };
+            self.lower_binary(i, &div)?;
+        }
         Ok(())
     }
 
@@ -335,14 +455,91 @@ impl Lowerer<'_> {
         } else if node.input.get(2).map(|s| !s.is_empty()).unwrap_or(false) {
             return Err(unsupported(node, "max must be constant"));
         }
+        if b.lo.is_nan() || b.hi.is_nan() {
+            return Err(unsupported(node, "a NaN bound"));
+        }
+        // ONNX: with min > max every value becomes max.
+        b.lo = b.lo.min(b.hi);
         Ok(b)
     }
 
-    /// An element-wise f32 function of a run-time tensor.
-    pub(super) fn lower_unary(&mut self, node: &NodeProto, op: UnaryOp) -> Result<()> {
+    /// An element-wise function: folded on a constant; on int8 in the QDQ
+    /// pattern (`DequantizeLinear → f → [Relu|Clip] → QuantizeLinear`) a
+    /// 256-entry table computed here from the runtime's own f32 function
+    /// and rounded once; otherwise the f32 kernel.
+    pub(super) fn lower_unary(&mut self, node: &NodeProto, f: UnaryFn) -> Result<()> {
+        let out = Self::out_name(node);
+        self.req_input(node, 0)?;
+        if let Some(c) = self.const_input(node, 0)? {
+            if !matches!(c, HostTensor::F32(_)) {
+                return Err(unsupported(node, "folding a constant that is not float"));
+            }
+            let v = f64_array(&c).mapv(|v| f.at(v as f32) as f64);
+            self.set(node, 0, Val::Const(like_dtype(&c, v)));
+            return Ok(());
+        }
+        match self.req_input(node, 0)? {
+            Val::DqAct { src, scale, zp } if f.op != UnaryOp::FakeQuantDynamic => {
+                if let Some(tail) = self.match_qtail(&out) {
+                    self.mark(&tail.nodes);
+                    let table = self.lut_table(&f, (scale, zp), &tail);
+                    let t = self.g.const_i8(
+                        &format!("{}.lut", node.name),
+                        vec![256],
+                        Some((tail.scale, tail.zp)),
+                        &table,
+                    );
+                    self.g.set_quant(src.t, Some((scale, zp)));
+                    let dims = self.g.tensors[src.t].dims.clone();
+                    let y = self.g.activation(
+                        &tail.out_name,
+                        DType::I8,
+                        dims,
+                        Some((tail.scale, tail.zp)),
+                    );
+                    self.g.push(
+                        OpCode::Lut,
+                        vec![Some(src.t), Some(t)],
+                        y,
+                        &NoParams,
+                        &node.name,
+                    );
+                    self.vals
+                        .insert(tail.out_name.clone(), Val::Act(Act { t: y, ..src }));
+                    return Ok(());
+                }
+            }
+            _ => {}
+        }
         let x = self.float_act(&node.input[0], &node.op_type)?;
-        self.emit_unary(node, x, op, &Self::out_name(node));
+        self.emit_unary(node, x, f, &out);
         Ok(())
+    }
+
+    /// The int8 table of `f` between the input's and the tail's
+    /// quantization, indexed by the input's bit pattern: each entry is
+    /// `f(dequantize(q))` clamped by the tail's activation and quantized
+    /// once, with the model's rounding.
+    fn lut_table(&self, f: &UnaryFn, (scale, zp): (f32, i32), tail: &QTail) -> Vec<i8> {
+        (0..=255u8)
+            .map(|b| {
+                let q = b as i8 as i32;
+                let y = f
+                    .at((q - zp) as f32 * scale)
+                    .max(tail.act.lo)
+                    .min(tail.act.hi);
+                let mut o = [0i8];
+                if self.rounding == Rounding::TfliteFixedPoint {
+                    let r = (y / tail.scale).round();
+                    let v = if r.is_nan() { 0 } else { r as i32 };
+                    o[0] = (v.saturating_add(tail.zp)).clamp(-128, 127) as i8;
+                } else {
+                    // Infallible: one element in, one out.
+                    let _ = quantize_f32_s8(&[y], tail.scale, tail.zp, &mut o);
+                }
+                o[0]
+            })
+            .collect()
     }
 
     pub(super) fn lower_sqrt(&mut self, node: &NodeProto) -> Result<()> {
@@ -354,13 +551,13 @@ impl Lowerer<'_> {
             ),
             _ => {
                 let x = self.float_act(&node.input[0], "Sqrt")?;
-                self.emit_unary(node, x, UnaryOp::Sqrt, &Self::out_name(node));
+                self.emit_unary(node, x, UnaryFn::of(UnaryOp::Sqrt), &Self::out_name(node));
             }
         }
         Ok(())
     }
 
-    pub(super) fn emit_unary(&mut self, node: &NodeProto, x: Act, op: UnaryOp, out: &str) {
+    pub(super) fn emit_unary(&mut self, node: &NodeProto, x: Act, f: UnaryFn, out: &str) {
         let y = self
             .g
             .activation(out, DType::F32, permuted(&x.shape, &x.perm), None);
@@ -368,7 +565,7 @@ impl Lowerer<'_> {
             OpCode::Unary,
             vec![Some(x.t)],
             y,
-            &unary::Params { op },
+            &unary::Params { f },
             &node.name,
         );
         self.vals

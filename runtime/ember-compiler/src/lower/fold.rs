@@ -85,14 +85,47 @@ pub(super) fn const_bytes(c: &HostTensor, dtype: DType) -> Vec<u8> {
 pub(super) fn fold_binary(op: &str, a: &HostTensor, b: &HostTensor) -> Option<HostTensor> {
     let x = ArrayD::from_shape_vec(IxDyn(a.shape()), a.to_f64()).ok()?;
     let y = ArrayD::from_shape_vec(IxDyn(b.shape()), b.to_f64()).ok()?;
+    let int = !matches!(a, HostTensor::F32(_));
+    let zip = |f: fn(f64, f64) -> f64| -> Option<ArrayD<f64>> {
+        let (xs, ys) = (x.shape(), y.shape());
+        let rank = xs.len().max(ys.len());
+        let dim = |s: &[usize], i: usize| (i + s.len()).checked_sub(rank).map_or(1, |j| s[j]);
+        let shape: Vec<usize> = (0..rank).map(|i| dim(xs, i).max(dim(ys, i))).collect();
+        let xb = x.broadcast(IxDyn(&shape))?;
+        let yb = y.broadcast(IxDyn(&shape))?;
+        Some(
+            ndarray::Zip::from(&xb)
+                .and(&yb)
+                .map_collect(|&p, &q| f(p, q)),
+        )
+    };
     let r = match op {
         "Add" => &x + &y,
         "Sub" => &x - &y,
         "Mul" => &x * &y,
+        "Div" if int => zip(|p, q| (p / q).trunc())?,
         "Div" => &x / &y,
+        "Pow" => zip(f64::powf)?,
+        "Max" => zip(|p, q| {
+            if p.is_nan() || q.is_nan() {
+                f64::NAN
+            } else {
+                p.max(q)
+            }
+        })?,
+        "Min" => zip(|p, q| {
+            if p.is_nan() || q.is_nan() {
+                f64::NAN
+            } else {
+                p.min(q)
+            }
+        })?,
+        "Fmod" => zip(|p, q| p % q)?,
+        "Mod" if int => zip(|p, q| p - q * (p / q).floor())?,
+        "Mod" => zip(|p, q| p % q)?,
         _ => return None,
     };
-    let like = if a.shape().len() >= b.shape().len() {
+    let like = if op == "Pow" || a.shape().len() >= b.shape().len() {
         a
     } else {
         b

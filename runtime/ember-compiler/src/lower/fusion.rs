@@ -78,7 +78,11 @@ impl Lowerer<'_> {
                         None => return None,
                     }
                 }
-                ActBounds { lo, hi }
+                if lo.is_nan() || hi.is_nan() {
+                    return None;
+                }
+                // ONNX: with min > max every value becomes max.
+                ActBounds { lo: lo.min(hi), hi }
             }
             _ => return None,
         };

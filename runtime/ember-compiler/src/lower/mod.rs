@@ -188,10 +188,12 @@ impl<'p> Lowerer<'p> {
             let a = match v {
                 Val::Act(a) => a,
                 Val::DqAct { .. } => self.float_act(name, "graph output")?,
-                _ => {
-                    return Err(malformed(format!(
-                    "graph output '{name}' is a constant; Ember needs outputs computed at run time"
-                )))
+                // A constant output (everything before it folded): copied
+                // from the blob into the output each invoke.
+                Val::Const(c) => self.output_const(name, &c),
+                v @ Val::DqConst { .. } => {
+                    let c = HostTensor::F32(dequant_const(&v)?);
+                    self.output_const(name, &c)
                 }
             };
             let a = self.in_rowmajor(a, name)?;
@@ -200,6 +202,7 @@ impl<'p> Lowerer<'p> {
             // another output, or a view.
             let root = self.g.tensors[t].alias_of.unwrap_or(t);
             if self.g.inputs.contains(&root)
+                || self.g.tensors[root].data.is_some()
                 || self
                     .g
                     .outputs
@@ -329,6 +332,24 @@ impl<'p> Lowerer<'p> {
         self.in_rowmajor(a, &node.name)
     }
 
+    /// A constant graph output's value, as a constant tensor.
+    fn output_const(&mut self, name: &str, c: &HostTensor) -> Act {
+        let dt = runtime_dtype(c);
+        let shape = c.shape().to_vec();
+        let t = self.g.constant(
+            &format!("{name}.value"),
+            dt,
+            shape.clone(),
+            None,
+            const_bytes(c, dt),
+        );
+        Act {
+            t,
+            perm: identity(shape.len()),
+            shape,
+        }
+    }
+
     fn new_act(&mut self, name: &str, dtype: DType, shape: Vec<usize>) -> Act {
         let t = self.g.activation(name, dtype, shape.clone(), None);
         Act {
@@ -360,17 +381,29 @@ fn value_info(
         // int64 ids and masks run as int32: values past 2^31 are not token
         // ids, and 64-bit lanes would double their memory on the device.
         7 => DType::I32,
+        // Booleans are bytes 0/1, as the comparisons produce them.
+        9 => DType::U8,
+        // Double runs as float: an edge device has no use for 64-bit
+        // lanes, and every kernel is f32.
+        11 => DType::F32,
         other => {
             return Err(CompileError::Unsupported {
                 op_type: "graph input".into(),
                 node: v.name.clone(),
                 what: format!(
-                    "element type {other} (supported: float, int8, uint8, int32, int64 as int32)"
+                    "element type {other} (supported: float, double as float, int8, uint8, int32, int64 as int32, bool)"
                 ),
             })
         }
     };
     if let Some(s) = overrides.get(&v.name) {
+        if let Some(i) = s.iter().position(|&d| d == 0) {
+            return Err(CompileError::Unsupported {
+                op_type: "graph input".into(),
+                node: v.name.clone(),
+                what: format!("dimension {i} is 0: empty tensors are not supported"),
+            });
+        }
         return Ok((dtype, s.clone()));
     }
     let dims = tt.shape.as_ref().map(|s| s.dim.clone()).unwrap_or_default();

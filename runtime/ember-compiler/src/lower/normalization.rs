@@ -9,6 +9,7 @@ use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb::NodeProto;
 
 use super::attrs::{attr_f, attr_i, axis_of, unsupported};
+use super::fold::broadcast_to;
 use super::fusion::ActBounds;
 use super::layout::NHWC;
 use super::{Act, Lowerer, Val};
@@ -130,26 +131,32 @@ impl Lowerer<'_> {
     pub(super) fn lower_layer_norm(&mut self, node: &NodeProto) -> Result<()> {
         let x = self.float_act(&node.input[0], "LayerNormalization")?;
         let rank = x.shape.len();
-        if axis_of(node, attr_i(node, "axis", -1), rank)? != rank - 1 {
-            return Err(unsupported(
-                node,
-                "normalization over other than the last axis",
-            ));
-        }
+        let axis = axis_of(node, attr_i(node, "axis", -1), rank)?;
         if node.output.len() > 1 && node.output[1..].iter().any(|o| !o.is_empty()) {
             return Err(unsupported(node, "the mean / inverse std-dev outputs"));
         }
-        let d = x.shape[rank - 1];
+        // Normalized over `axis` and every axis after it: rows of `d`.
+        let norm_shape = x.shape[axis..].to_vec();
+        let d: usize = norm_shape.iter().product();
         let gamma = self
             .const_input(node, 1)?
             .ok_or_else(|| unsupported(node, "scale must be constant"))?;
         let beta = self.const_input(node, 2)?;
-        if gamma.len() != d || beta.as_ref().is_some_and(|b| b.len() != d) {
-            return Err(unsupported(
-                node,
-                "scale/bias must have the last axis' length",
-            ));
-        }
+        let spread = |t: HostTensor, what: &str| -> Result<HostTensor> {
+            broadcast_to(&t, &norm_shape)
+                .map(|a| HostTensor::F32(a.mapv(|v| v as f32)))
+                .ok_or_else(|| {
+                    unsupported(
+                        node,
+                        format!(
+                            "{what} of shape {:?} does not broadcast to the normalized shape {norm_shape:?}",
+                            t.shape()
+                        ),
+                    )
+                })
+        };
+        let gamma = spread(gamma, "scale")?;
+        let beta = beta.map(|b| spread(b, "bias")).transpose()?;
         let x = self.in_rowmajor(x, &node.name)?;
         let gv: Vec<f32> = gamma.to_f32_array().iter().copied().collect();
         let gt = self

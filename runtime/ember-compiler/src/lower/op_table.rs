@@ -4,10 +4,10 @@
 //! node up here once; the unsupported-operator error and `ember --list-ops`
 //! are generated from it.
 
-use ember_runtime::ops::unary::UnaryOp;
+use ember_runtime::ops::unary::{UnaryFn, UnaryOp};
 use tract_onnx::pb::NodeProto;
 
-use super::attrs::unsupported;
+use super::attrs::{attr_f, attr_s, unsupported};
 use super::Lowerer;
 use crate::error::{CompileError, Result};
 
@@ -57,12 +57,56 @@ const fn op(
 /// per-tensor int8 activations becomes one integer op.
 const QDQ_F32: &str = "float; int8 (QDQ)";
 
+/// Element-wise functions.
+const UNARY: &str = "float; int8 (QDQ: a 256-entry table); constants folded";
+
+/// An attribute that is not there.
+const NONE: (&str, f32) = ("", 0.0);
+
+/// A function without parameters.
+const fn f(op: UnaryOp) -> UnaryFn {
+    UnaryFn::of(op)
+}
+
+/// A function with the attributes `alpha` and `beta` (names, defaults).
+fn fa(node: &NodeProto, op: UnaryOp, alpha: (&str, f32), beta: (&str, f32)) -> UnaryFn {
+    UnaryFn {
+        op,
+        alpha: attr_f(node, alpha.0, alpha.1),
+        beta: attr_f(node, beta.0, beta.1),
+    }
+}
+
+/// `Gelu` with its `approximate` attribute.
+fn gelu(node: &NodeProto) -> Result<UnaryFn> {
+    match attr_s(node, "approximate").as_deref() {
+        None | Some("none") => Ok(f(UnaryOp::Gelu)),
+        Some("tanh") => Ok(f(UnaryOp::GeluTanh)),
+        Some(a) => Err(unsupported(
+            node,
+            format!("approximate={a} is not supported (none, tanh are)"),
+        )),
+    }
+}
+
+/// `Celu`, whose `alpha` divides.
+fn celu(node: &NodeProto) -> Result<UnaryFn> {
+    let c = fa(node, UnaryOp::Celu, ("alpha", 1.0), NONE);
+    if c.alpha == 0.0 || !c.alpha.is_finite() {
+        return Err(unsupported(
+            node,
+            format!("alpha={} (must be finite, not 0)", c.alpha),
+        ));
+    }
+    Ok(c)
+}
+
 /// Every operator, grouped by family (the module that lowers it).
 pub(crate) static OPS: &[OpSupport] = &[
     // values
     op("Constant", "any", "value (a tensor)", |lw, _, n| lw.lower_constant(n)),
     op("Identity", "any", "-", |lw, _, n| lw.lower_identity(n)),
-    op("Dropout", "any", "inference: the data output only", |lw, _, n| lw.lower_identity(n)),
+    op("Dropout", "any", "inference only: training_mode false, no mask output", |lw, _, n| lw.lower_dropout(n)),
     op("Cast", "float, int8, uint8, int32, int64 (as int32), bool", "to; constants folded", |lw, _, n| lw.lower_cast_node(n)),
     // quantization
     op("QuantizeLinear", "float → int8, uint8", "per-tensor constant scale and zero point", |lw, _, n| lw.lower_quantize(n)),
@@ -78,15 +122,54 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("QLinearMatMul", "int8", "constant 2-D B, one weight zero point", |lw, _, n| lw.lower_qlinear_matmul(n)),
     op("MatMulInteger", "int8, uint8 × int8", "constant 2-D B", |lw, _, n| lw.lower_integer_op(n)),
     // element-wise
-    op("Add", "float; int8 (QDQ); constants folded", "numpy broadcasting; Relu/Clip fused", |lw, i, n| lw.lower_binary(i, n)),
-    op("Sub", "float; constants folded", "numpy broadcasting; Relu/Clip fused", |lw, i, n| lw.lower_binary(i, n)),
-    op("Mul", "float; int8 (QDQ, TFLite rounding); constants folded", "numpy broadcasting; Relu/Clip fused; erf GELU fused", |lw, i, n| lw.lower_mul_div(i, n)),
-    op("Div", "float; constants folded", "numpy broadcasting; Relu/Clip fused; erf GELU fused", |lw, i, n| lw.lower_mul_div(i, n)),
+    op("Add", "float, int32 (int64 as int32); int8 (QDQ); constants folded", "numpy broadcasting; Relu/Clip fused", |lw, i, n| lw.lower_binary(i, n)),
+    op("Sub", "float, int32 (int64 as int32); constants folded", "numpy broadcasting; Relu/Clip fused", |lw, i, n| lw.lower_binary(i, n)),
+    op("Mul", "float, int32 (int64 as int32); int8 (QDQ, TFLite rounding); constants folded", "numpy broadcasting; Relu/Clip fused; erf GELU fused", |lw, i, n| lw.lower_mul_div(i, n)),
+    op("Div", "float, int32 (int64 as int32, truncated); constants folded", "numpy broadcasting; Relu/Clip fused; erf GELU fused", |lw, i, n| lw.lower_mul_div(i, n)),
+    op("Pow", "float, int32 (int64 as int32); constants folded", "numpy broadcasting; integer exponents of int32 bases", |lw, i, n| lw.lower_binary(i, n)),
+    op("Mod", "float (fmod=1), int32 (int64 as int32); constants folded", "fmod; numpy broadcasting", |lw, i, n| lw.lower_binary(i, n)),
+    op("Max", "float, int32 (int64 as int32); constants folded", "any number of inputs; numpy broadcasting; NaN propagates", |lw, i, n| lw.lower_variadic(i, n)),
+    op("Min", "float, int32 (int64 as int32); constants folded", "any number of inputs; numpy broadcasting; NaN propagates", |lw, i, n| lw.lower_variadic(i, n)),
+    op("Sum", "float, int32; int8 (QDQ); constants folded", "any number of inputs; numpy broadcasting", |lw, i, n| lw.lower_variadic(i, n)),
+    op("Mean", "float; constants folded", "any number of inputs; numpy broadcasting", |lw, i, n| lw.lower_variadic(i, n)),
     op("Relu", QDQ_F32, "fused into the op before when it can be", |lw, _, n| lw.lower_clamp(n)),
     op("Clip", QDQ_F32, "min, max (attributes or constant inputs)", |lw, _, n| lw.lower_clamp(n)),
-    op("Erf", "float", "-", |lw, _, n| lw.lower_unary(n, UnaryOp::Erf)),
     op("Sqrt", "float; constants folded", "-", |lw, _, n| lw.lower_sqrt(n)),
-    op("Sigmoid", "float", "-", |lw, _, n| lw.lower_unary(n, UnaryOp::Sigmoid)),
+    // element-wise functions: f32 kernel, int8 table in the QDQ pattern
+    op("Erf", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Erf))),
+    op("Sigmoid", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Sigmoid))),
+    op("Tanh", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Tanh))),
+    op("Exp", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Exp))),
+    op("Log", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Log))),
+    op("Abs", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Abs))),
+    op("Neg", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Neg))),
+    op("Reciprocal", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Reciprocal))),
+    op("Floor", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Floor))),
+    op("Ceil", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Ceil))),
+    op("Round", UNARY, "halves to even", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Round))),
+    op("Sign", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Sign))),
+    op("Softplus", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Softplus))),
+    op("Softsign", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Softsign))),
+    op("Mish", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Mish))),
+    op("HardSwish", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::HardSwish))),
+    op("Sin", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Sin))),
+    op("Cos", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Cos))),
+    op("Tan", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Tan))),
+    op("Asin", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Asin))),
+    op("Acos", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Acos))),
+    op("Atan", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Atan))),
+    op("Sinh", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Sinh))),
+    op("Cosh", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Cosh))),
+    op("Asinh", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Asinh))),
+    op("Acosh", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Acosh))),
+    op("Atanh", UNARY, "-", |lw, _, n| lw.lower_unary(n, f(UnaryOp::Atanh))),
+    op("Gelu", UNARY, "approximate (none, tanh)", |lw, _, n| lw.lower_unary(n, gelu(n)?)),
+    op("HardSigmoid", UNARY, "alpha, beta", |lw, _, n| lw.lower_unary(n, fa(n, UnaryOp::HardSigmoid, ("alpha", 0.2), ("beta", 0.5)))),
+    op("LeakyRelu", UNARY, "alpha", |lw, _, n| lw.lower_unary(n, fa(n, UnaryOp::LeakyRelu, ("alpha", 0.01), NONE))),
+    op("Elu", UNARY, "alpha", |lw, _, n| lw.lower_unary(n, fa(n, UnaryOp::Elu, ("alpha", 1.0), NONE))),
+    op("Selu", UNARY, "alpha, gamma", |lw, _, n| lw.lower_unary(n, fa(n, UnaryOp::Selu, ("alpha", 1.673_263_2), ("gamma", 1.050_701)))),
+    op("Celu", UNARY, "alpha (not 0)", |lw, _, n| lw.lower_unary(n, celu(n)?)),
+    op("ThresholdedRelu", UNARY, "alpha", |lw, _, n| lw.lower_unary(n, fa(n, UnaryOp::ThresholdedRelu, ("alpha", 1.0), NONE))),
     // comparisons and logic
     op("Equal", "float, int32, uint8; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_compare(n)),
     op("Greater", "float, int32, uint8; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_compare(n)),
@@ -110,14 +193,15 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("ReduceMax", "float", "axes (attribute or constant input; adjacent), keepdims, noop_with_empty_axes", |lw, _, n| lw.lower_reduce(n)),
     // normalization, transformers
     op("BatchNormalization", "float", "epsilon; constant parameters; folded into the Conv/Gemm before it", |lw, _, n| lw.lower_batchnorm(n)),
-    op("LayerNormalization", "float", "axis: the last only, epsilon, constant scale and bias; no mean/inv-std-dev outputs", |lw, _, n| lw.lower_layer_norm(n)),
+    op("LayerNormalization", "float", "any axis, epsilon, constant scale and bias (broadcast); no mean/inv-std-dev outputs", |lw, _, n| lw.lower_layer_norm(n)),
     // shapes
     op("Reshape", "any", "constant shape (0, -1), allowzero", |lw, _, n| lw.lower_reshape(n)),
     op("Flatten", "any", "axis", |lw, _, n| lw.lower_reshape(n)),
     op("Squeeze", "any", "axes (attribute or constant input)", |lw, _, n| lw.lower_reshape(n)),
     op("Unsqueeze", "any", "axes (attribute or constant input)", |lw, _, n| lw.lower_reshape(n)),
     op("Transpose", "any", "perm (changes the layout; no data moves)", |lw, _, n| lw.lower_transpose(n)),
-    op("Shape", "any", "folded at compile time", |lw, _, n| lw.lower_shape(n)),
+    op("Shape", "any", "start, end; folded at compile time", |lw, _, n| lw.lower_shape(n)),
+    op("Size", "any", "folded at compile time", |lw, _, n| lw.lower_size(n)),
     op("ConstantOfShape", "any", "constant shape, value; folded", |lw, _, n| lw.lower_constant_of_shape(n)),
     op("Range", "float, int32, int64", "constant scalars; folded", |lw, _, n| lw.fold_range(n)),
     op("Expand", "any", "constant shape; constants folded", |lw, _, n| lw.lower_expand(n)),

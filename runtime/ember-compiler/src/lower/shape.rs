@@ -209,13 +209,39 @@ impl Lowerer<'_> {
             Val::Const(c) => c.shape().to_vec(),
             Val::DqConst { q, .. } => q.shape().to_vec(),
         };
-        let v: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+        // `start` and `end` (opset 15) select a range of axes, negative
+        // from the end, clamped to the rank.
+        let rank = shape.len() as i64;
+        let clampi = |a: i64| (if a < 0 { a + rank } else { a }).clamp(0, rank) as usize;
+        let start = clampi(attr_i(node, "start", 0));
+        let end = clampi(attr_i(node, "end", rank));
+        let v: Vec<i64> = shape
+            .get(start..end.max(start))
+            .unwrap_or_default()
+            .iter()
+            .map(|&d| d as i64)
+            .collect();
         self.set(
             node,
             0,
             Val::Const(HostTensor::I64(
                 ArrayD::from_shape_vec(IxDyn(&[v.len()]), v).expect("1-D"),
             )),
+        );
+        Ok(())
+    }
+
+    /// `Size`: the element count, folded (shapes are fixed).
+    pub(super) fn lower_size(&mut self, node: &NodeProto) -> Result<()> {
+        let n: usize = match self.req_input(node, 0)? {
+            Val::Act(a) | Val::DqAct { src: a, .. } => a.shape.iter().product(),
+            Val::Const(c) => c.len(),
+            Val::DqConst { q, .. } => q.len(),
+        };
+        self.set(
+            node,
+            0,
+            Val::Const(HostTensor::I64(ndarray::arr0(n as i64).into_dyn())),
         );
         Ok(())
     }

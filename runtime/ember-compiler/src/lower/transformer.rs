@@ -5,7 +5,7 @@
 use ember_runtime::format::{OpCode, SCRATCH_INPUT};
 use ember_runtime::kernels::attention::attention_f32_scratch_size;
 use ember_runtime::ops::attention;
-use ember_runtime::ops::unary::UnaryOp;
+use ember_runtime::ops::unary::{UnaryFn, UnaryOp};
 use ember_runtime::DType;
 use tract_onnx::pb::NodeProto;
 
@@ -70,7 +70,7 @@ impl Lowerer<'_> {
         }
         self.mark(&[e, a, m, h]);
         let x = self.float_act(&xname, "GELU")?;
-        self.emit_unary(node, x, UnaryOp::Gelu, &ho);
+        self.emit_unary(node, x, UnaryFn::of(UnaryOp::Gelu), &ho);
         Ok(true)
     }
 
