@@ -227,8 +227,19 @@ fn compile_with_fallback(
     model: &pb::ModelProto,
     inputs: &[pb::TensorProto],
 ) -> Result<(Vec<u8>, usize), CompileError> {
+    // Ember fixes shapes at compile time: give the test data's, as a user
+    // would with `--shape`.
+    let g = model.graph.as_ref().unwrap();
+    let input_shapes = g
+        .input
+        .iter()
+        .filter(|i| !g.initializer.iter().any(|t| t.name == i.name))
+        .zip(inputs)
+        .map(|(i, t)| (i.name.clone(), t.dims.iter().map(|&d| d as usize).collect()))
+        .collect();
     let opts = Options {
         rounding: Some(Rounding::OnnxFloat),
+        input_shapes,
         ..Default::default()
     };
     match ember_compiler::compile(&model.encode_to_vec(), &opts) {
@@ -298,6 +309,10 @@ fn run_case(dir: &Path) -> Outcome {
             (HostTensor::U8(a), DType::U8) => dst.copy_from(&a.iter().copied().collect::<Vec<_>>()),
             (HostTensor::I32(a), DType::I32) => {
                 dst.copy_from(&a.iter().copied().collect::<Vec<_>>())
+            }
+            // Booleans run as bytes 0/1.
+            (HostTensor::I64(a), DType::U8) if t.data_type == 9 => {
+                dst.copy_from(&a.iter().map(|&v| (v != 0) as u8).collect::<Vec<_>>())
             }
             // int64 graph inputs run as int32.
             (HostTensor::I64(a), DType::I32) => match a
