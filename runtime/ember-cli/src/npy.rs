@@ -5,6 +5,7 @@ use std::io::BufWriter;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
+use ember_runtime::kernels::half::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 use ember_runtime::{DType, TensorInfo, TensorMut, TensorView};
 use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::{NpzWriter, ReadNpyExt, WriteNpyExt};
@@ -71,12 +72,45 @@ pub fn read_into(p: &Path, info: &TensorInfo<'_>, dst: &mut TensorMut<'_>) -> Re
             };
             dst.copy_from(&v)?;
         }
-        // Model validation keeps int16 to constants: never a graph input.
-        DType::I16 => anyhow::bail!(
-            "input '{}' is int16, which no graph input can be",
-            info.name
-        ),
+        DType::I16 => {
+            let a = read::<i16>(p).map_err(wrong)?;
+            check(a.shape())?;
+            copy_le(dst, a.iter().map(|v| v.to_le_bytes()))?;
+        }
+        DType::U16 => {
+            let a = read::<u16>(p).map_err(wrong)?;
+            check(a.shape())?;
+            copy_le(dst, a.iter().map(|v| v.to_le_bytes()))?;
+        }
+        // Half-precision inputs take float32 arrays, rounded to nearest.
+        DType::F16 | DType::BF16 => {
+            let a = read::<f32>(p).map_err(|e| {
+                wrong(e).context("16-bit float inputs are read from float32 .npy files")
+            })?;
+            check(a.shape())?;
+            let to = if info.dtype == DType::F16 {
+                f32_to_f16
+            } else {
+                f32_to_bf16
+            };
+            copy_le(dst, a.iter().map(|&v| to(v).to_le_bytes()))?;
+        }
     }
+    Ok(())
+}
+
+/// Writes 2-byte little-endian elements into a graph input.
+fn copy_le(dst: &mut TensorMut<'_>, vals: impl Iterator<Item = [u8; 2]>) -> Result<()> {
+    let bytes: Vec<u8> = vals.flatten().collect();
+    if bytes.len() != dst.bytes.len() {
+        bail!(
+            "input '{}' holds {} bytes, the array {}",
+            dst.info.name,
+            dst.bytes.len(),
+            bytes.len()
+        );
+    }
+    dst.bytes.copy_from_slice(&bytes);
     Ok(())
 }
 
@@ -84,7 +118,26 @@ enum Out {
     F32(ArrayD<f32>),
     I8(ArrayD<i8>),
     U8(ArrayD<u8>),
+    I16(ArrayD<i16>),
+    U16(ArrayD<u16>),
     I32(ArrayD<i32>),
+}
+
+/// The 2-byte elements of an output.
+fn halves<'a>(o: &TensorView<'a>) -> impl Iterator<Item = u16> + 'a {
+    o.bytes
+        .chunks_exact(2)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+}
+
+/// An output of 16-bit floats widened to f32 (exactly).
+fn widened(o: &TensorView<'_>) -> Vec<f32> {
+    let from = if o.info.dtype == DType::F16 {
+        f16_to_f32
+    } else {
+        bf16_to_f32
+    };
+    halves(o).map(from).collect()
 }
 
 fn to_array(o: &TensorView<'_>) -> Result<Out> {
@@ -94,10 +147,13 @@ fn to_array(o: &TensorView<'_>) -> Result<Out> {
         DType::I8 => Out::I8(ArrayD::from_shape_vec(shape, o.as_i8()?.to_vec())?),
         DType::U8 => Out::U8(ArrayD::from_shape_vec(shape, o.as_u8()?.to_vec())?),
         DType::I32 => Out::I32(ArrayD::from_shape_vec(shape, o.as_i32()?.to_vec())?),
-        DType::I16 => anyhow::bail!(
-            "output '{}' is int16, which no graph output can be",
-            o.info.name
-        ),
+        DType::I16 => Out::I16(ArrayD::from_shape_vec(
+            shape,
+            halves(o).map(|v| v as i16).collect(),
+        )?),
+        DType::U16 => Out::U16(ArrayD::from_shape_vec(shape, halves(o).collect())?),
+        // Written as float32: every 16-bit float is exact in it.
+        DType::F16 | DType::BF16 => Out::F32(ArrayD::from_shape_vec(shape, widened(o))?),
     })
 }
 
@@ -110,6 +166,8 @@ pub fn write_outputs(p: &Path, outs: &[TensorView<'_>]) -> Result<()> {
             Out::F32(a) => a.write_npy(w),
             Out::I8(a) => a.write_npy(w),
             Out::U8(a) => a.write_npy(w),
+            Out::I16(a) => a.write_npy(w),
+            Out::U16(a) => a.write_npy(w),
             Out::I32(a) => a.write_npy(w),
         }
         .with_context(|| format!("cannot write {}", p.display()))?;
@@ -122,6 +180,8 @@ pub fn write_outputs(p: &Path, outs: &[TensorView<'_>]) -> Result<()> {
             Out::F32(a) => npz.add_array(name, &a),
             Out::I8(a) => npz.add_array(name, &a),
             Out::U8(a) => npz.add_array(name, &a),
+            Out::I16(a) => npz.add_array(name, &a),
+            Out::U16(a) => npz.add_array(name, &a),
             Out::I32(a) => npz.add_array(name, &a),
         }
         .with_context(|| format!("cannot write {}", p.display()))?;
@@ -138,10 +198,9 @@ pub fn format_output(o: &TensorView<'_>) -> Result<String> {
         DType::I8 => o.as_i8()?.iter().map(|v| v.to_string()).collect(),
         DType::U8 => o.as_u8()?.iter().map(|v| v.to_string()).collect(),
         DType::I32 => o.as_i32()?.iter().map(|v| v.to_string()).collect(),
-        DType::I16 => anyhow::bail!(
-            "output '{}' is int16, which no graph output can be",
-            o.info.name
-        ),
+        DType::I16 => halves(o).map(|v| (v as i16).to_string()).collect(),
+        DType::U16 => halves(o).map(|v| v.to_string()).collect(),
+        DType::F16 | DType::BF16 => widened(o).iter().map(|v| format!("{v}")).collect(),
     };
     let shown = if vals.len() > 64 {
         format!("{} … ({} values)", vals[..64].join(" "), vals.len())

@@ -65,6 +65,9 @@ pub fn compile_file(path: impl AsRef<std::path::Path>, opts: &Options) -> Result
     compile(&bytes, opts)
 }
 
+/// The opset assumed for a model that does not declare the default domain.
+const DEFAULT_OPSET: i64 = 13;
+
 /// Compiles an ONNX model held in memory.
 pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
     let proto = tract_onnx::onnx()
@@ -96,7 +99,12 @@ pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
     if outputs.is_empty() {
         return Err(CompileError::Malformed("the graph has no outputs".into()));
     }
-    let mut g = lower::Lowerer::new(graph, rounding, &opts.input_shapes)?.run(&outputs)?;
+    let opset = proto
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(DEFAULT_OPSET, |o| o.version);
+    let mut g = lower::Lowerer::new(graph, rounding, opset, &opts.input_shapes)?.run(&outputs)?;
     select::select(&mut g, opts.target, rounding, !opts.no_packed_weights);
     g.prune();
     let p = plan::plan(&g);

@@ -1,6 +1,7 @@
 //! Host-side constant tensors (initializers and folded values).
 
 use crate::error::{malformed, Result};
+use ember_runtime::kernels::half::{bf16_to_f32, f16_to_f32};
 use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb::TensorProto;
 
@@ -117,6 +118,39 @@ fn from_raw<T, const N: usize>(raw: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
         .collect()
 }
 
+/// The ONNX name of a `TensorProto.DataType` value.
+pub fn onnx_type_name(t: i32) -> &'static str {
+    match t {
+        1 => "float",
+        2 => "uint8",
+        3 => "int8",
+        4 => "uint16",
+        5 => "int16",
+        6 => "int32",
+        7 => "int64",
+        8 => "string",
+        9 => "bool",
+        10 => "float16",
+        11 => "double",
+        12 => "uint32",
+        13 => "uint64",
+        14 => "complex64",
+        15 => "complex128",
+        16 => "bfloat16",
+        17 => "float8e4m3fn",
+        18 => "float8e4m3fnuz",
+        19 => "float8e5m2",
+        20 => "float8e5m2fnuz",
+        21 => "uint4",
+        22 => "int4",
+        23 => "float4e2m1",
+        24 => "float8e8m0",
+        25 => "uint2",
+        26 => "int2",
+        _ => "unknown",
+    }
+}
+
 /// Decodes an ONNX TensorProto (inline data only).
 pub fn from_proto(t: &TensorProto) -> Result<HostTensor> {
     let name = &t.name;
@@ -202,10 +236,26 @@ pub fn from_proto(t: &TensorProto) -> Result<HostTensor> {
             },
             name,
         )?),
+        // 16-bit types: raw little-endian, or one element per int32_data
+        // entry (the float ones as their bits). Folded as f32 / i32.
+        10 | 16 | 4 | 5 => {
+            let bits: Vec<u16> = if has_raw {
+                from_raw(raw, u16::from_le_bytes)
+            } else {
+                t.int32_data.iter().map(|&v| v as u16).collect()
+            };
+            match t.data_type {
+                10 => HostTensor::F32(arr(&dims, bits.into_iter().map(f16_to_f32).collect(), name)?),
+                16 => HostTensor::F32(arr(&dims, bits.into_iter().map(bf16_to_f32).collect(), name)?),
+                4 => HostTensor::I32(arr(&dims, bits.into_iter().map(|v| v as i32).collect(), name)?),
+                _ => HostTensor::I32(arr(&dims, bits.into_iter().map(|v| v as i16 as i32).collect(), name)?),
+            }
+        }
         other => {
             return Err(malformed(format!(
-                "tensor '{name}' has ONNX data type {other}, which Ember does not support \
-                 (supported: float, double, int8, uint8, int32, int64, bool)"
+                "tensor '{name}' has ONNX data type {other} ({}), which Ember does not support \
+                 (supported: float, double, float16, bfloat16, int8, uint8, int16, uint16, int32, int64, bool)",
+                onnx_type_name(other)
             )))
         }
     })

@@ -132,8 +132,17 @@ pub enum DType {
     /// IEEE-754 single precision float.
     F32 = 3,
     /// Signed 16-bit integer (kernel-packed constants, e.g. widened
-    /// weights).
+    /// weights; as an activation, only at the graph's edges).
     I16 = 4,
+    /// IEEE-754 half precision float (graph inputs and outputs, converted
+    /// by `Cast`; kernels compute in f32).
+    F16 = 5,
+    /// bfloat16: the upper half of an f32 (graph inputs and outputs,
+    /// converted by `Cast`).
+    BF16 = 6,
+    /// Unsigned 16-bit integer (graph inputs and outputs, converted by
+    /// `Cast`).
+    U16 = 7,
 }
 
 impl DType {
@@ -145,6 +154,9 @@ impl DType {
             2 => DType::I32,
             3 => DType::F32,
             4 => DType::I16,
+            5 => DType::F16,
+            6 => DType::BF16,
+            7 => DType::U16,
             _ => return None,
         })
     }
@@ -153,17 +165,27 @@ impl DType {
     pub fn size(self) -> usize {
         match self {
             DType::I8 | DType::U8 => 1,
-            DType::I16 => 2,
+            DType::I16 | DType::F16 | DType::BF16 | DType::U16 => 2,
             DType::I32 | DType::F32 => 4,
         }
     }
 
-    /// Short lowercase name (`i8`, `u8`, `i16`, `i32`, `f32`).
+    /// Whether this is one of the edge types (f16, bf16, u16, and i16
+    /// outside packed weights) that only `Cast` reads and writes.
+    pub fn is_edge_only(self) -> bool {
+        matches!(self, DType::I16 | DType::F16 | DType::BF16 | DType::U16)
+    }
+
+    /// Short lowercase name (`i8`, `u8`, `i16`, `u16`, `i32`, `f16`,
+    /// `bf16`, `f32`).
     pub fn name(self) -> &'static str {
         match self {
             DType::I8 => "i8",
             DType::U8 => "u8",
             DType::I16 => "i16",
+            DType::U16 => "u16",
+            DType::F16 => "f16",
+            DType::BF16 => "bf16",
             DType::I32 => "i32",
             DType::F32 => "f32",
         }

@@ -314,11 +314,6 @@ impl<'a> Model<'a> {
             .ok_or(bad("record out of range"))?;
         let dtype = DType::from_u8(rec[0]).ok_or(bad("unknown dtype"))?;
         let storage = Storage::from_u8(rec[1]).ok_or(bad("unknown storage"))?;
-        if dtype == DType::I16 && storage != Storage::Const {
-            // Only kernel-packed constants are int16; no op reads or
-            // writes int16 activations.
-            return Err(bad("int16 tensors must be constants"));
-        }
         let rank = rec[2] as usize;
         if rank > MAX_RANK {
             return Err(bad("rank above 6"));
@@ -372,8 +367,11 @@ impl<'a> Model<'a> {
                 DType::I8 => (-128, 127),
                 DType::U8 => (0, 255),
                 DType::I16 => (i16::MIN as i32, i16::MAX as i32),
+                DType::U16 => (0, u16::MAX as i32),
                 DType::I32 => (i32::MIN, i32::MAX),
-                DType::F32 => return Err(bad("float tensor with quantization parameters")),
+                DType::F32 | DType::F16 | DType::BF16 => {
+                    return Err(bad("float tensor with quantization parameters"))
+                }
             };
             if zero_point < lo || zero_point > hi {
                 return Err(bad("zero point outside the dtype's range"));

@@ -102,6 +102,9 @@ macro_rules! op_table {
                     Mod = 33,
                     /// Remainder with the dividend's sign (`fmod`; i32 `%`).
                     Fmod = 34,
+                    /// `a` where it is not negative, else `a × b` (b: the
+                    /// slope, broadcast; ONNX `PRelu`).
+                    PRelu = 35,
                 ]
                 kernels: [
                     /// f32 arithmetic, power, min/max and remainder with
@@ -183,16 +186,29 @@ macro_rules! op_table {
                     Copy = "copy",
                 ]
             }
-            /// Constant padding.
+            /// Strided slices.
+            slice (core) {
+                ops: [
+                    /// Strided slice of a runtime tensor (steps may be
+                    /// negative). Params: [`crate::ops::slice::Params`].
+                    Slice = 36,
+                ]
+                kernels: [
+                    /// Strided slice of any element type.
+                    Slice = "slice",
+                ]
+            }
+            /// Padding.
             pad (core) {
                 ops: [
-                    /// Constant padding. Params: [`crate::ops::pad::Params`].
+                    /// Padding with a constant or from the input (edge,
+                    /// reflect, wrap). Params: [`crate::ops::pad::Params`].
                     Pad = 11,
                 ]
                 kernels: [
-                    /// int8 constant padding.
+                    /// int8 padding (constant, edge, reflect, wrap).
                     PadS8 = "pad_s8",
-                    /// f32 constant padding.
+                    /// f32 padding (constant, edge, reflect, wrap).
                     PadF32 = "pad_f32",
                 ]
             }

@@ -2,23 +2,45 @@
 //! `Identity`, `Dropout` (inference: its input).
 
 use ember_runtime::format::OpCode;
+use ember_runtime::kernels::half::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 use ember_runtime::ops::cast;
 use ember_runtime::DType;
+use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb::NodeProto;
 
 use super::attrs::{attr, attr_i, unsupported};
 use super::fold::{bools, f64_array};
 use super::layout::permuted;
 use super::{Act, Lowerer, Val};
-use crate::error::Result;
-use crate::tensor::{from_proto, HostTensor};
+use crate::error::{malformed, Result};
+use crate::tensor::{from_proto, onnx_type_name, HostTensor};
 
 impl Lowerer<'_> {
     pub(super) fn lower_constant(&mut self, node: &NodeProto) -> Result<()> {
-        let a = attr(node, "value")
-            .and_then(|a| a.t.as_ref())
-            .ok_or_else(|| unsupported(node, "only the 'value' form of Constant is supported"))?;
-        let t = from_proto(a)?;
+        let scalar = IxDyn(&[]);
+        let t = if let Some(t) = attr(node, "value").and_then(|a| a.t.as_ref()) {
+            from_proto(t)?
+        } else if let Some(a) = attr(node, "value_float") {
+            HostTensor::F32(ArrayD::from_elem(scalar, a.f))
+        } else if let Some(a) = attr(node, "value_int") {
+            HostTensor::I64(ArrayD::from_elem(scalar, a.i))
+        } else if let Some(a) = attr(node, "value_floats") {
+            HostTensor::F32(
+                ArrayD::from_shape_vec(IxDyn(&[a.floats.len()]), a.floats.clone())
+                    .map_err(|e| malformed(e.to_string()))?,
+            )
+        } else if let Some(a) = attr(node, "value_ints") {
+            HostTensor::I64(
+                ArrayD::from_shape_vec(IxDyn(&[a.ints.len()]), a.ints.clone())
+                    .map_err(|e| malformed(e.to_string()))?,
+            )
+        } else {
+            let form = node.attribute.first().map_or("none", |a| a.name.as_str());
+            return Err(unsupported(
+                node,
+                format!("value form '{form}' (value, value_float(s), value_int(s) are supported)"),
+            ));
+        };
         self.set(node, 0, Val::Const(t));
         Ok(())
     }
@@ -70,13 +92,25 @@ impl Lowerer<'_> {
         let to = attr_i(node, "to", 1);
         match self.req_input(node, 0)? {
             Val::Const(c) => {
+                let wrap = |c: &HostTensor, f: fn(f64) -> f64| -> Result<HostTensor> {
+                    c.map_layout(|a| Ok(a.mapv(|v| f(v.trunc()))))
+                };
                 let t = match to {
                     1 | 11 => HostTensor::F32(c.to_f32_array()),
+                    10 => HostTensor::F32(c.to_f32_array().mapv(|v| f16_to_f32(f32_to_f16(v)))),
+                    16 => HostTensor::F32(c.to_f32_array().mapv(|v| bf16_to_f32(f32_to_bf16(v)))),
                     7 | 6 => c.map_layout(Ok)?.to_i64_tensor(),
+                    5 => wrap(&c.to_i64_tensor(), |v| v as i64 as i16 as f64)?,
+                    4 => wrap(&c.to_i64_tensor(), |v| v as i64 as u16 as f64)?,
+                    3 => HostTensor::I8(c.to_f32_array().mapv(|v| v as i64 as i8)),
+                    2 => HostTensor::U8(c.to_f32_array().mapv(|v| v as i64 as u8)),
                     _ => {
                         return Err(unsupported(
                             node,
-                            format!("Cast of a constant to type {to}"),
+                            format!(
+                                "Cast of a constant to {} (type {to})",
+                                onnx_type_name(to as i32)
+                            ),
                         ))
                     }
                 };
@@ -112,12 +146,19 @@ impl Lowerer<'_> {
         };
         let from = self.g.tensors[a.t].dtype;
         let (dtype, to_bool) = match to {
-            1 => (DType::F32, false),
             9 => (DType::U8, true),
-            6 | 7 => (DType::I32, false),
-            2 => (DType::U8, false),
-            3 => (DType::I8, false),
-            other => return Err(unsupported(node, format!("Cast to ONNX type {other}"))),
+            other => (
+                runtime_dtype_of(other as i32).ok_or_else(|| {
+                    unsupported(
+                        node,
+                        format!(
+                            "Cast to {} (type {other}) is not supported",
+                            onnx_type_name(other as i32)
+                        ),
+                    )
+                })?,
+                false,
+            ),
         };
         if dtype == from && !to_bool {
             self.set(node, 0, Val::Act(a));
@@ -136,5 +177,39 @@ impl Lowerer<'_> {
         );
         self.vals.insert(out, Val::Act(Act { t: y, ..a }));
         Ok(true)
+    }
+}
+
+/// The runtime dtype that carries ONNX element type `t`: double runs as
+/// float and int64 as int32 (see the graph inputs); `None` for the types
+/// Ember has no runtime form of.
+pub(super) fn runtime_dtype_of(t: i32) -> Option<DType> {
+    Some(match t {
+        1 | 11 => DType::F32,
+        2 | 9 => DType::U8,
+        3 => DType::I8,
+        4 => DType::U16,
+        5 => DType::I16,
+        6 | 7 => DType::I32,
+        10 => DType::F16,
+        16 => DType::BF16,
+        _ => return None,
+    })
+}
+
+impl Lowerer<'_> {
+    /// `a` converted to `dtype` by a runtime Cast named `name`.
+    pub(super) fn emit_cast(&mut self, a: Act, dtype: DType, name: &str) -> Act {
+        let y = self
+            .g
+            .activation(name, dtype, permuted(&a.shape, &a.perm), None);
+        self.g.push(
+            OpCode::Cast,
+            vec![Some(a.t)],
+            y,
+            &cast::Params { to_bool: false },
+            name,
+        );
+        Act { t: y, ..a }
     }
 }

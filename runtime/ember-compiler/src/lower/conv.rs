@@ -36,15 +36,12 @@ impl Lowerer<'_> {
         pool: bool,
     ) -> Result<(Window, (usize, usize))> {
         let strides = attr_ints(node, "strides").unwrap_or(vec![1, 1]);
-        let dil = if pool {
-            vec![1, 1]
-        } else {
-            attr_ints(node, "dilations").unwrap_or(vec![1, 1])
-        };
+        let dil = attr_ints(node, "dilations").unwrap_or(vec![1, 1]);
         if strides.len() != 2 || dil.len() != 2 {
             return Err(unsupported(node, "only 2-D windows are supported"));
         }
-        if attr_i(node, "ceil_mode", 0) != 0 {
+        let ceil = attr_i(node, "ceil_mode", 0) != 0;
+        if ceil && !pool {
             return Err(unsupported(node, "ceil_mode=1"));
         }
         let (sh, sw, dh, dw) = (
@@ -60,7 +57,7 @@ impl Lowerer<'_> {
             )));
         }
         let auto = attr_s(node, "auto_pad").unwrap_or_else(|| "NOTSET".into());
-        let pads: [usize; 4] = match auto.as_str() {
+        let mut pads: [usize; 4] = match auto.as_str() {
             "NOTSET" => {
                 let p = attr_ints(node, "pads").unwrap_or(vec![0; 4]);
                 if p.len() != 4 || p.iter().any(|&v| v < 0) {
@@ -90,6 +87,27 @@ impl Lowerer<'_> {
             }
             other => return Err(unsupported(node, format!("auto_pad={other}"))),
         };
+        if ceil && auto == "NOTSET" {
+            // Round the output size up: pad the end so that the last window
+            // fits, as long as it starts inside the input or the leading
+            // padding (ONNX and PyTorch drop a window that would start in
+            // the trailing padding).
+            for (d, (inp, k, s, dl)) in [(in_hw.0, k_hw.0, sh, dh), (in_hw.1, k_hw.1, sw, dw)]
+                .into_iter()
+                .enumerate()
+            {
+                let eff = (k - 1) * dl + 1;
+                let padded = inp + pads[d] + pads[d + 2];
+                if padded < eff {
+                    continue; // reported below
+                }
+                let mut o = (padded - eff).div_ceil(s) + 1;
+                if (o - 1) * s >= inp + pads[d] {
+                    o -= 1;
+                }
+                pads[d + 2] += ((o - 1) * s + eff).saturating_sub(padded);
+            }
+        }
         let oh = Window::out_dim(in_hw.0, k_hw.0, sh, dh, pads[0], pads[2]);
         let ow = Window::out_dim(in_hw.1, k_hw.1, sw, dw, pads[1], pads[3]);
         let (Some(oh), Some(ow)) = (oh, ow) else {
@@ -438,27 +456,10 @@ impl Lowerer<'_> {
                 .map_err(|e| malformed(e.to_string()))
         })?;
         self.vals.insert(ws.clone(), Val::Const(w2));
-        let mut n2 = node.clone();
+        let mut n2 = widened_to_2d(node);
         n2.input[0] = xs;
         n2.input[1] = ws;
         n2.output = vec![ys.clone()];
-        let widen = |name: &str, lead: i64, n: &mut NodeProto| {
-            if let Some(a) = n.attribute.iter_mut().find(|a| a.name == name) {
-                if name == "pads" && a.ints.len() == 2 {
-                    a.ints = vec![0, a.ints[0], 0, a.ints[1]];
-                } else if a.ints.len() == 1 {
-                    a.ints.insert(0, lead);
-                }
-            }
-        };
-        for (name, lead) in [
-            ("kernel_shape", 1),
-            ("strides", 1),
-            ("dilations", 1),
-            ("pads", 0),
-        ] {
-            widen(name, lead, &mut n2);
-        }
         if !n2.attribute.iter().any(|a| a.name == "kernel_shape") {
             n2.attribute.push(AttributeProto {
                 name: "kernel_shape".into(),
@@ -481,6 +482,21 @@ impl Lowerer<'_> {
         self.vals.insert(out, Val::Act(y3));
         Ok(())
     }
+}
+
+/// `node` with its window attributes (`kernel_shape`, `strides`,
+/// `dilations`, `pads`) widened from 1-D to 2-D by a leading unit axis, to
+/// lower a 1-D convolution or pooling as a 2-D one of height 1.
+pub(super) fn widened_to_2d(node: &NodeProto) -> NodeProto {
+    let mut n = node.clone();
+    for a in &mut n.attribute {
+        match a.name.as_str() {
+            "pads" if a.ints.len() == 2 => a.ints = vec![0, a.ints[0], 0, a.ints[1]],
+            "kernel_shape" | "strides" | "dilations" if a.ints.len() == 1 => a.ints.insert(0, 1),
+            _ => {}
+        }
+    }
+    n
 }
 
 /// ONNX filter `[Co, Ci/g, Kh, Kw]` → Ember layout; returns (data, dims,

@@ -210,6 +210,7 @@ impl Lowerer<'_> {
             "Max" => OpCode::Max,
             "Mod" if attr_i(node, "fmod", 0) != 0 => OpCode::Fmod,
             "Mod" => OpCode::Mod,
+            "PRelu" => OpCode::PRelu,
             _ => OpCode::Div,
         };
         // Quantized Add/Mul: DQ(a) op DQ(b) → [act] → Q.

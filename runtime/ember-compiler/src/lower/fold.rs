@@ -2,6 +2,7 @@
 //! arithmetic and conversions of host tensors, and their bytes when a
 //! runtime op reads them.
 
+use ember_runtime::kernels::half::{f32_to_bf16, f32_to_f16};
 use ember_runtime::DType;
 use ndarray::{ArrayD, IxDyn};
 
@@ -77,6 +78,15 @@ pub(super) fn const_bytes(c: &HostTensor, dtype: DType) -> Vec<u8> {
         DType::F32 => v.iter().flat_map(|&x| (x as f32).to_le_bytes()).collect(),
         DType::I32 => v.iter().flat_map(|&x| (x as i32).to_le_bytes()).collect(),
         DType::I16 => v.iter().flat_map(|&x| (x as i16).to_le_bytes()).collect(),
+        DType::U16 => v.iter().flat_map(|&x| (x as u16).to_le_bytes()).collect(),
+        DType::F16 => v
+            .iter()
+            .flat_map(|&x| f32_to_f16(x as f32).to_le_bytes())
+            .collect(),
+        DType::BF16 => v
+            .iter()
+            .flat_map(|&x| f32_to_bf16(x as f32).to_le_bytes())
+            .collect(),
         DType::I8 => v.iter().map(|&x| x as i8 as u8).collect(),
         DType::U8 => v.iter().map(|&x| x as u8).collect(),
     }
@@ -121,6 +131,7 @@ pub(super) fn fold_binary(op: &str, a: &HostTensor, b: &HostTensor) -> Option<Ho
             }
         })?,
         "Fmod" => zip(|p, q| p % q)?,
+        "PRelu" => zip(|p, q| if p < 0.0 { p * q } else { p })?,
         "Mod" if int => zip(|p, q| p - q * (p / q).floor())?,
         "Mod" => zip(|p, q| p % q)?,
         _ => return None,

@@ -89,7 +89,7 @@ pub(super) fn view3(a: &Act, target: &[usize]) -> Option<([usize; 3], [usize; 3]
 
 impl Lowerer<'_> {
     /// Returns `a` with layout `want`, inserting a physical transpose if needed.
-    fn in_layout(&mut self, a: Act, want: &[usize], name: &str) -> Act {
+    pub(super) fn in_layout(&mut self, a: Act, want: &[usize], name: &str) -> Act {
         if a.perm == want {
             return a;
         }

@@ -36,7 +36,18 @@ impl Lowerer<'_> {
     pub(super) fn lower_matmul(&mut self, node: &NodeProto) -> Result<()> {
         let gemm = node.op_type == "Gemm";
         if gemm && attr_i(node, "transA", 0) != 0 {
-            return Err(unsupported(node, "transA=1"));
+            // Aᵀ is a view of A; lower the Gemm on that view.
+            let a = self.req_input(node, 0)?;
+            if self.input_rank(node, 0) != Some(2) {
+                return Err(unsupported(node, "transA=1 on an A that is not 2-D"));
+            }
+            let name = format!("{}.A_transposed", Self::out_name(node));
+            self.vals
+                .insert(name.clone(), super::shape::transposed(a, &[1, 0])?);
+            let mut n = node.clone();
+            n.input[0] = name;
+            n.attribute.retain(|a| a.name != "transA");
+            return self.lower_matmul(&n);
         }
         let trans_b = gemm && attr_i(node, "transB", 0) != 0;
         let (alpha, beta) = (attr_f(node, "alpha", 1.0), attr_f(node, "beta", 1.0));
@@ -165,7 +176,23 @@ impl Lowerer<'_> {
             if let Some(c) = self.const_input(node, 2)? {
                 let c = c.to_f32_array();
                 if c.len() != n_out && c.len() != 1 {
-                    return Err(unsupported(node, "C must broadcast along the output width"));
+                    // A C that varies along the rows: A·B, then + β·C.
+                    let prod = format!("{out}.product");
+                    let cname = format!("{out}.C");
+                    let mut mm = node.clone();
+                    mm.input.truncate(2);
+                    mm.output = vec![prod.clone()];
+                    self.lower_matmul(&mm)?;
+                    let c = HostTensor::F32(c.mapv(|v| v * beta));
+                    self.vals.insert(cname.clone(), Val::Const(c));
+                    let add = NodeProto {
+                        op_type: "Add".into(),
+                        name: node.name.clone(),
+                        input: vec![prod, cname],
+                        output: vec![out],
+                        ..Default::default()
+                    };
+                    return self.lower_binary(0, &add);
                 }
                 bias = Some(
                     (0..n_out)

@@ -117,10 +117,17 @@ pub(crate) struct Lowerer<'p> {
     vals: HashMap<String, Val>,
     consumers: HashMap<String, Vec<usize>>,
     graph_outputs: HashSet<String>,
+    /// Declared ONNX element types of the graph outputs.
+    output_types: HashMap<String, i32>,
     done: Vec<bool>,
     rounding: Rounding,
+    /// The model's version of the default ONNX domain (some operators
+    /// changed meaning across versions).
+    opset: i64,
     /// Dequantized copies already emitted, by (source, scale bits, zero point).
     dq_cache: HashMap<(TId, u32, i32), TId>,
+    /// f32 copies of 16-bit float values already emitted, by source.
+    widened: HashMap<TId, TId>,
     /// Values produced by the dynamic quantization pattern, by name
     /// ([`dynamic_quant`]).
     dynq: HashMap<String, dynamic_quant::DynQ>,
@@ -131,6 +138,7 @@ impl<'p> Lowerer<'p> {
     pub fn new(
         graph: &'p GraphProto,
         rounding: Rounding,
+        opset: i64,
         input_shapes: &HashMap<String, Vec<usize>>,
     ) -> Result<Self> {
         let mut lw = Lowerer {
@@ -139,9 +147,20 @@ impl<'p> Lowerer<'p> {
             vals: HashMap::new(),
             consumers: HashMap::new(),
             graph_outputs: graph.output.iter().map(|o| o.name.clone()).collect(),
+            output_types: graph
+                .output
+                .iter()
+                .filter_map(|o| {
+                    let tract_onnx::pb::type_proto::Value::TensorType(t) =
+                        o.r#type.as_ref()?.value.as_ref()?;
+                    Some((o.name.clone(), t.elem_type))
+                })
+                .collect(),
             done: vec![false; graph.node.len()],
             rounding,
+            opset,
             dq_cache: HashMap::new(),
+            widened: HashMap::new(),
             dynq: HashMap::new(),
         };
         for init in &graph.initializer {
@@ -163,8 +182,17 @@ impl<'p> Lowerer<'p> {
             let t = lw.g.activation(&inp.name, dtype, shape.clone(), None);
             lw.g.inputs.push(t);
             let perm = identity(shape.len());
-            lw.vals
-                .insert(inp.name.clone(), Val::Act(Act { t, shape, perm }));
+            let mut a = Act { t, shape, perm };
+            if dtype.is_edge_only() {
+                // Computed in f32 / i32 from here on.
+                let wide = if matches!(dtype, DType::F16 | DType::BF16) {
+                    DType::F32
+                } else {
+                    DType::I32
+                };
+                a = lw.emit_cast(a, wide, &format!("{}.{}", inp.name, wide.name()));
+            }
+            lw.vals.insert(inp.name.clone(), Val::Act(a));
         }
         if lw.g.inputs.is_empty() {
             return Err(malformed("the graph has no runtime inputs"));
@@ -196,7 +224,17 @@ impl<'p> Lowerer<'p> {
                     self.output_const(name, &c)
                 }
             };
-            let a = self.in_rowmajor(a, name)?;
+            let mut a = self.in_rowmajor(a, name)?;
+            // A 16-bit output is computed wide and converted at the end.
+            let declared = self
+                .output_types
+                .get(name)
+                .and_then(|&t| cast::runtime_dtype_of(t));
+            if let Some(d) = declared.filter(|d| d.is_edge_only()) {
+                if self.g.tensors[a.t].dtype != d {
+                    a = self.emit_cast(a, d, &format!("{name}.{}", d.name()));
+                }
+            }
             let mut t = a.t;
             // An output must own its bytes: copy if it is a graph input,
             // another output, or a view.
@@ -373,29 +411,20 @@ fn value_info(
             v.name
         )));
     };
-    let dtype = match tt.elem_type {
-        1 => DType::F32,
-        3 => DType::I8,
-        2 => DType::U8,
-        6 => DType::I32,
-        // int64 ids and masks run as int32: values past 2^31 are not token
-        // ids, and 64-bit lanes would double their memory on the device.
-        7 => DType::I32,
-        // Booleans are bytes 0/1, as the comparisons produce them.
-        9 => DType::U8,
-        // Double runs as float: an edge device has no use for 64-bit
-        // lanes, and every kernel is f32.
-        11 => DType::F32,
-        other => {
-            return Err(CompileError::Unsupported {
-                op_type: "graph input".into(),
-                node: v.name.clone(),
-                what: format!(
-                    "element type {other} (supported: float, double as float, int8, uint8, int32, int64 as int32, bool)"
-                ),
-            })
-        }
-    };
+    // int64 ids and masks run as int32: values past 2^31 are not token ids,
+    // and 64-bit lanes would double their memory on the device. Double runs
+    // as float: an edge device has no use for 64-bit lanes, and every
+    // kernel is f32. Booleans are bytes 0/1, as the comparisons produce
+    // them. The 16-bit types are converted to f32 / i32 on the way in.
+    let dtype = cast::runtime_dtype_of(tt.elem_type).ok_or_else(|| CompileError::Unsupported {
+        op_type: "graph input".into(),
+        node: v.name.clone(),
+        what: format!(
+            "element type {} (type {}) is not supported (float, double as float, float16, bfloat16, int8, uint8, int16, uint16, int32, int64 as int32, bool are)",
+            crate::tensor::onnx_type_name(tt.elem_type),
+            tt.elem_type
+        ),
+    })?;
     if let Some(s) = overrides.get(&v.name) {
         if let Some(i) = s.iter().position(|&d| d == 0) {
             return Err(CompileError::Unsupported {

@@ -3,10 +3,11 @@
 //! add per channel) and `LayerNormalization` over the last axis.
 
 use ember_runtime::format::OpCode;
+use ember_runtime::kernels::unary::{UnaryFn, UnaryOp};
 use ember_runtime::ops::{binary, conv, fully_connected, layer_norm, Bounds, Params};
 use ember_runtime::DType;
 use ndarray::{ArrayD, IxDyn};
-use tract_onnx::pb::NodeProto;
+use tract_onnx::pb::{AttributeProto, NodeProto};
 
 use super::attrs::{attr_f, attr_i, axis_of, unsupported};
 use super::fold::broadcast_to;
@@ -128,12 +129,83 @@ impl Lowerer<'_> {
         Ok(())
     }
 
+    /// LayerNormalization whose mean or inverse standard deviation is
+    /// used: lowered step by step as ONNX defines it (in f32), so those
+    /// intermediate values exist as tensors.
+    fn lower_layer_norm_steps(&mut self, node: &NodeProto, axis: usize, rank: usize) -> Result<()> {
+        let out = Self::out_name(node);
+        let eps = attr_f(node, "epsilon", 1e-5);
+        let t = |s: &str| format!("{out}.{s}");
+        let axes = AttributeProto {
+            name: "axes".into(),
+            ints: (axis as i64..rank as i64).collect(),
+            r#type: 7, // INTS
+            ..Default::default()
+        };
+        let step = |op: &str, inputs: &[String], output: String| NodeProto {
+            op_type: op.into(),
+            name: format!("{}.{}", node.name, output),
+            input: inputs.to_vec(),
+            output: vec![output],
+            attribute: if op == "ReduceMean" {
+                vec![axes.clone()]
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        };
+        self.vals.insert(
+            t("epsilon"),
+            Val::Const(HostTensor::F32(ArrayD::from_elem(IxDyn(&[]), eps))),
+        );
+        let x = node.input[0].clone();
+        self.lower_reduce(&step("ReduceMean", std::slice::from_ref(&x), t("mean")))?;
+        self.lower_binary(0, &step("Sub", &[x, t("mean")], t("centered")))?;
+        self.lower_binary(
+            0,
+            &step("Mul", &[t("centered"), t("centered")], t("squared")),
+        )?;
+        self.lower_reduce(&step("ReduceMean", &[t("squared")], t("variance")))?;
+        self.lower_binary(
+            0,
+            &step("Add", &[t("variance"), t("epsilon")], t("var_eps")),
+        )?;
+        self.lower_sqrt(&step("Sqrt", &[t("var_eps")], t("std")))?;
+        self.lower_unary(
+            &step("Reciprocal", &[t("std")], t("inv_std")),
+            UnaryFn::of(UnaryOp::Reciprocal),
+        )?;
+        self.lower_binary(
+            0,
+            &step("Mul", &[t("centered"), t("inv_std")], t("normalized")),
+        )?;
+        let has_bias = node.input.get(2).is_some_and(|s| !s.is_empty());
+        let scaled = if has_bias { t("scaled") } else { out.clone() };
+        let scale = node.input.get(1).cloned().unwrap_or_default();
+        self.lower_binary(0, &step("Mul", &[t("normalized"), scale], scaled.clone()))?;
+        if has_bias {
+            self.lower_binary(
+                0,
+                &step("Add", &[scaled, node.input[2].clone()], out.clone()),
+            )?;
+        }
+        for (k, name) in [(1, t("mean")), (2, t("inv_std"))] {
+            if let Some(o) = node.output.get(k).filter(|o| !o.is_empty()) {
+                let v = self.vals.get(&name).cloned().ok_or_else(|| {
+                    malformed(format!("node '{}': {name} was not produced", node.name))
+                })?;
+                self.vals.insert(o.clone(), v);
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn lower_layer_norm(&mut self, node: &NodeProto) -> Result<()> {
         let x = self.float_act(&node.input[0], "LayerNormalization")?;
         let rank = x.shape.len();
         let axis = axis_of(node, attr_i(node, "axis", -1), rank)?;
         if node.output.len() > 1 && node.output[1..].iter().any(|o| !o.is_empty()) {
-            return Err(unsupported(node, "the mean / inverse std-dev outputs"));
+            return self.lower_layer_norm_steps(node, axis, rank);
         }
         // Normalized over `axis` and every axis after it: rows of `d`.
         let norm_shape = x.shape[axis..].to_vec();

@@ -8,7 +8,8 @@ use ember_runtime::ops::{pool, Bounds};
 use ember_runtime::DType;
 use tract_onnx::pb::NodeProto;
 
-use super::attrs::{attr_i, attr_ints, unsupported};
+use super::attrs::{attr_i, attr_ints, attr_s, unsupported};
+use super::conv::widened_to_2d;
 use super::fusion::ActBounds;
 use super::layout::{permuted, NHWC};
 use super::{Act, Lowerer, Val};
@@ -20,6 +21,9 @@ impl Lowerer<'_> {
         let avg = node.op_type.contains("Average");
         let out = Self::out_name(node);
         let xv = self.req_input(node, 0)?;
+        if matches!(&xv, Val::Act(a) | Val::DqAct { src: a, .. } if a.shape.len() == 3) {
+            return self.lower_pool1d(node, xv);
+        }
         // Quantized: DQ → pool → Q with identical params stays int8.
         let qtail = match &xv {
             Val::DqAct { scale, zp, .. } => self
@@ -48,21 +52,29 @@ impl Lowerer<'_> {
             if k.len() != 2 {
                 return Err(unsupported(node, "only 2-D pooling"));
             }
-            if attr_ints(node, "dilations")
-                .map(|d| d.iter().any(|&v| v != 1))
-                .unwrap_or(false)
-            {
-                return Err(unsupported(node, "dilated pooling"));
-            }
             let (kh, kw) = (k[0] as usize, k[1] as usize);
             let (geo, o) = Self::conv_geometry(node, (h, w), (kh, kw), true)?;
             (kh, kw, geo, o)
         };
+        let count_include_pad = avg && attr_i(node, "count_include_pad", 0) != 0;
+        let declared = attr_ints(node, "pads").unwrap_or(vec![0; 4]);
+        let ceil = attr_i(node, "ceil_mode", 0) != 0
+            && attr_s(node, "auto_pad").is_none_or(|a| a == "NOTSET");
+        if count_include_pad
+            && ceil
+            && declared.len() == 4
+            && (geo.pad_bottom as i64 != declared[2] || geo.pad_right as i64 != declared[3])
+        {
+            return Err(unsupported(
+                node,
+                "ceil_mode=1 with count_include_pad=1 where a window overhangs the padding",
+            ));
+        }
         let pool = PoolParams {
             kh,
             kw,
             win: geo,
-            count_include_pad: attr_i(node, "count_include_pad", 0) != 0,
+            count_include_pad,
         };
         let oshape = vec![n, c, oh, ow];
         let opcode = if avg {
@@ -101,6 +113,36 @@ impl Lowerer<'_> {
                 perm: NHWC.to_vec(),
             }),
         );
+        Ok(())
+    }
+
+    /// 1-D pooling (`[N, C, L]`) as 2-D pooling of height 1.
+    fn lower_pool1d(&mut self, node: &NodeProto, xv: Val) -> Result<()> {
+        let tag = format!("{}.2d", node.name);
+        let (xs, ys) = (format!("{tag}.x"), format!("{tag}.y"));
+        let x4 = match xv {
+            Val::Act(a) => Val::Act(self.unsqueeze_act(a, 2, &xs)),
+            Val::DqAct { src, scale, zp } => Val::DqAct {
+                src: self.unsqueeze_act(src, 2, &xs),
+                scale,
+                zp,
+            },
+            _ => return Err(unsupported(node, "pooling of a constant")),
+        };
+        self.vals.insert(xs.clone(), x4);
+        let mut n2 = widened_to_2d(node);
+        n2.input[0] = xs;
+        n2.output = vec![ys.clone()];
+        self.lower_pool(&n2)?;
+        let Some(Val::Act(y)) = self.vals.get(&ys).cloned() else {
+            return Err(malformed(format!(
+                "node '{}': 1-D pooling produced no tensor",
+                node.name
+            )));
+        };
+        let out = Self::out_name(node);
+        let y3 = self.squeeze_act(y, 2, &out);
+        self.vals.insert(out, Val::Act(y3));
         Ok(())
     }
 }

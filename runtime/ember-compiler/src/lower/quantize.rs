@@ -157,6 +157,16 @@ impl Lowerer<'_> {
     pub(super) fn float_act(&mut self, name: &str, ctx: &str) -> Result<Act> {
         match self.vals.get(name).cloned() {
             Some(Val::Act(a)) if self.g.tensors[a.t].dtype == DType::F32 => Ok(a),
+            // 16-bit floats (a Cast to float16 inside the graph) compute in f32.
+            Some(Val::Act(a)) if matches!(self.g.tensors[a.t].dtype, DType::F16 | DType::BF16) => {
+                if let Some(&t) = self.widened.get(&a.t) {
+                    return Ok(Act { t, ..a });
+                }
+                let src = a.t;
+                let w = self.emit_cast(a, DType::F32, &format!("{name}.f32"));
+                self.widened.insert(src, w.t);
+                Ok(w)
+            }
             Some(Val::DqAct { src, scale, zp }) => {
                 let key = (src.t, scale.to_bits(), zp);
                 if let Some(&t) = self.dq_cache.get(&key) {

@@ -4,12 +4,13 @@
 //! when their inputs are constants), `Concat` and `Pad`.
 
 use ember_runtime::format::OpCode;
+use ember_runtime::kernels::pad::PadMode;
 use ember_runtime::ops::{concat, pad, NoParams, PerAxis};
 use ember_runtime::DType;
 use ndarray::{ArrayD, Axis, IxDyn};
 use tract_onnx::pb::NodeProto;
 
-use super::attrs::{attr, attr_f, attr_i, attr_ints, attr_s, unsupported};
+use super::attrs::{attr, attr_f, attr_i, attr_ints, attr_s, axis_of, unsupported};
 use super::fold::{broadcast_shape, broadcast_to, like_dtype, scalar_of};
 use super::layout::{identity, inverse, permuted};
 use super::{dequant_const, Act, Lowerer, Val};
@@ -175,30 +176,7 @@ impl Lowerer<'_> {
                 node.name
             )));
         }
-        let tr = |a: Act| -> Act {
-            let inv = inverse(&p);
-            Act {
-                t: a.t,
-                shape: permuted(&a.shape, &p),
-                perm: a.perm.iter().map(|&q| inv[q]).collect(),
-            }
-        };
-        let v = match x {
-            Val::Const(c) => Val::Const(c.map_layout(|a| Ok(a.permuted_axes(IxDyn(&p))))?),
-            Val::DqConst { .. } => Val::Const(HostTensor::F32(
-                dequant_const(&x)?
-                    .permuted_axes(IxDyn(&p))
-                    .as_standard_layout()
-                    .to_owned(),
-            )),
-            Val::Act(a) => Val::Act(tr(a)),
-            Val::DqAct { src, scale, zp } => Val::DqAct {
-                src: tr(src),
-                scale,
-                zp,
-            },
-        };
-        self.set(node, 0, v);
+        self.set(node, 0, transposed(x, &p)?);
         Ok(())
     }
 
@@ -394,14 +372,19 @@ impl Lowerer<'_> {
     }
 
     pub(super) fn lower_pad(&mut self, node: &NodeProto) -> Result<()> {
-        let mode = attr_s(node, "mode").unwrap_or_else(|| "constant".into());
-        if mode != "constant" {
-            return Err(unsupported(
-                node,
-                format!("mode={mode} (only constant padding)"),
-            ));
-        }
-        let pads = match self.const_input(node, 1)? {
+        let mode = match attr_s(node, "mode").as_deref().unwrap_or("constant") {
+            "constant" => None,
+            "edge" => Some(PadMode::Edge),
+            "reflect" => Some(PadMode::Reflect),
+            "wrap" => Some(PadMode::Wrap),
+            other => {
+                return Err(unsupported(
+                    node,
+                    format!("mode={other} (constant, edge, reflect and wrap are supported)"),
+                ))
+            }
+        };
+        let mut pads = match self.const_input(node, 1)? {
             Some(p) => p.to_i64(),
             None => {
                 attr_ints(node, "pads").ok_or_else(|| unsupported(node, "pads must be constant"))?
@@ -411,15 +394,34 @@ impl Lowerer<'_> {
             .const_input(node, 2)?
             .map(|v| v.to_f64()[0])
             .unwrap_or(attr_f(node, "value", 0.0) as f64);
-        if node.input.get(3).map(|s| !s.is_empty()).unwrap_or(false) {
-            return Err(unsupported(node, "the axes input"));
-        }
         let xv = self.req_input(node, 0)?;
         let (x, quant) = match &xv {
             Val::DqAct { src, scale, zp } => (src.clone(), Some((*scale, *zp))),
             _ => (self.float_act(&node.input[0], &node.op_type)?, None),
         };
         let r = x.shape.len();
+        if node.input.get(3).is_some_and(|s| !s.is_empty()) {
+            // `axes` (opset 18): the pads name only those axes.
+            let axes = self
+                .const_input(node, 3)?
+                .ok_or_else(|| unsupported(node, "axes must be constant"))?
+                .to_i64();
+            if pads.len() != 2 * axes.len() {
+                return Err(malformed(format!(
+                    "node '{}': {} pads for {} axes",
+                    node.name,
+                    pads.len(),
+                    axes.len()
+                )));
+            }
+            let mut full = vec![0i64; 2 * r];
+            for (k, &a) in axes.iter().enumerate() {
+                let a = axis_of(node, a, r)?;
+                full[a] = pads[k];
+                full[r + a] = pads[axes.len() + k];
+            }
+            pads = full;
+        }
         if pads.len() != 2 * r || pads.iter().any(|&p| p < 0) {
             return Err(unsupported(node, "pads must be 2×rank non-negative values"));
         }
@@ -443,6 +445,7 @@ impl Lowerer<'_> {
             before: PerAxis::new(&permuted(&before, &x.perm)),
             after: PerAxis::new(&permuted(&after, &x.perm)),
             value: v,
+            mode,
         };
         let y = self
             .g
@@ -465,4 +468,33 @@ impl Lowerer<'_> {
         self.vals.insert(out, v);
         Ok(())
     }
+}
+
+/// `x` with its axes permuted by `p` (a permutation of its rank): free for
+/// runtime values (a new logical view of the same bytes), folded for
+/// constants.
+pub(super) fn transposed(x: Val, p: &[usize]) -> Result<Val> {
+    let tr = |a: Act| -> Act {
+        let inv = inverse(p);
+        Act {
+            t: a.t,
+            shape: permuted(&a.shape, p),
+            perm: a.perm.iter().map(|&q| inv[q]).collect(),
+        }
+    };
+    Ok(match x {
+        Val::Const(c) => Val::Const(c.map_layout(|a| Ok(a.permuted_axes(IxDyn(p))))?),
+        Val::DqConst { .. } => Val::Const(HostTensor::F32(
+            dequant_const(&x)?
+                .permuted_axes(IxDyn(p))
+                .as_standard_layout()
+                .to_owned(),
+        )),
+        Val::Act(a) => Val::Act(tr(a)),
+        Val::DqAct { src, scale, zp } => Val::DqAct {
+            src: tr(src),
+            scale,
+            zp,
+        },
+    })
 }

@@ -1,4 +1,7 @@
-//! `Softmax` over the last axis (float, or int8 in the QDQ pattern).
+//! `Softmax` over any axis (float, or int8 in the QDQ pattern). The kernel
+//! normalizes the physical last axis: the compiler brings the softmax axis
+//! there by a layout change (opset 13 on), or flattens the input to 2-D the
+//! way opsets 1–12 define the operator.
 
 use ember_runtime::format::OpCode;
 use ember_runtime::kernels::softmax::softmax_params_s8;
@@ -6,7 +9,8 @@ use ember_runtime::ops::softmax;
 use ember_runtime::{DType, Rounding};
 use tract_onnx::pb::NodeProto;
 
-use super::attrs::{attr_i, unsupported};
+use super::attrs::{attr_i, axis_of, unsupported};
+use super::layout::{identity, permuted};
 use super::{Act, Lowerer, Val};
 use crate::error::Result;
 
@@ -18,17 +22,15 @@ impl Lowerer<'_> {
             Val::Act(a) | Val::DqAct { src: a, .. } => a.shape.clone(),
             _ => return Err(unsupported(node, "softmax of a constant")),
         };
-        let rank = shape.len() as i64;
-        let mut axis = attr_i(node, "axis", -1);
-        if axis < 0 {
-            axis += rank;
-        }
-        if axis != rank - 1 {
-            return Err(unsupported(
-                node,
-                format!("softmax over axis {axis} (only the last axis is supported)"),
-            ));
-        }
+        let rank = shape.len();
+        let legacy = self.opset < 13;
+        let axis = axis_of(
+            node,
+            attr_i(node, "axis", if legacy { 1 } else { -1 }),
+            rank,
+        )?;
+        // Opsets 1–12 normalize over all axes from `axis` on, as one.
+        let flatten = legacy && axis + 1 != rank;
         let tail = match &xv {
             Val::DqAct { .. } => self
                 .match_qtail(&out)
@@ -39,7 +41,7 @@ impl Lowerer<'_> {
             let ok_tflite = tail.scale == 1.0 / 256.0 && tail.zp == -128;
             if self.rounding == Rounding::OnnxFloat || ok_tflite {
                 self.mark(&tail.nodes);
-                let x = self.in_rowmajor(src.clone(), &node.name)?;
+                let x = self.softmax_view(src.clone(), axis, flatten, &node.name)?;
                 self.g.set_quant(x.t, Some((*scale, *zp)));
                 let fixed = (self.rounding == Rounding::TfliteFixedPoint).then(|| {
                     let (m, s, d) = softmax_params_s8(*scale, 1.0);
@@ -53,18 +55,21 @@ impl Lowerer<'_> {
                 let y = self.g.activation(
                     &tail.out_name,
                     DType::I8,
-                    x.shape.clone(),
+                    permuted(&x.shape, &x.perm),
                     Some((tail.scale, tail.zp)),
                 );
                 self.g
                     .push(OpCode::Softmax, vec![Some(x.t)], y, &params, &node.name);
-                self.vals.insert(tail.out_name, Val::Act(Act { t: y, ..x }));
+                let y = self.softmax_unview(Act { t: y, ..x }, &shape, flatten, &node.name)?;
+                self.vals.insert(tail.out_name, Val::Act(y));
                 return Ok(());
             }
         }
         let x = self.float_act(&node.input[0], &node.op_type)?;
-        let x = self.in_rowmajor(x, &node.name)?;
-        let y = self.g.activation(&out, DType::F32, x.shape.clone(), None);
+        let x = self.softmax_view(x, axis, flatten, &node.name)?;
+        let y = self
+            .g
+            .activation(&out, DType::F32, permuted(&x.shape, &x.perm), None);
         self.g.push(
             OpCode::Softmax,
             vec![Some(x.t)],
@@ -75,7 +80,41 @@ impl Lowerer<'_> {
             },
             &node.name,
         );
-        self.vals.insert(out, Val::Act(Act { t: y, ..x }));
+        let y = self.softmax_unview(Act { t: y, ..x }, &shape, flatten, &node.name)?;
+        self.vals.insert(out, Val::Act(y));
         Ok(())
+    }
+
+    /// `x` laid out so that the softmax axis is the physical last one: a
+    /// 2-D `[outer, inner]` view when `flatten`, else a layout with `axis`
+    /// innermost (free when it already is).
+    fn softmax_view(&mut self, x: Act, axis: usize, flatten: bool, name: &str) -> Result<Act> {
+        if flatten {
+            let outer = x.shape[..axis].iter().product();
+            let inner = x.shape[axis..].iter().product();
+            return self.reshape_act(x, vec![outer, inner], name);
+        }
+        let mut want: Vec<usize> = identity(x.shape.len())
+            .into_iter()
+            .filter(|&d| d != axis)
+            .collect();
+        want.push(axis);
+        Ok(self.in_layout(x, &want, name))
+    }
+
+    /// The softmax result `y` (laid out as [`Self::softmax_view`] made it)
+    /// seen with the operator's output shape.
+    fn softmax_unview(
+        &mut self,
+        y: Act,
+        shape: &[usize],
+        flatten: bool,
+        name: &str,
+    ) -> Result<Act> {
+        if flatten {
+            self.reshape_act(y, shape.to_vec(), name)
+        } else {
+            Ok(y)
+        }
     }
 }

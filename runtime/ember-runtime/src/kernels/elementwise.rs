@@ -227,6 +227,8 @@ pub enum BinaryOp {
     Mod,
     /// Remainder with the dividend's sign (C's `fmod`, `%` on integers)
     Fmod,
+    /// a where a ≥ 0, else a × b (b is the slope)
+    PRelu,
 }
 
 impl BinaryOp {
@@ -244,6 +246,8 @@ impl BinaryOp {
             BinaryOp::Min => a.min(b),
             BinaryOp::Max => a.max(b),
             BinaryOp::Mod | BinaryOp::Fmod => libm::fmodf(a, b),
+            BinaryOp::PRelu if a < 0.0 => a * b,
+            BinaryOp::PRelu => a,
         }
     }
 
@@ -269,6 +273,8 @@ impl BinaryOp {
             },
             BinaryOp::Min => a.min(b),
             BinaryOp::Max => a.max(b),
+            BinaryOp::PRelu if a < 0 => a.wrapping_mul(b),
+            BinaryOp::PRelu => a,
             BinaryOp::Fmod => a.checked_rem(b).or((b != 0).then_some(0))?,
             BinaryOp::Mod => {
                 let r = a.checked_rem(b).or((b != 0).then_some(0))?;
@@ -307,7 +313,7 @@ pub fn binary_f32(
             }
         };
     }
-    each!(Add, Sub, Mul, Div, Pow, Min, Max, Mod, Fmod);
+    each!(Add, Sub, Mul, Div, Pow, Min, Max, Mod, Fmod, PRelu);
     Ok(())
 }
 

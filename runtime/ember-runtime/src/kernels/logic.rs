@@ -6,6 +6,7 @@
 
 use super::broadcast::Broadcast;
 use super::check_len;
+use super::half::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 use crate::error::{Error, Result};
 use crate::format::DType;
 
@@ -20,7 +21,7 @@ pub struct Elems<'a> {
 pub const fn elem_size(dtype: DType) -> usize {
     match dtype {
         DType::I8 | DType::U8 => 1,
-        DType::I16 => 2,
+        DType::I16 | DType::F16 | DType::BF16 | DType::U16 => 2,
         DType::I32 | DType::F32 => 4,
     }
 }
@@ -44,6 +45,9 @@ impl<'a> Elems<'a> {
             DType::I8 => b[i] as i8 as f64,
             DType::U8 => b[i] as f64,
             DType::I16 => i16::from_le_bytes([b[2 * i], b[2 * i + 1]]) as f64,
+            DType::U16 => u16::from_le_bytes([b[2 * i], b[2 * i + 1]]) as f64,
+            DType::F16 => f16_to_f32(u16::from_le_bytes([b[2 * i], b[2 * i + 1]])) as f64,
+            DType::BF16 => bf16_to_f32(u16::from_le_bytes([b[2 * i], b[2 * i + 1]])) as f64,
             DType::I32 => {
                 i32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]) as f64
             }
@@ -54,16 +58,22 @@ impl<'a> Elems<'a> {
     }
 }
 
-/// Writes `v` as element `i` of `y` (dtype `dtype`): floats round to f32,
-/// integers truncate toward zero and saturate (NaN → 0).
+/// Writes `v` as element `i` of `y` (dtype `dtype`): floats round to the
+/// nearest (16-bit ones through f32); integers truncate toward zero and
+/// wrap to the narrower type like numpy's `astype` (NaN → 0; beyond the
+/// int64 range, saturated first).
 #[inline]
 fn put(y: &mut [u8], dtype: DType, i: usize, v: f64) {
+    let w = v as i64;
     match dtype {
-        DType::I8 => y[i] = v as i8 as u8,
-        DType::U8 => y[i] = v as u8,
-        DType::I16 => y[2 * i..2 * i + 2].copy_from_slice(&(v as i16).to_le_bytes()),
-        DType::I32 => y[4 * i..4 * i + 4].copy_from_slice(&(v as i32).to_le_bytes()),
+        DType::I8 => y[i] = w as u8,
+        DType::U8 => y[i] = w as u8,
+        DType::I16 => y[2 * i..2 * i + 2].copy_from_slice(&(w as i16).to_le_bytes()),
+        DType::U16 => y[2 * i..2 * i + 2].copy_from_slice(&(w as u16).to_le_bytes()),
+        DType::I32 => y[4 * i..4 * i + 4].copy_from_slice(&(w as i32).to_le_bytes()),
         DType::F32 => y[4 * i..4 * i + 4].copy_from_slice(&(v as f32).to_le_bytes()),
+        DType::F16 => y[2 * i..2 * i + 2].copy_from_slice(&f32_to_f16(v as f32).to_le_bytes()),
+        DType::BF16 => y[2 * i..2 * i + 2].copy_from_slice(&f32_to_bf16(v as f32).to_le_bytes()),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod elementwise;
 mod erf_table;
 pub mod fully_connected;
 pub mod gather;
+pub mod half;
 pub mod layer_norm;
 pub mod logic;
 pub mod matmul;
@@ -29,6 +30,7 @@ pub mod pool;
 pub mod quant;
 pub mod quantize;
 pub mod reduce;
+pub mod slice;
 pub mod softmax;
 pub mod transpose;
 pub mod unary;
@@ -83,6 +85,11 @@ pub struct Window {
 }
 
 impl Window {
+    /// Whether either dilation differs from 1.
+    pub fn is_dilated(&self) -> bool {
+        self.dil_h != 1 || self.dil_w != 1
+    }
+
     /// Output height and width for an `in_h × in_w` input and a `kh × kw`
     /// kernel under this window; `None` when the window does not fit.
     pub fn out_hw(&self, in_h: usize, in_w: usize, kh: usize, kw: usize) -> Option<(usize, usize)> {

@@ -1,6 +1,7 @@
 //! Element-wise arithmetic with numpy broadcasting ([`OpCode::Add`],
 //! [`OpCode::Sub`], [`OpCode::Mul`], [`OpCode::Div`], [`OpCode::Pow`],
-//! [`OpCode::Min`], [`OpCode::Max`], [`OpCode::Mod`], [`OpCode::Fmod`]):
+//! [`OpCode::Min`], [`OpCode::Max`], [`OpCode::Mod`], [`OpCode::Fmod`],
+//! [`OpCode::PRelu`]):
 //! f32 and i32, and int8 Add and Mul.
 
 use super::ctx::{broadcasts, cast, cast_mut, Ctx};
@@ -380,6 +381,7 @@ fn binary_op(op: OpCode) -> BinaryOp {
         OpCode::Max => BinaryOp::Max,
         OpCode::Mod => BinaryOp::Mod,
         OpCode::Fmod => BinaryOp::Fmod,
+        OpCode::PRelu => BinaryOp::PRelu,
         _ => BinaryOp::Div,
     }
 }

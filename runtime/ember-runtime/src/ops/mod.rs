@@ -20,7 +20,7 @@
 //! are generated from it.
 
 use crate::error::{Error, Result};
-use crate::format::REFERENCE_VARIANT;
+use crate::format::{DType, Storage, REFERENCE_VARIANT};
 use crate::kernel_set::KernelSet;
 use crate::model::{Model, OpInfo};
 pub use crate::op_codes::{Kernel, OpCode};
@@ -55,6 +55,9 @@ pub(crate) fn has_scratch(op: &OpInfo<'_>) -> bool {
 const TRANSFORMERS: bool = cfg!(any(not(target_arch = "arm"), feature = "transformers"));
 
 /// What validation says of a `transformer` op on a build without them.
+/// Why an op other than Cast may not touch an edge type.
+const EDGE_ONLY: &str = "only Cast reads or writes f16, bf16, u16 and int16 activations";
+
 const TRANSFORMERS_ABSENT: &str =
     "transformer operators are not in this 32-bit Arm build: enable ember-runtime's `transformers` feature";
 
@@ -111,6 +114,21 @@ macro_rules! declare_dispatch {
         /// the kernel.
         pub(crate) fn validate<S: KernelSet>(model: &Model<'_>, op: &OpInfo<'_>) -> Result<()> {
             let c = Ctx { model, op };
+            if op.opcode != OpCode::Cast {
+                // The edge types are converted by Cast where the graph
+                // meets the caller (int16 constants are packed weights).
+                for i in 0..op.n_inputs {
+                    if let Some(t) = c.opt_input(i)? {
+                        let packed = t.dtype == DType::I16 && t.storage == Storage::Const;
+                        if t.dtype.is_edge_only() && !packed {
+                            return Err(c.err(EDGE_ONLY));
+                        }
+                    }
+                }
+                if c.output()?.dtype.is_edge_only() {
+                    return Err(c.err(EDGE_ONLY));
+                }
+            }
             // Each arm's guard is a constant: the arms of families `S`
             // leaves out, and the validators only they call, are dead code.
             match op.opcode {

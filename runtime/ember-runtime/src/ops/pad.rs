@@ -1,4 +1,5 @@
-//! Constant padding ([`OpCode::Pad`]), int8 and f32.
+//! Padding ([`OpCode::Pad`]), int8 and f32: with a constant, or with the
+//! input's own edge, reflection or wrap.
 
 use super::ctx::{cast, cast_mut, Ctx};
 use super::params::{ParamReader, Params as ParamsTrait, PerAxis};
@@ -7,18 +8,22 @@ use crate::error::Result;
 use crate::format::DType;
 use crate::kernel_set::KernelSet;
 use crate::kernels;
+use crate::kernels::pad::PadMode;
 
-/// Pad params (`2·rank + 1` words): `[before_0, .., before_{r-1}, after_0,
-/// .., after_{r-1}, value]`, the value a quantized integer for int8 or
-/// `f32` bits.
+/// Pad params (`2·rank + 1` words for constant padding, one more for the
+/// other modes): `[before_0, .., before_{r-1}, after_0, .., after_{r-1},
+/// value(, mode)]`, the value a quantized integer for int8 or `f32` bits,
+/// the mode a [`PadMode`] word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Params {
     /// Elements added before each axis.
     pub before: PerAxis,
     /// Elements added after each axis.
     pub after: PerAxis,
-    /// The fill value's word.
+    /// The fill value's word (constant padding).
     pub value: i32,
+    /// Fill from the input instead of with `value`.
+    pub mode: Option<PadMode>,
 }
 
 impl ParamsTrait for Params {
@@ -26,18 +31,23 @@ impl ParamsTrait for Params {
         self.before.encode(out);
         self.after.encode(out);
         out.extend([self.value]);
+        if let Some(m) = self.mode {
+            out.extend([m as i32]);
+        }
     }
 
     fn decode(r: &mut ParamReader<'_>) -> core::result::Result<Self, &'static str> {
         let n = r.remaining();
-        if n.is_multiple_of(2) {
-            return Err("wrong number of params");
-        }
-        let rank = n / 2;
+        let with_mode = n.is_multiple_of(2);
+        let rank = (n - with_mode as usize) / 2;
         Ok(Params {
             before: PerAxis::decode(r, rank)?,
             after: PerAxis::decode(r, rank)?,
             value: r.i32()?,
+            mode: match with_mode {
+                true => Some(PadMode::from_i32(r.i32()?).ok_or("unknown pad mode")?),
+                false => None,
+            },
         })
     }
 }
@@ -86,6 +96,27 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
     let p: Params = c.params()?;
     let x = c.input(0)?;
     let (before, after) = (p.before.as_slice(), p.after.as_slice());
+    if let Some(mode) = p.mode {
+        return match k {
+            Kernel::PadS8 if has::<S>(Kernel::PadS8) => kernels::pad::pad_from_input::<i8>(
+                cast(ins[0])?,
+                x.dims(),
+                before,
+                after,
+                mode,
+                cast_mut(out)?,
+            ),
+            Kernel::PadF32 if has::<S>(Kernel::PadF32) => kernels::pad::pad_from_input::<f32>(
+                cast(ins[0])?,
+                x.dims(),
+                before,
+                after,
+                mode,
+                cast_mut(out)?,
+            ),
+            _ => Err(not_built(c, k)),
+        };
+    }
     match k {
         Kernel::PadS8 if has::<S>(Kernel::PadS8) => kernels::pad::pad::<i8>(
             cast(ins[0])?,

@@ -17,7 +17,7 @@ pub const VARIANT_GLOBAL_AVG_S8: u16 = 1;
 /// pad_left, pad_bottom, pad_right, count_include_pad, act_min, act_max]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Params {
-    /// Window size, strides, paddings (dilation 1) and how averages count.
+    /// Window size, strides, dilations, paddings and how averages count.
     pub pool: PoolParams,
     /// Fused activation clamp.
     pub act: Bounds,
@@ -26,24 +26,30 @@ pub struct Params {
 impl ParamsTrait for Params {
     fn encode(&self, out: &mut impl Extend<i32>) {
         out.extend([self.pool.kh as i32, self.pool.kw as i32]);
-        encode_window(&self.pool.win, false, out);
+        encode_window(&self.pool.win, self.pool.win.is_dilated(), out);
         out.extend([self.pool.count_include_pad as i32]);
         self.act.encode(out);
     }
 
     fn decode(r: &mut ParamReader<'_>) -> core::result::Result<Self, &'static str> {
+        // Undilated windows leave out the two dilation words.
+        let dilated = r.remaining() == DILATED_WORDS;
         let [kh, kw] = r.usizes()?;
         Ok(Params {
             pool: PoolParams {
                 kh,
                 kw,
-                win: decode_window(r, false)?,
+                win: decode_window(r, dilated)?,
                 count_include_pad: r.bool().map_err(|_| "count_include_pad must be 0 or 1")?,
             },
             act: Bounds::decode(r)?,
         })
     }
 }
+
+/// Words of a dilated pool's params: kh, kw, 2 strides, 2 dilations, 4
+/// pads, count_include_pad, 2 bounds.
+const DILATED_WORDS: usize = 13;
 
 pub(crate) const REFERENCE_SCRATCH: bool = false;
 
@@ -90,6 +96,7 @@ pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
                 && kw == xs.w
                 && ys.h == 1
                 && ys.w == 1
+                && !win.is_dilated()
                 && win.pad_top == 0
                 && win.pad_left == 0
                 && win.pad_bottom == 0

@@ -1,0 +1,101 @@
+//! Strided slices: output element `i` (per axis) is input element
+//! `start + i·step` on that axis; steps may be negative (reversed slices).
+
+use crate::error::{Error, Result};
+use crate::format::MAX_RANK;
+
+/// Whether `start + i·step` stays inside `0..n` for every `i < len`
+/// (`len ≥ 1`; the last index is the extreme one).
+pub fn slice_axis_fits(n: usize, start: usize, step: isize, len: usize) -> bool {
+    let last = (len as i128 - 1) * step as i128 + start as i128;
+    len >= 1 && start < n && step != 0 && last >= 0 && last < n as i128
+}
+
+/// Copies the strided slice of `x` (dims `x_dims`, rank ≤ [`MAX_RANK`])
+/// that starts at `start` and moves `step` elements per output index on
+/// each axis into `y` (dims `y_dims`). Every read must land inside `x`.
+pub fn slice<T: Copy>(
+    x: &[T],
+    x_dims: &[usize],
+    start: &[usize],
+    step: &[isize],
+    y: &mut [T],
+    y_dims: &[usize],
+) -> Result<()> {
+    let r = x_dims.len();
+    if r == 0 || r > MAX_RANK || start.len() != r || step.len() != r || y_dims.len() != r {
+        return Err(Error::ShapeMismatch("slice: rank"));
+    }
+    let xn = x_dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let yn = y_dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if xn != Some(x.len()) || yn != Some(y.len()) {
+        return Err(Error::ShapeMismatch("slice: lengths"));
+    }
+    if y.is_empty() {
+        return Ok(());
+    }
+    for d in 0..r {
+        if !slice_axis_fits(x_dims[d], start[d], step[d], y_dims[d]) {
+            return Err(Error::ShapeMismatch("slice: reads outside the input"));
+        }
+    }
+    // Row-major input strides in elements, the per-axis move `step·stride`,
+    // and the offset of the first element (all inside `x`, checked above).
+    let mut moves = [0isize; MAX_RANK];
+    let mut acc = 1usize;
+    let mut src = 0usize;
+    for d in (0..r).rev() {
+        moves[d] = step[d] * acc as isize;
+        src += start[d] * acc;
+        acc *= x_dims[d];
+    }
+    // Odometer over the output index; `src` follows in the input.
+    let mut idx = [0usize; MAX_RANK];
+    let mut src = src as isize;
+    for out in y.iter_mut() {
+        *out = x[src as usize];
+        let mut d = r;
+        while d > 0 {
+            d -= 1;
+            idx[d] += 1;
+            if idx[d] < y_dims[d] {
+                src += moves[d];
+                break;
+            }
+            src -= moves[d] * (idx[d] as isize - 1);
+            idx[d] = 0;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_forward_and_backward() {
+        // x = [[0..4], [4..8], [8..12]]
+        let x: [u8; 12] = core::array::from_fn(|i| i as u8);
+        let mut y = [0u8; 4];
+        // rows 2, 0 (step −2); columns 1, 3 (step 2)
+        slice(&x, &[3, 4], &[2, 1], &[-2, 2], &mut y, &[2, 2]).unwrap();
+        assert_eq!(y, [9, 11, 1, 3]);
+        let mut y = [0u8; 3];
+        slice(&x, &[3, 4], &[1, 3], &[1, -1], &mut y, &[1, 3]).unwrap();
+        assert_eq!(y, [7, 6, 5]);
+    }
+
+    #[test]
+    fn refuses_reads_outside() {
+        let x = [0u32; 6];
+        let mut y = [0u32; 2];
+        let e = slice(&x, &[2, 3], &[0, 2], &[1, 1], &mut y, &[1, 2]);
+        assert!(e.is_err(), "column 3 of 3 is outside");
+        let e = slice(&x, &[2, 3], &[0, 0], &[1, -1], &mut y, &[1, 2]);
+        assert!(e.is_err(), "column −1 is outside");
+        let e = slice(&x, &[2, 3], &[0, 0], &[1, 0], &mut y, &[1, 2]);
+        assert!(e.is_err(), "a zero step is refused");
+        assert!(slice(&x, &[2, 3], &[1, 2], &[1, -2], &mut y, &[1, 2]).is_ok());
+    }
+}
