@@ -338,11 +338,27 @@ pub fn npy_as_tensor(p: &Path, info: &TensorInfo<'_>, quantize: bool) -> Result<
             check(a.len())?;
             a.iter().flat_map(|v| v.to_le_bytes()).collect()
         }
-        // Model validation keeps int16 to constants.
-        DType::I16 => bail!(
-            "'{}' is int16, which no graph input or output can be",
-            info.name
-        ),
+        DType::I16 => {
+            let a = read::<i16>(p)?;
+            check(a.len())?;
+            a.iter().flat_map(|v| v.to_le_bytes()).collect()
+        }
+        DType::U16 => {
+            let a = read::<u16>(p)?;
+            check(a.len())?;
+            a.iter().flat_map(|v| v.to_le_bytes()).collect()
+        }
+        // 16-bit floats from float32 arrays, as the CLI reads them.
+        DType::F16 | DType::BF16 => {
+            let a = read::<f32>(p)?;
+            check(a.len())?;
+            let to = if info.dtype == DType::F16 {
+                ember_runtime::kernels::half::f32_to_f16
+            } else {
+                ember_runtime::kernels::half::f32_to_bf16
+            };
+            a.iter().flat_map(|&v| to(v).to_le_bytes()).collect()
+        }
     };
     Ok(bytes)
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask setup`: rustup targets, QEMU and the aarch64 cross
 //! toolchain, installed only when missing.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result};
@@ -103,4 +104,38 @@ pub(crate) fn apt_install(pkgs: &[&str]) -> Result<()> {
     let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
     args.extend(&pkgs);
     apt(&args)
+}
+
+/// The `onnx` Python package whose backend node tests the conformance test
+/// runs in full.
+pub(crate) const ONNX_PACKAGE: &str = "onnx==1.19.1";
+
+/// Installs [`ONNX_PACKAGE`] (without its dependencies: only its test data
+/// is read) into `target/python/`, once, and returns its node-test folder.
+pub(crate) fn onnx_node_tests() -> Result<PathBuf> {
+    let dir = root()
+        .join("target/python")
+        .join(ONNX_PACKAGE.replace("==", "-"));
+    let node = dir.join("onnx/backend/test/data/node");
+    if node.is_dir() {
+        return Ok(node);
+    }
+    step("setup: the onnx Python package (for its backend node tests)");
+    let python = std::env::var("EMBER_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_pip = Command::new(&python)
+        .args(["-m", "pip", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_pip {
+        apt_install(&["python3-pip"])?;
+    }
+    run(Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "--no-deps", "--target"])
+        .arg(&dir)
+        .arg(ONNX_PACKAGE))
+    .with_context(|| format!("could not install {ONNX_PACKAGE} with {python} -m pip"))?;
+    if !node.is_dir() {
+        anyhow::bail!("{ONNX_PACKAGE} has no node tests at {}", node.display());
+    }
+    Ok(node)
 }

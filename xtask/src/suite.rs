@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::apps::{clip_path, kernel_check_cmd, see_cmd, wake_cmd};
-use crate::setup::{setup, setup_target};
+use crate::setup::{onnx_node_tests, setup, setup_target};
 use crate::{
     boards, cargo, firmware, flash, qemu, root, run, shared, step, NO_STD_CRATES, NO_STD_TARGETS,
 };
@@ -26,10 +26,12 @@ pub(crate) fn test() -> Result<()> {
     run(cargo()
         .args(["fmt", "--all", "--", "--check"])
         .current_dir(root().join("boards")))?;
-    step("unit, end-to-end and CLI tests");
+    let onnx_node = onnx_node_tests()?;
+    step("unit, end-to-end and CLI tests (and the full ONNX node suite)");
     run(cargo()
         .args(["test", "--workspace", "--exclude", "xtask"])
-        .env("EMBER_SHARED", shared()))?;
+        .env("EMBER_SHARED", shared())
+        .env("EMBER_ONNX_NODE_DIR", onnx_node))?;
     step("runtime and audio front end build for bare-metal targets (no_std, no alloc)");
     for t in NO_STD_TARGETS {
         let mut c = cargo();
