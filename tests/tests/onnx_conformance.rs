@@ -371,6 +371,8 @@ const MUST_PASS: &[&str] = &[
     "test_sub_uint16",
     "test_where_example",
     "test_where_long_example",
+    "test_mvn_expanded",
+    "test_mvn_expanded_ver18",
 ];
 
 fn extract() -> PathBuf {

@@ -147,11 +147,17 @@ macro_rules! op_table {
                     MaxPoolF32 = "max_pool_f32",
                 ]
             }
-            /// Softmax over the last axis.
+            /// Softmax and its relatives over the last axis.
             softmax (core) {
                 ops: [
                     /// Softmax over the last axis. Params: [`crate::ops::softmax::Params`].
                     Softmax = 8,
+                    /// Log of the softmax over the last axis (f32). Params:
+                    /// [`crate::ops::softmax::Params`].
+                    LogSoftmax = 37,
+                    /// 1 at the first maximum of each row of the last axis, 0
+                    /// elsewhere (f32). Params: [`crate::ops::softmax::Params`].
+                    Hardmax = 38,
                 ]
                 kernels: [
                     /// f32 softmax.
@@ -160,6 +166,10 @@ macro_rules! op_table {
                     SoftmaxS8 = "softmax_s8",
                     /// int8 softmax through float (onnxruntime).
                     SoftmaxS8Float = "softmax_s8_float",
+                    /// f32 log-softmax.
+                    LogSoftmaxF32 = "log_softmax_f32",
+                    /// f32 hardmax.
+                    HardmaxF32 = "hardmax_f32",
                 ]
             }
             /// Axis permutation.

@@ -18,7 +18,9 @@ use crate::tensor::{from_proto, onnx_type_name, HostTensor};
 impl Lowerer<'_> {
     pub(super) fn lower_constant(&mut self, node: &NodeProto) -> Result<()> {
         let scalar = IxDyn(&[]);
+        let out = Self::out_name(node);
         let t = if let Some(t) = attr(node, "value").and_then(|a| a.t.as_ref()) {
+            self.elem_types.insert(out.clone(), t.data_type);
             from_proto(t)?
         } else if let Some(a) = attr(node, "value_float") {
             HostTensor::F32(ArrayD::from_elem(scalar, a.f))
@@ -41,6 +43,14 @@ impl Lowerer<'_> {
                 format!("value form '{form}' (value, value_float(s), value_int(s) are supported)"),
             ));
         };
+        let ty = match &t {
+            HostTensor::F32(_) => 1,
+            HostTensor::I64(_) => 7,
+            HostTensor::I32(_) => 6,
+            HostTensor::I8(_) => 3,
+            HostTensor::U8(_) => 2,
+        };
+        self.elem_types.entry(out).or_insert(ty);
         self.set(node, 0, Val::Const(t));
         Ok(())
     }
@@ -84,8 +94,35 @@ impl Lowerer<'_> {
         self.lower_identity(node)
     }
 
+    /// `CastLike`: a Cast to the element type of its second input.
+    pub(super) fn lower_cast_like(&mut self, node: &NodeProto) -> Result<()> {
+        let like = node
+            .input
+            .get(1)
+            .ok_or_else(|| malformed(format!("node '{}': CastLike needs two inputs", node.name)))?;
+        self.req_input(node, 1)?;
+        let to = self
+            .elem_type(like)
+            .ok_or_else(|| unsupported(node, format!("the element type of '{like}' is unknown")))?;
+        let mut cast = node.clone();
+        cast.op_type = "Cast".into();
+        cast.input.truncate(1);
+        cast.attribute.retain(|a| a.name == "saturate");
+        cast.attribute.push(tract_onnx::pb::AttributeProto {
+            name: "to".into(),
+            i: to as i64,
+            r#type: 2, // INT
+            ..Default::default()
+        });
+        self.lower_cast_node(&cast)
+    }
+
     /// `Cast`: of runtime tensors and to bool first, then of constants.
     pub(super) fn lower_cast_node(&mut self, node: &NodeProto) -> Result<()> {
+        if let Some(o) = node.output.first() {
+            self.elem_types
+                .insert(o.clone(), attr_i(node, "to", 1) as i32);
+        }
         if self.lower_cast(node)? {
             return Ok(());
         }

@@ -472,12 +472,58 @@ impl Lowerer<'_> {
         let out = Self::out_name(node);
         self.req_input(node, 0)?;
         if let Some(c) = self.const_input(node, 0)? {
-            if !matches!(c, HostTensor::F32(_)) {
-                return Err(unsupported(node, "folding a constant that is not float"));
-            }
-            let v = f64_array(&c).mapv(|v| f.at(v as f32) as f64);
+            let v = if matches!(c, HostTensor::F32(_)) {
+                f64_array(&c).mapv(|v| f.at(v as f32) as f64)
+            } else {
+                // Integers: only the functions exact on them.
+                let g: fn(f64) -> f64 = match f.op {
+                    UnaryOp::Neg => |v| -v,
+                    UnaryOp::Abs => f64::abs,
+                    UnaryOp::Sign => |v| if v == 0.0 { 0.0 } else { v.signum() },
+                    UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round => |v| v,
+                    _ => {
+                        return Err(unsupported(
+                            node,
+                            "folding this function of an integer constant",
+                        ))
+                    }
+                };
+                f64_array(&c).mapv(g)
+            };
             self.set(node, 0, Val::Const(like_dtype(&c, v)));
             return Ok(());
+        }
+        // Integer Neg and Abs at run time: 0 − x, and max(x, 0 − x).
+        if let Val::Act(a) = self.req_input(node, 0)? {
+            if self.g.tensors[a.t].dtype == DType::I32
+                && matches!(f.op, UnaryOp::Neg | UnaryOp::Abs)
+            {
+                let zero = format!("{out}.zero");
+                let neg = if f.op == UnaryOp::Neg {
+                    out.clone()
+                } else {
+                    format!("{out}.neg")
+                };
+                self.vals.insert(
+                    zero.clone(),
+                    Val::Const(HostTensor::I32(ndarray::arr0(0).into_dyn())),
+                );
+                let step = |op: &str, input: Vec<String>, output: String| NodeProto {
+                    op_type: op.into(),
+                    name: format!("{}.{op}", node.name),
+                    input,
+                    output: vec![output],
+                    ..Default::default()
+                };
+                self.lower_binary(
+                    0,
+                    &step("Sub", vec![zero, node.input[0].clone()], neg.clone()),
+                )?;
+                if f.op == UnaryOp::Abs {
+                    self.lower_binary(0, &step("Max", vec![node.input[0].clone(), neg], out))?;
+                }
+                return Ok(());
+            }
         }
         match self.req_input(node, 0)? {
             Val::DqAct { src, scale, zp } if f.op != UnaryOp::FakeQuantDynamic => {

@@ -119,6 +119,10 @@ pub(crate) struct Lowerer<'p> {
     graph_outputs: HashSet<String>,
     /// Declared ONNX element types of the graph outputs.
     output_types: HashMap<String, i32>,
+    /// ONNX element types known by name: graph inputs and outputs,
+    /// initializers, value_info, and the outputs of Constant and Cast
+    /// (what `CastLike` casts to).
+    elem_types: HashMap<String, i32>,
     done: Vec<bool>,
     rounding: Rounding,
     /// The model's version of the default ONNX domain (some operators
@@ -161,9 +165,23 @@ impl<'p> Lowerer<'p> {
             opset,
             dq_cache: HashMap::new(),
             widened: HashMap::new(),
+            elem_types: HashMap::new(),
             dynq: HashMap::new(),
         };
+        for v in graph
+            .input
+            .iter()
+            .chain(&graph.output)
+            .chain(&graph.value_info)
+        {
+            if let Some(tract_onnx::pb::type_proto::Value::TensorType(t)) =
+                v.r#type.as_ref().and_then(|t| t.value.as_ref())
+            {
+                lw.elem_types.insert(v.name.clone(), t.elem_type);
+            }
+        }
         for init in &graph.initializer {
+            lw.elem_types.insert(init.name.clone(), init.data_type);
             lw.vals
                 .insert(init.name.clone(), Val::Const(from_proto(init)?));
         }
@@ -386,6 +404,29 @@ impl<'p> Lowerer<'p> {
             perm: identity(shape.len()),
             shape,
         }
+    }
+
+    /// The ONNX element type of value `name`: declared, or that of the
+    /// runtime dtype carrying it.
+    fn elem_type(&self, name: &str) -> Option<i32> {
+        if let Some(&t) = self.elem_types.get(name) {
+            return Some(t);
+        }
+        let dtype = match self.vals.get(name)? {
+            Val::Act(a) => self.g.tensors[a.t].dtype,
+            Val::DqAct { .. } | Val::DqConst { .. } => DType::F32,
+            Val::Const(c) => fold::runtime_dtype(c),
+        };
+        Some(match dtype {
+            DType::F32 => 1,
+            DType::U8 => 2,
+            DType::I8 => 3,
+            DType::U16 => 4,
+            DType::I16 => 5,
+            DType::I32 => 6,
+            DType::F16 => 10,
+            DType::BF16 => 16,
+        })
     }
 
     fn new_act(&mut self, name: &str, dtype: DType, shape: Vec<usize>) -> Act {

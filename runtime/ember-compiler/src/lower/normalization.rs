@@ -129,6 +129,54 @@ impl Lowerer<'_> {
         Ok(())
     }
 
+    /// `RMSNormalization`: `x / sqrt(mean(x²) + ε) · scale` over `axis` and
+    /// the axes after it, lowered step by step in f32.
+    pub(super) fn lower_rms_norm(&mut self, node: &NodeProto) -> Result<()> {
+        let x = self.float_act(&node.input[0], "RMSNormalization")?;
+        let rank = x.shape.len();
+        let axis = axis_of(node, attr_i(node, "axis", -1), rank)?;
+        let out = Self::out_name(node);
+        let eps = attr_f(node, "epsilon", 1e-5);
+        let t = |s: &str| format!("{out}.{s}");
+        let axes = AttributeProto {
+            name: "axes".into(),
+            ints: (axis as i64..rank as i64).collect(),
+            r#type: 7, // INTS
+            ..Default::default()
+        };
+        let step = |op: &str, inputs: &[String], output: String| NodeProto {
+            op_type: op.into(),
+            name: format!("{}.{}", node.name, output),
+            input: inputs.to_vec(),
+            output: vec![output],
+            attribute: if op == "ReduceMean" {
+                vec![axes.clone()]
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        };
+        self.vals.insert(
+            t("epsilon"),
+            Val::Const(HostTensor::F32(ArrayD::from_elem(IxDyn(&[]), eps))),
+        );
+        let x = node.input[0].clone();
+        let scale = node.input.get(1).cloned().unwrap_or_default();
+        self.lower_binary(0, &step("Mul", &[x.clone(), x.clone()], t("squared")))?;
+        self.lower_reduce(&step("ReduceMean", &[t("squared")], t("mean_square")))?;
+        self.lower_binary(
+            0,
+            &step("Add", &[t("mean_square"), t("epsilon")], t("ms_eps")),
+        )?;
+        self.lower_sqrt(&step("Sqrt", &[t("ms_eps")], t("rms")))?;
+        self.lower_unary(
+            &step("Reciprocal", &[t("rms")], t("inv_rms")),
+            UnaryFn::of(UnaryOp::Reciprocal),
+        )?;
+        self.lower_binary(0, &step("Mul", &[x, t("inv_rms")], t("normalized")))?;
+        self.lower_binary(0, &step("Mul", &[t("normalized"), scale], out))
+    }
+
     /// LayerNormalization whose mean or inverse standard deviation is
     /// used: lowered step by step as ONNX defines it (in f32), so those
     /// intermediate values exist as tensors.

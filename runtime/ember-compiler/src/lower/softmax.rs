@@ -1,4 +1,5 @@
-//! `Softmax` over any axis (float, or int8 in the QDQ pattern). The kernel
+//! `Softmax` over any axis (float, or int8 in the QDQ pattern), and
+//! `LogSoftmax` and `Hardmax` (float). The kernel
 //! normalizes the physical last axis: the compiler brings the softmax axis
 //! there by a layout change (opset 13 on), or flattens the input to 2-D the
 //! way opsets 1–12 define the operator.
@@ -31,8 +32,13 @@ impl Lowerer<'_> {
         )?;
         // Opsets 1–12 normalize over all axes from `axis` on, as one.
         let flatten = legacy && axis + 1 != rank;
+        let opcode = match node.op_type.as_str() {
+            "LogSoftmax" => OpCode::LogSoftmax,
+            "Hardmax" => OpCode::Hardmax,
+            _ => OpCode::Softmax,
+        };
         let tail = match &xv {
-            Val::DqAct { .. } => self
+            Val::DqAct { .. } if opcode == OpCode::Softmax => self
                 .match_qtail(&out)
                 .filter(|t| t.act.lo == f32::NEG_INFINITY && t.act.hi == f32::INFINITY),
             _ => None,
@@ -71,7 +77,7 @@ impl Lowerer<'_> {
             .g
             .activation(&out, DType::F32, permuted(&x.shape, &x.perm), None);
         self.g.push(
-            OpCode::Softmax,
+            opcode,
             vec![Some(x.t)],
             y,
             &softmax::Params {

@@ -111,6 +111,55 @@ pub fn softmax_f32(x: &[f32], rows: usize, depth: usize, beta: f32, y: &mut [f32
     Ok(())
 }
 
+/// f32 log-softmax over rows of `depth`: `(x − max)·beta − ln Σ
+/// exp((x − max)·beta)`, computed without forming the softmax (no log of an
+/// underflowed 0).
+pub fn log_softmax_f32(
+    x: &[f32],
+    rows: usize,
+    depth: usize,
+    beta: f32,
+    y: &mut [f32],
+) -> Result<()> {
+    check(x.len(), y.len(), rows, depth)?;
+    if depth == 0 {
+        return Ok(());
+    }
+    for (xr, yr) in x.chunks_exact(depth).zip(y.chunks_exact_mut(depth)) {
+        let max = xr.iter().copied().fold(f32::MIN, f32::max);
+        let mut sum = 0f32;
+        for (&v, o) in xr.iter().zip(yr.iter_mut()) {
+            *o = (v - max) * beta;
+            sum += libm::expf(*o);
+        }
+        let log_sum = libm::logf(sum);
+        for o in yr.iter_mut() {
+            *o -= log_sum;
+        }
+    }
+    Ok(())
+}
+
+/// f32 hardmax over rows of `depth`: 1 at the first maximum of each row, 0
+/// elsewhere (a row of NaNs marks its first element).
+pub fn hardmax_f32(x: &[f32], rows: usize, depth: usize, y: &mut [f32]) -> Result<()> {
+    check(x.len(), y.len(), rows, depth)?;
+    if depth == 0 {
+        return Ok(());
+    }
+    for (xr, yr) in x.chunks_exact(depth).zip(y.chunks_exact_mut(depth)) {
+        let mut best = 0;
+        for (i, &v) in xr.iter().enumerate() {
+            if v > xr[best] {
+                best = i;
+            }
+        }
+        yr.fill(0.0);
+        yr[best] = 1.0;
+    }
+    Ok(())
+}
+
 /// int8 softmax with onnxruntime-style float semantics: the difference to
 /// the row maximum is taken on the integers (the zero point cancels) and
 /// dequantized, `e = exp((x − max)·in_scale·beta)` (onnxruntime's

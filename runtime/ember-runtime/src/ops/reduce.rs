@@ -1,5 +1,5 @@
 //! Reductions of the middle axis of `[outer, n, inner]` ([`OpCode::Reduce`]),
-//! f32.
+//! f32 values or i32 indices (ArgMax, ArgMin).
 
 use super::ctx::{cast, cast_mut, prod, Ctx};
 use super::params::{ParamReader, Params as ParamsTrait};
@@ -57,10 +57,12 @@ pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
     c.need_inputs(1, 1)?;
     let p: Params = c.params()?;
     let (x, y) = (c.input(0)?, c.output()?);
+    let out = if p.op.is_arg() { DType::I32 } else { DType::F32 };
     c.check(
-        x.dtype == DType::F32 && y.dtype == DType::F32,
-        "reduce is f32 only",
+        x.dtype == DType::F32 && y.dtype == out,
+        "reduce reads f32 and writes f32 (i32 indices for arg reductions)",
     )?;
+    c.check(!p.op.is_arg() || p.n >= 1, "an index reduction of an empty axis")?;
     c.check(
         p.outer.checked_mul(p.n).and_then(|v| v.checked_mul(p.inner)) == Some(x.numel())
             && p.outer.checked_mul(p.inner) == Some(y.numel()),
@@ -73,6 +75,16 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
         return Err(not_built(c, k));
     }
     let p: Params = c.params()?;
+    if p.op.is_arg() {
+        return crate::kernels::reduce::arg_reduce_f32(
+            p.op,
+            cast(io.ins[0])?,
+            p.outer,
+            p.n,
+            p.inner,
+            cast_mut(io.out)?,
+        );
+    }
     crate::kernels::reduce::reduce_f32(
         p.op,
         cast(io.ins[0])?,

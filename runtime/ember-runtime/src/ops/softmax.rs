@@ -1,4 +1,5 @@
-//! Softmax over the last axis ([`OpCode::Softmax`]), f32 and int8.
+//! Softmax over the last axis ([`OpCode::Softmax`]), f32 and int8, and its
+//! f32 relatives [`OpCode::LogSoftmax`] and [`OpCode::Hardmax`].
 
 use super::ctx::{cast, cast_mut, prod, Ctx};
 use super::params::{ParamReader, Params as ParamsTrait};
@@ -61,6 +62,11 @@ pub(crate) fn variant_name(_: OpCode, _: u16) -> Option<&'static str> {
 }
 
 pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
+    match c.op.opcode {
+        OpCode::LogSoftmax => return Ok(Kernel::LogSoftmaxF32),
+        OpCode::Hardmax => return Ok(Kernel::HardmaxF32),
+        _ => {}
+    }
     Ok(if c.input_dtype(0)? == DType::F32 {
         Kernel::SoftmaxF32
     } else {
@@ -80,6 +86,12 @@ pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
         p.beta.is_finite() && p.beta > 0.0,
         "softmax beta must be positive",
     )?;
+    if c.op.opcode != OpCode::Softmax {
+        return c.check(
+            x.dtype == DType::F32 && y.dtype == DType::F32 && p.fixed.is_none(),
+            "log-softmax and hardmax are f32",
+        );
+    }
     match x.dtype {
         DType::F32 => {
             c.check(p.fixed.is_none(), "wrong number of params")?;
@@ -123,6 +135,12 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
     match (k, p.fixed) {
         (K::SoftmaxF32, _) if has::<S>(K::SoftmaxF32) => {
             kernels::softmax::softmax_f32(cast(ins[0])?, rows, depth, p.beta, cast_mut(out)?)
+        }
+        (K::LogSoftmaxF32, _) if has::<S>(K::LogSoftmaxF32) => {
+            kernels::softmax::log_softmax_f32(cast(ins[0])?, rows, depth, p.beta, cast_mut(out)?)
+        }
+        (K::HardmaxF32, _) if has::<S>(K::HardmaxF32) => {
+            kernels::softmax::hardmax_f32(cast(ins[0])?, rows, depth, cast_mut(out)?)
         }
         (K::SoftmaxS8, Some(f)) if has::<S>(K::SoftmaxS8) => kernels::softmax::softmax_s8(
             cast(ins[0])?,
