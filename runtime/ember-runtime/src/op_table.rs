@@ -196,6 +196,21 @@ macro_rules! op_table {
                     Copy = "copy",
                 ]
             }
+            /// Resize and Upsample.
+            resize (core) {
+                ops: [
+                    /// Resize by per-axis coordinate tables. Inputs: x, the
+                    /// table (constant int32). Params:
+                    /// [`crate::ops::resize::Params`].
+                    Resize = 39,
+                ]
+                kernels: [
+                    /// Nearest-neighbour resize of any element type.
+                    ResizeNearest = "resize_nearest",
+                    /// Interpolating resize (linear, cubic, antialiased), f32.
+                    ResizeF32 = "resize_f32",
+                ]
+            }
             /// Strided slices.
             slice (core) {
                 ops: [

@@ -47,6 +47,7 @@ pub(crate) mod op_table;
 mod pool;
 mod quantize;
 mod reduce;
+mod resize;
 mod shape;
 mod softmax;
 mod transformer;

@@ -221,6 +221,8 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("Concat", "float; constants folded", "axis; at most 8 runtime inputs", |lw, _, n| lw.lower_concat(n)),
     op("Pad", QDQ_F32, "mode constant, edge, reflect, wrap; pads (attribute or constant input, non-negative), constant value, constant axes", |lw, _, n| lw.lower_pad(n)),
     op("Gather", "float, int8, uint8, int32 (int8 tables of embeddings stay int8); integer indices", "axis; constants folded", |lw, _, n| lw.lower_gather(n)),
+    op("Resize", "float; int8 (QDQ, nearest)", "mode nearest, linear (not cubic); every coordinate_transformation_mode and nearest_mode; constant scales or sizes, axes, keep_aspect_ratio_policy, roi; antialias only when not downsampling", |lw, _, n| lw.lower_resize(n)),
+    op("Upsample", "float; int8 (QDQ, nearest)", "mode nearest, linear; scales (attribute or constant input)", |lw, _, n| lw.lower_resize(n)),
     op("Slice", "any (int8 QDQ stays int8); constants folded", "constant starts, ends, axes, steps (negative too); opset 1 attributes", |lw, _, n| lw.lower_slice(n)),
     op("Split", "any (int8 QDQ stays int8); constants folded", "constant split sizes, or num_outputs / equal parts", |lw, _, n| lw.lower_split(n)),
 ];

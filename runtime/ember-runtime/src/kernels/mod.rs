@@ -30,6 +30,7 @@ pub mod pool;
 pub mod quant;
 pub mod quantize;
 pub mod reduce;
+pub mod resize;
 pub mod slice;
 pub mod softmax;
 pub mod transpose;
