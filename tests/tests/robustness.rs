@@ -263,6 +263,16 @@ fn unsupported_operator_names_type_and_node() {
 }
 
 #[test]
+fn tensors_above_rank_six_are_refused_by_name() {
+    for rank in [7, 16, 40] {
+        let e = compile_err(&one_node_model("Relu", &vec![1; rank]));
+        let msg = e.to_string();
+        assert!(matches!(e, CompileError::Unsupported { .. }), "{msg}");
+        assert!(msg.contains(&format!("rank {rank}")), "{msg}");
+    }
+}
+
+#[test]
 fn dynamic_shape_is_named_with_the_fix() {
     let e = compile_err(&one_node_model("Relu", &[-1, 4]));
     let msg = e.to_string();

@@ -105,6 +105,21 @@ pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
         .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
         .map_or(DEFAULT_OPSET, |o| o.version);
     let mut g = lower::Lowerer::new(graph, rounding, opset, &opts.input_shapes)?.run(&outputs)?;
+    if let Some(t) = g
+        .tensors
+        .iter()
+        .find(|t| t.dims.len() > ember_runtime::format::MAX_RANK)
+    {
+        return Err(CompileError::Unsupported {
+            op_type: "tensor".into(),
+            node: t.name.clone(),
+            what: format!(
+                "rank {} (Ember supports at most {} dimensions)",
+                t.dims.len(),
+                ember_runtime::format::MAX_RANK
+            ),
+        });
+    }
     select::select(&mut g, opts.target, rounding, !opts.no_packed_weights);
     g.prune();
     let p = plan::plan(&g);

@@ -90,8 +90,9 @@ pub enum Error {
     /// (only reachable when kernels are called directly, not through a
     /// validated model).
     ShapeMismatch(&'static str),
-    /// A runtime index (a token id fed to an embedding `Gather`) lies
-    /// outside the table it indexes.
+    /// A runtime index (a token id fed to an embedding `Gather`, a class
+    /// of a loss, a `GatherElements` index) lies outside the tensor it
+    /// indexes.
     IndexOutOfRange,
     /// An integer division or remainder by zero in the input data.
     DivisionByZero,
@@ -136,7 +137,7 @@ impl fmt::Display for Error {
                 "tensor data has {got_bytes} bytes, expected {expected_bytes}"
             ),
             Error::ShapeMismatch(r) => write!(f, "kernel shape mismatch: {r}"),
-            Error::IndexOutOfRange => write!(f, "gather index outside the table"),
+            Error::IndexOutOfRange => write!(f, "an index in the input data lies outside the tensor it indexes"),
             Error::DivisionByZero => write!(f, "integer division by zero"),
         }
     }

@@ -196,6 +196,29 @@ macro_rules! op_table {
                     Copy = "copy",
                 ]
             }
+            /// Ops that index by their input data.
+            index (transformer) {
+                ops: [
+                    /// `y[p] = x[p with its axis coordinate = idx[p]]`. Inputs:
+                    /// x, idx (i32). Params: [`crate::ops::index::Params`].
+                    GatherElements = 40,
+                    /// Negative log-likelihood loss. Inputs: log-probabilities
+                    /// `[n, c, ..]` f32, targets `[n, ..]` i32, class weights
+                    /// (optional). Params: [`crate::ops::index::Params`].
+                    NllLoss = 41,
+                    /// Cumulative sum along an axis (f32, i32). Params:
+                    /// [`crate::ops::index::Params`].
+                    CumSum = 42,
+                ]
+                kernels: [
+                    /// GatherElements of 1- or 4-byte elements.
+                    GatherElements = "gather_elements",
+                    /// f32 negative log-likelihood loss.
+                    NllLossF32 = "nll_loss_f32",
+                    /// f32 or wrapping i32 cumulative sum.
+                    CumSum = "cumsum",
+                ]
+            }
             /// Resize and Upsample.
             resize (core) {
                 ops: [

@@ -40,6 +40,7 @@ mod elementwise;
 mod fold;
 mod fusion;
 mod gather_slice;
+mod index;
 mod layout;
 mod matmul;
 mod normalization;

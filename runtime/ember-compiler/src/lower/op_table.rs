@@ -223,6 +223,11 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("Gather", "float, int8, uint8, int32 (int8 tables of embeddings stay int8); integer indices", "axis; constants folded", |lw, _, n| lw.lower_gather(n)),
     op("Resize", "float; int8 (QDQ, nearest)", "mode nearest, linear (not cubic); every coordinate_transformation_mode and nearest_mode; constant scales or sizes, axes, keep_aspect_ratio_policy, roi; antialias only when not downsampling", |lw, _, n| lw.lower_resize(n)),
     op("Upsample", "float; int8 (QDQ, nearest)", "mode nearest, linear; scales (attribute or constant input)", |lw, _, n| lw.lower_resize(n)),
+    op("GatherElements", "any 1- or 4-byte type; int64 indices (as int32), checked at run time", "axis; negative indices", |lw, _, n| lw.lower_gather_elements(n)),
+    op("CumSum", "float, int32 (int64 as int32)", "constant axis, exclusive, reverse", |lw, _, n| lw.lower_cumsum(n)),
+    op("Trilu", "float, int32", "upper, constant k", |lw, _, n| lw.lower_trilu(n)),
+    op("NegativeLogLikelihoodLoss", "float scores, int64 (as int32) targets checked at run time", "reduction none, sum, mean; ignore_index; class weights", |lw, _, n| lw.lower_nll_loss(n)),
+    op("SoftmaxCrossEntropyLoss", "float scores, int64 (as int32) targets checked at run time", "reduction, ignore_index, class weights; the log_prob output", |lw, _, n| lw.lower_softmax_cross_entropy(n)),
     op("Slice", "any (int8 QDQ stays int8); constants folded", "constant starts, ends, axes, steps (negative too); opset 1 attributes", |lw, _, n| lw.lower_slice(n)),
     op("Split", "any (int8 QDQ stays int8); constants folded", "constant split sizes, or num_outputs / equal parts", |lw, _, n| lw.lower_split(n)),
 ];

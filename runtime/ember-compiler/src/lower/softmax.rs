@@ -17,13 +17,7 @@ use crate::error::Result;
 
 impl Lowerer<'_> {
     pub(super) fn lower_softmax(&mut self, node: &NodeProto) -> Result<()> {
-        let out = Self::out_name(node);
-        let xv = self.req_input(node, 0)?;
-        let shape = match &xv {
-            Val::Act(a) | Val::DqAct { src: a, .. } => a.shape.clone(),
-            _ => return Err(unsupported(node, "softmax of a constant")),
-        };
-        let rank = shape.len();
+        let rank = self.input_rank(node, 0).unwrap_or(0);
         let legacy = self.opset < 13;
         let axis = axis_of(
             node,
@@ -31,7 +25,23 @@ impl Lowerer<'_> {
             rank,
         )?;
         // Opsets 1–12 normalize over all axes from `axis` on, as one.
-        let flatten = legacy && axis + 1 != rank;
+        self.lower_softmax_on(node, axis, legacy && axis + 1 != rank)
+    }
+
+    /// Softmax (or LogSoftmax, Hardmax: by `node.op_type`) over `axis`, or
+    /// over every axis from `axis` on when `flatten`.
+    pub(super) fn lower_softmax_on(
+        &mut self,
+        node: &NodeProto,
+        axis: usize,
+        flatten: bool,
+    ) -> Result<()> {
+        let out = Self::out_name(node);
+        let xv = self.req_input(node, 0)?;
+        let shape = match &xv {
+            Val::Act(a) | Val::DqAct { src: a, .. } => a.shape.clone(),
+            _ => return Err(unsupported(node, "softmax of a constant")),
+        };
         let opcode = match node.op_type.as_str() {
             "LogSoftmax" => OpCode::LogSoftmax,
             "Hardmax" => OpCode::Hardmax,

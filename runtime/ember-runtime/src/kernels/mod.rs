@@ -21,6 +21,7 @@ mod erf_table;
 pub mod fully_connected;
 pub mod gather;
 pub mod half;
+pub mod index;
 pub mod layer_norm;
 pub mod logic;
 pub mod matmul;

@@ -1,0 +1,244 @@
+//! Ops indexed by their input data: `GatherElements`, `CumSum`, the
+//! losses `NegativeLogLikelihoodLoss` and `SoftmaxCrossEntropyLoss`
+//! (LogSoftmax, then the loss), and `Trilu` (a constant mask and `Where`).
+
+use ember_runtime::format::OpCode;
+use ember_runtime::kernels::index::Reduction;
+use ember_runtime::ops::index;
+use ember_runtime::DType;
+use ndarray::{ArrayD, IxDyn};
+use tract_onnx::pb::NodeProto;
+
+use super::attrs::{attr_i, attr_s, axis_of, unsupported};
+use super::{Act, Lowerer, Val};
+use crate::error::{malformed, Result};
+use crate::tensor::HostTensor;
+
+impl Lowerer<'_> {
+    /// `GatherElements`: data (any runtime or constant tensor), indices.
+    pub(super) fn lower_gather_elements(&mut self, node: &NodeProto) -> Result<()> {
+        let rank = self.input_rank(node, 0).unwrap_or(0);
+        let axis = axis_of(node, attr_i(node, "axis", 0), rank)?;
+        let data = match self.req_input(node, 0)? {
+            Val::Act(a) => self.in_rowmajor(a, &node.name)?,
+            Val::DqAct { .. } => {
+                let a = self.float_act(&node.input[0], &node.op_type)?;
+                self.in_rowmajor(a, &node.name)?
+            }
+            _ => self.runtime_operand(node, 0, None)?,
+        };
+        let idx = self.runtime_operand(node, 1, Some(DType::I32))?;
+        if self.g.tensors[idx.t].dtype != DType::I32 {
+            return Err(unsupported(node, "indices must be integers"));
+        }
+        let dtype = self.g.tensors[data.t].dtype;
+        if !matches!(dtype.size(), 1 | 4) {
+            return Err(unsupported(node, format!("{} data", dtype.name())));
+        }
+        if idx.shape.len() != rank || (0..rank).any(|d| d != axis && idx.shape[d] > data.shape[d]) {
+            return Err(malformed(format!(
+                "node '{}': indices {:?} do not fit data {:?}",
+                node.name, idx.shape, data.shape
+            )));
+        }
+        let out = Self::out_name(node);
+        let y = self.new_act(&out, dtype, idx.shape.clone());
+        self.g.push(
+            OpCode::GatherElements,
+            vec![Some(data.t), Some(idx.t)],
+            y.t,
+            &index::Params { axis, a: 0, b: 0 },
+            &node.name,
+        );
+        self.vals.insert(out, Val::Act(y));
+        Ok(())
+    }
+
+    /// `CumSum` of an f32 or int32 tensor along a constant axis.
+    pub(super) fn lower_cumsum(&mut self, node: &NodeProto) -> Result<()> {
+        let rank = self.input_rank(node, 0).unwrap_or(0);
+        let axis = self
+            .const_input(node, 1)?
+            .and_then(|a| a.to_i64().first().copied())
+            .ok_or_else(|| unsupported(node, "the axis must be constant"))?;
+        let axis = axis_of(node, axis, rank)?;
+        let x = match self.req_input(node, 0)? {
+            Val::Act(a) if self.g.tensors[a.t].dtype == DType::I32 => a,
+            _ => self.float_act(&node.input[0], &node.op_type)?,
+        };
+        let x = self.in_rowmajor(x, &node.name)?;
+        let dtype = self.g.tensors[x.t].dtype;
+        let out = Self::out_name(node);
+        let y = self.new_act(&out, dtype, x.shape.clone());
+        self.g.push(
+            OpCode::CumSum,
+            vec![Some(x.t)],
+            y.t,
+            &index::Params {
+                axis,
+                a: (attr_i(node, "exclusive", 0) != 0) as i32,
+                b: (attr_i(node, "reverse", 0) != 0) as i32,
+            },
+            &node.name,
+        );
+        self.vals.insert(out, Val::Act(y));
+        Ok(())
+    }
+
+    /// `NegativeLogLikelihoodLoss`.
+    pub(super) fn lower_nll_loss(&mut self, node: &NodeProto) -> Result<()> {
+        let x = self.float_act(&node.input[0], &node.op_type)?;
+        let out = Self::out_name(node);
+        self.emit_nll(node, x, &out)
+    }
+
+    /// `SoftmaxCrossEntropyLoss`: LogSoftmax over the classes (axis 1),
+    /// then the negative log-likelihood; the log-probabilities are the
+    /// optional second output.
+    pub(super) fn lower_softmax_cross_entropy(&mut self, node: &NodeProto) -> Result<()> {
+        let out = Self::out_name(node);
+        let log_prob = node
+            .output
+            .get(1)
+            .filter(|o| !o.is_empty())
+            .cloned()
+            .unwrap_or_else(|| format!("{out}.log_prob"));
+        let ls = NodeProto {
+            op_type: "LogSoftmax".into(),
+            name: format!("{}.log_softmax", node.name),
+            input: vec![node.input[0].clone()],
+            output: vec![log_prob.clone()],
+            ..Default::default()
+        };
+        if self.input_rank(node, 0).unwrap_or(0) < 2 {
+            return Err(malformed(format!(
+                "node '{}': scores of rank < 2",
+                node.name
+            )));
+        }
+        self.lower_softmax_on(&ls, 1, false)?;
+        let x = self.float_act(&log_prob, &node.op_type)?;
+        self.emit_nll(node, x, &out)
+    }
+
+    /// The loss of log-probabilities `x` against the targets (`node`'s
+    /// second input) and class weights (its third), with its reduction and
+    /// ignored class.
+    fn emit_nll(&mut self, node: &NodeProto, x: Act, out: &str) -> Result<()> {
+        if x.shape.len() < 2 {
+            return Err(malformed(format!(
+                "node '{}': input of rank < 2",
+                node.name
+            )));
+        }
+        let x = self.in_rowmajor(x, &node.name)?;
+        let t = self.runtime_operand(node, 1, Some(DType::I32))?;
+        if self.g.tensors[t.t].dtype != DType::I32 {
+            return Err(unsupported(node, "targets must be integers"));
+        }
+        let t = self.in_rowmajor(t, &node.name)?;
+        let mut want = vec![x.shape[0]];
+        want.extend_from_slice(&x.shape[2..]);
+        if t.shape != want {
+            return Err(malformed(format!(
+                "node '{}': targets {:?} for scores {:?}",
+                node.name, t.shape, x.shape
+            )));
+        }
+        let w = match node.input.get(2).filter(|n| !n.is_empty()) {
+            Some(_) => {
+                let w = self.runtime_operand(node, 2, Some(DType::F32))?;
+                if self.g.tensors[w.t].dtype != DType::F32 || w.shape != [x.shape[1]] {
+                    return Err(unsupported(node, "weights must be one float per class"));
+                }
+                Some(w.t)
+            }
+            None => None,
+        };
+        let reduction = match attr_s(node, "reduction").as_deref().unwrap_or("mean") {
+            "none" => Reduction::None,
+            "sum" => Reduction::Sum,
+            "mean" => Reduction::Mean,
+            other => return Err(unsupported(node, format!("reduction={other}"))),
+        };
+        let ignore = match node.attribute.iter().find(|a| a.name == "ignore_index") {
+            Some(a) => i32::try_from(a.i)
+                .ok()
+                .filter(|&v| v != i32::MIN)
+                .ok_or_else(|| unsupported(node, "ignore_index outside int32"))?,
+            None => i32::MIN,
+        };
+        let shape = if reduction == Reduction::None {
+            t.shape.clone()
+        } else {
+            vec![]
+        };
+        let y = self.new_act(out, DType::F32, shape);
+        self.g.push(
+            OpCode::NllLoss,
+            vec![Some(x.t), Some(t.t), w],
+            y.t,
+            &index::Params {
+                axis: 1,
+                a: reduction as i32,
+                b: ignore,
+            },
+            &node.name,
+        );
+        self.vals.insert(out.to_string(), Val::Act(y));
+        Ok(())
+    }
+
+    /// `Trilu`: `Where(mask, x, 0)` with the triangle's mask a constant.
+    pub(super) fn lower_trilu(&mut self, node: &NodeProto) -> Result<()> {
+        let rank = self.input_rank(node, 0).unwrap_or(0);
+        if rank < 2 {
+            return Err(malformed(format!(
+                "node '{}': Trilu of rank < 2",
+                node.name
+            )));
+        }
+        let k = match self.const_input(node, 1)? {
+            Some(c) => c.to_i64().first().copied().unwrap_or(0),
+            None if node.input.get(1).is_some_and(|n| !n.is_empty()) => {
+                return Err(unsupported(node, "k must be constant"))
+            }
+            None => 0,
+        };
+        let upper = attr_i(node, "upper", 1) != 0;
+        let shape = match self.req_input(node, 0)? {
+            Val::Act(a) | Val::DqAct { src: a, .. } => a.shape,
+            Val::Const(c) => c.shape().to_vec(),
+            Val::DqConst { q, .. } => q.shape().to_vec(),
+        };
+        let (rows, cols) = (shape[rank - 2], shape[rank - 1]);
+        let mask = ArrayD::from_shape_fn(IxDyn(&[rows, cols]), |ix| {
+            let d = ix[1] as i64 - ix[0] as i64;
+            (if upper { d >= k } else { d <= k }) as i64
+        });
+        let out = Self::out_name(node);
+        let (m, z) = (format!("{out}.mask"), format!("{out}.zero"));
+        self.vals
+            .insert(m.clone(), Val::Const(HostTensor::I64(mask)));
+        self.elem_types.insert(m.clone(), 9); // bool
+        self.vals.insert(
+            z.clone(),
+            Val::Const(HostTensor::F32(ArrayD::zeros(IxDyn(&[])))),
+        );
+        let int = matches!(self.req_input(node, 0)?, Val::Act(a) if self.g.tensors[a.t].dtype == DType::I32);
+        if int {
+            self.vals.insert(
+                z.clone(),
+                Val::Const(HostTensor::I32(ArrayD::zeros(IxDyn(&[])))),
+            );
+        }
+        let w = NodeProto {
+            op_type: "Where".into(),
+            name: node.name.clone(),
+            input: vec![m, node.input[0].clone(), z],
+            output: vec![out],
+            ..Default::default()
+        };
+        self.lower_where(&w)
+    }
+}
