@@ -373,6 +373,22 @@ const MUST_PASS: &[&str] = &[
     "test_where_long_example",
     "test_mvn_expanded",
     "test_mvn_expanded_ver18",
+    "test_add_int8",
+    "test_add_uint8",
+    "test_clip_default_int8_inbounds",
+    "test_clip_default_int8_max",
+    "test_clip_default_int8_min",
+    "test_div_int8",
+    "test_div_uint8",
+    "test_edge_pad",
+    "test_max_int8",
+    "test_max_uint8",
+    "test_mul_int8",
+    "test_mul_uint8",
+    "test_reflect_pad",
+    "test_sub_int8",
+    "test_sub_uint8",
+    "test_wrap_pad",
 ];
 
 fn extract() -> PathBuf {

@@ -219,6 +219,19 @@ macro_rules! op_table {
                     CumSum = "cumsum",
                 ]
             }
+            /// Transposed convolution.
+            conv_transpose (core) {
+                ops: [
+                    /// Transposed convolution, f32 NHWC. Inputs: x, filter
+                    /// `[kh, kw, c, m/groups]`, bias `[m]` (optional). Params:
+                    /// [`crate::ops::conv_transpose::Params`].
+                    ConvTranspose = 43,
+                ]
+                kernels: [
+                    /// f32 transposed convolution.
+                    ConvTransposeF32 = "conv_transpose_f32",
+                ]
+            }
             /// Resize and Upsample.
             resize (core) {
                 ops: [
@@ -254,9 +267,11 @@ macro_rules! op_table {
                     Pad = 11,
                 ]
                 kernels: [
-                    /// int8 padding (constant, edge, reflect, wrap).
+                    /// Padding of bytes: int8, uint8 (constant, edge,
+                    /// reflect, wrap).
                     PadS8 = "pad_s8",
-                    /// f32 padding (constant, edge, reflect, wrap).
+                    /// Padding of 4-byte words: f32, int32 (constant, edge,
+                    /// reflect, wrap).
                     PadF32 = "pad_f32",
                 ]
             }

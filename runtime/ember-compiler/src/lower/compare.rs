@@ -4,6 +4,7 @@
 //! otherwise.
 
 use ember_runtime::format::OpCode;
+use ember_runtime::kernels::unary::{UnaryFn, UnaryOp};
 use ember_runtime::ops::compare::{self, CompareOp};
 use ember_runtime::ops::NoParams;
 use ember_runtime::DType;
@@ -171,5 +172,47 @@ impl Lowerer<'_> {
         );
         self.vals.insert(out, Val::Act(y));
         Ok(())
+    }
+
+    /// `IsNaN` (`not (x == x)`) and `IsInf` (`|x| == ∞`, or `x == +∞`,
+    /// `x == −∞` by `detect_positive` / `detect_negative`).
+    pub(super) fn lower_is_special(&mut self, node: &NodeProto) -> Result<()> {
+        let out = Self::out_name(node);
+        let x = node.input[0].clone();
+        let step = |op: &str, input: Vec<String>, output: String| NodeProto {
+            op_type: op.into(),
+            name: format!("{}.{op}", node.name),
+            input,
+            output: vec![output],
+            ..Default::default()
+        };
+        if node.op_type == "IsNaN" {
+            let eq = format!("{out}.self_equal");
+            self.lower_compare(&step("Equal", vec![x.clone(), x], eq.clone()))?;
+            return self.lower_not(&step("Not", vec![eq], out));
+        }
+        let (pos, neg) = (
+            super::attrs::attr_i(node, "detect_positive", 1) != 0,
+            super::attrs::attr_i(node, "detect_negative", 1) != 0,
+        );
+        let inf = format!("{out}.inf");
+        let (v, arg) = match (pos, neg) {
+            (true, true) => {
+                let abs = format!("{out}.abs");
+                self.lower_unary(
+                    &step("Abs", vec![x], abs.clone()),
+                    UnaryFn::of(UnaryOp::Abs),
+                )?;
+                (f32::INFINITY, abs)
+            }
+            (true, false) => (f32::INFINITY, x),
+            (false, true) => (f32::NEG_INFINITY, x),
+            (false, false) => (f32::NAN, x), // never equal: all false
+        };
+        self.vals.insert(
+            inf.clone(),
+            Val::Const(HostTensor::F32(ndarray::arr0(v).into_dyn())),
+        );
+        self.lower_compare(&step("Equal", vec![arg, inf], out))
     }
 }

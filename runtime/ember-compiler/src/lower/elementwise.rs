@@ -201,6 +201,11 @@ impl Lowerer<'_> {
             self.set(node, 0, Val::Const(r));
             return Ok(());
         }
+        // Plain (not quantized) 8-bit integers: computed in int32 and
+        // wrapped back, as numpy and onnxruntime do.
+        if let Some(narrow) = [&a, &b].into_iter().find_map(|v| self.plain_8bit(v)) {
+            return self.in_int32(node, narrow, |lw, n| lw.lower_binary(0, n));
+        }
         let opcode = match node.op_type.as_str() {
             "Add" => OpCode::Add,
             "Sub" => OpCode::Sub,
@@ -418,6 +423,14 @@ impl Lowerer<'_> {
                 }
             }
         }
+        // Integers: max with the lower bound, min with the upper, in int32.
+        if let Some(Val::Act(a)) = self.input_val(node, 0)? {
+            let dtype = self.g.tensors[a.t].dtype;
+            let plain = self.g.tensors[a.t].quant.is_none();
+            if plain && matches!(dtype, DType::I8 | DType::U8 | DType::I32) {
+                return self.lower_int_clamp(node, dtype);
+            }
+        }
         let b = self.clamp_bounds(node)?;
         let x = self.float_act(&node.input[0], &node.op_type)?;
         let dims = self.g.tensors[x.t].dims.clone();
@@ -617,5 +630,106 @@ impl Lowerer<'_> {
         );
         self.vals
             .insert(out.to_string(), Val::Act(Act { t: y, ..x }));
+    }
+
+    /// The dtype of `v` when it is a plain (not quantized) 8-bit integer
+    /// tensor.
+    fn plain_8bit(&self, v: &Val) -> Option<DType> {
+        match v {
+            Val::Act(a) => {
+                let t = &self.g.tensors[a.t];
+                (matches!(t.dtype, DType::I8 | DType::U8) && t.quant.is_none()).then_some(t.dtype)
+            }
+            _ => None,
+        }
+    }
+
+    /// Lowers `node` by `lower` on int32 copies of its 8-bit runtime
+    /// inputs, then casts its output back to `narrow` (wrapping).
+    fn in_int32(
+        &mut self,
+        node: &NodeProto,
+        narrow: DType,
+        lower: impl FnOnce(&mut Self, &NodeProto) -> Result<()>,
+    ) -> Result<()> {
+        let out = Self::out_name(node);
+        let mut n = node.clone();
+        for (k, name) in node.input.iter().enumerate() {
+            if let Some(Val::Act(a)) = self.vals.get(name).cloned() {
+                if self.plain_8bit(&Val::Act(a.clone())).is_some() {
+                    let wide = self.emit_cast(a, DType::I32, &format!("{name}.i32"));
+                    let wname = format!("{}.{name}.i32", node.name);
+                    self.vals.insert(wname.clone(), Val::Act(wide));
+                    n.input[k] = wname;
+                }
+            }
+        }
+        let wide_out = format!("{out}.i32");
+        n.output = vec![wide_out.clone()];
+        lower(self, &n)?;
+        let y = match self.vals.get(&wide_out).cloned() {
+            Some(Val::Act(y)) => y,
+            _ => return Err(unsupported(node, "no int32 result")),
+        };
+        let y = self.emit_cast(y, narrow, &out);
+        self.vals.insert(out, Val::Act(y));
+        Ok(())
+    }
+
+    /// `Clip` / `Relu` of plain integers: `min(max(x, lo), hi)` in int32
+    /// (bounds default to the type's range), cast back.
+    fn lower_int_clamp(&mut self, node: &NodeProto, dtype: DType) -> Result<()> {
+        let (tlo, thi) = match dtype {
+            DType::I8 => (i8::MIN as i64, i8::MAX as i64),
+            DType::U8 => (0, u8::MAX as i64),
+            _ => (i32::MIN as i64, i32::MAX as i64),
+        };
+        let bound = |lw: &Self, i: usize, d: i64| -> Result<i64> {
+            if node.op_type == "Relu" {
+                return Ok(if i == 1 { 0 } else { d });
+            }
+            Ok(match lw.const_input(node, i)? {
+                Some(c) => c.to_i64().first().copied().unwrap_or(d),
+                None if node.input.get(i).is_some_and(|n| !n.is_empty()) => {
+                    return Err(unsupported(node, "bounds must be constant"))
+                }
+                None => d,
+            })
+        };
+        let (lo, hi) = (bound(self, 1, tlo)?, bound(self, 2, thi)?);
+        let out = Self::out_name(node);
+        let (lo_n, hi_n, mid) = (
+            format!("{out}.lo"),
+            format!("{out}.hi"),
+            format!("{out}.max"),
+        );
+        let scalar = |v: i64| {
+            Val::Const(HostTensor::I32(
+                ndarray::arr0(v.clamp(i32::MIN as i64, i32::MAX as i64) as i32).into_dyn(),
+            ))
+        };
+        self.vals.insert(lo_n.clone(), scalar(lo));
+        self.vals.insert(hi_n.clone(), scalar(hi));
+        let x = node.input[0].clone();
+        let clip = move |lw: &mut Self, n: &NodeProto| -> Result<()> {
+            let step = |op: &str, input: Vec<String>, output: String| NodeProto {
+                op_type: op.into(),
+                name: format!("{}.{op}", n.name),
+                input,
+                output: vec![output],
+                ..Default::default()
+            };
+            let out = Self::out_name(n);
+            lw.lower_binary(0, &step("Max", vec![n.input[0].clone(), lo_n], mid.clone()))?;
+            lw.lower_binary(0, &step("Min", vec![mid, hi_n], out))
+        };
+        if dtype == DType::I32 {
+            let mut n = node.clone();
+            n.input = vec![x];
+            return clip(self, &n);
+        }
+        let mut n = node.clone();
+        n.input = vec![x];
+        self.in_int32(&n, dtype, clip)
     }
 }

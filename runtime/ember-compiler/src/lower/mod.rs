@@ -35,6 +35,7 @@ mod attrs;
 mod cast;
 mod compare;
 mod conv;
+mod conv_transpose;
 mod dynamic_quant;
 mod elementwise;
 mod fold;

@@ -129,6 +129,41 @@ impl Lowerer<'_> {
         Ok(())
     }
 
+    /// `LpNormalization`: `x / ‖x‖ₚ` along `axis`, p = 1 or 2.
+    pub(super) fn lower_lp_norm(&mut self, node: &NodeProto) -> Result<()> {
+        let rank = self.input_rank(node, 0).unwrap_or(0);
+        let axis = axis_of(node, attr_i(node, "axis", -1), rank)?;
+        let reduce = match attr_i(node, "p", 2) {
+            1 => "ReduceL1",
+            2 => "ReduceL2",
+            p => return Err(unsupported(node, format!("p={p} (1 and 2 are supported)"))),
+        };
+        let out = Self::out_name(node);
+        let norm = format!("{out}.norm");
+        let r = NodeProto {
+            op_type: reduce.into(),
+            name: format!("{}.norm", node.name),
+            input: vec![node.input[0].clone()],
+            output: vec![norm.clone()],
+            attribute: vec![AttributeProto {
+                name: "axes".into(),
+                ints: vec![axis as i64],
+                r#type: 7, // INTS
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        self.lower_reduce(&r)?;
+        let d = NodeProto {
+            op_type: "Div".into(),
+            name: node.name.clone(),
+            input: vec![node.input[0].clone(), norm],
+            output: vec![out],
+            ..Default::default()
+        };
+        self.lower_binary(0, &d)
+    }
+
     /// `RMSNormalization`: `x / sqrt(mean(x²) + ε) · scale` over `axis` and
     /// the axes after it, lowered step by step in f32.
     pub(super) fn lower_rms_norm(&mut self, node: &NodeProto) -> Result<()> {

@@ -181,6 +181,8 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("And", "bool; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_compare(n)),
     op("Or", "bool; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_compare(n)),
     op("Xor", "bool; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_compare(n)),
+    op("IsNaN", "float", "-", |lw, _, n| lw.lower_is_special(n)),
+    op("IsInf", "float", "detect_positive, detect_negative", |lw, _, n| lw.lower_is_special(n)),
     op("Not", "bool; constants folded", "-", |lw, _, n| lw.lower_not(n)),
     op("Where", "bool condition; float, int32, uint8 values; constants folded", "numpy broadcasting", |lw, _, n| lw.lower_where(n)),
     // pooling, softmax, reductions
@@ -205,6 +207,7 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("ArgMin", "float in, int64 (as int32) out", "axis, keepdims, select_last_index", |lw, _, n| lw.lower_reduce(n)),
     // normalization, transformers
     op("BatchNormalization", "float", "epsilon; constant parameters; folded into the Conv/Gemm before it", |lw, _, n| lw.lower_batchnorm(n)),
+    op("LpNormalization", "float", "axis, p = 1 or 2", |lw, _, n| lw.lower_lp_norm(n)),
     op("RMSNormalization", "float", "axis, epsilon; constant scale", |lw, _, n| lw.lower_rms_norm(n)),
     op("LayerNormalization", "float", "any axis, epsilon, constant scale and bias (broadcast); no mean/inv-std-dev outputs", |lw, _, n| lw.lower_layer_norm(n)),
     // shapes
@@ -221,6 +224,7 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("Concat", "float; constants folded", "axis; at most 8 runtime inputs", |lw, _, n| lw.lower_concat(n)),
     op("Pad", QDQ_F32, "mode constant, edge, reflect, wrap; pads (attribute or constant input, non-negative), constant value, constant axes", |lw, _, n| lw.lower_pad(n)),
     op("Gather", "float, int8, uint8, int32 (int8 tables of embeddings stay int8); integer indices", "axis; constants folded", |lw, _, n| lw.lower_gather(n)),
+    op("ConvTranspose", "float (int8 QDQ dequantized)", "1-D, 2-D; group, strides, dilations, pads, output_padding, output_shape, auto_pad; constant filter and bias; Relu/Clip fused", |lw, _, n| lw.lower_conv_transpose(n)),
     op("Resize", "float; int8 (QDQ, nearest)", "mode nearest, linear (not cubic); every coordinate_transformation_mode and nearest_mode; constant scales or sizes, axes, keep_aspect_ratio_policy, roi; antialias only when not downsampling", |lw, _, n| lw.lower_resize(n)),
     op("Upsample", "float; int8 (QDQ, nearest)", "mode nearest, linear; scales (attribute or constant input)", |lw, _, n| lw.lower_resize(n)),
     op("GatherElements", "any 1- or 4-byte type; int64 indices (as int32), checked at run time", "axis; negative indices", |lw, _, n| lw.lower_gather_elements(n)),

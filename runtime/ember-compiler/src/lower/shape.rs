@@ -397,6 +397,15 @@ impl Lowerer<'_> {
         let xv = self.req_input(node, 0)?;
         let (x, quant) = match &xv {
             Val::DqAct { src, scale, zp } => (src.clone(), Some((*scale, *zp))),
+            // Plain integers are padded as they are.
+            Val::Act(a)
+                if matches!(
+                    self.g.tensors[a.t].dtype,
+                    DType::I32 | DType::I8 | DType::U8
+                ) && self.g.tensors[a.t].quant.is_none() =>
+            {
+                (a.clone(), None)
+            }
             _ => (self.float_act(&node.input[0], &node.op_type)?, None),
         };
         let r = x.shape.len();
@@ -439,7 +448,12 @@ impl Lowerer<'_> {
                     ((value as f32 / s).round_ties_even() as i32 + z).clamp(-128, 127),
                 )
             }
-            None => (DType::F32, (value as f32).to_bits() as i32),
+            None => match self.g.tensors[x.t].dtype {
+                DType::F32 => (DType::F32, (value as f32).to_bits() as i32),
+                DType::I8 => (DType::I8, (value as i64).clamp(-128, 127) as i32),
+                DType::U8 => (DType::U8, (value as i64).clamp(0, 255) as i32),
+                d => (d, value as i64 as i32),
+            },
         };
         let params = pad::Params {
             before: PerAxis::new(&permuted(&before, &x.perm)),

@@ -14,6 +14,7 @@ pub mod broadcast;
 pub mod clamp;
 pub mod concat;
 pub mod conv;
+pub mod conv_transpose;
 pub mod depthwise_conv;
 pub mod dynamic_fc;
 pub mod elementwise;

@@ -59,7 +59,7 @@ pub(crate) fn variant_name(_: OpCode, _: u16) -> Option<&'static str> {
 }
 
 pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
-    Ok([Kernel::PadF32, Kernel::PadS8][(c.input_dtype(0)? == DType::I8) as usize])
+    Ok([Kernel::PadF32, Kernel::PadS8][(c.input_dtype(0)?.size() == 1) as usize])
 }
 
 pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
@@ -79,16 +79,12 @@ pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
             "output dims ≠ input dims + pads",
         )?;
     }
-    if x.dtype == DType::I8 {
-        c.check(
-            (-128..=127).contains(&p.value),
-            "int8 pad value out of range",
-        )?;
+    match x.dtype {
+        DType::I8 => c.check((-128..=127).contains(&p.value), "int8 pad value out of range"),
+        DType::U8 => c.check((0..=255).contains(&p.value), "uint8 pad value out of range"),
+        DType::F32 | DType::I32 => Ok(()),
+        _ => Err(c.err("pad supports i8, u8, i32 and f32")),
     }
-    c.check(
-        matches!(x.dtype, DType::I8 | DType::F32),
-        "pad supports i8 and f32",
-    )
 }
 
 pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Result<()> {
@@ -98,15 +94,15 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
     let (before, after) = (p.before.as_slice(), p.after.as_slice());
     if let Some(mode) = p.mode {
         return match k {
-            Kernel::PadS8 if has::<S>(Kernel::PadS8) => kernels::pad::pad_from_input::<i8>(
-                cast(ins[0])?,
+            Kernel::PadS8 if has::<S>(Kernel::PadS8) => kernels::pad::pad_from_input::<u8>(
+                ins[0],
                 x.dims(),
                 before,
                 after,
                 mode,
-                cast_mut(out)?,
+                out,
             ),
-            Kernel::PadF32 if has::<S>(Kernel::PadF32) => kernels::pad::pad_from_input::<f32>(
+            Kernel::PadF32 if has::<S>(Kernel::PadF32) => kernels::pad::pad_from_input::<u32>(
                 cast(ins[0])?,
                 x.dims(),
                 before,
@@ -118,20 +114,16 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
         };
     }
     match k {
-        Kernel::PadS8 if has::<S>(Kernel::PadS8) => kernels::pad::pad::<i8>(
+        Kernel::PadS8 if has::<S>(Kernel::PadS8) => {
+            kernels::pad::pad::<u8>(ins[0], x.dims(), before, after, p.value as u8, out)
+        }
+        // 4-byte elements (f32 bits, i32) are moved as words.
+        Kernel::PadF32 if has::<S>(Kernel::PadF32) => kernels::pad::pad::<u32>(
             cast(ins[0])?,
             x.dims(),
             before,
             after,
-            p.value as i8,
-            cast_mut(out)?,
-        ),
-        Kernel::PadF32 if has::<S>(Kernel::PadF32) => kernels::pad::pad::<f32>(
-            cast(ins[0])?,
-            x.dims(),
-            before,
-            after,
-            f32::from_bits(p.value as u32),
+            p.value as u32,
             cast_mut(out)?,
         ),
         _ => Err(not_built(c, k)),
