@@ -72,7 +72,7 @@ impl Lowerer<'_> {
         let full = |i: usize| s[i] * (inp[i] - 1) + op[i] + (k[i] - 1) * d[i] + 1;
         let auto = attr_s(node, "auto_pad").unwrap_or_else(|| "NOTSET".into());
         let target = match attr_ints(node, "output_shape") {
-            Some(v) if v.len() >= 2 => Some([v[v.len() - 2] as i64, v[v.len() - 1] as i64]),
+            Some(v) if v.len() >= 2 => Some([v[v.len() - 2], v[v.len() - 1]]),
             Some(v) => {
                 return Err(malformed(format!(
                     "node '{}': output_shape {v:?}",
