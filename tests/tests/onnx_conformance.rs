@@ -568,7 +568,10 @@ fn run_case(dir: &Path) -> Outcome {
             _ => 1e-4,
         };
         for (k, (a, b)) in g.iter().zip(&w).enumerate() {
-            if (a - b).abs() > tol * b.abs().max(1.0) {
+            // NaN must meet NaN, an infinity the same infinity.
+            let same_special = (a.is_nan() && b.is_nan()) || (a.is_infinite() && a == b);
+            let special = a.is_nan() || b.is_nan() || a.is_infinite() || b.is_infinite();
+            if (special && !same_special) || (!special && (a - b).abs() > tol * b.abs().max(1.0)) {
                 return Outcome::Mismatch(format!("output {i}[{k}]: {a} vs {b}"));
             }
         }
