@@ -389,6 +389,63 @@ const MUST_PASS: &[&str] = &[
     "test_sub_int8",
     "test_sub_uint8",
     "test_wrap_pad",
+    "test_cast_FLOAT16_to_FLOAT8E4M3FN",
+    "test_cast_FLOAT16_to_FLOAT8E4M3FNUZ",
+    "test_cast_FLOAT16_to_FLOAT8E5M2",
+    "test_cast_FLOAT16_to_FLOAT8E5M2FNUZ",
+    "test_cast_FLOAT8E4M3FNUZ_to_FLOAT",
+    "test_cast_FLOAT8E4M3FNUZ_to_FLOAT16",
+    "test_cast_FLOAT8E4M3FN_to_FLOAT",
+    "test_cast_FLOAT8E4M3FN_to_FLOAT16",
+    "test_cast_FLOAT8E5M2FNUZ_to_FLOAT",
+    "test_cast_FLOAT8E5M2FNUZ_to_FLOAT16",
+    "test_cast_FLOAT8E5M2_to_FLOAT",
+    "test_cast_FLOAT8E5M2_to_FLOAT16",
+    "test_cast_FLOAT_to_FLOAT8E4M3FN",
+    "test_cast_FLOAT_to_FLOAT8E4M3FNUZ",
+    "test_cast_FLOAT_to_FLOAT8E5M2",
+    "test_cast_FLOAT_to_FLOAT8E5M2FNUZ",
+    "test_cast_no_saturate_FLOAT16_to_FLOAT8E4M3FN",
+    "test_cast_no_saturate_FLOAT16_to_FLOAT8E4M3FNUZ",
+    "test_cast_no_saturate_FLOAT16_to_FLOAT8E5M2",
+    "test_cast_no_saturate_FLOAT16_to_FLOAT8E5M2FNUZ",
+    "test_cast_no_saturate_FLOAT_to_FLOAT8E4M3FN",
+    "test_cast_no_saturate_FLOAT_to_FLOAT8E4M3FNUZ",
+    "test_cast_no_saturate_FLOAT_to_FLOAT8E5M2",
+    "test_cast_no_saturate_FLOAT_to_FLOAT8E5M2FNUZ",
+    "test_castlike_FLOAT16_to_FLOAT8E4M3FNUZ_expanded",
+    "test_castlike_FLOAT16_to_FLOAT8E4M3FN_expanded",
+    "test_castlike_FLOAT16_to_FLOAT8E5M2FNUZ_expanded",
+    "test_castlike_FLOAT16_to_FLOAT8E5M2_expanded",
+    "test_castlike_FLOAT8E4M3FNUZ_to_FLOAT16_expanded",
+    "test_castlike_FLOAT8E4M3FNUZ_to_FLOAT_expanded",
+    "test_castlike_FLOAT8E4M3FN_to_FLOAT16_expanded",
+    "test_castlike_FLOAT8E4M3FN_to_FLOAT_expanded",
+    "test_castlike_FLOAT8E5M2FNUZ_to_FLOAT16_expanded",
+    "test_castlike_FLOAT8E5M2FNUZ_to_FLOAT_expanded",
+    "test_castlike_FLOAT8E5M2_to_FLOAT16_expanded",
+    "test_castlike_FLOAT8E5M2_to_FLOAT_expanded",
+    "test_castlike_FLOAT_to_FLOAT8E4M3FNUZ_expanded",
+    "test_castlike_FLOAT_to_FLOAT8E4M3FN_expanded",
+    "test_castlike_FLOAT_to_FLOAT8E5M2FNUZ_expanded",
+    "test_castlike_FLOAT_to_FLOAT8E5M2_expanded",
+    "test_castlike_no_saturate_FLOAT16_to_FLOAT8E4M3FNUZ_expanded",
+    "test_castlike_no_saturate_FLOAT16_to_FLOAT8E4M3FN_expanded",
+    "test_castlike_no_saturate_FLOAT16_to_FLOAT8E5M2FNUZ_expanded",
+    "test_castlike_no_saturate_FLOAT16_to_FLOAT8E5M2_expanded",
+    "test_castlike_no_saturate_FLOAT_to_FLOAT8E4M3FNUZ_expanded",
+    "test_castlike_no_saturate_FLOAT_to_FLOAT8E4M3FN_expanded",
+    "test_castlike_no_saturate_FLOAT_to_FLOAT8E5M2FNUZ_expanded",
+    "test_castlike_no_saturate_FLOAT_to_FLOAT8E5M2_expanded",
+    "test_causal_conv_with_state_decode_step_expanded",
+    "test_causal_conv_with_state_with_bias_and_past_state_expanded",
+    "test_causal_conv_with_state_with_past_state_expanded",
+    "test_dequantizelinear_e4m3fn",
+    "test_dequantizelinear_e4m3fn_float16",
+    "test_dequantizelinear_e4m3fn_zero_point",
+    "test_dequantizelinear_e5m2",
+    "test_matmul_1d_1d",
+    "test_matmul_4d_1d",
 ];
 
 fn extract() -> PathBuf {
@@ -513,6 +570,20 @@ fn run_case(dir: &Path) -> Outcome {
                 };
                 write_le(&mut dst, a.iter().map(|&v| to(v)))
             }
+            (HostTensor::F32(a), d) if d.f8().is_some() => {
+                let f = d.f8().unwrap();
+                let bytes: Vec<u8> = a.iter().map(|&v| f.from_f32(v, true)).collect();
+                match bytes.len() == dst.bytes.len() {
+                    true => {
+                        dst.bytes.copy_from_slice(&bytes);
+                        Ok(())
+                    }
+                    false => Err(ember_runtime::Error::WrongTensorData {
+                        expected_bytes: dst.bytes.len(),
+                        got_bytes: bytes.len(),
+                    }),
+                }
+            }
             (HostTensor::I32(a), DType::I16 | DType::U16) => {
                 write_le(&mut dst, a.iter().map(|&v| v as u16))
             }
@@ -557,6 +628,10 @@ fn run_case(dir: &Path) -> Outcome {
             DType::U16 => halves(got.bytes).map(|v| v as f64).collect(),
             DType::F16 => halves(got.bytes).map(|v| f16_to_f32(v) as f64).collect(),
             DType::BF16 => halves(got.bytes).map(|v| bf16_to_f32(v) as f64).collect(),
+            d => match d.f8() {
+                Some(f) => got.bytes.iter().map(|&b| f.to_f32(b) as f64).collect(),
+                None => return Outcome::Mismatch(format!("output {i} dtype {}", d.name())),
+            },
         };
         let w = want.to_f64();
         // 16-bit float outputs: the reference computes in 16-bit
@@ -565,6 +640,8 @@ fn run_case(dir: &Path) -> Outcome {
         let tol = match got.info.dtype {
             DType::F16 => 2.0 * 2f64.powi(-10),
             DType::BF16 => 2.0 * 2f64.powi(-7),
+            DType::F8E4M3Fn | DType::F8E4M3FnUz => 2.0 * 2f64.powi(-3),
+            DType::F8E5M2 | DType::F8E5M2FnUz => 2.0 * 2f64.powi(-2),
             _ => 1e-4,
         };
         for (k, (a, b)) in g.iter().zip(&w).enumerate() {

@@ -359,6 +359,14 @@ pub fn npy_as_tensor(p: &Path, info: &TensorInfo<'_>, quantize: bool) -> Result<
             };
             a.iter().flat_map(|&v| to(v).to_le_bytes()).collect()
         }
+        // 8-bit floats from float32 arrays (saturating), as the CLI reads
+        // them.
+        d => {
+            let a = read::<f32>(p)?;
+            check(a.len())?;
+            let f = d.f8().context("an 8-bit float dtype")?;
+            a.iter().map(|&v| f.from_f32(v, true)).collect()
+        }
     };
     Ok(bytes)
 }

@@ -95,6 +95,24 @@ pub fn read_into(p: &Path, info: &TensorInfo<'_>, dst: &mut TensorMut<'_>) -> Re
             };
             copy_le(dst, a.iter().map(|&v| to(v).to_le_bytes()))?;
         }
+        // 8-bit floats too (saturating, as ONNX's Cast does by default).
+        d => {
+            let a = read::<f32>(p).map_err(|e| {
+                wrong(e).context("8-bit float inputs are read from float32 .npy files")
+            })?;
+            check(a.shape())?;
+            let f = d.f8().context("an 8-bit float dtype")?;
+            let bytes: Vec<u8> = a.iter().map(|&v| f.from_f32(v, true)).collect();
+            if bytes.len() != dst.bytes.len() {
+                bail!(
+                    "input '{}' holds {} bytes, the array {}",
+                    info.name,
+                    dst.bytes.len(),
+                    bytes.len()
+                );
+            }
+            dst.bytes.copy_from_slice(&bytes);
+        }
     }
     Ok(())
 }
@@ -130,8 +148,11 @@ fn halves<'a>(o: &TensorView<'a>) -> impl Iterator<Item = u16> + 'a {
         .map(|b| u16::from_le_bytes([b[0], b[1]]))
 }
 
-/// An output of 16-bit floats widened to f32 (exactly).
+/// An output of 16- or 8-bit floats widened to f32 (exactly).
 fn widened(o: &TensorView<'_>) -> Vec<f32> {
+    if let Some(f) = o.info.dtype.f8() {
+        return o.bytes.iter().map(|&b| f.to_f32(b)).collect();
+    }
     let from = if o.info.dtype == DType::F16 {
         f16_to_f32
     } else {
@@ -152,8 +173,8 @@ fn to_array(o: &TensorView<'_>) -> Result<Out> {
             halves(o).map(|v| v as i16).collect(),
         )?),
         DType::U16 => Out::U16(ArrayD::from_shape_vec(shape, halves(o).collect())?),
-        // Written as float32: every 16-bit float is exact in it.
-        DType::F16 | DType::BF16 => Out::F32(ArrayD::from_shape_vec(shape, widened(o))?),
+        // Written as float32: every 16- and 8-bit float is exact in it.
+        _ => Out::F32(ArrayD::from_shape_vec(shape, widened(o))?),
     })
 }
 
@@ -200,7 +221,7 @@ pub fn format_output(o: &TensorView<'_>) -> Result<String> {
         DType::I32 => o.as_i32()?.iter().map(|v| v.to_string()).collect(),
         DType::I16 => halves(o).map(|v| (v as i16).to_string()).collect(),
         DType::U16 => halves(o).map(|v| v.to_string()).collect(),
-        DType::F16 | DType::BF16 => widened(o).iter().map(|v| format!("{v}")).collect(),
+        _ => widened(o).iter().map(|v| format!("{v}")).collect(),
     };
     let shown = if vals.len() > 64 {
         format!("{} … ({} values)", vals[..64].join(" "), vals.len())

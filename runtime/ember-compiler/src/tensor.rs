@@ -1,7 +1,7 @@
 //! Host-side constant tensors (initializers and folded values).
 
 use crate::error::{malformed, Result};
-use ember_runtime::kernels::half::{bf16_to_f32, f16_to_f32};
+use ember_runtime::kernels::half::{bf16_to_f32, f16_to_f32, F8};
 use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb::TensorProto;
 
@@ -236,6 +236,21 @@ pub fn from_proto(t: &TensorProto) -> Result<HostTensor> {
             },
             name,
         )?),
+        // 8-bit floats: raw bytes, or one per int32_data entry.
+        17..=20 => {
+            let f = match t.data_type {
+                17 => F8::E4M3Fn,
+                18 => F8::E4M3FnUz,
+                19 => F8::E5M2,
+                _ => F8::E5M2FnUz,
+            };
+            let bytes: Vec<u8> = if has_raw {
+                raw.clone()
+            } else {
+                t.int32_data.iter().map(|&v| v as u8).collect()
+            };
+            HostTensor::F32(arr(&dims, bytes.into_iter().map(|b| f.to_f32(b)).collect(), name)?)
+        }
         // 16-bit types: raw little-endian, or one element per int32_data
         // entry (the float ones as their bits). Folded as f32 / i32.
         10 | 16 | 4 | 5 => {

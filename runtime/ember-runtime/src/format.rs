@@ -143,6 +143,14 @@ pub enum DType {
     /// Unsigned 16-bit integer (graph inputs and outputs, converted by
     /// `Cast`).
     U16 = 7,
+    /// 8-bit float E4M3FN (graph inputs and outputs, converted by `Cast`).
+    F8E4M3Fn = 8,
+    /// 8-bit float E4M3FNUZ (graph inputs and outputs, converted by `Cast`).
+    F8E4M3FnUz = 9,
+    /// 8-bit float E5M2 (graph inputs and outputs, converted by `Cast`).
+    F8E5M2 = 10,
+    /// 8-bit float E5M2FNUZ (graph inputs and outputs, converted by `Cast`).
+    F8E5M2FnUz = 11,
 }
 
 impl DType {
@@ -157,6 +165,10 @@ impl DType {
             5 => DType::F16,
             6 => DType::BF16,
             7 => DType::U16,
+            8 => DType::F8E4M3Fn,
+            9 => DType::F8E4M3FnUz,
+            10 => DType::F8E5M2,
+            11 => DType::F8E5M2FnUz,
             _ => return None,
         })
     }
@@ -165,15 +177,34 @@ impl DType {
     pub fn size(self) -> usize {
         match self {
             DType::I8 | DType::U8 => 1,
+            DType::F8E4M3Fn | DType::F8E4M3FnUz | DType::F8E5M2 | DType::F8E5M2FnUz => 1,
             DType::I16 | DType::F16 | DType::BF16 | DType::U16 => 2,
             DType::I32 | DType::F32 => 4,
         }
     }
 
-    /// Whether this is one of the edge types (f16, bf16, u16, and i16
-    /// outside packed weights) that only `Cast` reads and writes.
+    /// Whether this is one of the edge types (f16, bf16, the 8-bit floats,
+    /// u16, and i16 outside packed weights) that only `Cast` reads and
+    /// writes.
     pub fn is_edge_only(self) -> bool {
-        matches!(self, DType::I16 | DType::F16 | DType::BF16 | DType::U16)
+        !matches!(self, DType::I8 | DType::U8 | DType::I32 | DType::F32)
+    }
+
+    /// The 8-bit float format of this dtype, if it is one.
+    pub fn f8(self) -> Option<crate::kernels::half::F8> {
+        use crate::kernels::half::F8;
+        Some(match self {
+            DType::F8E4M3Fn => F8::E4M3Fn,
+            DType::F8E4M3FnUz => F8::E4M3FnUz,
+            DType::F8E5M2 => F8::E5M2,
+            DType::F8E5M2FnUz => F8::E5M2FnUz,
+            _ => return None,
+        })
+    }
+
+    /// Whether this is a float type (of any width).
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F16 | DType::BF16) || self.f8().is_some()
     }
 
     /// Short lowercase name (`i8`, `u8`, `i16`, `u16`, `i32`, `f16`,
@@ -186,6 +217,10 @@ impl DType {
             DType::U16 => "u16",
             DType::F16 => "f16",
             DType::BF16 => "bf16",
+            DType::F8E4M3Fn => "f8e4m3fn",
+            DType::F8E4M3FnUz => "f8e4m3fnuz",
+            DType::F8E5M2 => "f8e5m2",
+            DType::F8E5M2FnUz => "f8e5m2fnuz",
             DType::I32 => "i32",
             DType::F32 => "f32",
         }

@@ -369,9 +369,8 @@ impl<'a> Model<'a> {
                 DType::I16 => (i16::MIN as i32, i16::MAX as i32),
                 DType::U16 => (0, u16::MAX as i32),
                 DType::I32 => (i32::MIN, i32::MAX),
-                DType::F32 | DType::F16 | DType::BF16 => {
-                    return Err(bad("float tensor with quantization parameters"))
-                }
+                d if d.is_float() => return Err(bad("float tensor with quantization parameters")),
+                _ => return Err(bad("quantization parameters on an edge type")),
             };
             if zero_point < lo || zero_point > hi {
                 return Err(bad("zero point outside the dtype's range"));

@@ -135,6 +135,13 @@ impl Lowerer<'_> {
                 let t = match to {
                     1 | 11 => HostTensor::F32(c.to_f32_array()),
                     10 => HostTensor::F32(c.to_f32_array().mapv(|v| f16_to_f32(f32_to_f16(v)))),
+                    17..=20 => {
+                        let f = runtime_dtype_of(to as i32)
+                            .and_then(DType::f8)
+                            .ok_or_else(|| unsupported(node, "an 8-bit float type"))?;
+                        let sat = attr_i(node, "saturate", 1) != 0;
+                        HostTensor::F32(c.to_f32_array().mapv(|v| f.to_f32(f.from_f32(v, sat))))
+                    }
                     16 => HostTensor::F32(c.to_f32_array().mapv(|v| bf16_to_f32(f32_to_bf16(v)))),
                     7 | 6 => c.map_layout(Ok)?.to_i64_tensor(),
                     5 => wrap(&c.to_i64_tensor(), |v| v as i64 as i16 as f64)?,
@@ -209,7 +216,10 @@ impl Lowerer<'_> {
             OpCode::Cast,
             vec![Some(a.t)],
             y,
-            &cast::Params { to_bool },
+            &cast::Params {
+                to_bool,
+                saturate: attr_i(node, "saturate", 1) != 0,
+            },
             &node.name,
         );
         self.vals.insert(out, Val::Act(Act { t: y, ..a }));
@@ -230,6 +240,10 @@ pub(super) fn runtime_dtype_of(t: i32) -> Option<DType> {
         6 | 7 => DType::I32,
         10 => DType::F16,
         16 => DType::BF16,
+        17 => DType::F8E4M3Fn,
+        18 => DType::F8E4M3FnUz,
+        19 => DType::F8E5M2,
+        20 => DType::F8E5M2FnUz,
         _ => return None,
     })
 }
@@ -244,7 +258,7 @@ impl Lowerer<'_> {
             OpCode::Cast,
             vec![Some(a.t)],
             y,
-            &cast::Params { to_bool: false },
+            &cast::Params::NUMERIC,
             name,
         );
         Act { t: y, ..a }

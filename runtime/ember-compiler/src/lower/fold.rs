@@ -88,7 +88,10 @@ pub(super) fn const_bytes(c: &HostTensor, dtype: DType) -> Vec<u8> {
             .flat_map(|&x| f32_to_bf16(x as f32).to_le_bytes())
             .collect(),
         DType::I8 => v.iter().map(|&x| x as i8 as u8).collect(),
-        DType::U8 => v.iter().map(|&x| x as u8).collect(),
+        d => match d.f8() {
+            Some(f) => v.iter().map(|&x| f.from_f32(x as f32, true)).collect(),
+            None => v.iter().map(|&x| x as u8).collect(), // u8
+        },
     }
 }
 

@@ -23,6 +23,10 @@ impl Lowerer<'_> {
     /// there), else with a constant operand as a fully connected op.
     pub(super) fn lower_matmul_node(&mut self, node: &NodeProto) -> Result<()> {
         let (a, b) = (self.req_input(node, 0)?, self.req_input(node, 1)?);
+        let (ra, rb) = (self.input_rank(node, 0), self.input_rank(node, 1));
+        if ra == Some(1) || rb == Some(1) {
+            return self.lower_matmul_vector(node, a, b, ra == Some(1), rb == Some(1));
+        }
         let runtime = |v: &Val| matches!(v, Val::Act(_) | Val::DqAct { .. });
         if !(runtime(&a) && runtime(&b)) {
             return self.lower_matmul(node);
@@ -30,6 +34,67 @@ impl Lowerer<'_> {
         if !self.try_attention(node)? {
             self.lower_act_matmul(node)?;
         }
+        Ok(())
+    }
+
+    /// numpy's 1-D operands: a vector A is a row `[1, K]`, a vector B a
+    /// column `[K, 1]`; the product drops the axis each added.
+    fn lower_matmul_vector(
+        &mut self,
+        node: &NodeProto,
+        a: Val,
+        b: Val,
+        a_vec: bool,
+        b_vec: bool,
+    ) -> Result<()> {
+        let out = Self::out_name(node);
+        let widen = |lw: &mut Self, v: Val, axis: usize, name: &str| -> Result<Val> {
+            Ok(match v {
+                Val::Act(x) => Val::Act(lw.unsqueeze_act(x, axis, name)),
+                Val::DqAct { src, scale, zp } => Val::DqAct {
+                    src: lw.unsqueeze_act(src, axis, name),
+                    scale,
+                    zp,
+                },
+                v => {
+                    let c = match v {
+                        Val::Const(c) => c,
+                        v => HostTensor::F32(super::dequant_const(&v)?),
+                    };
+                    Val::Const(c.map_layout(|x| Ok(x.insert_axis(ndarray::Axis(axis))))?)
+                }
+            })
+        };
+        let mut n = node.clone();
+        if a_vec {
+            let name = format!("{out}.a_row");
+            let v = widen(self, a, 0, &name)?;
+            self.vals.insert(name.clone(), v);
+            n.input[0] = name;
+        }
+        if b_vec {
+            let name = format!("{out}.b_column");
+            let v = widen(self, b, 1, &name)?;
+            self.vals.insert(name.clone(), v);
+            n.input[1] = name;
+        }
+        let wide = format!("{out}.wide");
+        n.output = vec![wide.clone()];
+        self.lower_matmul_node(&n)?;
+        let mut y = match self.vals.get(&wide).cloned() {
+            Some(Val::Act(y)) => y,
+            Some(Val::DqAct { .. }) => self.float_act(&wide, &node.op_type)?,
+            _ => return Err(malformed(format!("node '{}': no product", node.name))),
+        };
+        if b_vec {
+            let r = y.shape.len();
+            y = self.squeeze_act(y, r - 1, &format!("{out}.squeezed"));
+        }
+        if a_vec {
+            let r = y.shape.len();
+            y = self.squeeze_act(y, r - 2.min(r), &out);
+        }
+        self.vals.insert(out, Val::Act(y));
         Ok(())
     }
 

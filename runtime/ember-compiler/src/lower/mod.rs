@@ -206,7 +206,7 @@ impl<'p> Lowerer<'p> {
             let mut a = Act { t, shape, perm };
             if dtype.is_edge_only() {
                 // Computed in f32 / i32 from here on.
-                let wide = if matches!(dtype, DType::F16 | DType::BF16) {
+                let wide = if dtype.is_float() {
                     DType::F32
                 } else {
                     DType::I32
@@ -429,6 +429,10 @@ impl<'p> Lowerer<'p> {
             DType::I32 => 6,
             DType::F16 => 10,
             DType::BF16 => 16,
+            DType::F8E4M3Fn => 17,
+            DType::F8E4M3FnUz => 18,
+            DType::F8E5M2 => 19,
+            DType::F8E5M2FnUz => 20,
         })
     }
 

@@ -16,6 +16,41 @@ use crate::ir::TId;
 use crate::tensor::HostTensor;
 
 impl Lowerer<'_> {
+    /// `(x − zero) · scale` of a float activation, bound to `node`'s
+    /// output.
+    fn float_affine(&mut self, node: &NodeProto, x: Act, zero: f32, scale: f32) -> Result<()> {
+        let out = Self::out_name(node);
+        let (xn, zn, sn, d) = (
+            format!("{out}.x"),
+            format!("{out}.zero"),
+            format!("{out}.scale"),
+            format!("{out}.centered"),
+        );
+        let x = if self.g.tensors[x.t].dtype == DType::F32 {
+            x
+        } else {
+            self.emit_cast(x, DType::F32, &format!("{out}.f32"))
+        };
+        self.vals.insert(xn.clone(), Val::Act(x));
+        let c = |v: f32| Val::Const(HostTensor::F32(ndarray::arr0(v).into_dyn()));
+        self.vals.insert(zn.clone(), c(zero));
+        self.vals.insert(sn.clone(), c(scale));
+        let step = |op: &str, input: Vec<String>, output: String| NodeProto {
+            op_type: op.into(),
+            name: format!("{}.{op}", node.name),
+            input,
+            output: vec![output],
+            ..Default::default()
+        };
+        let centered = if zero != 0.0 {
+            self.lower_binary(0, &step("Sub", vec![xn, zn], d.clone()))?;
+            d
+        } else {
+            xn
+        };
+        self.lower_binary(0, &step("Mul", vec![centered, sn], out))
+    }
+
     pub(super) fn lower_dequantize(&mut self, node: &NodeProto) -> Result<()> {
         let x = self.req_input(node, 0)?;
         let scale = self
@@ -64,6 +99,12 @@ impl Lowerer<'_> {
                     return Err(unsupported(node, "per-axis dequantization of activations"));
                 }
                 let dt = self.g.tensors[a.t].dtype;
+                if dt.is_float() {
+                    // 8-bit float data (widened to f32 where it entered):
+                    // (x − zero point) · scale, in f32.
+                    let zf = zp.as_ref().map_or(0.0, |z| z.to_f64()[0]) as f32;
+                    return self.float_affine(node, a, zf, scales[0]);
+                }
                 if matches!(dt, DType::U8 | DType::I32) {
                     let f = self.dequantize_now(a, scales[0], zps[0] as i32, &node.name);
                     self.set(node, 0, Val::Act(f));
@@ -158,7 +199,10 @@ impl Lowerer<'_> {
         match self.vals.get(name).cloned() {
             Some(Val::Act(a)) if self.g.tensors[a.t].dtype == DType::F32 => Ok(a),
             // 16-bit floats (a Cast to float16 inside the graph) compute in f32.
-            Some(Val::Act(a)) if matches!(self.g.tensors[a.t].dtype, DType::F16 | DType::BF16) => {
+            Some(Val::Act(a))
+                if self.g.tensors[a.t].dtype.is_float()
+                    && self.g.tensors[a.t].dtype != DType::F32 =>
+            {
                 if let Some(&t) = self.widened.get(&a.t) {
                     return Ok(Act { t, ..a });
                 }

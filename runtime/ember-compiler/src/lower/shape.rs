@@ -338,8 +338,20 @@ impl Lowerer<'_> {
             return Err(unsupported(node, "more than 8 inputs"));
         }
         let mut acts = vec![];
-        for i in 0..node.input.len() {
-            let a = self.float_act(&node.input[i], &node.op_type)?;
+        for (i, v) in vals.iter().enumerate() {
+            let a = match v {
+                // A constant piece (a state's initial value, a learned
+                // token) is read from the blob.
+                Val::Const(c) => {
+                    let f = HostTensor::F32(c.to_f32_array());
+                    self.const_act(node, &f, DType::F32, &format!("input{i}"))
+                }
+                Val::DqConst { .. } => {
+                    let f = HostTensor::F32(dequant_const(v)?);
+                    self.const_act(node, &f, DType::F32, &format!("input{i}"))
+                }
+                _ => self.float_act(&node.input[i], &node.op_type)?,
+            };
             acts.push(self.in_rowmajor(a, &node.name)?);
         }
         let rank = acts[0].shape.len() as i64;

@@ -1,6 +1,7 @@
-//! 16-bit floats at the graph's edges: IEEE-754 half precision and
-//! bfloat16 to and from f32, rounding to nearest even (NaN stays NaN,
-//! overflow becomes infinity).
+//! Small floats at the graph's edges, to and from f32 with rounding to
+//! nearest even: IEEE-754 half precision and bfloat16 (NaN stays NaN,
+//! overflow becomes infinity), and the four 8-bit formats of ONNX
+//! ([`F8`]: saturating or not, as `Cast` says).
 
 /// The f32 value of half-precision bits (exact).
 pub fn f16_to_f32(h: u16) -> f32 {
@@ -80,6 +81,151 @@ pub fn f32_to_bf16(x: f32) -> u16 {
     (b.wrapping_add(round) >> 16) as u16
 }
 
+/// An 8-bit float format of ONNX.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum F8 {
+    /// 4 exponent bits (bias 7), 3 mantissa bits; no infinity; NaN is
+    /// `S.1111.111`; largest 448.
+    E4M3Fn,
+    /// 4 exponent bits (bias 8), 3 mantissa bits; no infinity, no −0; NaN
+    /// is `0x80`; largest 240.
+    E4M3FnUz,
+    /// 5 exponent bits (bias 15), 2 mantissa bits, IEEE-like with
+    /// infinities; largest 57344.
+    E5M2,
+    /// 5 exponent bits (bias 16), 2 mantissa bits; no infinity, no −0; NaN
+    /// is `0x80`; largest 57344.
+    E5M2FnUz,
+}
+
+impl F8 {
+    const fn man_bits(self) -> u32 {
+        match self {
+            F8::E4M3Fn | F8::E4M3FnUz => 3,
+            _ => 2,
+        }
+    }
+
+    const fn bias(self) -> i32 {
+        match self {
+            F8::E4M3Fn => 7,
+            F8::E4M3FnUz => 8,
+            F8::E5M2 => 15,
+            F8::E5M2FnUz => 16,
+        }
+    }
+
+    /// The largest finite value.
+    pub const fn max(self) -> f32 {
+        match self {
+            F8::E4M3Fn => 448.0,
+            F8::E4M3FnUz => 240.0,
+            _ => 57344.0,
+        }
+    }
+
+    const fn unsigned_zero(self) -> bool {
+        matches!(self, F8::E4M3FnUz | F8::E5M2FnUz)
+    }
+
+    fn nan(self) -> u8 {
+        match self {
+            F8::E4M3Fn => 0x7f,
+            F8::E5M2 => 0x7e,
+            _ => 0x80,
+        }
+    }
+
+    /// The value of `b` (exact).
+    pub fn to_f32(self, b: u8) -> f32 {
+        let m_bits = self.man_bits();
+        let e_bits = 7 - m_bits;
+        let neg = b & 0x80 != 0;
+        let e = ((b >> m_bits) & ((1 << e_bits) - 1)) as i32;
+        let m = (b & ((1 << m_bits) - 1)) as i32;
+        match self {
+            F8::E4M3Fn if b & 0x7f == 0x7f => return f32::NAN,
+            F8::E4M3FnUz | F8::E5M2FnUz if b == 0x80 => return f32::NAN,
+            F8::E5M2 if e == 31 && m != 0 => return f32::NAN,
+            F8::E5M2 if e == 31 => {
+                return if neg {
+                    f32::NEG_INFINITY
+                } else {
+                    f32::INFINITY
+                }
+            }
+            _ => {}
+        }
+        let (mant, exp) = if e == 0 {
+            (m, 1 - self.bias() - m_bits as i32)
+        } else {
+            (m | (1 << m_bits), e - self.bias() - m_bits as i32)
+        };
+        let v = mant as f32 * libm::exp2f(exp as f32);
+        if neg {
+            -v
+        } else {
+            v
+        }
+    }
+
+    /// `x` in this format, rounded to nearest even. With `saturate`,
+    /// values (and infinities) beyond the largest finite one become it;
+    /// without, they become infinity (E5M2) or NaN (the others).
+    pub fn from_f32(self, x: f32, saturate: bool) -> u8 {
+        if x.is_nan() {
+            return self.nan();
+        }
+        let sign: u8 = if x.is_sign_negative() { 0x80 } else { 0 };
+        let mut a = x.abs() as f64;
+        let max = self.max() as f64;
+        if saturate && a > max {
+            a = max;
+        }
+        let m_bits = self.man_bits() as i32;
+        let emin = 1 - self.bias(); // exponent of the smallest normal
+        let overflow = |s: u8| -> u8 {
+            match self {
+                F8::E5M2 => s | 0x7c,
+                _ => self.nan(),
+            }
+        };
+        if a.is_infinite() {
+            return overflow(sign);
+        }
+        // Exponent of a (for a > 0), never below the subnormal range's.
+        let e = if a == 0.0 {
+            emin
+        } else {
+            (libm::floor(libm::log2(a)) as i32).max(emin)
+        };
+        let quantum = libm::exp2((e - m_bits) as f64);
+        let mut q = libm::rint(a / quantum) as i64; // ties to even
+        let mut e = e;
+        if q >= 1 << (m_bits + 1) {
+            q >>= 1;
+            e += 1;
+        }
+        if q as f64 * libm::exp2((e - m_bits) as f64) > max {
+            return if saturate {
+                self.from_f32(x.signum() * self.max(), true)
+            } else {
+                overflow(sign)
+            };
+        }
+        let bits = if q < 1 << m_bits {
+            q as u8 // subnormal (or zero)
+        } else {
+            (((e + self.bias()) as u8) << m_bits) | (q as u8 & ((1 << m_bits) - 1) as u8)
+        };
+        if bits == 0 && self.unsigned_zero() {
+            0
+        } else {
+            sign | bits
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +266,28 @@ mod tests {
             "tie to even"
         );
         assert!(bf16_to_f32(f32_to_bf16(f32::NAN)).is_nan());
+    }
+
+    #[test]
+    fn every_float8_round_trips_and_saturates() {
+        for f in [F8::E4M3Fn, F8::E4M3FnUz, F8::E5M2, F8::E5M2FnUz] {
+            for b in 0..=255u8 {
+                let v = f.to_f32(b);
+                if v.is_nan() {
+                    assert!(f.to_f32(f.from_f32(v, true)).is_nan());
+                } else {
+                    assert_eq!(f.to_f32(f.from_f32(v, false)), v, "{f:?} {b:#04x}");
+                }
+            }
+            assert_eq!(f.to_f32(f.from_f32(1e9, true)), f.max());
+            assert_eq!(f.to_f32(f.from_f32(-f32::INFINITY, true)), -f.max());
+        }
+        assert_eq!(F8::E4M3Fn.from_f32(1e9, false), 0x7f, "NaN: no infinity");
+        assert_eq!(F8::E5M2.from_f32(1e9, false), 0x7c, "infinity");
+        assert_eq!(F8::E4M3Fn.from_f32(1.0, true), 0x38);
+        assert_eq!(F8::E4M3FnUz.from_f32(-0.0, true), 0, "no negative zero");
+        // 1.0625 lies halfway between 1 and 1.125 (E4M3): to even.
+        assert_eq!(F8::E4M3Fn.to_f32(F8::E4M3Fn.from_f32(1.0625, true)), 1.0);
+        assert_eq!(F8::E4M3Fn.to_f32(F8::E4M3Fn.from_f32(1.1875, true)), 1.25);
     }
 }

@@ -18,12 +18,8 @@ pub struct Elems<'a> {
 }
 
 /// Bytes per element of `dtype`.
-pub const fn elem_size(dtype: DType) -> usize {
-    match dtype {
-        DType::I8 | DType::U8 => 1,
-        DType::I16 | DType::F16 | DType::BF16 | DType::U16 => 2,
-        DType::I32 | DType::F32 => 4,
-    }
+pub fn elem_size(dtype: DType) -> usize {
+    dtype.size()
 }
 
 impl<'a> Elems<'a> {
@@ -54,6 +50,8 @@ impl<'a> Elems<'a> {
             DType::F32 => {
                 f32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]) as f64
             }
+            // The 8-bit floats.
+            d => d.f8().map_or(0.0, |f| f.to_f32(b[i]) as f64),
         }
     }
 }
@@ -63,7 +61,7 @@ impl<'a> Elems<'a> {
 /// wrap to the narrower type like numpy's `astype` (NaN → 0; beyond the
 /// int64 range, saturated first).
 #[inline]
-fn put(y: &mut [u8], dtype: DType, i: usize, v: f64) {
+fn put(y: &mut [u8], dtype: DType, i: usize, v: f64, saturate: bool) {
     let w = v as i64;
     match dtype {
         DType::I8 => y[i] = w as u8,
@@ -74,12 +72,27 @@ fn put(y: &mut [u8], dtype: DType, i: usize, v: f64) {
         DType::F32 => y[4 * i..4 * i + 4].copy_from_slice(&(v as f32).to_le_bytes()),
         DType::F16 => y[2 * i..2 * i + 2].copy_from_slice(&f32_to_f16(v as f32).to_le_bytes()),
         DType::BF16 => y[2 * i..2 * i + 2].copy_from_slice(&f32_to_bf16(v as f32).to_le_bytes()),
+        d => {
+            if let Some(f) = d.f8() {
+                y[i] = f.from_f32(v as f32, saturate);
+            }
+        }
     }
 }
 
 /// `Cast`: each element converted to `y_dtype`; with `to_bool` the output
-/// is 1 for every non-zero input and 0 otherwise.
-pub fn cast(x: Elems<'_>, len: usize, y: &mut [u8], y_dtype: DType, to_bool: bool) -> Result<()> {
+/// is 1 for every non-zero input and 0 otherwise. `saturate` governs
+/// out-of-range values cast to an 8-bit float (see [`F8::from_f32`]).
+///
+/// [`F8::from_f32`]: super::half::F8::from_f32
+pub fn cast(
+    x: Elems<'_>,
+    len: usize,
+    y: &mut [u8],
+    y_dtype: DType,
+    to_bool: bool,
+    saturate: bool,
+) -> Result<()> {
     check_len(
         y.len(),
         len.checked_mul(elem_size(y_dtype)),
@@ -92,6 +105,7 @@ pub fn cast(x: Elems<'_>, len: usize, y: &mut [u8], y_dtype: DType, to_bool: boo
             y_dtype,
             i,
             if to_bool { (v != 0.0) as u8 as f64 } else { v },
+            saturate,
         );
     }
     Ok(())
@@ -232,10 +246,10 @@ mod tests {
         let m: [u8; 12] = bytemuck::cast([1i32, 1, 0]);
         let mi = Elems::new(&m, DType::I32, 3).unwrap();
         let mut b = [0u8; 3];
-        cast(mi, 3, &mut b, DType::U8, true).unwrap();
+        cast(mi, 3, &mut b, DType::U8, true, true).unwrap();
         assert_eq!(b, [1, 1, 0]);
         let mut f = [0u8; 12];
-        cast(mi, 3, &mut f, DType::F32, false).unwrap();
+        cast(mi, 3, &mut f, DType::F32, false, true).unwrap();
         assert_eq!(bytemuck::cast::<_, [f32; 3]>(f), [1.0, 1.0, 0.0]);
         // [1,3] ≥ [2,1] → [2,3]
         let th: [u8; 8] = bytemuck::cast([1i32, 0]);

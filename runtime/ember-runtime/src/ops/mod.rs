@@ -56,7 +56,7 @@ const TRANSFORMERS: bool = cfg!(any(not(target_arch = "arm"), feature = "transfo
 
 /// What validation says of a `transformer` op on a build without them.
 /// Why an op other than Cast may not touch an edge type.
-const EDGE_ONLY: &str = "only Cast reads or writes f16, bf16, u16 and int16 activations";
+const EDGE_ONLY: &str = "only Cast reads or writes 16- and 8-bit float, u16 and int16 activations";
 
 const TRANSFORMERS_ABSENT: &str =
     "transformer operators are not in this 32-bit Arm build: enable ember-runtime's `transformers` feature";
