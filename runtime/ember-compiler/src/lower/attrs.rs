@@ -44,3 +44,33 @@ pub(super) fn axis_of(node: &NodeProto, a: i64, rank: usize) -> Result<usize> {
     }
     Ok(v as usize)
 }
+
+/// A node the compiler writes while lowering `parent` (an operator expanded
+/// into simpler ones): `op` of `inputs` into `output`, named after both.
+pub(super) fn step(parent: &NodeProto, op: &str, inputs: &[String], output: &str) -> NodeProto {
+    NodeProto {
+        op_type: op.into(),
+        name: format!("{}.{output}", parent.name),
+        input: inputs.to_vec(),
+        output: vec![output.to_string()],
+        ..Default::default()
+    }
+}
+
+/// `step` of a reduction over `axes` (as an attribute).
+pub(super) fn reduce_step(
+    parent: &NodeProto,
+    op: &str,
+    input: &str,
+    output: &str,
+    axes: Vec<i64>,
+) -> NodeProto {
+    let mut n = step(parent, op, &[input.to_string()], output);
+    n.attribute.push(tract_onnx::pb::AttributeProto {
+        name: "axes".into(),
+        ints: axes,
+        r#type: 7, // INTS
+        ..Default::default()
+    });
+    n
+}

@@ -11,6 +11,7 @@ use ember_runtime::DType;
 use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb::NodeProto;
 
+use super::attrs::step;
 use super::fold::{bools, broadcast_shape, broadcast_to, f64_array, like_dtype, runtime_dtype};
 use super::{attrs::unsupported, Act, Lowerer, Val};
 use crate::error::{malformed, Result};
@@ -179,17 +180,10 @@ impl Lowerer<'_> {
     pub(super) fn lower_is_special(&mut self, node: &NodeProto) -> Result<()> {
         let out = Self::out_name(node);
         let x = node.input[0].clone();
-        let step = |op: &str, input: Vec<String>, output: String| NodeProto {
-            op_type: op.into(),
-            name: format!("{}.{op}", node.name),
-            input,
-            output: vec![output],
-            ..Default::default()
-        };
         if node.op_type == "IsNaN" {
             let eq = format!("{out}.self_equal");
-            self.lower_compare(&step("Equal", vec![x.clone(), x], eq.clone()))?;
-            return self.lower_not(&step("Not", vec![eq], out));
+            self.lower_compare(&step(node, "Equal", &[x.clone(), x], &eq))?;
+            return self.lower_not(&step(node, "Not", &[eq], &out));
         }
         let (pos, neg) = (
             super::attrs::attr_i(node, "detect_positive", 1) != 0,
@@ -199,10 +193,7 @@ impl Lowerer<'_> {
         let (v, arg) = match (pos, neg) {
             (true, true) => {
                 let abs = format!("{out}.abs");
-                self.lower_unary(
-                    &step("Abs", vec![x], abs.clone()),
-                    UnaryFn::of(UnaryOp::Abs),
-                )?;
+                self.lower_unary(&step(node, "Abs", &[x], &abs), UnaryFn::of(UnaryOp::Abs))?;
                 (f32::INFINITY, abs)
             }
             (true, false) => (f32::INFINITY, x),
@@ -213,6 +204,6 @@ impl Lowerer<'_> {
             inf.clone(),
             Val::Const(HostTensor::F32(ndarray::arr0(v).into_dyn())),
         );
-        self.lower_compare(&step("Equal", vec![arg, inf], out))
+        self.lower_compare(&step(node, "Equal", &[arg, inf], &out))
     }
 }

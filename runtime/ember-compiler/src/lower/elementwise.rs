@@ -13,7 +13,7 @@ use ember_runtime::{DType, Rounding};
 use ndarray::IxDyn;
 use tract_onnx::pb::NodeProto;
 
-use super::attrs::{attr_f, attr_i, unsupported};
+use super::attrs::{attr_f, attr_i, step, unsupported};
 use super::fold::{f64_array, fold_binary, like_dtype};
 use super::fusion::{ActBounds, QTail};
 use super::layout::{identity, permuted};
@@ -521,19 +521,9 @@ impl Lowerer<'_> {
                     zero.clone(),
                     Val::Const(HostTensor::I32(ndarray::arr0(0).into_dyn())),
                 );
-                let step = |op: &str, input: Vec<String>, output: String| NodeProto {
-                    op_type: op.into(),
-                    name: format!("{}.{op}", node.name),
-                    input,
-                    output: vec![output],
-                    ..Default::default()
-                };
-                self.lower_binary(
-                    0,
-                    &step("Sub", vec![zero, node.input[0].clone()], neg.clone()),
-                )?;
+                self.lower_binary(0, &step(node, "Sub", &[zero, node.input[0].clone()], &neg))?;
                 if f.op == UnaryOp::Abs {
-                    self.lower_binary(0, &step("Max", vec![node.input[0].clone(), neg], out))?;
+                    self.lower_binary(0, &step(node, "Max", &[node.input[0].clone(), neg], &out))?;
                 }
                 return Ok(());
             }
@@ -712,16 +702,9 @@ impl Lowerer<'_> {
         self.vals.insert(hi_n.clone(), scalar(hi));
         let x = node.input[0].clone();
         let clip = move |lw: &mut Self, n: &NodeProto| -> Result<()> {
-            let step = |op: &str, input: Vec<String>, output: String| NodeProto {
-                op_type: op.into(),
-                name: format!("{}.{op}", n.name),
-                input,
-                output: vec![output],
-                ..Default::default()
-            };
             let out = Self::out_name(n);
-            lw.lower_binary(0, &step("Max", vec![n.input[0].clone(), lo_n], mid.clone()))?;
-            lw.lower_binary(0, &step("Min", vec![mid, hi_n], out))
+            lw.lower_binary(0, &step(n, "Max", &[n.input[0].clone(), lo_n], &mid))?;
+            lw.lower_binary(0, &step(n, "Min", &[mid, hi_n], &out))
         };
         if dtype == DType::I32 {
             let mut n = node.clone();

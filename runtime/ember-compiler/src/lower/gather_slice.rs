@@ -150,14 +150,7 @@ impl Lowerer<'_> {
                 node.name
             )));
         }
-        let mut ranges: Vec<AxisSlice> = shape
-            .iter()
-            .map(|&n| AxisSlice {
-                start: 0,
-                step: 1,
-                len: n,
-            })
-            .collect();
+        let mut ranges: Vec<AxisSlice> = shape.iter().map(|&n| AxisSlice::whole(n)).collect();
         let mut seen = vec![false; rank];
         for i in 0..k {
             let ax = axis_of(node, axes[i], rank)?;
@@ -208,14 +201,7 @@ impl Lowerer<'_> {
         let mut off = 0usize;
         for (i, &len) in sizes.iter().enumerate() {
             let len = len as usize;
-            let mut ranges: Vec<AxisSlice> = shape
-                .iter()
-                .map(|&d| AxisSlice {
-                    start: 0,
-                    step: 1,
-                    len: d,
-                })
-                .collect();
+            let mut ranges: Vec<AxisSlice> = shape.iter().map(|&d| AxisSlice::whole(d)).collect();
             ranges[axis] = AxisSlice {
                 start: off,
                 step: 1,
@@ -335,6 +321,15 @@ struct AxisSlice {
 }
 
 impl AxisSlice {
+    /// All of an axis of extent `n`.
+    fn whole(n: usize) -> AxisSlice {
+        AxisSlice {
+            start: 0,
+            step: 1,
+            len: n,
+        }
+    }
+
     /// ONNX `Slice` bounds on an axis of extent `n`: negative starts and
     /// ends count from the end, both are clamped (to `[0, n]` for positive
     /// steps, `[-1, n-1]` for negative ones); `None` for a zero step.

@@ -7,9 +7,9 @@ use ember_runtime::kernels::unary::{UnaryFn, UnaryOp};
 use ember_runtime::ops::{binary, conv, fully_connected, layer_norm, Bounds, Params};
 use ember_runtime::DType;
 use ndarray::{ArrayD, IxDyn};
-use tract_onnx::pb::{AttributeProto, NodeProto};
+use tract_onnx::pb::NodeProto;
 
-use super::attrs::{attr_f, attr_i, axis_of, unsupported};
+use super::attrs::{attr_f, attr_i, axis_of, reduce_step, step, unsupported};
 use super::fold::broadcast_to;
 use super::fusion::ActBounds;
 use super::layout::NHWC;
@@ -140,28 +140,9 @@ impl Lowerer<'_> {
         };
         let out = Self::out_name(node);
         let norm = format!("{out}.norm");
-        let r = NodeProto {
-            op_type: reduce.into(),
-            name: format!("{}.norm", node.name),
-            input: vec![node.input[0].clone()],
-            output: vec![norm.clone()],
-            attribute: vec![AttributeProto {
-                name: "axes".into(),
-                ints: vec![axis as i64],
-                r#type: 7, // INTS
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        self.lower_reduce(&r)?;
-        let d = NodeProto {
-            op_type: "Div".into(),
-            name: node.name.clone(),
-            input: vec![node.input[0].clone(), norm],
-            output: vec![out],
-            ..Default::default()
-        };
-        self.lower_binary(0, &d)
+        let x = node.input[0].clone();
+        self.lower_reduce(&reduce_step(node, reduce, &x, &norm, vec![axis as i64]))?;
+        self.lower_binary(0, &step(node, "Div", &[x, norm], &out))
     }
 
     /// `RMSNormalization`: `x / sqrt(mean(x²) + ε) · scale` over `axis` and
@@ -171,45 +152,40 @@ impl Lowerer<'_> {
         let rank = x.shape.len();
         let axis = axis_of(node, attr_i(node, "axis", -1), rank)?;
         let out = Self::out_name(node);
-        let eps = attr_f(node, "epsilon", 1e-5);
         let t = |s: &str| format!("{out}.{s}");
-        let axes = AttributeProto {
-            name: "axes".into(),
-            ints: (axis as i64..rank as i64).collect(),
-            r#type: 7, // INTS
-            ..Default::default()
-        };
-        let step = |op: &str, inputs: &[String], output: String| NodeProto {
-            op_type: op.into(),
-            name: format!("{}.{}", node.name, output),
-            input: inputs.to_vec(),
-            output: vec![output],
-            attribute: if op == "ReduceMean" {
-                vec![axes.clone()]
-            } else {
-                vec![]
-            },
-            ..Default::default()
-        };
-        self.vals.insert(
-            t("epsilon"),
-            Val::Const(HostTensor::F32(ArrayD::from_elem(IxDyn(&[]), eps))),
-        );
+        let eps = self.epsilon_const(node, &out);
+        let axes: Vec<i64> = (axis as i64..rank as i64).collect();
         let x = node.input[0].clone();
         let scale = node.input.get(1).cloned().unwrap_or_default();
-        self.lower_binary(0, &step("Mul", &[x.clone(), x.clone()], t("squared")))?;
-        self.lower_reduce(&step("ReduceMean", &[t("squared")], t("mean_square")))?;
-        self.lower_binary(
-            0,
-            &step("Add", &[t("mean_square"), t("epsilon")], t("ms_eps")),
-        )?;
-        self.lower_sqrt(&step("Sqrt", &[t("ms_eps")], t("rms")))?;
+        let sq = t("squared");
+        self.lower_binary(0, &step(node, "Mul", &[x.clone(), x.clone()], &sq))?;
+        let ms = t("mean_square");
+        self.lower_reduce(&reduce_step(node, "ReduceMean", &sq, &ms, axes))?;
+        self.lower_binary(0, &step(node, "Add", &[ms, eps], &t("ms_eps")))?;
+        self.inverse_sqrt(node, &t("ms_eps"), &t("inv_rms"))?;
+        self.lower_binary(0, &step(node, "Mul", &[x, t("inv_rms")], &t("normalized")))?;
+        self.lower_binary(0, &step(node, "Mul", &[t("normalized"), scale], &out))
+    }
+
+    /// The `epsilon` attribute of `node` as a named f32 constant.
+    fn epsilon_const(&mut self, node: &NodeProto, out: &str) -> String {
+        let name = format!("{out}.epsilon");
+        let eps = attr_f(node, "epsilon", 1e-5);
+        self.vals.insert(
+            name.clone(),
+            Val::Const(HostTensor::F32(ArrayD::from_elem(IxDyn(&[]), eps))),
+        );
+        name
+    }
+
+    /// `out = 1 / sqrt(x)`, as steps of `node`.
+    fn inverse_sqrt(&mut self, node: &NodeProto, x: &str, out: &str) -> Result<()> {
+        let sd = format!("{out}.sqrt");
+        self.lower_sqrt(&step(node, "Sqrt", &[x.to_string()], &sd))?;
         self.lower_unary(
-            &step("Reciprocal", &[t("rms")], t("inv_rms")),
+            &step(node, "Reciprocal", &[sd], out),
             UnaryFn::of(UnaryOp::Reciprocal),
-        )?;
-        self.lower_binary(0, &step("Mul", &[x, t("inv_rms")], t("normalized")))?;
-        self.lower_binary(0, &step("Mul", &[t("normalized"), scale], out))
+        )
     }
 
     /// LayerNormalization whose mean or inverse standard deviation is
@@ -217,59 +193,46 @@ impl Lowerer<'_> {
     /// intermediate values exist as tensors.
     fn lower_layer_norm_steps(&mut self, node: &NodeProto, axis: usize, rank: usize) -> Result<()> {
         let out = Self::out_name(node);
-        let eps = attr_f(node, "epsilon", 1e-5);
         let t = |s: &str| format!("{out}.{s}");
-        let axes = AttributeProto {
-            name: "axes".into(),
-            ints: (axis as i64..rank as i64).collect(),
-            r#type: 7, // INTS
-            ..Default::default()
-        };
-        let step = |op: &str, inputs: &[String], output: String| NodeProto {
-            op_type: op.into(),
-            name: format!("{}.{}", node.name, output),
-            input: inputs.to_vec(),
-            output: vec![output],
-            attribute: if op == "ReduceMean" {
-                vec![axes.clone()]
-            } else {
-                vec![]
-            },
-            ..Default::default()
-        };
-        self.vals.insert(
-            t("epsilon"),
-            Val::Const(HostTensor::F32(ArrayD::from_elem(IxDyn(&[]), eps))),
-        );
+        let eps = self.epsilon_const(node, &out);
+        let axes: Vec<i64> = (axis as i64..rank as i64).collect();
         let x = node.input[0].clone();
-        self.lower_reduce(&step("ReduceMean", std::slice::from_ref(&x), t("mean")))?;
-        self.lower_binary(0, &step("Sub", &[x, t("mean")], t("centered")))?;
+        self.lower_reduce(&reduce_step(
+            node,
+            "ReduceMean",
+            &x,
+            &t("mean"),
+            axes.clone(),
+        ))?;
+        self.lower_binary(0, &step(node, "Sub", &[x, t("mean")], &t("centered")))?;
+        let c = t("centered");
+        self.lower_binary(0, &step(node, "Mul", &[c.clone(), c], &t("squared")))?;
+        self.lower_reduce(&reduce_step(
+            node,
+            "ReduceMean",
+            &t("squared"),
+            &t("variance"),
+            axes,
+        ))?;
+        self.lower_binary(0, &step(node, "Add", &[t("variance"), eps], &t("var_eps")))?;
+        self.inverse_sqrt(node, &t("var_eps"), &t("inv_std"))?;
         self.lower_binary(
             0,
-            &step("Mul", &[t("centered"), t("centered")], t("squared")),
-        )?;
-        self.lower_reduce(&step("ReduceMean", &[t("squared")], t("variance")))?;
-        self.lower_binary(
-            0,
-            &step("Add", &[t("variance"), t("epsilon")], t("var_eps")),
-        )?;
-        self.lower_sqrt(&step("Sqrt", &[t("var_eps")], t("std")))?;
-        self.lower_unary(
-            &step("Reciprocal", &[t("std")], t("inv_std")),
-            UnaryFn::of(UnaryOp::Reciprocal),
-        )?;
-        self.lower_binary(
-            0,
-            &step("Mul", &[t("centered"), t("inv_std")], t("normalized")),
+            &step(
+                node,
+                "Mul",
+                &[t("centered"), t("inv_std")],
+                &t("normalized"),
+            ),
         )?;
         let has_bias = node.input.get(2).is_some_and(|s| !s.is_empty());
         let scaled = if has_bias { t("scaled") } else { out.clone() };
         let scale = node.input.get(1).cloned().unwrap_or_default();
-        self.lower_binary(0, &step("Mul", &[t("normalized"), scale], scaled.clone()))?;
+        self.lower_binary(0, &step(node, "Mul", &[t("normalized"), scale], &scaled))?;
         if has_bias {
             self.lower_binary(
                 0,
-                &step("Add", &[scaled, node.input[2].clone()], out.clone()),
+                &step(node, "Add", &[scaled, node.input[2].clone()], &out),
             )?;
         }
         for (k, name) in [(1, t("mean")), (2, t("inv_std"))] {

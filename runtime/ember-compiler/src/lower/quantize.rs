@@ -9,7 +9,7 @@ use ember_runtime::{DType, Rounding};
 use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb::NodeProto;
 
-use super::attrs::{attr_i, unsupported};
+use super::attrs::{attr_i, step, unsupported};
 use super::{Act, Lowerer, Val};
 use crate::error::{malformed, CompileError, Result};
 use crate::ir::TId;
@@ -35,20 +35,13 @@ impl Lowerer<'_> {
         let c = |v: f32| Val::Const(HostTensor::F32(ndarray::arr0(v).into_dyn()));
         self.vals.insert(zn.clone(), c(zero));
         self.vals.insert(sn.clone(), c(scale));
-        let step = |op: &str, input: Vec<String>, output: String| NodeProto {
-            op_type: op.into(),
-            name: format!("{}.{op}", node.name),
-            input,
-            output: vec![output],
-            ..Default::default()
-        };
         let centered = if zero != 0.0 {
-            self.lower_binary(0, &step("Sub", vec![xn, zn], d.clone()))?;
+            self.lower_binary(0, &step(node, "Sub", &[xn, zn], &d))?;
             d
         } else {
             xn
         };
-        self.lower_binary(0, &step("Mul", vec![centered, sn], out))
+        self.lower_binary(0, &step(node, "Mul", &[centered, sn], &out))
     }
 
     pub(super) fn lower_dequantize(&mut self, node: &NodeProto) -> Result<()> {

@@ -2,6 +2,7 @@
 //! and cumulative sums. Every index read from the input data is checked;
 //! one outside its axis is [`Error::IndexOutOfRange`].
 
+use super::next_index;
 use crate::error::{Error, Result};
 use crate::format::MAX_RANK;
 
@@ -58,15 +59,7 @@ pub fn gather_elements<T: Copy>(
             }
         }
         *o = x[src];
-        let mut d = r;
-        while d > 0 {
-            d -= 1;
-            p[d] += 1;
-            if p[d] < idx_dims[d] {
-                break;
-            }
-            p[d] = 0;
-        }
+        next_index(&mut p, idx_dims);
     }
     Ok(())
 }

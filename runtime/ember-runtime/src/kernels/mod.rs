@@ -271,6 +271,19 @@ pub(crate) fn clamp_f32(v: f32, lo: f32, hi: f32) -> f32 {
     }
 }
 
+/// Advances the row-major multi-index `idx` over `dims` (the last axis
+/// fastest), wrapping to all zeros after the last element.
+#[inline]
+pub(crate) fn next_index(idx: &mut [usize], dims: &[usize]) {
+    for d in (0..dims.len().min(idx.len())).rev() {
+        idx[d] += 1;
+        if idx[d] < dims[d] {
+            return;
+        }
+        idx[d] = 0;
+    }
+}
+
 /// Kernel taps along one axis that land inside the input.
 ///
 /// For output position `o`, tap `k` reads padded coordinate

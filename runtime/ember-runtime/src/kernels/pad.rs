@@ -1,8 +1,40 @@
 //! Padding: with a constant, or with the input's own values (edge,
 //! reflect, wrap).
 
+use super::next_index;
 use crate::error::{Error, Result};
 use crate::format::MAX_RANK;
+
+/// The padded dims (each below `isize::MAX`), after checking the ranks and
+/// that `x_len` and `y_len` are the element counts before and after.
+fn padded_dims(
+    x_dims: &[usize],
+    before: &[usize],
+    after: &[usize],
+    x_len: usize,
+    y_len: usize,
+) -> Result<[usize; MAX_RANK]> {
+    let r = x_dims.len();
+    if r > MAX_RANK || before.len() != r || after.len() != r {
+        return Err(Error::ShapeMismatch("pad: rank"));
+    }
+    let mut y_dims = [1usize; MAX_RANK];
+    for i in 0..r {
+        y_dims[i] = x_dims[i]
+            .checked_add(before[i])
+            .and_then(|v| v.checked_add(after[i]))
+            .filter(|&v| v <= isize::MAX as usize)
+            .ok_or(Error::ShapeMismatch("pad: overflow"))?;
+    }
+    let xn = x_dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let yn = y_dims[..r]
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d));
+    if xn != Some(x_len) || yn != Some(y_len) {
+        return Err(Error::ShapeMismatch("pad: lengths"));
+    }
+    Ok(y_dims)
+}
 
 /// Pads `x` (dims `x_dims`, rank ≤ [`MAX_RANK`]) with `before[i]` and
 /// `after[i]` elements of `value` on each axis `i`; `y` has dims
@@ -16,23 +48,7 @@ pub fn pad<T: Copy>(
     y: &mut [T],
 ) -> Result<()> {
     let r = x_dims.len();
-    if r > MAX_RANK || before.len() != r || after.len() != r {
-        return Err(Error::ShapeMismatch("pad: rank"));
-    }
-    let mut y_dims = [1usize; MAX_RANK];
-    for i in 0..r {
-        y_dims[i] = x_dims[i]
-            .checked_add(before[i])
-            .and_then(|v| v.checked_add(after[i]))
-            .ok_or(Error::ShapeMismatch("pad: overflow"))?;
-    }
-    let xn = x_dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    let yn = y_dims[..r]
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d));
-    if xn != Some(x.len()) || yn != Some(y.len()) {
-        return Err(Error::ShapeMismatch("pad: lengths"));
-    }
+    let y_dims = padded_dims(x_dims, before, after, x.len(), y.len())?;
     y.fill(value);
     if x.is_empty() {
         return Ok(());
@@ -58,15 +74,7 @@ pub fn pad<T: Copy>(
             dst += (idx[i] + before[i]) * y_strides[i];
         }
         y[dst..dst + inner].copy_from_slice(row);
-        let mut d = r - 1;
-        while d > 0 {
-            d -= 1;
-            idx[d] += 1;
-            if idx[d] < x_dims[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
+        next_index(&mut idx[..r - 1], &x_dims[..r - 1]);
     }
     Ok(())
 }
@@ -130,24 +138,7 @@ pub fn pad_from_input<T: Copy>(
     y: &mut [T],
 ) -> Result<()> {
     let r = x_dims.len();
-    if r > MAX_RANK || before.len() != r || after.len() != r {
-        return Err(Error::ShapeMismatch("pad: rank"));
-    }
-    let mut y_dims = [1usize; MAX_RANK];
-    for i in 0..r {
-        y_dims[i] = x_dims[i]
-            .checked_add(before[i])
-            .and_then(|v| v.checked_add(after[i]))
-            .filter(|&v| v <= isize::MAX as usize)
-            .ok_or(Error::ShapeMismatch("pad: overflow"))?;
-    }
-    let xn = x_dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    let yn = y_dims[..r]
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d));
-    if xn != Some(x.len()) || yn != Some(y.len()) {
-        return Err(Error::ShapeMismatch("pad: lengths"));
-    }
+    let y_dims = padded_dims(x_dims, before, after, x.len(), y.len())?;
     if x.is_empty() {
         return if y.is_empty() {
             Ok(())
@@ -171,15 +162,7 @@ pub fn pad_from_input<T: Copy>(
             src += mode.source(i, x_dims[d]) * x_strides[d];
         }
         *out = x[src];
-        let mut d = r;
-        while d > 0 {
-            d -= 1;
-            idx[d] += 1;
-            if idx[d] < y_dims[d] {
-                break;
-            }
-            idx[d] = 0;
-        }
+        next_index(&mut idx, &y_dims[..r]);
     }
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! only gathers and blends. One tap is nearest-neighbour (any element
 //! type); more blend in f32.
 
+use super::next_index;
 use crate::error::{Error, Result};
 use crate::format::MAX_RANK;
 
@@ -78,7 +79,7 @@ pub fn resize_nearest<T: Copy>(
         } else {
             *x.get(src).ok_or(Error::ShapeMismatch("resize: index"))?
         };
-        step(&mut idx, y_dims);
+        next_index(&mut idx, y_dims);
     }
     Ok(())
 }
@@ -120,7 +121,7 @@ pub fn resize_f32(
         }
         if outside {
             *out = extrapolation;
-            step(&mut idx, y_dims);
+            next_index(&mut idx, y_dims);
             continue;
         }
         // Odometer over the combinations of taps.
@@ -151,7 +152,7 @@ pub fn resize_f32(
             }
         }
         *out = acc;
-        step(&mut idx, y_dims);
+        next_index(&mut idx, y_dims);
     }
     Ok(())
 }
@@ -188,19 +189,6 @@ fn prepare(
         at += y_dims[d] * 2 * taps;
     }
     Ok((strides, bases))
-}
-
-/// Advances the row-major odometer `idx` over `dims`.
-fn step(idx: &mut [usize; MAX_RANK], dims: &[usize]) {
-    let mut d = dims.len();
-    while d > 0 {
-        d -= 1;
-        idx[d] += 1;
-        if idx[d] < dims[d] {
-            return;
-        }
-        idx[d] = 0;
-    }
 }
 
 #[cfg(test)]
