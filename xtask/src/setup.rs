@@ -139,3 +139,35 @@ pub(crate) fn onnx_node_tests() -> Result<PathBuf> {
     }
     Ok(node)
 }
+
+/// The PyPI package that ships the three PaddleOCR CNNs the real-model test
+/// runs (Apache-2.0).
+pub(crate) const REAL_CNN_PACKAGE: &str = "rapidocr_onnxruntime==1.4.4";
+
+/// Downloads [`REAL_CNN_PACKAGE`]'s wheel (not its dependencies) into
+/// `target/python/`, once, unpacks it, and returns its `models` folder.
+pub(crate) fn real_cnn_models() -> Result<PathBuf> {
+    let dir = root()
+        .join("target/python")
+        .join(REAL_CNN_PACKAGE.replace("==", "-"));
+    let models = dir.join("rapidocr_onnxruntime/models");
+    if models.join("ch_PP-OCRv4_det_infer.onnx").is_file() {
+        return Ok(models);
+    }
+    step("setup: PaddleOCR's CNNs (the rapidocr_onnxruntime wheel)");
+    let python = std::env::var("EMBER_PYTHON").unwrap_or_else(|_| "python3".into());
+    run(Command::new(&python)
+        .args(["-m", "pip", "download", "--quiet", "--no-deps", "-d"])
+        .arg(&dir)
+        .arg(REAL_CNN_PACKAGE))
+    .with_context(|| format!("could not download {REAL_CNN_PACKAGE} with {python} -m pip"))?;
+    let wheel = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .with_context(|| format!("no wheel of {REAL_CNN_PACKAGE} in {}", dir.display()))?;
+    run(Command::new(&python)
+        .args(["-m", "zipfile", "-e"])
+        .arg(&wheel)
+        .arg(&dir))?;
+    Ok(models)
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::apps::{clip_path, kernel_check_cmd, see_cmd, wake_cmd};
-use crate::setup::{onnx_node_tests, setup, setup_target};
+use crate::setup::{onnx_node_tests, real_cnn_models, setup, setup_target};
 use crate::{
     boards, cargo, firmware, flash, qemu, root, run, shared, step, NO_STD_CRATES, NO_STD_TARGETS,
 };
@@ -27,11 +27,13 @@ pub(crate) fn test() -> Result<()> {
         .args(["fmt", "--all", "--", "--check"])
         .current_dir(root().join("boards")))?;
     let onnx_node = onnx_node_tests()?;
-    step("unit, end-to-end and CLI tests (and the full ONNX node suite)");
+    let real_cnns = real_cnn_models()?;
+    step("unit, end-to-end and CLI tests (and the full ONNX node suite, PaddleOCR's CNNs)");
     run(cargo()
         .args(["test", "--workspace", "--exclude", "xtask"])
         .env("EMBER_SHARED", shared())
-        .env("EMBER_ONNX_NODE_DIR", onnx_node))?;
+        .env("EMBER_ONNX_NODE_DIR", onnx_node)
+        .env("EMBER_REAL_CNN_DIR", real_cnns))?;
     step("runtime and audio front end build for bare-metal targets (no_std, no alloc)");
     for t in NO_STD_TARGETS {
         let mut c = cargo();
