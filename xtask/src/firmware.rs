@@ -18,6 +18,7 @@ use crate::{cargo, root, shared, step};
 pub const ZOO: &[&str] = &["kws", "vww", "ic", "ad", "sww"];
 
 /// A model with one input and its expected output, ready to embed.
+#[derive(Clone)]
 pub struct Prepared {
     /// Short name (zoo name or file stem).
     pub name: String,

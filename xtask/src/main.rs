@@ -159,6 +159,12 @@ struct FwArgs {
     /// Row of the zoo test vectors used as default input.
     #[arg(long, default_value_t = 0)]
     row: usize,
+    /// Float models: compare the f32 outputs on the host, within this
+    /// fraction of the expected output's range (the optimized float kernels
+    /// sum in another order than the reference or onnxruntime), instead of
+    /// byte for byte on the device.
+    #[arg(long)]
+    tolerance: Option<f32>,
 }
 
 fn main() {
@@ -242,7 +248,16 @@ fn build_cmd(a: &FwArgs) -> Result<(firmware::Prepared, PathBuf)> {
         a.expect.as_deref(),
         a.row,
     )?;
-    let elf = firmware::build(board, &p)?;
+    let elf = if a.tolerance.is_some() {
+        // The device only reports; the host compares within the tolerance.
+        let quiet = firmware::Prepared {
+            expect: vec![],
+            ..p.clone()
+        };
+        firmware::build(board, &quiet)?
+    } else {
+        firmware::build(board, &p)?
+    };
     Ok((p, elf))
 }
 
@@ -258,11 +273,16 @@ fn run_cmd(a: &FwArgs) -> Result<()> {
         p.name, board.name
     ));
     let r = qemu::run(board, &elf, Duration::from_secs(600))?;
-    report_run(board, &p, &r)
+    report_run(board, &p, &r, a.tolerance)
 }
 
 /// Prints a run's report; fails unless it exited 0 with the expected outputs.
-fn report_run(board: &boards::Board, p: &firmware::Prepared, r: &qemu::Report) -> Result<()> {
+fn report_run(
+    board: &boards::Board,
+    p: &firmware::Prepared,
+    r: &qemu::Report,
+    tolerance: Option<f32>,
+) -> Result<()> {
     for l in &r.lines {
         if !l.starts_with("ember-op") {
             println!("    {l}");
@@ -299,6 +319,9 @@ fn report_run(board: &boards::Board, p: &firmware::Prepared, r: &qemu::Report) -
             r.errors.join("; ")
         );
     }
+    if let Some(tol) = tolerance {
+        return within_tolerance(&got, p, tol);
+    }
     if got != p.expect {
         let diff = got.iter().zip(&p.expect).filter(|(a, b)| a != b).count();
         bail!(
@@ -310,6 +333,50 @@ fn report_run(board: &boards::Board, p: &firmware::Prepared, r: &qemu::Report) -
         );
     }
     println!("outputs equal {} ({} bytes)", p.expect_source, got.len());
+    Ok(())
+}
+
+/// Fails unless the f32 outputs `got` lie within `tol` of the expected
+/// output's range.
+fn within_tolerance(got: &[u8], p: &firmware::Prepared, tol: f32) -> Result<()> {
+    let f = |b: &[u8]| -> Vec<f32> {
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
+    if got.len() != p.expect.len() {
+        bail!(
+            "output lengths differ: {} vs {} bytes",
+            got.len(),
+            p.expect.len()
+        );
+    }
+    let (g, w) = (f(got), f(&p.expect));
+    let lo = w.iter().copied().fold(f32::INFINITY, f32::min);
+    let hi = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let worst = g
+        .iter()
+        .zip(&w)
+        .map(|(a, b)| {
+            if a.is_nan() != b.is_nan() {
+                f32::INFINITY
+            } else {
+                (a - b).abs()
+            }
+        })
+        .fold(0f32, f32::max);
+    let rel = worst / (hi - lo).max(f32::MIN_POSITIVE);
+    if rel.is_nan() || rel > tol {
+        bail!(
+            "outputs differ from {} by {rel:e} of their range (tolerance {tol:e})",
+            p.expect_source
+        );
+    }
+    println!(
+        "outputs within {rel:e} of {}'s range (tolerance {tol:e}, {} values)",
+        p.expect_source,
+        g.len()
+    );
     Ok(())
 }
 
@@ -429,5 +496,5 @@ fn flash_cmd(a: &FwArgs, dry_run: bool) -> Result<()> {
     }
     step(&format!("flash and run {} on {}", p.name, board.name));
     let r = flash::flash_and_run(board, &elf, Duration::from_secs(120))?;
-    report_run(board, &p, &r)
+    report_run(board, &p, &r, a.tolerance)
 }
