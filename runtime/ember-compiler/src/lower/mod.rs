@@ -48,6 +48,7 @@ mod normalization;
 pub(crate) mod op_table;
 mod pool;
 mod quantize;
+mod rearrange;
 mod reduce;
 mod resize;
 mod shape;

@@ -145,6 +145,105 @@ impl Lowerer<'_> {
         self.lower_binary(0, &step(node, "Div", &[x, norm], &out))
     }
 
+    /// `InstanceNormalization` (each channel of each sample over its
+    /// spatial axes) and `GroupNormalization` (each group of channels of
+    /// each sample), in f32 steps; scale and bias per channel.
+    pub(super) fn lower_instance_group_norm(&mut self, node: &NodeProto) -> Result<()> {
+        let x = self.float_act(&node.input[0], &node.op_type)?;
+        let shape = x.shape.clone();
+        let rank = shape.len();
+        if rank < 3 {
+            return Err(unsupported(
+                node,
+                format!("input of rank {rank} (N, C and spatial axes expected)"),
+            ));
+        }
+        let c = shape[1];
+        let out = Self::out_name(node);
+        let t = |s: &str| format!("{out}.{s}");
+        let group = node.op_type == "GroupNormalization";
+        let groups = if group {
+            let g = attr_i(node, "num_groups", 0);
+            if g < 1 || c % g as usize != 0 {
+                return Err(malformed(format!(
+                    "node '{}': {g} groups of {c} channels",
+                    node.name
+                )));
+            }
+            g as usize
+        } else {
+            c
+        };
+        // Normalize rows of [N, groups, rest].
+        let rows = t("rows");
+        let spatial: usize = shape[2..].iter().product();
+        let x3 = self.reshape_act(x, vec![shape[0], groups, c / groups * spatial], &rows)?;
+        self.vals.insert(rows.clone(), Val::Act(x3));
+        let eps = self.epsilon_const(node, &out);
+        self.lower_reduce(&reduce_step(node, "ReduceMean", &rows, &t("mean"), vec![2]))?;
+        self.lower_binary(0, &step(node, "Sub", &[rows, t("mean")], &t("centered")))?;
+        let cen = t("centered");
+        self.lower_binary(0, &step(node, "Mul", &[cen.clone(), cen], &t("squared")))?;
+        self.lower_reduce(&reduce_step(
+            node,
+            "ReduceMean",
+            &t("squared"),
+            &t("variance"),
+            vec![2],
+        ))?;
+        self.lower_binary(0, &step(node, "Add", &[t("variance"), eps], &t("var_eps")))?;
+        self.inverse_sqrt(node, &t("var_eps"), &t("inv_std"))?;
+        self.lower_binary(
+            0,
+            &step(
+                node,
+                "Mul",
+                &[t("centered"), t("inv_std")],
+                &t("normalized3"),
+            ),
+        )?;
+        let n3 = self.float_act(&t("normalized3"), &node.op_type)?;
+        let n = self.reshape_act(n3, shape.clone(), &t("normalized"))?;
+        self.vals.insert(t("normalized"), Val::Act(n));
+        // Scale and bias per channel, as [C, 1, …] constants (GroupNorm of
+        // opset 18 gives them per group: each repeats over its channels).
+        let per_channel = |lw: &Self, i: usize, what: &str| -> Result<HostTensor> {
+            let v: Vec<f32> = lw
+                .const_input(node, i)?
+                .ok_or_else(|| unsupported(node, format!("{what} must be constant")))?
+                .to_f32_array()
+                .iter()
+                .copied()
+                .collect();
+            let v: Vec<f32> = match v.len() {
+                l if l == c => v,
+                l if l == groups => (0..c).map(|k| v[k / (c / groups)]).collect(),
+                l => {
+                    return Err(malformed(format!(
+                        "node '{}': {what} of {l} for {c} channels",
+                        node.name
+                    )))
+                }
+            };
+            let mut dims = vec![c];
+            dims.extend(std::iter::repeat_n(1, rank - 2));
+            Ok(HostTensor::F32(
+                ArrayD::from_shape_vec(IxDyn(&dims), v).map_err(|e| malformed(e.to_string()))?,
+            ))
+        };
+        let (sc, bi) = (
+            per_channel(self, 1, "scale")?,
+            per_channel(self, 2, "bias")?,
+        );
+        self.vals.insert(t("scale"), Val::Const(sc));
+        self.vals.insert(t("bias"), Val::Const(bi));
+        self.lower_binary(
+            0,
+            &step(node, "Mul", &[t("normalized"), t("scale")], &t("scaled")),
+        )?;
+        self.lower_binary(0, &step(node, "Add", &[t("scaled"), t("bias")], &out))
+    }
+
     /// `RMSNormalization`: `x / sqrt(mean(x²) + ε) · scale` over `axis` and
     /// the axes after it, lowered step by step in f32.
     pub(super) fn lower_rms_norm(&mut self, node: &NodeProto) -> Result<()> {

@@ -207,6 +207,8 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("ArgMin", "float in, int64 (as int32) out", "axis, keepdims, select_last_index", |lw, _, n| lw.lower_reduce(n)),
     // normalization, transformers
     op("BatchNormalization", "float", "epsilon; constant parameters; folded into the Conv/Gemm before it", |lw, _, n| lw.lower_batchnorm(n)),
+    op("InstanceNormalization", "float", "epsilon; constant scale and bias", |lw, _, n| lw.lower_instance_group_norm(n)),
+    op("GroupNormalization", "float", "num_groups, epsilon; constant scale and bias (per channel, or per group as in opset 18)", |lw, _, n| lw.lower_instance_group_norm(n)),
     op("LpNormalization", "float", "axis, p = 1 or 2", |lw, _, n| lw.lower_lp_norm(n)),
     op("RMSNormalization", "float", "axis, epsilon; constant scale", |lw, _, n| lw.lower_rms_norm(n)),
     op("LayerNormalization", "float", "any axis, epsilon, constant scale and bias (broadcast); no mean/inv-std-dev outputs", |lw, _, n| lw.lower_layer_norm(n)),
@@ -232,6 +234,9 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("Trilu", "float, int32", "upper, constant k", |lw, _, n| lw.lower_trilu(n)),
     op("NegativeLogLikelihoodLoss", "float scores, int64 (as int32) targets checked at run time", "reduction none, sum, mean; ignore_index; class weights", |lw, _, n| lw.lower_nll_loss(n)),
     op("SoftmaxCrossEntropyLoss", "float scores, int64 (as int32) targets checked at run time", "reduction, ignore_index, class weights; the log_prob output", |lw, _, n| lw.lower_softmax_cross_entropy(n)),
+    op("DepthToSpace", "any (int8 QDQ stays int8)", "blocksize, mode DCR or CRD; NCHW", |lw, _, n| lw.lower_depth_space(n)),
+    op("SpaceToDepth", "any (int8 QDQ stays int8)", "blocksize; NCHW", |lw, _, n| lw.lower_depth_space(n)),
+    op("Tile", "any; constants folded", "constant repeats; rank at most 5", |lw, _, n| lw.lower_tile(n)),
     op("Slice", "any (int8 QDQ stays int8); constants folded", "constant starts, ends, axes, steps (negative too); opset 1 attributes", |lw, _, n| lw.lower_slice(n)),
     op("Split", "any (int8 QDQ stays int8); constants folded", "constant split sizes, or num_outputs / equal parts", |lw, _, n| lw.lower_split(n)),
 ];
