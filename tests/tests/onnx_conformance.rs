@@ -446,6 +446,15 @@ const MUST_PASS: &[&str] = &[
     "test_dequantizelinear_e5m2",
     "test_matmul_1d_1d",
     "test_matmul_4d_1d",
+    "test_averagepool_3d_default",
+    "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_False",
+    "test_averagepool_3d_dilations_large_count_include_pad_is_0_ceil_mode_is_True",
+    "test_averagepool_3d_dilations_large_count_include_pad_is_1_ceil_mode_is_False",
+    "test_averagepool_3d_dilations_small",
+    "test_maxpool_3d_default",
+    "test_maxpool_3d_dilations",
+    "test_maxpool_3d_dilations_use_ref_impl",
+    "test_maxpool_3d_dilations_use_ref_impl_large",
 ];
 
 fn extract() -> PathBuf {

@@ -24,6 +24,9 @@ impl Lowerer<'_> {
         if matches!(&xv, Val::Act(a) | Val::DqAct { src: a, .. } if a.shape.len() == 3) {
             return self.lower_pool1d(node, xv);
         }
+        if matches!(&xv, Val::Act(a) | Val::DqAct { src: a, .. } if a.shape.len() == 5) {
+            return self.lower_pool3d(node);
+        }
         // Quantized: DQ → pool → Q with identical params stays int8.
         let qtail = match &xv {
             Val::DqAct { scale, zp, .. } => self
@@ -143,6 +146,91 @@ impl Lowerer<'_> {
         let out = Self::out_name(node);
         let y3 = self.squeeze_act(y, 2, &out);
         self.vals.insert(out, Val::Act(y3));
+        Ok(())
+    }
+
+    /// 3-D pooling as two 2-D ones: max and average are separable (the
+    /// taps that count are a product of per-axis ones), so the window
+    /// runs over H×W on `[N, C·D, H, W]`, then over D on `[N, C, D, H'·W']`.
+    fn lower_pool3d(&mut self, node: &NodeProto) -> Result<()> {
+        let x = self.float_act(&node.input[0], &node.op_type)?;
+        let [n, c, d, h, w] = x.shape[..] else {
+            return Err(malformed(format!("node '{}': not 5-D", node.name)));
+        };
+        let out = Self::out_name(node);
+        let global = node.op_type.starts_with("Global");
+        let three = |name: &str, default: i64| -> Result<[i64; 3]> {
+            match attr_ints(node, name) {
+                None => Ok([default; 3]),
+                Some(v) if v.len() == 3 => Ok([v[0], v[1], v[2]]),
+                Some(v) => Err(malformed(format!(
+                    "node '{}': {name} {v:?} for 3-D pooling",
+                    node.name
+                ))),
+            }
+        };
+        let k = if global {
+            [d as i64, h as i64, w as i64]
+        } else {
+            three("kernel_shape", 0)?
+        };
+        let s = three("strides", 1)?;
+        let dil = three("dilations", 1)?;
+        let pads = match attr_ints(node, "pads") {
+            None => [0i64; 6],
+            Some(p) if p.len() == 6 => [p[0], p[1], p[2], p[3], p[4], p[5]],
+            Some(p) => return Err(malformed(format!("node '{}': pads {p:?}", node.name))),
+        };
+        // One 2-D pass: `axes` picks (kernel, stride, dilation, pads) of the
+        // 3-D window for the pass's two axes (None: a unit axis).
+        let pass = |input: String, output: String, axes: [Option<usize>; 2]| -> NodeProto {
+            let pick = |v: &[i64; 3], unit: i64| -> Vec<i64> {
+                axes.iter().map(|a| a.map_or(unit, |i| v[i])).collect()
+            };
+            let mut p2 = node.clone();
+            p2.op_type = if global {
+                node.op_type.trim_start_matches("Global").to_string()
+            } else {
+                node.op_type.clone()
+            };
+            p2.input = vec![input];
+            p2.output = vec![output];
+            p2.attribute.retain(|a| {
+                !matches!(
+                    a.name.as_str(),
+                    "kernel_shape" | "strides" | "dilations" | "pads"
+                )
+            });
+            let ints = |name: &str, v: Vec<i64>| tract_onnx::pb::AttributeProto {
+                name: name.into(),
+                ints: v,
+                r#type: 7, // INTS
+                ..Default::default()
+            };
+            let begin: Vec<i64> = axes.iter().map(|a| a.map_or(0, |i| pads[i])).collect();
+            let end: Vec<i64> = axes.iter().map(|a| a.map_or(0, |i| pads[i + 3])).collect();
+            p2.attribute.push(ints("kernel_shape", pick(&k, 1)));
+            p2.attribute.push(ints("strides", pick(&s, 1)));
+            p2.attribute.push(ints("dilations", pick(&dil, 1)));
+            p2.attribute.push(ints("pads", [begin, end].concat()));
+            p2
+        };
+        let hw_in = format!("{out}.hw_in");
+        let a = self.reshape_act(x, vec![n, c * d, h, w], &hw_in)?;
+        self.vals.insert(hw_in.clone(), Val::Act(a));
+        let hw_out = format!("{out}.hw");
+        self.lower_pool(&pass(hw_in, hw_out.clone(), [Some(1), Some(2)]))?;
+        let y = self.float_act(&hw_out, &node.op_type)?;
+        let (h2, w2) = (y.shape[2], y.shape[3]);
+        let d_in = format!("{out}.d_in");
+        let a = self.reshape_act(y, vec![n, c, d, h2 * w2], &d_in)?;
+        self.vals.insert(d_in.clone(), Val::Act(a));
+        let d_out = format!("{out}.d");
+        self.lower_pool(&pass(d_in, d_out.clone(), [Some(0), None]))?;
+        let y = self.float_act(&d_out, &node.op_type)?;
+        let d2 = y.shape[2];
+        let y = self.reshape_act(y, vec![n, c, d2, h2, w2], &out)?;
+        self.vals.insert(out, Val::Act(y));
         Ok(())
     }
 }
