@@ -179,29 +179,7 @@ impl Lowerer<'_> {
         let spatial: usize = shape[2..].iter().product();
         let x3 = self.reshape_act(x, vec![shape[0], groups, c / groups * spatial], &rows)?;
         self.vals.insert(rows.clone(), Val::Act(x3));
-        let eps = self.epsilon_const(node, &out);
-        self.lower_reduce(&reduce_step(node, "ReduceMean", &rows, &t("mean"), vec![2]))?;
-        self.lower_binary(0, &step(node, "Sub", &[rows, t("mean")], &t("centered")))?;
-        let cen = t("centered");
-        self.lower_binary(0, &step(node, "Mul", &[cen.clone(), cen], &t("squared")))?;
-        self.lower_reduce(&reduce_step(
-            node,
-            "ReduceMean",
-            &t("squared"),
-            &t("variance"),
-            vec![2],
-        ))?;
-        self.lower_binary(0, &step(node, "Add", &[t("variance"), eps], &t("var_eps")))?;
-        self.inverse_sqrt(node, &t("var_eps"), &t("inv_std"))?;
-        self.lower_binary(
-            0,
-            &step(
-                node,
-                "Mul",
-                &[t("centered"), t("inv_std")],
-                &t("normalized3"),
-            ),
-        )?;
+        self.standardize(node, &rows, vec![2], &t("normalized3"))?;
         let n3 = self.float_act(&t("normalized3"), &node.op_type)?;
         let n = self.reshape_act(n3, shape.clone(), &t("normalized"))?;
         self.vals.insert(t("normalized"), Val::Act(n));
@@ -277,6 +255,38 @@ impl Lowerer<'_> {
         name
     }
 
+    /// `out = (x − mean) / sqrt(var + ε)` over `axes` (kept), as steps of
+    /// `node`; `{out}.mean` and `{out}.inv_std` stay bound (LayerNorm's
+    /// optional outputs).
+    fn standardize(&mut self, node: &NodeProto, x: &str, axes: Vec<i64>, out: &str) -> Result<()> {
+        let t = |s: &str| format!("{out}.{s}");
+        let eps = self.epsilon_const(node, out);
+        let x = x.to_string();
+        self.lower_reduce(&reduce_step(
+            node,
+            "ReduceMean",
+            &x,
+            &t("mean"),
+            axes.clone(),
+        ))?;
+        self.lower_binary(0, &step(node, "Sub", &[x, t("mean")], &t("centered")))?;
+        let c = t("centered");
+        self.lower_binary(
+            0,
+            &step(node, "Mul", &[c.clone(), c.clone()], &t("squared")),
+        )?;
+        self.lower_reduce(&reduce_step(
+            node,
+            "ReduceMean",
+            &t("squared"),
+            &t("variance"),
+            axes,
+        ))?;
+        self.lower_binary(0, &step(node, "Add", &[t("variance"), eps], &t("var_eps")))?;
+        self.inverse_sqrt(node, &t("var_eps"), &t("inv_std"))?;
+        self.lower_binary(0, &step(node, "Mul", &[c, t("inv_std")], out))
+    }
+
     /// `out = 1 / sqrt(x)`, as steps of `node`.
     fn inverse_sqrt(&mut self, node: &NodeProto, x: &str, out: &str) -> Result<()> {
         let sd = format!("{out}.sqrt");
@@ -293,37 +303,8 @@ impl Lowerer<'_> {
     fn lower_layer_norm_steps(&mut self, node: &NodeProto, axis: usize, rank: usize) -> Result<()> {
         let out = Self::out_name(node);
         let t = |s: &str| format!("{out}.{s}");
-        let eps = self.epsilon_const(node, &out);
         let axes: Vec<i64> = (axis as i64..rank as i64).collect();
-        let x = node.input[0].clone();
-        self.lower_reduce(&reduce_step(
-            node,
-            "ReduceMean",
-            &x,
-            &t("mean"),
-            axes.clone(),
-        ))?;
-        self.lower_binary(0, &step(node, "Sub", &[x, t("mean")], &t("centered")))?;
-        let c = t("centered");
-        self.lower_binary(0, &step(node, "Mul", &[c.clone(), c], &t("squared")))?;
-        self.lower_reduce(&reduce_step(
-            node,
-            "ReduceMean",
-            &t("squared"),
-            &t("variance"),
-            axes,
-        ))?;
-        self.lower_binary(0, &step(node, "Add", &[t("variance"), eps], &t("var_eps")))?;
-        self.inverse_sqrt(node, &t("var_eps"), &t("inv_std"))?;
-        self.lower_binary(
-            0,
-            &step(
-                node,
-                "Mul",
-                &[t("centered"), t("inv_std")],
-                &t("normalized"),
-            ),
-        )?;
+        self.standardize(node, &node.input[0], axes, &t("normalized"))?;
         let has_bias = node.input.get(2).is_some_and(|s| !s.is_empty());
         let scaled = if has_bias { t("scaled") } else { out.clone() };
         let scale = node.input.get(1).cloned().unwrap_or_default();
@@ -334,7 +315,9 @@ impl Lowerer<'_> {
                 &step(node, "Add", &[scaled, node.input[2].clone()], &out),
             )?;
         }
-        for (k, name) in [(1, t("mean")), (2, t("inv_std"))] {
+        let normalized = t("normalized");
+        let stat = |s: &str| format!("{normalized}.{s}");
+        for (k, name) in [(1, stat("mean")), (2, stat("inv_std"))] {
             if let Some(o) = node.output.get(k).filter(|o| !o.is_empty()) {
                 let v = self.vals.get(&name).cloned().ok_or_else(|| {
                     malformed(format!("node '{}': {name} was not produced", node.name))
