@@ -249,7 +249,11 @@ pub fn from_proto(t: &TensorProto) -> Result<HostTensor> {
             } else {
                 t.int32_data.iter().map(|&v| v as u8).collect()
             };
-            HostTensor::F32(arr(&dims, bytes.into_iter().map(|b| f.to_f32(b)).collect(), name)?)
+            HostTensor::F32(arr(
+                &dims,
+                bytes.into_iter().map(|b| f.to_f32(b)).collect(),
+                name,
+            )?)
         }
         // 16-bit types: raw little-endian, or one element per int32_data
         // entry (the float ones as their bits). Folded as f32 / i32.
@@ -260,18 +264,40 @@ pub fn from_proto(t: &TensorProto) -> Result<HostTensor> {
                 t.int32_data.iter().map(|&v| v as u16).collect()
             };
             match t.data_type {
-                10 => HostTensor::F32(arr(&dims, bits.into_iter().map(f16_to_f32).collect(), name)?),
-                16 => HostTensor::F32(arr(&dims, bits.into_iter().map(bf16_to_f32).collect(), name)?),
-                4 => HostTensor::I32(arr(&dims, bits.into_iter().map(|v| v as i32).collect(), name)?),
-                _ => HostTensor::I32(arr(&dims, bits.into_iter().map(|v| v as i16 as i32).collect(), name)?),
+                10 => HostTensor::F32(arr(
+                    &dims,
+                    bits.into_iter().map(f16_to_f32).collect(),
+                    name,
+                )?),
+                16 => HostTensor::F32(arr(
+                    &dims,
+                    bits.into_iter().map(bf16_to_f32).collect(),
+                    name,
+                )?),
+                4 => HostTensor::I32(arr(
+                    &dims,
+                    bits.into_iter().map(|v| v as i32).collect(),
+                    name,
+                )?),
+                _ => HostTensor::I32(arr(
+                    &dims,
+                    bits.into_iter().map(|v| v as i16 as i32).collect(),
+                    name,
+                )?),
             }
         }
         other => {
-            return Err(malformed(format!(
-                "tensor '{name}' has ONNX data type {other} ({}), which Ember does not support \
-                 (supported: float, double, float16, bfloat16, int8, uint8, int16, uint16, int32, int64, bool)",
-                onnx_type_name(other)
-            )))
+            // A valid model with a type Ember has no form of: unsupported,
+            // not malformed.
+            return Err(crate::error::CompileError::Unsupported {
+                op_type: "tensor".into(),
+                node: name.clone(),
+                what: format!(
+                    "ONNX data type {other} ({}) (float, double, float16, bfloat16, float8, int8, \
+                     uint8, int16, uint16, int32, int64 and bool are supported)",
+                    onnx_type_name(other)
+                ),
+            });
         }
     })
 }
