@@ -9,7 +9,7 @@ use ember_runtime::DType;
 use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb::NodeProto;
 
-use super::attrs::{attr_i, attr_s, axis_of, unsupported};
+use super::attrs::{attr_i, attr_s, axis_of, step, unsupported};
 use super::{Act, Lowerer, Val};
 use crate::error::{malformed, Result};
 use crate::tensor::HostTensor;
@@ -240,5 +240,83 @@ impl Lowerer<'_> {
             ..Default::default()
         };
         self.lower_where(&w)
+    }
+}
+
+impl Lowerer<'_> {
+    /// `OneHot`: `Where(Equal(idx, range along axis), on, off)`, negative
+    /// indices counted from `depth`; an index outside `[-depth, depth)`
+    /// gives a row of `off`.
+    pub(super) fn lower_one_hot(&mut self, node: &NodeProto) -> Result<()> {
+        let depth = self
+            .const_input(node, 1)?
+            .and_then(|d| d.to_f64().first().copied())
+            .ok_or_else(|| unsupported(node, "depth must be a constant"))?;
+        if !(depth >= 1.0 && depth <= i32::MAX as f64) {
+            return Err(malformed(format!("node '{}': depth {depth}", node.name)));
+        }
+        let depth = depth as i64;
+        let values = self
+            .const_input(node, 2)?
+            .ok_or_else(|| unsupported(node, "values must be constant"))?;
+        if values.shape().iter().product::<usize>() != 2 {
+            return Err(malformed(format!(
+                "node '{}': values must hold [off, on]",
+                node.name
+            )));
+        }
+        let idx = match self.req_input(node, 0)? {
+            Val::Act(a) if self.g.tensors[a.t].dtype == DType::I32 => a,
+            Val::Act(a) => self.emit_cast(a, DType::I32, &format!("{}.i32", node.input[0])),
+            _ => return Err(unsupported(node, "constant indices")),
+        };
+        let rank = idx.shape.len();
+        let axis = axis_of(node, attr_i(node, "axis", -1), rank + 1)?;
+        let out = Self::out_name(node);
+        let t = |s: &str| format!("{out}.{s}");
+        let scalar_i32 = |v: i64| Val::Const(HostTensor::I32(ndarray::arr0(v as i32).into_dyn()));
+        self.vals.insert(t("idx"), Val::Act(idx));
+        self.vals.insert(t("zero"), scalar_i32(0));
+        self.vals.insert(t("depth"), scalar_i32(depth));
+        // Negative indices count from the end.
+        self.lower_compare(&step(node, "Less", &[t("idx"), t("zero")], &t("negative")))?;
+        self.lower_binary(
+            0,
+            &step(node, "Add", &[t("idx"), t("depth")], &t("shifted")),
+        )?;
+        self.lower_where(&step(
+            node,
+            "Where",
+            &[t("negative"), t("shifted"), t("idx")],
+            &t("index"),
+        ))?;
+        let index = match self.vals.get(&t("index")).cloned() {
+            Some(Val::Act(a)) => a,
+            _ => return Err(malformed(format!("node '{}': no index tensor", node.name))),
+        };
+        let u = self.unsqueeze_act(index, axis, &t("index_axis"));
+        self.vals.insert(t("index_axis"), Val::Act(u));
+        let mut dims = vec![1usize; rank + 1];
+        dims[axis] = depth as usize;
+        let range = ArrayD::from_shape_vec(IxDyn(&dims), (0..depth as i32).collect())
+            .map_err(|e| malformed(e.to_string()))?;
+        self.vals
+            .insert(t("range"), Val::Const(HostTensor::I32(range)));
+        self.lower_compare(&step(
+            node,
+            "Equal",
+            &[t("index_axis"), t("range")],
+            &t("hot"),
+        ))?;
+        let v = values.to_f64();
+        let as_values = |x: f64| -> Val {
+            Val::Const(match &values {
+                HostTensor::F32(_) => HostTensor::F32(ndarray::arr0(x as f32).into_dyn()),
+                _ => HostTensor::I32(ndarray::arr0(x as i32).into_dyn()),
+            })
+        };
+        self.vals.insert(t("off"), as_values(v[0]));
+        self.vals.insert(t("on"), as_values(v[1]));
+        self.lower_where(&step(node, "Where", &[t("hot"), t("on"), t("off")], &out))
     }
 }
