@@ -37,6 +37,7 @@ mod compare;
 mod conv;
 mod conv_transpose;
 mod dynamic_quant;
+mod einsum;
 mod elementwise;
 mod fold;
 mod fusion;

@@ -119,6 +119,7 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("ConvInteger", "int8, uint8 × int8", "2-D (1-D when dynamically quantized); constant weights and zero points", |lw, _, n| lw.lower_integer_op(n)),
     // matrix products
     op("MatMul", QDQ_F32, "constant 2-D B (fully connected, + bias Add); two runtime operands of equal rank ≥ 2 (attention fused)", |lw, _, n| lw.lower_matmul_node(n)),
+    op("Einsum", "float", "one or two operands, no ellipsis, no repeated letter within an operand (transposes, sums, batched/outer/inner products)", |lw, _, n| lw.lower_einsum(n)),
     op("Gemm", QDQ_F32, "transB, alpha, beta (float), constant C; transA=0", |lw, _, n| lw.lower_matmul(n)),
     op("QLinearMatMul", "int8", "constant 2-D B, one weight zero point", |lw, _, n| lw.lower_qlinear_matmul(n)),
     op("MatMulInteger", "int8, uint8 × int8", "constant 2-D B", |lw, _, n| lw.lower_integer_op(n)),
