@@ -1,7 +1,8 @@
 //! Element-wise functions of one tensor: [`OpCode::Unary`] applies an f32
-//! function (GELU, sigmoid, tanh, exp, … see [`UnaryOp`]);
-//! [`OpCode::Lut`] applies one to int8 or uint8 data through a 256-entry
-//! table that the compiler computed from the same function.
+//! function (GELU, sigmoid, tanh, exp, … see
+//! [`UnaryOp`](crate::kernels::unary::UnaryOp)); [`OpCode::Lut`] applies one
+//! to int8 or uint8 data through a 256-entry table that the compiler
+//! computed from the same function.
 
 use super::ctx::{cast, cast_mut, prod, Ctx};
 use super::params::{ParamReader, Params as ParamsTrait};
