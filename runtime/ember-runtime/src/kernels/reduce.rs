@@ -69,6 +69,16 @@ impl ReduceOp {
     }
 }
 
+/// Checks that `[outer, n, inner]` reduces `x_len` elements to `y_len`.
+fn check_lengths(x_len: usize, outer: usize, n: usize, inner: usize, y_len: usize) -> Result<()> {
+    check_len(
+        x_len,
+        outer.checked_mul(n).and_then(|v| v.checked_mul(inner)),
+        "reduce: input length",
+    )?;
+    check_len(y_len, outer.checked_mul(inner), "reduce: output length")
+}
+
 /// Reduces the middle axis of `x` `[outer, n, inner]` into `y` `[outer, inner]`.
 pub fn reduce_f32(
     op: ReduceOp,
@@ -78,12 +88,7 @@ pub fn reduce_f32(
     inner: usize,
     y: &mut [f32],
 ) -> Result<()> {
-    check_len(
-        x.len(),
-        outer.checked_mul(n).and_then(|v| v.checked_mul(inner)),
-        "reduce: input length",
-    )?;
-    check_len(y.len(), outer.checked_mul(inner), "reduce: output length")?;
+    check_lengths(x.len(), outer, n, inner, y.len())?;
     for o in 0..outer {
         for i in 0..inner {
             let at = |j: usize| x[(o * n + j) * inner + i] as f64;
@@ -128,12 +133,7 @@ pub fn arg_reduce_f32(
     inner: usize,
     y: &mut [i32],
 ) -> Result<()> {
-    check_len(
-        x.len(),
-        outer.checked_mul(n).and_then(|v| v.checked_mul(inner)),
-        "reduce: input length",
-    )?;
-    check_len(y.len(), outer.checked_mul(inner), "reduce: output length")?;
+    check_lengths(x.len(), outer, n, inner, y.len())?;
     if n == 0 || n > i32::MAX as usize {
         return Err(Error::ShapeMismatch("arg reduce: axis extent"));
     }
