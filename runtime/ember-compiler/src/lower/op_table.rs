@@ -190,6 +190,7 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("AveragePool", QDQ_F32, "2-D; kernel_shape, strides, pads, auto_pad, count_include_pad; no ceil_mode, no dilations", |lw, _, n| lw.lower_pool(n)),
     op("MaxPool", QDQ_F32, "2-D; kernel_shape, strides, pads, auto_pad; no ceil_mode, no dilations", |lw, _, n| lw.lower_pool(n)),
     op("GlobalAveragePool", QDQ_F32, "4-D", |lw, _, n| lw.lower_pool(n)),
+    op("LpPool", "float", "p, 1-D to 3-D windows as AveragePool takes them", |lw, _, n| lw.lower_lp_pool(n)),
     op("GlobalMaxPool", QDQ_F32, "4-D", |lw, _, n| lw.lower_pool(n)),
     op("Softmax", QDQ_F32, "any axis (opset < 13: the axes from axis on, flattened); int8 output 1/256, -128 with TFLite rounding", |lw, _, n| lw.lower_softmax(n)),
     op("LogSoftmax", "float", "any axis (opset < 13: the axes from axis on, flattened)", |lw, _, n| lw.lower_softmax(n)),

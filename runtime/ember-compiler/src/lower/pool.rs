@@ -8,12 +8,14 @@ use ember_runtime::ops::{pool, Bounds};
 use ember_runtime::DType;
 use tract_onnx::pb::NodeProto;
 
-use super::attrs::{attr_i, attr_ints, attr_s, unsupported};
+use super::attrs::{attr_i, attr_ints, attr_s, step, unsupported};
 use super::conv::widened_to_2d;
 use super::fusion::ActBounds;
 use super::layout::{permuted, NHWC};
 use super::{Act, Lowerer, Val};
 use crate::error::{malformed, Result};
+use crate::tensor::HostTensor;
+use ember_runtime::kernels::unary::{UnaryFn, UnaryOp};
 
 impl Lowerer<'_> {
     pub(super) fn lower_pool(&mut self, node: &NodeProto) -> Result<()> {
@@ -232,5 +234,47 @@ impl Lowerer<'_> {
         let y = self.reshape_act(y, vec![n, c, d2, h2, w2], &out)?;
         self.vals.insert(out, Val::Act(y));
         Ok(())
+    }
+}
+
+impl Lowerer<'_> {
+    /// `LpPool`: `(Σ |x|ᵖ)^(1/p)` over each window, as |x|ᵖ, an average pool
+    /// counting the padding (its zeros add nothing) times the window size,
+    /// and the p-th root.
+    pub(super) fn lower_lp_pool(&mut self, node: &NodeProto) -> Result<()> {
+        let p = attr_i(node, "p", 2);
+        if p < 1 {
+            return Err(unsupported(node, format!("p={p}")));
+        }
+        let k = attr_ints(node, "kernel_shape")
+            .ok_or_else(|| malformed(format!("node '{}': no kernel_shape", node.name)))?;
+        let window: i64 = k.iter().product();
+        let out = Self::out_name(node);
+        let t = |s: &str| format!("{out}.{s}");
+        let c = |v: f32| Val::Const(HostTensor::F32(ndarray::arr0(v).into_dyn()));
+        self.vals.insert(t("p"), c(p as f32));
+        self.vals.insert(t("inv_p"), c(1.0 / p as f32));
+        self.vals.insert(t("window"), c(window as f32));
+        let x = node.input[0].clone();
+        self.lower_unary(
+            &step(node, "Abs", &[x], &t("abs")),
+            UnaryFn::of(UnaryOp::Abs),
+        )?;
+        self.lower_binary(0, &step(node, "Pow", &[t("abs"), t("p")], &t("powered")))?;
+        let mut avg = node.clone();
+        avg.op_type = "AveragePool".into();
+        avg.input = vec![t("powered")];
+        avg.output = vec![t("mean")];
+        avg.attribute
+            .retain(|a| a.name != "p" && a.name != "count_include_pad");
+        avg.attribute.push(tract_onnx::pb::AttributeProto {
+            name: "count_include_pad".into(),
+            i: 1,
+            r#type: 2, // INT
+            ..Default::default()
+        });
+        self.lower_pool(&avg)?;
+        self.lower_binary(0, &step(node, "Mul", &[t("mean"), t("window")], &t("sum")))?;
+        self.lower_binary(0, &step(node, "Pow", &[t("sum"), t("inv_p")], &out))
     }
 }
