@@ -211,6 +211,7 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("BatchNormalization", "float", "epsilon; constant parameters; folded into the Conv/Gemm before it", |lw, _, n| lw.lower_batchnorm(n)),
     op("InstanceNormalization", "float", "epsilon; constant scale and bias", |lw, _, n| lw.lower_instance_group_norm(n)),
     op("GroupNormalization", "float", "num_groups, epsilon; constant scale and bias (per channel, or per group as in opset 18)", |lw, _, n| lw.lower_instance_group_norm(n)),
+    op("LRN", "float", "size, alpha, beta, bias", |lw, _, n| lw.lower_lrn(n)),
     op("LpNormalization", "float", "axis, p = 1 or 2", |lw, _, n| lw.lower_lp_norm(n)),
     op("RMSNormalization", "float", "axis, epsilon; constant scale", |lw, _, n| lw.lower_rms_norm(n)),
     op("LayerNormalization", "float", "any axis, epsilon, constant scale and bias (broadcast); no mean/inv-std-dev outputs", |lw, _, n| lw.lower_layer_norm(n)),

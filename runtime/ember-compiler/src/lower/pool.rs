@@ -278,3 +278,74 @@ impl Lowerer<'_> {
         self.lower_binary(0, &step(node, "Pow", &[t("sum"), t("inv_p")], &out))
     }
 }
+
+impl Lowerer<'_> {
+    /// `LRN`: `x / (bias + α/size · Σ x²)^β`, the sum over `size` channels
+    /// centred on each (an average pool along the channels of `[N, 1, C,
+    /// H·W]` counting the padding, times `size`).
+    pub(super) fn lower_lrn(&mut self, node: &NodeProto) -> Result<()> {
+        let x = self.float_act(&node.input[0], &node.op_type)?;
+        if x.shape.len() < 3 {
+            return Err(unsupported(
+                node,
+                format!("input of rank {}", x.shape.len()),
+            ));
+        }
+        let size = attr_i(node, "size", 0);
+        if size < 1 {
+            return Err(malformed(format!("node '{}': size {size}", node.name)));
+        }
+        let (alpha, beta, bias) = (
+            super::attrs::attr_f(node, "alpha", 1e-4),
+            super::attrs::attr_f(node, "beta", 0.75),
+            super::attrs::attr_f(node, "bias", 1.0),
+        );
+        let shape = x.shape.clone();
+        let (n, c) = (shape[0], shape[1]);
+        let rest: usize = shape[2..].iter().product();
+        let out = Self::out_name(node);
+        let t = |s: &str| format!("{out}.{s}");
+        let k = |v: f32| Val::Const(HostTensor::F32(ndarray::arr0(v).into_dyn()));
+        self.vals.insert(t("x"), Val::Act(x));
+        self.vals.insert(t("scale"), k(alpha));
+        self.vals.insert(t("bias"), k(bias));
+        self.vals.insert(t("beta"), k(beta));
+        self.lower_binary(0, &step(node, "Mul", &[t("x"), t("x")], &t("squared")))?;
+        let sq = self.float_act(&t("squared"), &node.op_type)?;
+        let rows = self.reshape_act(sq, vec![n, 1, c, rest], &t("channels"))?;
+        self.vals.insert(t("channels"), Val::Act(rows));
+        let ints = |name: &str, v: Vec<i64>| tract_onnx::pb::AttributeProto {
+            name: name.into(),
+            ints: v,
+            r#type: 7, // INTS
+            ..Default::default()
+        };
+        let (before, after) = ((size - 1) / 2, size - 1 - (size - 1) / 2);
+        let mut avg = step(node, "AveragePool", &[t("channels")], &t("window_mean"));
+        avg.attribute = vec![
+            ints("kernel_shape", vec![size, 1]),
+            ints("pads", vec![before, 0, after, 0]),
+            tract_onnx::pb::AttributeProto {
+                name: "count_include_pad".into(),
+                i: 1,
+                r#type: 2, // INT
+                ..Default::default()
+            },
+        ];
+        self.lower_pool(&avg)?;
+        // α/size · Σ x² = α · mean over the window (padding counted).
+        let mean = self.float_act(&t("window_mean"), &node.op_type)?;
+        let mean = self.reshape_act(mean, shape, &t("mean"))?;
+        self.vals.insert(t("mean"), Val::Act(mean));
+        self.lower_binary(
+            0,
+            &step(node, "Mul", &[t("mean"), t("scale")], &t("scaled")),
+        )?;
+        self.lower_binary(0, &step(node, "Add", &[t("scaled"), t("bias")], &t("base")))?;
+        self.lower_binary(
+            0,
+            &step(node, "Pow", &[t("base"), t("beta")], &t("denominator")),
+        )?;
+        self.lower_binary(0, &step(node, "Div", &[t("x"), t("denominator")], &out))
+    }
+}
