@@ -112,9 +112,12 @@ fn run(op: &str, rounding: Rounding) -> Vec<i8> {
     it.output(0).unwrap().as_i8().unwrap().to_vec()
 }
 
+/// An operator, its runtime function, and the same in f64.
+type Case = (&'static str, UnaryOp, fn(f64) -> f64);
+
 #[test]
 fn int8_tables_round_the_float_function_once() {
-    let cases: [(&str, UnaryOp, fn(f64) -> f64); 4] = [
+    let cases: [Case; 4] = [
         ("Sigmoid", UnaryOp::Sigmoid, |x| 1.0 / (1.0 + (-x).exp())),
         ("Tanh", UnaryOp::Tanh, f64::tanh),
         ("HardSwish", UnaryOp::HardSwish, |x| {
