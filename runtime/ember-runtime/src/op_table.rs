@@ -209,6 +209,9 @@ macro_rules! op_table {
                     /// Cumulative sum along an axis (f32, i32). Params:
                     /// [`crate::ops::index::Params`].
                     CumSum = 42,
+                    /// The `k` best values (f32) or their indices (i32) along
+                    /// an axis. Params: [`crate::ops::index::Params`].
+                    TopK = 44,
                 ]
                 kernels: [
                     /// GatherElements of 1- or 4-byte elements.
@@ -217,6 +220,8 @@ macro_rules! op_table {
                     NllLossF32 = "nll_loss_f32",
                     /// f32 or wrapping i32 cumulative sum.
                     CumSum = "cumsum",
+                    /// f32 top-k values or indices.
+                    TopKF32 = "top_k_f32",
                 ]
             }
             /// Transposed convolution.

@@ -320,3 +320,52 @@ impl Lowerer<'_> {
         self.lower_where(&step(node, "Where", &[t("hot"), t("on"), t("off")], &out))
     }
 }
+
+impl Lowerer<'_> {
+    /// `TopK` (float data, constant k): one op per output used — the
+    /// values and the indices — each selecting the same elements.
+    pub(super) fn lower_top_k(&mut self, node: &NodeProto) -> Result<()> {
+        let x = self.float_act(&node.input[0], &node.op_type)?;
+        let x = self.in_rowmajor(x, &node.name)?;
+        let rank = x.shape.len();
+        let axis = axis_of(node, attr_i(node, "axis", -1), rank)?;
+        let k = self
+            .const_input(node, 1)?
+            .and_then(|k| k.to_i64().first().copied())
+            .ok_or_else(|| unsupported(node, "k must be constant"))?;
+        if k < 1 || k as usize > x.shape[axis] {
+            return Err(unsupported(
+                node,
+                format!(
+                    "k={k} for an axis of {} (1 ≤ k ≤ the axis is supported)",
+                    x.shape[axis]
+                ),
+            ));
+        }
+        let largest = attr_i(node, "largest", 1) != 0;
+        let mut shape = x.shape.clone();
+        shape[axis] = k as usize;
+        for (slot, (dtype, flag)) in [(DType::F32, 0), (DType::I32, index::TOP_K_INDICES)]
+            .into_iter()
+            .enumerate()
+        {
+            let Some(name) = node.output.get(slot).filter(|o| !o.is_empty()) else {
+                continue;
+            };
+            let y = self.new_act(name, dtype, shape.clone());
+            self.g.push(
+                OpCode::TopK,
+                vec![Some(x.t)],
+                y.t,
+                &index::Params {
+                    axis,
+                    a: k as i32,
+                    b: flag | if largest { index::TOP_K_LARGEST } else { 0 },
+                },
+                &node.name,
+            );
+            self.vals.insert(name.clone(), Val::Act(y));
+        }
+        Ok(())
+    }
+}

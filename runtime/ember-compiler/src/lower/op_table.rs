@@ -235,6 +235,7 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("GatherElements", "any 1- or 4-byte type; int64 indices (as int32), checked at run time", "axis; negative indices", |lw, _, n| lw.lower_gather_elements(n)),
     op("CumSum", "float, int32 (int64 as int32)", "constant axis, exclusive, reverse", |lw, _, n| lw.lower_cumsum(n)),
     op("OneHot", "integer or float indices; float or int values", "axis; constant depth and values; negative indices", |lw, _, n| lw.lower_one_hot(n)),
+    op("TopK", "float in; values and int64 (as int32) indices out", "axis, largest, constant k; sorted (always, ties to the lower index)", |lw, _, n| lw.lower_top_k(n)),
     op("Trilu", "float, int32", "upper, constant k", |lw, _, n| lw.lower_trilu(n)),
     op("NegativeLogLikelihoodLoss", "float scores, int64 (as int32) targets checked at run time", "reduction none, sum, mean; ignore_index; class weights", |lw, _, n| lw.lower_nll_loss(n)),
     op("SoftmaxCrossEntropyLoss", "float scores, int64 (as int32) targets checked at run time", "reduction, ignore_index, class weights; the log_prob output", |lw, _, n| lw.lower_softmax_cross_entropy(n)),

@@ -183,6 +183,72 @@ pub fn cumsum<T: Copy + Default>(
     Ok(())
 }
 
+/// `TopK` along the middle axis of `x` `[outer, n, inner]`: the `k` largest
+/// (or smallest) values of each line, best first, ties to the lower index;
+/// `values` and/or `indices` are `[outer, k, inner]`. NaN is never
+/// selected ahead of a number. No scratch: each rank is a scan for the
+/// best element after the previous one, O(k·n).
+#[allow(clippy::too_many_arguments)]
+pub fn top_k_f32(
+    x: &[f32],
+    outer: usize,
+    n: usize,
+    inner: usize,
+    k: usize,
+    largest: bool,
+    mut values: Option<&mut [f32]>,
+    mut indices: Option<&mut [i32]>,
+) -> Result<()> {
+    let total = outer.checked_mul(n).and_then(|v| v.checked_mul(inner));
+    let out = outer.checked_mul(k).and_then(|v| v.checked_mul(inner));
+    if total != Some(x.len()) || k > n || n > i32::MAX as usize {
+        return Err(Error::ShapeMismatch("top_k: lengths"));
+    }
+    if values.as_ref().is_some_and(|v| Some(v.len()) != out)
+        || indices.as_ref().is_some_and(|v| Some(v.len()) != out)
+    {
+        return Err(Error::ShapeMismatch("top_k: output length"));
+    }
+    // `(v, j)` ranks ahead of `(w, l)`: a better value, or an equal one
+    // at a lower index; NaN ranks last.
+    let ahead = |v: f32, j: usize, w: f32, l: usize| -> bool {
+        match (v.is_nan(), w.is_nan()) {
+            (false, true) => true,
+            (true, false) => false,
+            (true, true) => j < l,
+            _ => {
+                let better = if largest { v > w } else { v < w };
+                better || (v == w && j < l)
+            }
+        }
+    };
+    for o in 0..outer {
+        for i in 0..inner {
+            let at = |j: usize| x[(o * n + j) * inner + i];
+            let mut prev: Option<usize> = None;
+            for r in 0..k {
+                let mut best: Option<usize> = None;
+                for j in 0..n {
+                    let after_prev = prev.is_none_or(|p| ahead(at(p), p, at(j), j));
+                    if after_prev && best.is_none_or(|b| ahead(at(j), j, at(b), b)) {
+                        best = Some(j);
+                    }
+                }
+                let b = best.ok_or(Error::ShapeMismatch("top_k: k above n"))?;
+                let dst = (o * k + r) * inner + i;
+                if let Some(v) = values.as_deref_mut() {
+                    v[dst] = at(b);
+                }
+                if let Some(ix) = indices.as_deref_mut() {
+                    ix[dst] = b as i32;
+                }
+                prev = Some(b);
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +330,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(yf, [0.5, 0.75]);
+    }
+
+    #[test]
+    fn top_k_orders_and_breaks_ties_low() {
+        let x = [1.0, 5.0, 3.0, 5.0, f32::NAN, -2.0];
+        let (mut v, mut ix) = ([0f32; 3], [0i32; 3]);
+        top_k_f32(&x, 1, 6, 1, 3, true, Some(&mut v), Some(&mut ix)).unwrap();
+        assert_eq!((v, ix), ([5.0, 5.0, 3.0], [1, 3, 2]));
+        top_k_f32(&x, 1, 6, 1, 3, false, Some(&mut v), Some(&mut ix)).unwrap();
+        assert_eq!((v, ix), ([-2.0, 1.0, 3.0], [5, 0, 2]));
+        assert!(top_k_f32(&x, 1, 6, 1, 7, true, Some(&mut v), None).is_err());
     }
 }

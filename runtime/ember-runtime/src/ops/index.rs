@@ -1,6 +1,6 @@
 //! Data-indexed ops ([`OpCode::GatherElements`], [`OpCode::NllLoss`],
-//! [`OpCode::CumSum`]): the indices come from the input data and are
-//! checked as they are read.
+//! [`OpCode::CumSum`], [`OpCode::TopK`]): the indices come from the input
+//! data and are checked as they are read (or are the op's output).
 
 use super::ctx::{cast, cast_mut, prod, Ctx};
 use super::params::{ParamReader, Params as ParamsTrait};
@@ -12,7 +12,8 @@ use crate::kernels::index::{self, Reduction};
 
 /// Params (3 words): `[axis, a, b]`. GatherElements: the axis (a, b 0).
 /// NllLoss: the class axis (1), the reduction, and the ignored class
-/// (`i32::MIN` for none). CumSum: the axis, exclusive, reverse.
+/// (`i32::MIN` for none). CumSum: the axis, exclusive, reverse. TopK: the
+/// axis, k, and [`TOP_K_LARGEST`] | [`TOP_K_INDICES`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Params {
     /// The axis the op indexes or sums along.
@@ -38,6 +39,11 @@ impl ParamsTrait for Params {
     }
 }
 
+/// TopK flag: the largest values (else the smallest).
+pub const TOP_K_LARGEST: i32 = 1;
+/// TopK flag: output the indices (i32) rather than the values.
+pub const TOP_K_INDICES: i32 = 2;
+
 pub(crate) const REFERENCE_SCRATCH: bool = false;
 
 pub(crate) fn variant_name(_: OpCode, _: u16) -> Option<&'static str> {
@@ -48,6 +54,7 @@ pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
     Ok(match c.op.opcode {
         OpCode::GatherElements => Kernel::GatherElements,
         OpCode::NllLoss => Kernel::NllLossF32,
+        OpCode::TopK => Kernel::TopKF32,
         _ => Kernel::CumSum,
     })
 }
@@ -101,6 +108,29 @@ pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
             let r = Reduction::from_i32(p.a).ok_or(c.err("unknown loss reduction"))?;
             let want = if r == Reduction::None { t.numel() } else { 1 };
             c.check(y.numel() == want, "nll loss output size")
+        }
+        OpCode::TopK => {
+            c.need_inputs(1, 1)?;
+            let x = c.input(0)?;
+            c.check(x.dtype == DType::F32, "top_k reads f32")?;
+            c.check(
+                (0..=3).contains(&p.b),
+                "top_k flags",
+            )?;
+            let want = if p.b & TOP_K_INDICES != 0 {
+                DType::I32
+            } else {
+                DType::F32
+            };
+            c.check(y.dtype == want, "top_k writes f32 values or i32 indices")?;
+            c.check(p.axis < x.rank && y.rank == x.rank, "top_k axis")?;
+            let k = usize::try_from(p.a).map_err(|_| c.err("top_k k"))?;
+            c.check(
+                k >= 1
+                    && k <= x.dims()[p.axis]
+                    && (0..x.rank).all(|d| y.dims()[d] == if d == p.axis { k } else { x.dims()[d] }),
+                "top_k output shape",
+            )
         }
         _ => {
             c.need_inputs(1, 1)?;
@@ -159,6 +189,16 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
                 Reduction::from_i32(p.a).ok_or(c.err("unknown loss reduction"))?,
                 cast_mut(out)?,
             )
+        }
+        Kernel::TopKF32 if has::<S>(Kernel::TopKF32) => {
+            let (o, n, inner) = split(x.dims(), p.axis);
+            let k = usize::try_from(p.a).map_err(|_| c.err("top_k k"))?;
+            let largest = p.b & TOP_K_LARGEST != 0;
+            if p.b & TOP_K_INDICES != 0 {
+                index::top_k_f32(cast(ins[0])?, o, n, inner, k, largest, None, Some(cast_mut(out)?))
+            } else {
+                index::top_k_f32(cast(ins[0])?, o, n, inner, k, largest, Some(cast_mut(out)?), None)
+            }
         }
         Kernel::CumSum if has::<S>(Kernel::CumSum) => {
             let (o, n, inner) = split(x.dims(), p.axis);
