@@ -10,9 +10,9 @@
 
 use std::path::{Path, PathBuf};
 
-use ember_compiler::{aligned_arena, AlignedBlob, Options};
-use ember_runtime::{Interpreter, Model};
-use ndarray::ArrayD;
+use ember_compiler::{AlignedBlob, Options};
+use ember_tests::run_rows;
+use ndarray::{ArrayD, IxDyn};
 use ndarray_npy::read_npy;
 
 /// Rows of dark strokes on light-gray noise (see `make_reference.py`).
@@ -36,16 +36,9 @@ fn run(dir: &Path, model: &str, h: usize, w: usize) -> Vec<f32> {
     opts.input_shapes.insert("x".into(), vec![1, 3, h, w]);
     let c = ember_compiler::compile_file(dir.join(format!("{model}.onnx")), &opts)
         .unwrap_or_else(|e| panic!("{model}: {e}"));
-    let blob = AlignedBlob::new(&c.blob);
-    let m = Model::load(blob.bytes()).unwrap();
-    let mut arena = aligned_arena(m.arena_bytes());
-    let mut it = Interpreter::new(&m, arena.bytes_mut()).unwrap();
-    it.input_mut(0)
-        .unwrap()
-        .copy_from(&pattern(3, h, w))
-        .unwrap();
-    it.invoke().unwrap();
-    it.output(0).unwrap().as_f32().unwrap().to_vec()
+    let x = ArrayD::from_shape_vec(IxDyn(&[1, 3, h, w]), pattern(3, h, w)).unwrap();
+    let mut rows = run_rows::<f32, f32>(&AlignedBlob::new(&c.blob), &x);
+    rows.pop().unwrap_or_default()
 }
 
 fn reference<T: ndarray_npy::ReadableElement>(name: &str) -> ArrayD<T> {

@@ -102,23 +102,17 @@ pub fn read_into(p: &Path, info: &TensorInfo<'_>, dst: &mut TensorMut<'_>) -> Re
             })?;
             check(a.shape())?;
             let f = d.f8().context("an 8-bit float dtype")?;
-            let bytes: Vec<u8> = a.iter().map(|&v| f.from_f32(v, true)).collect();
-            if bytes.len() != dst.bytes.len() {
-                bail!(
-                    "input '{}' holds {} bytes, the array {}",
-                    info.name,
-                    dst.bytes.len(),
-                    bytes.len()
-                );
-            }
-            dst.bytes.copy_from_slice(&bytes);
+            copy_le(dst, a.iter().map(|&v| [f.from_f32(v, true)]))?;
         }
     }
     Ok(())
 }
 
-/// Writes 2-byte little-endian elements into a graph input.
-fn copy_le(dst: &mut TensorMut<'_>, vals: impl Iterator<Item = [u8; 2]>) -> Result<()> {
+/// Writes `N`-byte little-endian elements into a graph input.
+fn copy_le<const N: usize>(
+    dst: &mut TensorMut<'_>,
+    vals: impl Iterator<Item = [u8; N]>,
+) -> Result<()> {
     let bytes: Vec<u8> = vals.flatten().collect();
     if bytes.len() != dst.bytes.len() {
         bail!(

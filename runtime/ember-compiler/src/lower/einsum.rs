@@ -123,14 +123,11 @@ impl Lowerer<'_> {
         let left: Vec<char> = a.iter().copied().filter(|c| !b.contains(c)).collect();
         let right: Vec<char> = b.iter().copied().filter(|c| !a.contains(c)).collect();
         let size = |lw: &Self, n: &str, l: &[char], c: char| -> Result<usize> {
-            let shape = match lw.vals.get(n) {
-                Some(Val::Act(x)) | Some(Val::DqAct { src: x, .. }) => x.shape.clone(),
-                Some(Val::Const(x)) => x.shape().to_vec(),
-                Some(Val::DqConst { q, .. }) => q.shape().to_vec(),
-                None => return Err(malformed(format!("node '{}': no operand {n}", node.name))),
-            };
-            let i = l.iter().position(|&x| x == c).unwrap_or(0);
-            Ok(shape[i])
+            let v = lw
+                .vals
+                .get(n)
+                .ok_or_else(|| malformed(format!("node '{}': no operand {n}", node.name)))?;
+            Ok(v.shape()[l.iter().position(|&x| x == c).unwrap_or(0)])
         };
         let dim = |lw: &Self, c: char| -> Result<usize> {
             if a.contains(&c) {

@@ -112,7 +112,7 @@ impl Lowerer<'_> {
     /// (int8 data stays int8), in its physical layout.
     pub(super) fn lower_slice(&mut self, node: &NodeProto) -> Result<()> {
         let data = self.req_input(node, 0)?;
-        let shape = val_shape(&data);
+        let shape = data.shape().to_vec();
         let rank = shape.len();
         let get = |s: &Self, i: usize| -> Result<Option<Vec<i64>>> {
             Ok(s.const_input(node, i)?.map(|c| c.to_i64()))
@@ -171,7 +171,7 @@ impl Lowerer<'_> {
     /// `num_outputs` does not divide the axis).
     pub(super) fn lower_split(&mut self, node: &NodeProto) -> Result<()> {
         let data = self.req_input(node, 0)?;
-        let shape = val_shape(&data);
+        let shape = data.shape().to_vec();
         let axis = axis_of(node, attr_i(node, "axis", 0), shape.len())?;
         let n = shape[axis];
         let outs = node.output.len();
@@ -234,7 +234,7 @@ impl Lowerer<'_> {
         }
         let whole = ranges
             .iter()
-            .zip(&val_shape(&data))
+            .zip(&data.shape().to_vec())
             .all(|(r, &n)| r.start == 0 && r.step == 1 && r.len == n);
         if whole {
             self.vals.insert(name.to_string(), data);
@@ -299,15 +299,6 @@ impl Lowerer<'_> {
         };
         self.vals.insert(name.to_string(), v);
         Ok(())
-    }
-}
-
-/// The logical shape of a value.
-fn val_shape(v: &Val) -> Vec<usize> {
-    match v {
-        Val::Const(c) => c.shape().to_vec(),
-        Val::DqConst { q, .. } => q.shape().to_vec(),
-        Val::Act(a) | Val::DqAct { src: a, .. } => a.shape.clone(),
     }
 }
 

@@ -206,11 +206,7 @@ impl Lowerer<'_> {
             None => 0,
         };
         let upper = attr_i(node, "upper", 1) != 0;
-        let shape = match self.req_input(node, 0)? {
-            Val::Act(a) | Val::DqAct { src: a, .. } => a.shape,
-            Val::Const(c) => c.shape().to_vec(),
-            Val::DqConst { q, .. } => q.shape().to_vec(),
-        };
+        let shape = self.req_input(node, 0)?.shape().to_vec();
         let (rows, cols) = (shape[rank - 2], shape[rank - 1]);
         let mask = ArrayD::from_shape_fn(IxDyn(&[rows, cols]), |ix| {
             let d = ix[1] as i64 - ix[0] as i64;

@@ -92,6 +92,17 @@ enum Val {
     DqAct { src: Act, scale: f32, zp: i32 },
 }
 
+impl Val {
+    /// Its logical shape.
+    fn shape(&self) -> &[usize] {
+        match self {
+            Val::Const(c) => c.shape(),
+            Val::DqConst { q, .. } => q.shape(),
+            Val::Act(a) | Val::DqAct { src: a, .. } => &a.shape,
+        }
+    }
+}
+
 /// Dequantizes a `DqConst` on the host.
 fn dequant_const(v: &Val) -> Result<ArrayD<f32>> {
     let Val::DqConst { q, scale, zp, axis } = v else {
@@ -351,11 +362,7 @@ impl<'p> Lowerer<'p> {
     }
 
     fn input_rank(&self, node: &NodeProto, i: usize) -> Option<usize> {
-        match self.input_val(node, i).ok()?? {
-            Val::Act(a) | Val::DqAct { src: a, .. } => Some(a.shape.len()),
-            Val::Const(c) => Some(c.shape().len()),
-            Val::DqConst { q, .. } => Some(q.shape().len()),
-        }
+        Some(self.input_val(node, i).ok()??.shape().len())
     }
 
     /// A constant as a runtime-readable tensor of `dtype`, laid out row-major.

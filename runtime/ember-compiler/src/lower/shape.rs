@@ -123,11 +123,7 @@ impl Lowerer<'_> {
 
     pub(super) fn lower_reshape(&mut self, node: &NodeProto) -> Result<()> {
         let x = self.req_input(node, 0)?;
-        let in_shape = match &x {
-            Val::Const(c) => c.shape().to_vec(),
-            Val::DqConst { q, .. } => q.shape().to_vec(),
-            Val::Act(a) | Val::DqAct { src: a, .. } => a.shape.clone(),
-        };
+        let in_shape = x.shape().to_vec();
         let shape = self.new_shape(node, &in_shape)?;
         if shape.iter().product::<usize>() != in_shape.iter().product::<usize>() {
             return Err(malformed(format!(
@@ -159,11 +155,7 @@ impl Lowerer<'_> {
 
     pub(super) fn lower_transpose(&mut self, node: &NodeProto) -> Result<()> {
         let x = self.req_input(node, 0)?;
-        let rank = match &x {
-            Val::Const(c) => c.shape().len(),
-            Val::DqConst { q, .. } => q.shape().len(),
-            Val::Act(a) | Val::DqAct { src: a, .. } => a.shape.len(),
-        };
+        let rank = x.shape().len();
         let p: Vec<usize> = match attr_ints(node, "perm") {
             Some(p) => p.iter().map(|&v| v as usize).collect(),
             None => (0..rank).rev().collect(),
@@ -182,11 +174,7 @@ impl Lowerer<'_> {
 
     /// `Shape`: known at compile time.
     pub(super) fn lower_shape(&mut self, node: &NodeProto) -> Result<()> {
-        let shape = match self.req_input(node, 0)? {
-            Val::Act(a) | Val::DqAct { src: a, .. } => a.shape,
-            Val::Const(c) => c.shape().to_vec(),
-            Val::DqConst { q, .. } => q.shape().to_vec(),
-        };
+        let shape = self.req_input(node, 0)?.shape().to_vec();
         // `start` and `end` (opset 15) select a range of axes, negative
         // from the end, clamped to the rank.
         let rank = shape.len() as i64;
@@ -211,11 +199,7 @@ impl Lowerer<'_> {
 
     /// `Size`: the element count, folded (shapes are fixed).
     pub(super) fn lower_size(&mut self, node: &NodeProto) -> Result<()> {
-        let n: usize = match self.req_input(node, 0)? {
-            Val::Act(a) | Val::DqAct { src: a, .. } => a.shape.iter().product(),
-            Val::Const(c) => c.len(),
-            Val::DqConst { q, .. } => q.len(),
-        };
+        let n: usize = self.req_input(node, 0)?.shape().iter().product();
         self.set(
             node,
             0,

@@ -17,19 +17,10 @@ pub struct Elems<'a> {
     dtype: DType,
 }
 
-/// Bytes per element of `dtype`.
-pub fn elem_size(dtype: DType) -> usize {
-    dtype.size()
-}
-
 impl<'a> Elems<'a> {
     /// Views `bytes` as `len` elements of `dtype`.
     pub fn new(bytes: &'a [u8], dtype: DType, len: usize) -> Result<Self> {
-        check_len(
-            bytes.len(),
-            len.checked_mul(elem_size(dtype)),
-            "element count",
-        )?;
+        check_len(bytes.len(), len.checked_mul(dtype.size()), "element count")?;
         Ok(Elems { bytes, dtype })
     }
 
@@ -95,7 +86,7 @@ pub fn cast(
 ) -> Result<()> {
     check_len(
         y.len(),
-        len.checked_mul(elem_size(y_dtype)),
+        len.checked_mul(y_dtype.size()),
         "cast: output length",
     )?;
     for i in 0..len {

@@ -90,15 +90,30 @@ pub fn softmax_s8(
     Ok(())
 }
 
+/// The `(input, output)` rows of `depth` elements, after checking that
+/// both hold `rows` of them.
+fn row_pairs<'a>(
+    x: &'a [f32],
+    y: &'a mut [f32],
+    rows: usize,
+    depth: usize,
+) -> Result<impl Iterator<Item = (&'a [f32], &'a mut [f32])>> {
+    check(x.len(), y.len(), rows, depth)?;
+    // Depth 0 means empty slices: no rows to visit.
+    let d = depth.max(1);
+    Ok(x.chunks_exact(d).zip(y.chunks_exact_mut(d)))
+}
+
+/// The largest value of a row (`f32::MIN` for an empty one).
+fn row_max(row: &[f32]) -> f32 {
+    row.iter().copied().fold(f32::MIN, f32::max)
+}
+
 /// f32 softmax as TFLite's reference: `e_i = exp((x_i − max)·beta)`,
 /// `y_i = e_i / Σ e`.
 pub fn softmax_f32(x: &[f32], rows: usize, depth: usize, beta: f32, y: &mut [f32]) -> Result<()> {
-    check(x.len(), y.len(), rows, depth)?;
-    if depth == 0 {
-        return Ok(());
-    }
-    for (xr, yr) in x.chunks_exact(depth).zip(y.chunks_exact_mut(depth)) {
-        let max = xr.iter().copied().fold(f32::MIN, f32::max);
+    for (xr, yr) in row_pairs(x, y, rows, depth)? {
+        let max = row_max(xr);
         let mut sum = 0f32;
         for (&v, o) in xr.iter().zip(yr.iter_mut()) {
             *o = libm::expf((v - max) * beta);
@@ -121,12 +136,8 @@ pub fn log_softmax_f32(
     beta: f32,
     y: &mut [f32],
 ) -> Result<()> {
-    check(x.len(), y.len(), rows, depth)?;
-    if depth == 0 {
-        return Ok(());
-    }
-    for (xr, yr) in x.chunks_exact(depth).zip(y.chunks_exact_mut(depth)) {
-        let max = xr.iter().copied().fold(f32::MIN, f32::max);
+    for (xr, yr) in row_pairs(x, y, rows, depth)? {
+        let max = row_max(xr);
         let mut sum = 0f32;
         for (&v, o) in xr.iter().zip(yr.iter_mut()) {
             *o = (v - max) * beta;
@@ -143,11 +154,7 @@ pub fn log_softmax_f32(
 /// f32 hardmax over rows of `depth`: 1 at the first maximum of each row, 0
 /// elsewhere (a row of NaNs marks its first element).
 pub fn hardmax_f32(x: &[f32], rows: usize, depth: usize, y: &mut [f32]) -> Result<()> {
-    check(x.len(), y.len(), rows, depth)?;
-    if depth == 0 {
-        return Ok(());
-    }
-    for (xr, yr) in x.chunks_exact(depth).zip(y.chunks_exact_mut(depth)) {
+    for (xr, yr) in row_pairs(x, y, rows, depth)? {
         let mut best = 0;
         for (i, &v) in xr.iter().enumerate() {
             if v > xr[best] {

@@ -5,7 +5,7 @@ use super::{has, not_built, Kernel, NoParams, OpCode, OpIo};
 use crate::error::Result;
 use crate::kernel_set::KernelSet;
 use crate::kernels::broadcast::Broadcast;
-use crate::kernels::logic::{elem_size, expand};
+use crate::kernels::logic::expand;
 
 /// Expand takes no params.
 pub type Params = NoParams;
@@ -38,7 +38,7 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
         return Err(not_built(c, k));
     }
     let (x, y) = (c.input(0)?, c.output()?);
-    expand(io.ins[0], x.dims(), elem_size(x.dtype), io.out, y.dims())
+    expand(io.ins[0], x.dims(), x.dtype.size(), io.out, y.dims())
 }
 
 pub(crate) fn macs(c: &Ctx<'_, '_>) -> u64 {

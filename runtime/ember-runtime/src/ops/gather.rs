@@ -7,7 +7,7 @@ use super::{has, not_built, Kernel, OpCode, OpIo};
 use crate::error::Result;
 use crate::format::DType;
 use crate::kernel_set::KernelSet;
-use crate::kernels::{self, logic::elem_size};
+use crate::kernels;
 use crate::model::TensorInfo;
 
 /// Gather params (1 word): `[axis]`.
@@ -79,7 +79,7 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
         outer,
         n,
         inner,
-        elem_size(x.dtype),
+        x.dtype.size(),
         cast(io.ins[1])?,
         io.out,
     )

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::format::DType;
 use crate::kernel_set::KernelSet;
 use crate::kernels::broadcast::Broadcast;
-use crate::kernels::logic::{elem_size, where_select};
+use crate::kernels::logic::where_select;
 
 /// Where takes no params.
 pub type Params = NoParams;
@@ -48,7 +48,7 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
         a.dims(),
         io.ins[2],
         b.dims(),
-        elem_size(y.dtype),
+        y.dtype.size(),
         io.out,
         y.dims(),
     )
