@@ -331,7 +331,7 @@ pub fn dot2x2_rows_wide(
     };
     // `LDRD` needs word alignment (the compiler's filter is a 4-byte
     // aligned tensor and callers start at a multiple of four halfwords).
-    if pw.as_ptr() as usize % 4 != 0 {
+    if !(pw.as_ptr() as usize).is_multiple_of(4) {
         return 0;
     }
     // SAFETY: pair `j < pairs` reads the words `xs[0..4·groups]` (inside

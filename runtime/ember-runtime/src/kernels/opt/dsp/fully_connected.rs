@@ -49,7 +49,7 @@ pub fn dot4_rows_wide(
         && x.len() >= 4 * groups;
     // `LDRD` needs word alignment (the compiler's filter is a 4-byte
     // aligned tensor and callers start at a multiple of four halfwords).
-    if quads == 0 || groups == 0 || !fits || pw.as_ptr() as usize % 4 != 0 {
+    if quads == 0 || groups == 0 || !fits || !(pw.as_ptr() as usize).is_multiple_of(4) {
         return 0;
     }
     let mut ctx = QuadsCtx {

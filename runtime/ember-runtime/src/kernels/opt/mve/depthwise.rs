@@ -327,7 +327,7 @@ pub fn depthwise_run(
         .and_then(|v| v.checked_add(c));
     if taps == 0
         || count == 0
-        || !reach.is_some_and(|r| r <= x.len())
+        || reach.is_none_or(|r| r > x.len())
         || w.len() < taps.saturating_mul(c)
         || y.len() < count.saturating_mul(c)
     {

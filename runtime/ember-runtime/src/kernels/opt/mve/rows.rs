@@ -377,6 +377,7 @@ pub fn suits(k: usize, co: usize) -> bool {
 /// blocks of four channels, in groups of [`GROUP`], each group summed in
 /// passes over 64-byte chunks of the row, then requantized. Returns how
 /// many channels it wrote; the caller finishes the rest.
+#[allow(clippy::too_many_arguments)]
 pub fn row_times_filters(
     patch: &[i8],
     w: &[i8],
