@@ -189,6 +189,10 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding, packed_weights:
             }
             continue;
         }
+        if op.opcode == OpCode::Lut {
+            g.ops[i].variant = ops::unary::VARIANT_LUT_OPT;
+            continue;
+        }
         if op.opcode == OpCode::AvgPool2d {
             let x = op.inputs.first().copied().flatten().map(|t| &g.tensors[t]);
             let y = &g.tensors[op.output];

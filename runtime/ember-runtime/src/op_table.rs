@@ -377,8 +377,11 @@ macro_rules! op_table {
                 kernels: [
                     /// f32 element-wise functions (activations, math).
                     Unary = "unary_f32",
-                    /// int8/uint8 table lookup.
+                    /// int8/uint8 table lookup, reference.
                     Lut8 = "lut_8",
+                    /// int8/uint8 table lookup, optimized (Helium gathers,
+                    /// NEON `TBL`).
+                    Lut8Opt = "lut_8_opt",
                 ]
             }
             /// Gathers (embedding lookups).

@@ -9,6 +9,7 @@ use super::params::{ParamReader, Params as ParamsTrait};
 use super::{has, not_built, Kernel, OpCode, OpIo};
 use crate::error::Result;
 use crate::kernel_set::KernelSet;
+use crate::kernels::opt::lut::lut_8_opt;
 use crate::kernels::unary::{lut_8, unary_f32};
 pub use crate::kernels::unary::{UnaryFn, UnaryOp};
 use crate::format::{DType, Storage};
@@ -52,12 +53,20 @@ impl ParamsTrait for Params {
 
 pub(crate) const REFERENCE_SCRATCH: bool = false;
 
-pub(crate) fn variant_name(_: OpCode, _: u16) -> Option<&'static str> {
-    None
+/// The [`OpCode::Lut`] variant that runs
+/// [`crate::kernels::opt::lut::lut_8_opt`].
+pub const VARIANT_LUT_OPT: u16 = 1;
+
+pub(crate) fn variant_name(op: OpCode, v: u16) -> Option<&'static str> {
+    match (op, v) {
+        (OpCode::Lut, VARIANT_LUT_OPT) => Some("lut_8_opt"),
+        _ => None,
+    }
 }
 
 pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
     Ok(match c.op.opcode {
+        OpCode::Lut if c.op.variant == VARIANT_LUT_OPT => Kernel::Lut8Opt,
         OpCode::Lut => Kernel::Lut8,
         _ => Kernel::Unary,
     })
@@ -97,6 +106,7 @@ pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
 pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Result<()> {
     match k {
         Kernel::Lut8 if has::<S>(Kernel::Lut8) => lut_8(io.ins[0], io.ins[1], io.out),
+        Kernel::Lut8Opt if has::<S>(Kernel::Lut8Opt) => lut_8_opt(io.ins[0], io.ins[1], io.out),
         Kernel::Unary if has::<S>(Kernel::Unary) => {
             let Params { f } = c.params()?;
             unary_f32(&f, cast(io.ins[0])?, cast_mut(io.out)?)

@@ -127,6 +127,7 @@ pub mod dot;
 pub mod dynamic_fc;
 pub mod elementwise;
 pub mod fully_connected;
+pub mod lut;
 pub mod pool;
 pub mod selftest;
 

@@ -8,12 +8,14 @@
 
 use super::super::elementwise::{add_params_s8, add_s8};
 use super::super::pool::{avg_pool_s8_zp, PoolParams};
+use super::super::unary::lut_8;
 use super::super::{
     conv::conv2d_s8, depthwise_conv::depthwise_conv2d_s8, fully_connected::fully_connected_s8,
     QuantIo, Requant, Shape4, Window,
 };
 use super::super::{quant::multiply_by_quantized_multiplier, sat_i8};
 use super::elementwise::add_s8_opt;
+use super::lut::lut_8_opt;
 use super::pool::global_avg_pool_s8_opt;
 use super::{
     conv::{conv2d_s8_opt, conv2d_s8_opt_scratch_size},
@@ -73,6 +75,8 @@ pub enum CaseKind {
     Add,
     /// Global average pooling.
     GlobalAvgPool,
+    /// Byte table lookup (the int8 activations).
+    Lut,
 }
 
 /// The outcome of one case.
@@ -85,7 +89,8 @@ pub struct CaseReport {
     pub input: [u32; 4],
     /// Filter `[Co, Kh, Kw, Ci]` (fully connected: `[N, 1, 1, K]`).
     pub filter: [u32; 4],
-    /// Stride, dilation, top/left padding (vertical).
+    /// Stride, dilation, top/left padding (vertical); table lookup: the
+    /// input's start offset, then zeros.
     pub geometry: [u32; 4],
     /// Output bytes compared.
     pub outputs: u32,
@@ -138,7 +143,11 @@ pub fn run_case(seed: u64, ws: &mut Workspace<'_>) -> Result<CaseReport> {
         CaseKind::Requantize,
         CaseKind::Add,
         CaseKind::GlobalAvgPool,
+        CaseKind::Lut,
     ]);
+    if kind == CaseKind::Lut {
+        return lut_case(&mut rng, ws);
+    }
     if kind == CaseKind::GlobalAvgPool {
         return pool_case(&mut rng, ws);
     }
@@ -293,6 +302,40 @@ fn add_case(rng: &mut Rng, ws: &mut Workspace<'_>) -> Result<CaseReport> {
         input: [1, 1, 1, n as u32],
         filter: [0; 4],
         geometry: [0; 4],
+        outputs: n as u32,
+        mismatches: mismatches as u32,
+    })
+}
+
+/// A random table over random bytes, the input starting at a random
+/// offset (the vector paths' unaligned starts) and of any length (their
+/// tails).
+fn lut_case(rng: &mut Rng, ws: &mut Workspace<'_>) -> Result<CaseReport> {
+    let start = rng.range(0, 15) as usize;
+    let n = (rng.range(1, 700) as usize)
+        .min(ws.x.len().saturating_sub(start))
+        .min(ws.y_ref.len())
+        .min(ws.y_opt.len());
+    if n == 0 || ws.w.len() < 256 {
+        return Err(Error::ShapeMismatch("selftest: workspace too small"));
+    }
+    fill(rng, &mut ws.x[start..start + n]);
+    fill(rng, &mut ws.w[..256]);
+    let x: &[u8] = bytemuck::cast_slice(&ws.x[start..start + n]);
+    let table: &[u8] = bytemuck::cast_slice(&ws.w[..256]);
+    lut_8(x, table, bytemuck::cast_slice_mut(&mut ws.y_ref[..n]))?;
+    ws.y_opt[..n].fill(0x55);
+    lut_8_opt(x, table, bytemuck::cast_slice_mut(&mut ws.y_opt[..n]))?;
+    let mismatches = ws.y_ref[..n]
+        .iter()
+        .zip(&ws.y_opt[..n])
+        .filter(|(r, o)| r != o)
+        .count();
+    Ok(CaseReport {
+        kind: CaseKind::Lut,
+        input: [1, 1, 1, n as u32],
+        filter: [0; 4],
+        geometry: [start as u32, 0, 0, 0],
         outputs: n as u32,
         mismatches: mismatches as u32,
     })
@@ -530,7 +573,9 @@ fn try_case(rng: &mut Rng, kind: CaseKind, ws: &mut Workspace<'_>) -> Result<Opt
                 ys,
             )?;
         }
-        CaseKind::Requantize | CaseKind::Add | CaseKind::GlobalAvgPool => return Ok(None),
+        CaseKind::Requantize | CaseKind::Add | CaseKind::GlobalAvgPool | CaseKind::Lut => {
+            return Ok(None)
+        }
         CaseKind::FullyConnected => {
             let rq = Requant::FixedSingle(pairs);
             let (rows, k) = (n * h * wd, ci);
@@ -579,7 +624,7 @@ mod tests {
             scratch: &mut s,
             packed: &mut packed,
         };
-        let mut seen = [0usize; 7];
+        let mut seen = [0usize; 8];
         for seed in 0..3000 {
             let r = run_case(seed, &mut ws).unwrap();
             assert_eq!(r.mismatches, 0, "case {seed}: {r:?}");

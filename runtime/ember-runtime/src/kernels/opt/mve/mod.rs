@@ -10,6 +10,7 @@
 //! - [`depthwise::depthwise_pixel`], [`depthwise::depthwise_run`]: depthwise blocks of 16, 8 or
 //!   4 channels, int32 lanes;
 //! - [`conv::gather_rows`]: a receptive field copied row by row;
+//! - [`lut::lut_run`]: byte table lookups, sixteen per gather;
 //! - [`shared::requant4`], [`add::add4_run`]: the requantization epilogue and the int8
 //!   Add body.
 //!
@@ -29,6 +30,7 @@ pub(super) mod add;
 pub(super) mod conv;
 pub(super) mod depthwise;
 pub(super) mod fully_connected;
+pub(super) mod lut;
 pub(super) mod pool;
 pub(super) mod rows;
 pub(super) mod stream;

@@ -43,4 +43,5 @@ pub(super) mod depthwise;
 pub(super) mod dot;
 pub(super) mod f32;
 pub(super) mod fully_connected;
+pub(super) mod lut;
 pub(super) mod shared;
