@@ -34,10 +34,22 @@ pub struct Board {
     pub target: &'static str,
     /// `-C target-cpu`.
     pub cpu: &'static str,
+    /// `-C target-feature` beyond the CPU's, or empty.
+    pub features: &'static str,
     /// The `ember compile --target` this board's kernels want.
     pub compile_target: &'static str,
     /// How to run firmware on it.
     pub runner: Runner,
+}
+
+impl Board {
+    /// The `RUSTFLAGS` firmware for this board builds with.
+    pub fn rustflags(&self) -> String {
+        match self.features {
+            "" => format!("-C target-cpu={}", self.cpu),
+            f => format!("-C target-cpu={} -C target-feature={f}", self.cpu),
+        }
+    }
 }
 
 /// Every board.
@@ -47,6 +59,7 @@ pub const BOARDS: &[Board] = &[
         about: "Arm MPS3 AN547, Cortex-M55 + Helium (QEMU)",
         target: "thumbv8m.main-none-eabihf",
         cpu: "cortex-m55",
+        features: "",
         compile_target: "cortex-m55",
         runner: Runner::Qemu {
             binary: "qemu-system-arm",
@@ -60,6 +73,7 @@ pub const BOARDS: &[Board] = &[
         about: "Arm MPS2 AN386, Cortex-M4F (QEMU)",
         target: "thumbv7em-none-eabihf",
         cpu: "cortex-m4",
+        features: "",
         compile_target: "cortex-m4",
         runner: Runner::Qemu {
             binary: "qemu-system-arm",
@@ -73,6 +87,11 @@ pub const BOARDS: &[Board] = &[
         about: "bare-metal Cortex-A53 on QEMU virt",
         target: "aarch64-unknown-none",
         cpu: "cortex-a53",
+        // `aarch64-unknown-none` assumes alignment faults, so LLVM splits
+        // every unaligned vector load and store into bytes; the board's
+        // startup maps RAM as normal memory with alignment checks off
+        // (SCTLR_EL1.A = 0), where unaligned `LDR q`/`STR q` are legal.
+        features: "-strict-align",
         compile_target: "cortex-a53",
         runner: Runner::Qemu {
             binary: "qemu-system-aarch64",
@@ -86,6 +105,7 @@ pub const BOARDS: &[Board] = &[
         about: "ST STM32H735G-DK discovery kit, Cortex-M7 (probe-rs)",
         target: "thumbv7em-none-eabihf",
         cpu: "cortex-m7",
+        features: "",
         compile_target: "cortex-m7",
         runner: Runner::Probe {
             chip: "STM32H735IGKx",
@@ -96,6 +116,7 @@ pub const BOARDS: &[Board] = &[
         about: "Nordic nRF52840-DK, Cortex-M4F (probe-rs)",
         target: "thumbv7em-none-eabihf",
         cpu: "cortex-m4",
+        features: "",
         compile_target: "cortex-m4",
         runner: Runner::Probe {
             chip: "nRF52840_xxAA",
@@ -106,6 +127,7 @@ pub const BOARDS: &[Board] = &[
         about: "Raspberry Pi Pico 2, RP2350 Cortex-M33 (probe-rs)",
         target: "thumbv8m.main-none-eabihf",
         cpu: "cortex-m33",
+        features: "",
         compile_target: "cortex-m33",
         runner: Runner::Probe { chip: "RP235x" },
     },

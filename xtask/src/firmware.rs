@@ -422,7 +422,7 @@ pub fn build_bin(board: &Board, p: &Prepared, bin: &str, sensors: &Sensors) -> R
         .args(["--target", board.target, "--features", board.name])
         .env("CARGO_TARGET_DIR", &target_dir)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env("RUSTFLAGS", format!("-C target-cpu={}", board.cpu))
+        .env("RUSTFLAGS", board.rustflags())
         .env("EMBER_MODEL", &model)
         .env("EMBER_INPUT", &input)
         .env("EMBER_EXPECT", &expect)

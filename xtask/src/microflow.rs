@@ -52,7 +52,7 @@ pub fn measure(board: &Board, model: &str, input: &[u8], dims: &[usize]) -> Resu
         .args(["--target", board.target, "--features", board.name])
         .env("CARGO_TARGET_DIR", &target_dir)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env("RUSTFLAGS", format!("-C target-cpu={}", board.cpu))
+        .env("RUSTFLAGS", board.rustflags())
         .env("MICROFLOW_MODEL", &tflite)
         .env("MICROFLOW_INPUT", &input_path)
         .env("MICROFLOW_INPUT_SHAPE", shape.join(","))
