@@ -231,7 +231,7 @@ impl Lowerer<'_> {
         Ok((geo, vec![n, co, oh, ow], g, depthwise))
     }
 
-    fn emit_conv_f32(
+    pub(super) fn emit_conv_f32(
         &mut self,
         node: &NodeProto,
         x: Act,
@@ -279,7 +279,7 @@ impl Lowerer<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn emit_conv_s8(
+    pub(super) fn emit_conv_s8(
         &mut self,
         node: &NodeProto,
         x: Act,

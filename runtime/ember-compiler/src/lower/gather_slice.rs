@@ -219,7 +219,7 @@ impl Lowerer<'_> {
     /// Binds `name` to the slice `ranges` of `data`: folded for constants,
     /// the value itself when the slice takes everything, else a
     /// [`OpCode::Slice`] over the physical layout.
-    fn emit_slice(
+    pub(super) fn emit_slice(
         &mut self,
         node: &NodeProto,
         data: Val,
@@ -305,7 +305,7 @@ impl Lowerer<'_> {
 /// The elements one axis of a slice takes: `start + i·step` for `i <
 /// len`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct AxisSlice {
+pub(super) struct AxisSlice {
     start: usize,
     step: i64,
     len: usize,
@@ -313,11 +313,16 @@ struct AxisSlice {
 
 impl AxisSlice {
     /// All of an axis of extent `n`.
-    fn whole(n: usize) -> AxisSlice {
+    pub(super) fn whole(n: usize) -> AxisSlice {
+        AxisSlice::run(0, n)
+    }
+
+    /// `len` consecutive elements from `start`.
+    pub(super) fn run(start: usize, len: usize) -> AxisSlice {
         AxisSlice {
-            start: 0,
+            start,
             step: 1,
-            len: n,
+            len,
         }
     }
 
