@@ -783,13 +783,18 @@ fn run_suite(root: &Path, what: &str, must_pass: &[String]) {
     );
 }
 
-/// `EMBER_NODE_TEST=name` prints why one test is refused or wrong.
+/// `EMBER_NODE_TEST=name` prints why one test is refused or wrong (from
+/// the shared subset, else from `EMBER_ONNX_NODE_DIR`).
 #[test]
 fn explain_one_node_test() {
     let Ok(name) = std::env::var("EMBER_NODE_TEST") else {
         return;
     };
-    match run_case(&extract().join(&name)) {
+    let mut dir = extract().join(&name);
+    if let (false, Ok(full)) = (dir.exists(), std::env::var("EMBER_ONNX_NODE_DIR")) {
+        dir = PathBuf::from(full).join(&name);
+    }
+    match run_case(&dir) {
         Outcome::Pass => eprintln!("{name}: pass"),
         Outcome::Refused(w) => eprintln!("{name}: refused: {w}"),
         Outcome::Mismatch(w) => eprintln!("{name}: wrong: {w}"),
