@@ -189,6 +189,12 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding, packed_weights:
             }
             continue;
         }
+        if op.opcode == OpCode::Resize {
+            if ops::resize::Params::from_words(&op.params).is_ok_and(|p| p.taps == 1) {
+                g.ops[i].variant = ops::resize::VARIANT_NEAREST_OPT;
+            }
+            continue;
+        }
         if op.opcode == OpCode::Lut {
             g.ops[i].variant = ops::unary::VARIANT_LUT_OPT;
             continue;

@@ -248,6 +248,9 @@ macro_rules! op_table {
                 kernels: [
                     /// Nearest-neighbour resize of any element type.
                     ResizeNearest = "resize_nearest",
+                    /// Nearest-neighbour resize, row by row (repeated rows
+                    /// copied).
+                    ResizeNearestOpt = "resize_nearest_opt",
                     /// Interpolating resize (linear, cubic, antialiased), f32.
                     ResizeF32 = "resize_f32",
                 ]

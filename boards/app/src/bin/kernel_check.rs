@@ -1,5 +1,5 @@
 //! Optimized-kernel check on the device: generated convolution, depthwise,
-//! fully-connected, add, global-pooling, table-lookup and requantization cases (random shapes, strides,
+//! fully-connected, add, global-pooling, table-lookup, resize and requantization cases (random shapes, strides,
 //! paddings, awkward channel counts, zero points, multipliers), each run
 //! through the reference kernel and the optimized kernel this board's
 //! build selects (Helium on the M55, DSP on the M4, NEON on the A53),
@@ -52,7 +52,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
             packed: &mut (*core::ptr::addr_of_mut!(PACKED)).0,
         }
     };
-    let mut per_kind = [0u32; 8];
+    let mut per_kind = [0u32; 9];
     let mut outputs = 0u64;
     let mut failed = 0u32;
     for seed in 0..CASES {
@@ -65,7 +65,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
         }
     }
     defmt::println!(
-        "ember-kernel-check cases {=u64} failed {=u32} outputs {=u64} pointwise {=u32} conv {=u32} depthwise {=u32} fully-connected {=u32} requantize {=u32} add {=u32} global-avg-pool {=u32} lut {=u32}",
+        "ember-kernel-check cases {=u64} failed {=u32} outputs {=u64} pointwise {=u32} conv {=u32} depthwise {=u32} fully-connected {=u32} requantize {=u32} add {=u32} global-avg-pool {=u32} lut {=u32} resize-nearest {=u32}",
         CASES,
         failed,
         outputs,
@@ -76,7 +76,8 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
         per_kind[CaseKind::Requantize as usize],
         per_kind[CaseKind::Add as usize],
         per_kind[CaseKind::GlobalAvgPool as usize],
-        per_kind[CaseKind::Lut as usize]
+        per_kind[CaseKind::Lut as usize],
+        per_kind[CaseKind::ResizeNearest as usize]
     );
     Ok(if failed == 0 { 0 } else { 1 })
 }

@@ -158,7 +158,7 @@ pub fn resize_f32(
 }
 
 /// Lengths checked; row-major input strides and each axis's table offset.
-fn prepare(
+pub(crate) fn prepare(
     x_len: usize,
     x_dims: &[usize],
     table: &[i32],

@@ -8,6 +8,7 @@ use super::{has, not_built, Kernel, OpCode, OpIo};
 use crate::error::Result;
 use crate::format::{DType, Storage};
 use crate::kernel_set::KernelSet;
+use crate::kernels::opt::resize::resize_nearest_opt;
 use crate::kernels::resize::{self, check_table, MAX_TAPS};
 
 /// Resize params (2 words): `[taps, extrapolation]`: taps per axis in the
@@ -41,16 +42,23 @@ impl ParamsTrait for Params {
 
 pub(crate) const REFERENCE_SCRATCH: bool = false;
 
-pub(crate) fn variant_name(_: OpCode, _: u16) -> Option<&'static str> {
-    None
+/// The nearest-neighbour variant that runs
+/// [`crate::kernels::opt::resize::resize_nearest_opt`].
+pub const VARIANT_NEAREST_OPT: u16 = 1;
+
+pub(crate) fn variant_name(op: OpCode, v: u16) -> Option<&'static str> {
+    match (op, v) {
+        (OpCode::Resize, VARIANT_NEAREST_OPT) => Some("resize_nearest_opt"),
+        _ => None,
+    }
 }
 
 pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
     let p: Params = c.params()?;
-    Ok(if p.taps > 1 {
-        Kernel::ResizeF32
-    } else {
-        Kernel::ResizeNearest
+    Ok(match (p.taps, c.op.variant) {
+        (1, VARIANT_NEAREST_OPT) => Kernel::ResizeNearestOpt,
+        (1, _) => Kernel::ResizeNearest,
+        _ => Kernel::ResizeF32,
     })
 }
 
@@ -94,26 +102,45 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
             cast_mut(out)?,
             y.dims(),
         ),
-        Kernel::ResizeNearest if has::<S>(Kernel::ResizeNearest) => match x.dtype.size() {
-            1 => resize::resize_nearest::<u8>(ins[0], x.dims(), table, e as u8, out, y.dims()),
-            2 => resize::resize_nearest::<u16>(
-                cast(ins[0])?,
-                x.dims(),
-                table,
-                e as u16,
-                cast_mut(out)?,
-                y.dims(),
-            ),
-            _ => resize::resize_nearest::<u32>(
-                cast(ins[0])?,
-                x.dims(),
-                table,
-                e as u32,
-                cast_mut(out)?,
-                y.dims(),
-            ),
-        },
+        Kernel::ResizeNearest if has::<S>(Kernel::ResizeNearest) => {
+            by_size(c, ins[0], table, out, e, resize::resize_nearest::<u8>, resize::resize_nearest::<u16>, resize::resize_nearest::<u32>)
+        }
+        Kernel::ResizeNearestOpt if has::<S>(Kernel::ResizeNearestOpt) => by_size(
+            c,
+            ins[0],
+            table,
+            out,
+            e,
+            resize_nearest_opt::<u8>,
+            resize_nearest_opt::<u16>,
+            resize_nearest_opt::<u32>,
+        ),
         _ => Err(not_built(c, k)),
+    }
+}
+
+/// A nearest-neighbour kernel's signature for elements of type `T`.
+type Nearest<T> = fn(&[T], &[usize], &[i32], T, &mut [T], &[usize]) -> Result<()>;
+
+/// Runs the instantiation of a nearest-neighbour kernel for the element
+/// size of the op's input (1, 2 or 4 bytes, checked by validation).
+#[allow(clippy::too_many_arguments)]
+fn by_size(
+    c: &Ctx<'_, '_>,
+    x: &[u8],
+    t: &[i32],
+    y: &mut [u8],
+    e: i32,
+    one: Nearest<u8>,
+    two: Nearest<u16>,
+    four: Nearest<u32>,
+) -> Result<()> {
+    let (xi, yi) = (c.input(0)?, c.output()?);
+    let (xd, yd) = (xi.dims(), yi.dims());
+    match xi.dtype.size() {
+        1 => one(x, xd, t, e as u8, y, yd),
+        2 => two(cast(x)?, xd, t, e as u16, cast_mut(y)?, yd),
+        _ => four(cast(x)?, xd, t, e as u32, cast_mut(y)?, yd),
     }
 }
 

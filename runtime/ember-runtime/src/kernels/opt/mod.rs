@@ -129,6 +129,7 @@ pub mod elementwise;
 pub mod fully_connected;
 pub mod lut;
 pub mod pool;
+pub mod resize;
 pub mod selftest;
 
 // The instruction-set kernels, one folder per instruction set, each split

@@ -8,6 +8,7 @@
 
 use super::super::elementwise::{add_params_s8, add_s8};
 use super::super::pool::{avg_pool_s8_zp, PoolParams};
+use super::super::resize::resize_nearest;
 use super::super::unary::lut_8;
 use super::super::{
     conv::conv2d_s8, depthwise_conv::depthwise_conv2d_s8, fully_connected::fully_connected_s8,
@@ -17,6 +18,7 @@ use super::super::{quant::multiply_by_quantized_multiplier, sat_i8};
 use super::elementwise::add_s8_opt;
 use super::lut::lut_8_opt;
 use super::pool::global_avg_pool_s8_opt;
+use super::resize::resize_nearest_opt;
 use super::{
     conv::{conv2d_s8_opt, conv2d_s8_opt_scratch_size},
     depthwise_conv::{depthwise_conv2d_s8_opt, depthwise_conv2d_s8_opt_scratch_size},
@@ -77,6 +79,9 @@ pub enum CaseKind {
     GlobalAvgPool,
     /// Byte table lookup (the int8 activations).
     Lut,
+    /// Nearest-neighbour resize of int8 data (random per-axis tables,
+    /// points outside the input included).
+    ResizeNearest,
 }
 
 /// The outcome of one case.
@@ -87,7 +92,8 @@ pub struct CaseReport {
     pub kind: CaseKind,
     /// Input `[N, H, W, C]` (fully connected: `[rows, 1, 1, K]`).
     pub input: [u32; 4],
-    /// Filter `[Co, Kh, Kw, Ci]` (fully connected: `[N, 1, 1, K]`).
+    /// Filter `[Co, Kh, Kw, Ci]` (fully connected: `[N, 1, 1, K]`;
+    /// resize: the output dims).
     pub filter: [u32; 4],
     /// Stride, dilation, top/left padding (vertical); table lookup: the
     /// input's start offset, then zeros.
@@ -144,7 +150,11 @@ pub fn run_case(seed: u64, ws: &mut Workspace<'_>) -> Result<CaseReport> {
         CaseKind::Add,
         CaseKind::GlobalAvgPool,
         CaseKind::Lut,
+        CaseKind::ResizeNearest,
     ]);
+    if kind == CaseKind::ResizeNearest {
+        return resize_case(&mut rng, ws);
+    }
     if kind == CaseKind::Lut {
         return lut_case(&mut rng, ws);
     }
@@ -337,6 +347,73 @@ fn lut_case(rng: &mut Rng, ws: &mut Workspace<'_>) -> Result<CaseReport> {
         filter: [0; 4],
         geometry: [start as u32, 0, 0, 0],
         outputs: n as u32,
+        mismatches: mismatches as u32,
+    })
+}
+
+/// A random rank-1 to rank-4 resize: each output coordinate of each axis
+/// reads a random input coordinate (upscales repeat them, which the
+/// optimized kernel turns into row copies) or, now and then, none (the
+/// extrapolation value).
+fn resize_case(rng: &mut Rng, ws: &mut Workspace<'_>) -> Result<CaseReport> {
+    let rank = rng.range(1, 4) as usize;
+    let (mut xd, mut yd) = ([1usize; 4], [1usize; 4]);
+    for d in 0..rank {
+        xd[d] = rng.range(1, 9) as usize;
+        yd[d] = rng.range(1, 17) as usize;
+    }
+    // Shrink the largest output axis until the output fits the buffers.
+    let cap = ws.y_ref.len().min(ws.y_opt.len());
+    while yd.iter().product::<usize>() > cap {
+        let big = (0..4).max_by_key(|&d| yd[d]).unwrap_or(0);
+        yd[big] = (yd[big] / 2).max(1);
+    }
+    let (xd, yd) = (&xd[..rank], &yd[..rank]);
+    let (nx, ny): (usize, usize) = (xd.iter().product(), yd.iter().product());
+    let words: usize = yd.iter().map(|&d| 2 * d).sum();
+    if nx > ws.x.len() || ny > ws.y_ref.len() || ny > ws.y_opt.len() || words > ws.words.len() {
+        return Err(Error::ShapeMismatch("selftest: workspace too small"));
+    }
+    let mut at = 0;
+    let upscale = rng.range(0, 1) == 1;
+    for d in 0..rank {
+        for o in 0..yd[d] {
+            let i = if rng.range(0, 15) == 0 {
+                -1
+            } else if upscale {
+                (o * xd[d] / yd[d]) as i32
+            } else {
+                rng.range(0, xd[d] as i64 - 1) as i32
+            };
+            ws.words[at] = i;
+            ws.words[at + 1] = 1f32.to_bits() as i32;
+            at += 2;
+        }
+    }
+    fill(rng, &mut ws.x[..nx]);
+    let e = rng.range(-128, 127) as i8;
+    let (x, t) = (&ws.x[..nx], &ws.words[..words]);
+    resize_nearest(x, xd, t, e, &mut ws.y_ref[..ny], yd)?;
+    ws.y_opt[..ny].fill(0x55);
+    resize_nearest_opt(x, xd, t, e, &mut ws.y_opt[..ny], yd)?;
+    let mismatches = ws.y_ref[..ny]
+        .iter()
+        .zip(&ws.y_opt[..ny])
+        .filter(|(r, o)| r != o)
+        .count();
+    let dims4 = |d: &[usize]| {
+        let mut a = [1u32; 4];
+        for (o, &v) in a.iter_mut().zip(d) {
+            *o = v as u32;
+        }
+        a
+    };
+    Ok(CaseReport {
+        kind: CaseKind::ResizeNearest,
+        input: dims4(xd),
+        filter: dims4(yd),
+        geometry: [0; 4],
+        outputs: ny as u32,
         mismatches: mismatches as u32,
     })
 }
@@ -573,9 +650,11 @@ fn try_case(rng: &mut Rng, kind: CaseKind, ws: &mut Workspace<'_>) -> Result<Opt
                 ys,
             )?;
         }
-        CaseKind::Requantize | CaseKind::Add | CaseKind::GlobalAvgPool | CaseKind::Lut => {
-            return Ok(None)
-        }
+        CaseKind::Requantize
+        | CaseKind::Add
+        | CaseKind::GlobalAvgPool
+        | CaseKind::Lut
+        | CaseKind::ResizeNearest => return Ok(None),
         CaseKind::FullyConnected => {
             let rq = Requant::FixedSingle(pairs);
             let (rows, k) = (n * h * wd, ci);
@@ -624,7 +703,7 @@ mod tests {
             scratch: &mut s,
             packed: &mut packed,
         };
-        let mut seen = [0usize; 8];
+        let mut seen = [0usize; 9];
         for seed in 0..3000 {
             let r = run_case(seed, &mut ws).unwrap();
             assert_eq!(r.mismatches, 0, "case {seed}: {r:?}");
