@@ -13,6 +13,7 @@
 //! ```
 
 pub mod error;
+mod fuse;
 pub mod ir;
 mod lower;
 pub mod plan;
@@ -120,6 +121,7 @@ pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
             ),
         });
     }
+    fuse::tables_into_convolutions(&mut g);
     select::select(&mut g, opts.target, rounding, !opts.no_packed_weights);
     g.prune();
     let p = plan::plan(&g);

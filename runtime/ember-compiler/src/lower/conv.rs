@@ -259,6 +259,7 @@ impl Lowerer<'_> {
             window: geo,
             groups: gp,
             act: Bounds::float(act.lo, act.hi),
+            table: None,
         };
         self.g.push(
             opcode,
@@ -324,6 +325,7 @@ impl Lowerer<'_> {
             window: geo,
             groups: gp,
             act: Bounds::int(lo, hi),
+            table: None,
         };
         self.g.push(
             opcode,

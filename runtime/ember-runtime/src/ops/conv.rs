@@ -30,7 +30,9 @@ pub const VARIANT_DEPTHWISE: u16 = 1;
 pub const VARIANT_DEPTHWISE_F32: u16 = 2;
 
 /// A convolution's params (11 words): `[stride_h, stride_w, dil_h, dil_w,
-/// pad_top, pad_left, pad_bottom, pad_right, groups, act_min, act_max]`.
+/// pad_top, pad_left, pad_bottom, pad_right, groups, act_min, act_max]`,
+/// then for an int8 convolution with a fused table activation 65 more:
+/// the requantized values' zero point and the 256-byte table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Params {
     /// Strides, dilations and paddings.
@@ -40,6 +42,21 @@ pub struct Params {
     pub groups: usize,
     /// Fused activation clamp.
     pub act: Bounds,
+    /// A fused int8 activation table ([`OpCode::Lut`]) applied to the
+    /// clamped int8 results.
+    pub table: Option<OutputTable>,
+}
+
+/// An int8 element-wise function fused into a convolution: the
+/// convolution requantizes to `zp` (and the scale its requantization
+/// constants were computed for), then every output byte `v` becomes
+/// `table[v as u8]`, in the output tensor's quantization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputTable {
+    /// Zero point of the requantized values the table indexes.
+    pub zp: i32,
+    /// The function's 256 results, indexed by the input's bit pattern.
+    pub table: [u8; 256],
 }
 
 impl ParamsTrait for Params {
@@ -47,13 +64,36 @@ impl ParamsTrait for Params {
         encode_window(&self.window, true, out);
         out.extend([self.groups as i32]);
         self.act.encode(out);
+        if let Some(t) = &self.table {
+            out.extend([t.zp]);
+            out.extend(
+                t.table
+                    .chunks_exact(4)
+                    .map(|w| i32::from_le_bytes([w[0], w[1], w[2], w[3]])),
+            );
+        }
     }
 
     fn decode(r: &mut ParamReader<'_>) -> core::result::Result<Self, &'static str> {
+        let window = decode_window(r, true)?;
+        let groups = r.usize()?;
+        let act = Bounds::decode(r)?;
+        let table = if r.remaining() > 0 {
+            let zp = r.i32()?;
+            let words: [i32; 64] = r.array()?;
+            let mut table = [0u8; 256];
+            for (o, w) in table.chunks_exact_mut(4).zip(words) {
+                o.copy_from_slice(&w.to_le_bytes());
+            }
+            Some(OutputTable { zp, table })
+        } else {
+            None
+        };
         Ok(Params {
-            window: decode_window(r, true)?,
-            groups: r.usize()?,
-            act: Bounds::decode(r)?,
+            window,
+            groups,
+            act,
+            table,
         })
     }
 }
@@ -138,6 +178,12 @@ pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
         "output size does not match the window",
     )?;
     validate_weights(c, &x, &w, &y, co, p.act)?;
+    if let Some(t) = &p.table {
+        c.check(
+            x.dtype == DType::I8 && (-128..=127).contains(&t.zp),
+            "a fused table needs int8 data and an int8 zero point",
+        )?;
+    }
     match (c.op.opcode, c.op.variant) {
         (_, crate::format::REFERENCE_VARIANT) => Ok(()),
         (OpCode::Conv2d, VARIANT_F32) => {
@@ -205,7 +251,10 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
     if x.dtype == DType::I8 {
         let q = QuantIo {
             in_zp: c.quant_of(&x)?.1,
-            out_zp: c.quant_of(&y)?.1,
+            out_zp: match &p.table {
+                Some(t) => t.zp,
+                None => c.quant_of(&y)?.1,
+            },
             act_min: p.act.lo,
             act_max: p.act.hi,
         };
@@ -222,7 +271,7 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
             cast::<i8>(ins[1])?,
             cast_mut::<i8>(out)?,
         );
-        match k {
+        let done = match k {
             K::DepthwiseS8Opt | K::DepthwiseS8OptFloat
                 if (k == K::DepthwiseS8Opt && has::<S>(K::DepthwiseS8Opt))
                     || (k == K::DepthwiseS8OptFloat && has::<S>(K::DepthwiseS8OptFloat)) =>
@@ -272,7 +321,12 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
                 kernels::conv::conv2d_s8(xd, xs, wd, ws, bias, rq, q, win, g, yd, ys)
             }
             _ => Err(not_built(c, k)),
+        };
+        done?;
+        if let Some(t) = &p.table {
+            kernels::opt::lut::lut_8_inplace_opt(cast_mut(out)?, &t.table);
         }
+        Ok(())
     } else {
         let bias = opt_cast::<f32>(c, &ins, 2)?;
         let (lo, hi) = p.act.as_f32();

@@ -20,30 +20,55 @@ pub fn lut_8_opt(x: &[u8], table: &[u8], y: &mut [u8]) -> Result<()> {
     let table: &[u8; 256] = table
         .try_into()
         .map_err(|_| Error::ShapeMismatch("lut: the table must have 256 entries"))?;
+    // SAFETY: `x` and `y` are `y.len()` bytes each (checked above).
+    unsafe { lut_raw(x.as_ptr(), table, y.as_mut_ptr(), y.len()) };
+    Ok(())
+}
+
+/// [`lut_8_opt`] in place: `y[i] = table[y[i]]` (a function fused into the
+/// op that produced `y`).
+pub fn lut_8_inplace_opt(y: &mut [u8], table: &[u8; 256]) {
+    let p = y.as_mut_ptr();
+    // SAFETY: `p` spans `y.len()` bytes, and every pass of `lut_raw`
+    // reads its bytes before it writes them, so reading and writing the
+    // same bytes through one pointer gives each its own entry.
+    unsafe { lut_raw(p, table, p, y.len()) };
+}
+
+/// `y[i] = table[x[i]]` for `i < n`.
+///
+/// # Safety
+/// `x` must be readable and `y` writable for `n` bytes; they may be the
+/// same bytes (each step reads its bytes before writing them) but must not
+/// overlap otherwise.
+unsafe fn lut_raw(x: *const u8, table: &[u8; 256], y: *mut u8, n: usize) {
     // The one place the lookup picks its instruction set: Helium and NEON
     // take everything they can, the unrolled loop below the rest.
     let done = by_isa!(
-        mve: super::mve::lut::lut_run(x, table, y),
+        // SAFETY: the caller's contract, passed on.
+        mve: unsafe { super::mve::lut::lut_run(x, table, y, n) },
         dsp: 0,
-        // SAFETY: NEON is enabled for the whole build (`by_isa!`'s
-        // condition for this arm).
-        neon: unsafe { super::neon::lut::lut_run(x, table, y) },
+        // SAFETY: the caller's contract, passed on; NEON is enabled for
+        // the whole build (`by_isa!`'s condition for this arm).
+        neon: unsafe { super::neon::lut::lut_run(x, table, y, n) },
         portable: 0,
     );
-    let (x, y) = (&x[done..], &mut y[done..]);
-    let mut xs = x.chunks_exact(4);
-    let mut ys = y.chunks_exact_mut(4);
-    for (xc, yc) in (&mut xs).zip(&mut ys) {
-        // Four independent loads per step: the table reads do not wait
-        // on each other's stores.
-        let (a, b, c, d) = (xc[0], xc[1], xc[2], xc[3]);
-        yc[0] = table[a as usize];
-        yc[1] = table[b as usize];
-        yc[2] = table[c as usize];
-        yc[3] = table[d as usize];
+    let mut i = done;
+    while i + 4 <= n {
+        // SAFETY: `i + 4 <= n`, in bounds for both; the four bytes are
+        // read before any is written. Four independent lookups per step.
+        unsafe {
+            let (a, b, c, d) = (*x.add(i), *x.add(i + 1), *x.add(i + 2), *x.add(i + 3));
+            *y.add(i) = table[a as usize];
+            *y.add(i + 1) = table[b as usize];
+            *y.add(i + 2) = table[c as usize];
+            *y.add(i + 3) = table[d as usize];
+        }
+        i += 4;
     }
-    for (o, &v) in ys.into_remainder().iter_mut().zip(xs.remainder()) {
-        *o = table[v as usize];
+    while i < n {
+        // SAFETY: `i < n`.
+        unsafe { *y.add(i) = table[*x.add(i) as usize] };
+        i += 1;
     }
-    Ok(())
 }

@@ -16,7 +16,7 @@ use super::super::{
 };
 use super::super::{quant::multiply_by_quantized_multiplier, sat_i8};
 use super::elementwise::add_s8_opt;
-use super::lut::lut_8_opt;
+use super::lut::{lut_8_inplace_opt, lut_8_opt};
 use super::pool::global_avg_pool_s8_opt;
 use super::resize::resize_nearest_opt;
 use super::{
@@ -336,7 +336,18 @@ fn lut_case(rng: &mut Rng, ws: &mut Workspace<'_>) -> Result<CaseReport> {
     lut_8(x, table, bytemuck::cast_slice_mut(&mut ws.y_ref[..n]))?;
     ws.y_opt[..n].fill(0x55);
     lut_8_opt(x, table, bytemuck::cast_slice_mut(&mut ws.y_opt[..n]))?;
-    let mismatches = ws.y_ref[..n]
+    let mut mismatches = ws.y_ref[..n]
+        .iter()
+        .zip(&ws.y_opt[..n])
+        .filter(|(r, o)| r != o)
+        .count();
+    // In place, as a convolution with a fused table runs it.
+    ws.y_opt[..n].copy_from_slice(&ws.x[start..start + n]);
+    let table: &[u8; 256] = table
+        .try_into()
+        .map_err(|_| Error::ShapeMismatch("selftest: table"))?;
+    lut_8_inplace_opt(bytemuck::cast_slice_mut(&mut ws.y_opt[..n]), table);
+    mismatches += ws.y_ref[..n]
         .iter()
         .zip(&ws.y_opt[..n])
         .filter(|(r, o)| r != o)
