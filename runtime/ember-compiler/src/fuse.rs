@@ -11,7 +11,7 @@ use crate::ir::Graph;
 /// Tanh, … of a QDQ graph) into the int8 convolution that feeds it, when
 /// the table is that convolution's only reader and its result is not a
 /// graph output: the convolution requantizes as before, then looks its
-/// outputs up in place (see [`conv::OutputTable`]). One op and one arena
+/// outputs up in place (see [`conv::Params::table_zp`]). One op and one arena
 /// tensor fewer per activation; the same bytes.
 pub fn tables_into_convolutions(g: &mut Graph) {
     let n = g.tensors.len();
@@ -43,7 +43,7 @@ pub fn tables_into_convolutions(g: &mut Graph) {
         let conv = &g.ops[j];
         let int8 = |t: usize| g.tensors[t].dtype == DType::I8;
         let table: Option<[u8; 256]> = g.tensors[t].data.as_deref().and_then(|d| d.try_into().ok());
-        let (Some(table), Some((_, zp)), Ok(mut p)) = (
+        let (Some(table), Some((_, zp)), Ok(p)) = (
             table,
             g.tensors[x].quant,
             conv::Params::from_words(&conv.params),
@@ -57,13 +57,13 @@ pub fn tables_into_convolutions(g: &mut Graph) {
             || !int8(y)
             || readers[x] != 1
             || g.tensors[x].alias_of.is_some()
-            || p.table.is_some()
+            || p.table_zp.is_some()
         {
             continue;
         }
-        p.table = Some(conv::OutputTable { zp, table });
         let conv = &mut g.ops[j];
-        conv.set_params(&p);
+        conv.params.clear();
+        p.encode_with_table(zp, &table, &mut conv.params);
         conv.output = y;
         producer[y] = Some(j);
         gone.push(i);

@@ -121,8 +121,9 @@ pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
             ),
         });
     }
-    fuse::tables_into_convolutions(&mut g);
     select::select(&mut g, opts.target, rounding, !opts.no_packed_weights);
+    // After selection, which re-encodes no params: the table rides behind them.
+    fuse::tables_into_convolutions(&mut g);
     g.prune();
     let p = plan::plan(&g);
     let blob = write::write(&g, &p, rounding);

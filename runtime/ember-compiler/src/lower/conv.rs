@@ -259,7 +259,7 @@ impl Lowerer<'_> {
             window: geo,
             groups: gp,
             act: Bounds::float(act.lo, act.hi),
-            table: None,
+            table_zp: None,
         };
         self.g.push(
             opcode,
@@ -325,7 +325,7 @@ impl Lowerer<'_> {
             window: geo,
             groups: gp,
             act: Bounds::int(lo, hi),
-            table: None,
+            table_zp: None,
         };
         self.g.push(
             opcode,

@@ -32,7 +32,9 @@ pub const VARIANT_DEPTHWISE_F32: u16 = 2;
 /// A convolution's params (11 words): `[stride_h, stride_w, dil_h, dil_w,
 /// pad_top, pad_left, pad_bottom, pad_right, groups, act_min, act_max]`,
 /// then for an int8 convolution with a fused table activation 65 more:
-/// the requantized values' zero point and the 256-byte table.
+/// the requantized values' zero point and the 256-byte table, which stays
+/// in the blob ([`table_of`] reads it in place; [`Params::encode_with_table`]
+/// writes it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Params {
     /// Strides, dilations and paddings.
@@ -42,50 +44,48 @@ pub struct Params {
     pub groups: usize,
     /// Fused activation clamp.
     pub act: Bounds,
-    /// A fused int8 activation table ([`OpCode::Lut`]) applied to the
-    /// clamped int8 results.
-    pub table: Option<OutputTable>,
+    /// With a fused int8 table activation ([`OpCode::Lut`]: Sigmoid,
+    /// HardSwish, … of the clamped int8 results): the zero point the
+    /// convolution requantizes to (and the scale its requantization
+    /// constants were computed for) before every output byte `v` becomes
+    /// `table[v as u8]`, in the output tensor's quantization.
+    pub table_zp: Option<i32>,
 }
 
-/// An int8 element-wise function fused into a convolution: the
-/// convolution requantizes to `zp` (and the scale its requantization
-/// constants were computed for), then every output byte `v` becomes
-/// `table[v as u8]`, in the output tensor's quantization.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OutputTable {
-    /// Zero point of the requantized values the table indexes.
-    pub zp: i32,
-    /// The function's 256 results, indexed by the input's bit pattern.
-    pub table: [u8; 256],
+/// Words before the table in a convolution's params.
+const TABLE_AT: usize = 12;
+
+impl Params {
+    /// The params followed by the zero point `zp` and `table`: what a
+    /// convolution with a fused table activation stores (decoded, its
+    /// [`Params::table_zp`] is `Some(zp)`).
+    pub fn encode_with_table(&self, zp: i32, table: &[u8; 256], out: &mut impl Extend<i32>) {
+        self.encode(out);
+        out.extend([zp]);
+        out.extend(
+            table
+                .chunks_exact(4)
+                .map(|w| i32::from_le_bytes([w[0], w[1], w[2], w[3]])),
+        );
+    }
 }
 
 impl ParamsTrait for Params {
+    /// The 11 words (a table is written by [`Params::encode_with_table`]).
     fn encode(&self, out: &mut impl Extend<i32>) {
         encode_window(&self.window, true, out);
         out.extend([self.groups as i32]);
         self.act.encode(out);
-        if let Some(t) = &self.table {
-            out.extend([t.zp]);
-            out.extend(
-                t.table
-                    .chunks_exact(4)
-                    .map(|w| i32::from_le_bytes([w[0], w[1], w[2], w[3]])),
-            );
-        }
     }
 
     fn decode(r: &mut ParamReader<'_>) -> core::result::Result<Self, &'static str> {
         let window = decode_window(r, true)?;
         let groups = r.usize()?;
         let act = Bounds::decode(r)?;
-        let table = if r.remaining() > 0 {
+        let table_zp = if r.remaining() > 0 {
             let zp = r.i32()?;
-            let words: [i32; 64] = r.array()?;
-            let mut table = [0u8; 256];
-            for (o, w) in table.chunks_exact_mut(4).zip(words) {
-                o.copy_from_slice(&w.to_le_bytes());
-            }
-            Some(OutputTable { zp, table })
+            r.skip(64)?;
+            Some(zp)
         } else {
             None
         };
@@ -93,9 +93,18 @@ impl ParamsTrait for Params {
             window,
             groups,
             act,
-            table,
+            table_zp,
         })
     }
+}
+
+/// The fused table of a convolution whose params have one, read in place
+/// from the op's parameter bytes.
+fn table_of<'a>(c: &Ctx<'a, '_>) -> Result<&'a [u8; 256]> {
+    c.op.param_bytes()
+        .get(TABLE_AT * 4..TABLE_AT * 4 + 256)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(c.err("fused table missing from the params"))
 }
 
 pub(crate) const REFERENCE_SCRATCH: bool = false;
@@ -178,11 +187,12 @@ pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
         "output size does not match the window",
     )?;
     validate_weights(c, &x, &w, &y, co, p.act)?;
-    if let Some(t) = &p.table {
+    if let Some(zp) = p.table_zp {
         c.check(
-            x.dtype == DType::I8 && (-128..=127).contains(&t.zp),
+            x.dtype == DType::I8 && (-128..=127).contains(&zp),
             "a fused table needs int8 data and an int8 zero point",
         )?;
+        table_of(c)?;
     }
     match (c.op.opcode, c.op.variant) {
         (_, crate::format::REFERENCE_VARIANT) => Ok(()),
@@ -251,8 +261,8 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
     if x.dtype == DType::I8 {
         let q = QuantIo {
             in_zp: c.quant_of(&x)?.1,
-            out_zp: match &p.table {
-                Some(t) => t.zp,
+            out_zp: match p.table_zp {
+                Some(zp) => zp,
                 None => c.quant_of(&y)?.1,
             },
             act_min: p.act.lo,
@@ -323,8 +333,8 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
             _ => Err(not_built(c, k)),
         };
         done?;
-        if let Some(t) = &p.table {
-            kernels::opt::lut::lut_8_inplace_opt(cast_mut(out)?, &t.table);
+        if p.table_zp.is_some() {
+            kernels::opt::lut::lut_8_inplace_opt(cast_mut(out)?, table_of(c)?);
         }
         Ok(())
     } else {

@@ -69,6 +69,15 @@ impl<'a> ParamReader<'a> {
         self.len() == 0
     }
 
+    /// Skips `n` words (`Err` past the end).
+    pub fn skip(&mut self, n: usize) -> Result<(), &'static str> {
+        if n > self.remaining() {
+            return Err("wrong number of params");
+        }
+        self.next += n;
+        Ok(())
+    }
+
     /// Words not read yet.
     pub fn remaining(&self) -> usize {
         self.len().saturating_sub(self.next)
