@@ -253,6 +253,9 @@ macro_rules! op_table {
                     ResizeNearestOpt = "resize_nearest_opt",
                     /// Interpolating resize (linear, cubic, antialiased), f32.
                     ResizeF32 = "resize_f32",
+                    /// Interpolating resize of int8 data, blended in f32
+                    /// (dequantized reads, quantized writes).
+                    ResizeS8 = "resize_s8",
                 ]
             }
             /// Strided slices.

@@ -229,7 +229,6 @@ impl Lowerer<'_> {
                 ))
             }
         };
-        let linear = kind != Kind::Nearest;
         // Upsample and Resize-10 place pixels at their corners and round
         // down.
         let legacy = upsample || self.opset < 11;
@@ -432,11 +431,21 @@ impl Lowerer<'_> {
         let out = Self::out_name(node);
         let oshape: Vec<usize> = axis.iter().map(|a| a.output).collect();
         let extrapolation = attr_f(node, "extrapolation_value", 0.0);
-        // int8 nearest in the QDQ pattern: the same integers, moved.
+        // int8 in the QDQ pattern: nearest moves the same integers (same
+        // quantization on both sides); interpolation blends dequantized
+        // reads and quantizes each output (any output quantization, no
+        // activation between: the same bytes as DQ → Resize → Q).
+        let blends = width > 1;
         let tail = match &xv {
-            Val::DqAct { scale, zp, .. } if !linear => self
-                .match_qtail(&out)
-                .filter(|t| t.scale == *scale && t.zp == *zp),
+            Val::DqAct { src, scale, zp } => self.match_qtail(&out).filter(|t| {
+                if blends {
+                    self.g.tensors[src.t].dtype == DType::I8
+                        && t.act.lo == f32::NEG_INFINITY
+                        && t.act.hi == f32::INFINITY
+                } else {
+                    t.scale == *scale && t.zp == *zp
+                }
+            }),
             _ => None,
         };
         let (x, quant, out_name) = match (&xv, &tail) {
@@ -449,9 +458,11 @@ impl Lowerer<'_> {
         };
         let dtype = self.g.tensors[x.t].dtype;
         let extrapolation = match quant {
-            Some((s, z)) => ((extrapolation / s).round_ties_even() as i32 + z).clamp(-128, 127),
-            None if dtype == DType::F32 => extrapolation.to_bits() as i32,
-            None => extrapolation as i32,
+            Some((s, z)) if !blends => {
+                ((extrapolation / s).round_ties_even() as i32 + z).clamp(-128, 127)
+            }
+            _ if dtype == DType::F32 || blends => extrapolation.to_bits() as i32,
+            _ => extrapolation as i32,
         };
         if quant.is_some() {
             self.g.set_quant(x.t, quant);
@@ -467,7 +478,10 @@ impl Lowerer<'_> {
             vec![table.len()],
             &table,
         );
-        let q = self.g.tensors[x.t].quant;
+        let q = match &tail {
+            Some(t) if quant.is_some() => Some((t.scale, t.zp)),
+            _ => self.g.tensors[x.t].quant,
+        };
         let y = self
             .g
             .activation(&out_name, dtype, permuted(&oshape, &x.perm), q);

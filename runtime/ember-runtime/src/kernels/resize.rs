@@ -6,9 +6,11 @@
 //! choice — coordinate transformation, nearest rounding, linear, cubic or
 //! antialiased coefficients, scales or sizes — is made there; the kernel
 //! only gathers and blends. One tap is nearest-neighbour (any element
-//! type); more blend in f32.
+//! type); more blend in f32, on f32 data or on int8 data dequantized at
+//! each read and quantized at each write ([`resize_s8`]).
 
 use super::next_index;
+use super::quant::round_half_even_to_i32;
 use crate::error::{Error, Result};
 use crate::format::MAX_RANK;
 
@@ -97,6 +99,57 @@ pub fn resize_f32(
     y: &mut [f32],
     y_dims: &[usize],
 ) -> Result<()> {
+    let t = Taps { table, taps };
+    blend(x, x_dims, t, extrapolation, y, y_dims, |v| v, |v| v)
+}
+
+/// [`resize_f32`] of int8 data quantized `xq = (scale, zero point)` into
+/// int8 quantized `yq`: each input read dequantized as
+/// [`crate::kernels::quantize::dequantize_s8_f32`] does, each output
+/// (extrapolation included) quantized as
+/// [`crate::kernels::quantize::quantize_f32_s8`] does — the same bytes as
+/// those two around [`resize_f32`], with no f32 tensors.
+#[allow(clippy::too_many_arguments)]
+pub fn resize_s8(
+    x: &[i8],
+    x_dims: &[usize],
+    xq: (f32, i32),
+    table: &[i32],
+    taps: usize,
+    extrapolation: f32,
+    y: &mut [i8],
+    y_dims: &[usize],
+    yq: (f32, i32),
+) -> Result<()> {
+    let t = Taps { table, taps };
+    let read = |v: i8| (v as i64 - xq.1 as i64) as f32 * xq.0;
+    let write = |v: f32| {
+        round_half_even_to_i32(v / yq.0)
+            .saturating_add(yq.1)
+            .clamp(-128, 127) as i8
+    };
+    blend(x, x_dims, t, extrapolation, y, y_dims, read, write)
+}
+
+/// A resize table and its taps per output coordinate.
+#[derive(Clone, Copy)]
+struct Taps<'t> {
+    table: &'t [i32],
+    taps: usize,
+}
+
+/// The interpolating resize: inputs mapped to f32 by `read`, sums to
+/// outputs by `write`.
+fn blend<T: Copy, U>(
+    x: &[T],
+    x_dims: &[usize],
+    Taps { table, taps }: Taps<'_>,
+    extrapolation: f32,
+    y: &mut [U],
+    y_dims: &[usize],
+    read: impl Fn(T) -> f32,
+    write: impl Fn(f32) -> U,
+) -> Result<()> {
     let (strides, bases) = prepare(x.len(), x_dims, table, taps, y.len(), y_dims)?;
     let r = x_dims.len();
     let mut idx = [0usize; MAX_RANK];
@@ -120,7 +173,7 @@ pub fn resize_f32(
             count[d] = k;
         }
         if outside {
-            *out = extrapolation;
+            *out = write(extrapolation);
             next_index(&mut idx, y_dims);
             continue;
         }
@@ -136,7 +189,7 @@ pub fn resize_f32(
                     off += o;
                     wt *= w;
                 }
-                acc += wt * x.get(off).ok_or(Error::ShapeMismatch("resize: index"))?;
+                acc += wt * read(*x.get(off).ok_or(Error::ShapeMismatch("resize: index"))?);
                 let mut d = r;
                 loop {
                     if d == 0 {
@@ -151,7 +204,7 @@ pub fn resize_f32(
                 }
             }
         }
-        *out = acc;
+        *out = write(acc);
         next_index(&mut idx, y_dims);
     }
     Ok(())

@@ -1,6 +1,6 @@
 //! Resize and Upsample ([`OpCode::Resize`]): nearest on any element type,
-//! linear, cubic and antialiased on f32, by per-axis tables the compiler computes
-//! ([`crate::kernels::resize`]).
+//! linear, cubic and antialiased on f32 and int8, by per-axis tables the
+//! compiler computes ([`crate::kernels::resize`]).
 
 use super::ctx::{cast, cast_mut, prod, Ctx};
 use super::params::{ParamReader, Params as ParamsTrait};
@@ -12,12 +12,13 @@ use crate::kernels::opt::resize::resize_nearest_opt;
 use crate::kernels::resize::{self, check_table, MAX_TAPS};
 
 /// Resize params (2 words): `[taps, extrapolation]`: taps per axis in the
-/// table (1 = nearest), the extrapolation value as f32 bits for f32 data,
+/// table (1 = nearest), the extrapolation value as f32 bits for f32 data
+/// and for interpolated int8 data (it is quantized like every output),
 /// else the element's integer value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Params {
     /// Input coordinates blended per axis (1: nearest, any element type;
-    /// more: f32).
+    /// more: f32 or int8).
     pub taps: usize,
     /// The value of output points outside the input (TF crop-and-resize).
     pub extrapolation: i32,
@@ -58,6 +59,7 @@ pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
     Ok(match (p.taps, c.op.variant) {
         (1, VARIANT_NEAREST_OPT) => Kernel::ResizeNearestOpt,
         (1, _) => Kernel::ResizeNearest,
+        _ if c.input_dtype(0)? == DType::I8 => Kernel::ResizeS8,
         _ => Kernel::ResizeF32,
     })
 }
@@ -66,14 +68,18 @@ pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
     c.need_inputs(2, 2)?;
     let p: Params = c.params()?;
     let (x, t, y) = (c.input(0)?, c.input(1)?, c.output()?);
-    c.check(
-        x.dtype == y.dtype && x.quant == y.quant,
-        "resize changes dtype or quantization",
-    )?;
-    c.check(
-        p.taps == 1 || x.dtype == DType::F32,
-        "interpolating resize is f32 only",
-    )?;
+    c.check(x.dtype == y.dtype, "resize changes the data type")?;
+    if p.taps == 1 {
+        c.check(x.quant == y.quant, "nearest resize changes the quantization")?;
+    } else if x.dtype == DType::I8 {
+        c.quant_of(&x)?;
+        c.quant_of(&y)?;
+    } else {
+        c.check(
+            x.dtype == DType::F32,
+            "interpolating resize is f32 or int8 only",
+        )?;
+    }
     c.check(
         matches!(x.dtype.size(), 1 | 2 | 4),
         "resize element size",
@@ -101,6 +107,17 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
             f32::from_bits(e as u32),
             cast_mut(out)?,
             y.dims(),
+        ),
+        Kernel::ResizeS8 if has::<S>(Kernel::ResizeS8) => resize::resize_s8(
+            cast(ins[0])?,
+            x.dims(),
+            c.quant_of(&x)?,
+            table,
+            p.taps,
+            f32::from_bits(e as u32),
+            cast_mut(out)?,
+            y.dims(),
+            c.quant_of(&y)?,
         ),
         Kernel::ResizeNearest if has::<S>(Kernel::ResizeNearest) => {
             by_size(c, ins[0], table, out, e, resize::resize_nearest::<u8>, resize::resize_nearest::<u16>, resize::resize_nearest::<u32>)
