@@ -190,9 +190,7 @@ pub fn select(g: &mut Graph, target: Target, rounding: Rounding, packed_weights:
             continue;
         }
         if op.opcode == OpCode::Resize {
-            if ops::resize::Params::from_words(&op.params).is_ok_and(|p| p.taps == 1) {
-                g.ops[i].variant = ops::resize::VARIANT_NEAREST_OPT;
-            }
+            g.ops[i].variant = ops::resize::VARIANT_OPT;
             continue;
         }
         if op.opcode == OpCode::Lut {

@@ -256,6 +256,10 @@ macro_rules! op_table {
                     /// Interpolating resize of int8 data, blended in f32
                     /// (dequantized reads, quantized writes).
                     ResizeS8 = "resize_s8",
+                    /// f32 interpolating resize, plane by plane.
+                    ResizeF32Opt = "resize_f32_opt",
+                    /// int8 interpolating resize, plane by plane.
+                    ResizeS8Opt = "resize_s8_opt",
                 ]
             }
             /// Strided slices.

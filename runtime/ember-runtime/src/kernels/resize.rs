@@ -140,6 +140,7 @@ struct Taps<'t> {
 
 /// The interpolating resize: inputs mapped to f32 by `read`, sums to
 /// outputs by `write`.
+#[allow(clippy::too_many_arguments)]
 fn blend<T: Copy, U>(
     x: &[T],
     x_dims: &[usize],

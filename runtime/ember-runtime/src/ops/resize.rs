@@ -8,7 +8,7 @@ use super::{has, not_built, Kernel, OpCode, OpIo};
 use crate::error::Result;
 use crate::format::{DType, Storage};
 use crate::kernel_set::KernelSet;
-use crate::kernels::opt::resize::resize_nearest_opt;
+use crate::kernels::opt::resize::{resize_f32_opt, resize_nearest_opt, resize_s8_opt};
 use crate::kernels::resize::{self, check_table, MAX_TAPS};
 
 /// Resize params (2 words): `[taps, extrapolation]`: taps per axis in the
@@ -43,24 +43,28 @@ impl ParamsTrait for Params {
 
 pub(crate) const REFERENCE_SCRATCH: bool = false;
 
-/// The nearest-neighbour variant that runs
-/// [`crate::kernels::opt::resize::resize_nearest_opt`].
-pub const VARIANT_NEAREST_OPT: u16 = 1;
+/// The variant that runs the optimized kernels of
+/// [`crate::kernels::opt::resize`] (nearest, f32 and int8 blends).
+pub const VARIANT_OPT: u16 = 1;
 
 pub(crate) fn variant_name(op: OpCode, v: u16) -> Option<&'static str> {
     match (op, v) {
-        (OpCode::Resize, VARIANT_NEAREST_OPT) => Some("resize_nearest_opt"),
+        (OpCode::Resize, VARIANT_OPT) => Some("resize_opt"),
         _ => None,
     }
 }
 
 pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
     let p: Params = c.params()?;
-    Ok(match (p.taps, c.op.variant) {
-        (1, VARIANT_NEAREST_OPT) => Kernel::ResizeNearestOpt,
-        (1, _) => Kernel::ResizeNearest,
-        _ if c.input_dtype(0)? == DType::I8 => Kernel::ResizeS8,
-        _ => Kernel::ResizeF32,
+    let opt = c.op.variant == VARIANT_OPT;
+    let int8 = c.input_dtype(0)? == DType::I8;
+    Ok(match (p.taps, opt) {
+        (1, true) => Kernel::ResizeNearestOpt,
+        (1, false) => Kernel::ResizeNearest,
+        (_, true) if int8 => Kernel::ResizeS8Opt,
+        (_, false) if int8 => Kernel::ResizeS8,
+        (_, true) => Kernel::ResizeF32Opt,
+        (_, false) => Kernel::ResizeF32,
     })
 }
 
@@ -107,6 +111,26 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
             f32::from_bits(e as u32),
             cast_mut(out)?,
             y.dims(),
+        ),
+        Kernel::ResizeF32Opt if has::<S>(Kernel::ResizeF32Opt) => resize_f32_opt(
+            cast(ins[0])?,
+            x.dims(),
+            table,
+            p.taps,
+            f32::from_bits(e as u32),
+            cast_mut(out)?,
+            y.dims(),
+        ),
+        Kernel::ResizeS8Opt if has::<S>(Kernel::ResizeS8Opt) => resize_s8_opt(
+            cast(ins[0])?,
+            x.dims(),
+            c.quant_of(&x)?,
+            table,
+            p.taps,
+            f32::from_bits(e as u32),
+            cast_mut(out)?,
+            y.dims(),
+            c.quant_of(&y)?,
         ),
         Kernel::ResizeS8 if has::<S>(Kernel::ResizeS8) => resize::resize_s8(
             cast(ins[0])?,

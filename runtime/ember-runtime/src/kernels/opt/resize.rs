@@ -1,12 +1,22 @@
-//! Nearest-neighbour resize row by row: the source row of every output row
-//! (all axes but the last) is found once from the outer axes' tables, an
-//! output row whose source row is the previous one's (each row an upscale
-//! repeats) is a copy of that output row, and the others gather along the
-//! last axis from one input row. The reference walks every output element
-//! through every axis' table.
+//! Resize plane by plane and row by row. The reference walks every output
+//! element through every axis' table; here what an outer axis decides is
+//! decided once per plane or row.
+//!
+//! - Nearest: the source row of every output row (all axes but the last)
+//!   is found once from the outer axes' tables, an output row whose source
+//!   row is the previous one's (each row an upscale repeats) is a copy of
+//!   that output row, and the others gather along the last axis from one
+//!   input row.
+//! - Interpolating (f32, int8): when every axis but the last two picks one
+//!   input coordinate with weight 1 (the usual spatial resize), each plane
+//!   blends its rows and columns with the same products in the same order
+//!   as the reference — `(w_h · w_w) · x` summed over the non-zero taps,
+//!   rows outer — so the sums are the same floats. Other tables run the
+//!   reference.
 
 use super::super::next_index;
-use super::super::resize::{prepare, resize_nearest};
+use super::super::quant::round_half_even_to_i32;
+use super::super::resize::{prepare, resize_f32, resize_nearest, resize_s8};
 use crate::error::{Error, Result};
 use crate::format::MAX_RANK;
 
@@ -70,4 +80,195 @@ pub fn resize_nearest_opt<T: Copy>(
         next_index(&mut idx[..last], &y_dims[..last]);
     }
     Ok(())
+}
+
+/// Scratch bytes [`resize_f32_opt`] and [`resize_s8_opt`] need (none).
+pub fn resize_blend_opt_scratch_size() -> usize {
+    0
+}
+
+/// Bit-exact with [`resize_f32`] (see the module comment).
+pub fn resize_f32_opt(
+    x: &[f32],
+    x_dims: &[usize],
+    table: &[i32],
+    taps: usize,
+    extrapolation: f32,
+    y: &mut [f32],
+    y_dims: &[usize],
+) -> Result<()> {
+    let done = blend_planes(
+        x,
+        x_dims,
+        table,
+        taps,
+        extrapolation,
+        y,
+        y_dims,
+        |v| v,
+        |v| v,
+    )?;
+    match done {
+        true => Ok(()),
+        false => resize_f32(x, x_dims, table, taps, extrapolation, y, y_dims),
+    }
+}
+
+/// Bit-exact with [`resize_s8`] (see the module comment).
+#[allow(clippy::too_many_arguments)]
+pub fn resize_s8_opt(
+    x: &[i8],
+    x_dims: &[usize],
+    xq: (f32, i32),
+    table: &[i32],
+    taps: usize,
+    extrapolation: f32,
+    y: &mut [i8],
+    y_dims: &[usize],
+    yq: (f32, i32),
+) -> Result<()> {
+    // The reference's dequantization and quantization, element for
+    // element, in cheaper instructions where they give the same values:
+    // with an int8 zero point `v − zp` is exact in i32 (the reference
+    // subtracts in i64, a library call on 32-bit cores) and converts to
+    // f32 exactly; below 2^22 in magnitude, adding and subtracting
+    // 1.5·2^23 rounds half to even as `rintf` does.
+    let small_zp = (-128..=127).contains(&xq.1);
+    let read = |v: i8| {
+        let d = if small_zp {
+            (v as i32 - xq.1) as f32
+        } else {
+            (v as i64 - xq.1 as i64) as f32
+        };
+        d * xq.0
+    };
+    let write = |v: f32| {
+        let q = v / yq.0;
+        let r = if q.abs() < 4_194_304.0 {
+            const MAGIC: f32 = 12_582_912.0;
+            ((q + MAGIC) - MAGIC) as i32
+        } else {
+            round_half_even_to_i32(q)
+        };
+        r.saturating_add(yq.1).clamp(-128, 127) as i8
+    };
+    let done = blend_planes(
+        x,
+        x_dims,
+        table,
+        taps,
+        extrapolation,
+        y,
+        y_dims,
+        read,
+        write,
+    )?;
+    match done {
+        true => Ok(()),
+        false => resize_s8(x, x_dims, xq, table, taps, extrapolation, y, y_dims, yq),
+    }
+}
+
+/// The plane-by-plane blend; `Ok(false)`, having written nothing, when an
+/// axis before the last two blends (more than one non-zero tap, or a
+/// weight other than 1) or there are fewer than two axes.
+#[allow(clippy::too_many_arguments)]
+fn blend_planes<T: Copy, U: Copy>(
+    x: &[T],
+    x_dims: &[usize],
+    table: &[i32],
+    taps: usize,
+    extrapolation: f32,
+    y: &mut [U],
+    y_dims: &[usize],
+    read: impl Fn(T) -> f32,
+    write: impl Fn(f32) -> U,
+) -> Result<bool> {
+    let (strides, bases) = prepare(x.len(), x_dims, table, taps, y.len(), y_dims)?;
+    let r = x_dims.len();
+    let Some(hd) = r.checked_sub(2) else {
+        return Ok(false);
+    };
+    let wd = hd + 1;
+    let entry = |d: usize, o: usize| &table[bases[d] + o * 2 * taps..][..2 * taps];
+    let weight = |e: &[i32], t: usize| f32::from_bits(e[taps + t] as u32);
+    // The one input coordinate each outer output coordinate reads (or
+    // `None` outside the input).
+    let pick = |d: usize, o: usize| -> core::result::Result<Option<usize>, ()> {
+        let e = entry(d, o);
+        if e[0] < 0 {
+            return Ok(None);
+        }
+        let mut one = None;
+        for t in 0..taps {
+            let w = weight(e, t);
+            if w == 1.0 && one.is_none() {
+                one = Some(e[t] as usize);
+            } else if w != 0.0 {
+                return Err(());
+            }
+        }
+        one.map(Some).ok_or(())
+    };
+    for (d, &n) in y_dims[..hd].iter().enumerate() {
+        if (0..n).any(|o| pick(d, o).is_err()) {
+            return Ok(false);
+        }
+    }
+    let (yh, yw) = (y_dims[hd], y_dims[wd]);
+    let plane = yh * yw;
+    if plane == 0 || y.is_empty() {
+        return Ok(true);
+    }
+    let outside = write(extrapolation);
+    let mut idx = [0usize; MAX_RANK];
+    for out in y.chunks_exact_mut(plane) {
+        let mut src = Some(0usize);
+        for d in 0..hd {
+            src = match (src, pick(d, idx[d])) {
+                (Some(s), Ok(Some(i))) => Some(s + i * strides[d]),
+                _ => None,
+            };
+        }
+        let Some(src) = src else {
+            out.fill(outside);
+            next_index(&mut idx[..hd], &y_dims[..hd]);
+            continue;
+        };
+        for (oh, row) in out.chunks_exact_mut(yw).enumerate() {
+            let eh = entry(hd, oh);
+            if eh[0] < 0 {
+                row.fill(outside);
+                continue;
+            }
+            for (ow, o) in row.iter_mut().enumerate() {
+                let ew = entry(wd, ow);
+                if ew[0] < 0 {
+                    *o = outside;
+                    continue;
+                }
+                let mut acc = 0f32;
+                for i in 0..taps {
+                    let wh = weight(eh, i);
+                    if wh == 0.0 {
+                        continue;
+                    }
+                    let at = src + eh[i] as usize * strides[hd];
+                    for j in 0..taps {
+                        let ww = weight(ew, j);
+                        if ww == 0.0 {
+                            continue;
+                        }
+                        let v = *x
+                            .get(at + ew[j] as usize)
+                            .ok_or(Error::ShapeMismatch("resize: index"))?;
+                        acc += wh * ww * read(v);
+                    }
+                }
+                *o = write(acc);
+            }
+        }
+        next_index(&mut idx[..hd], &y_dims[..hd]);
+    }
+    Ok(true)
 }

@@ -8,7 +8,7 @@
 
 use super::super::elementwise::{add_params_s8, add_s8};
 use super::super::pool::{avg_pool_s8_zp, PoolParams};
-use super::super::resize::resize_nearest;
+use super::super::resize::{resize_nearest, resize_s8};
 use super::super::unary::lut_8;
 use super::super::{
     conv::conv2d_s8, depthwise_conv::depthwise_conv2d_s8, fully_connected::fully_connected_s8,
@@ -18,7 +18,7 @@ use super::super::{quant::multiply_by_quantized_multiplier, sat_i8};
 use super::elementwise::add_s8_opt;
 use super::lut::{lut_8_inplace_opt, lut_8_opt};
 use super::pool::global_avg_pool_s8_opt;
-use super::resize::resize_nearest_opt;
+use super::resize::{resize_nearest_opt, resize_s8_opt};
 use super::{
     conv::{conv2d_s8_opt, conv2d_s8_opt_scratch_size},
     depthwise_conv::{depthwise_conv2d_s8_opt, depthwise_conv2d_s8_opt_scratch_size},
@@ -82,6 +82,9 @@ pub enum CaseKind {
     /// Nearest-neighbour resize of int8 data (random per-axis tables,
     /// points outside the input included).
     ResizeNearest,
+    /// Interpolating resize of int8 data (random 2- to 4-tap tables on
+    /// the last two axes, now and then on an outer one too).
+    ResizeBlend,
 }
 
 /// The outcome of one case.
@@ -151,9 +154,10 @@ pub fn run_case(seed: u64, ws: &mut Workspace<'_>) -> Result<CaseReport> {
         CaseKind::GlobalAvgPool,
         CaseKind::Lut,
         CaseKind::ResizeNearest,
+        CaseKind::ResizeBlend,
     ]);
-    if kind == CaseKind::ResizeNearest {
-        return resize_case(&mut rng, ws);
+    if matches!(kind, CaseKind::ResizeNearest | CaseKind::ResizeBlend) {
+        return resize_case(&mut rng, ws, kind == CaseKind::ResizeBlend);
     }
     if kind == CaseKind::Lut {
         return lut_case(&mut rng, ws);
@@ -366,7 +370,12 @@ fn lut_case(rng: &mut Rng, ws: &mut Workspace<'_>) -> Result<CaseReport> {
 /// reads a random input coordinate (upscales repeat them, which the
 /// optimized kernel turns into row copies) or, now and then, none (the
 /// extrapolation value).
-fn resize_case(rng: &mut Rng, ws: &mut Workspace<'_>) -> Result<CaseReport> {
+///
+/// `blend`: tables of 2 to 4 taps with random weights (some zero) on the
+/// last two axes and one tap of weight 1 on the others, except now and
+/// then (the optimized kernel's fallback); int8 in and out with random
+/// quantizations.
+fn resize_case(rng: &mut Rng, ws: &mut Workspace<'_>, blend: bool) -> Result<CaseReport> {
     let rank = rng.range(1, 4) as usize;
     let (mut xd, mut yd) = ([1usize; 4], [1usize; 4]);
     for d in 0..rank {
@@ -381,32 +390,60 @@ fn resize_case(rng: &mut Rng, ws: &mut Workspace<'_>) -> Result<CaseReport> {
     }
     let (xd, yd) = (&xd[..rank], &yd[..rank]);
     let (nx, ny): (usize, usize) = (xd.iter().product(), yd.iter().product());
-    let words: usize = yd.iter().map(|&d| 2 * d).sum();
+    let taps = if blend { rng.range(2, 4) as usize } else { 1 };
+    let words: usize = yd.iter().map(|&d| 2 * taps * d).sum();
     if nx > ws.x.len() || ny > ws.y_ref.len() || ny > ws.y_opt.len() || words > ws.words.len() {
         return Err(Error::ShapeMismatch("selftest: workspace too small"));
     }
     let mut at = 0;
     let upscale = rng.range(0, 1) == 1;
+    let outer_blends = rng.range(0, 7) == 0;
     for d in 0..rank {
+        let blends = blend && (d + 2 >= rank || outer_blends);
         for o in 0..yd[d] {
-            let i = if rng.range(0, 15) == 0 {
-                -1
-            } else if upscale {
-                (o * xd[d] / yd[d]) as i32
+            let e = &mut ws.words[at..at + 2 * taps];
+            if rng.range(0, 15) == 0 {
+                e.fill(0);
+                e[..taps].fill(-1);
             } else {
-                rng.range(0, xd[d] as i64 - 1) as i32
-            };
-            ws.words[at] = i;
-            ws.words[at + 1] = 1f32.to_bits() as i32;
-            at += 2;
+                for t in 0..taps {
+                    e[t] = if upscale && t == 0 {
+                        (o * xd[d] / yd[d]) as i32
+                    } else {
+                        rng.range(0, xd[d] as i64 - 1) as i32
+                    };
+                    let w = match (blends, t) {
+                        (false, 0) => 1.0,
+                        (false, _) => 0.0,
+                        _ if rng.range(0, 5) == 0 => 0.0,
+                        _ => rng.range(-300, 1300) as f32 / 1024.0,
+                    };
+                    e[taps + t] = w.to_bits() as i32;
+                }
+            }
+            at += 2 * taps;
         }
     }
     fill(rng, &mut ws.x[..nx]);
     let e = rng.range(-128, 127) as i8;
     let (x, t) = (&ws.x[..nx], &ws.words[..words]);
-    resize_nearest(x, xd, t, e, &mut ws.y_ref[..ny], yd)?;
     ws.y_opt[..ny].fill(0x55);
-    resize_nearest_opt(x, xd, t, e, &mut ws.y_opt[..ny], yd)?;
+    if blend {
+        let xq = (
+            rng.range(1, 100) as f32 / 997.0,
+            rng.range(-128, 127) as i32,
+        );
+        let yq = (
+            rng.range(1, 100) as f32 / 991.0,
+            rng.range(-128, 127) as i32,
+        );
+        let ex = e as f32 / 16.0;
+        resize_s8(x, xd, xq, t, taps, ex, &mut ws.y_ref[..ny], yd, yq)?;
+        resize_s8_opt(x, xd, xq, t, taps, ex, &mut ws.y_opt[..ny], yd, yq)?;
+    } else {
+        resize_nearest(x, xd, t, e, &mut ws.y_ref[..ny], yd)?;
+        resize_nearest_opt(x, xd, t, e, &mut ws.y_opt[..ny], yd)?;
+    }
     let mismatches = ws.y_ref[..ny]
         .iter()
         .zip(&ws.y_opt[..ny])
@@ -420,7 +457,11 @@ fn resize_case(rng: &mut Rng, ws: &mut Workspace<'_>) -> Result<CaseReport> {
         a
     };
     Ok(CaseReport {
-        kind: CaseKind::ResizeNearest,
+        kind: if blend {
+            CaseKind::ResizeBlend
+        } else {
+            CaseKind::ResizeNearest
+        },
         input: dims4(xd),
         filter: dims4(yd),
         geometry: [0; 4],
@@ -665,7 +706,8 @@ fn try_case(rng: &mut Rng, kind: CaseKind, ws: &mut Workspace<'_>) -> Result<Opt
         | CaseKind::Add
         | CaseKind::GlobalAvgPool
         | CaseKind::Lut
-        | CaseKind::ResizeNearest => return Ok(None),
+        | CaseKind::ResizeNearest
+        | CaseKind::ResizeBlend => return Ok(None),
         CaseKind::FullyConnected => {
             let rq = Requant::FixedSingle(pairs);
             let (rows, k) = (n * h * wd, ci);
@@ -714,8 +756,8 @@ mod tests {
             scratch: &mut s,
             packed: &mut packed,
         };
-        let mut seen = [0usize; 9];
-        for seed in 0..3000 {
+        let mut seen = [0usize; 10];
+        for seed in 0..4000 {
             let r = run_case(seed, &mut ws).unwrap();
             assert_eq!(r.mismatches, 0, "case {seed}: {r:?}");
             assert!(r.outputs > 0);
