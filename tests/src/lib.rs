@@ -1,5 +1,8 @@
 //! Helpers shared by Ember's end-to-end tests: where the shared data lives,
-//! reading reference vectors, compiling and running models row by row.
+//! reading reference vectors, compiling and running models row by row,
+//! building small ONNX models ([`onnx`]).
+
+pub mod onnx;
 
 use std::path::PathBuf;
 

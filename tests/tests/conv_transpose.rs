@@ -9,7 +9,7 @@
 use ember_compiler::{aligned_arena, AlignedBlob, Options};
 use ember_runtime::kernels::opt::selftest::Rng;
 use ember_runtime::{Interpreter, Model, OpCode};
-use prost::Message;
+use ember_tests::onnx::{self, floats, integers, node, value, FLOAT, INT32, INT8};
 use tract_onnx::pb;
 
 /// One transposed convolution: `[1, c, h, w]` in, `m` filters of `k`,
@@ -67,61 +67,6 @@ impl Case {
     }
 }
 
-fn dims(d: &[usize]) -> Option<pb::TensorShapeProto> {
-    Some(pb::TensorShapeProto {
-        dim: d
-            .iter()
-            .map(|&v| pb::tensor_shape_proto::Dimension {
-                value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(v as i64)),
-                ..Default::default()
-            })
-            .collect(),
-    })
-}
-
-fn io(name: &str, elem_type: i32, d: &[usize]) -> pb::ValueInfoProto {
-    pb::ValueInfoProto {
-        name: name.into(),
-        r#type: Some(pb::TypeProto {
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type,
-                shape: dims(d),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-fn ints(name: &str, v: &[usize]) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: name.into(),
-        ints: v.iter().map(|&x| x as i64).collect(),
-        r#type: 7,
-        ..Default::default()
-    }
-}
-
-fn tensor(name: &str, data_type: i32, d: &[usize]) -> pb::TensorProto {
-    pb::TensorProto {
-        name: name.into(),
-        data_type,
-        dims: d.iter().map(|&v| v as i64).collect(),
-        ..Default::default()
-    }
-}
-
-fn node(op: &str, i: &[&str], o: &str, attribute: Vec<pb::AttributeProto>) -> pb::NodeProto {
-    pb::NodeProto {
-        op_type: op.into(),
-        name: format!("{op}_{o}"),
-        input: i.iter().map(|s| s.to_string()).collect(),
-        output: vec![o.into()],
-        attribute,
-        ..Default::default()
-    }
-}
-
 /// Quantization of the int8 models: input, per-channel filter, output.
 const XQ: (f32, i32) = (0.05, 3);
 const YQ: (f32, i32) = (0.04, -7);
@@ -132,84 +77,46 @@ fn w_scale(m: usize) -> f32 {
 
 /// The model: float (`wq` used as float weights ×0.01) or int8 QDQ.
 fn model(cs: &Case, wq: &[i8], bq: &[i32], int8: bool) -> Vec<u8> {
-    let [oh, ow] = cs.out();
-    let xd = [1, cs.c, cs.hw[0], cs.hw[1]];
-    let wd = [cs.c, cs.m, cs.k[0], cs.k[1]];
-    let yd = [1, cs.m, oh, ow];
+    let [oh, ow] = cs.out().map(|v| v as i64);
+    let (c, m) = (cs.c as i64, cs.m as i64);
+    let xd = [1, c, cs.hw[0] as i64, cs.hw[1] as i64];
+    let wd = [c, m, cs.k[0] as i64, cs.k[1] as i64];
+    let yd = [1, m, oh, ow];
+    let i64s = |v: &[usize]| v.iter().map(|&x| x as i64).collect::<Vec<_>>();
     let attrs = vec![
-        ints("strides", &cs.s),
-        ints("pads", &cs.pads),
-        ints("output_padding", &cs.out_pad),
-        ints("kernel_shape", &cs.k),
+        onnx::ints("strides", &i64s(&cs.s)),
+        onnx::ints("pads", &i64s(&cs.pads)),
+        onnx::ints("output_padding", &i64s(&cs.out_pad)),
+        onnx::ints("kernel_shape", &i64s(&cs.k)),
     ];
     let mut nodes = vec![];
     let mut inits = vec![];
     let conv_out = if cs.relu { "t" } else { "yf" };
+    let ws: Vec<f32> = (0..cs.m).map(w_scale).collect();
     if int8 {
-        let mut w = tensor("wq", 3, &wd);
-        w.int32_data = wq.iter().map(|&v| v as i32).collect();
-        let mut ws = tensor("ws", 1, &[cs.m]);
-        ws.float_data = (0..cs.m).map(w_scale).collect();
-        let mut wz = tensor("wz", 3, &[cs.m]);
-        wz.int32_data = vec![0; cs.m];
-        let mut b = tensor("bq", 6, &[cs.m]);
-        b.int32_data = bq.to_vec();
-        let mut bs = tensor("bs", 1, &[cs.m]);
-        bs.float_data = (0..cs.m).map(|m| XQ.0 * w_scale(m)).collect();
-        let mut bz = tensor("bz", 6, &[cs.m]);
-        bz.int32_data = vec![0; cs.m];
-        let scalar = |n: &str, v: f32| {
-            let mut t = tensor(n, 1, &[]);
-            t.float_data = vec![v];
-            t
-        };
-        let zp = |n: &str, v: i32| {
-            let mut t = tensor(n, 3, &[]);
-            t.int32_data = vec![v];
-            t
-        };
+        let ints = |v: &[i32]| v.iter().map(|&x| x as i64).collect::<Vec<_>>();
         inits.extend([
-            w,
-            ws,
-            wz,
-            b,
-            bs,
-            bz,
-            scalar("xs", XQ.0),
-            zp("xz", XQ.1),
-            scalar("ys", YQ.0),
-            zp("yz", YQ.1),
+            integers("wq", INT8, &wd, wq.iter().map(|&v| v as i64).collect()),
+            floats("ws", &[m], ws.clone()),
+            integers("wz", INT8, &[m], vec![0; cs.m]),
+            integers("bq", INT32, &[m], ints(bq)),
+            floats("bs", &[m], ws.iter().map(|w| XQ.0 * w).collect()),
+            integers("bz", INT32, &[m], vec![0; cs.m]),
+            floats("xs", &[], vec![XQ.0]),
+            integers("xz", INT8, &[], vec![XQ.1 as i64]),
+            floats("ys", &[], vec![YQ.0]),
+            integers("yz", INT8, &[], vec![YQ.1 as i64]),
         ]);
-        let axis1 = pb::AttributeProto {
-            name: "axis".into(),
-            i: 1,
-            r#type: 2,
-            ..Default::default()
-        };
-        let axis0 = pb::AttributeProto {
-            i: 0,
-            ..axis1.clone()
-        };
+        let axis = |a: i64| vec![onnx::int("axis", a)];
         nodes.push(node("DequantizeLinear", &["x", "xs", "xz"], "xf", vec![]));
-        nodes.push(node(
-            "DequantizeLinear",
-            &["wq", "ws", "wz"],
-            "w",
-            vec![axis1],
-        ));
-        nodes.push(node(
-            "DequantizeLinear",
-            &["bq", "bs", "bz"],
-            "b",
-            vec![axis0],
-        ));
+        nodes.push(node("DequantizeLinear", &["wq", "ws", "wz"], "w", axis(1)));
+        nodes.push(node("DequantizeLinear", &["bq", "bs", "bz"], "b", axis(0)));
         nodes.push(node("ConvTranspose", &["xf", "w", "b"], conv_out, attrs));
     } else {
-        let mut w = tensor("w", 1, &wd);
-        w.float_data = wq.iter().map(|&v| v as f32 * 0.01).collect();
-        let mut b = tensor("b", 1, &[cs.m]);
-        b.float_data = bq.iter().map(|&v| v as f32 * 1e-4).collect();
-        inits.extend([w, b]);
+        inits.extend([
+            floats("w", &wd, wq.iter().map(|&v| v as f32 * 0.01).collect()),
+            floats("b", &[m], bq.iter().map(|&v| v as f32 * 1e-4).collect()),
+        ]);
         nodes.push(node("ConvTranspose", &["x", "w", "b"], conv_out, attrs));
     }
     if cs.relu {
@@ -221,25 +128,16 @@ fn model(cs: &Case, wq: &[i8], bq: &[i32], int8: bool) -> Vec<u8> {
     } else {
         "yf"
     };
-    let et = if int8 { 3 } else { 1 };
+    let et = if int8 { INT8 } else { FLOAT };
     let graph = pb::GraphProto {
         name: "g".into(),
         node: nodes,
         initializer: inits,
-        input: vec![io("x", et, &xd)],
-        output: vec![io(y, et, &yd)],
+        input: vec![value("x", et, &xd)],
+        output: vec![value(y, et, &yd)],
         ..Default::default()
     };
-    pb::ModelProto {
-        ir_version: 8,
-        opset_import: vec![pb::OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        graph: Some(graph),
-        ..Default::default()
-    }
-    .encode_to_vec()
+    onnx::model(graph, 13)
 }
 
 /// The ONNX definition in f64: every input pixel scatters `x·w` to

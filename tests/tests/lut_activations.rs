@@ -8,85 +8,38 @@
 use ember_compiler::{aligned_arena, AlignedBlob, Options};
 use ember_runtime::kernels::unary::{UnaryFn, UnaryOp};
 use ember_runtime::{Interpreter, Model, OpCode, Rounding};
-use prost::Message;
+use ember_tests::onnx::{self, floats, integers, node, value, INT32, INT8};
 use tract_onnx::pb;
 
 const IN: (f32, i8) = (0.05, 3);
 const OUT: (f32, i8) = (1.0 / 128.0, -20);
 
-fn scalar(name: &str, v: f32) -> pb::TensorProto {
-    pb::TensorProto {
-        name: name.into(),
-        data_type: 1,
-        float_data: vec![v],
-        ..Default::default()
-    }
-}
-
-fn zero_point(name: &str, v: i8) -> pb::TensorProto {
-    pb::TensorProto {
-        name: name.into(),
-        data_type: 3,
-        int32_data: vec![v as i32],
-        ..Default::default()
-    }
-}
-
 /// `x (int8) → DequantizeLinear → op → QuantizeLinear → y (int8)`.
 fn qdq_model(op: &str) -> Vec<u8> {
-    let node = |op: &str, i: &[&str], o: &str| pb::NodeProto {
-        op_type: op.into(),
-        name: format!("{op}_node"),
-        input: i.iter().map(|s| s.to_string()).collect(),
-        output: vec![o.into()],
-        ..Default::default()
-    };
-    let io = |name: &str| pb::ValueInfoProto {
-        name: name.into(),
-        r#type: Some(pb::TypeProto {
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: 3,
-                shape: Some(pb::TensorShapeProto {
-                    dim: [1, 256]
-                        .iter()
-                        .map(|&d| pb::tensor_shape_proto::Dimension {
-                            value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(d)),
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
     let graph = pb::GraphProto {
         name: "g".into(),
         node: vec![
-            node("DequantizeLinear", &["x", "s_in", "z_in"], "xf"),
-            node(op, &["xf"], "yf"),
-            node("QuantizeLinear", &["yf", "s_out", "z_out"], "y"),
+            node("DequantizeLinear", &["x", "s_in", "z_in"], "xf", vec![]),
+            node(op, &["xf"], "yf", vec![]),
+            node("QuantizeLinear", &["yf", "s_out", "z_out"], "y", vec![]),
         ],
-        initializer: vec![
-            scalar("s_in", IN.0),
-            zero_point("z_in", IN.1),
-            scalar("s_out", OUT.0),
-            zero_point("z_out", OUT.1),
-        ],
-        input: vec![io("x")],
-        output: vec![io("y")],
+        initializer: quant_params(),
+        input: vec![value("x", INT8, &[1, 256])],
+        output: vec![value("y", INT8, &[1, 256])],
         ..Default::default()
     };
-    pb::ModelProto {
-        ir_version: 8,
-        opset_import: vec![pb::OperatorSetIdProto {
-            domain: String::new(),
-            version: 14,
-        }],
-        graph: Some(graph),
-        ..Default::default()
-    }
-    .encode_to_vec()
+    onnx::model(graph, 14)
+}
+
+/// Scales and zero points of the input (`s_in`, `z_in`) and output
+/// (`s_out`, `z_out`).
+fn quant_params() -> Vec<pb::TensorProto> {
+    vec![
+        floats("s_in", &[], vec![IN.0]),
+        integers("z_in", INT8, &[], vec![IN.1 as i64]),
+        floats("s_out", &[], vec![OUT.0]),
+        integers("z_out", INT8, &[], vec![OUT.1 as i64]),
+    ]
 }
 
 fn run(op: &str, rounding: Rounding) -> Vec<i8> {
@@ -157,77 +110,30 @@ fn int8_tables_round_the_float_function_once() {
 /// which keeps the table a separate op.
 fn conv_then(op: &str, depthwise: bool, expose_mid: bool) -> Vec<u8> {
     let (co, ci_g, group) = if depthwise { (4, 1, 4) } else { (8, 4, 1) };
-    let dims = |d: &[i64]| {
-        Some(pb::TensorShapeProto {
-            dim: d
-                .iter()
-                .map(|&v| pb::tensor_shape_proto::Dimension {
-                    value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)),
-                    ..Default::default()
-                })
-                .collect(),
-        })
-    };
-    let io = |name: &str, d: &[i64]| pb::ValueInfoProto {
-        name: name.into(),
-        r#type: Some(pb::TypeProto {
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: 3,
-                shape: dims(d),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let node = |op: &str, i: &[&str], o: &str, attribute: Vec<pb::AttributeProto>| pb::NodeProto {
-        op_type: op.into(),
-        name: format!("{op}_{o}"),
-        input: i.iter().map(|s| s.to_string()).collect(),
-        output: vec![o.into()],
-        attribute,
-        ..Default::default()
-    };
-    let ints = |name: &str, v: Vec<i64>| pb::AttributeProto {
-        name: name.into(),
-        ints: v,
-        r#type: 7,
-        ..Default::default()
-    };
-    let int = |name: &str, v: i64| pb::AttributeProto {
-        name: name.into(),
-        i: v,
-        r#type: 2,
-        ..Default::default()
-    };
-    let w = pb::TensorProto {
-        name: "wq".into(),
-        data_type: 3,
-        dims: vec![co, ci_g, 3, 3],
-        int32_data: (0..co * ci_g * 9)
-            .map(|i| ((i * 37 + 11) % 255 - 127) as i32)
-            .collect(),
-        ..Default::default()
-    };
-    let per_channel = |name: &str, data_type: i32, v: Vec<f32>, z: bool| pb::TensorProto {
-        name: name.into(),
-        data_type,
-        dims: vec![co],
-        float_data: if z { vec![] } else { v.clone() },
-        int32_data: if z { vec![0; co as usize] } else { vec![] },
-        ..Default::default()
-    };
     let ws: Vec<f32> = (0..co).map(|c| 0.004 + 0.001 * c as f32).collect();
-    let bias = pb::TensorProto {
-        name: "bq".into(),
-        data_type: 6,
-        dims: vec![co],
-        int32_data: (0..co).map(|c| (c as i32 - 3) * 150).collect(),
-        ..Default::default()
-    };
-    let mut outputs = vec![io("y", &[1, co, 6, 6])];
+    let mut outputs = vec![value("y", INT8, &[1, co, 6, 6])];
     if expose_mid {
-        outputs.push(io("mid", &[1, co, 6, 6]));
+        outputs.push(value("mid", INT8, &[1, co, 6, 6]));
     }
+    let per_channel = vec![onnx::int("axis", 0)];
+    let mut initializer = vec![
+        integers(
+            "wq",
+            INT8,
+            &[co, ci_g, 3, 3],
+            (0..co * ci_g * 9)
+                .map(|i| (i * 37 + 11) % 255 - 127)
+                .collect(),
+        ),
+        floats("ws", &[co], ws.clone()),
+        integers("wz", INT8, &[co], vec![0; co as usize]),
+        integers("bq", INT32, &[co], (0..co).map(|c| (c - 3) * 150).collect()),
+        floats("bs", &[co], ws.iter().map(|w| w * IN.0).collect()),
+        integers("bz", INT32, &[co], vec![0; co as usize]),
+        floats("s_mid", &[], vec![0.03]),
+        integers("z_mid", INT8, &[], vec![5]),
+    ];
+    initializer.extend(quant_params());
     let graph = pb::GraphProto {
         name: "g".into(),
         node: vec![
@@ -236,19 +142,14 @@ fn conv_then(op: &str, depthwise: bool, expose_mid: bool) -> Vec<u8> {
                 "DequantizeLinear",
                 &["wq", "ws", "wz"],
                 "w",
-                vec![int("axis", 0)],
+                per_channel.clone(),
             ),
-            node(
-                "DequantizeLinear",
-                &["bq", "bs", "bz"],
-                "b",
-                vec![int("axis", 0)],
-            ),
+            node("DequantizeLinear", &["bq", "bs", "bz"], "b", per_channel),
             node(
                 "Conv",
                 &["xf", "w", "b"],
                 "c",
-                vec![ints("pads", vec![1, 1, 1, 1]), int("group", group)],
+                vec![onnx::ints("pads", &[1, 1, 1, 1]), onnx::int("group", group)],
             ),
             node("QuantizeLinear", &["c", "s_mid", "z_mid"], "mid", vec![]),
             node(
@@ -260,34 +161,12 @@ fn conv_then(op: &str, depthwise: bool, expose_mid: bool) -> Vec<u8> {
             node(op, &["midf"], "yf", vec![]),
             node("QuantizeLinear", &["yf", "s_out", "z_out"], "y", vec![]),
         ],
-        initializer: vec![
-            w,
-            per_channel("ws", 1, ws.clone(), false),
-            per_channel("wz", 3, vec![], true),
-            bias,
-            per_channel("bs", 1, ws.iter().map(|w| w * IN.0).collect(), false),
-            per_channel("bz", 6, vec![], true),
-            scalar("s_in", IN.0),
-            zero_point("z_in", IN.1),
-            scalar("s_mid", 0.03),
-            zero_point("z_mid", 5),
-            scalar("s_out", OUT.0),
-            zero_point("z_out", OUT.1),
-        ],
-        input: vec![io("x", &[1, 4, 6, 6])],
+        initializer,
+        input: vec![value("x", INT8, &[1, 4, 6, 6])],
         output: outputs,
         ..Default::default()
     };
-    pb::ModelProto {
-        ir_version: 8,
-        opset_import: vec![pb::OperatorSetIdProto {
-            domain: String::new(),
-            version: 14,
-        }],
-        graph: Some(graph),
-        ..Default::default()
-    }
-    .encode_to_vec()
+    onnx::model(graph, 14)
 }
 
 /// Compiles for `target` and runs on a fixed input: the opcodes and the

@@ -7,51 +7,10 @@
 
 use ember_compiler::{aligned_arena, AlignedBlob, Options};
 use ember_runtime::{DType, Interpreter, Model, OpCode};
-use prost::Message;
+use ember_tests::onnx::{self, floats, integers, node, value, FLOAT, INT64, INT8};
 use tract_onnx::pb;
 
 const X: [i64; 4] = [1, 3, 5, 7];
-
-fn io(name: &str, elem_type: i32, d: &[i64]) -> pb::ValueInfoProto {
-    pb::ValueInfoProto {
-        name: name.into(),
-        r#type: Some(pb::TypeProto {
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type,
-                shape: Some(pb::TensorShapeProto {
-                    dim: d
-                        .iter()
-                        .map(|&v| pb::tensor_shape_proto::Dimension {
-                            value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)),
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-fn floats(name: &str, dims: Vec<i64>, v: Vec<f32>) -> pb::TensorProto {
-    pb::TensorProto {
-        name: name.into(),
-        data_type: 1,
-        dims,
-        float_data: v,
-        ..Default::default()
-    }
-}
-
-fn zero_point(name: &str, v: i32) -> pb::TensorProto {
-    pb::TensorProto {
-        name: name.into(),
-        data_type: 3,
-        int32_data: vec![v],
-        ..Default::default()
-    }
-}
 
 /// `x → DQ → Resize(sizes) → Q → y`; with `keep_float` the Resize's f32
 /// result is a second graph output.
@@ -59,41 +18,18 @@ fn model(attrs: &[(&str, &str)], out: [i64; 2], yq: (f32, i32), keep_float: bool
     let y = [1, 3, out[0], out[1]];
     let mut attribute: Vec<pb::AttributeProto> = attrs
         .iter()
-        .map(|(k, v)| pb::AttributeProto {
-            name: (*k).into(),
-            s: v.as_bytes().to_vec(),
-            r#type: 3,
-            ..Default::default()
-        })
+        .filter(|(k, _)| *k != "antialias")
+        .map(|(k, v)| onnx::string(k, v))
         .collect();
     if attrs.iter().any(|a| a.1 == "tf_crop_and_resize") {
-        attribute.push(pb::AttributeProto {
-            name: "extrapolation_value".into(),
-            f: 0.37,
-            r#type: 1,
-            ..Default::default()
-        });
+        attribute.push(onnx::float("extrapolation_value", 0.37));
     }
     if attrs.iter().any(|a| a.0 == "antialias") {
-        attribute.retain(|a| a.name != "antialias");
-        attribute.push(pb::AttributeProto {
-            name: "antialias".into(),
-            i: 1,
-            r#type: 2,
-            ..Default::default()
-        });
+        attribute.push(onnx::int("antialias", 1));
     }
-    let node = |op: &str, i: &[&str], o: &str, attribute: Vec<pb::AttributeProto>| pb::NodeProto {
-        op_type: op.into(),
-        name: format!("{op}_{o}"),
-        input: i.iter().map(|s| s.to_string()).collect(),
-        output: vec![o.into()],
-        attribute,
-        ..Default::default()
-    };
-    let mut outputs = vec![io("y", 3, &y)];
+    let mut outputs = vec![value("y", INT8, &y)];
     if keep_float {
-        outputs.push(io("r", 1, &y));
+        outputs.push(value("r", FLOAT, &y));
     }
     let graph = pb::GraphProto {
         name: "g".into(),
@@ -103,33 +39,18 @@ fn model(attrs: &[(&str, &str)], out: [i64; 2], yq: (f32, i32), keep_float: bool
             node("QuantizeLinear", &["r", "ys", "yz"], "y", vec![]),
         ],
         initializer: vec![
-            floats("xs", vec![], vec![0.05]),
-            zero_point("xz", 3),
-            floats("ys", vec![], vec![yq.0]),
-            zero_point("yz", yq.1),
-            floats("roi", vec![8], vec![0., 0., 0.1, 0.2, 1., 1., 0.8, 0.9]),
-            pb::TensorProto {
-                name: "sizes".into(),
-                data_type: 7,
-                dims: vec![4],
-                int64_data: vec![1, 3, out[0], out[1]],
-                ..Default::default()
-            },
+            floats("xs", &[], vec![0.05]),
+            integers("xz", INT8, &[], vec![3]),
+            floats("ys", &[], vec![yq.0]),
+            integers("yz", INT8, &[], vec![yq.1 as i64]),
+            floats("roi", &[8], vec![0., 0., 0.1, 0.2, 1., 1., 0.8, 0.9]),
+            integers("sizes", INT64, &[4], vec![1, 3, out[0], out[1]]),
         ],
-        input: vec![io("x", 3, &X)],
+        input: vec![value("x", INT8, &X)],
         output: outputs,
         ..Default::default()
     };
-    pb::ModelProto {
-        ir_version: 8,
-        opset_import: vec![pb::OperatorSetIdProto {
-            domain: String::new(),
-            version: 18,
-        }],
-        graph: Some(graph),
-        ..Default::default()
-    }
-    .encode_to_vec()
+    onnx::model(graph, 18)
 }
 
 /// Compiles and runs: the ops (with their output types) and output 0.
@@ -155,10 +76,22 @@ fn run(bytes: &[u8]) -> (Vec<(OpCode, DType)>, Vec<i8>) {
 fn int8_resize_is_one_int8_op_with_the_bytes_of_the_qdq_chain() {
     let modes: &[&[(&str, &str)]] = &[
         &[("mode", "linear")],
-        &[("mode", "linear"), ("coordinate_transformation_mode", "align_corners")],
-        &[("mode", "linear"), ("coordinate_transformation_mode", "asymmetric")],
-        &[("mode", "linear"), ("coordinate_transformation_mode", "pytorch_half_pixel")],
-        &[("mode", "linear"), ("coordinate_transformation_mode", "tf_crop_and_resize")],
+        &[
+            ("mode", "linear"),
+            ("coordinate_transformation_mode", "align_corners"),
+        ],
+        &[
+            ("mode", "linear"),
+            ("coordinate_transformation_mode", "asymmetric"),
+        ],
+        &[
+            ("mode", "linear"),
+            ("coordinate_transformation_mode", "pytorch_half_pixel"),
+        ],
+        &[
+            ("mode", "linear"),
+            ("coordinate_transformation_mode", "tf_crop_and_resize"),
+        ],
         &[("mode", "cubic")],
         &[("mode", "linear"), ("antialias", "1")],
         &[("mode", "nearest")],
@@ -182,7 +115,9 @@ fn int8_resize_is_one_int8_op_with_the_bytes_of_the_qdq_chain() {
                 );
                 let (ops, chain) = run(&model(attrs, out, yq, true));
                 assert!(
-                    ops.iter().any(|o| o.0 == OpCode::Resize && o.1 == DType::F32) || nearest,
+                    ops.iter()
+                        .any(|o| o.0 == OpCode::Resize && o.1 == DType::F32)
+                        || nearest,
                     "{attrs:?}: the chain stays in f32: {ops:?}"
                 );
                 assert_eq!(fused, chain, "{attrs:?} {out:?} {yq:?}");

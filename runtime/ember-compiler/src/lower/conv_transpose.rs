@@ -279,34 +279,12 @@ impl Lowerer<'_> {
             vec![kh, kw, c, mg],
             &packed,
         );
-        let bt = match self.const_input(node, 2)? {
-            Some(b) => {
-                let b: Vec<f32> = b.to_f32_array().iter().copied().collect();
-                if b.len() != m {
-                    return Err(malformed(format!(
-                        "node '{}': bias of {} for {m} output channels",
-                        node.name,
-                        b.len()
-                    )));
-                }
-                Some(
-                    self.g
-                        .const_f32(&format!("{}.bias", node.name), vec![m], &b),
-                )
-            }
-            None if node.input.get(2).is_some_and(|n| !n.is_empty()) => {
-                return Err(unsupported(node, "the bias must be constant"))
-            }
-            None => None,
-        };
+        let bt = self.float_bias(node, m)?.map(|b| {
+            self.g
+                .const_f32(&format!("{}.bias", node.name), vec![m], &b)
+        });
         let x = self.nhwc(x, node)?;
-        let mut name = Self::out_name(node);
-        let mut act = ActBounds::NONE;
-        if let Some((b, nm, idx)) = self.match_act(&name) {
-            act = b;
-            name = nm;
-            self.mark(&[idx]);
-        }
+        let (name, act) = self.fused_act(node);
         let oshape = vec![x.shape[0], m, out[0], out[1]];
         let y = self
             .g
@@ -469,35 +447,48 @@ impl Lowerer<'_> {
             .ok_or_else(|| unsupported(node, "the filter must be constant"))?
             .to_f32_array();
         let phases = a[0].s * a[1].s;
-        let bias = match self.const_input(node, 2)? {
-            Some(b) => {
-                let b: Vec<f32> = b.to_f32_array().iter().copied().collect();
-                if b.len() != w.shape()[1] {
-                    return Err(malformed(format!(
-                        "node '{}': bias of {} for {} output channels",
-                        node.name,
-                        b.len(),
-                        w.shape()[1]
-                    )));
-                }
-                Some(b.repeat(phases))
-            }
-            None if node.input.get(2).is_some_and(|n| !n.is_empty()) => {
-                return Err(unsupported(node, "the bias must be constant"))
-            }
-            None => None,
-        };
-        let mut name = Self::out_name(node);
-        let mut act = ActBounds::NONE;
-        if let Some((b, nm, idx)) = self.match_act(&name) {
-            act = b;
-            name = nm;
-            self.mark(&[idx]);
-        }
+        let bias = self
+            .float_bias(node, w.shape()[1])?
+            .map(|b| b.repeat(phases));
+        let (name, act) = self.fused_act(node);
         let conv = sub_conv_node(node, a);
         let sub = format!("{name}.subpixel");
         self.emit_conv_f32(&conv, x, sub_filter(&w, a), bias, act, &sub)?;
         self.interleave_phases(node, &sub, a, &name)
+    }
+
+    /// The constant f32 bias of `m` output channels, if the node has one.
+    fn float_bias(&self, node: &NodeProto, m: usize) -> Result<Option<Vec<f32>>> {
+        match self.const_input(node, 2)? {
+            Some(b) => {
+                let b: Vec<f32> = b.to_f32_array().iter().copied().collect();
+                if b.len() != m {
+                    return Err(malformed(format!(
+                        "node '{}': bias of {} for {m} output channels",
+                        node.name,
+                        b.len()
+                    )));
+                }
+                Ok(Some(b))
+            }
+            None if node.input.get(2).is_some_and(|n| !n.is_empty()) => {
+                Err(unsupported(node, "the bias must be constant"))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The name the node's result is bound to and the bounds of a
+    /// following Relu/Clip folded into it (marked done).
+    fn fused_act(&mut self, node: &NodeProto) -> (String, ActBounds) {
+        let name = Self::out_name(node);
+        match self.match_act(&name) {
+            Some((b, nm, idx)) => {
+                self.mark(&[idx]);
+                (nm, b)
+            }
+            None => (name, ActBounds::NONE),
+        }
     }
 
     /// Interleaves the phases of the sub-pixel convolution bound to `sub`
