@@ -33,7 +33,7 @@ pub const VARIANT_DEPTHWISE_F32: u16 = 2;
 /// pad_top, pad_left, pad_bottom, pad_right, groups, act_min, act_max]`,
 /// then for an int8 convolution with a fused table activation 65 more:
 /// the requantized values' zero point and the 256-byte table, which stays
-/// in the blob ([`table_of`] reads it in place; [`Params::encode_with_table`]
+/// in the blob (the kernel reads it in place; [`Params::encode_with_table`]
 /// writes it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Params {

@@ -33,7 +33,13 @@
 //!   bytes with all channel blocks in one predicated loop, depthwise blocks
 //!   of 16/8/4 channels over runs of interior pixels, receptive fields
 //!   gathered by vector copies, the requantization epilogue and the int8
-//!   Add body.
+//!   Add body, and byte table lookups as 16-lane gathers
+//!   (`VLDRB.U8 q, [table, q]`).
+//!
+//! Besides the products: table lookups ([`lut`]: Helium gathers, NEON
+//! `TBL`/`TBX` over the table held in registers, also run in place for
+//! a table fused into a convolution) and resizes ([`resize`]: row copies
+//! for nearest, plane-by-plane blends in the reference's order).
 //!
 //! Each instruction-set folder has one file per operator and a `shared`
 //! module (requantization epilogues, dot-product helpers, byte copies)
