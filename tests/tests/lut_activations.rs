@@ -7,7 +7,7 @@
 
 use ember_compiler::{aligned_arena, AlignedBlob, Options};
 use ember_runtime::kernels::unary::{UnaryFn, UnaryOp};
-use ember_runtime::{Interpreter, Model, OpCode, Rounding};
+use ember_runtime::{Interpreter, Kernel, Model, OpCode, Rounding};
 use ember_tests::onnx::{self, floats, integers, node, value, INT32, INT8};
 use tract_onnx::pb;
 
@@ -170,7 +170,8 @@ fn conv_then(op: &str, depthwise: bool, expose_mid: bool) -> Vec<u8> {
 }
 
 /// Compiles for `target` and runs on a fixed input: the opcodes and the
-/// first output.
+/// first output. A fused table must be among the model's kernels (what a
+/// firmware links).
 fn run_model(bytes: &[u8], target: &str) -> (Vec<OpCode>, Vec<i8>) {
     let opts = Options {
         target: target.parse().unwrap(),
@@ -179,6 +180,8 @@ fn run_model(bytes: &[u8], target: &str) -> (Vec<OpCode>, Vec<i8>) {
     let c = ember_compiler::compile(bytes, &opts).unwrap();
     let blob = AlignedBlob::new(&c.blob);
     let m = Model::load(blob.bytes()).unwrap();
+    let fused = (0..m.num_ops() as u32).all(|i| m.op(i).unwrap().opcode != OpCode::Lut);
+    assert!(!fused || m.kernels().unwrap().contains(Kernel::Lut8Opt));
     let ops = (0..m.num_ops() as u32)
         .map(|i| m.op(i).unwrap().opcode)
         .collect();

@@ -239,6 +239,9 @@ impl<'a> Model<'a> {
         let mut set = Kernels::NONE;
         for o in 0..self.num_ops() as u32 {
             set = set.with(self.op_kernel(o)?);
+            if let Some(k) = ops::fused_kernel(self, &self.op_checked(o)?)? {
+                set = set.with(k);
+            }
         }
         Ok(set)
     }

@@ -98,6 +98,13 @@ impl ParamsTrait for Params {
     }
 }
 
+/// The kernel a convolution runs besides its own: the in-place table
+/// lookup ([`Kernel::Lut8Opt`]) when it has a fused table.
+pub(crate) fn fused_kernel(c: &Ctx<'_, '_>) -> Result<Option<Kernel>> {
+    let p: Params = c.params()?;
+    Ok(p.table_zp.map(|_| Kernel::Lut8Opt))
+}
+
 /// The fused table of a convolution whose params have one, read in place
 /// from the op's parameter bytes.
 fn table_of<'a>(c: &Ctx<'a, '_>) -> Result<&'a [u8; 256]> {
@@ -187,12 +194,12 @@ pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
         "output size does not match the window",
     )?;
     validate_weights(c, &x, &w, &y, co, p.act)?;
+    // (Decoding the params checked that the 64 table words follow.)
     if let Some(zp) = p.table_zp {
         c.check(
             x.dtype == DType::I8 && (-128..=127).contains(&zp),
             "a fused table needs int8 data and an int8 zero point",
         )?;
-        table_of(c)?;
     }
     match (c.op.opcode, c.op.variant) {
         (_, crate::format::REFERENCE_VARIANT) => Ok(()),
@@ -334,6 +341,11 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
         };
         done?;
         if p.table_zp.is_some() {
+            // A firmware whose model has no fused table leaves the lookup
+            // out (its kernel set lacks `Lut8Opt`; see `fused_kernel`).
+            if !has::<S>(K::Lut8Opt) {
+                return Err(not_built(c, K::Lut8Opt));
+            }
             kernels::opt::lut::lut_8_inplace_opt(cast_mut(out)?, table_of(c)?);
         }
         Ok(())

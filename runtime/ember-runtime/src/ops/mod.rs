@@ -145,11 +145,21 @@ macro_rules! declare_dispatch {
                 }
                 _ => return Err(not_built(&c, kernel_of(model, op)?)),
             }
+            // (A fused kernel `S` lacks is refused when the op runs.)
             let k = kernel_of(model, op)?;
             if S::KERNELS.contains(k) {
                 Ok(())
             } else {
                 Err(not_built(&c, k))
+            }
+        }
+
+        /// A kernel a validated op runs besides [`kernel_of`]'s: a
+        /// convolution's fused table lookup.
+        pub(crate) fn fused_kernel(model: &Model<'_>, op: &OpInfo<'_>) -> Result<Option<Kernel>> {
+            match op.opcode {
+                OpCode::Conv2d | OpCode::DepthwiseConv2d => conv::fused_kernel(&Ctx { model, op }),
+                _ => Ok(None),
             }
         }
 
