@@ -342,3 +342,47 @@ fn mutated_transformer_params_never_panic() {
         "validation rejects too little: {rejected} of {n}"
     );
 }
+
+/// Every operator the compiler accepts, given too few inputs (none, one
+/// runtime tensor, two, or empty names where tensors should be), is an
+/// error naming the node or a model that compiles, never a panic (ONNX
+/// files can say anything; issue 24 found `Relu` with no inputs indexing
+/// past the end).
+#[test]
+fn too_few_inputs_are_errors_for_every_operator() {
+    use ember_tests::onnx::{self, node, value, FLOAT};
+    use tract_onnx::pb;
+    let mut panics = vec![];
+    for op in ember_compiler::supported_ops() {
+        let forms: [&[&str]; 6] = [
+            &[],
+            &["x"],
+            &["x", "x2"],
+            &["", "x"],
+            &["x", ""],
+            &["x", "", "x2"],
+        ];
+        for &inputs in &forms {
+            let graph = pb::GraphProto {
+                name: "g".into(),
+                node: vec![node(op.op_type, inputs, "y", vec![])],
+                input: vec![value("x", FLOAT, &[1, 4]), value("x2", FLOAT, &[1, 4])],
+                output: vec![value("y", FLOAT, &[1, 4])],
+                ..Default::default()
+            };
+            let bytes = onnx::model(graph, 18);
+            let r = std::panic::catch_unwind(|| {
+                ember_compiler::compile(&bytes, &Options::default()).map(|_| ())
+            });
+            match r {
+                Err(_) => panics.push(format!("{} with inputs {inputs:?}", op.op_type)),
+                Ok(Err(e)) => {
+                    let msg = e.to_string();
+                    assert!(!msg.contains("internal error"), "{}: {msg}", op.op_type);
+                }
+                Ok(Ok(())) => {}
+            }
+        }
+    }
+    assert!(panics.is_empty(), "panicked: {panics:?}");
+}

@@ -305,6 +305,14 @@ impl<'p> Lowerer<'p> {
                 format!("operators of domain '{}' are not supported", node.domain),
             ));
         }
+        // Only Constant makes its value from attributes alone; every other
+        // operator reads its first input (lowerings may index it).
+        if node.op_type != "Constant" && node.input.first().is_none_or(|s| s.is_empty()) {
+            return Err(malformed(format!(
+                "node '{}' ({}) has no input",
+                node.name, node.op_type
+            )));
+        }
         if self.lower_dynq(node)? {
             return Ok(());
         }
