@@ -15,8 +15,83 @@ fn read<T: ndarray_npy::ReadableElement>(p: &Path) -> Result<ArrayD<T>> {
     ArrayD::<T>::read_npy(f).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
+/// Refuses an `.npy` whose header promises more data than the file holds,
+/// before anything is allocated (the reader sizes its buffer from the
+/// header: a 500-byte file claiming a million by a million elements would
+/// abort on allocation). Headers it cannot parse are left to the reader's
+/// own error.
+fn check_size(p: &Path) -> Result<()> {
+    use std::io::Read;
+    let f = &File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
+    let mut head = [0u8; 4096];
+    let mut r = f;
+    let mut n = 0;
+    while n < head.len() {
+        match r.read(&mut head[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    // Back to the start for the reader (`&File` seeks the shared handle).
+    std::io::Seek::rewind(&mut r)?;
+    let head = &head[..n];
+    if head.len() < 10 || &head[..6] != b"\x93NUMPY" {
+        return Ok(());
+    }
+    let (len, at): (usize, usize) = match head[6] {
+        1 => (u16::from_le_bytes([head[8], head[9]]) as usize, 10),
+        _ if head.len() >= 12 => (
+            u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize,
+            12,
+        ),
+        _ => return Ok(()),
+    };
+    let Some(dict) = head.get(at..at.saturating_add(len)) else {
+        return Ok(());
+    };
+    let dict = String::from_utf8_lossy(dict);
+    let field = |key: &str| -> Option<String> {
+        let rest = &dict[dict.find(key)? + key.len()..];
+        let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+        Some(rest.to_string())
+    };
+    let (Some(descr), Some(shape)) = (field("'descr'"), field("'shape'")) else {
+        return Ok(());
+    };
+    let item: Option<u64> = descr
+        .split('\'')
+        .nth(1)
+        .map(|d| d.trim_start_matches(['<', '>', '|', '=']))
+        .and_then(|d| d.get(1..))
+        .and_then(|d| d.parse().ok());
+    let dims: Option<Vec<u64>> = shape
+        .strip_prefix('(')
+        .and_then(|s| s.split(')').next())
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(|d| d.trim_end_matches('L').parse().ok())
+                .collect()
+        })
+        .and_then(|v: Vec<Option<u64>>| v.into_iter().collect());
+    let (Some(item), Some(dims)) = (item, dims) else {
+        return Ok(());
+    };
+    let data = f.metadata()?.len().saturating_sub((at + len) as u64);
+    let need = dims.iter().try_fold(item, |a, &d| a.checked_mul(d));
+    match need {
+        Some(need) if need <= data => Ok(()),
+        _ => bail!(
+            "the header says shape {dims:?} of {item}-byte elements ({}), but the file holds {data} bytes of data",
+            need.map_or("more than 2^64 bytes".to_string(), |b| format!("{b} bytes"))
+        ),
+    }
+}
+
 /// Reads an `.npy` into a graph input, checking dtype and shape.
 pub fn read_into(p: &Path, info: &TensorInfo<'_>, dst: &mut TensorMut<'_>) -> Result<()> {
+    check_size(p)?;
     let want = info.dims().to_vec();
     let check = |shape: &[usize]| -> Result<()> {
         if shape != want.as_slice() {

@@ -228,6 +228,24 @@ fn bad_inputs_fail_with_one_line() {
         &ember(&["run", s(&blob), "--input", s(&f)]),
         "does not match the model input",
     );
+    // A header promising far more data than the file holds: refused
+    // before anything is allocated.
+    let mut dict =
+        "{'descr': '|i1', 'fortran_order': False, 'shape': (1000000, 1000000), }".to_string();
+    while !(10 + dict.len() + 1).is_multiple_of(64) {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut lie = b"\x93NUMPY\x01\x00".to_vec();
+    lie.extend((dict.len() as u16).to_le_bytes());
+    lie.extend(dict.bytes());
+    lie.extend([0u8; 490]);
+    let bomb = tmp("bomb.npy");
+    std::fs::write(&bomb, &lie).unwrap();
+    assert_clean_failure(
+        &ember(&["run", s(&blob), "--input", s(&bomb)]),
+        "the file holds",
+    );
     // Wrong number of inputs.
     assert_clean_failure(
         &ember(&["run", s(&blob), "--input", s(&f), "--input", s(&f)]),
