@@ -386,3 +386,37 @@ fn too_few_inputs_are_errors_for_every_operator() {
     }
     assert!(panics.is_empty(), "panicked: {panics:?}");
 }
+
+/// Dimensions the blob's 32-bit fields cannot hold are refused by name,
+/// not truncated (issue 24: `[1, 4294967300]` compiled to `[1, 4]`,
+/// `[1, 2^40]` to `[1, 0]`, a Pad of 2^40 to an identity).
+#[test]
+fn dimensions_past_32_bits_are_refused() {
+    for dims in [[1, 4_294_967_300], [1, 1 << 40], [1 << 31, 3]] {
+        let msg = compile_err(&one_node_model("Relu", &dims)).to_string();
+        assert!(msg.contains("at most 4 GiB"), "{dims:?}: {msg}");
+    }
+    // The same through a fixed symbolic dimension (`--shape x=4294967297x4`).
+    let opts = Options {
+        input_shapes: [("x".to_string(), vec![4_294_967_297, 4])]
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    };
+    let msg = ember_compiler::compile(&one_node_model("Relu", &[-1, 4]), &opts)
+        .expect_err("must not compile")
+        .to_string();
+    assert!(msg.contains("at most 4 GiB"), "{msg}");
+    // A Pad that makes a tensor of 2^40 elements.
+    use ember_tests::onnx::{self, integers, node, value, FLOAT, INT64};
+    let graph = tract_onnx::pb::GraphProto {
+        name: "g".into(),
+        node: vec![node("Pad", &["x", "pads"], "y", vec![])],
+        initializer: vec![integers("pads", INT64, &[4], vec![0, 0, 0, 1 << 40])],
+        input: vec![value("x", FLOAT, &[1, 4])],
+        output: vec![value("y", FLOAT, &[1, (1 << 40) + 4])],
+        ..Default::default()
+    };
+    let msg = compile_err(&onnx::model(graph, 18)).to_string();
+    assert!(msg.contains("at most 4 GiB"), "{msg}");
+}

@@ -121,6 +121,26 @@ pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
             ),
         });
     }
+    // The blob stores dims, sizes and offsets in 32 bits: refuse what does
+    // not fit instead of writing it truncated.
+    for t in &g.tensors {
+        let bytes = t
+            .dims
+            .iter()
+            .try_fold(t.dtype.size() as u64, |a, &d| a.checked_mul(d as u64));
+        if bytes.is_none_or(|b| b > u32::MAX as u64) {
+            return Err(CompileError::Unsupported {
+                op_type: "tensor".into(),
+                node: t.name.clone(),
+                what: format!(
+                    "shape {:?} of {} takes {} (Ember's tensors hold at most 4 GiB)",
+                    t.dims,
+                    t.dtype.name(),
+                    bytes.map_or("more than 2^64 bytes".into(), |b| format!("{b} bytes"))
+                ),
+            });
+        }
+    }
     select::select(&mut g, opts.target, rounding, !opts.no_packed_weights);
     // After selection, which re-encodes no params: the table rides behind them.
     fuse::tables_into_convolutions(&mut g);
