@@ -420,3 +420,51 @@ fn dimensions_past_32_bits_are_refused() {
     let msg = compile_err(&onnx::model(graph, 18)).to_string();
     assert!(msg.contains("at most 4 GiB"), "{msg}");
 }
+
+/// Inconsistent models issue 24 found accepted are one-line errors: a
+/// convolution bias of the wrong length, `group = 0`, an opset Ember does
+/// not know, two graph inputs of one name.
+#[test]
+fn inconsistent_models_are_refused_by_name() {
+    use ember_tests::onnx::{self, floats, node, value, FLOAT};
+    use tract_onnx::pb;
+    let conv = |bias: usize, group: i64, opset: i64, twice: bool| {
+        let mut input = vec![value("x", FLOAT, &[1, 2, 5, 5])];
+        if twice {
+            input.push(value("x", FLOAT, &[1, 2, 5, 5]));
+        }
+        let graph = pb::GraphProto {
+            name: "g".into(),
+            node: vec![node(
+                "Conv",
+                &["x", "w", "b"],
+                "y",
+                vec![onnx::int("group", group)],
+            )],
+            initializer: vec![
+                floats("w", &[3, 2, 3, 3], vec![0.1; 54]),
+                floats("b", &[bias as i64], vec![0.5; bias]),
+            ],
+            input,
+            output: vec![value("y", FLOAT, &[1, 3, 3, 3])],
+            ..Default::default()
+        };
+        onnx::model(graph, opset)
+    };
+    assert!(ember_compiler::compile(&conv(3, 1, 13, false), &Options::default()).is_ok());
+    let cases = [
+        (
+            conv(5, 1, 13, false),
+            "bias of 5 values for 3 output channels",
+        ),
+        (conv(3, 0, 13, false), "group 0"),
+        (conv(3, 1, 99, false), "opset 99"),
+        (conv(3, 1, 13, true), "graph input 'x' is declared twice"),
+    ];
+    for (bytes, needle) in cases {
+        let e = compile_err(&bytes);
+        let msg = e.to_string();
+        assert!(msg.contains(needle), "{needle}: {msg}");
+        assert!(!msg.contains('\n') && !msg.contains("internal"), "{msg}");
+    }
+}

@@ -211,7 +211,11 @@ impl Lowerer<'_> {
         }
         let (n, ci, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
         let (co, cig, kh, kw) = (wshape[0], wshape[1], wshape[2], wshape[3]);
-        let g = attr_i(node, "group", 1).max(1) as usize;
+        let g = attr_i(node, "group", 1);
+        if g < 1 {
+            return Err(malformed(format!("node '{}': group {g}", node.name)));
+        }
+        let g = g as usize;
         if cig * g != ci || co % g != 0 {
             return Err(malformed(format!(
                 "node '{}': weights {wshape:?} do not match {ci} input channels in {g} groups",
@@ -243,6 +247,7 @@ impl Lowerer<'_> {
         let x = self.nhwc(x, node)?;
         let (geo, oshape, g, depthwise) = self.conv_shapes(node, &x, w.shape())?;
         let co = oshape[1];
+        check_bias(node, bias.as_ref().map(Vec::len), co)?;
         let (wdata, wdims, opcode, gp) = pack_filter(&w.mapv(|v| v as f64), depthwise, g);
         let wdata: Vec<f32> = wdata.iter().map(|&v| v as f32).collect();
         let wt = self
@@ -294,6 +299,7 @@ impl Lowerer<'_> {
         self.g.set_quant(x.t, Some(xq));
         let (geo, oshape, g, depthwise) = self.conv_shapes(node, &x, w.shape())?;
         let co = oshape[1];
+        check_bias(node, bias.as_ref().map(Vec::len), co)?;
         if ws.len() != 1 && ws.len() != co {
             return Err(malformed(format!(
                 "node '{}': {} weight scales for {co} channels",
@@ -489,6 +495,17 @@ impl Lowerer<'_> {
 /// `node` with its window attributes (`kernel_shape`, `strides`,
 /// `dilations`, `pads`) widened from 1-D to 2-D by a leading unit axis, to
 /// lower a 1-D convolution or pooling as a 2-D one of height 1.
+/// `Err` unless a bias (of `len` values, if any) has one per output channel.
+fn check_bias(node: &NodeProto, len: Option<usize>, channels: usize) -> Result<()> {
+    match len {
+        Some(n) if n != channels => Err(malformed(format!(
+            "node '{}': bias of {n} values for {channels} output channels",
+            node.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn widened_to_2d(node: &NodeProto) -> NodeProto {
     let mut n = node.clone();
     for a in &mut n.attribute {

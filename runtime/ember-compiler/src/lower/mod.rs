@@ -184,6 +184,15 @@ impl<'p> Lowerer<'p> {
             elem_types: HashMap::new(),
             dynq: HashMap::new(),
         };
+        let mut seen = HashSet::new();
+        for v in &graph.input {
+            if !seen.insert(v.name.as_str()) {
+                return Err(malformed(format!(
+                    "graph input '{}' is declared twice",
+                    v.name
+                )));
+            }
+        }
         for v in graph
             .input
             .iter()
