@@ -249,9 +249,20 @@ fn to_array(o: &TensorView<'_>) -> Result<Out> {
 
 /// Saves outputs: one → `.npy`, several → `.npz` keyed by output name.
 pub fn write_outputs(p: &Path, outs: &[TensorView<'_>]) -> Result<()> {
+    // The extension decides the format: `.npz` always holds an archive
+    // keyed by output name (one output included); anything else is one
+    // `.npy`, which only a single output fits.
+    let npz = p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npz"));
+    if !npz && outs.len() != 1 {
+        bail!(
+            "the model has {} outputs: write them to an .npz, not {}",
+            outs.len(),
+            p.display()
+        );
+    }
     let f = File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
     let w = BufWriter::new(f);
-    if outs.len() == 1 {
+    if !npz {
         match to_array(&outs[0])? {
             Out::F32(a) => a.write_npy(w),
             Out::I8(a) => a.write_npy(w),

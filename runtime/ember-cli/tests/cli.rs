@@ -200,6 +200,37 @@ fn several_outputs_go_to_an_npz() {
         t.iter().copied().collect::<Vec<_>>(),
         vec![-2.0, 4.0, -6.0, 8.0]
     );
+    // Two outputs do not fit one .npy.
+    let o = ember(&[
+        "run",
+        s(&model),
+        "--input",
+        s(&input),
+        "--output",
+        s(&tmp("two.npy")),
+    ]);
+    assert_clean_failure(&o, "write them to an .npz");
+    // One output asked for as .npz is an archive too (issue 24: it was
+    // written as an .npy under the .npz name).
+    let one = tmp("one_out.onnx");
+    std::fs::write(
+        &one,
+        ember_tests::tiny_onnx(
+            &[1, 4],
+            &[("Relu", "r", &["x"], &["relu_out"])],
+            &["relu_out"],
+        ),
+    )
+    .unwrap();
+    let out = tmp("one_out.npz");
+    let o = ember(&["run", s(&one), "--input", s(&input), "--output", s(&out)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut z = NpzReader::new(std::fs::File::open(&out).unwrap()).unwrap();
+    let r: ArrayD<f32> = z
+        .by_name("relu_out")
+        .or_else(|_| z.by_name("relu_out.npy"))
+        .unwrap();
+    assert_eq!(r.len(), 4);
 }
 
 #[test]
