@@ -67,9 +67,14 @@ enum Cmd {
         /// Input .npy files, in graph input order.
         #[arg(short, long = "input", required = true)]
         inputs: Vec<PathBuf>,
-        /// Where to save the outputs (.npy for one output, .npz for several).
+        /// Where to save the outputs (.npy for one output, .npz for any
+        /// number, keyed by output name).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Run float inputs holding NaN or infinity (refused by default:
+        /// they give plausible-looking garbage).
+        #[arg(long)]
+        allow_nonfinite: bool,
     },
     /// Recognise the keyword in a 16 kHz WAV clip, or detect a wake word along a longer recording (audio front end + model).
     Listen {
@@ -231,6 +236,7 @@ fn run(cli: Cli) -> Result<()> {
             model,
             inputs,
             output,
+            allow_nonfinite,
         } => {
             let blob = load_blob(&model)?;
             let m = Model::load(blob.bytes()).with_context(|| format!("{}", model.display()))?;
@@ -245,7 +251,7 @@ fn run(cli: Cli) -> Result<()> {
             let mut interp = Interpreter::new(&m, arena.bytes_mut())?;
             for (i, p) in inputs.iter().enumerate() {
                 let info = m.input_info(i)?;
-                npy::read_into(p, &info, &mut interp.input_mut(i)?)
+                npy::read_into(p, &info, &mut interp.input_mut(i)?, allow_nonfinite)
                     .with_context(|| format!("input {}", p.display()))?;
             }
             interp.invoke()?;

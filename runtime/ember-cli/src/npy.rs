@@ -89,9 +89,34 @@ fn check_size(p: &Path) -> Result<()> {
     }
 }
 
-/// Reads an `.npy` into a graph input, checking dtype and shape.
-pub fn read_into(p: &Path, info: &TensorInfo<'_>, dst: &mut TensorMut<'_>) -> Result<()> {
+/// Reads an `.npy` into a graph input, checking dtype and shape, and that
+/// float data are finite unless `allow_nonfinite`.
+pub fn read_into(
+    p: &Path,
+    info: &TensorInfo<'_>,
+    dst: &mut TensorMut<'_>,
+    allow_nonfinite: bool,
+) -> Result<()> {
     check_size(p)?;
+    let finite = |a: &ArrayD<f32>| -> Result<()> {
+        let Some(at) = a
+            .as_slice()
+            .and_then(ember_runtime::kernels::first_non_finite)
+            .filter(|_| !allow_nonfinite)
+        else {
+            return Ok(());
+        };
+        let mut index = vec![0; a.ndim()];
+        let mut rest = at;
+        for (d, &n) in a.shape().iter().enumerate().rev() {
+            index[d] = rest % n;
+            rest /= n;
+        }
+        bail!(
+            "element {at} (index {index:?}) is {} (pass --allow-nonfinite to run it anyway)",
+            a.as_slice().map_or(f32::NAN, |s| s[at])
+        )
+    };
     let want = info.dims().to_vec();
     let check = |shape: &[usize]| -> Result<()> {
         if shape != want.as_slice() {
@@ -113,6 +138,7 @@ pub fn read_into(p: &Path, info: &TensorInfo<'_>, dst: &mut TensorMut<'_>) -> Re
         DType::F32 => {
             let a = read::<f32>(p).map_err(wrong)?;
             check(a.shape())?;
+            finite(&a)?;
             dst.copy_from(&a.iter().copied().collect::<Vec<_>>())?;
         }
         DType::I8 => {
@@ -163,6 +189,7 @@ pub fn read_into(p: &Path, info: &TensorInfo<'_>, dst: &mut TensorMut<'_>) -> Re
                 wrong(e).context("16-bit float inputs are read from float32 .npy files")
             })?;
             check(a.shape())?;
+            finite(&a)?;
             let to = if info.dtype == DType::F16 {
                 f32_to_f16
             } else {
@@ -176,6 +203,7 @@ pub fn read_into(p: &Path, info: &TensorInfo<'_>, dst: &mut TensorMut<'_>) -> Re
                 wrong(e).context("8-bit float inputs are read from float32 .npy files")
             })?;
             check(a.shape())?;
+            finite(&a)?;
             let f = d.f8().context("an 8-bit float dtype")?;
             copy_le(dst, a.iter().map(|&v| [f.from_f32(v, true)]))?;
         }

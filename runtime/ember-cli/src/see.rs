@@ -94,6 +94,7 @@ pub fn see(model: &Model<'_>, png_path: &Path, opts: &SeeOptions) -> Result<Seen
     let dims = [d[0], d[1], d[2], d[3]];
     let zoo = ZOO.iter().find(|z| z.dims == dims);
     let norm = match (opts.pixel_scale, zoo) {
+        (Some(s), _) if !s.is_finite() => bail!("--pixel-scale {s} is not a finite number"),
         (Some(s), _) => Normalize {
             pixel_scale: s,
             pixel_offset: 0.0,

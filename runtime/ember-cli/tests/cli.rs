@@ -210,6 +210,16 @@ fn several_outputs_go_to_an_npz() {
         s(&tmp("two.npy")),
     ]);
     assert_clean_failure(&o, "write them to an .npz");
+    // Non-finite float inputs are refused with their index, unless allowed.
+    let nan = tmp("nan_in.npy");
+    ndarray::arr2(&[[1.0f32, 2.0, f32::NAN, 4.0]])
+        .into_dyn()
+        .write_npy(std::fs::File::create(&nan).unwrap())
+        .unwrap();
+    let o = ember(&["run", s(&model), "--input", s(&nan)]);
+    assert_clean_failure(&o, "element 2 (index [0, 2]) is NaN");
+    let o = ember(&["run", s(&model), "--input", s(&nan), "--allow-nonfinite"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // One output asked for as .npz is an archive too (issue 24: it was
     // written as an .npy under the .npz name).
     let one = tmp("one_out.onnx");
@@ -473,6 +483,9 @@ fn see_recognises_images_like_the_reference() {
         ));
         let o = ember(&["see", s(&blob), s(&other), "--json"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // A non-finite normalization is refused (issue 24: it gave a label).
+        let o = ember(&["see", s(&blob), s(&other), "--pixel-scale", "NaN"]);
+        assert_clean_failure(&o, "not a finite number");
     }
     // Not a PNG; a model without an image input.
     let vww = compile("vww", "vww_int8_qdq.onnx");

@@ -274,6 +274,13 @@ pub(crate) fn clamp_f32(v: f32, lo: f32, hi: f32) -> f32 {
 /// Advances the row-major multi-index `idx` over `dims` (the last axis
 /// fastest), wrapping to all zeros after the last element.
 #[inline]
+/// Index of the first NaN or infinity in `x`, if any: the check a firmware
+/// can run on float sensor data before an inference (a non-finite input
+/// gives plausible-looking garbage, not an error).
+pub fn first_non_finite(x: &[f32]) -> Option<usize> {
+    x.iter().position(|v| !v.is_finite())
+}
+
 pub(crate) fn next_index(idx: &mut [usize], dims: &[usize]) {
     for d in (0..dims.len().min(idx.len())).rev() {
         idx[d] += 1;
