@@ -468,3 +468,36 @@ fn inconsistent_models_are_refused_by_name() {
         assert!(!msg.contains('\n') && !msg.contains("internal"), "{msg}");
     }
 }
+
+/// A zero, negative or non-finite quantization scale is named as such
+/// (issue 24: a zero scale was reported as "quantize output must be
+/// quantized i8/u8").
+#[test]
+fn bad_quantization_scales_are_named() {
+    use ember_tests::onnx::{self, floats, integers, node, value, FLOAT, INT8};
+    use tract_onnx::pb;
+    for (s_in, s_out) in [(0.05, 0.0), (0.0, 0.05), (0.05, -1.0), (f32::NAN, 0.05)] {
+        let graph = pb::GraphProto {
+            name: "g".into(),
+            node: vec![
+                node("QuantizeLinear", &["x", "s_in", "z"], "q", vec![]),
+                node("DequantizeLinear", &["q", "s_in", "z"], "d", vec![]),
+                node("Relu", &["d"], "r", vec![]),
+                node("QuantizeLinear", &["r", "s_out", "z"], "y", vec![]),
+            ],
+            initializer: vec![
+                floats("s_in", &[], vec![s_in]),
+                floats("s_out", &[], vec![s_out]),
+                integers("z", INT8, &[], vec![0]),
+            ],
+            input: vec![value("x", FLOAT, &[1, 4])],
+            output: vec![value("y", INT8, &[1, 4])],
+            ..Default::default()
+        };
+        let msg = compile_err(&onnx::model(graph, 13)).to_string();
+        assert!(
+            msg.contains("must be positive and finite"),
+            "{s_in} {s_out}: {msg}"
+        );
+    }
+}

@@ -6,7 +6,7 @@ use tract_onnx::pb::NodeProto;
 
 use super::attrs::{attr, attr_f};
 use super::{Lowerer, Val};
-use crate::error::Result;
+use crate::error::{malformed, Result};
 use crate::tensor::{from_proto, HostTensor};
 
 /// Fused activation bounds in real (float) units.
@@ -135,7 +135,9 @@ impl Lowerer<'_> {
         if zp.as_ref().map(|z| z.len() != 1).unwrap_or(false) {
             return Ok(None);
         }
-        Ok(Some((s.to_f64()[0] as f32, zp_v)))
+        let scale = s.to_f64()[0] as f32;
+        check_scale(q, scale)?;
+        Ok(Some((scale, zp_v)))
     }
 
     pub(super) fn mark(&mut self, nodes: &[usize]) {
@@ -227,5 +229,18 @@ impl Lowerer<'_> {
         self.lower_node(j, node)?;
         self.done[j] = true;
         Ok(self.vals.contains_key(name))
+    }
+}
+
+/// `Err` naming the node unless a quantization scale is positive and
+/// finite (a zero scale divides by zero; a negative one flips the data).
+pub(super) fn check_scale(node: &NodeProto, scale: f32) -> Result<()> {
+    if scale > 0.0 && scale.is_finite() {
+        Ok(())
+    } else {
+        Err(malformed(format!(
+            "node '{}' ({}): scale {scale} (a quantization scale must be positive and finite)",
+            node.name, node.op_type
+        )))
     }
 }

@@ -55,6 +55,9 @@ impl Lowerer<'_> {
             Some(_) => return Err(unsupported(node, "zero point must be a constant")),
         };
         let scales: Vec<f32> = scale.to_f64().iter().map(|&v| v as f32).collect();
+        for &s in &scales {
+            super::fusion::check_scale(node, s)?;
+        }
         let zps: Vec<i64> = zp
             .as_ref()
             .map(|z| z.to_i64())
