@@ -18,6 +18,10 @@ pub enum WavError {
     UnsupportedFormat(u16, u16),
     /// Zero channels or a zero sample rate.
     BadHeader,
+    /// A `fmt ` or `data` chunk appears twice (which one is meant?).
+    DuplicateChunk(&'static str),
+    /// The `data` chunk holds no whole frame.
+    NoSamples,
 }
 
 impl fmt::Display for WavError {
@@ -31,6 +35,8 @@ impl fmt::Display for WavError {
                 "unsupported WAV encoding (format tag {tag}, {bits} bits per sample); integer PCM at 8, 16, 24 or 32 bits and 32-bit float are supported"
             ),
             WavError::BadHeader => write!(f, "WAV header has zero channels or a zero sample rate"),
+            WavError::DuplicateChunk(c) => write!(f, "WAV file has two '{c}' chunks"),
+            WavError::NoSamples => write!(f, "WAV file holds no samples"),
         }
     }
 }
@@ -119,10 +125,14 @@ impl<'a> Wav<'a> {
                 if channels == 0 || rate == 0 {
                     return Err(WavError::BadHeader);
                 }
-                fmt_chunk = Some((encoding, channels, rate));
+                if fmt_chunk.replace((encoding, channels, rate)).is_some() {
+                    return Err(WavError::DuplicateChunk("fmt "));
+                }
             } else if id == b"data" {
                 // Tolerate a data chunk whose declared length overruns the file.
-                data = Some(body.unwrap_or(&bytes[i + 8..]));
+                if data.replace(body.unwrap_or(&bytes[i + 8..])).is_some() {
+                    return Err(WavError::DuplicateChunk("data"));
+                }
             }
             i = i
                 .saturating_add(8)
@@ -131,12 +141,16 @@ impl<'a> Wav<'a> {
         }
         let (encoding, channels, sample_rate) = fmt_chunk.ok_or(WavError::MissingChunk("fmt "))?;
         let data = data.ok_or(WavError::MissingChunk("data"))?;
-        Ok(Wav {
+        let wav = Wav {
             sample_rate,
             channels,
             encoding,
             data,
-        })
+        };
+        if wav.frames() == 0 {
+            return Err(WavError::NoSamples);
+        }
+        Ok(wav)
     }
 
     /// Frames (samples per channel).
@@ -200,6 +214,33 @@ mod tests {
     }
 
     #[test]
+    fn refuses_two_data_chunks_and_no_samples() {
+        let h = wav(1, 16, &[1, 0, 2, 0]);
+        assert!(Wav::parse(&h[..48]).is_ok());
+        assert_eq!(Wav::parse(&h[..44]).err(), Some(WavError::NoSamples));
+        assert_eq!(
+            Wav::parse(&wav(1, 16, &[])[..44]).err(),
+            Some(WavError::NoSamples)
+        );
+        // A second data chunk after the first.
+        let mut two = h[..48].to_vec();
+        two.extend_from_slice(b"data");
+        two.extend_from_slice(&2u32.to_le_bytes());
+        two.extend_from_slice(&[9, 0]);
+        assert_eq!(
+            Wav::parse(&two).err(),
+            Some(WavError::DuplicateChunk("data"))
+        );
+        // A second fmt chunk.
+        let mut fmt2 = h[..48].to_vec();
+        fmt2.extend_from_slice(&h[12..36]);
+        assert_eq!(
+            Wav::parse(&fmt2).err(),
+            Some(WavError::DuplicateChunk("fmt "))
+        );
+    }
+
+    #[test]
     fn refuses_non_pcm_and_garbage() {
         assert_eq!(Wav::parse(b"hello").unwrap_err(), WavError::NotWav);
         let h = wav(2, 4, &[]); // MS ADPCM
@@ -212,9 +253,9 @@ mod tests {
             Wav::parse(&h[..44]).unwrap_err(),
             WavError::UnsupportedFormat(1, 12)
         );
-        let h = wav(1, 16, &[]);
-        let w = Wav::parse(&h[..44]).unwrap();
-        assert_eq!((w.sample_rate, w.channels, w.frames()), (16000, 1, 0));
+        let h = wav(1, 16, &[0, 0]);
+        let w = Wav::parse(&h[..46]).unwrap();
+        assert_eq!((w.sample_rate, w.channels, w.frames()), (16000, 1, 1));
         assert_eq!(Wav::parse(&h[..30]).unwrap_err(), WavError::Truncated);
     }
 
