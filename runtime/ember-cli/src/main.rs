@@ -165,6 +165,25 @@ fn parse_shape(s: &str) -> Result<(String, Vec<usize>)> {
     Ok((name.to_string(), dims))
 }
 
+/// The largest arena the CLI allocates for a model (a blob may declare
+/// any size up to 4 GiB; no model Ember runs needs more than a few MB).
+const MAX_ARENA: usize = 2 << 30;
+
+/// The model's arena, refused with a one-line error when the blob asks for
+/// more than [`MAX_ARENA`] or the memory is not there.
+pub(crate) fn arena_for(m: &Model<'_>) -> Result<AlignedBlob> {
+    let n = m.arena_bytes();
+    if n > MAX_ARENA {
+        bail!(
+            "the model asks for a {n}-byte arena ({:.1} GiB); the CLI allocates at most {} GiB",
+            n as f64 / (1u64 << 30) as f64,
+            MAX_ARENA >> 30
+        );
+    }
+    ember_compiler::try_aligned_arena(n)
+        .with_context(|| format!("cannot allocate the model's {n}-byte arena"))
+}
+
 /// Loads a blob from a `.ember` file, or compiles an `.onnx` file in memory.
 pub(crate) fn load_blob(path: &Path) -> Result<AlignedBlob> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -247,7 +266,7 @@ fn run(cli: Cli) -> Result<()> {
                     inputs.len()
                 );
             }
-            let mut arena = ember_compiler::aligned_arena(m.arena_bytes());
+            let mut arena = arena_for(&m)?;
             let mut interp = Interpreter::new(&m, arena.bytes_mut())?;
             for (i, p) in inputs.iter().enumerate() {
                 let info = m.input_info(i)?;

@@ -301,6 +301,22 @@ fn bad_inputs_fail_with_one_line() {
     assert_clean_failure(&ember(&["inspect", s(&bad)]), "checksum");
     std::fs::write(&bad, &bytes[..100]).unwrap();
     assert_clean_failure(&ember(&["inspect", s(&bad)]), "truncated");
+    // A blob declaring a 4 GiB arena (checksum recomputed): refused, not
+    // allocated (issue 24).
+    let mut big = std::fs::read(&blob).unwrap();
+    big[20..24].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    let c = ember_runtime::format::crc32(&big[16..]);
+    big[12..16].copy_from_slice(&c.to_le_bytes());
+    let bad = tmp("big_arena.ember");
+    std::fs::write(&bad, &big).unwrap();
+    let zeros = tmp("kws_zeros.npy");
+    ArrayD::<i8>::zeros(ndarray::IxDyn(&[1, 49, 10, 1]))
+        .write_npy(std::fs::File::create(&zeros).unwrap())
+        .unwrap();
+    assert_clean_failure(
+        &ember(&["run", s(&bad), "--input", s(&zeros)]),
+        "the CLI allocates at most 2 GiB",
+    );
     // Not ONNX.
     let junk = tmp("junk.onnx");
     std::fs::write(&junk, b"\x08\x07garbage").unwrap();

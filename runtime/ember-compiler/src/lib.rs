@@ -186,6 +186,16 @@ impl AlignedBlob {
     }
 }
 
+/// An aligned, zeroed arena of `len` bytes, or `None` if the memory is not
+/// there (instead of aborting the process).
+pub fn try_aligned_arena(len: usize) -> Option<AlignedBlob> {
+    let n = len.div_ceil(16).max(1);
+    let mut words = Vec::new();
+    words.try_reserve_exact(n).ok()?;
+    words.resize(n, 0u128);
+    Some(AlignedBlob { words, len })
+}
+
 /// An aligned, zeroed arena of at least `len` bytes.
 pub fn aligned_arena(len: usize) -> AlignedBlob {
     AlignedBlob {
