@@ -291,7 +291,7 @@ pub fn embed(model: &Model<'_>, vocab: &WordPiece, texts: &[String]) -> Result<V
         .collect::<Result<Vec<_>, _>>()?;
     let plan = plan_inputs(&inputs)?;
     let out = plan_output(&outputs, plan.seq_len)?;
-    let mut arena = crate::arena_for(&model)?;
+    let mut arena = crate::arena_for(model)?;
     let mut it = Interpreter::new(model, arena.bytes_mut())?;
     let mut result = Vec::with_capacity(texts.len());
     for text in texts {

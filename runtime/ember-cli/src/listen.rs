@@ -91,7 +91,7 @@ pub fn wake_word(model: &Model<'_>, wav_path: &Path) -> Result<Vec<Detection>> {
         bail!("expected int8 class scores from the wake-word model");
     };
     let pcm = read_wav(wav_path, "wake-word")?;
-    let mut arena = crate::arena_for(&model)?;
+    let mut arena = crate::arena_for(model)?;
     let mut it = Interpreter::new(model, arena.bytes_mut())?;
     let mut fe = SwwLogMel::new();
     let mut win = FeatureWindow::new();
@@ -160,7 +160,7 @@ pub fn listen(model: &Model<'_>, wav_path: &Path) -> Result<Heard> {
     let mut mfcc = [[0f32; KWS_COEFFS]; KWS_FRAMES];
     fe.compute(&pcm, &mut mfcc);
 
-    let mut arena = crate::arena_for(&model)?;
+    let mut arena = crate::arena_for(model)?;
     let mut it = Interpreter::new(model, arena.bytes_mut())?;
     match (input.dtype, input.quant) {
         (DType::I8, Some(q)) => {

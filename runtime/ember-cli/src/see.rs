@@ -110,7 +110,7 @@ pub fn see(model: &Model<'_>, png_path: &Path, opts: &SeeOptions) -> Result<Seen
         (None, None) => Vec::new(),
     };
     let (rgb, w, h) = ember_vision::png::decode_rgb888(png_path)?;
-    let mut arena = crate::arena_for(&model)?;
+    let mut arena = crate::arena_for(model)?;
     let mut it = Interpreter::new(model, arena.bytes_mut())?;
     let resized = resize_to_model(&rgb, w, h, dims)?;
     match (input.dtype, input.quant) {
