@@ -501,3 +501,61 @@ fn bad_quantization_scales_are_named() {
         );
     }
 }
+
+/// Constants folded at compile time have a budget checked before anything
+/// is allocated (issue 24: `ConstantOfShape [50000, 10000, 2, 3]` and
+/// `Range 0..2^40` aborted on allocation).
+#[test]
+fn huge_folded_constants_are_refused_at_once() {
+    use ember_tests::onnx::{self, floats, integers, node, value, FLOAT, INT64};
+    use tract_onnx::pb;
+    let model = |nodes: Vec<pb::NodeProto>, initializer: Vec<pb::TensorProto>| {
+        onnx::model(
+            pb::GraphProto {
+                name: "g".into(),
+                node: nodes,
+                initializer,
+                input: vec![value("x", FLOAT, &[1, 4])],
+                output: vec![value("y", FLOAT, &[1, 4])],
+                ..Default::default()
+            },
+            13,
+        )
+    };
+    let cases = [
+        model(
+            vec![
+                node("ConstantOfShape", &["shape"], "c", vec![]),
+                node("Add", &["x", "c"], "y", vec![]),
+            ],
+            vec![integers("shape", INT64, &[4], vec![50000, 10000, 2, 3])],
+        ),
+        model(
+            vec![
+                node("Range", &["a", "b", "d"], "c", vec![]),
+                node("Add", &["x", "c"], "y", vec![]),
+            ],
+            vec![
+                floats("a", &[], vec![0.0]),
+                floats("b", &[], vec![(1u64 << 40) as f32]),
+                floats("d", &[], vec![1.0]),
+            ],
+        ),
+        model(
+            vec![
+                node("Expand", &["a", "shape"], "c", vec![]),
+                node("Add", &["x", "c"], "y", vec![]),
+            ],
+            vec![
+                floats("a", &[], vec![1.0]),
+                integers("shape", INT64, &[3], vec![100000, 100000, 100]),
+            ],
+        ),
+    ];
+    for bytes in cases {
+        let t = std::time::Instant::now();
+        let msg = compile_err(&bytes).to_string();
+        assert!(msg.contains("the compiler folds at most"), "{msg}");
+        assert!(t.elapsed().as_secs() < 2, "{:?}", t.elapsed());
+    }
+}

@@ -214,6 +214,7 @@ impl Lowerer<'_> {
             .ok_or_else(|| unsupported(node, "the shape must be known at compile time"))?
             .to_i64();
         let shape: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+        check_fold(node, &shape)?;
         let value = match attr(node, "value").and_then(|a| a.t.as_ref()) {
             Some(t) => from_proto(t)?,
             None => HostTensor::F32(ArrayD::zeros(IxDyn(&[1]))),
@@ -247,7 +248,16 @@ impl Lowerer<'_> {
                 node.name
             )));
         }
-        let n = ((b - a) / st).ceil().max(0.0) as usize;
+        let n = ((b - a) / st).ceil().max(0.0);
+        if !(n <= MAX_FOLDED_ELEMENTS as f64) {
+            return Err(unsupported(
+                node,
+                format!(
+                    "folding a Range of {n} elements (the compiler folds at most {MAX_FOLDED_ELEMENTS})"
+                ),
+            ));
+        }
+        let n = n as usize;
         let v = ArrayD::from_shape_vec(IxDyn(&[n]), (0..n).map(|i| a + i as f64 * st).collect())
             .expect("1-D");
         self.set(node, 0, Val::Const(like_dtype(&s, v)));
@@ -265,6 +275,7 @@ impl Lowerer<'_> {
                 let shape = broadcast_shape(c.shape(), &target).ok_or_else(|| {
                     malformed(format!("node '{}': shapes do not broadcast", node.name))
                 })?;
+                check_fold(node, &shape)?;
                 let r = broadcast_to(&c, &shape).expect("broadcasts");
                 self.set(node, 0, Val::Const(like_dtype(&c, r)));
             }
@@ -507,4 +518,24 @@ pub(super) fn transposed(x: Val, p: &[usize]) -> Result<Val> {
             zp,
         },
     })
+}
+
+/// The most elements a constant folded at compile time may have (256 MB
+/// as int32, 512 MB in the f64 folding arithmetic): a few bytes of ONNX
+/// can ask for terabytes.
+pub(super) const MAX_FOLDED_ELEMENTS: usize = 1 << 26;
+
+/// `Err` naming the node when folding a constant of `shape` would exceed
+/// [`MAX_FOLDED_ELEMENTS`] (checked before anything is allocated).
+pub(super) fn check_fold(node: &NodeProto, shape: &[usize]) -> Result<()> {
+    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    match n {
+        Some(n) if n <= MAX_FOLDED_ELEMENTS => Ok(()),
+        _ => Err(unsupported(
+            node,
+            format!(
+                "folding a constant of shape {shape:?} (the compiler folds at most {MAX_FOLDED_ELEMENTS} elements)"
+            ),
+        )),
+    }
 }
