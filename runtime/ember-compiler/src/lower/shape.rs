@@ -249,7 +249,8 @@ impl Lowerer<'_> {
             )));
         }
         let n = ((b - a) / st).ceil().max(0.0);
-        if !(n <= MAX_FOLDED_ELEMENTS as f64) {
+        // (NaN bounds fail this too.)
+        if n.is_nan() || n > MAX_FOLDED_ELEMENTS as f64 {
             return Err(unsupported(
                 node,
                 format!(
