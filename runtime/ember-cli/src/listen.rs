@@ -29,13 +29,32 @@ pub enum Listened {
 }
 
 /// Reads channel 0 of a WAV file as 16 kHz samples: other rates (4 to
-/// 192 kHz) are resampled, with a note on stderr.
-fn read_wav(wav_path: &Path, what: &str) -> Result<Vec<i16>> {
-    let bytes =
-        std::fs::read(wav_path).with_context(|| format!("cannot read {}", wav_path.display()))?;
+/// 192 kHz) are resampled, with a note on stderr. With `want`, only the
+/// first `want` samples at 16 kHz are needed: only the start of the file is
+/// read (the whole file when its `data` chunk starts further in) and only
+/// those samples are converted and resampled — a keyword model reads one
+/// second of a ten-minute recording.
+fn read_wav(wav_path: &Path, what: &str, want: Option<usize>) -> Result<Vec<i16>> {
+    use std::io::Read;
+    let open = || {
+        std::fs::File::open(wav_path).with_context(|| format!("cannot read {}", wav_path.display()))
+    };
+    // One second at the highest rate, 8 channels of 32 bits, plus headers.
+    const PREFIX: u64 = 8 << 20;
+    let mut bytes = Vec::new();
+    if want.is_some() {
+        open()?
+            .take(PREFIX)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {}", wav_path.display()))?;
+    }
+    let whole = (bytes.len() as u64) < PREFIX;
+    let prefix_ok = want.is_some() && Wav::parse(&bytes).is_ok();
+    if !prefix_ok && !whole || want.is_none() {
+        bytes = std::fs::read(wav_path)
+            .with_context(|| format!("cannot read {}", wav_path.display()))?;
+    }
     let wav = Wav::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", wav_path.display()))?;
-    let mut pcm = vec![0i16; wav.frames()];
-    wav.channel0_into(&mut pcm);
     if wav.channels > 1 {
         eprintln!(
             "note: {} has {} channels; using channel 0",
@@ -43,23 +62,34 @@ fn read_wav(wav_path: &Path, what: &str) -> Result<Vec<i16>> {
             wav.channels
         );
     }
-    if wav.sample_rate == 16_000 {
-        return Ok(pcm);
-    }
-    if !(4_000..=192_000).contains(&wav.sample_rate) {
+    let rate = wav.sample_rate;
+    if rate != 16_000 && !(4_000..=192_000).contains(&rate) {
         bail!(
-            "{}: sample rate {} Hz is outside what can be resampled for the {what} model (4000 to 192000 Hz; it needs 16000 Hz)",
+            "{}: sample rate {rate} Hz is outside what can be resampled for the {what} model (4000 to 192000 Hz; it needs 16000 Hz)",
             wav_path.display(),
-            wav.sample_rate
         );
     }
+    // Input frames the wanted output reads: its span at the source rate
+    // and the resampling kernel's reach past it, generously.
+    let frames = match want {
+        Some(n) => wav
+            .frames()
+            .min(resampled_len(n, 16_000, rate).saturating_add(rate as usize / 10 + 64)),
+        None => wav.frames(),
+    };
+    let mut pcm = vec![0i16; frames];
+    wav.channel0_into(&mut pcm);
+    if rate == 16_000 {
+        pcm.truncate(want.unwrap_or(usize::MAX).min(frames));
+        return Ok(pcm);
+    }
     eprintln!(
-        "note: {} is sampled at {} Hz; resampled to 16000 Hz for the {what} model",
+        "note: {} is sampled at {rate} Hz; resampled to 16000 Hz for the {what} model",
         wav_path.display(),
-        wav.sample_rate
     );
-    let mut out = vec![0i16; resampled_len(pcm.len(), wav.sample_rate, 16_000)];
-    let n = resample(&pcm, wav.sample_rate, 16_000, &mut out);
+    let all = resampled_len(wav.frames(), rate, 16_000);
+    let mut out = vec![0i16; want.map_or(all, |n| n.min(all))];
+    let n = resample(&pcm, rate, 16_000, &mut out);
     out.truncate(n);
     Ok(out)
 }
@@ -90,7 +120,7 @@ pub fn wake_word(model: &Model<'_>, wav_path: &Path) -> Result<Vec<Detection>> {
     let (DType::I8, Some(q_out)) = (out.dtype, out.quant) else {
         bail!("expected int8 class scores from the wake-word model");
     };
-    let pcm = read_wav(wav_path, "wake-word")?;
+    let pcm = read_wav(wav_path, "wake-word", None)?;
     let mut arena = crate::arena_for(model)?;
     let mut it = Interpreter::new(model, arena.bytes_mut())?;
     let mut fe = SwwLogMel::new();
@@ -152,7 +182,7 @@ pub fn listen(model: &Model<'_>, wav_path: &Path) -> Result<Heard> {
         );
     }
     // Channel 0; shorter clips are zero-padded, longer ones use their first second.
-    let clip = read_wav(wav_path, "keyword")?;
+    let clip = read_wav(wav_path, "keyword", Some(KWS_SAMPLES))?;
     let mut pcm = vec![0i16; KWS_SAMPLES];
     let n = clip.len().min(KWS_SAMPLES);
     pcm[..n].copy_from_slice(&clip[..n]);
