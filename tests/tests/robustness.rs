@@ -559,3 +559,80 @@ fn huge_folded_constants_are_refused_at_once() {
         assert!(t.elapsed().as_secs() < 2, "{:?}", t.elapsed());
     }
 }
+
+/// The loader's plan check (what makes running a blob memory-safe) names
+/// each way a plan can be wrong, on a blob whose checksum is right: two
+/// tensors alive at once in the same bytes, a tensor written by two ops,
+/// an op reading a tensor before any op writes it.
+#[test]
+fn bad_arena_plans_are_refused() {
+    use ember_runtime::format::{OP_RECORD_BYTES, TENSOR_RECORD_BYTES};
+    let bytes = ember_tests::tiny_onnx(
+        &[1, 16],
+        &[
+            ("Relu", "r0", &["x"], &["a"]),
+            ("Relu", "r1", &["a"], &["b"]),
+            ("Relu", "r2", &["b"], &["y"]),
+        ],
+        &["y"],
+    );
+    let good = ember_compiler::compile(&bytes, &Options::default())
+        .unwrap()
+        .blob;
+    let aligned = AlignedBlob::new(&good);
+    let m = Model::load(aligned.bytes()).unwrap();
+    let id = |name: &str| {
+        (0..m.num_tensors() as u32)
+            .find(|&t| m.tensor(t).unwrap().name == name)
+            .unwrap()
+    };
+    let (x, a, b) = (id("x"), id("a"), id("b"));
+    assert_eq!(m.num_ops(), 3);
+    let tensors = u32_of(&good, 28);
+    let ops = u32_of(&good, 36);
+    let operands = u32_of(&good, 60);
+    // Operand slot `k` of op `o` (its inputs, then its output).
+    let operand = |o: usize, k: usize| {
+        let first = u32_of(&good, ops + o * OP_RECORD_BYTES + 8);
+        operands + 4 * (first + k)
+    };
+    let edit = |at: usize, v: u32| {
+        let mut b2 = good.clone();
+        set_u32(&mut b2, at, v);
+        fix_crc(&mut b2);
+        b2
+    };
+    let x_off = u32_of(&good, tensors + x as usize * TENSOR_RECORD_BYTES + 28) as u32;
+    // Each edit with the reasons the loader may give (which of several
+    // broken facts it meets first depends on the tensors' order).
+    let cases: [(Vec<u8>, &[&str]); 3] = [
+        // `a` moved onto `x`: both live at op 0.
+        (
+            edit(tensors + a as usize * TENSOR_RECORD_BYTES + 28, x_off),
+            &["shares arena bytes with a tensor alive at the same time"],
+        ),
+        // Op 1 writes `a` again (and so no op writes `b`, which op 2 reads).
+        (
+            edit(operand(1, 1), a),
+            &[
+                "tensor written twice",
+                "reads an arena tensor before it is written",
+            ],
+        ),
+        // Op 0 reads `b`, which op 1 writes.
+        (
+            edit(operand(0, 0), b),
+            &["reads an arena tensor before it is written"],
+        ),
+    ];
+    for (blob, reasons) in cases {
+        let e = Model::load(AlignedBlob::new(&blob).bytes())
+            .err()
+            .unwrap_or_else(|| panic!("{reasons:?}: loaded"));
+        let reason = e.to_string();
+        assert!(
+            reasons.iter().any(|r| reason.contains(r)),
+            "{reasons:?}: {reason}"
+        );
+    }
+}
