@@ -36,24 +36,26 @@ pub enum Listened {
 /// second of a ten-minute recording.
 fn read_wav(wav_path: &Path, what: &str, want: Option<usize>) -> Result<Vec<i16>> {
     use std::io::Read;
-    let open = || {
-        std::fs::File::open(wav_path).with_context(|| format!("cannot read {}", wav_path.display()))
-    };
+    let cannot = || format!("cannot read {}", wav_path.display());
     // One second at the highest rate, 8 channels of 32 bits, plus headers.
     const PREFIX: u64 = 8 << 20;
-    let mut bytes = Vec::new();
-    if want.is_some() {
-        open()?
-            .take(PREFIX)
-            .read_to_end(&mut bytes)
-            .with_context(|| format!("cannot read {}", wav_path.display()))?;
-    }
-    let whole = (bytes.len() as u64) < PREFIX;
-    let prefix_ok = want.is_some() && Wav::parse(&bytes).is_ok();
-    if !prefix_ok && !whole || want.is_none() {
-        bytes = std::fs::read(wav_path)
-            .with_context(|| format!("cannot read {}", wav_path.display()))?;
-    }
+    let bytes = match want {
+        Some(_) => {
+            let mut prefix = Vec::new();
+            std::fs::File::open(wav_path)
+                .with_context(cannot)?
+                .take(PREFIX)
+                .read_to_end(&mut prefix)
+                .with_context(cannot)?;
+            let whole = (prefix.len() as u64) < PREFIX;
+            if whole || Wav::parse(&prefix).is_ok() {
+                prefix
+            } else {
+                std::fs::read(wav_path).with_context(cannot)?
+            }
+        }
+        None => std::fs::read(wav_path).with_context(cannot)?,
+    };
     let wav = Wav::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", wav_path.display()))?;
     if wav.channels > 1 {
         eprintln!(

@@ -17,11 +17,25 @@ fn same(a: usize, b: usize) -> Result<()> {
 pub fn quantize_f32_s8(x: &[f32], scale: f32, zp: i32, y: &mut [i8]) -> Result<()> {
     same(x.len(), y.len())?;
     for (o, &v) in y.iter_mut().zip(x) {
-        *o = round_half_even_to_i32(v / scale)
-            .saturating_add(zp)
-            .clamp(-128, 127) as i8;
+        *o = quantize_one_s8(v, scale, zp);
     }
     Ok(())
+}
+
+/// One value of [`quantize_f32_s8`] (for kernels that quantize as they
+/// write).
+#[inline]
+pub fn quantize_one_s8(v: f32, scale: f32, zp: i32) -> i8 {
+    round_half_even_to_i32(v / scale)
+        .saturating_add(zp)
+        .clamp(-128, 127) as i8
+}
+
+/// One value of [`dequantize_s8_f32`] (for kernels that dequantize as they
+/// read).
+#[inline]
+pub fn dequantize_one_s8(q: i8, scale: f32, zp: i32) -> f32 {
+    (q as i64 - zp as i64) as f32 * scale
 }
 
 /// ONNX `QuantizeLinear` to uint8: `saturate(round_half_even(x / scale) + zp)`
@@ -40,7 +54,7 @@ pub fn quantize_f32_u8(x: &[f32], scale: f32, zp: i32, y: &mut [u8]) -> Result<(
 pub fn dequantize_s8_f32(x: &[i8], scale: f32, zp: i32, y: &mut [f32]) -> Result<()> {
     same(x.len(), y.len())?;
     for (o, &v) in y.iter_mut().zip(x) {
-        *o = (v as i64 - zp as i64) as f32 * scale;
+        *o = dequantize_one_s8(v, scale, zp);
     }
     Ok(())
 }

@@ -10,7 +10,7 @@
 //! each read and quantized at each write ([`resize_s8`]).
 
 use super::next_index;
-use super::quant::round_half_even_to_i32;
+use super::quantize::{dequantize_one_s8, quantize_one_s8};
 use crate::error::{Error, Result};
 use crate::format::MAX_RANK;
 
@@ -122,12 +122,8 @@ pub fn resize_s8(
     yq: (f32, i32),
 ) -> Result<()> {
     let t = Taps { table, taps };
-    let read = |v: i8| (v as i64 - xq.1 as i64) as f32 * xq.0;
-    let write = |v: f32| {
-        round_half_even_to_i32(v / yq.0)
-            .saturating_add(yq.1)
-            .clamp(-128, 127) as i8
-    };
+    let read = |v: i8| dequantize_one_s8(v, xq.0, xq.1);
+    let write = |v: f32| quantize_one_s8(v, yq.0, yq.1);
     blend(x, x_dims, t, extrapolation, y, y_dims, read, write)
 }
 

@@ -102,88 +102,86 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
     let (x, y) = (c.input(0)?, c.output()?);
     let table: &[i32] = cast(ins[1])?;
     let e = p.extrapolation;
-    match k {
-        Kernel::ResizeF32 if has::<S>(Kernel::ResizeF32) => resize::resize_f32(
-            cast(ins[0])?,
-            x.dims(),
-            table,
-            p.taps,
-            f32::from_bits(e as u32),
-            cast_mut(out)?,
-            y.dims(),
-        ),
-        Kernel::ResizeF32Opt if has::<S>(Kernel::ResizeF32Opt) => resize_f32_opt(
-            cast(ins[0])?,
-            x.dims(),
-            table,
-            p.taps,
-            f32::from_bits(e as u32),
-            cast_mut(out)?,
-            y.dims(),
-        ),
-        Kernel::ResizeS8Opt if has::<S>(Kernel::ResizeS8Opt) => resize_s8_opt(
-            cast(ins[0])?,
-            x.dims(),
-            c.quant_of(&x)?,
-            table,
-            p.taps,
-            f32::from_bits(e as u32),
-            cast_mut(out)?,
-            y.dims(),
-            c.quant_of(&y)?,
-        ),
-        Kernel::ResizeS8 if has::<S>(Kernel::ResizeS8) => resize::resize_s8(
-            cast(ins[0])?,
-            x.dims(),
-            c.quant_of(&x)?,
-            table,
-            p.taps,
-            f32::from_bits(e as u32),
-            cast_mut(out)?,
-            y.dims(),
-            c.quant_of(&y)?,
-        ),
-        Kernel::ResizeNearest if has::<S>(Kernel::ResizeNearest) => {
-            by_size(c, ins[0], table, out, e, resize::resize_nearest::<u8>, resize::resize_nearest::<u16>, resize::resize_nearest::<u32>)
-        }
-        Kernel::ResizeNearestOpt if has::<S>(Kernel::ResizeNearestOpt) => by_size(
-            c,
-            ins[0],
-            table,
-            out,
-            e,
+    // Each kernel is named under a constant guard, so a build's kernel set
+    // links only the ones it has; the reference and optimized variant of a
+    // form share the call.
+    let f32_blend: Option<F32Blend> = match k {
+        Kernel::ResizeF32 if has::<S>(Kernel::ResizeF32) => Some(resize::resize_f32),
+        Kernel::ResizeF32Opt if has::<S>(Kernel::ResizeF32Opt) => Some(resize_f32_opt),
+        _ => None,
+    };
+    let s8_blend: Option<S8Blend> = match k {
+        Kernel::ResizeS8 if has::<S>(Kernel::ResizeS8) => Some(resize::resize_s8),
+        Kernel::ResizeS8Opt if has::<S>(Kernel::ResizeS8Opt) => Some(resize_s8_opt),
+        _ => None,
+    };
+    let nearest: Option<(Nearest<u8>, Nearest<u16>, Nearest<u32>)> = match k {
+        Kernel::ResizeNearest if has::<S>(Kernel::ResizeNearest) => Some((
+            resize::resize_nearest::<u8>,
+            resize::resize_nearest::<u16>,
+            resize::resize_nearest::<u32>,
+        )),
+        Kernel::ResizeNearestOpt if has::<S>(Kernel::ResizeNearestOpt) => Some((
             resize_nearest_opt::<u8>,
             resize_nearest_opt::<u16>,
             resize_nearest_opt::<u32>,
-        ),
-        _ => Err(not_built(c, k)),
+        )),
+        _ => None,
+    };
+    let ef = f32::from_bits(e as u32);
+    if let Some(f) = f32_blend {
+        f(
+            cast(ins[0])?,
+            x.dims(),
+            table,
+            p.taps,
+            ef,
+            cast_mut(out)?,
+            y.dims(),
+        )
+    } else if let Some(f) = s8_blend {
+        let (xq, yq) = (c.quant_of(&x)?, c.quant_of(&y)?);
+        f(
+            cast(ins[0])?,
+            x.dims(),
+            xq,
+            table,
+            p.taps,
+            ef,
+            cast_mut(out)?,
+            y.dims(),
+            yq,
+        )
+    } else if let Some((one, two, four)) = nearest {
+        let (xd, yd) = (x.dims(), y.dims());
+        match x.dtype.size() {
+            1 => one(ins[0], xd, table, e as u8, out, yd),
+            2 => two(cast(ins[0])?, xd, table, e as u16, cast_mut(out)?, yd),
+            _ => four(cast(ins[0])?, xd, table, e as u32, cast_mut(out)?, yd),
+        }
+    } else {
+        Err(not_built(c, k))
     }
 }
+
+/// An f32 interpolating kernel's signature.
+type F32Blend = fn(&[f32], &[usize], &[i32], usize, f32, &mut [f32], &[usize]) -> Result<()>;
+
+/// An int8 interpolating kernel's signature.
+type S8Blend = fn(
+    &[i8],
+    &[usize],
+    (f32, i32),
+    &[i32],
+    usize,
+    f32,
+    &mut [i8],
+    &[usize],
+    (f32, i32),
+) -> Result<()>;
 
 /// A nearest-neighbour kernel's signature for elements of type `T`.
 type Nearest<T> = fn(&[T], &[usize], &[i32], T, &mut [T], &[usize]) -> Result<()>;
-
-/// Runs the instantiation of a nearest-neighbour kernel for the element
-/// size of the op's input (1, 2 or 4 bytes, checked by validation).
-#[allow(clippy::too_many_arguments)]
-fn by_size(
-    c: &Ctx<'_, '_>,
-    x: &[u8],
-    t: &[i32],
-    y: &mut [u8],
-    e: i32,
-    one: Nearest<u8>,
-    two: Nearest<u16>,
-    four: Nearest<u32>,
-) -> Result<()> {
-    let (xi, yi) = (c.input(0)?, c.output()?);
-    let (xd, yd) = (xi.dims(), yi.dims());
-    match xi.dtype.size() {
-        1 => one(x, xd, t, e as u8, y, yd),
-        2 => two(cast(x)?, xd, t, e as u16, cast_mut(y)?, yd),
-        _ => four(cast(x)?, xd, t, e as u32, cast_mut(y)?, yd),
-    }
-}
 
 pub(crate) fn macs(c: &Ctx<'_, '_>) -> u64 {
     c.output().map(|y| prod(y.dims())).unwrap_or(0)

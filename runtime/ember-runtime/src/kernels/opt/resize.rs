@@ -15,7 +15,7 @@
 //!   reference.
 
 use super::super::next_index;
-use super::super::quant::round_half_even_to_i32;
+use super::super::quantize::{dequantize_one_s8, quantize_one_s8};
 use super::super::resize::{prepare, resize_f32, resize_nearest, resize_s8};
 use crate::error::{Error, Result};
 use crate::format::MAX_RANK;
@@ -135,22 +135,22 @@ pub fn resize_s8_opt(
     // 1.5·2^23 rounds half to even as `rintf` does.
     let small_zp = (-128..=127).contains(&xq.1);
     let read = |v: i8| {
-        let d = if small_zp {
-            (v as i32 - xq.1) as f32
+        if small_zp {
+            (v as i32 - xq.1) as f32 * xq.0
         } else {
-            (v as i64 - xq.1 as i64) as f32
-        };
-        d * xq.0
+            dequantize_one_s8(v, xq.0, xq.1)
+        }
     };
     let write = |v: f32| {
         let q = v / yq.0;
-        let r = if q.abs() < 4_194_304.0 {
+        if q.abs() < 4_194_304.0 {
             const MAGIC: f32 = 12_582_912.0;
-            ((q + MAGIC) - MAGIC) as i32
+            (((q + MAGIC) - MAGIC) as i32)
+                .saturating_add(yq.1)
+                .clamp(-128, 127) as i8
         } else {
-            round_half_even_to_i32(q)
-        };
-        r.saturating_add(yq.1).clamp(-128, 127) as i8
+            quantize_one_s8(v, yq.0, yq.1)
+        }
     };
     let done = blend_planes(
         x,
