@@ -560,10 +560,11 @@ fn huge_folded_constants_are_refused_at_once() {
     }
 }
 
-/// The loader's plan check (what makes running a blob memory-safe) names
-/// each way a plan can be wrong, on a blob whose checksum is right: two
-/// tensors alive at once in the same bytes, a tensor written by two ops,
-/// an op reading a tensor before any op writes it.
+/// The plan checks (what makes running a blob memory-safe) name each way a
+/// plan can be wrong, on a blob whose checksum is right: the loader refuses
+/// a tensor written by two ops, an op reading a tensor before any op writes
+/// it, and every recorded lifetime that is not the truth; binding to an
+/// arena refuses two tensors alive at once in the same bytes.
 #[test]
 fn bad_arena_plans_are_refused() {
     use ember_runtime::format::{OP_RECORD_BYTES, TENSOR_RECORD_BYTES};
@@ -602,15 +603,11 @@ fn bad_arena_plans_are_refused() {
         fix_crc(&mut b2);
         b2
     };
-    let x_off = u32_of(&good, tensors + x as usize * TENSOR_RECORD_BYTES + 28) as u32;
+    let rec = |t: u32, field: usize| tensors + t as usize * TENSOR_RECORD_BYTES + field;
+    let x_off = u32_of(&good, rec(x, 28)) as u32;
     // Each edit with the reasons the loader may give (which of several
     // broken facts it meets first depends on the tensors' order).
-    let cases: [(Vec<u8>, &[&str]); 3] = [
-        // `a` moved onto `x`: both live at op 0.
-        (
-            edit(tensors + a as usize * TENSOR_RECORD_BYTES + 28, x_off),
-            &["shares arena bytes with a tensor alive at the same time"],
-        ),
+    let cases: [(Vec<u8>, &[&str]); 7] = [
         // Op 1 writes `a` again (and so no op writes `b`, which op 2 reads).
         (
             edit(operand(1, 1), a),
@@ -624,6 +621,32 @@ fn bad_arena_plans_are_refused() {
             edit(operand(0, 0), b),
             &["reads an arena tensor before it is written"],
         ),
+        // Lifetimes that lie: `a` said to be born before op 0 writes it, or
+        // after; said to die before op 1 reads it, or after its last use;
+        // `x` said to be nothing's.
+        (
+            edit(rec(a, 56), 0),
+            &["tensor written twice", "graph input"],
+        ),
+        (edit(rec(a, 56), 2), &["tensor written twice"]),
+        (
+            edit(rec(a, 60), 1),
+            &["reads a tensor after its recorded lifetime ends"],
+        ),
+        (
+            edit(rec(a, 60), 3),
+            &["recorded lifetime does not end at the tensor's last use"],
+        ),
+        (
+            {
+                let mut b2 = good.clone();
+                set_u32(&mut b2, rec(x, 56), u32::MAX);
+                set_u32(&mut b2, rec(x, 60), u32::MAX);
+                fix_crc(&mut b2);
+                b2
+            },
+            &["graph input's recorded lifetime does not start at step 0"],
+        ),
     ];
     for (blob, reasons) in cases {
         let e = Model::load(AlignedBlob::new(&blob).bytes())
@@ -635,4 +658,61 @@ fn bad_arena_plans_are_refused() {
             "{reasons:?}: {reason}"
         );
     }
+    // `a` moved onto `x`: both live at op 0. The lifetimes are true, so the
+    // blob loads; binding it to an arena finds the shared bytes.
+    let moved = edit(rec(a, 28), x_off);
+    let blob = AlignedBlob::new(&moved);
+    let m = Model::load(blob.bytes()).unwrap();
+    let mut arena = ember_compiler::aligned_arena(m.arena_bytes());
+    let e = Interpreter::new(&m, arena.bytes_mut()).err().unwrap();
+    assert!(
+        e.to_string()
+            .contains("shares arena bytes with a tensor alive at the same time"),
+        "{e}"
+    );
+    // The untouched plan passes the same check.
+    let m = Model::load(aligned.bytes()).unwrap();
+    assert!(Interpreter::new(&m, arena.bytes_mut()).is_ok());
+}
+
+/// A 10,000-op graph loads, binds to its arena and runs right: loading is
+/// linear in the ops (it was cubic: 2,000 ops took 84 s), so a long blob is
+/// no denial of service at boot.
+#[test]
+fn ten_thousand_op_chain_loads_and_runs() {
+    const N: usize = 10_000;
+    let names: Vec<String> = (0..=N)
+        .map(|i| match i {
+            0 => "x".into(),
+            i if i == N => "y".into(),
+            i => format!("t{i}"),
+        })
+        .collect();
+    let ops: Vec<(String, [&str; 1], [&str; 1])> = (0..N)
+        .map(|i| (format!("r{i}"), [&names[i][..]], [&names[i + 1][..]]))
+        .collect();
+    let nodes: Vec<(&str, &str, &[&str], &[&str])> = ops
+        .iter()
+        .map(|(n, i, o)| ("Relu", &n[..], &i[..], &o[..]))
+        .collect();
+    let bytes = ember_tests::tiny_onnx(&[1, 8], &nodes, &["y"]);
+    let blob = ember_compiler::compile(&bytes, &Options::default())
+        .unwrap()
+        .blob;
+    let aligned = AlignedBlob::new(&blob);
+    let m = Model::load(aligned.bytes()).unwrap();
+    assert_eq!(m.num_ops(), N);
+    let mut arena = aligned_arena(m.arena_bytes());
+    let mut it = Interpreter::new(&m, arena.bytes_mut()).unwrap();
+    let x = [-3.0f32, -1.5, 0.0, 0.5, 1.0, 2.0, -0.25, 7.0];
+    it.input_mut(0).unwrap().copy_from(&x).unwrap();
+    it.invoke().unwrap();
+    let y: Vec<f32> = it
+        .output(0)
+        .unwrap()
+        .bytes
+        .chunks(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(y, x.map(|v| v.max(0.0)));
 }

@@ -32,7 +32,8 @@ pub struct Measurement {
     pub board: String,
     /// Instructions for one inference after a warm-up.
     pub instructions: u64,
-    /// Instructions `Model::load` (full validation) took.
+    /// Instructions `Model::load` and `Interpreter::with_kernels` (full
+    /// validation, the arena plan included) took.
     pub load_instructions: u64,
     /// MACs per inference.
     pub macs: u64,

@@ -22,7 +22,8 @@ pub struct Report {
     pub total_ticks: Option<u64>,
     /// Ticks per op, in execution order.
     pub op_ticks: Vec<u64>,
-    /// Ticks taken by `Model::load` (validation).
+    /// Ticks taken by `Model::load` (validation) and binding the model to
+    /// its arena (the arena plan check).
     pub load_ticks: Option<u64>,
     /// Output bytes per output.
     pub outputs: Vec<Vec<u8>>,

@@ -26,8 +26,14 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
         b.ticks_per_second(),
         model::NAME
     );
+    let Some(arena) = ARENA.take() else {
+        return Ok(3);
+    };
+    // Load time: validating the blob, then binding it to the arena (which
+    // checks the arena plan there).
     let t0 = b.now();
     let model = Model::load_with::<model::ModelKernels>(&model::EMBER_MODEL.0)?;
+    let mut it = Interpreter::<model::ModelKernels>::with_kernels(&model, arena)?;
     let load = b.now() - t0;
     defmt::println!(
         "ember-model bytes {=usize} arena {=usize} ops {=usize} load-ticks {=u64}",
@@ -36,10 +42,6 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
         model.num_ops(),
         load
     );
-    let Some(arena) = ARENA.take() else {
-        return Ok(3);
-    };
-    let mut it = Interpreter::<model::ModelKernels>::with_kernels(&model, arena)?;
 
     // The arena plan may reuse an input's bytes once it is consumed, so the
     // input is written before every invocation (as with any arena runtime).

@@ -377,6 +377,10 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Inspect { model, json } => {
             let blob = load_blob(&model)?;
             let m = Model::load(blob.bytes()).with_context(|| format!("{}", model.display()))?;
+            // Nothing runs here, but inspect vouches for the whole blob: the
+            // arena plan too (scratch: one bit per 16 arena bytes).
+            m.check_arena_plan(&mut vec![0; m.arena_plan_scratch_bytes()])
+                .with_context(|| format!("{}", model.display()))?;
             if json {
                 println!("{}", inspect::json(&m)?);
             } else {

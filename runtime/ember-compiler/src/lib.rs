@@ -151,7 +151,10 @@ pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
     let blob = write::write(&g, &p, rounding);
     // The runtime's validator is the judge of what we wrote.
     let aligned = AlignedBlob::new(&blob);
-    ember_runtime::Model::load(aligned.bytes())
+    let model = ember_runtime::Model::load(aligned.bytes())
+        .map_err(|e| CompileError::Internal(e.to_string()))?;
+    model
+        .check_arena_plan(&mut vec![0; model.arena_plan_scratch_bytes()])
         .map_err(|e| CompileError::Internal(e.to_string()))?;
     Ok(Compiled {
         blob,

@@ -6,7 +6,7 @@
 //! extend its lifetime.
 
 use crate::ir::Graph;
-use ember_runtime::format::ALIGN;
+use ember_runtime::format::{ALIGN, NOT_LIVE};
 
 /// Result of planning.
 #[derive(Clone, Debug)]
@@ -15,6 +15,11 @@ pub struct Plan {
     pub offsets: Vec<usize>,
     /// Arena bytes needed.
     pub arena_bytes: usize,
+    /// Each tensor's lifetime fields as the blob records them (see
+    /// [`ember_runtime::format`]): steps `(from, to)` for an arena tensor
+    /// that owns its bytes, [`NOT_LIVE`] twice for one that nothing uses,
+    /// zeros for constants and views.
+    pub lifetimes: Vec<(u32, u32)>,
 }
 
 fn align(v: usize) -> usize {
@@ -79,9 +84,24 @@ pub fn plan(g: &Graph) -> Plan {
             offsets[t] = offsets[r];
         }
     }
+    let lifetimes = (0..n)
+        .map(|t| {
+            let tensor = &g.tensors[t];
+            if tensor.data.is_some() || tensor.alias_of.is_some() {
+                (0, 0)
+            } else if first[t] == i64::MAX {
+                (NOT_LIVE, NOT_LIVE)
+            } else {
+                // Ops are steps 1..=n_ops; the caller's writes are step 0.
+                let step = |i: i64| (i + 1) as u32;
+                (step(first[t]), step(last[t].max(first[t])))
+            }
+        })
+        .collect();
     Plan {
         offsets,
         arena_bytes: arena,
+        lifetimes,
     }
 }
 

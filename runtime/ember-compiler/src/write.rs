@@ -62,6 +62,9 @@ pub fn write(g: &Graph, plan: &Plan, rounding: Rounding) -> Vec<u8> {
         put_u32(r, 44, no);
         put_u32(r, 48, nl);
         put_u32(r, 52, t.alias_of.map(|a| a as u32).unwrap_or(NO_TENSOR));
+        let (from, to) = plan.lifetimes[i];
+        put_u32(r, 56, from);
+        put_u32(r, 60, to);
     }
     // Ops, operands, params.
     let mut ops = vec![0u8; g.ops.len() * OP_RECORD_BYTES];

@@ -1,4 +1,4 @@
-//! The compiled-model blob format (version 1): the single contract between the
+//! The compiled-model blob format (version 2): the single contract between the
 //! host compiler (writer) and the device runtime (reader).
 //!
 //! All integers are little-endian. Every section starts on a 16-byte boundary
@@ -40,8 +40,19 @@
 //! 48  u32  name length
 //! 52  u32  alias_of: index of the tensor whose bytes this one views
 //!          (a free reshape), or NO_TENSOR
-//! 56   8   reserved (0)
+//! 56  u32  live from: first step at which the tensor's bytes are in use
+//! 60  u32  live to: last step at which they are in use
 //! ```
+//!
+//! Lifetimes are in *steps*: step 0 is the caller writing the graph inputs,
+//! step `o + 1` is op `o` running, and step `num_ops + 1` is the caller
+//! reading the graph outputs. Only arena tensors that own their bytes (no
+//! `alias_of`) have one: theirs cover every use of the bytes, views
+//! included; [`NOT_LIVE`] in both fields marks one that nothing uses. Every
+//! other tensor has zeros there. The loader checks each lifetime against
+//! the ops (exactly: it starts where the tensor is written and ends at its
+//! last use), so that the arena plan can be checked in one sweep over the
+//! steps (see [`Model::check_arena_plan`](crate::Model::check_arena_plan)).
 //!
 //! An op record (`OP_RECORD_BYTES` = 32):
 //!
@@ -61,10 +72,15 @@
 //! An operand index of [`NO_TENSOR`] marks an absent optional input (e.g. a
 //! convolution without bias).
 
+/// Both lifetime fields of an arena tensor that nothing uses.
+pub const NOT_LIVE: u32 = u32::MAX;
+/// Most graph inputs, and most graph outputs, a blob may have.
+pub const MAX_GRAPH_IO: usize = 256;
+
 /// Blob magic bytes.
 pub const MAGIC: [u8; 4] = *b"EMBR";
 /// Format version this runtime reads and the compiler writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Size of the fixed header.
 pub const HEADER_BYTES: usize = 96;
 /// Size of one tensor record.

@@ -76,8 +76,9 @@ impl Element for f32 {
 
 impl<'m, 'a> Interpreter<'m, 'a> {
     /// Binds `model` to `arena`, which must be 16-byte aligned (see
-    /// [`crate::Aligned`]) and at least [`Model::arena_bytes`] long. Every
-    /// kernel of the runtime is linked.
+    /// [`crate::Aligned`]) and at least [`Model::arena_bytes`] long, after
+    /// checking the model's arena plan in it ([`Model::check_arena_plan`]).
+    /// Every kernel of the runtime is linked.
     pub fn new(model: &'m Model<'m>, arena: &'a mut [u8]) -> Result<Self> {
         Self::with_kernels(model, arena)
     }
@@ -103,6 +104,7 @@ impl<'m, 'a, S: KernelSet> Interpreter<'m, 'a, S> {
         if !(arena.as_ptr() as usize).is_multiple_of(ALIGN) {
             return Err(Error::MisalignedArena);
         }
+        model.check_arena_plan(arena)?;
         Ok(Interpreter {
             model,
             arena,

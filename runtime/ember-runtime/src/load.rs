@@ -15,8 +15,13 @@ impl<'a> Model<'a> {
     /// Checks, in order: length, magic, version, checksum, alignment,
     /// every section's bounds, every tensor record, every op record and its
     /// parameters against what its kernel accepts, the graph inputs and
-    /// outputs, and the arena plan (no two tensors that are alive at the same
-    /// time share bytes). Nothing is executed.
+    /// outputs, and every tensor's recorded lifetime (each arena tensor
+    /// written once, before any read). Nothing is executed. All of it takes
+    /// time linear in the blob's size.
+    ///
+    /// That no two tensors alive at the same time share bytes is checked
+    /// when an [`crate::Interpreter`] binds the model to an arena (see
+    /// [`Self::check_arena_plan`]), which gives the check its scratch.
     ///
     /// Every kernel of the runtime is linked; a firmware for one model
     /// uses [`Self::load_with`] to keep only the kernels it runs.
@@ -112,113 +117,243 @@ impl<'a> Model<'a> {
         self.validate_plan()
     }
 
-    /// Checks that every arena tensor is written by at most one op (and
-    /// graph inputs by none), that no op reads a tensor before it is
-    /// written, and that tensors alive at the same time do not share bytes.
+    /// Checks every recorded lifetime against the ops, in time linear in
+    /// the number of ops, operands and tensors: a tensor's lifetime starts
+    /// at the step that writes it (the caller's for a graph input, its op's
+    /// for an op output or scratch) and ends at its last use (the caller's
+    /// for a graph output). So every arena tensor is written once, never
+    /// read before it is written, and an op's scratch belongs to that op
+    /// alone. Whether tensors alive together share bytes is left to
+    /// [`Self::check_arena_plan`], which needs scratch memory.
     fn validate_plan(&self) -> Result<()> {
-        let n_ops = self.num_ops() as i64;
-        // Lifetime [first, last] of each root tensor, in op indices; graph
-        // inputs are born at -1, graph outputs live until n_ops.
-        let lifetime = |root: u32| -> Result<Option<(i64, i64)>> {
-            let mut first: Option<i64> = None;
-            let mut last: i64 = i64::MIN;
-            let mut scratch = false;
-            for i in 0..self.num_inputs() {
-                if self.root(self.input_index(i)?)? == root {
-                    first = Some(-1);
-                }
-            }
-            for o in 0..self.num_ops() {
-                let op = self.op_checked(o as u32)?;
-                if self.root(op.output)? == root {
-                    if first.is_some() {
-                        return Err(Error::BadOp {
-                            op: op.index,
-                            reason: "tensor written twice (by two ops, or by an op and the caller)",
-                        });
-                    }
-                    first = Some(o as i64);
-                    last = last.max(o as i64);
-                }
-                for i in 0..op.n_inputs {
-                    if let Some(t) = op.input(i) {
-                        if self.tensor_checked(t)?.storage == Storage::Arena
-                            && self.root(t)? == root
-                        {
-                            if i == SCRATCH_INPUT && ops::has_scratch(&op) {
-                                // An op's scratch lives during that op only
-                                // and belongs to it alone.
-                                if first.is_some() {
-                                    return Err(Error::BadOp {
-                                        op: op.index,
-                                        reason: "scratch tensor is also used elsewhere",
-                                    });
-                                }
-                                first = Some(o as i64);
-                                last = o as i64;
-                                scratch = true;
-                                continue;
-                            }
-                            if scratch {
-                                return Err(Error::BadOp {
-                                    op: op.index,
-                                    reason: "reads another op's scratch tensor",
-                                });
-                            }
-                            match first {
-                                Some(f) if f < o as i64 => last = last.max(o as i64),
-                                _ => {
-                                    return Err(Error::BadOp {
-                                        op: op.index,
-                                        reason: "reads an arena tensor before it is written",
-                                    })
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            for i in 0..self.num_outputs() {
-                if self.root(self.output_index(i)?)? == root {
-                    if first.is_none() {
-                        return Err(Error::BadTensor {
-                            tensor: root,
-                            reason: "graph output is never written",
-                        });
-                    }
-                    last = n_ops;
-                }
-            }
-            Ok(first.map(|f| (f, last.max(f))))
+        let n_ins = self.num_inputs();
+        let n_outs = self.num_outputs();
+        if n_ins > MAX_GRAPH_IO || n_outs > MAX_GRAPH_IO {
+            return Err(Error::BadSection("more than 256 graph inputs or outputs"));
+        }
+        let end = self.num_ops() as u32 + 1;
+        let live = |t: u32| -> Result<Option<(u32, u32)>> {
+            let root = self.root(t)?;
+            let info = self.tensor_checked(root)?;
+            Ok(if info.storage == Storage::Arena {
+                Some(info.live.unwrap_or((NOT_LIVE, NOT_LIVE)))
+            } else {
+                None
+            })
         };
-        for a in 0..self.num_tensors() as u32 {
-            let ta = self.tensor_checked(a)?;
-            if ta.storage != Storage::Arena || ta.alias_of.is_some() {
-                continue;
+        for i in 0..n_ins {
+            let t = self.input_index(i)?;
+            for j in 0..i {
+                if self.input_index(j)? == t {
+                    return Err(Error::BadTensor {
+                        tensor: t,
+                        reason: "listed twice as a graph input",
+                    });
+                }
             }
-            let Some((fa, la)) = lifetime(a)? else {
-                continue;
+            if live(t)?.is_some_and(|(from, _)| from != 0) {
+                return Err(Error::BadTensor {
+                    tensor: t,
+                    reason: "graph input's recorded lifetime does not start at step 0",
+                });
+            }
+        }
+        for i in 0..n_outs {
+            let t = self.output_index(i)?;
+            if live(t)?.is_none_or(|(from, to)| from == NOT_LIVE || to != end) {
+                return Err(Error::BadTensor {
+                    tensor: t,
+                    reason: "graph output is never written, or its recorded lifetime ends early",
+                });
+            }
+        }
+        for o in 0..self.num_ops() {
+            let op = self.op_checked(o as u32)?;
+            let step = o as u32 + 1;
+            let bad = |reason| Error::BadOp {
+                op: op.index,
+                reason,
             };
-            for b in (a + 1)..self.num_tensors() as u32 {
-                let tb = self.tensor_checked(b)?;
-                if tb.storage != Storage::Arena || tb.alias_of.is_some() {
-                    continue;
-                }
-                let overlap_mem =
-                    ta.offset < tb.offset + tb.size && tb.offset < ta.offset + ta.size;
-                if !overlap_mem || ta.size == 0 || tb.size == 0 {
-                    continue;
-                }
-                if let Some((fb, lb)) = lifetime(b)? {
-                    if fa <= lb && fb <= la {
-                        return Err(Error::BadTensor {
-                            tensor: b,
-                            reason: "shares arena bytes with a tensor alive at the same time",
-                        });
+            let out = self.root(op.output)?;
+            if live(out)?.is_none_or(|(from, _)| from != step) {
+                return Err(bad(
+                    "tensor written twice (by two ops, or by an op and the caller), \
+                     or its recorded lifetime does not start at its writer",
+                ));
+            }
+            for i in 0..op.n_inputs {
+                let Some(t) = op.input(i) else { continue };
+                let Some((from, to)) = live(t)? else { continue };
+                if i == SCRATCH_INPUT && ops::has_scratch(&op) {
+                    if (from, to) != (step, step) || self.root(t)? == out {
+                        return Err(bad(
+                            "scratch tensor is also used elsewhere, or its recorded \
+                             lifetime is not this op alone",
+                        ));
                     }
+                } else if from == NOT_LIVE || from >= step {
+                    return Err(bad("reads an arena tensor before it is written"));
+                } else if to < step {
+                    return Err(bad("reads a tensor after its recorded lifetime ends"));
                 }
             }
         }
+        // The other direction: each lifetime's ends are a real write and a
+        // real last use (so the sweep frees every tensor at the right step).
+        for t in 0..self.num_tensors() as u32 {
+            let Some((from, to)) = self.tensor_checked(t)?.live else {
+                continue;
+            };
+            let bad = |reason| Error::BadTensor { tensor: t, reason };
+            let written = if from == 0 {
+                self.is_graph_input(t)?
+            } else {
+                self.op_writes(from - 1, t)?
+            };
+            if !written {
+                return Err(bad(
+                    "recorded lifetime does not start where the tensor is written",
+                ));
+            }
+            let used_last = if to == end {
+                self.is_graph_output_root(t)?
+            } else if to == 0 {
+                true
+            } else {
+                self.op_uses(to - 1, t)?
+            };
+            if !used_last {
+                return Err(bad(
+                    "recorded lifetime does not end at the tensor's last use",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn is_graph_input(&self, t: u32) -> Result<bool> {
+        for i in 0..self.num_inputs() {
+            if self.input_index(i)? == t {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn is_graph_output_root(&self, root: u32) -> Result<bool> {
+        for i in 0..self.num_outputs() {
+            if self.root(self.output_index(i)?)? == root {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Whether op `o` writes the bytes of `root` (as its output or scratch).
+    fn op_writes(&self, o: u32, root: u32) -> Result<bool> {
+        let op = self.op_checked(o)?;
+        let scratch = match op.input(SCRATCH_INPUT) {
+            Some(s) if ops::has_scratch(&op) => self.root(s)? == root,
+            _ => false,
+        };
+        Ok(scratch || self.root(op.output)? == root)
+    }
+
+    /// Whether op `o` reads or writes the bytes of `root`.
+    fn op_uses(&self, o: u32, root: u32) -> Result<bool> {
+        let op = self.op_checked(o)?;
+        for i in 0..op.n_inputs {
+            if let Some(t) = op.input(i) {
+                if self.root(t)? == root {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(self.root(op.output)? == root)
+    }
+
+    /// Bytes of scratch [`Self::check_arena_plan`] needs: one bit per
+    /// 16-byte granule of the arena, never more than the arena itself.
+    pub fn arena_plan_scratch_bytes(&self) -> usize {
+        self.arena_bytes().div_ceil(ALIGN).div_ceil(8)
+    }
+
+    /// Checks that no two arena tensors alive at the same step share a
+    /// byte, with one sweep over the steps that marks the 16-byte granules
+    /// in use in `scratch` (at least [`Self::arena_plan_scratch_bytes`]
+    /// long; its contents are overwritten). The time is linear in the
+    /// number of ops plus the granules the tensors cover, which is less
+    /// than the bytes one inference writes. [`crate::Interpreter::new`] runs
+    /// it on the arena it is given, before anything else uses the arena.
+    ///
+    /// Granules are exact: tensors start on 16-byte boundaries, so two
+    /// non-empty tensors share a granule only if both hold its first byte.
+    pub fn check_arena_plan(&self, scratch: &mut [u8]) -> Result<()> {
+        let need = self.arena_plan_scratch_bytes();
+        let Some(map) = scratch.get_mut(..need) else {
+            return Err(Error::ArenaTooSmall {
+                needed: need,
+                got: scratch.len(),
+            });
+        };
+        map.fill(0);
+        // Step 0: the graph inputs are born.
+        for i in 0..self.num_inputs() {
+            self.occupy(map, self.input_index(i)?, 0)?;
+        }
+        for o in 0..self.num_ops() as u32 {
+            let step = o + 1;
+            // Free what died at the previous step: tensors whose last use
+            // was there (the loader checked that it names them).
+            if o == 0 {
+                for i in 0..self.num_inputs() {
+                    self.release(map, self.input_index(i)?, 0)?;
+                }
+            } else {
+                let prev = self.op_checked(o - 1)?;
+                for i in 0..prev.n_inputs {
+                    if let Some(t) = prev.input(i) {
+                        self.release(map, t, o)?;
+                    }
+                }
+                self.release(map, prev.output, o)?;
+            }
+            let op = self.op_checked(o)?;
+            if let Some(s) = op.input(SCRATCH_INPUT).filter(|_| ops::has_scratch(&op)) {
+                self.occupy(map, s, step)?;
+            }
+            self.occupy(map, op.output, step)?;
+        }
+        Ok(())
+    }
+
+    /// Marks the granules of `t`'s bytes in use if they are born at
+    /// `step`; refuses if any of them already is.
+    fn occupy(&self, map: &mut [u8], t: u32, step: u32) -> Result<()> {
+        let info = self.tensor_checked(self.root(t)?)?;
+        if info.size == 0 || info.live.is_none_or(|(from, _)| from != step) {
+            return Ok(());
+        }
+        let (first, last) = granules(info.offset, info.size);
+        if any_set(map, first, last) {
+            return Err(Error::BadTensor {
+                tensor: t,
+                reason: "shares arena bytes with a tensor alive at the same time",
+            });
+        }
+        set_bits(map, first, last, true);
+        Ok(())
+    }
+
+    /// Frees the granules of `t`'s bytes if their last use was at `step`
+    /// (freeing twice is harmless).
+    fn release(&self, map: &mut [u8], t: u32, step: u32) -> Result<()> {
+        let info = self.tensor_checked(self.root(t)?)?;
+        if info.size == 0 || info.live.is_none_or(|(_, to)| to != step) {
+            return Ok(());
+        }
+        let (first, last) = granules(info.offset, info.size);
+        set_bits(map, first, last, false);
         Ok(())
     }
 
@@ -254,5 +389,82 @@ impl<'a> Model<'a> {
     /// Total multiply-accumulates of one inference.
     pub fn total_macs(&self) -> u64 {
         (0..self.num_ops() as u32).map(|o| self.op_macs(o)).sum()
+    }
+}
+
+/// First and last 16-byte granule of a non-empty arena range. The loader
+/// checked that the range lies inside the arena, so both are below
+/// `arena_bytes.div_ceil(ALIGN)` and index the bitmap in bounds.
+fn granules(offset: usize, size: usize) -> (usize, usize) {
+    (offset / ALIGN, (offset + size - 1) / ALIGN)
+}
+
+/// Whether any bit `first..=last` of `map` is set.
+fn any_set(map: &[u8], first: usize, last: usize) -> bool {
+    let (b0, b1) = (first / 8, last / 8);
+    let lo = 0xffu8 << (first % 8);
+    let hi = 0xffu8 >> (7 - last % 8);
+    if b0 == b1 {
+        return map[b0] & lo & hi != 0;
+    }
+    map[b0] & lo != 0 || map[b1] & hi != 0 || map[b0 + 1..b1].iter().any(|&b| b != 0)
+}
+
+/// Sets (or clears) bits `first..=last` of `map`.
+fn set_bits(map: &mut [u8], first: usize, last: usize, on: bool) {
+    let (b0, b1) = (first / 8, last / 8);
+    let lo = 0xffu8 << (first % 8);
+    let hi = 0xffu8 >> (7 - last % 8);
+    let mut apply = |i: usize, mask: u8| {
+        if on {
+            map[i] |= mask;
+        } else {
+            map[i] &= !mask;
+        }
+    };
+    if b0 == b1 {
+        apply(b0, lo & hi);
+        return;
+    }
+    apply(b0, lo);
+    apply(b1, hi);
+    map[b0 + 1..b1].fill(if on { 0xff } else { 0 });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{any_set, set_bits};
+
+    /// The byte-at-a-time range operations agree with bit-by-bit ones on
+    /// every range of a 5-byte map, over many fillings.
+    #[test]
+    fn bitmap_ranges_match_bit_by_bit() {
+        let bit = |m: &[u8], i: usize| m[i / 8] >> (i % 8) & 1 == 1;
+        let mut seed = 0x2545_f491_u32;
+        for _ in 0..64 {
+            let mut map = [0u8; 5];
+            for b in map.iter_mut() {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                // Sparse fillings, so that ranges often come out clear.
+                *b = (seed & (seed >> 8) & (seed >> 16)) as u8;
+            }
+            for first in 0..40 {
+                for last in first..40 {
+                    let want = (first..=last).any(|i| bit(&map, i));
+                    assert_eq!(any_set(&map, first, last), want, "{first}..={last}");
+                    for on in [true, false] {
+                        let mut got = map;
+                        set_bits(&mut got, first, last, on);
+                        for i in 0..40 {
+                            let inside = (first..=last).contains(&i);
+                            let expect = if inside { on } else { bit(&map, i) };
+                            assert_eq!(bit(&got, i), expect, "{first}..={last} bit {i}");
+                        }
+                    }
+                }
+            }
+        }
     }
 }

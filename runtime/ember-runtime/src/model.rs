@@ -37,6 +37,10 @@ pub struct TensorInfo<'a> {
     pub name: &'a str,
     /// The tensor whose bytes this one views (a free reshape), if any.
     pub alias_of: Option<u32>,
+    /// Steps `(from, to)` during which an arena tensor that owns its bytes
+    /// holds them (see [`crate::format`]); `None` for every other tensor
+    /// and for one that nothing uses.
+    pub live: Option<(u32, u32)>,
 }
 
 impl TensorInfo<'_> {
@@ -318,7 +322,7 @@ impl<'a> Model<'a> {
         if rank > MAX_RANK {
             return Err(bad("rank above 6"));
         }
-        if rec[3] != 0 || rec[56..64].iter().any(|&b| b != 0) {
+        if rec[3] != 0 {
             return Err(bad("reserved bytes are not zero"));
         }
         let mut dims = [0usize; MAX_RANK];
@@ -390,6 +394,20 @@ impl<'a> Model<'a> {
         } else {
             return Err(bad("alias target out of range"));
         };
+        let from = u32_at(rec, 56).ok_or(bad("record out of range"))?;
+        let to = u32_at(rec, 60).ok_or(bad("record out of range"))?;
+        let live = if storage != Storage::Arena || alias_of.is_some() {
+            if from != 0 || to != 0 {
+                return Err(bad("lifetime on a tensor that does not own arena bytes"));
+            }
+            None
+        } else if from == NOT_LIVE && to == NOT_LIVE {
+            None
+        } else if from > to || to as usize > self.n_ops + 1 {
+            return Err(bad("recorded lifetime out of range"));
+        } else {
+            Some((from, to))
+        };
         Ok(TensorInfo {
             index: t,
             dtype,
@@ -401,6 +419,7 @@ impl<'a> Model<'a> {
             quant,
             name,
             alias_of,
+            live,
         })
     }
 
