@@ -3,7 +3,6 @@
 mod embed;
 mod inspect;
 mod listen;
-mod npy;
 mod see;
 mod wordpiece;
 
@@ -13,6 +12,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
+use ember_cli::npy;
 use ember_compiler::select::Target;
 use ember_compiler::{AlignedBlob, Options};
 use ember_runtime::{Interpreter, Model, Rounding};
