@@ -2,6 +2,7 @@
 
 mod embed;
 mod inspect;
+mod keys;
 mod listen;
 mod see;
 mod wordpiece;
@@ -121,6 +122,32 @@ enum Cmd {
     },
     /// Print every ONNX operator the compiler accepts (same as --list-ops).
     ListOps,
+    /// Make an Ed25519 key pair for signing blobs: KEY (secret, mode 600)
+    /// and KEY.pub (what the firmware is built with, EMBER_MODEL_PUBKEY).
+    Keygen {
+        /// The secret key file to create.
+        key: PathBuf,
+    },
+    /// Append an Ed25519 signature to a compiled blob (replacing any).
+    Sign {
+        /// The blob (.ember).
+        model: PathBuf,
+        /// The secret key file (from `ember keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// Where to write the signed blob (default: over MODEL).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Check a signed blob's signature, then the blob, as a firmware built
+    /// with the public key would.
+    Verify {
+        /// The signed blob.
+        model: PathBuf,
+        /// The public key file (KEY.pub from `ember keygen`).
+        #[arg(long)]
+        pubkey: PathBuf,
+    },
     /// Show a compiled model layer by layer.
     Inspect {
         /// The model (.ember or .onnx).
@@ -372,6 +399,25 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 println!("{}", embed::text(&embs)?);
             }
+            Ok(())
+        }
+        Cmd::Keygen { key } => {
+            let public = keys::keygen(&key)?;
+            println!(
+                "wrote {} (secret: keep it off the device) and {}",
+                key.display(),
+                public.display()
+            );
+            Ok(())
+        }
+        Cmd::Sign { model, key, output } => {
+            let out = keys::sign(&model, &key, output.as_deref())?;
+            println!("signed {}", out.display());
+            Ok(())
+        }
+        Cmd::Verify { model, pubkey } => {
+            keys::verify(&model, &pubkey)?;
+            println!("{}: signature and blob valid", model.display());
             Ok(())
         }
         Cmd::Inspect { model, json } => {

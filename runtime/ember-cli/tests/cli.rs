@@ -585,3 +585,52 @@ fn wav_bytes(pcm: &[i16], rate: u32) -> Vec<u8> {
     }
     v
 }
+
+/// `ember keygen`, `sign` and `verify`: a signed blob verifies with the
+/// public key and still runs; a changed byte, another key, an unsigned blob
+/// and a malformed key file are one-line errors; keygen never overwrites.
+#[test]
+fn keygen_sign_verify() {
+    let key = tmp("ota.key");
+    let public = tmp("ota.key.pub");
+    let o = ember(&["keygen", s(&key)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_clean_failure(&ember(&["keygen", s(&key)]), "not overwriting a key");
+    let blob = compile("kws", "kws_int8_qdq.onnx");
+    let signed = tmp("kws-signed.ember");
+    let o = ember(&["sign", s(&blob), "--key", s(&key), "-o", s(&signed)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = ember(&["verify", s(&signed), "--pubkey", s(&public)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("signature and blob valid"));
+    // The signature rides after the blob: every other command still runs it.
+    let o = ember(&["inspect", s(&signed)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let mut bytes = std::fs::read(&signed).unwrap();
+    bytes[1000] ^= 1;
+    let tampered = tmp("kws-tampered.ember");
+    std::fs::write(&tampered, &bytes).unwrap();
+    assert_clean_failure(
+        &ember(&["verify", s(&tampered), "--pubkey", s(&public)]),
+        "signature does not match",
+    );
+    assert_clean_failure(
+        &ember(&["verify", s(&blob), "--pubkey", s(&public)]),
+        "the blob is not signed",
+    );
+    let other = tmp("other.key");
+    assert!(ember(&["keygen", s(&other)]).status.success());
+    assert_clean_failure(
+        &ember(&["verify", s(&signed), "--pubkey", s(&tmp("other.key.pub"))]),
+        "signed with another key",
+    );
+    assert_clean_failure(
+        &ember(&["verify", s(&signed), "--pubkey", s(&blob)]),
+        "not a public key",
+    );
+    assert_clean_failure(
+        &ember(&["sign", s(&public), "--key", s(&key)]),
+        "not a valid blob",
+    );
+}

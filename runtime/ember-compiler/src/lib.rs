@@ -18,6 +18,7 @@ pub mod ir;
 mod lower;
 pub mod plan;
 pub mod select;
+pub mod sign;
 pub mod tensor;
 mod write;
 

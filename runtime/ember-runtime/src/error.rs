@@ -25,6 +25,9 @@ pub enum Error {
         /// Checksum computed over the blob.
         computed: u32,
     },
+    /// A signed blob was required and this one is unsigned, signed with
+    /// another key, or not what was signed (see [`crate::signature`]).
+    BadSignature(&'static str),
     /// The blob does not start on a 16-byte boundary (constant data must be
     /// aligned to be read in place).
     MisalignedBlob,
@@ -110,6 +113,7 @@ impl fmt::Display for Error {
                 f,
                 "model blob corrupted: checksum {computed:#010x} does not match stored {stored:#010x}"
             ),
+            Error::BadSignature(r) => write!(f, "model blob refused: {r}"),
             Error::MisalignedBlob => write!(f, "model blob is not 16-byte aligned"),
             Error::BadHeader(r) => write!(f, "bad blob header: {r}"),
             Error::BadSection(r) => write!(f, "bad blob section: {r}"),

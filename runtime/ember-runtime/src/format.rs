@@ -71,11 +71,29 @@
 //!
 //! An operand index of [`NO_TENSOR`] marks an absent optional input (e.g. a
 //! convolution without bias).
+//!
+//! Bytes past the declared total length are ignored by [`Model::load`]
+//! (flash pages are padded); a signed blob keeps its signature there:
+//!
+//! ```text
+//! total + 0   8  SIGNATURE_MAGIC "EMBRSIG1"
+//! total + 8   8  key id: the first 8 bytes of the signer's public key
+//! total + 16 64  Ed25519 signature of bytes [0, total + 16)
+//! ```
+//!
+//! [`Model::load`]: crate::Model::load
 
 /// Both lifetime fields of an arena tensor that nothing uses.
 pub const NOT_LIVE: u32 = u32::MAX;
 /// Most graph inputs, and most graph outputs, a blob may have.
 pub const MAX_GRAPH_IO: usize = 256;
+
+/// First bytes of the signature trailer that may follow a blob (see
+/// [`crate::signature`]).
+pub const SIGNATURE_MAGIC: [u8; 8] = *b"EMBRSIG1";
+/// Bytes of the signature trailer: magic, key id (the first 8 bytes of the
+/// signer's public key), Ed25519 signature.
+pub const SIGNATURE_TRAILER_BYTES: usize = 8 + 8 + 64;
 
 /// Blob magic bytes.
 pub const MAGIC: [u8; 4] = *b"EMBR";

@@ -32,6 +32,8 @@ mod model;
 mod op_codes;
 pub mod ops;
 mod reader;
+#[cfg(feature = "signed")]
+pub mod signature;
 
 pub use error::{Error, Result};
 pub use format::{DType, Rounding};
