@@ -1,6 +1,8 @@
 //! PNG decoding for host tools (feature `png`): any PNG to tightly packed
 //! RGB888, the format the preprocessing functions take.
 
+use std::fmt::Display;
+use std::io::{BufRead, Seek};
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -14,8 +16,20 @@ pub const MAX_DECODED_BYTES: usize = 256 << 20;
 /// converted; alpha is dropped). Returns pixels, width and height.
 pub fn decode_rgb888(path: &Path) -> Result<(Vec<u8>, usize, usize)> {
     let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    decode(std::io::BufReader::new(f), &path.display())
+}
+
+/// Decodes a PNG held in memory, as [`decode_rgb888`] decodes a file (same
+/// conversions and the same [`MAX_DECODED_BYTES`] limit); errors name the
+/// image "PNG data".
+pub fn decode_rgb888_bytes(png: &[u8]) -> Result<(Vec<u8>, usize, usize)> {
+    decode(std::io::Cursor::new(png), &"PNG data")
+}
+
+/// The decoder behind both entry points; `name` prefixes the errors.
+fn decode<R: BufRead + Seek>(src: R, name: &dyn Display) -> Result<(Vec<u8>, usize, usize)> {
     let mut dec = ::png::Decoder::new_with_limits(
-        std::io::BufReader::new(f),
+        src,
         ::png::Limits {
             bytes: MAX_DECODED_BYTES,
         },
@@ -23,22 +37,21 @@ pub fn decode_rgb888(path: &Path) -> Result<(Vec<u8>, usize, usize)> {
     dec.set_transformations(::png::Transformations::EXPAND | ::png::Transformations::STRIP_16);
     let mut reader = dec
         .read_info()
-        .map_err(|e| anyhow::anyhow!("{}: not a readable PNG: {e}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("{name}: not a readable PNG: {e}"))?;
     let (w, h) = (reader.info().width, reader.info().height);
     let size = reader
         .output_buffer_size()
         .filter(|&n| n <= MAX_DECODED_BYTES)
         .with_context(|| {
             format!(
-                "{}: a {w}×{h} image decodes to more than the {} MiB Ember decodes",
-                path.display(),
+                "{name}: a {w}×{h} image decodes to more than the {} MiB Ember decodes",
                 MAX_DECODED_BYTES >> 20
             )
         })?;
     let mut buf = vec![0; size];
     let info = reader
         .next_frame(&mut buf)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let (w, h) = (info.width as usize, info.height as usize);
     let px = &buf[..info.buffer_size()];
     let rgb: Vec<u8> = match info.color_type {
@@ -49,14 +62,10 @@ pub fn decode_rgb888(path: &Path) -> Result<(Vec<u8>, usize, usize)> {
             .collect(),
         ::png::ColorType::Grayscale => px.iter().flat_map(|&g| [g, g, g]).collect(),
         ::png::ColorType::GrayscaleAlpha => px.chunks_exact(2).flat_map(|p| [p[0]; 3]).collect(),
-        ::png::ColorType::Indexed => bail!("{}: palette image not expanded", path.display()),
+        ::png::ColorType::Indexed => bail!("{name}: palette image not expanded"),
     };
     if rgb.len() != w * h * 3 {
-        bail!(
-            "{}: decoded {} bytes for {w}×{h}",
-            path.display(),
-            rgb.len()
-        );
+        bail!("{name}: decoded {} bytes for {w}×{h}", rgb.len());
     }
     Ok((rgb, w, h))
 }
