@@ -10,7 +10,9 @@ use libfuzzer_sys::fuzz_target;
 static mut ARENA: Aligned<[u8; 1 << 20]> = Aligned([0; 1 << 20]);
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let mut buf = vec![0u128; rest.len().div_ceil(16)];
     let bytes: &mut [u8] = bytemuck_bytes(&mut buf);
     let bytes = &mut bytes[..rest.len()];
