@@ -14,7 +14,7 @@ use ndarray::IxDyn;
 use tract_onnx::pb::NodeProto;
 
 use super::attrs::{attr_f, attr_i, step, unsupported};
-use super::fold::{f64_array, fold_binary, like_dtype};
+use super::fold::{broadcast_shape, f64_array, fold_binary, like_dtype};
 use super::fusion::{ActBounds, QTail};
 use super::layout::{identity, permuted};
 use super::quantize::dq_params;
@@ -196,6 +196,12 @@ impl Lowerer<'_> {
         let out = Self::out_name(node);
         // Constant folding.
         if let (Val::Const(x), Val::Const(y)) = (&a, &b) {
+            if broadcast_shape(x.shape(), y.shape()).is_none() {
+                return Err(malformed(format!(
+                    "node '{}': shapes do not broadcast",
+                    node.name
+                )));
+            }
             let r = fold_binary(&node.op_type, x, y)
                 .ok_or_else(|| unsupported(node, "folding this constant expression"))?;
             self.set(node, 0, Val::Const(r));

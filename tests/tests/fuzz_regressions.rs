@@ -1,0 +1,95 @@
+//! Inputs the fuzz targets (`fuzz/`, `cargo xtask fuzz`) found, reduced to
+//! what triggers them: each must now be a clean error, not a panic.
+
+use ember_compiler::{compile, CompileError, Options};
+use prost::Message;
+use tract_onnx::pb;
+
+fn f32_tensor(name: &str, dims: &[i64]) -> pb::TensorProto {
+    let n: i64 = dims.iter().product();
+    pb::TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: 1,
+        raw_data: (0..n).flat_map(|i| (i as f32).to_le_bytes()).collect(),
+        ..Default::default()
+    }
+}
+
+/// A float graph input `x` [1, 4].
+fn input_x() -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::{dimension::Value, Dimension};
+    pb::ValueInfoProto {
+        name: "x".into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: 1,
+                shape: Some(pb::TensorShapeProto {
+                    dim: [1, 4]
+                        .iter()
+                        .map(|&d| Dimension {
+                            value: Some(Value::DimValue(d)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// compile_onnx: a binary operator on two constants whose shapes do not
+/// broadcast panicked in constant folding (ndarray's `+` on incompatible
+/// shapes, `lower/fold.rs`); found as a mutated keyword model whose Add
+/// met a constant of another shape.
+#[test]
+fn folding_constants_that_do_not_broadcast_is_an_error() {
+    for op in ["Add", "Sub", "Mul", "Div"] {
+        let onnx = pb::ModelProto {
+            ir_version: 8,
+            opset_import: vec![pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: 13,
+            }],
+            graph: Some(pb::GraphProto {
+                name: "g".into(),
+                node: vec![
+                    pb::NodeProto {
+                        name: "r".into(),
+                        op_type: "Relu".into(),
+                        input: vec!["x".into()],
+                        output: vec!["r".into()],
+                        ..Default::default()
+                    },
+                    pb::NodeProto {
+                        name: "n".into(),
+                        op_type: op.into(),
+                        input: vec!["a".into(), "b".into()],
+                        output: vec!["y".into()],
+                        ..Default::default()
+                    },
+                ],
+                input: vec![input_x()],
+                initializer: vec![f32_tensor("a", &[2, 3]), f32_tensor("b", &[4])],
+                output: ["r", "y"]
+                    .iter()
+                    .map(|o| pb::ValueInfoProto {
+                        name: o.to_string(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        match compile(&onnx, &Options::default()) {
+            Err(CompileError::Malformed(m)) => {
+                assert_eq!(m, "node 'n': shapes do not broadcast", "{op}")
+            }
+            other => panic!("{op}: expected a malformed-model error, got {other:?}"),
+        }
+    }
+}
