@@ -7,6 +7,7 @@ mod bench;
 mod boards;
 mod firmware;
 mod flash;
+mod fuzz;
 mod linux_bench;
 mod microflow;
 mod profile;
@@ -100,6 +101,16 @@ enum Cmd {
         #[arg(long, default_value_t = 25)]
         top: usize,
     },
+    /// Run the libFuzzer targets in `fuzz/` (all, or one) for a bounded
+    /// time each, with corpora seeded from the shared data; fails on any
+    /// finding. Installs the nightly toolchain and cargo-fuzz if missing.
+    Fuzz {
+        /// One target (load_blob, compile_onnx, npy, wav, png, invoke_random).
+        target: Option<String>,
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Build firmware for a board with a model (and input) embedded.
     Build(FwArgs),
     /// Build and run firmware; exits 0 only if the outputs equal the expected ones.
@@ -181,6 +192,7 @@ fn main() {
         Cmd::Wake { wav, board } => apps::wake_cmd(wav.as_deref(), &board).map(|_| ()),
         Cmd::KernelCheck { board } => apps::kernel_check_cmd(&board).map(|_| ()),
         Cmd::Profile { board, model, top } => profile::profile_cmd(&board, &model, top),
+        Cmd::Fuzz { target, seconds } => fuzz::fuzz(target.as_deref(), seconds),
         Cmd::Build(a) => build_cmd(&a).map(|_| ()),
         Cmd::Run(a) => run_cmd(&a),
         Cmd::Flash { fw, dry_run } => flash_cmd(&fw, dry_run),

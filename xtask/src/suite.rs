@@ -80,6 +80,9 @@ pub(crate) fn test() -> Result<()> {
             )
             .env("EMBER_EXPECT_DOTPROD", dotprod))?;
     }
+    // Last: every fuzz target for a bounded time (installs the nightly
+    // toolchain and cargo-fuzz when missing).
+    crate::fuzz::fuzz(None, crate::fuzz::SUITE_SECONDS)?;
     eprintln!("\nall tests passed in {:.0} s", t0.elapsed().as_secs_f64());
     Ok(())
 }
