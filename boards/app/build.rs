@@ -87,6 +87,23 @@ fn main() {
         ));
     }
     let labels = env_or("EMBER_LABELS", "");
+    // A firmware built with a public key loads only blobs it signed.
+    let pubkey = env_or("EMBER_MODEL_PUBKEY", "");
+    let pubkey: Option<Vec<u8>> = (!pubkey.trim().is_empty()).then(|| {
+        let hex = pubkey.trim();
+        (0..hex.len() / 2)
+            .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2).unwrap_or("zz"), 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .ok()
+            .filter(|k| k.len() == 32 && hex.len() == 64)
+            .unwrap_or_else(|| {
+                fail(format!(
+                    "EMBER_MODEL_PUBKEY={hex}: expected an Ed25519 public key, 64 hexadecimal digits (`ember keygen` writes one to KEY.pub)"
+                ))
+            })
+    });
+    // The signature check firmware tampers with a RAM copy of the blob.
+    let sweep = env_or("EMBER_SIGN_SWEEP", "0") == "1";
     let pixel_scale: f32 = env_or("EMBER_PIXEL_SCALE", "1.0").parse().unwrap_or(1.0);
 
     if model.len() < 96 || &model[..4] != b"EMBR" {
@@ -159,6 +176,30 @@ fn main() {
     let _ = writeln!(
         src,
         "impl ember_runtime::KernelSet for ModelKernels {{ const KERNELS: ember_runtime::Kernels = ember_runtime::Kernels::from_bits({kernels:#x}); }}"
+    );
+    let _ = writeln!(
+        src,
+        "/// The public key the embedded blob must be signed with (`None`: unsigned blobs load)."
+    );
+    match &pubkey {
+        Some(k) => {
+            let _ = writeln!(
+                src,
+                "pub const MODEL_PUBKEY: Option<[u8; 32]> = Some({k:?});"
+            );
+        }
+        None => {
+            let _ = writeln!(src, "pub const MODEL_PUBKEY: Option<[u8; 32]> = None;");
+        }
+    }
+    let _ = writeln!(
+        src,
+        "/// Bytes of RAM the signature check firmware copies the blob into (0: no tampering sweep)."
+    );
+    let _ = writeln!(
+        src,
+        "pub const SIGN_SWEEP_BYTES: usize = {};",
+        if sweep { model.len() } else { 0 }
     );
     let _ = writeln!(src, "/// Arena bytes (from the model header).");
     let _ = writeln!(src, "pub const ARENA_BYTES: usize = {arena};");

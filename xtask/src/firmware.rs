@@ -372,7 +372,8 @@ pub fn npy_as_tensor(p: &Path, info: &TensorInfo<'_>, quantize: bool) -> Result<
     Ok(bytes)
 }
 
-/// Sensor data embedded for the voice and vision apps.
+/// What is embedded besides the model: sensor data for the voice and
+/// vision apps, the signing key the firmware trusts.
 #[derive(Default)]
 pub struct Sensors {
     /// Audio clip (`ember-kws`).
@@ -383,6 +384,10 @@ pub struct Sensors {
     pub labels: Vec<String>,
     /// Pixel normalisation.
     pub pixel_scale: Option<f32>,
+    /// The Ed25519 public key (hex) the firmware checks the blob with.
+    pub model_pubkey: Option<String>,
+    /// Give `ember-sign-check` a RAM copy of the blob to tamper with.
+    pub sign_sweep: bool,
 }
 
 /// Builds the inference app (`ember-app`) for `board` with `p` embedded;
@@ -444,6 +449,14 @@ pub fn build_bin(board: &Board, p: &Prepared, bin: &str, sensors: &Sensors) -> R
             sensors.frame.as_ref().map(|f| f.2).unwrap_or(0).to_string(),
         )
         .env("EMBER_LABELS", sensors.labels.join(","))
+        .env(
+            "EMBER_MODEL_PUBKEY",
+            sensors.model_pubkey.clone().unwrap_or_default(),
+        )
+        .env(
+            "EMBER_SIGN_SWEEP",
+            if sensors.sign_sweep { "1" } else { "0" },
+        )
         .env(
             "EMBER_PIXEL_SCALE",
             format!("{:?}", sensors.pixel_scale.unwrap_or(1.0)),

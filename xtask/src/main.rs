@@ -13,6 +13,7 @@ mod microflow;
 mod profile;
 mod qemu;
 mod setup;
+mod sign_check;
 mod size;
 mod suite;
 
@@ -87,6 +88,21 @@ enum Cmd {
         /// Simulated board to run on.
         #[arg(long, default_value = boards::DEFAULT)]
         board: String,
+    },
+    /// A blob signed with a test key on a simulated board whose firmware
+    /// trusts that key: the verification cost in instructions and, with
+    /// --sweep, tampered copies refused on the device.
+    SignCheck {
+        /// Simulated board to run on.
+        #[arg(long, default_value = boards::DEFAULT)]
+        board: String,
+        /// Zoo model, .onnx or .ember.
+        #[arg(long, default_value = "kws")]
+        model: String,
+        /// Also change single bytes of a RAM copy of the blob (header,
+        /// spread positions, trailer) and check each is refused.
+        #[arg(long)]
+        sweep: bool,
     },
     /// Executed instructions per function (QEMU's execution log) for a
     /// model on a simulated board.
@@ -191,6 +207,11 @@ fn main() {
         } => apps::see_cmd(&image, &model, &board).map(|(label, _)| println!("{label}")),
         Cmd::Wake { wav, board } => apps::wake_cmd(wav.as_deref(), &board).map(|_| ()),
         Cmd::KernelCheck { board } => apps::kernel_check_cmd(&board).map(|_| ()),
+        Cmd::SignCheck {
+            board,
+            model,
+            sweep,
+        } => sign_check::sign_check_cmd(&board, &model, sweep).map(|_| ()),
         Cmd::Profile { board, model, top } => profile::profile_cmd(&board, &model, top),
         Cmd::Fuzz { target, seconds } => fuzz::fuzz(target.as_deref(), seconds),
         Cmd::Build(a) => build_cmd(&a).map(|_| ()),

@@ -29,6 +29,17 @@ pub mod model {
     include!(concat!(env!("OUT_DIR"), "/model.rs"));
 }
 
+/// Loads the embedded model on the kernels it runs on; a firmware built
+/// with `EMBER_MODEL_PUBKEY` first checks the blob's signature and refuses
+/// an unsigned or tampered one ([`ember_runtime::Error::BadSignature`]).
+pub fn load_model() -> Result<ember_runtime::Model<'static>, ember_runtime::Error> {
+    let blob: &'static [u8] = &model::EMBER_MODEL.0;
+    match model::MODEL_PUBKEY {
+        Some(key) => ember_runtime::Model::load_signed_with::<model::ModelKernels>(blob, &key),
+        None => ember_runtime::Model::load_with::<model::ModelKernels>(blob),
+    }
+}
+
 /// The tensor arena, sized from the model header at build time.
 pub static ARENA: StaticArena<{ model::ARENA_BYTES }> = StaticArena::new();
 

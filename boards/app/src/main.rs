@@ -8,7 +8,7 @@
 #![no_std]
 #![no_main]
 
-use ember_runtime::{Interpreter, Model};
+use ember_runtime::Interpreter;
 
 use ember_app::{board, model, run_app, ARENA};
 
@@ -32,7 +32,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
     // Load time: validating the blob, then binding it to the arena (which
     // checks the arena plan there).
     let t0 = b.now();
-    let model = Model::load_with::<model::ModelKernels>(&model::EMBER_MODEL.0)?;
+    let model = ember_app::load_model()?;
     let mut it = Interpreter::<model::ModelKernels>::with_kernels(&model, arena)?;
     let load = b.now() - t0;
     defmt::println!(

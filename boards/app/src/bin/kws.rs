@@ -9,7 +9,7 @@
 
 use ember_audio::{KwsMfcc, KWS_COEFFS, KWS_FRAMES, KWS_LABELS, KWS_SAMPLES};
 use ember_board::io::Microphone;
-use ember_runtime::{DType, Interpreter, Model};
+use ember_runtime::{DType, Interpreter};
 
 use ember_app::{board, model, run_app, WavMicrophone, ARENA};
 
@@ -38,7 +38,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
         );
         return Ok(5);
     }
-    let model = Model::load_with::<model::ModelKernels>(&model::EMBER_MODEL.0)?;
+    let model = ember_app::load_model()?;
     let input = model.input_info(0)?;
     if input.dims() != [1, KWS_FRAMES, KWS_COEFFS, 1] || input.dtype != DType::I8 {
         defmt::error!("ember-error the model does not take int8 KWS MFCCs [1, 49, 10, 1]");

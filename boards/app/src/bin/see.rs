@@ -9,7 +9,7 @@
 
 use ember_board::io::{Camera, FrameFormat, PixelFormat, StillCamera};
 use ember_board::StaticArena;
-use ember_runtime::{DType, Interpreter, Model};
+use ember_runtime::{DType, Interpreter};
 use ember_vision::{resize_bilinear_rgb888, ImageRef, Normalize, QuantLut};
 
 /// The captured frame (the camera's DMA target on a real board).
@@ -41,7 +41,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
         defmt::error!("ember-error no camera frame embedded (EMBER_FRAME)");
         return Ok(5);
     };
-    let model = Model::load_with::<model::ModelKernels>(&model::EMBER_MODEL.0)?;
+    let model = ember_app::load_model()?;
     let input = model.input_info(0)?;
     let d = input.dims();
     if d.len() != 4 || d[0] != 1 || d[3] != 3 || input.dtype != DType::I8 {

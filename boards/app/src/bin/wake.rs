@@ -11,7 +11,7 @@ use ember_audio::sww::{
     Detector, FeatureWindow, SwwLogMel, SWW_MELS, SWW_SAMPLE_RATE, SWW_WINDOW_FRAMES,
 };
 use ember_board::io::Microphone;
-use ember_runtime::{DType, Interpreter, Model};
+use ember_runtime::{DType, Interpreter};
 
 use ember_app::{board, model, run_app, WavMicrophone, ARENA};
 
@@ -40,7 +40,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
         );
         return Ok(5);
     }
-    let model = Model::load_with::<model::ModelKernels>(&model::EMBER_MODEL.0)?;
+    let model = ember_app::load_model()?;
     let input = model.input_info(0)?;
     if input.dims() != [1, SWW_WINDOW_FRAMES, 1, SWW_MELS] || input.dtype != DType::I8 {
         defmt::error!("ember-error the model does not take int8 log-mel windows [1, 30, 1, 40]");
