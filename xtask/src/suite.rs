@@ -1,6 +1,6 @@
 //! `cargo xtask test`: every test: formatting, host tests, the bare-metal
-//! builds, all models and apps on the simulated boards, the real boards'
-//! firmware, and the CLI on aarch64 Linux.
+//! builds, all models and apps on the simulated boards, signed blobs on the
+//! device, the real boards' firmware, and the CLI on aarch64 Linux.
 
 use std::time::Duration;
 
@@ -44,6 +44,8 @@ pub(crate) fn test() -> Result<()> {
         run(&mut c)?;
     }
     firmware_tests()?;
+    step("signed blobs on the device: the kws blob signed, tampered copies refused (Cortex-M55)");
+    crate::sign_check::sign_check_cmd("mps3-an547", "kws", true)?;
     step("the ember CLI's tests on aarch64 Linux under qemu-aarch64");
     let runner = "qemu-aarch64 -L /usr/aarch64-linux-gnu";
     run(cargo()
