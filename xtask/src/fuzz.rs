@@ -232,7 +232,10 @@ fn seed(target: &str) -> Result<usize> {
             }
             // The ONNX backend's one-operator models, when the test suite
             // has installed them.
-            let node = root().join("target/python/onnx-1.19.1/onnx/backend/test/data/node");
+            let node = root()
+                .join("target/python")
+                .join(crate::setup::ONNX_PACKAGE.replace("==", "-"))
+                .join("onnx/backend/test/data/node");
             if let Ok(dirs) = std::fs::read_dir(&node) {
                 let mut dirs: Vec<PathBuf> =
                     dirs.filter_map(|d| d.ok().map(|d| d.path())).collect();
