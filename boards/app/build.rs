@@ -104,6 +104,8 @@ fn main() {
     });
     // The signature check firmware tampers with a RAM copy of the blob.
     let sweep = env_or("EMBER_SIGN_SWEEP", "0") == "1";
+    // The A/B update firmware keeps two slots (record + blob) in RAM.
+    let ota = env_or("EMBER_OTA", "0") == "1";
     let pixel_scale: f32 = env_or("EMBER_PIXEL_SCALE", "1.0").parse().unwrap_or(1.0);
 
     if model.len() < 96 || &model[..4] != b"EMBR" {
@@ -200,6 +202,19 @@ fn main() {
         src,
         "pub const SIGN_SWEEP_BYTES: usize = {};",
         if sweep { model.len() } else { 0 }
+    );
+    let _ = writeln!(
+        src,
+        "/// Bytes of one A/B slot of the update firmware: 64-byte record area + blob (0: no slots)."
+    );
+    let _ = writeln!(
+        src,
+        "pub const OTA_SLOT_BYTES: usize = {};",
+        if ota {
+            (64 + model.len()).next_multiple_of(16)
+        } else {
+            0
+        }
     );
     let _ = writeln!(src, "/// Arena bytes (from the model header).");
     let _ = writeln!(src, "pub const ARENA_BYTES: usize = {arena};");

@@ -388,6 +388,8 @@ pub struct Sensors {
     pub model_pubkey: Option<String>,
     /// Give `ember-sign-check` a RAM copy of the blob to tamper with.
     pub sign_sweep: bool,
+    /// Give `ember-ota` its two slots.
+    pub ota: bool,
 }
 
 /// Builds the inference app (`ember-app`) for `board` with `p` embedded;
@@ -457,6 +459,7 @@ pub fn build_bin(board: &Board, p: &Prepared, bin: &str, sensors: &Sensors) -> R
             "EMBER_SIGN_SWEEP",
             if sensors.sign_sweep { "1" } else { "0" },
         )
+        .env("EMBER_OTA", if sensors.ota { "1" } else { "0" })
         .env(
             "EMBER_PIXEL_SCALE",
             format!("{:?}", sensors.pixel_scale.unwrap_or(1.0)),

@@ -10,6 +10,7 @@ mod flash;
 mod fuzz;
 mod linux_bench;
 mod microflow;
+mod ota;
 mod profile;
 mod qemu;
 mod setup;
@@ -103,6 +104,20 @@ enum Cmd {
         /// spread positions, trailer) and check each is refused.
         #[arg(long)]
         sweep: bool,
+    },
+    /// A/B model updates with the power cut at many points: every boot
+    /// must run a valid model (the old one before the commit, the new one
+    /// after).
+    OtaSweep {
+        /// Simulated board to run on.
+        #[arg(long, default_value = boards::DEFAULT)]
+        board: String,
+        /// Zoo model, .onnx or .ember.
+        #[arg(long, default_value = "kws")]
+        model: String,
+        /// Cut points per starting image (two images are swept).
+        #[arg(long, default_value_t = 110)]
+        points: usize,
     },
     /// Executed instructions per function (QEMU's execution log) for a
     /// model on a simulated board.
@@ -207,6 +222,11 @@ fn main() {
         } => apps::see_cmd(&image, &model, &board).map(|(label, _)| println!("{label}")),
         Cmd::Wake { wav, board } => apps::wake_cmd(wav.as_deref(), &board).map(|_| ()),
         Cmd::KernelCheck { board } => apps::kernel_check_cmd(&board).map(|_| ()),
+        Cmd::OtaSweep {
+            board,
+            model,
+            points,
+        } => ota::ota_sweep_cmd(&board, &model, points).map(|_| ()),
         Cmd::SignCheck {
             board,
             model,

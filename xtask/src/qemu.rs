@@ -59,6 +59,22 @@ pub fn run_traced(
     timeout: Duration,
     trace: Option<&Path>,
 ) -> Result<Report> {
+    run_with(board, elf, timeout, trace, None)
+}
+
+/// [`run`] with the emulator working in `dir`, where the firmware's
+/// semihosting file requests land (`ember-ota`'s flash image).
+pub fn run_in(board: &Board, elf: &Path, timeout: Duration, dir: &Path) -> Result<Report> {
+    run_with(board, elf, timeout, None, Some(dir))
+}
+
+fn run_with(
+    board: &Board,
+    elf: &Path,
+    timeout: Duration,
+    trace: Option<&Path>,
+    dir: Option<&Path>,
+) -> Result<Report> {
     let Runner::Qemu {
         binary,
         machine,
@@ -76,6 +92,9 @@ pub fn run_traced(
         .args(["-icount", "shift=0"]);
     if let Some(t) = trace {
         cmd.args(["-d", "in_asm,exec,nochain", "-D"]).arg(t);
+    }
+    if let Some(d) = dir {
+        cmd.current_dir(d);
     }
     cmd.arg("-kernel")
         .arg(elf)

@@ -18,6 +18,8 @@ pub use stm32h735g_dk as board;
 #[cfg(feature = "virt-a53")]
 pub use virt_a53 as board;
 
+pub mod ota;
+
 use ember_audio::wav::Wav;
 use ember_board::io::Microphone;
 use ember_board::StaticArena;
