@@ -716,3 +716,55 @@ fn ten_thousand_op_chain_loads_and_runs() {
         .collect();
     assert_eq!(y, x.map(|v| v.max(0.0)));
 }
+
+/// The compiler's memory budget (`Options::max_memory`, the CLI's
+/// `--max-memory`): constants it would fold, and the constants of the
+/// result, beyond it are refused before they are allocated; the same model
+/// compiles under a budget that holds it.
+#[test]
+fn compiler_memory_budget_is_enforced() {
+    use ember_tests::onnx::{self, integers, node, value, FLOAT, INT64};
+    use tract_onnx::pb;
+    // A [1000, 1000] ConstantOfShape broadcast into the output: 8 MB folded
+    // (counted at 8 bytes an element).
+    let bytes = onnx::model(
+        pb::GraphProto {
+            name: "g".into(),
+            node: vec![
+                node("ConstantOfShape", &["shape"], "c", vec![]),
+                node("Add", &["x", "c"], "y", vec![]),
+            ],
+            initializer: vec![integers("shape", INT64, &[2], vec![1000, 1000])],
+            input: vec![value("x", FLOAT, &[1, 1000])],
+            output: vec![value("y", FLOAT, &[1000, 1000])],
+            ..Default::default()
+        },
+        13,
+    );
+    let with = |budget: usize| Options {
+        max_memory: Some(budget),
+        ..Default::default()
+    };
+    assert!(ember_compiler::compile(&bytes, &with(64 << 20)).is_ok());
+    let e = ember_compiler::compile(&bytes, &with(4 << 20)).unwrap_err();
+    assert!(e.to_string().contains("goes over the memory budget"), "{e}");
+    // A 4 MB weight: compiled under 16M, refused under 2M.
+    let weight = onnx::model(
+        pb::GraphProto {
+            name: "g".into(),
+            node: vec![node("Add", &["x", "w"], "y", vec![])],
+            initializer: vec![ember_tests::onnx::floats(
+                "w",
+                &[1000, 1000],
+                vec![0.5; 1_000_000],
+            )],
+            input: vec![value("x", FLOAT, &[1, 1000])],
+            output: vec![value("y", FLOAT, &[1000, 1000])],
+            ..Default::default()
+        },
+        13,
+    );
+    assert!(ember_compiler::compile(&weight, &with(16 << 20)).is_ok());
+    let e = ember_compiler::compile(&weight, &with(2 << 20)).unwrap_err();
+    assert!(e.to_string().contains("the model's constants needs"), "{e}");
+}

@@ -51,10 +51,14 @@ fn read_wav(wav_path: &Path, what: &str, want: Option<usize>) -> Result<Vec<i16>
             if whole || Wav::parse(&prefix).is_ok() {
                 prefix
             } else {
+                ember_cli::limits::check_file(wav_path)?;
                 std::fs::read(wav_path).with_context(cannot)?
             }
         }
-        None => std::fs::read(wav_path).with_context(cannot)?,
+        None => {
+            ember_cli::limits::check_file(wav_path)?;
+            std::fs::read(wav_path).with_context(cannot)?
+        }
     };
     let wav = Wav::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", wav_path.display()))?;
     if wav.channels > 1 {

@@ -31,6 +31,10 @@ struct Cli {
     /// the data types and attributes supported.
     #[arg(long)]
     list_ops: bool,
+    /// The most memory a command may use for its inputs and buffers, e.g.
+    /// 512M or 4G (checked before each allocation).
+    #[arg(long, global = true, default_value = "2G")]
+    max_memory: String,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -192,31 +196,27 @@ fn parse_shape(s: &str) -> Result<(String, Vec<usize>)> {
     Ok((name.to_string(), dims))
 }
 
-/// The largest arena the CLI allocates for a model (a blob may declare
-/// any size up to 4 GiB; no model Ember runs needs more than a few MB).
-const MAX_ARENA: usize = 2 << 30;
-
 /// The model's arena, refused with a one-line error when the blob asks for
-/// more than [`MAX_ARENA`] or the memory is not there.
+/// more than the memory budget (a blob may declare up to 4 GiB) or the
+/// memory is not there.
 pub(crate) fn arena_for(m: &Model<'_>) -> Result<AlignedBlob> {
     let n = m.arena_bytes();
-    if n > MAX_ARENA {
-        bail!(
-            "the model asks for a {n}-byte arena ({:.1} GiB); the CLI allocates at most {} GiB",
-            n as f64 / (1u64 << 30) as f64,
-            MAX_ARENA >> 30
-        );
-    }
+    ember_cli::limits::check("the model's arena", n as u64)?;
     ember_compiler::try_aligned_arena(n)
         .with_context(|| format!("cannot allocate the model's {n}-byte arena"))
 }
 
 /// Loads a blob from a `.ember` file, or compiles an `.onnx` file in memory.
 pub(crate) fn load_blob(path: &Path) -> Result<AlignedBlob> {
+    ember_cli::limits::check_file(path)?;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if path.extension().and_then(|e| e.to_str()) == Some("onnx") {
         eprintln!("compiling {} ...", path.display());
-        let c = ember_compiler::compile(&bytes, &Options::default())
+        let opts = Options {
+            max_memory: Some(ember_cli::limits::max_memory()),
+            ..Default::default()
+        };
+        let c = ember_compiler::compile(&bytes, &opts)
             .with_context(|| format!("{}", path.display()))?;
         return Ok(AlignedBlob::new(&c.blob));
     }
@@ -234,6 +234,7 @@ fn list_ops() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    ember_cli::limits::set_max_memory(ember_cli::limits::parse_size(&cli.max_memory)?);
     let Some(cmd) = cli.cmd else {
         // Without a subcommand, clap has checked that --list-ops is there.
         list_ops();
@@ -257,6 +258,7 @@ fn run(cli: Cli) -> Result<()> {
                 target,
                 rounding: rounding.as_deref().map(parse_rounding).transpose()?,
                 no_packed_weights,
+                max_memory: Some(ember_cli::limits::max_memory()),
                 ..Default::default()
             };
             for s in &shapes {

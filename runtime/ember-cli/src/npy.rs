@@ -22,6 +22,7 @@ fn read<T: ndarray_npy::ReadableElement>(p: &Path) -> Result<ArrayD<T>> {
 /// own error.
 fn check_size(p: &Path) -> Result<()> {
     use std::io::Read;
+    crate::limits::check_file(p)?;
     let f = &File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
     let mut head = [0u8; 4096];
     let mut r = f;

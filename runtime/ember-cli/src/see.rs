@@ -109,7 +109,9 @@ pub fn see(model: &Model<'_>, png_path: &Path, opts: &SeeOptions) -> Result<Seen
         (None, Some(z)) => z.labels.iter().map(|s| s.to_string()).collect(),
         (None, None) => Vec::new(),
     };
-    let (rgb, w, h) = ember_vision::png::decode_rgb888(png_path)?;
+    ember_cli::limits::check_file(png_path)?;
+    let (rgb, w, h) =
+        ember_vision::png::decode_rgb888_within(png_path, ember_cli::limits::max_memory())?;
     let mut arena = crate::arena_for(model)?;
     let mut it = Interpreter::new(model, arena.bytes_mut())?;
     let resized = resize_to_model(&rgb, w, h, dims)?;

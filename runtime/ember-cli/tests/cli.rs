@@ -315,7 +315,7 @@ fn bad_inputs_fail_with_one_line() {
         .unwrap();
     assert_clean_failure(
         &ember(&["run", s(&bad), "--input", s(&zeros)]),
-        "the CLI allocates at most 2 GiB",
+        "the model's arena needs 4.0 GiB, over the memory budget of 2.0 GiB",
     );
     // Not ONNX.
     let junk = tmp("junk.onnx");
@@ -633,4 +633,70 @@ fn keygen_sign_verify() {
         &ember(&["sign", s(&public), "--key", s(&key)]),
         "not a valid blob",
     );
+}
+
+/// `--max-memory` bounds what every command reads and allocates, checked
+/// before the allocation: the arena, the model file, an ONNX file being
+/// compiled, the constants it folds, an image's decoded pixels, a WAV.
+#[test]
+fn max_memory_is_enforced_before_allocating() {
+    let blob = compile("kws", "kws_int8_qdq.onnx");
+    let zeros = tmp("kws_zeros_budget.npy");
+    ArrayD::<i8>::zeros(ndarray::IxDyn(&[1, 49, 10, 1]))
+        .write_npy(std::fs::File::create(&zeros).unwrap())
+        .unwrap();
+    // The kws blob is 50 KB and its arena 16 KB: fine under 1M, refused
+    // under 8K (the file is checked first; the arena's own check is the
+    // 4 GiB-arena case of `bad_inputs_fail_with_one_line`).
+    let o = ember(&["run", s(&blob), "--input", s(&zeros), "--max-memory", "1M"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_clean_failure(
+        &ember(&["run", s(&blob), "--input", s(&zeros), "--max-memory", "8K"]),
+        "needs 49.5 KiB, over the memory budget of 8.0 KiB",
+    );
+    assert_clean_failure(
+        &ember(&["inspect", s(&blob), "--max-memory", "4K"]),
+        "over the memory budget of 4.0 KiB",
+    );
+    let onnx = mlperf("kws", "kws_int8_qdq.onnx");
+    assert_clean_failure(
+        &ember(&[
+            "compile",
+            s(&onnx),
+            "-o",
+            s(&tmp("b.ember")),
+            "--max-memory",
+            "16K",
+        ]),
+        "reading the ONNX file needs",
+    );
+    // A 57-byte PNG whose header says 1024×1024 (1 MiB of pixels), for the
+    // image classifier (a 93 KB blob): refused under 512K before decoding.
+    let ic = compile("ic", "ic_int8_qdq.onnx");
+    let chunk = |kind: &[u8], data: &[u8]| -> Vec<u8> {
+        let mut c = (data.len() as u32).to_be_bytes().to_vec();
+        c.extend_from_slice(kind);
+        c.extend_from_slice(data);
+        let crc = ember_runtime::format::crc32(&c[4..]);
+        c.extend_from_slice(&crc.to_be_bytes());
+        c
+    };
+    let mut ihdr = 1024u32.to_be_bytes().repeat(2);
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &ihdr));
+    png.extend(chunk(b"IDAT", &[]));
+    png.extend(chunk(b"IEND", &[]));
+    let big = tmp("claims_1024.png");
+    std::fs::write(&big, &png).unwrap();
+    assert_clean_failure(
+        &ember(&["see", s(&ic), s(&big), "--max-memory", "512K"]),
+        "a 1024×1024 image decodes to more than the 512 KiB",
+    );
+    for bad in ["0", "lots", "12X"] {
+        assert_clean_failure(
+            &ember(&["inspect", s(&blob), "--max-memory", bad]),
+            "--max-memory",
+        );
+    }
 }

@@ -44,6 +44,34 @@ pub struct Options {
     /// kernels read (Cortex-M DSP, Cortex-A NEON): a smaller blob (those
     /// filters take a third of the flash), slower convolutions.
     pub no_packed_weights: bool,
+    /// The most memory the compiler may use for the model's data: the ONNX
+    /// file, constants it folds (checked before each is allocated) and the
+    /// constants of the result. `None`: [`DEFAULT_MAX_MEMORY`].
+    pub max_memory: Option<usize>,
+}
+
+/// The compiler's memory budget when [`Options::max_memory`] is not set.
+pub const DEFAULT_MAX_MEMORY: usize = 2 << 30;
+
+impl Options {
+    fn budget(&self) -> u64 {
+        self.max_memory.unwrap_or(DEFAULT_MAX_MEMORY) as u64
+    }
+}
+
+/// `Err` when `what` needs more than the budget of `opts`.
+fn check_budget(opts: &Options, what: &str, bytes: u64) -> Result<()> {
+    if bytes > opts.budget() {
+        return Err(CompileError::Unsupported {
+            op_type: "model".into(),
+            node: what.into(),
+            what: format!(
+                "{what} needs {bytes} bytes, over the memory budget of {} bytes (max_memory, --max-memory)",
+                opts.budget()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// A compiled model.
@@ -60,6 +88,12 @@ pub struct Compiled {
 /// Reads and compiles an ONNX file.
 pub fn compile_file(path: impl AsRef<std::path::Path>, opts: &Options) -> Result<Compiled> {
     let path = path.as_ref();
+    let io = |source| CompileError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    check_budget(opts, "reading the ONNX file", len)?;
     let bytes = std::fs::read(path).map_err(|source| CompileError::Io {
         path: path.display().to_string(),
         source,
@@ -76,6 +110,7 @@ const MAX_OPSET: i64 = 28;
 
 /// Compiles an ONNX model held in memory.
 pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
+    lower::shape::set_fold_budget(opts.budget());
     let proto = tract_onnx::onnx()
         .proto_model_for_read(&mut &onnx[..])
         .map_err(|e| CompileError::Malformed(format!("not a readable ONNX protobuf: {e}")))?;
@@ -124,6 +159,13 @@ pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
             ),
         });
     }
+    let constants: u64 = g
+        .tensors
+        .iter()
+        .filter_map(|t| t.data.as_ref())
+        .map(|d| d.len() as u64)
+        .sum();
+    check_budget(opts, "the model's constants", constants)?;
     // The blob stores dims, sizes and offsets in 32 bits: refuse what does
     // not fit instead of writing it truncated.
     for t in &g.tensors {

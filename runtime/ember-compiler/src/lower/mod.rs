@@ -52,7 +52,7 @@ mod quantize;
 mod rearrange;
 mod reduce;
 mod resize;
-mod shape;
+pub(crate) mod shape;
 mod softmax;
 mod transformer;
 

@@ -526,17 +526,41 @@ pub(super) fn transposed(x: Val, p: &[usize]) -> Result<Val> {
 /// can ask for terabytes.
 pub(super) const MAX_FOLDED_ELEMENTS: usize = 1 << 26;
 
+thread_local! {
+    /// Bytes the constants folded so far may still take (the compiler's
+    /// memory budget, set per compilation).
+    static FOLD_LEFT: core::cell::Cell<u64> = const { core::cell::Cell::new(u64::MAX) };
+}
+
+/// Starts a compilation's folding budget.
+pub(crate) fn set_fold_budget(bytes: u64) {
+    FOLD_LEFT.with(|c| c.set(bytes));
+}
+
 /// `Err` naming the node when folding a constant of `shape` would exceed
-/// [`MAX_FOLDED_ELEMENTS`] (checked before anything is allocated).
+/// [`MAX_FOLDED_ELEMENTS`], or what is left of the memory budget counting
+/// 8 bytes an element (checked before anything is allocated); otherwise
+/// takes it from the budget.
 pub(super) fn check_fold(node: &NodeProto, shape: &[usize]) -> Result<()> {
     let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    match n {
-        Some(n) if n <= MAX_FOLDED_ELEMENTS => Ok(()),
-        _ => Err(unsupported(
+    let Some(n) = n.filter(|&n| n <= MAX_FOLDED_ELEMENTS) else {
+        return Err(unsupported(
             node,
             format!(
                 "folding a constant of shape {shape:?} (the compiler folds at most {MAX_FOLDED_ELEMENTS} elements)"
             ),
-        )),
+        ));
+    };
+    let bytes = n as u64 * 8;
+    let left = FOLD_LEFT.with(|c| c.get());
+    if bytes > left {
+        return Err(unsupported(
+            node,
+            format!(
+                "folding a constant of shape {shape:?} ({bytes} bytes) goes over the memory budget ({left} bytes left; --max-memory)"
+            ),
+        ));
     }
+    FOLD_LEFT.with(|c| c.set(left - bytes));
+    Ok(())
 }
