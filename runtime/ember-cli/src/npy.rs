@@ -47,6 +47,12 @@ fn check_size(p: &Path) -> Result<()> {
         ),
         _ => return Ok(()),
     };
+    // The reader allocates the header's stated length before reading it: a
+    // 28-byte file claiming a 3.6 GB header aborted on allocation.
+    let file_len = f.metadata()?.len();
+    if (at + len) as u64 > file_len {
+        bail!("the header says it is {len} bytes long, but the file holds {file_len} bytes");
+    }
     let Some(dict) = head.get(at..at.saturating_add(len)) else {
         return Ok(());
     };
@@ -363,4 +369,24 @@ pub fn format_output(o: &TensorView<'_>) -> Result<String> {
         }
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `npy` fuzz target: a format-3 header claiming
+    /// 0xd9767b40 bytes in a 28-byte file made the reader allocate 3.6 GB.
+    #[test]
+    fn header_longer_than_the_file_is_refused_before_allocating() {
+        let bytes = b"\x93NUMPY\x03\x00\x40\x7b\x76\xd9\x9b\xff\xff\xff\x2b\x27\x3a\x20\x27\x00\x00\xa3\xf9\x51\xc0";
+        let p = std::env::temp_dir().join(format!("ember-npy-header-{}.npy", std::process::id()));
+        std::fs::write(&p, bytes).unwrap();
+        let e = check_size(&p).unwrap_err();
+        std::fs::remove_file(&p).ok();
+        assert_eq!(
+            e.to_string(),
+            "the header says it is 3648420672 bytes long, but the file holds 27 bytes"
+        );
+    }
 }
