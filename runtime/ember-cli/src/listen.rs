@@ -56,7 +56,12 @@ fn read_wav(wav_path: &Path, what: &str, want: Option<usize>) -> Result<Vec<i16>
             }
         }
         None => {
-            ember_cli::limits::check_file(wav_path)?;
+            // The whole recording is held twice: its bytes and its samples.
+            let len = std::fs::metadata(wav_path).with_context(cannot)?.len();
+            ember_cli::limits::check(
+                &format!("reading {} (its bytes and its samples)", wav_path.display()),
+                len.saturating_mul(2),
+            )?;
             std::fs::read(wav_path).with_context(cannot)?
         }
     };
