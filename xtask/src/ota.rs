@@ -11,12 +11,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ember_compiler::sign::{to_hex, SigningKey};
 
+use crate::sign_check::signed_firmware;
 use crate::{boards, firmware, qemu, root, step};
-
-/// The test key (public on purpose, as in `sign-check`).
-const TEST_SEED: [u8; 32] = *b"ember ota-sweep test key, 32 B!!";
 
 /// Result of one sweep.
 pub(crate) struct Sweep {
@@ -54,17 +51,11 @@ fn booted(r: &qemu::Report, want_code: i32, what: &str) -> Result<u32> {
 
 pub(crate) fn ota_sweep_cmd(board: &str, model: &str, points: usize) -> Result<Sweep> {
     let board = boards::ready_simulated(board, "ota-sweep")?;
-    let mut p = firmware::prepare(model, board, None, None, 0)?;
-    let key = SigningKey::from_seed(TEST_SEED);
-    p.blob = key
-        .sign(&p.blob)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", p.name))?;
     let sensors = firmware::Sensors {
-        model_pubkey: Some(to_hex(&key.public_key())),
         ota: true,
         ..Default::default()
     };
-    let elf = firmware::build_bin(board, &p, "ember-ota", &sensors)?;
+    let (p, elf) = signed_firmware(board, model, "ember-ota", sensors)?;
     let dir = root().join(format!("target/ota/{}", board.name));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;

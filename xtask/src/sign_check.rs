@@ -2,15 +2,18 @@
 //! board whose firmware trusts that key: what verification costs, and
 //! (with `--sweep`) that every tampered copy is refused on the device.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use ember_compiler::sign::{to_hex, SigningKey};
 
+use crate::boards::Board;
 use crate::{boards, firmware, qemu, step};
 
-/// The test key's seed: public on purpose (a real deployment keeps its
-/// seed off the build machine's repository; `ember keygen` makes one).
+/// The test key's seed (`sign-check`, `ota-sweep`): public on purpose (a
+/// real deployment keeps its seed off the build machine's repository;
+/// `ember keygen` makes one).
 const TEST_SEED: [u8; 32] = *b"ember sign-check test key, 32 B!";
 
 /// What the firmware measured.
@@ -25,8 +28,15 @@ pub(crate) struct SignCheck {
     pub sweep: Option<(u64, u64)>,
 }
 
-pub(crate) fn sign_check_cmd(board: &str, model: &str, sweep: bool) -> Result<SignCheck> {
-    let board = boards::ready_simulated(board, "sign-check")?;
+/// Builds firmware binary `bin` for `board` with `model` signed by the
+/// test key embedded, and the test key's public key as the one it trusts
+/// (`sensors` gives the rest); returns the prepared model and the ELF.
+pub(crate) fn signed_firmware(
+    board: &Board,
+    model: &str,
+    bin: &str,
+    sensors: firmware::Sensors,
+) -> Result<(firmware::Prepared, PathBuf)> {
     let mut p = firmware::prepare(model, board, None, None, 0)?;
     let key = SigningKey::from_seed(TEST_SEED);
     p.blob = key
@@ -34,10 +44,19 @@ pub(crate) fn sign_check_cmd(board: &str, model: &str, sweep: bool) -> Result<Si
         .map_err(|e| anyhow::anyhow!("{}: {e}", p.name))?;
     let sensors = firmware::Sensors {
         model_pubkey: Some(to_hex(&key.public_key())),
+        ..sensors
+    };
+    let elf = firmware::build_bin(board, &p, bin, &sensors)?;
+    Ok((p, elf))
+}
+
+pub(crate) fn sign_check_cmd(board: &str, model: &str, sweep: bool) -> Result<SignCheck> {
+    let board = boards::ready_simulated(board, "sign-check")?;
+    let sensors = firmware::Sensors {
         sign_sweep: sweep,
         ..Default::default()
     };
-    let elf = firmware::build_bin(board, &p, "ember-sign-check", &sensors)?;
+    let (p, elf) = signed_firmware(board, model, "ember-sign-check", sensors)?;
     step(&format!(
         "run on {}: signed {} blob{}",
         board.about,
