@@ -93,3 +93,55 @@ fn folding_constants_that_do_not_broadcast_is_an_error() {
         }
     }
 }
+
+/// compile_onnx: a Reshape whose target shape's element count overflows
+/// 64 bits panicked ("attempt to multiply with overflow" in
+/// `lower/shape.rs`; wrapped silently in release builds); found as a
+/// mutated keyword model whose Reshape shape constant had huge entries.
+#[test]
+fn reshape_to_an_overflowing_shape_is_an_error() {
+    let big = 1i64 << 33;
+    let shape = pb::TensorProto {
+        name: "s".into(),
+        dims: vec![3],
+        data_type: 7,
+        raw_data: [big, big, big]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect(),
+        ..Default::default()
+    };
+    let onnx = pb::ModelProto {
+        ir_version: 8,
+        opset_import: vec![pb::OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        graph: Some(pb::GraphProto {
+            name: "g".into(),
+            node: vec![pb::NodeProto {
+                name: "n".into(),
+                op_type: "Reshape".into(),
+                input: vec!["x".into(), "s".into()],
+                output: vec!["y".into()],
+                ..Default::default()
+            }],
+            input: vec![input_x()],
+            initializer: vec![shape],
+            output: vec![pb::ValueInfoProto {
+                name: "y".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    match compile(&onnx, &Options::default()) {
+        Err(CompileError::Malformed(m)) => assert_eq!(
+            m,
+            format!("node 'n': cannot reshape [1, 4] to [{big}, {big}, {big}]")
+        ),
+        other => panic!("expected a malformed-model error, got {other:?}"),
+    }
+}

@@ -125,7 +125,10 @@ impl Lowerer<'_> {
         let x = self.req_input(node, 0)?;
         let in_shape = x.shape().to_vec();
         let shape = self.new_shape(node, &in_shape)?;
-        if shape.iter().product::<usize>() != in_shape.iter().product::<usize>() {
+        // Checked: a target shape whose product overflows (found by the
+        // compile_onnx fuzz target) cannot match the input's count.
+        let numel = |s: &[usize]| s.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        if numel(&shape).is_none() || numel(&shape) != numel(&in_shape) {
             return Err(malformed(format!(
                 "node '{}': cannot reshape {in_shape:?} to {shape:?}",
                 node.name
