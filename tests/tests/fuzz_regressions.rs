@@ -94,24 +94,16 @@ fn folding_constants_that_do_not_broadcast_is_an_error() {
     }
 }
 
-/// compile_onnx: a Reshape whose target shape's element count overflows
-/// 64 bits panicked ("attempt to multiply with overflow" in
-/// `lower/shape.rs`; wrapped silently in release builds); found as a
-/// mutated keyword model whose Reshape shape constant had huge entries.
-#[test]
-fn reshape_to_an_overflowing_shape_is_an_error() {
-    let big = 1i64 << 33;
+/// A model reshaping `x` [1, 4] to the constant `target`.
+fn reshape_model(target: &[i64]) -> Vec<u8> {
     let shape = pb::TensorProto {
         name: "s".into(),
-        dims: vec![3],
+        dims: vec![target.len() as i64],
         data_type: 7,
-        raw_data: [big, big, big]
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect(),
+        raw_data: target.iter().flat_map(|v| v.to_le_bytes()).collect(),
         ..Default::default()
     };
-    let onnx = pb::ModelProto {
+    pb::ModelProto {
         ir_version: 8,
         opset_import: vec![pb::OperatorSetIdProto {
             domain: String::new(),
@@ -136,12 +128,30 @@ fn reshape_to_an_overflowing_shape_is_an_error() {
         }),
         ..Default::default()
     }
-    .encode_to_vec();
-    match compile(&onnx, &Options::default()) {
-        Err(CompileError::Malformed(m)) => assert_eq!(
-            m,
-            format!("node 'n': cannot reshape [1, 4] to [{big}, {big}, {big}]")
-        ),
+    .encode_to_vec()
+}
+
+fn malformed_message(onnx: &[u8]) -> String {
+    match compile(onnx, &Options::default()) {
+        Err(CompileError::Malformed(m)) => m,
         other => panic!("expected a malformed-model error, got {other:?}"),
     }
+}
+
+/// compile_onnx: a Reshape whose target shape's element count overflows
+/// 64 bits panicked ("attempt to multiply with overflow" in
+/// `lower/shape.rs`; wrapped silently in release builds), with or without
+/// a -1 to infer; found as mutated keyword models whose Reshape shape
+/// constant had huge entries.
+#[test]
+fn reshape_to_an_overflowing_shape_is_an_error() {
+    let big = 1i64 << 33;
+    assert_eq!(
+        malformed_message(&reshape_model(&[big, big, big])),
+        format!("node 'n': cannot reshape [1, 4] to [{big}, {big}, {big}]")
+    );
+    assert_eq!(
+        malformed_message(&reshape_model(&[big, -1, big])),
+        format!("node 'n': cannot infer -1 in [{big}, -1, {big}] for 4 elements")
+    );
 }

@@ -51,7 +51,12 @@ impl Lowerer<'_> {
                     }
                 }
                 if let Some(i) = infer {
-                    let known: usize = out.iter().product();
+                    // Checked: the other entries' product may overflow
+                    // (found by the compile_onnx fuzz target).
+                    let known = out
+                        .iter()
+                        .try_fold(1usize, |a, &d| a.checked_mul(d))
+                        .unwrap_or(0);
                     if known == 0 || !numel.is_multiple_of(known) {
                         return Err(malformed(format!(
                             "node '{}': cannot infer -1 in {s:?} for {numel} elements",
