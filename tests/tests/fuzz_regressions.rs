@@ -155,3 +155,28 @@ fn reshape_to_an_overflowing_shape_is_an_error() {
         format!("node 'n': cannot infer -1 in [{big}, -1, {big}] for 4 elements")
     );
 }
+
+/// compile_onnx: a graph input whose element count overflows 64 bits
+/// ([1, 49, 2^63 - 1, 1] on a keyword model) overflowed the element count
+/// of the Reshape after it; such an input is refused where it is read.
+#[test]
+fn graph_input_with_an_overflowing_element_count_is_refused() {
+    use ember_tests::onnx::{self, node, value, FLOAT};
+    let graph = pb::GraphProto {
+        name: "g".into(),
+        node: vec![node("Relu", &["x"], "y", vec![])],
+        input: vec![value("x", FLOAT, &[1, 49, i64::MAX, 1])],
+        output: vec![value("y", FLOAT, &[1, 49, i64::MAX, 1])],
+        ..Default::default()
+    };
+    match compile(&onnx::model(graph, 13), &Options::default()) {
+        Err(e @ CompileError::Unsupported { .. }) => assert_eq!(
+            e.to_string(),
+            format!(
+                "unsupported operator graph input (node 'x'): shape [1, 49, {}, 1] of f32 takes more than 2^64 bytes (Ember's tensors hold at most 4 GiB)",
+                i64::MAX
+            )
+        ),
+        other => panic!("expected the 4 GiB limit, got {other:?}"),
+    }
+}

@@ -507,7 +507,7 @@ fn value_info(
                 what: format!("dimension {i} is 0: empty tensors are not supported"),
             });
         }
-        return Ok((dtype, s.clone()));
+        return within_limit(v, dtype, s.clone());
     }
     let dims = tt.shape.as_ref().map(|s| s.dim.clone()).unwrap_or_default();
     let mut shape = vec![];
@@ -529,6 +529,32 @@ fn value_info(
                 });
             }
         }
+    }
+    within_limit(v, dtype, shape)
+}
+
+/// Refuses a graph input larger than a tensor can be (4 GiB, as the blob
+/// checks before writing), before any shape arithmetic downstream can
+/// overflow on it (an input [1, 49, 2^63 - 1, 1] made Reshape's element
+/// count overflow; found by the compile_onnx fuzz target).
+fn within_limit(
+    v: &tract_onnx::pb::ValueInfoProto,
+    dtype: DType,
+    shape: Vec<usize>,
+) -> Result<(DType, Vec<usize>)> {
+    let bytes = shape
+        .iter()
+        .try_fold(dtype.size() as u64, |a, &d| a.checked_mul(d as u64));
+    if bytes.is_none_or(|b| b > u32::MAX as u64) {
+        return Err(CompileError::Unsupported {
+            op_type: "graph input".into(),
+            node: v.name.clone(),
+            what: format!(
+                "shape {shape:?} of {} takes {} (Ember's tensors hold at most 4 GiB)",
+                dtype.name(),
+                bytes.map_or("more than 2^64 bytes".into(), |b| format!("{b} bytes"))
+            ),
+        });
     }
     Ok((dtype, shape))
 }
