@@ -180,3 +180,34 @@ fn graph_input_with_an_overflowing_element_count_is_refused() {
         other => panic!("expected the 4 GiB limit, got {other:?}"),
     }
 }
+
+/// compile_onnx: ConstantOfShape of a shape with a zero axis and other axes
+/// whose product overflows passed the folding budget (no elements) and
+/// panicked in ndarray ("Shape too large, product of non-zero axis lengths
+/// overflows isize"); found on a mutated keyword model.
+#[test]
+fn constant_of_shape_with_a_zero_axis_and_huge_others_is_refused() {
+    use ember_tests::onnx::{self, integers, node, value, FLOAT, INT64};
+    let big = 1i64 << 40;
+    let graph = pb::GraphProto {
+        name: "g".into(),
+        node: vec![
+            node("ConstantOfShape", &["s"], "c", vec![]),
+            node("Relu", &["x"], "y", vec![]),
+        ],
+        initializer: vec![integers("s", INT64, &[3], vec![0, big, big])],
+        input: vec![value("x", FLOAT, &[1, 4])],
+        output: vec![
+            value("y", FLOAT, &[1, 4]),
+            value("c", FLOAT, &[0, big, big]),
+        ],
+        ..Default::default()
+    };
+    let msg = compile(&onnx::model(graph, 13), &Options::default())
+        .expect_err("must not compile")
+        .to_string();
+    assert_eq!(
+        msg,
+        format!("unsupported operator ConstantOfShape (node 'ConstantOfShape_c'): folding a constant of shape [0, {big}, {big}] (the compiler folds at most 67108864 elements)")
+    );
+}

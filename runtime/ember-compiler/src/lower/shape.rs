@@ -551,7 +551,15 @@ pub(crate) fn set_fold_budget(bytes: u64) {
 /// takes it from the budget.
 pub(super) fn check_fold(node: &NodeProto, shape: &[usize]) -> Result<()> {
     let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    let Some(n) = n.filter(|&n| n <= MAX_FOLDED_ELEMENTS) else {
+    // The non-zero axes too: ndarray refuses (panics on) a shape whose
+    // non-zero axes overflow even when a zero axis makes it empty (found by
+    // the compile_onnx fuzz target on a ConstantOfShape).
+    let reach = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d.max(1)));
+    let Some(n) =
+        n.filter(|&n| n <= MAX_FOLDED_ELEMENTS && reach.is_some_and(|r| r <= MAX_FOLDED_ELEMENTS))
+    else {
         return Err(unsupported(
             node,
             format!(
