@@ -211,3 +211,15 @@ fn constant_of_shape_with_a_zero_axis_and_huge_others_is_refused() {
         format!("unsupported operator ConstantOfShape (node 'ConstantOfShape_c'): folding a constant of shape [0, {big}, {big}] (the compiler folds at most 67108864 elements)")
     );
 }
+
+/// A reduction over axis 0 of a scalar (an ONNX node-test model edited by
+/// the compile_onnx fuzz target) sliced past the end of the shape; now a
+/// one-line error naming the axes.
+#[test]
+fn reduce_over_a_scalars_axis_is_refused() {
+    let bytes = include_bytes!("../data/fuzz/reduce_scalar_axis.onnx");
+    let e = ember_compiler::compile(bytes, &ember_compiler::Options::default())
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("outside an input of rank 0"), "{e}");
+}
