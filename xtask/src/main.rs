@@ -141,6 +141,11 @@ enum Cmd {
         /// Seconds per target.
         #[arg(long, default_value_t = 60)]
         seconds: u64,
+        /// The run `cargo xtask test` makes: a fixed number of inputs per
+        /// target from the shared data's seeds (SUITE_RUNS), capped at
+        /// --seconds.
+        #[arg(long)]
+        suite: bool,
     },
     /// Build firmware for a board with a model (and input) embedded.
     Build(FwArgs),
@@ -233,7 +238,11 @@ fn main() {
             sweep,
         } => sign_check::sign_check_cmd(&board, &model, sweep).map(|_| ()),
         Cmd::Profile { board, model, top } => profile::profile_cmd(&board, &model, top),
-        Cmd::Fuzz { target, seconds } => fuzz::fuzz(target.as_deref(), seconds),
+        Cmd::Fuzz {
+            target,
+            seconds,
+            suite,
+        } => fuzz::fuzz(target.as_deref(), seconds, suite),
         Cmd::Build(a) => build_cmd(&a).map(|_| ()),
         Cmd::Run(a) => run_cmd(&a),
         Cmd::Flash { fw, dry_run } => flash_cmd(&fw, dry_run),
