@@ -5,39 +5,10 @@ use ember_compiler::{compile, CompileError, Options};
 use prost::Message;
 use tract_onnx::pb;
 
-fn f32_tensor(name: &str, dims: &[i64]) -> pb::TensorProto {
+/// A float initializer of `dims` holding 0, 1, 2, …
+fn counting(name: &str, dims: &[i64]) -> pb::TensorProto {
     let n: i64 = dims.iter().product();
-    pb::TensorProto {
-        name: name.into(),
-        dims: dims.to_vec(),
-        data_type: 1,
-        raw_data: (0..n).flat_map(|i| (i as f32).to_le_bytes()).collect(),
-        ..Default::default()
-    }
-}
-
-/// A float graph input `x` [1, 4].
-fn input_x() -> pb::ValueInfoProto {
-    use pb::tensor_shape_proto::{dimension::Value, Dimension};
-    pb::ValueInfoProto {
-        name: "x".into(),
-        r#type: Some(pb::TypeProto {
-            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                elem_type: 1,
-                shape: Some(pb::TensorShapeProto {
-                    dim: [1, 4]
-                        .iter()
-                        .map(|&d| Dimension {
-                            value: Some(Value::DimValue(d)),
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
+    ember_tests::onnx::floats(name, dims, (0..n).map(|i| i as f32).collect())
 }
 
 /// compile_onnx: a binary operator on two constants whose shapes do not
@@ -71,8 +42,12 @@ fn folding_constants_that_do_not_broadcast_is_an_error() {
                         ..Default::default()
                     },
                 ],
-                input: vec![input_x()],
-                initializer: vec![f32_tensor("a", &[2, 3]), f32_tensor("b", &[4])],
+                input: vec![ember_tests::onnx::value(
+                    "x",
+                    ember_tests::onnx::FLOAT,
+                    &[1, 4],
+                )],
+                initializer: vec![counting("a", &[2, 3]), counting("b", &[4])],
                 output: ["r", "y"]
                     .iter()
                     .map(|o| pb::ValueInfoProto {
@@ -118,7 +93,11 @@ fn reshape_model(target: &[i64]) -> Vec<u8> {
                 output: vec!["y".into()],
                 ..Default::default()
             }],
-            input: vec![input_x()],
+            input: vec![ember_tests::onnx::value(
+                "x",
+                ember_tests::onnx::FLOAT,
+                &[1, 4],
+            )],
             initializer: vec![shape],
             output: vec![pb::ValueInfoProto {
                 name: "y".into(),
@@ -212,13 +191,23 @@ fn constant_of_shape_with_a_zero_axis_and_huge_others_is_refused() {
     );
 }
 
-/// A reduction over axis 0 of a scalar (an ONNX node-test model edited by
-/// the compile_onnx fuzz target) sliced past the end of the shape; now a
+/// A reduction over axis 0 of a scalar (found as an ONNX node-test model
+/// edited by the compile_onnx fuzz target) sliced past the end of the shape; now a
 /// one-line error naming the axes.
 #[test]
 fn reduce_over_a_scalars_axis_is_refused() {
-    let bytes = include_bytes!("../data/fuzz/reduce_scalar_axis.onnx");
-    let e = ember_compiler::compile(bytes, &ember_compiler::Options::default())
+    use ember_tests::onnx::{ints, model, node, value, FLOAT};
+    let bytes = model(
+        pb::GraphProto {
+            name: "g".into(),
+            node: vec![node("ReduceMax", &["x"], "y", vec![ints("axes", &[0])])],
+            input: vec![value("x", FLOAT, &[])],
+            output: vec![value("y", FLOAT, &[])],
+            ..Default::default()
+        },
+        13,
+    );
+    let e = ember_compiler::compile(&bytes, &ember_compiler::Options::default())
         .err()
         .expect("refused");
     assert!(e.to_string().contains("outside an input of rank 0"), "{e}");
