@@ -192,8 +192,8 @@ fn constant_of_shape_with_a_zero_axis_and_huge_others_is_refused() {
 }
 
 /// A reduction over axis 0 of a scalar (found as an ONNX node-test model
-/// edited by the compile_onnx fuzz target) sliced past the end of the shape; now a
-/// one-line error naming the axes.
+/// edited by the compile_onnx fuzz target) sliced past the end of the
+/// shape; now a one-line error naming the axis and the rank.
 #[test]
 fn reduce_over_a_scalars_axis_is_refused() {
     use ember_tests::onnx::{ints, model, node, value, FLOAT};
@@ -207,8 +207,175 @@ fn reduce_over_a_scalars_axis_is_refused() {
         },
         13,
     );
-    let e = ember_compiler::compile(&bytes, &ember_compiler::Options::default())
-        .err()
-        .expect("refused");
-    assert!(e.to_string().contains("outside an input of rank 0"), "{e}");
+    assert_eq!(
+        malformed_message(&bytes),
+        "node 'ReduceMax_y': axis 0 out of range for rank 0"
+    );
+}
+
+/// A Concat of activations of different ranks (found as an ONNX node-test
+/// model edited by the compile_onnx fuzz target) indexed past the shorter
+/// shape; now an error naming both shapes.
+#[test]
+fn concat_of_mismatched_shapes_is_refused() {
+    use ember_tests::onnx::{int, model, node, value, FLOAT};
+    for (b, axis) in [(&[2][..], 0), (&[2, 3, 1][..], 0), (&[2, 4][..], 0)] {
+        let bytes = model(
+            pb::GraphProto {
+                name: "g".into(),
+                node: vec![node("Concat", &["a", "b"], "y", vec![int("axis", axis)])],
+                input: vec![value("a", FLOAT, &[2, 3]), value("b", FLOAT, b)],
+                output: vec![value("y", FLOAT, &[])],
+                ..Default::default()
+            },
+            13,
+        );
+        assert_eq!(
+            malformed_message(&bytes),
+            format!("node 'Concat_y': Concat inputs [2, 3] and {b:?} differ outside axis 0")
+        );
+    }
+    // Folded constants: an axis past their rank tripped an assertion in
+    // ndarray's concatenate.
+    let bytes = model(
+        pb::GraphProto {
+            name: "g".into(),
+            node: vec![
+                node("Concat", &["a", "b"], "c", vec![int("axis", 3)]),
+                node("Relu", &["x"], "y", vec![]),
+            ],
+            input: vec![value("x", FLOAT, &[2])],
+            initializer: vec![
+                ember_tests::onnx::floats("a", &[2], vec![1.0, 2.0]),
+                ember_tests::onnx::floats("b", &[2], vec![1.0, 2.0]),
+            ],
+            output: vec![value("y", FLOAT, &[]), value("c", FLOAT, &[])],
+            ..Default::default()
+        },
+        13,
+    );
+    assert_eq!(
+        malformed_message(&bytes),
+        "node 'Concat_c': axis 3 out of range for rank 1"
+    );
+}
+
+/// Operators with an axis, on a scalar (found as ONNX node-test models
+/// edited by the compile_onnx fuzz target): axis 0 was accepted for rank 0
+/// and Gather, Split and Softmax indexed the empty shape; an axis must now
+/// lie inside the input's rank.
+#[test]
+fn axis_of_a_scalar_is_refused() {
+    use ember_tests::onnx::{integers, model, node, value, FLOAT, INT64};
+    for op in ["Gather", "Split", "Softmax", "LogSoftmax", "Hardmax"] {
+        let inputs: &[&str] = if op == "Gather" { &["x", "i"] } else { &["x"] };
+        let bytes = model(
+            pb::GraphProto {
+                name: "g".into(),
+                node: vec![node(
+                    op,
+                    inputs,
+                    "y",
+                    vec![ember_tests::onnx::int("axis", 0)],
+                )],
+                input: vec![value("x", FLOAT, &[])],
+                initializer: vec![integers("i", INT64, &[1], vec![0])],
+                output: vec![value("y", FLOAT, &[])],
+                ..Default::default()
+            },
+            13,
+        );
+        assert_eq!(
+            malformed_message(&bytes),
+            format!("node '{op}_y': axis 0 out of range for rank 0"),
+            "{op}"
+        );
+    }
+}
+
+/// Window geometry from hostile attributes (found as an ONNX node-test
+/// AveragePool edited by the compile_onnx fuzz target: a 3-D pool with
+/// kernel [0, 2, 2] and ceil_mode underflowed `k - 1`); kernels must be
+/// non-empty, strides, dilations and pads at most 2^31 - 1, and the
+/// arithmetic on them cannot overflow.
+#[test]
+fn hostile_window_geometry_is_refused() {
+    use ember_tests::onnx::{int, ints, model, node, string, value, FLOAT};
+    let pool = |dims: &[i64], attrs: Vec<pb::AttributeProto>| {
+        model(
+            pb::GraphProto {
+                name: "g".into(),
+                node: vec![node("AveragePool", &["x"], "y", attrs)],
+                input: vec![value("x", FLOAT, dims)],
+                output: vec![value("y", FLOAT, &[])],
+                ..Default::default()
+            },
+            13,
+        )
+    };
+    let e = malformed_message(&pool(
+        &[1, 1, 4, 4, 4],
+        vec![
+            int("ceil_mode", 1),
+            ints("kernel_shape", &[0, 2, 2]),
+            ints("dilations", &[2, 2, 3]),
+        ],
+    ));
+    assert!(e.contains("empty kernel"), "{e}");
+    let e = malformed_message(&pool(&[1, 1, 4, 4], vec![ints("kernel_shape", &[-1, 2])]));
+    assert!(e.contains("negative kernel_shape"), "{e}");
+    let big = 1i64 << 40;
+    for (strides, dil) in [([1, big], [1, 1]), ([1, 1], [big, 1]), ([0, 1], [1, 1])] {
+        let e = malformed_message(&pool(
+            &[1, 1, 4, 4],
+            vec![
+                ints("kernel_shape", &[2, 2]),
+                ints("strides", &strides),
+                ints("dilations", &dil),
+            ],
+        ));
+        assert!(e.contains("must lie in 1..=2147483647"), "{e}");
+    }
+    // A huge kernel with a huge dilation under SAME padding: the effective
+    // window overflows 64 bits.
+    let e = malformed_message(&pool(
+        &[1, 1, 4, 4],
+        vec![
+            string("auto_pad", "SAME_UPPER"),
+            ints("kernel_shape", &[big, 2]),
+            ints("dilations", &[i32::MAX as i64, 1]),
+        ],
+    ));
+    assert_eq!(e, "node 'AveragePool_y': window geometry overflows");
+}
+
+/// A Split whose `num_outputs` claimed 2^40 parts allocated a size per part
+/// before comparing with the node's outputs (an allocation abort, found by
+/// the compile_onnx fuzz target); split sizes summing past 2^63 overflowed.
+#[test]
+fn split_with_hostile_sizes_is_refused() {
+    use ember_tests::onnx::{int, ints, model, node, value, FLOAT};
+    let split = |attr: pb::AttributeProto, opset: i64| {
+        let mut n = node("Split", &["x"], "a", vec![attr]);
+        n.output.push("b".into());
+        model(
+            pb::GraphProto {
+                name: "g".into(),
+                node: vec![n],
+                input: vec![value("x", FLOAT, &[4, 2])],
+                output: vec![value("a", FLOAT, &[]), value("b", FLOAT, &[])],
+                ..Default::default()
+            },
+            opset,
+        )
+    };
+    assert_eq!(
+        malformed_message(&split(int("num_outputs", 1 << 40), 18)),
+        "node 'Split_a': num_outputs 1099511627776 but 2 outputs"
+    );
+    let e = malformed_message(&split(ints("split", &[i64::MAX, i64::MAX]), 11));
+    assert!(
+        e.contains("do not divide axis 0 of extent 4 into 2 outputs"),
+        "{e}"
+    );
 }

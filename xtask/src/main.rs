@@ -280,6 +280,34 @@ pub fn shared() -> PathBuf {
 /// Announces a long step.
 pub fn step(what: &str) {
     eprintln!("\n==> {what}");
+    if let Ok(mut s) = STEPS.lock() {
+        s.push((what.to_string(), std::time::Instant::now()));
+    }
+}
+
+/// Every step announced so far, with when it began.
+static STEPS: std::sync::Mutex<Vec<(String, std::time::Instant)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Prints how long each step took (until the next began, the last until
+/// now), longest first: where a run's time went.
+pub fn print_step_times() {
+    let Ok(s) = STEPS.lock() else { return };
+    let now = std::time::Instant::now();
+    let mut t: Vec<(f64, &str)> = s
+        .iter()
+        .enumerate()
+        .map(|(i, (w, t0))| {
+            let end = s.get(i + 1).map_or(now, |n| n.1);
+            (end.duration_since(*t0).as_secs_f64(), w.as_str())
+        })
+        .collect();
+    t.sort_by(|a, b| b.0.total_cmp(&a.0));
+    eprintln!("\nwhere the time went:");
+    for (secs, what) in t {
+        let what: String = what.chars().take(100).collect();
+        eprintln!("    {secs:>7.0} s  {what}");
+    }
 }
 
 /// Runs `cmd` in the repository root; fails if it does.

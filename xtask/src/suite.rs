@@ -88,6 +88,7 @@ pub(crate) fn test() -> Result<()> {
     // Last: every fuzz target for a bounded time (installs the nightly
     // toolchain and cargo-fuzz when missing).
     crate::fuzz::fuzz(None, crate::fuzz::SUITE_SECONDS, true)?;
+    crate::print_step_times();
     eprintln!("\nall tests passed in {:.0} s", t0.elapsed().as_secs_f64());
     Ok(())
 }

@@ -36,7 +36,7 @@ pub(super) fn unsupported(node: &NodeProto, what: impl Into<String>) -> CompileE
 pub(super) fn axis_of(node: &NodeProto, a: i64, rank: usize) -> Result<usize> {
     let r = rank as i64;
     let v = if a < 0 { a + r } else { a };
-    if v < 0 || v >= r.max(1) {
+    if v < 0 || v >= r {
         return Err(malformed(format!(
             "node '{}': axis {a} out of range for rank {rank}",
             node.name

@@ -18,6 +18,10 @@ use super::{Act, Lowerer, Val};
 use crate::error::{malformed, Result};
 use crate::tensor::HostTensor;
 
+/// The largest stride, dilation or pad a window accepts (the runtime stores
+/// them as 32-bit words).
+const MAX_WINDOW_ATTR: i64 = i32::MAX as i64;
+
 impl Lowerer<'_> {
     /// `Conv`: 1-D convolutions (rank-3 input) as 2-D ones of height 1.
     pub(super) fn lower_conv_node(&mut self, node: &NodeProto) -> Result<()> {
@@ -44,24 +48,41 @@ impl Lowerer<'_> {
         if ceil && !pool {
             return Err(unsupported(node, "ceil_mode=1"));
         }
+        if strides
+            .iter()
+            .chain(&dil)
+            .any(|&v| v <= 0 || v > MAX_WINDOW_ATTR)
+        {
+            return Err(malformed(format!(
+                "node '{}': strides {strides:?} and dilations {dil:?} must lie in 1..={MAX_WINDOW_ATTR}",
+                node.name
+            )));
+        }
+        if k_hw.0 == 0 || k_hw.1 == 0 {
+            return Err(malformed(format!(
+                "node '{}': empty kernel {k_hw:?}",
+                node.name
+            )));
+        }
         let (sh, sw, dh, dw) = (
             strides[0] as usize,
             strides[1] as usize,
             dil[0] as usize,
             dil[1] as usize,
         );
-        if sh == 0 || sw == 0 || dh == 0 || dw == 0 {
-            return Err(malformed(format!(
-                "node '{}': zero stride or dilation",
-                node.name
-            )));
-        }
+        // Strides, dilations and pads are at most 2^31 and sizes at most
+        // 2^32 (the 4 GiB tensor limit), but their products can still
+        // overflow: every step below is checked.
+        let too_big = || malformed(format!("node '{}': window geometry overflows", node.name));
         let auto = attr_s(node, "auto_pad").unwrap_or_else(|| "NOTSET".into());
         let mut pads: [usize; 4] = match auto.as_str() {
             "NOTSET" => {
                 let p = attr_ints(node, "pads").unwrap_or(vec![0; 4]);
-                if p.len() != 4 || p.iter().any(|&v| v < 0) {
-                    return Err(unsupported(node, "pads must be 4 non-negative values"));
+                if p.len() != 4 || p.iter().any(|&v| !(0..=MAX_WINDOW_ATTR).contains(&v)) {
+                    return Err(unsupported(
+                        node,
+                        format!("pads must be 4 values in 0..={MAX_WINDOW_ATTR}"),
+                    ));
                 }
                 [p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]
             }
@@ -72,9 +93,12 @@ impl Lowerer<'_> {
                     .into_iter()
                     .enumerate()
                 {
-                    let o = inp.div_ceil(s);
-                    let eff = (k - 1) * dl + 1;
-                    let total = ((o - 1) * s + eff).saturating_sub(inp);
+                    let o = inp.div_ceil(s).max(1);
+                    let eff = (k - 1).checked_mul(dl).ok_or_else(too_big)? + 1;
+                    let total = ((o - 1).checked_mul(s))
+                        .and_then(|v| v.checked_add(eff))
+                        .ok_or_else(too_big)?
+                        .saturating_sub(inp);
                     let (a, b) = if auto == "SAME_UPPER" {
                         (total / 2, total - total / 2)
                     } else {
@@ -96,7 +120,7 @@ impl Lowerer<'_> {
                 .into_iter()
                 .enumerate()
             {
-                let eff = (k - 1) * dl + 1;
+                let eff = (k - 1).checked_mul(dl).ok_or_else(too_big)? + 1;
                 let padded = inp + pads[d] + pads[d + 2];
                 if padded < eff {
                     continue; // reported below
@@ -105,7 +129,8 @@ impl Lowerer<'_> {
                 if (o - 1) * s >= inp + pads[d] {
                     o -= 1;
                 }
-                pads[d + 2] += ((o - 1) * s + eff).saturating_sub(padded);
+                let end = ((o - 1) * s).checked_add(eff).ok_or_else(too_big)?;
+                pads[d + 2] += end.saturating_sub(padded);
             }
         }
         let oh = Window::out_dim(in_hw.0, k_hw.0, sh, dh, pads[0], pads[2]);

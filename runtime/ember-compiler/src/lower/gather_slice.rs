@@ -182,7 +182,14 @@ impl Lowerer<'_> {
             }
             (None, Some(a)) => a,
             (None, None) => {
-                let parts = attr_i(node, "num_outputs", outs as i64).max(1) as usize;
+                let parts = attr_i(node, "num_outputs", outs as i64);
+                if parts != outs as i64 || outs == 0 {
+                    return Err(malformed(format!(
+                        "node '{}': num_outputs {parts} but {outs} outputs",
+                        node.name
+                    )));
+                }
+                let parts = outs;
                 let each = n.div_ceil(parts);
                 (0..parts)
                     .map(|i| (n.saturating_sub(i * each)).min(each) as i64)
@@ -191,7 +198,7 @@ impl Lowerer<'_> {
         };
         if sizes.len() != outs
             || sizes.iter().any(|&s| s < 0)
-            || sizes.iter().sum::<i64>() != n as i64
+            || sizes.iter().map(|&s| i128::from(s)).sum::<i128>() != n as i128
         {
             return Err(malformed(format!(
                 "node '{}': split sizes {sizes:?} do not divide axis {axis} of extent {n} into {outs} outputs",

@@ -57,7 +57,12 @@ impl Lowerer<'_> {
             if k.len() != 2 {
                 return Err(unsupported(node, "only 2-D pooling"));
             }
-            let (kh, kw) = (k[0] as usize, k[1] as usize);
+            let (Ok(kh), Ok(kw)) = (usize::try_from(k[0]), usize::try_from(k[1])) else {
+                return Err(malformed(format!(
+                    "node '{}': negative kernel_shape {k:?}",
+                    node.name
+                )));
+            };
             let (geo, o) = Self::conv_geometry(node, (h, w), (kh, kw), true)?;
             (kh, kw, geo, o)
         };

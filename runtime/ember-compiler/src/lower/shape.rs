@@ -322,13 +322,15 @@ impl Lowerer<'_> {
                     _ => unreachable!(),
                 })
                 .collect();
-            let rank = arrs[0].ndim() as i64;
-            let mut axis = attr_i(node, "axis", 0);
-            if axis < 0 {
-                axis += rank;
+            let axis = axis_of(node, attr_i(node, "axis", 0), arrs[0].ndim())?;
+            if arrs.iter().any(|a| a.ndim() != arrs[0].ndim()) {
+                return Err(malformed(format!(
+                    "node '{}': Concat inputs of different ranks",
+                    node.name
+                )));
             }
             let views: Vec<_> = arrs.iter().map(|a| a.view()).collect();
-            let cat = ndarray::concatenate(Axis(axis as usize), &views)
+            let cat = ndarray::concatenate(Axis(axis), &views)
                 .map_err(|e| malformed(format!("node '{}': {e}", node.name)))?;
             let like = match &vals[0] {
                 Val::Const(c) => c.clone(),
@@ -369,8 +371,23 @@ impl Lowerer<'_> {
                 node.name
             )));
         }
+        let ax = axis as usize;
+        for a in &acts[1..] {
+            let agree = a.shape.len() == acts[0].shape.len()
+                && a.shape
+                    .iter()
+                    .zip(&acts[0].shape)
+                    .enumerate()
+                    .all(|(d, (x, y))| d == ax || x == y);
+            if !agree {
+                return Err(malformed(format!(
+                    "node '{}': Concat inputs {:?} and {:?} differ outside axis {ax}",
+                    node.name, acts[0].shape, a.shape
+                )));
+            }
+        }
         let mut shape = acts[0].shape.clone();
-        shape[axis as usize] = acts.iter().map(|a| a.shape[axis as usize]).sum();
+        shape[ax] = acts.iter().map(|a| a.shape[ax]).sum();
         let out = Self::out_name(node);
         let y = self.g.activation(&out, DType::F32, shape.clone(), None);
         self.g.push(
