@@ -379,3 +379,42 @@ fn split_with_hostile_sizes_is_refused() {
         "{e}"
     );
 }
+
+/// ConvInteger and MatMulInteger with a scalar B, or with a zero-point
+/// count that is neither 1 nor B's channels, indexed past the end (found by
+/// the compile_onnx fuzz target on an edited node test).
+#[test]
+fn integer_ops_with_malformed_b_are_refused() {
+    use ember_tests::onnx::{integers, model, node, value, INT8};
+    let graph = |op: &str, x: &[i64], w: &[i64], wz: &[i64]| {
+        let n: i64 = w.iter().product();
+        model(
+            pb::GraphProto {
+                name: "g".into(),
+                node: vec![node(op, &["x", "w", "", "wz"], "y", vec![])],
+                input: vec![value("x", INT8, x)],
+                initializer: vec![
+                    integers("w", INT8, w, vec![1; n as usize]),
+                    integers("wz", INT8, &[wz.len() as i64], wz.to_vec()),
+                ],
+                output: vec![value("y", ember_tests::onnx::INT32, &[])],
+                ..Default::default()
+            },
+            13,
+        )
+    };
+    let e = compile(
+        &graph("ConvInteger", &[1, 1, 4, 4], &[], &[0]),
+        &Options::default(),
+    )
+    .expect_err("refused")
+    .to_string();
+    assert!(e.contains("B of shape [] (4-D for ConvInteger"), "{e}");
+    let e = compile(
+        &graph("MatMulInteger", &[2, 3], &[3, 4], &[0, 0]),
+        &Options::default(),
+    )
+    .expect_err("refused")
+    .to_string();
+    assert!(e.contains("2 zero points for B of shape [3, 4]"), "{e}");
+}

@@ -443,6 +443,25 @@ impl Lowerer<'_> {
             _ => return Err(unsupported(node, "zero points must be constant")),
         };
         let mut wf = w.to_f32_array();
+        let channel_axis = if node.op_type == "ConvInteger" { 0 } else { 1 };
+        let channels = wf.shape().get(channel_axis).copied();
+        if wf.ndim() != if channel_axis == 0 { 4 } else { 2 } {
+            return Err(unsupported(
+                node,
+                format!(
+                    "B of shape {:?} (4-D for ConvInteger, 2-D for MatMulInteger)",
+                    wf.shape()
+                ),
+            ));
+        }
+        if wz.len() != 1 && Some(wz.len()) != channels {
+            return Err(malformed(format!(
+                "node '{}': {} zero points for B of shape {:?}",
+                node.name,
+                wz.len(),
+                wf.shape()
+            )));
+        }
         if node.op_type == "ConvInteger" {
             for (c, mut sl) in wf.axis_iter_mut(Axis(0)).enumerate() {
                 let z = wz[if wz.len() == 1 { 0 } else { c }] as f32;
@@ -451,9 +470,6 @@ impl Lowerer<'_> {
             let out = Self::out_name(node);
             self.emit_conv_f32(node, xf, wf, None, ActBounds::NONE, &out)
         } else {
-            if wf.ndim() != 2 {
-                return Err(unsupported(node, "B must be 2-D"));
-            }
             for (c, mut sl) in wf.axis_iter_mut(Axis(1)).enumerate() {
                 let z = wz[if wz.len() == 1 { 0 } else { c }] as f32;
                 sl.mapv_inplace(|v| v - z);
