@@ -47,6 +47,8 @@ pub struct Measurement {
     pub outputs_match: bool,
     /// Per-layer profile.
     pub layers: Vec<Layer>,
+    /// The compiled model the firmware embedded.
+    pub blob: Vec<u8>,
     /// MicroFlow on the same model, board and input: its instruction
     /// count, or why it did not run (`None`: not a model/board it runs).
     pub microflow: Option<std::result::Result<u64, String>>,
@@ -153,6 +155,7 @@ pub fn measure(board: &Board, model: &str, row: usize) -> Result<Measurement> {
         stack_bytes: r.stack_bytes.unwrap_or(0),
         outputs_match: outputs == p.expect,
         layers,
+        blob: p.blob.clone(),
     })
 }
 

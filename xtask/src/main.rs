@@ -13,6 +13,7 @@ mod microflow;
 mod ota;
 mod profile;
 mod qemu;
+mod report;
 mod setup;
 mod sign_check;
 mod size;
@@ -147,6 +148,14 @@ enum Cmd {
         #[arg(long)]
         suite: bool,
     },
+    /// The HTML report of kws (benched on the Cortex-M55 and Cortex-M4) and
+    /// of MiniLM, opened and checked in headless Chromium (installed if
+    /// missing), with screenshots.
+    ReportCheck {
+        /// Where the pages and screenshots go (default: target/report).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Build firmware for a board with a model (and input) embedded.
     Build(FwArgs),
     /// Build and run firmware; exits 0 only if the outputs equal the expected ones.
@@ -175,6 +184,11 @@ enum Cmd {
         /// Also write the Markdown report here.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also write the HTML report (`ember report`'s page with these
+        /// results) here; several models: one page each, named
+        /// `STEM-MODEL.html`.
+        #[arg(long)]
+        html: Option<PathBuf>,
         /// Peer to run beside Ember on `linux-aarch64`: `tract`.
         #[arg(long)]
         vs: Vec<String>,
@@ -243,6 +257,7 @@ fn main() {
             seconds,
             suite,
         } => fuzz::fuzz(target.as_deref(), seconds, suite),
+        Cmd::ReportCheck { out } => report::report_check(&out.unwrap_or_else(report::default_out)),
         Cmd::Build(a) => build_cmd(&a).map(|_| ()),
         Cmd::Run(a) => run_cmd(&a),
         Cmd::Flash { fw, dry_run } => flash_cmd(&fw, dry_run),
@@ -252,10 +267,19 @@ fn main() {
             model,
             json,
             out,
+            html,
             vs,
             cpu,
             wall,
-        } => bench_cmd(&board, &model, json, out.as_deref(), &vs, &cpu, wall),
+        } => bench_cmd(
+            &board,
+            &model,
+            json,
+            (out.as_deref(), html.as_deref()),
+            &vs,
+            &cpu,
+            wall,
+        ),
     };
     if let Err(e) = res {
         eprintln!("error: {e:#}");
@@ -485,13 +509,19 @@ fn bench_cmd(
     boards_: &[String],
     models: &[String],
     json: bool,
-    out: Option<&Path>,
+    (out, html): (Option<&Path>, Option<&Path>),
     vs: &[String],
     cpus: &[String],
     wall: bool,
 ) -> Result<()> {
     if let Some(p) = vs.iter().find(|p| p.as_str() != "tract") {
         bail!("--vs {p}: the peer measured here is tract");
+    }
+    if html.is_some() && boards_.iter().any(|b| b == linux_bench::BOARD) {
+        bail!(
+            "--html applies to the simulated boards, not {}",
+            linux_bench::BOARD
+        );
     }
     if boards_.iter().any(|b| b == linux_bench::BOARD) {
         if boards_.len() > 1 {
@@ -544,6 +574,11 @@ fn bench_cmd(
     }
     if let Some(o) = out {
         std::fs::write(o, &md).with_context(|| format!("cannot write {}", o.display()))?;
+    }
+    if let Some(h) = html {
+        for p in report::write_pages(&rows, h)? {
+            eprintln!("wrote {}", p.display());
+        }
     }
     if json {
         let v: Vec<_> = rows.iter().map(|r| r.json()).collect();

@@ -1,7 +1,8 @@
 //! `cargo xtask test`: every test: formatting, host tests, the bare-metal
 //! builds, all models and apps on the simulated boards, signed blobs and
-//! A/B updates across power cuts on the device, the real boards' firmware,
-//! and the CLI on aarch64 Linux.
+//! A/B updates across power cuts on the device, the HTML report in
+//! headless Chromium, the real boards' firmware, and the CLI on aarch64
+//! Linux.
 
 use std::time::Duration;
 
@@ -49,6 +50,7 @@ pub(crate) fn test() -> Result<()> {
     crate::sign_check::sign_check_cmd("mps3-an547", "kws", true)?;
     step("A/B model update on the device with the power cut at 218 points (Cortex-M55)");
     crate::ota::ota_sweep_cmd("mps3-an547", "kws", 110)?;
+    crate::report::report_check(&crate::report::default_out())?;
     step("the ember CLI's tests on aarch64 Linux under qemu-aarch64");
     let runner = "qemu-aarch64 -L /usr/aarch64-linux-gnu";
     run(cargo()

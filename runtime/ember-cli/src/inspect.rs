@@ -6,22 +6,24 @@ use ember_runtime::{Interpreter, Model};
 use serde_json::json;
 use std::fmt::Write;
 
-struct Layer {
-    index: u32,
-    op: &'static str,
-    name: String,
-    dtype: &'static str,
-    out_shape: Vec<usize>,
-    in_shape: Vec<usize>,
-    macs: u64,
-    weight_bytes: usize,
-    arena_offset: usize,
-    arena_bytes: usize,
-    kernel: &'static str,
-    scratch_bytes: usize,
+/// One op as `inspect` shows it.
+pub(crate) struct Layer {
+    pub(crate) index: u32,
+    pub(crate) op: &'static str,
+    pub(crate) name: String,
+    pub(crate) dtype: &'static str,
+    pub(crate) out_shape: Vec<usize>,
+    pub(crate) in_shape: Vec<usize>,
+    pub(crate) macs: u64,
+    pub(crate) weight_bytes: usize,
+    pub(crate) arena_offset: usize,
+    pub(crate) arena_bytes: usize,
+    pub(crate) kernel: &'static str,
+    pub(crate) scratch_bytes: usize,
 }
 
-fn layers(m: &Model<'_>) -> Result<Vec<Layer>> {
+/// Every op of `m`, in execution order.
+pub(crate) fn layers(m: &Model<'_>) -> Result<Vec<Layer>> {
     let mut v = vec![];
     for o in 0..m.num_ops() as u32 {
         let op = m.op(o)?;
@@ -65,7 +67,8 @@ fn runtime_state_bytes() -> usize {
     std::mem::size_of::<Model<'static>>() + std::mem::size_of::<Interpreter<'static, 'static>>()
 }
 
-fn weights_total(m: &Model<'_>) -> Result<usize> {
+/// Bytes of all constants (weights, biases, tables) in the blob.
+pub(crate) fn weights_total(m: &Model<'_>) -> Result<usize> {
     let mut s = 0;
     for t in 0..m.num_tensors() as u32 {
         let t = m.tensor(t)?;

@@ -1,7 +1,6 @@
 //! `ember`: compile ONNX models, run and inspect compiled models.
 
 mod embed;
-mod inspect;
 mod keys;
 mod listen;
 mod see;
@@ -13,7 +12,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use ember_cli::npy;
+use ember_cli::{inspect, npy};
 use ember_compiler::select::Target;
 use ember_compiler::{AlignedBlob, Options};
 use ember_runtime::{Interpreter, Model, Rounding};
@@ -151,6 +150,19 @@ enum Cmd {
         /// The public key file (KEY.pub from `ember keygen`).
         #[arg(long)]
         pubkey: PathBuf,
+    },
+    /// Write one self-contained HTML page about a model: summary, graph,
+    /// arena plan, per-layer bars and flash (with per-board instructions,
+    /// flash and RAM from `cargo xtask bench --json` results).
+    Report {
+        /// The model (.ember or .onnx).
+        model: PathBuf,
+        /// `cargo xtask bench --json` output for this model (repeatable).
+        #[arg(long)]
+        bench: Vec<PathBuf>,
+        /// The HTML file to write.
+        #[arg(short, long)]
+        output: PathBuf,
     },
     /// Show a compiled model layer by layer.
     Inspect {
@@ -420,6 +432,35 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Verify { model, pubkey } => {
             keys::verify(&model, &pubkey)?;
             println!("{}: signature and blob valid", model.display());
+            Ok(())
+        }
+        Cmd::Report {
+            model,
+            bench,
+            output,
+        } => {
+            let blob = load_blob(&model)?;
+            let m = Model::load(blob.bytes()).with_context(|| format!("{}", model.display()))?;
+            m.check_arena_plan(&mut vec![0; m.arena_plan_scratch_bytes()])
+                .with_context(|| format!("{}", model.display()))?;
+            let mut runs = vec![];
+            for b in &bench {
+                ember_cli::limits::check_file(b)?;
+                let text = std::fs::read_to_string(b)
+                    .with_context(|| format!("cannot read {}", b.display()))?;
+                runs.extend(
+                    ember_cli::report::parse_bench(&text)
+                        .with_context(|| format!("{}", b.display()))?,
+                );
+            }
+            let title = model
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let page = ember_cli::report::html(&m, &title, &runs)?;
+            std::fs::write(&output, page)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            println!("wrote {}", output.display());
             Ok(())
         }
         Cmd::Inspect { model, json } => {

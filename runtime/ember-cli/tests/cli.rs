@@ -706,3 +706,83 @@ fn max_memory_is_enforced_before_allocating() {
         );
     }
 }
+
+/// `ember report`: a self-contained page with one arena box per planned
+/// tensor and one bar row per layer; bench results are read and a bench of
+/// another model or broken JSON is a one-line error. (Chromium opens the
+/// pages in `cargo xtask report-check`.)
+#[test]
+fn report_writes_a_self_contained_page() {
+    let blob = compile("kws", "kws_int8_qdq.onnx");
+    let page = tmp("kws-report.html");
+    let o = ember(&["report", s(&blob), "-o", s(&page)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
+    for remote in ["http://", "https://", "<script", "<link"] {
+        assert!(
+            !html.contains(remote),
+            "the page must stand alone: {remote}"
+        );
+    }
+    let inspect = ember(&["inspect", s(&blob), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let layers = v["layers"].as_array().unwrap().len();
+    assert_eq!(html.matches("<tr class=\"layer\"").count(), layers);
+    assert_eq!(html.matches("<div class=\"bar macs\"").count(), layers);
+    assert!(html.matches("<rect class=\"tensor ").count() > layers);
+
+    // A bench result: per-layer instructions become a column.
+    let layer_rows: Vec<_> = (0..layers)
+        .map(|i| serde_json::json!({"index": i, "instructions": 1000 + i}))
+        .collect();
+    let bench = serde_json::json!({
+        "model": "kws", "board": "mps3-an547", "instructions": 123456,
+        "load_instructions": 1, "flash_bytes": 3, "code_bytes": 1, "model_bytes": 1,
+        "ram_bytes": 2, "stack_bytes": 1, "microflow": null, "layers": layer_rows,
+    });
+    let bench_path = tmp("kws-bench.json");
+    std::fs::write(&bench_path, bench.to_string()).unwrap();
+    let o = ember(&[
+        "report",
+        s(&blob),
+        "--bench",
+        s(&bench_path),
+        "-o",
+        s(&page),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("123,456"));
+    assert_eq!(html.matches("<div class=\"bar instr\"").count(), layers);
+    assert!(html.contains("data-instructions=\"1011\""));
+
+    let short = serde_json::json!({
+        "model": "vww", "board": "mps3-an547", "instructions": 1, "flash_bytes": 1,
+        "code_bytes": 1, "model_bytes": 1, "ram_bytes": 1,
+        "layers": [{"index": 0, "instructions": 5}],
+    });
+    std::fs::write(&bench_path, short.to_string()).unwrap();
+    let o = ember(&[
+        "report",
+        s(&blob),
+        "--bench",
+        s(&bench_path),
+        "-o",
+        s(&page),
+    ]);
+    assert_clean_failure(
+        &o,
+        "bench result for vww on mps3-an547 covers 1 layers, the model has 12",
+    );
+    std::fs::write(&bench_path, "{not json").unwrap();
+    let o = ember(&[
+        "report",
+        s(&blob),
+        "--bench",
+        s(&bench_path),
+        "-o",
+        s(&page),
+    ]);
+    assert_clean_failure(&o, "not JSON");
+}
