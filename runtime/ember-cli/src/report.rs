@@ -488,8 +488,9 @@ fn arena(h: &mut String, m: &Model<'_>, planned: &[Planned]) -> Result<()> {
     // Live bytes per step, for the peak.
     let mut live = vec![0usize; steps];
     for p in planned {
-        for s in p.from as usize..=(p.to as usize).min(steps - 1) {
-            live[s] += p.bytes;
+        let end = (p.to as usize).min(steps - 1);
+        for l in live.iter_mut().take(end + 1).skip(p.from as usize) {
+            *l += p.bytes;
         }
     }
     let (peak_step, peak) = live
