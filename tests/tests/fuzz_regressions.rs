@@ -418,3 +418,63 @@ fn integer_ops_with_malformed_b_are_refused() {
     .to_string();
     assert!(e.contains("2 zero points for B of shape [3, 4]"), "{e}");
 }
+
+/// LpPool multiplied its kernel sizes unchecked (an overflow panic found
+/// by the compile_onnx fuzz target); a kernel must be positive and its
+/// window countable.
+#[test]
+fn lp_pool_with_an_overflowing_window_is_refused() {
+    use ember_tests::onnx::{ints, model, node, value, FLOAT};
+    for k in [[1i64 << 40, 1 << 40], [0, 2]] {
+        let bytes = model(
+            pb::GraphProto {
+                name: "g".into(),
+                node: vec![node("LpPool", &["x"], "y", vec![ints("kernel_shape", &k)])],
+                input: vec![value("x", FLOAT, &[1, 1, 4, 4])],
+                output: vec![value("y", FLOAT, &[])],
+                ..Default::default()
+            },
+            13,
+        );
+        assert_eq!(
+            malformed_message(&bytes),
+            format!(
+                "node 'LpPool_y': kernel_shape {k:?} must be positive with a product below 2^63"
+            )
+        );
+    }
+}
+
+/// A Slice of a rank-7 activation wrote past the kernel's 6-axis step
+/// array (found by the compile_onnx fuzz target); such a slice is now
+/// refused by rank, as every rank above 6 is.
+#[test]
+fn slice_of_rank_seven_is_refused() {
+    use ember_tests::onnx::{integers, model, node, value, FLOAT, INT64};
+    let dims = [1i64, 2, 1, 2, 1, 2, 2];
+    let bytes = model(
+        pb::GraphProto {
+            name: "g".into(),
+            node: vec![
+                node("Relu", &["x"], "r", vec![]),
+                node("Slice", &["r", "s", "e", "a"], "y", vec![]),
+            ],
+            input: vec![value("x", FLOAT, &dims)],
+            initializer: vec![
+                integers("s", INT64, &[1], vec![0]),
+                integers("e", INT64, &[1], vec![1]),
+                integers("a", INT64, &[1], vec![1]),
+            ],
+            output: vec![value("y", FLOAT, &[])],
+            ..Default::default()
+        },
+        13,
+    );
+    let e = compile(&bytes, &Options::default())
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        e.contains("a slice of rank 7 (Ember supports at most 6"),
+        "{e}"
+    );
+}

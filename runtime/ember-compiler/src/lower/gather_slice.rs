@@ -272,6 +272,15 @@ impl Lowerer<'_> {
         if quant.is_some() {
             self.g.set_quant(x.t, quant);
         }
+        if x.perm.len() > MAX_RANK {
+            return Err(unsupported(
+                node,
+                format!(
+                    "a slice of rank {} (Ember supports at most {MAX_RANK} dimensions)",
+                    x.perm.len()
+                ),
+            ));
+        }
         let src = self.g.tensors[x.t].clone();
         // The kernel walks the physical layout: physical axis j is logical
         // axis perm[j].

@@ -253,7 +253,15 @@ impl Lowerer<'_> {
         }
         let k = attr_ints(node, "kernel_shape")
             .ok_or_else(|| malformed(format!("node '{}': no kernel_shape", node.name)))?;
-        let window: i64 = k.iter().product();
+        let window = k
+            .iter()
+            .try_fold(1i64, |w, &d| if d > 0 { w.checked_mul(d) } else { None })
+            .ok_or_else(|| {
+                malformed(format!(
+                    "node '{}': kernel_shape {k:?} must be positive with a product below 2^63",
+                    node.name
+                ))
+            })?;
         let out = Self::out_name(node);
         let t = |s: &str| format!("{out}.{s}");
         let c = |v: f32| Val::Const(HostTensor::F32(ndarray::arr0(v).into_dyn()));
