@@ -8,6 +8,8 @@ use ember_runtime::Model;
 use serde_json::json;
 
 use crate::boards::Board;
+use ember_cli::report::thousands;
+
 use crate::{firmware, qemu, size};
 
 /// One layer's share.
@@ -157,18 +159,6 @@ pub fn measure(board: &Board, model: &str, row: usize) -> Result<Measurement> {
         layers,
         blob: p.blob.clone(),
     })
-}
-
-fn thousands(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The summary table in Markdown.

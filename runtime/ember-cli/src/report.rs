@@ -301,8 +301,8 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// `v` with thousands separators.
-fn thousands(v: u64) -> String {
+/// `v` with thousands separators (`1,234,567`).
+pub fn thousands(v: u64) -> String {
     let s = v.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {

@@ -742,15 +742,18 @@ fn report_writes_a_self_contained_page() {
         "ram_bytes": 2, "stack_bytes": 1, "microflow": null, "layers": layer_rows,
     });
     let bench_path = tmp("kws-bench.json");
-    std::fs::write(&bench_path, bench.to_string()).unwrap();
-    let o = ember(&[
-        "report",
-        s(&blob),
-        "--bench",
-        s(&bench_path),
-        "-o",
-        s(&page),
-    ]);
+    let with_bench = |json: &str| {
+        std::fs::write(&bench_path, json).unwrap();
+        ember(&[
+            "report",
+            s(&blob),
+            "--bench",
+            s(&bench_path),
+            "-o",
+            s(&page),
+        ])
+    };
+    let o = with_bench(&bench.to_string());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains("123,456"));
@@ -762,27 +765,11 @@ fn report_writes_a_self_contained_page() {
         "code_bytes": 1, "model_bytes": 1, "ram_bytes": 1,
         "layers": [{"index": 0, "instructions": 5}],
     });
-    std::fs::write(&bench_path, short.to_string()).unwrap();
-    let o = ember(&[
-        "report",
-        s(&blob),
-        "--bench",
-        s(&bench_path),
-        "-o",
-        s(&page),
-    ]);
+    let o = with_bench(&short.to_string());
     assert_clean_failure(
         &o,
         "bench result for vww on mps3-an547 covers 1 layers, the model has 12",
     );
-    std::fs::write(&bench_path, "{not json").unwrap();
-    let o = ember(&[
-        "report",
-        s(&blob),
-        "--bench",
-        s(&bench_path),
-        "-o",
-        s(&page),
-    ]);
+    let o = with_bench("{not json");
     assert_clean_failure(&o, "not JSON");
 }
