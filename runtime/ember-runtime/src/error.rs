@@ -26,7 +26,8 @@ pub enum Error {
         computed: u32,
     },
     /// A signed blob was required and this one is unsigned, signed with
-    /// another key, or not what was signed (see [`crate::signature`]).
+    /// another key, or not what was signed (see `signature`, behind the
+    /// `signed` feature).
     BadSignature(&'static str),
     /// The blob does not start on a 16-byte boundary (constant data must be
     /// aligned to be read in place).

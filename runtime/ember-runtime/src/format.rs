@@ -89,7 +89,7 @@ pub const NOT_LIVE: u32 = u32::MAX;
 pub const MAX_GRAPH_IO: usize = 256;
 
 /// First bytes of the signature trailer that may follow a blob (see
-/// [`crate::signature`]).
+/// `signature`, behind the `signed` feature).
 pub const SIGNATURE_MAGIC: [u8; 8] = *b"EMBRSIG1";
 /// Bytes of the signature trailer: magic, key id (the first 8 bytes of the
 /// signer's public key), Ed25519 signature.
