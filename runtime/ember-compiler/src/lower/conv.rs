@@ -188,7 +188,13 @@ impl Lowerer<'_> {
                             q: HostTensor::I32(bq),
                             scale: bs,
                             ..
-                        }) => Some(requantize_bias(bq.iter().copied().collect(), bs, *xs, ws)),
+                        }) => Some(requantize_bias(
+                            node,
+                            bq.iter().copied().collect(),
+                            bs,
+                            *xs,
+                            ws,
+                        )?),
                         _ => None,
                     };
                     let wq = wq.clone();

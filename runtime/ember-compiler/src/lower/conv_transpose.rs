@@ -401,11 +401,12 @@ impl Lowerer<'_> {
                 scale: bs,
                 ..
             }) if b.len() == m => Some(requantize_bias(
+                node,
                 b.iter().copied().collect(),
                 &bs,
                 *scale,
                 ws,
-            )),
+            )?),
             Some(_) => return Ok(false),
         };
         let out = Self::out_name(node);

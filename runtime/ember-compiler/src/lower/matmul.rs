@@ -183,11 +183,12 @@ impl Lowerer<'_> {
                                 scale: bs,
                                 ..
                             }) if bq.len() == n_out => Some(requantize_bias(
+                                node,
                                 bq.iter().copied().collect(),
                                 bs,
                                 *xs,
                                 &ws_full,
-                            )),
+                            )?),
                             Some(_) => {
                                 return Err(unsupported(
                                     node,

@@ -299,13 +299,25 @@ pub(super) fn dq_params(v: &Val) -> Option<(f32, i32)> {
 
 /// Re-expresses an int32 bias in the accumulator scale `x_scale × w_scale[c]`
 /// when the model stored it in another scale (keeps it untouched otherwise).
+/// Each scale list holds one scale or one per bias value.
 pub(super) fn requantize_bias(
+    node: &NodeProto,
     b: Vec<i32>,
     bias_scale: &[f32],
     x_scale: f32,
     w_scale: &[f32],
-) -> Vec<i32> {
-    b.iter()
+) -> Result<Vec<i32>> {
+    let fits = |n: usize| n == 1 || n == b.len();
+    if !fits(bias_scale.len()) || !fits(w_scale.len()) {
+        return Err(malformed(format!(
+            "node '{}': a bias of {} values with {} bias scales and {} weight scales",
+            node.name,
+            b.len(),
+            bias_scale.len(),
+            w_scale.len()
+        )));
+    }
+    Ok(b.iter()
         .enumerate()
         .map(|(c, &v)| {
             let bs = bias_scale[if bias_scale.len() == 1 { 0 } else { c }];
@@ -316,5 +328,29 @@ pub(super) fn requantize_bias(
                 (v as f64 * bs as f64 / acc as f64).round() as i32
             }
         })
-        .collect()
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A QDQ convolution whose int32 bias had more values than scales
+    /// (found by the compile_onnx fuzz target: 33 bias values, 32 weight
+    /// scales) indexed past the scales; it is a malformed model.
+    #[test]
+    fn bias_and_scales_of_other_lengths_are_refused() {
+        let node = NodeProto {
+            name: "conv".into(),
+            ..Default::default()
+        };
+        let ok = requantize_bias(&node, vec![10, 20], &[0.5], 1.0, &[0.5, 0.25]).unwrap();
+        assert_eq!(ok, vec![10, 40]);
+        let e = requantize_bias(&node, vec![1; 33], &[0.5], 1.0, &[0.5; 32]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed ONNX model: node 'conv': a bias of 33 values with 1 bias scales and 32 weight scales"
+        );
+        assert!(requantize_bias(&node, vec![1; 3], &[0.5; 2], 1.0, &[0.5]).is_err());
+    }
 }
