@@ -70,6 +70,8 @@ fn headless(bin: &str) -> Command {
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
+        // Containers often have a small /dev/shm.
+        "--disable-dev-shm-usage",
         "--hide-scrollbars",
         "--enable-logging=stderr",
         "--v=0",
