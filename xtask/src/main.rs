@@ -143,7 +143,7 @@ enum Cmd {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
         /// The run `cargo xtask test` makes: a fixed number of inputs per
-        /// target from the shared data's seeds (SUITE_RUNS), capped at
+        /// target from the shared data's seeds (fuzz::TARGETS), capped at
         /// --seconds.
         #[arg(long)]
         suite: bool,

@@ -235,6 +235,16 @@ pub(crate) fn load_blob(path: &Path) -> Result<AlignedBlob> {
     Ok(AlignedBlob::new(&bytes))
 }
 
+/// The model in `blob` (read from `path`), its arena plan checked too:
+/// nothing runs in `inspect` or `report`, but they vouch for the whole blob
+/// (scratch: one bit per 16 arena bytes).
+fn checked_model<'a>(blob: &'a AlignedBlob, path: &Path) -> Result<Model<'a>> {
+    let m = Model::load(blob.bytes()).with_context(|| format!("{}", path.display()))?;
+    m.check_arena_plan(&mut vec![0; m.arena_plan_scratch_bytes()])
+        .with_context(|| format!("{}", path.display()))?;
+    Ok(m)
+}
+
 /// `ember --list-ops`: the compiler's operator table, one operator a line:
 /// its ONNX `op_type`, the data types, `|`, the attributes and forms.
 fn list_ops() {
@@ -440,9 +450,7 @@ fn run(cli: Cli) -> Result<()> {
             output,
         } => {
             let blob = load_blob(&model)?;
-            let m = Model::load(blob.bytes()).with_context(|| format!("{}", model.display()))?;
-            m.check_arena_plan(&mut vec![0; m.arena_plan_scratch_bytes()])
-                .with_context(|| format!("{}", model.display()))?;
+            let m = checked_model(&blob, &model)?;
             let mut runs = vec![];
             for b in &bench {
                 ember_cli::limits::check_file(b)?;
@@ -465,11 +473,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Inspect { model, json } => {
             let blob = load_blob(&model)?;
-            let m = Model::load(blob.bytes()).with_context(|| format!("{}", model.display()))?;
-            // Nothing runs here, but inspect vouches for the whole blob: the
-            // arena plan too (scratch: one bit per 16 arena bytes).
-            m.check_arena_plan(&mut vec![0; m.arena_plan_scratch_bytes()])
-                .with_context(|| format!("{}", model.display()))?;
+            let m = checked_model(&blob, &model)?;
             if json {
                 println!("{}", inspect::json(&m)?);
             } else {
