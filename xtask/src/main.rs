@@ -12,6 +12,7 @@ mod linux_bench;
 mod microflow;
 mod ota;
 mod profile;
+mod python;
 mod qemu;
 mod report;
 mod setup;
@@ -148,6 +149,9 @@ enum Cmd {
         #[arg(long)]
         suite: bool,
     },
+    /// The Python package: build the abi3 wheel with maturin, install it
+    /// into a venv under target/python and run its pytest suite.
+    PyCheck,
     /// The HTML report of kws (benched on the Cortex-M55 and Cortex-M4) and
     /// of MiniLM, opened and checked in headless Chromium (installed if
     /// missing), with screenshots.
@@ -257,6 +261,7 @@ fn main() {
             seconds,
             suite,
         } => fuzz::fuzz(target.as_deref(), seconds, suite),
+        Cmd::PyCheck => python::py_check(),
         Cmd::ReportCheck { out } => report::report_check(&out.unwrap_or_else(report::default_out)),
         Cmd::Build(a) => build_cmd(&a).map(|_| ()),
         Cmd::Run(a) => run_cmd(&a),

@@ -1,8 +1,8 @@
 //! `cargo xtask test`: every test: formatting, host tests, the bare-metal
 //! builds, all models and apps on the simulated boards, signed blobs and
 //! A/B updates across power cuts on the device, the HTML report in
-//! headless Chromium, the real boards' firmware, and the CLI on aarch64
-//! Linux.
+//! headless Chromium, the Python package's wheel, the real boards'
+//! firmware, and the CLI on aarch64 Linux.
 
 use std::time::Duration;
 
@@ -32,7 +32,15 @@ pub(crate) fn test() -> Result<()> {
     let real_cnns = real_cnn_models()?;
     step("unit, end-to-end and CLI tests (and the full ONNX node suite, PaddleOCR's CNNs)");
     run(cargo()
-        .args(["test", "--workspace", "--exclude", "xtask"])
+        // The Python package is tested through its wheel (py-check).
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "xtask",
+            "--exclude",
+            "ember-py",
+        ])
         .env("EMBER_SHARED", shared())
         .env("EMBER_ONNX_NODE_DIR", onnx_node)
         .env("EMBER_REAL_CNN_DIR", real_cnns))?;
@@ -51,6 +59,7 @@ pub(crate) fn test() -> Result<()> {
     step("A/B model update on the device with the power cut at 218 points (Cortex-M55)");
     crate::ota::ota_sweep_cmd("mps3-an547", "kws", 110)?;
     crate::report::report_check(&crate::report::default_out())?;
+    crate::python::py_check()?;
     step("the ember CLI's tests on aarch64 Linux under qemu-aarch64");
     let runner = "qemu-aarch64 -L /usr/aarch64-linux-gnu";
     run(cargo()

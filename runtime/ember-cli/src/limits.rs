@@ -23,10 +23,15 @@ pub fn set_max_memory(bytes: usize) {
 
 /// `Err` naming `what` when `bytes` exceed the budget.
 pub fn check(what: &str, bytes: u64) -> Result<()> {
-    let max = max_memory() as u64;
+    check_against(what, bytes, max_memory() as u64, "--max-memory")
+}
+
+/// `Err` naming `what` when `bytes` exceed `max`; `raise_with` says how the
+/// user raises the budget (`--max-memory`, or `max_memory=` in Python).
+pub fn check_against(what: &str, bytes: u64, max: u64, raise_with: &str) -> Result<()> {
     if bytes > max {
         bail!(
-            "{what} needs {}, over the memory budget of {} (raise it with --max-memory)",
+            "{what} needs {}, over the memory budget of {} (raise it with {raise_with})",
             human(bytes),
             human(max)
         );

@@ -5,10 +5,11 @@ use std::io::BufWriter;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use ember_runtime::kernels::half::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 use ember_runtime::{DType, TensorInfo, TensorMut, TensorView};
-use ndarray::{ArrayD, IxDyn};
+use ndarray::ArrayD;
 use ndarray_npy::{NpzWriter, ReadNpyExt, WriteNpyExt};
+
+use crate::host_array::{each, halves, widened, HostArray};
 
 fn read<T: ndarray_npy::ReadableElement>(p: &Path) -> Result<ArrayD<T>> {
     let f = File::open(p).with_context(|| format!("cannot open {}", p.display()))?;
@@ -97,7 +98,8 @@ fn check_size(p: &Path) -> Result<()> {
 }
 
 /// Reads an `.npy` into a graph input, checking dtype and shape, and that
-/// float data are finite unless `allow_nonfinite`.
+/// float data are finite unless `allow_nonfinite`
+/// ([`HostArray::fill_input`]'s rules).
 pub fn read_into(
     p: &Path,
     info: &TensorInfo<'_>,
@@ -105,35 +107,6 @@ pub fn read_into(
     allow_nonfinite: bool,
 ) -> Result<()> {
     check_size(p)?;
-    let finite = |a: &ArrayD<f32>| -> Result<()> {
-        let Some(at) = a
-            .as_slice()
-            .and_then(ember_runtime::kernels::first_non_finite)
-            .filter(|_| !allow_nonfinite)
-        else {
-            return Ok(());
-        };
-        let mut index = vec![0; a.ndim()];
-        let mut rest = at;
-        for (d, &n) in a.shape().iter().enumerate().rev() {
-            index[d] = rest % n;
-            rest /= n;
-        }
-        bail!(
-            "element {at} (index {index:?}) is {} (pass --allow-nonfinite to run it anyway)",
-            a.as_slice().map_or(f32::NAN, |s| s[at])
-        )
-    };
-    let want = info.dims().to_vec();
-    let check = |shape: &[usize]| -> Result<()> {
-        if shape != want.as_slice() {
-            bail!(
-                "shape {shape:?} does not match the model input '{}' {want:?}",
-                info.name
-            );
-        }
-        Ok(())
-    };
     let wrong = |e: anyhow::Error| {
         e.context(format!(
             "expected a {} array for input '{}'",
@@ -141,145 +114,24 @@ pub fn read_into(
             info.name
         ))
     };
-    match info.dtype {
-        DType::F32 => {
-            let a = read::<f32>(p).map_err(wrong)?;
-            check(a.shape())?;
-            finite(&a)?;
-            dst.copy_from(&a.iter().copied().collect::<Vec<_>>())?;
-        }
-        DType::I8 => {
-            let a = read::<i8>(p).map_err(wrong)?;
-            check(a.shape())?;
-            dst.copy_from(&a.iter().copied().collect::<Vec<_>>())?;
-        }
-        DType::U8 => {
-            let a = read::<u8>(p).map_err(wrong)?;
-            check(a.shape())?;
-            dst.copy_from(&a.iter().copied().collect::<Vec<_>>())?;
-        }
-        DType::I32 => {
-            // ONNX int64 inputs (token ids, masks) run as int32: accept
-            // int64 arrays whose values fit.
-            let v: Vec<i32> = match read::<i32>(p) {
-                Ok(a) => {
-                    check(a.shape())?;
-                    a.iter().copied().collect()
-                }
-                Err(e) => {
-                    let a = read::<i64>(p).map_err(|_| wrong(e))?;
-                    check(a.shape())?;
-                    a.iter()
-                        .map(|&v| {
-                            i32::try_from(v).with_context(|| {
-                                format!("value {v} of input '{}' does not fit in int32", info.name)
-                            })
-                        })
-                        .collect::<Result<_>>()?
-                }
-            };
-            dst.copy_from(&v)?;
-        }
-        DType::I16 => {
-            let a = read::<i16>(p).map_err(wrong)?;
-            check(a.shape())?;
-            copy_le(dst, a.iter().map(|v| v.to_le_bytes()))?;
-        }
-        DType::U16 => {
-            let a = read::<u16>(p).map_err(wrong)?;
-            check(a.shape())?;
-            copy_le(dst, a.iter().map(|v| v.to_le_bytes()))?;
-        }
-        // Half-precision inputs take float32 arrays, rounded to nearest.
-        DType::F16 | DType::BF16 => {
-            let a = read::<f32>(p).map_err(|e| {
-                wrong(e).context("16-bit float inputs are read from float32 .npy files")
-            })?;
-            check(a.shape())?;
-            finite(&a)?;
-            let to = if info.dtype == DType::F16 {
-                f32_to_f16
-            } else {
-                f32_to_bf16
-            };
-            copy_le(dst, a.iter().map(|&v| to(v).to_le_bytes()))?;
-        }
-        // 8-bit floats too (saturating, as ONNX's Cast does by default).
-        d => {
-            let a = read::<f32>(p).map_err(|e| {
-                wrong(e).context("8-bit float inputs are read from float32 .npy files")
-            })?;
-            check(a.shape())?;
-            finite(&a)?;
-            let f = d.f8().context("an 8-bit float dtype")?;
-            copy_le(dst, a.iter().map(|&v| [f.from_f32(v, true)]))?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes `N`-byte little-endian elements into a graph input.
-fn copy_le<const N: usize>(
-    dst: &mut TensorMut<'_>,
-    vals: impl Iterator<Item = [u8; N]>,
-) -> Result<()> {
-    let bytes: Vec<u8> = vals.flatten().collect();
-    if bytes.len() != dst.bytes.len() {
-        bail!(
-            "input '{}' holds {} bytes, the array {}",
-            dst.info.name,
-            dst.bytes.len(),
-            bytes.len()
-        );
-    }
-    dst.bytes.copy_from_slice(&bytes);
-    Ok(())
-}
-
-enum Out {
-    F32(ArrayD<f32>),
-    I8(ArrayD<i8>),
-    U8(ArrayD<u8>),
-    I16(ArrayD<i16>),
-    U16(ArrayD<u16>),
-    I32(ArrayD<i32>),
-}
-
-/// The 2-byte elements of an output.
-fn halves<'a>(o: &TensorView<'a>) -> impl Iterator<Item = u16> + 'a {
-    o.bytes
-        .chunks_exact(2)
-        .map(|b| u16::from_le_bytes([b[0], b[1]]))
-}
-
-/// An output of 16- or 8-bit floats widened to f32 (exactly).
-fn widened(o: &TensorView<'_>) -> Vec<f32> {
-    if let Some(f) = o.info.dtype.f8() {
-        return o.bytes.iter().map(|&b| f.to_f32(b)).collect();
-    }
-    let from = if o.info.dtype == DType::F16 {
-        f16_to_f32
-    } else {
-        bf16_to_f32
+    let a = match info.dtype {
+        DType::I8 => HostArray::I8(read(p).map_err(wrong)?),
+        DType::U8 => HostArray::U8(read(p).map_err(wrong)?),
+        DType::I16 => HostArray::I16(read(p).map_err(wrong)?),
+        DType::U16 => HostArray::U16(read(p).map_err(wrong)?),
+        // ONNX int64 inputs (token ids, masks) run as int32: int64 arrays
+        // whose values fit are taken too.
+        DType::I32 => match read(p) {
+            Ok(a) => HostArray::I32(a),
+            Err(e) => HostArray::I64(read(p).map_err(|_| wrong(e))?),
+        },
+        DType::F32 => HostArray::F32(read(p).map_err(wrong)?),
+        // 16- and 8-bit float inputs are read from float32 files.
+        _ => HostArray::F32(read(p).map_err(|e| {
+            wrong(e).context("16- and 8-bit float inputs are read from float32 .npy files")
+        })?),
     };
-    halves(o).map(from).collect()
-}
-
-fn to_array(o: &TensorView<'_>) -> Result<Out> {
-    let shape = IxDyn(o.info.dims());
-    Ok(match o.info.dtype {
-        DType::F32 => Out::F32(ArrayD::from_shape_vec(shape, o.as_f32()?.to_vec())?),
-        DType::I8 => Out::I8(ArrayD::from_shape_vec(shape, o.as_i8()?.to_vec())?),
-        DType::U8 => Out::U8(ArrayD::from_shape_vec(shape, o.as_u8()?.to_vec())?),
-        DType::I32 => Out::I32(ArrayD::from_shape_vec(shape, o.as_i32()?.to_vec())?),
-        DType::I16 => Out::I16(ArrayD::from_shape_vec(
-            shape,
-            halves(o).map(|v| v as i16).collect(),
-        )?),
-        DType::U16 => Out::U16(ArrayD::from_shape_vec(shape, halves(o).collect())?),
-        // Written as float32: every 16- and 8-bit float is exact in it.
-        _ => Out::F32(ArrayD::from_shape_vec(shape, widened(o))?),
-    })
+    a.fill_input(info, dst, allow_nonfinite)
 }
 
 /// Saves outputs: one → `.npy`, several → `.npz` keyed by output name.
@@ -298,29 +150,15 @@ pub fn write_outputs(p: &Path, outs: &[TensorView<'_>]) -> Result<()> {
     let f = File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
     let w = BufWriter::new(f);
     if !npz {
-        match to_array(&outs[0])? {
-            Out::F32(a) => a.write_npy(w),
-            Out::I8(a) => a.write_npy(w),
-            Out::U8(a) => a.write_npy(w),
-            Out::I16(a) => a.write_npy(w),
-            Out::U16(a) => a.write_npy(w),
-            Out::I32(a) => a.write_npy(w),
-        }
-        .with_context(|| format!("cannot write {}", p.display()))?;
+        each!(&HostArray::from_output(&outs[0])?, a => a.write_npy(w))
+            .with_context(|| format!("cannot write {}", p.display()))?;
         return Ok(());
     }
     let mut npz = NpzWriter::new(w);
     for o in outs {
         let name = o.info.name;
-        match to_array(o)? {
-            Out::F32(a) => npz.add_array(name, &a),
-            Out::I8(a) => npz.add_array(name, &a),
-            Out::U8(a) => npz.add_array(name, &a),
-            Out::I16(a) => npz.add_array(name, &a),
-            Out::U16(a) => npz.add_array(name, &a),
-            Out::I32(a) => npz.add_array(name, &a),
-        }
-        .with_context(|| format!("cannot write {}", p.display()))?;
+        each!(&HostArray::from_output(o)?, a => npz.add_array(name, a))
+            .with_context(|| format!("cannot write {}", p.display()))?;
     }
     npz.finish()
         .with_context(|| format!("cannot write {}", p.display()))?;

@@ -1,0 +1,28 @@
+"""Type hints for Ember's native module (bytes, names and shapes only)."""
+
+from typing import Dict, List, Optional, Tuple
+
+DEFAULT_MAX_MEMORY: int
+
+class EmberError(Exception):
+    """A model Ember cannot compile, load or run, or inputs it refuses."""
+
+def compile_blob(
+    onnx: bytes,
+    target: str,
+    shapes: Dict[str, List[int]],
+    rounding: Optional[str],
+    packed_weights: bool,
+    max_memory: int,
+) -> bytes: ...
+
+class NativeModel:
+    def __init__(self, blob: bytes, max_memory: int) -> None: ...
+    def blob(self) -> bytes: ...
+    def inputs(self) -> List[Tuple[str, str, str, List[int]]]: ...
+    def outputs(self) -> List[Tuple[str, str, str, List[int]]]: ...
+    def run(
+        self, inputs: List[Tuple[str, List[int], bytes]], allow_nonfinite: bool
+    ) -> List[Tuple[str, List[int], bytes]]: ...
+    def inspect_json(self) -> str: ...
+    def report_html(self, title: str, bench: List[str]) -> str: ...

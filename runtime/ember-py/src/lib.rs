@@ -1,0 +1,238 @@
+//! `ember._ember`: the native half of Ember's Python package.
+//!
+//! It deals in bytes, names and shapes only; the Python half
+//! (`python/ember/__init__.py`) turns NumPy arrays into `(dtype, shape,
+//! bytes)` and back, so the module needs nothing but the stable ABI
+//! (abi3) and no NumPy headers. Every rule about what an input takes lives
+//! in the CLI's library ([`ember_cli::host_array`]), so the Python package
+//! and `ember run` accept and refuse the same arrays with the same words.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use ember_cli::host_array::HostArray;
+use ember_compiler::select::Target;
+use ember_compiler::{AlignedBlob, Options};
+use ember_runtime::{Interpreter, Model, Rounding};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+create_exception!(
+    _ember,
+    EmberError,
+    PyException,
+    "A model Ember cannot compile, load or run, or inputs it refuses: the message names the problem in one line."
+);
+
+/// An `anyhow` error as an `EmberError` with the CLI's one-line message.
+fn err(e: anyhow::Error) -> PyErr {
+    EmberError::new_err(format!("{e:#}").replace('\n', " "))
+}
+
+/// `(name, tensor dtype, NumPy dtype, shape)` of one graph input or
+/// output: the tensor's Ember dtype (`i8`, `f16`, …) and the NumPy dtype it
+/// is exchanged as.
+type Spec = (String, String, String, Vec<usize>);
+
+/// An array crossing to Python: `(NumPy dtype, shape, little-endian bytes)`.
+type Packed<'py> = (String, Vec<usize>, Bound<'py, PyBytes>);
+
+fn spec(t: ember_runtime::TensorInfo<'_>) -> Spec {
+    (
+        t.name.to_string(),
+        t.dtype.name().to_string(),
+        ember_cli::host_array::host_dtypes(t.dtype)[0].to_string(),
+        t.dims().to_vec(),
+    )
+}
+
+/// Compiles an ONNX model held in `onnx` and returns the blob. The GIL is
+/// released while the compiler works.
+#[pyfunction]
+#[pyo3(signature = (onnx, target, shapes, rounding, packed_weights, max_memory))]
+fn compile_blob(
+    py: Python<'_>,
+    onnx: Vec<u8>,
+    target: &str,
+    shapes: HashMap<String, Vec<usize>>,
+    rounding: Option<&str>,
+    packed_weights: bool,
+    max_memory: usize,
+) -> PyResult<Py<PyBytes>> {
+    let target: Target = target
+        .parse()
+        .map_err(|e: String| err(anyhow::anyhow!(e)))?;
+    let rounding = match rounding {
+        None => None,
+        Some("tflite") => Some(Rounding::TfliteFixedPoint),
+        Some("onnx") => Some(Rounding::OnnxFloat),
+        Some(other) => {
+            return Err(EmberError::new_err(format!(
+                "unknown rounding '{other}' (expected tflite or onnx)"
+            )))
+        }
+    };
+    let opts = Options {
+        target,
+        rounding,
+        input_shapes: shapes,
+        no_packed_weights: !packed_weights,
+        max_memory: Some(max_memory),
+    };
+    let blob = py
+        .detach(|| ember_compiler::compile(&onnx, &opts))
+        .map_err(|e| err(e.into()))?
+        .blob;
+    Ok(PyBytes::new(py, &blob).unbind())
+}
+
+/// A compiled model, checked through (its arena plan included), with the
+/// arena it runs in.
+#[pyclass(frozen, module = "ember._ember")]
+struct NativeModel {
+    blob: AlignedBlob,
+    /// The arena, kept between runs; the lock serialises runs from several
+    /// Python threads.
+    arena: Mutex<AlignedBlob>,
+}
+
+impl NativeModel {
+    /// The model in the blob (validated when the object was made; loading
+    /// again is one linear pass).
+    fn model(&self) -> anyhow::Result<Model<'_>> {
+        Ok(Model::load(self.blob.bytes())?)
+    }
+}
+
+#[pymethods]
+impl NativeModel {
+    /// Validates `blob` (every byte, and the arena plan) and allocates the
+    /// model's arena within `max_memory` bytes.
+    #[new]
+    fn new(blob: &[u8], max_memory: usize) -> PyResult<Self> {
+        let blob = AlignedBlob::new(blob);
+        let m = Model::load(blob.bytes()).map_err(|e| err(e.into()))?;
+        m.check_arena_plan(&mut vec![0; m.arena_plan_scratch_bytes()])
+            .map_err(|e| err(e.into()))?;
+        let n = m.arena_bytes();
+        ember_cli::limits::check_against(
+            "the model's arena",
+            n as u64,
+            max_memory as u64,
+            "max_memory=",
+        )
+        .map_err(err)?;
+        let arena = ember_compiler::try_aligned_arena(n).ok_or_else(|| {
+            EmberError::new_err(format!("cannot allocate the model's {n}-byte arena"))
+        })?;
+        Ok(NativeModel {
+            blob,
+            arena: Mutex::new(arena),
+        })
+    }
+
+    /// The blob's bytes.
+    fn blob<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.blob.bytes())
+    }
+
+    /// [`Spec`] of each graph input, in order.
+    fn inputs(&self) -> PyResult<Vec<Spec>> {
+        let m = self.model().map_err(err)?;
+        (0..m.num_inputs())
+            .map(|i| Ok(spec(m.input_info(i).map_err(|e| err(e.into()))?)))
+            .collect()
+    }
+
+    /// [`Spec`] of each graph output, in order.
+    fn outputs(&self) -> PyResult<Vec<Spec>> {
+        let m = self.model().map_err(err)?;
+        (0..m.num_outputs())
+            .map(|i| Ok(spec(m.output_info(i).map_err(|e| err(e.into()))?)))
+            .collect()
+    }
+
+    /// Runs the model on `inputs`, one `(dtype, shape, little-endian bytes)`
+    /// per graph input, and returns the outputs the same way. The GIL is
+    /// released while the model runs.
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        inputs: Vec<(String, Vec<usize>, Vec<u8>)>,
+        allow_nonfinite: bool,
+    ) -> PyResult<Vec<Packed<'py>>> {
+        let outs = py
+            .detach(|| -> anyhow::Result<Vec<HostArray>> {
+                let m = self.model()?;
+                if inputs.len() != m.num_inputs() {
+                    anyhow::bail!(
+                        "the model has {} inputs, {} given",
+                        m.num_inputs(),
+                        inputs.len()
+                    );
+                }
+                let mut arena = self
+                    .arena
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("an earlier run panicked"))?;
+                let mut interp = Interpreter::new(&m, arena.bytes_mut())?;
+                for (i, (dtype, shape, bytes)) in inputs.iter().enumerate() {
+                    let info = m.input_info(i)?;
+                    ember_cli::host_array::check_dtype(&info, dtype)
+                        .and_then(|()| HostArray::from_le_bytes(dtype, shape, bytes))
+                        .and_then(|a| {
+                            a.fill_input(&info, &mut interp.input_mut(i)?, allow_nonfinite)
+                        })
+                        .map_err(|e| e.context(format!("input {i} ('{}')", info.name)))?;
+                }
+                interp.invoke()?;
+                (0..m.num_outputs())
+                    .map(|i| HostArray::from_output(&interp.output(i)?))
+                    .collect()
+            })
+            .map_err(err)?;
+        Ok(outs
+            .iter()
+            .map(|a| {
+                (
+                    a.dtype_name().to_string(),
+                    a.shape().to_vec(),
+                    PyBytes::new(py, &a.to_le_bytes()),
+                )
+            })
+            .collect())
+    }
+
+    /// `ember inspect --json`'s text.
+    fn inspect_json(&self) -> PyResult<String> {
+        ember_cli::inspect::json(&self.model().map_err(err)?).map_err(err)
+    }
+
+    /// `ember report`'s page, titled `title`, with `cargo xtask bench
+    /// --json` results (each a JSON text).
+    fn report_html(&self, title: &str, bench: Vec<String>) -> PyResult<String> {
+        let mut runs = vec![];
+        for (i, text) in bench.iter().enumerate() {
+            runs.extend(
+                ember_cli::report::parse_bench(text)
+                    .map_err(|e| err(e.context(format!("bench result {i}"))))?,
+            );
+        }
+        ember_cli::report::html(&self.model().map_err(err)?, title, &runs).map_err(err)
+    }
+}
+
+/// The native module.
+#[pymodule]
+fn _ember(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("EmberError", m.py().get_type::<EmberError>())?;
+    m.add_function(wrap_pyfunction!(compile_blob, m)?)?;
+    m.add_class::<NativeModel>()?;
+    m.add(
+        "DEFAULT_MAX_MEMORY",
+        ember_compiler::DEFAULT_MAX_MEMORY as u64,
+    )?;
+    Ok(())
+}

@@ -1,0 +1,165 @@
+"""The Python package against the shared MLPerf Tiny data: results equal to
+TFLite's reference kernels, the CLI's inspect JSON, and every refusal a
+one-line EmberError.
+
+Needs EMBER_SHARED (the shared data); EMBER_CLI (the `ember` executable)
+for the comparison with `ember inspect --json`. `cargo xtask test` builds
+the wheel, installs it in a fresh venv and runs this file.
+"""
+
+import json
+import os
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ember
+
+SHARED = Path(os.environ.get("EMBER_SHARED", Path(__file__).resolve().parents[3] / "../shared"))
+KWS = SHARED / "models/mlperf-tiny/kws/kws_int8_qdq.onnx"
+AD = SHARED / "models/mlperf-tiny/ad/ad_float32.onnx"
+
+
+def vectors(model):
+    return np.load(SHARED / f"vectors/{model}_testvectors.npz")
+
+
+@pytest.fixture(scope="module")
+def kws():
+    return ember.compile(KWS, target="cortex-m55")
+
+
+def test_kws_is_bit_exact_with_tflite_reference_kernels(kws):
+    v = vectors("kws")
+    x, want = v["mfcc_int8"], v["int8_tflite_ref_out"]
+    assert kws.inputs == (ember.TensorSpec("input_1", np.dtype("int8"), (1, 49, 10, 1), "i8"),)
+    for row in range(0, len(x), 5):
+        (got,) = kws.run(x[row : row + 1])
+        assert got.dtype == np.int8 and got.shape == (1, 12)
+        np.testing.assert_array_equal(got[0], want[row], err_msg=f"row {row}")
+
+
+def test_float_model_from_bytes_matches_onnxruntime_within_float_error():
+    v = vectors("ad")
+    m = ember.compile(AD.read_bytes())
+    assert m.inputs == (ember.TensorSpec("input", np.dtype("float32"), (1, 640), "f32"),)
+    for row in range(0, 196, 49):
+        (got,) = m.run(v["input_float"][row : row + 1])
+        np.testing.assert_allclose(got[0], v["float_onnx_out"][row], rtol=1e-4, atol=1e-4)
+
+
+def test_inspect_is_the_clis_json(kws, tmp_path):
+    info = kws.inspect()
+    assert info["blob_bytes"] == len(kws.blob)
+    assert info["inputs"][0]["shape"] == [1, 49, 10, 1]
+    assert len(info["layers"]) > 0 and all("kernel" in l for l in info["layers"])
+    cli = os.environ.get("EMBER_CLI")
+    if cli:
+        kws.save(tmp_path / "kws.ember")
+        out = subprocess.run([cli, "inspect", str(tmp_path / "kws.ember"), "--json"], check=True, capture_output=True)
+        assert json.loads(out.stdout) == info
+
+
+def test_save_load_round_trip_and_report(kws, tmp_path):
+    p = tmp_path / "kws.ember"
+    kws.save(p)
+    again = ember.load(p)
+    assert again.blob == kws.blob == p.read_bytes()
+    x = vectors("kws")["mfcc_int8"][:1]
+    np.testing.assert_array_equal(again.run(x)[0], kws.run(x)[0])
+    kws.report(tmp_path / "kws.html")
+    page = (tmp_path / "kws.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page and '<rect class="tensor' in page
+    assert "<script" not in page
+
+
+def test_runs_from_several_threads_agree(kws):
+    x = vectors("kws")["mfcc_int8"][:8]
+    want = [kws.run(x[i : i + 1])[0] for i in range(8)]
+    got = [None] * 8
+
+    def work(i):
+        got[i] = kws.run(x[i : i + 1])[0]
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
+def one_line(e):
+    msg = str(e.value)
+    assert "\n" not in msg and msg, msg
+    return msg
+
+
+def test_inputs_are_checked_not_cast(kws):
+    with pytest.raises(ember.EmberError) as e:
+        kws.run(np.zeros((1, 49, 10, 1), np.float64))
+    assert one_line(e) == "input 0 ('input_1'): input 'input_1' (i8) takes int8 arrays, not float64"
+    with pytest.raises(ember.EmberError) as e:
+        kws.run(np.zeros((1, 10, 49, 1), np.int8))
+    assert "shape [1, 10, 49, 1] does not match the model input 'input_1' [1, 49, 10, 1]" in one_line(e)
+    with pytest.raises(ember.EmberError) as e:
+        kws.run()
+    assert one_line(e) == "the model has 1 inputs, 0 given"
+    # A view with strides and another byte order is fine: values count.
+    x = vectors("kws")["mfcc_int8"][:1]
+    big = np.asfortranarray(x).astype(">i1")
+    np.testing.assert_array_equal(kws.run(big)[0], kws.run(x)[0])
+
+
+def test_nonfinite_floats_are_refused_unless_allowed():
+    m = ember.compile(AD)
+    (spec,) = m.inputs
+    x = np.zeros(spec.shape, np.float32)
+    x.flat[3] = np.nan
+    with pytest.raises(ember.EmberError) as e:
+        m.run(x)
+    assert "element 3" in one_line(e) and "is NaN" in one_line(e)
+    m.run(x, allow_nonfinite=True)
+
+
+def test_bad_models_and_options_are_one_line_errors(tmp_path):
+    with pytest.raises(ember.EmberError) as e:
+        ember.compile(b"not an onnx file")
+    assert "not a readable ONNX protobuf" in one_line(e)
+    with pytest.raises(ember.EmberError) as e:
+        ember.compile(KWS, target="cortex-m99")
+    assert one_line(e).startswith("unknown target 'cortex-m99' (known: generic, ")
+    with pytest.raises(ember.EmberError) as e:
+        ember.compile(KWS, rounding="banker")
+    assert one_line(e) == "unknown rounding 'banker' (expected tflite or onnx)"
+    with pytest.raises(ember.EmberError) as e:
+        ember.load(tmp_path / "missing.ember")
+    assert one_line(e).startswith("cannot read ")
+    blob = bytearray(ember.compile(KWS).blob)
+    blob[len(blob) // 2] ^= 0x40
+    with pytest.raises(ember.EmberError) as e:
+        ember.load(bytes(blob))
+    one_line(e)
+    with pytest.raises(ember.EmberError) as e:
+        ember.compile(KWS, max_memory=1000)
+    assert "over the memory budget" in one_line(e)
+    with pytest.raises(ember.EmberError) as e:
+        ember.compile(KWS, quantize="int8", calibrate=np.zeros((4, 49, 10, 1), np.float32))
+    assert "cannot quantize float models yet" in one_line(e)
+
+
+def test_shapes_fix_symbolic_dimensions_and_wrong_ones_are_refused():
+    # MiniLM's inputs are [batch, sequence]: fixed at compile time.
+    minilm = SHARED / "models/transformers/minilm/all-MiniLM-L6-v2_int8_dynamic.onnx"
+    m = ember.compile(minilm, shapes={n: (1, 16) for n in ("input_ids", "attention_mask", "token_type_ids")})
+    assert all(t.shape == (1, 16) for t in m.inputs)
+    ids = np.zeros((1, 16), np.int64)
+    outs = m.run(*[ids if t.name != "attention_mask" else np.ones((1, 16), np.int64) for t in m.inputs])
+    assert all(np.isfinite(o).all() for o in outs)
+    with pytest.raises(ember.EmberError) as e:
+        m.run(*[np.full((1, 16), 2**40, np.int64) for _ in m.inputs])
+    assert "does not fit in int32" in one_line(e)
