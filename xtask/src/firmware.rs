@@ -466,9 +466,11 @@ pub fn build_bin(board: &Board, p: &Prepared, bin: &str, sensors: &Sensors) -> R
         )
         .stdout(Stdio::inherit())
         .stderr(Stdio::piped());
+    let spin = crate::progress::spinner(&format!("building {bin} for {}", board.name));
     let out = cmd
         .output()
         .with_context(|| format!("cannot start {cmd:?}"))?;
+    drop(spin);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         eprint!("{stderr}");

@@ -12,6 +12,7 @@ mod linux_bench;
 mod microflow;
 mod ota;
 mod profile;
+mod progress;
 mod python;
 mod qemu;
 mod report;

@@ -111,6 +111,13 @@ fn run_with(
         buf
     });
     let start = Instant::now();
+    let _spin = crate::progress::spinner(&format!(
+        "{} running on {} in QEMU",
+        elf.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("firmware"),
+        board.name
+    ));
     let status = loop {
         if let Some(st) = child.try_wait()? {
             break st;

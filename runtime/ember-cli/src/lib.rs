@@ -2,10 +2,11 @@
 //! fuzz targets, `cargo xtask bench --html`): reading and writing
 //! `.npy`/`.npz` tensors and the rules that carry host arrays into graph
 //! inputs, the memory budget, `inspect`'s
-//! table and JSON, the HTML report.
+//! table and JSON, the HTML report, progress bars.
 
 pub mod host_array;
 pub mod inspect;
 pub mod limits;
 pub mod npy;
+pub mod progress;
 pub mod report;

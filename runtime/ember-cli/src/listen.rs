@@ -67,11 +67,11 @@ fn read_wav(wav_path: &Path, what: &str, want: Option<usize>) -> Result<Vec<i16>
     };
     let wav = Wav::parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", wav_path.display()))?;
     if wav.channels > 1 {
-        eprintln!(
+        crate::note(&format!(
             "note: {} has {} channels; using channel 0",
             wav_path.display(),
             wav.channels
-        );
+        ));
     }
     let rate = wav.sample_rate;
     if rate != 16_000 && !(4_000..=192_000).contains(&rate) {
@@ -94,10 +94,10 @@ fn read_wav(wav_path: &Path, what: &str, want: Option<usize>) -> Result<Vec<i16>
         pcm.truncate(want.unwrap_or(usize::MAX).min(frames));
         return Ok(pcm);
     }
-    eprintln!(
+    crate::note(&format!(
         "note: {} is sampled at {rate} Hz; resampled to 16000 Hz for the {what} model",
         wav_path.display(),
-    );
+    ));
     let all = resampled_len(wav.frames(), rate, 16_000);
     let mut out = vec![0i16; want.map_or(all, |n| n.min(all))];
     let n = resample(&pcm, rate, 16_000, &mut out);
@@ -140,7 +140,9 @@ pub fn wake_word(model: &Model<'_>, wav_path: &Path) -> Result<Vec<Detection>> {
     let mut found = Vec::new();
     let mut n_win = 0usize;
     let mut failure: Option<anyhow::Error> = None;
+    let bar = ember_cli::progress::bar(pcm.len().div_ceil(160) as u64, "listening (10 ms frames)");
     for chunk in pcm.chunks(160) {
+        bar.inc(1);
         fe.push(chunk, |f| {
             if failure.is_some() {
                 return;
@@ -169,6 +171,7 @@ pub fn wake_word(model: &Model<'_>, wav_path: &Path) -> Result<Vec<Detection>> {
             n_win += 1;
         });
     }
+    bar.finish_and_clear();
     if let Some(e) = failure {
         return Err(e);
     }

@@ -17,12 +17,20 @@ use ember_compiler::select::Target;
 use ember_compiler::{AlignedBlob, Options};
 use ember_runtime::{Interpreter, Model, Rounding};
 
+/// `println!` that hands a write error back instead of panicking: a closed
+/// pipe (`ember --list-ops | head`) ends the command quietly.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($t)*)?
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "ember",
     version,
     about = "Ember: compile ONNX models for edge boards and run them",
-    args_conflicts_with_subcommands = true,
     arg_required_else_help = true
 )]
 struct Cli {
@@ -34,6 +42,10 @@ struct Cli {
     /// 512M or 4G (checked before each allocation).
     #[arg(long, global = true, default_value = "2G")]
     max_memory: String,
+    /// No progress bars and no notes on stderr (errors and warnings still
+    /// print). Bars are drawn only when stderr is a terminal anyway.
+    #[arg(short, long, global = true)]
+    quiet: bool,
     #[command(subcommand)]
     cmd: Option<Cmd>,
 }
@@ -178,6 +190,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): nothing more to say.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             let msg = format!("{e:#}").replace('\n', " ");
             eprintln!("error: {msg}");
@@ -218,14 +239,22 @@ pub(crate) fn arena_for(m: &Model<'_>) -> Result<AlignedBlob> {
         .with_context(|| format!("cannot allocate the model's {n}-byte arena"))
 }
 
+/// An informational line on stderr, unless `--quiet`.
+pub(crate) fn note(text: &str) {
+    if !ember_cli::progress::quiet() {
+        eprintln!("{text}");
+    }
+}
+
 /// Loads a blob from a `.ember` file, or compiles an `.onnx` file in memory.
 pub(crate) fn load_blob(path: &Path) -> Result<AlignedBlob> {
     ember_cli::limits::check_file(path)?;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if path.extension().and_then(|e| e.to_str()) == Some("onnx") {
-        eprintln!("compiling {} ...", path.display());
+        note(&format!("compiling {} ...", path.display()));
         let opts = Options {
             max_memory: Some(ember_cli::limits::max_memory()),
+            progress: Some(ember_cli::progress::compiler_progress()),
             ..Default::default()
         };
         let c = ember_compiler::compile(&bytes, &opts)
@@ -247,26 +276,30 @@ fn checked_model<'a>(blob: &'a AlignedBlob, path: &Path) -> Result<Model<'a>> {
 
 /// `ember --list-ops`: the compiler's operator table, one operator a line:
 /// its ONNX `op_type`, the data types, `|`, the attributes and forms.
-fn list_ops() {
+fn list_ops() -> Result<()> {
     let ops = ember_compiler::supported_ops();
     let w = ops.iter().map(|o| o.op_type.len()).max().unwrap_or(0);
     for o in &ops {
-        println!("{:<w$}  {}  |  {}", o.op_type, o.dtypes, o.attrs);
+        say!("{:<w$}  {}  |  {}", o.op_type, o.dtypes, o.attrs);
     }
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<()> {
     ember_cli::limits::set_max_memory(ember_cli::limits::parse_size(&cli.max_memory)?);
-    let Some(cmd) = cli.cmd else {
-        // Without a subcommand, clap has checked that --list-ops is there.
-        list_ops();
-        return Ok(());
+    ember_cli::progress::set_quiet(cli.quiet);
+    let cmd = match (cli.cmd, cli.list_ops) {
+        (Some(_), true) => bail!("--list-ops takes no subcommand (or use `ember list-ops`)"),
+        (Some(cmd), false) => cmd,
+        // Without a subcommand, clap has shown the help unless an option
+        // was given: --list-ops, or only global ones.
+        (None, true) => {
+            return list_ops();
+        }
+        (None, false) => bail!("no command given (see ember --help)"),
     };
     match cmd {
-        Cmd::ListOps => {
-            list_ops();
-            Ok(())
-        }
+        Cmd::ListOps => list_ops(),
         Cmd::Compile {
             model,
             output,
@@ -281,6 +314,7 @@ fn run(cli: Cli) -> Result<()> {
                 rounding: rounding.as_deref().map(parse_rounding).transpose()?,
                 no_packed_weights,
                 max_memory: Some(ember_cli::limits::max_memory()),
+                progress: Some(ember_cli::progress::compiler_progress()),
                 ..Default::default()
             };
             for s in &shapes {
@@ -288,18 +322,18 @@ fn run(cli: Cli) -> Result<()> {
                 opts.input_shapes.insert(n, d);
             }
             let t0 = Instant::now();
-            eprintln!("compiling {} for {target} ...", model.display());
+            note(&format!("compiling {} for {target} ...", model.display()));
             let c = ember_compiler::compile_file(&model, &opts)?;
             std::fs::write(&output, &c.blob)
                 .with_context(|| format!("cannot write {}", output.display()))?;
-            eprintln!(
+            note(&format!(
                 "wrote {} ({} bytes, arena {} bytes, {} rounding) in {:.1} s",
                 output.display(),
                 c.blob.len(),
                 c.arena_bytes,
                 c.rounding.name(),
                 t0.elapsed().as_secs_f64()
-            );
+            ));
             Ok(())
         }
         Cmd::Run {
@@ -324,7 +358,16 @@ fn run(cli: Cli) -> Result<()> {
                 npy::read_into(p, &info, &mut interp.input_mut(i)?, allow_nonfinite)
                     .with_context(|| format!("input {}", p.display()))?;
             }
-            interp.invoke()?;
+            // One op at a time on a bar (a float transformer runs for
+            // seconds on the host).
+            let bar = ember_cli::progress::bar(m.num_ops() as u64, "running");
+            interp.invoke_with_hook(|ev| {
+                if ev.done {
+                    bar.set_message(ev.name.to_string());
+                    bar.inc(1);
+                }
+            })?;
+            bar.finish_and_clear();
             let outs: Vec<_> = (0..m.num_outputs())
                 .map(|i| interp.output(i))
                 .collect::<Result<_, _>>()?;
@@ -332,7 +375,7 @@ fn run(cli: Cli) -> Result<()> {
                 Some(p) => npy::write_outputs(&p, &outs)?,
                 None => {
                     for o in &outs {
-                        println!("{}", npy::format_output(o)?);
+                        say!("{}", npy::format_output(o)?);
                     }
                 }
             }
@@ -353,12 +396,12 @@ fn run(cli: Cli) -> Result<()> {
             };
             let s = see::see(&m, &image, &opts)?;
             if json {
-                println!(
+                say!(
                     "{}",
                     serde_json::json!({"label": s.label, "score": s.score})
                 );
             } else {
-                println!("{} ({:.2})", s.label, s.score);
+                say!("{} ({:.2})", s.label, s.score);
             }
             Ok(())
         }
@@ -368,12 +411,12 @@ fn run(cli: Cli) -> Result<()> {
             match listen::listen_any(&m, &wav)? {
                 listen::Listened::Clip(h) => {
                     if json {
-                        println!(
+                        say!(
                             "{}",
                             serde_json::json!({"label": h.label, "score": h.score})
                         );
                     } else {
-                        println!("{} ({:.2})", h.label, h.score);
+                        say!("{} ({:.2})", h.label, h.score);
                     }
                 }
                 listen::Listened::Stream(d) => {
@@ -386,12 +429,12 @@ fn run(cli: Cli) -> Result<()> {
                                 serde_json::json!({"time_s": t, "score": e.score})
                             })
                             .collect();
-                        println!("{}", serde_json::json!({ "detections": list }));
+                        say!("{}", serde_json::json!({ "detections": list }));
                     } else if d.is_empty() {
-                        println!("no wake word");
+                        say!("no wake word");
                     } else {
                         for e in &d {
-                            println!("wake word at {:.3} s ({:.2})", e.time_s, e.score);
+                            say!("wake word at {:.3} s ({:.2})", e.time_s, e.score);
                         }
                     }
                 }
@@ -419,15 +462,15 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
             if json {
-                println!("{}", embed::json(&embs)?);
+                say!("{}", embed::json(&embs)?);
             } else {
-                println!("{}", embed::text(&embs)?);
+                say!("{}", embed::text(&embs)?);
             }
             Ok(())
         }
         Cmd::Keygen { key } => {
             let public = keys::keygen(&key)?;
-            println!(
+            say!(
                 "wrote {} (secret: keep it off the device) and {}",
                 key.display(),
                 public.display()
@@ -436,12 +479,12 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Sign { model, key, output } => {
             let out = keys::sign(&model, &key, output.as_deref())?;
-            println!("signed {}", out.display());
+            say!("signed {}", out.display());
             Ok(())
         }
         Cmd::Verify { model, pubkey } => {
             keys::verify(&model, &pubkey)?;
-            println!("{}: signature and blob valid", model.display());
+            say!("{}: signature and blob valid", model.display());
             Ok(())
         }
         Cmd::Report {
@@ -468,14 +511,14 @@ fn run(cli: Cli) -> Result<()> {
             let page = ember_cli::report::html(&m, &title, &runs)?;
             std::fs::write(&output, page)
                 .with_context(|| format!("cannot write {}", output.display()))?;
-            println!("wrote {}", output.display());
+            say!("wrote {}", output.display());
             Ok(())
         }
         Cmd::Inspect { model, json } => {
             let blob = load_blob(&model)?;
             let m = checked_model(&blob, &model)?;
             if json {
-                println!("{}", inspect::json(&m)?);
+                say!("{}", inspect::json(&m)?);
             } else {
                 print!("{}", inspect::table(&m)?);
             }

@@ -773,3 +773,82 @@ fn report_writes_a_self_contained_page() {
     let o = with_bench("{not json");
     assert_clean_failure(&o, "not JSON");
 }
+
+/// Progress bars are for people at a terminal: through a pipe (as here,
+/// and in CI logs) stderr holds only the plain notes, and `--quiet` drops
+/// those too; the output files are the same either way.
+#[test]
+fn progress_is_silent_off_a_terminal_and_with_quiet() {
+    let model = mlperf("kws", "kws_int8_qdq.onnx");
+    let (a, b) = (tmp("progress-a.ember"), tmp("progress-b.ember"));
+    let o = ember(&["compile", s(&model), "-o", s(&a)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains('\r') && !err.contains('\x1b'), "{err:?}");
+    assert_eq!(err.lines().count(), 2, "{err}");
+    let o = ember(&["-q", "compile", s(&model), "-o", s(&b)]);
+    assert!(o.status.success() && o.stderr.is_empty(), "{:?}", o);
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let x = tmp("progress-x.npy");
+    vectors::<i8>("kws", "mfcc_int8")
+        .index_axis(Axis(0), 0)
+        .insert_axis(Axis(0))
+        .write_npy(std::fs::File::create(&x).unwrap())
+        .unwrap();
+    let o = ember(&["run", s(&a), "--input", s(&x), "--quiet"]);
+    assert!(o.status.success() && o.stderr.is_empty(), "{:?}", o);
+}
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`), `ember
+/// compile` and `ember run` draw their bars on stderr.
+#[test]
+fn progress_bars_are_drawn_on_a_terminal() {
+    if std::env::var_os("EMBER_EXE_RUNNER").is_some() {
+        return; // `script` runs host binaries only; the host run covers it.
+    }
+    let model = mlperf("kws", "kws_int8_qdq.onnx");
+    let out = tmp("progress-tty.ember");
+    let cmd = format!(
+        "{} compile {} -o {}",
+        env!("CARGO_BIN_EXE_ember"),
+        s(&model),
+        s(&out)
+    );
+    let o = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .expect("util-linux's script (Debian's bsdutils)");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}");
+    assert!(
+        text.contains("lowering [") && text.contains("/4"),
+        "{text:?}"
+    );
+    let o = Command::new("script")
+        .args(["-qec", &format!("{cmd} --quiet"), "/dev/null"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(!text.contains("lowering ["), "{text:?}");
+}
+
+/// `ember --list-ops | head -1`: a reader that has gone away ends the
+/// command quietly (it panicked on the write before).
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::process::Stdio;
+    if std::env::var_os("EMBER_EXE_RUNNER").is_some() {
+        return; // the same code; the emulator's pipes add nothing.
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ember"))
+        .arg("--list-ops")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closed before the child writes: its first line meets a broken pipe.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.is_empty(), "{:?} {err}", o.status);
+}

@@ -48,6 +48,23 @@ pub struct Options {
     /// file, constants it folds (checked before each is allocated) and the
     /// constants of the result. `None`: [`DEFAULT_MAX_MEMORY`].
     pub max_memory: Option<usize>,
+    /// Called as the compiler goes (a progress bar's feed); `None`: silent.
+    pub progress: Option<Progress>,
+}
+
+/// A progress callback: `(stage, done, total)` — the ONNX nodes lowered
+/// (`"lowering"`), then the passes after (`"finishing"`: kernel selection,
+/// planning, writing, checking).
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<ProgressFn>);
+
+/// What a [`Progress`] calls: `(stage, done, total)`.
+pub type ProgressFn = dyn Fn(&str, u64, u64) + Send + Sync;
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress(..)")
+    }
 }
 
 /// The compiler's memory budget when [`Options::max_memory`] is not set.
@@ -56,6 +73,13 @@ pub const DEFAULT_MAX_MEMORY: usize = 2 << 30;
 impl Options {
     fn budget(&self) -> u64 {
         self.max_memory.unwrap_or(DEFAULT_MAX_MEMORY) as u64
+    }
+
+    /// Tells the progress callback, if any, where the compiler is.
+    fn report(&self, stage: &str, done: u64, total: u64) {
+        if let Some(p) = &self.progress {
+            (p.0)(stage, done, total);
+        }
     }
 }
 
@@ -143,7 +167,8 @@ pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
         .iter()
         .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
         .map_or(DEFAULT_OPSET, |o| o.version);
-    let mut g = lower::Lowerer::new(graph, rounding, opset, &opts.input_shapes)?.run(&outputs)?;
+    let mut g = lower::Lowerer::new(graph, rounding, opset, &opts.input_shapes)?
+        .run(&outputs, &|d, n| opts.report("lowering", d, n))?;
     if let Some(t) = g
         .tensors
         .iter()
@@ -186,12 +211,16 @@ pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
             });
         }
     }
+    opts.report("finishing", 0, 4);
     select::select(&mut g, opts.target, rounding, !opts.no_packed_weights);
     // After selection, which re-encodes no params: the table rides behind them.
     fuse::tables_into_convolutions(&mut g);
     g.prune();
+    opts.report("finishing", 1, 4);
     let p = plan::plan(&g);
+    opts.report("finishing", 2, 4);
     let blob = write::write(&g, &p, rounding);
+    opts.report("finishing", 3, 4);
     // The runtime's validator is the judge of what we wrote.
     let aligned = AlignedBlob::new(&blob);
     let model = ember_runtime::Model::load(aligned.bytes())
@@ -199,6 +228,7 @@ pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
     model
         .check_arena_plan(&mut vec![0; model.arena_plan_scratch_bytes()])
         .map_err(|e| CompileError::Internal(e.to_string()))?;
+    opts.report("finishing", 4, 4);
     Ok(Compiled {
         blob,
         arena_bytes: p.arena_bytes,

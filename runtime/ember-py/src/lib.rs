@@ -80,6 +80,7 @@ fn compile_blob(
         input_shapes: shapes,
         no_packed_weights: !packed_weights,
         max_memory: Some(max_memory),
+        progress: None,
     };
     let blob = py
         .detach(|| ember_compiler::compile(&onnx, &opts))

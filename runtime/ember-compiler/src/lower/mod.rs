@@ -244,14 +244,17 @@ impl<'p> Lowerer<'p> {
     }
 
     /// Lowers every node, then binds the graph outputs.
-    pub fn run(mut self, output_names: &[String]) -> Result<Graph> {
+    pub fn run(mut self, output_names: &[String], progress: &dyn Fn(u64, u64)) -> Result<Graph> {
+        let n = self.nodes.len() as u64;
         for i in 0..self.nodes.len() {
+            progress(i as u64, n);
             if self.done[i] {
                 continue;
             }
             let node = &self.nodes[i];
             self.lower_node(i, node)?;
         }
+        progress(n, n);
         for name in output_names {
             let v = self.vals.get(name).cloned().ok_or_else(|| {
                 malformed(format!("graph output '{name}' is not produced by any node"))
