@@ -28,6 +28,17 @@ pub(crate) fn test() -> Result<()> {
     run(cargo()
         .args(["fmt", "--all", "--", "--check"])
         .current_dir(root().join("boards")))?;
+    step("the runtime's API docs build without warnings (cargo doc)");
+    run(cargo()
+        .args([
+            "doc",
+            "--no-deps",
+            "-p",
+            "ember-runtime",
+            "--features",
+            "std,signed",
+        ])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
     let onnx_node = onnx_node_tests()?;
     let real_cnns = real_cnn_models()?;
     step("unit, end-to-end and CLI tests (and the full ONNX node suite, PaddleOCR's CNNs)");
