@@ -88,6 +88,9 @@ impl Measurement {
             "flash_bytes": self.flash_bytes(),
             "code_bytes": self.size.code_bytes,
             "model_bytes": self.size.model_bytes,
+            "code_by_part": self.size.code_by_part.iter()
+                .map(|(p, b)| json!({"part": p, "bytes": b}))
+                .collect::<Vec<_>>(),
             "ram_bytes": self.ram_bytes(),
             "arena_bytes": self.arena_bytes,
             "stack_bytes": self.stack_bytes,

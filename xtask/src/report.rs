@@ -250,6 +250,26 @@ pub(crate) fn check_page(
             }
         }
     }
+    // Each board's code bar: one box per part, adding up to its code.
+    for b in bench {
+        let start = format!("<svg class=\"code\" data-board=\"{}\"", b.board);
+        let Some(at) = dom.find(&start) else {
+            bail!("{}: no code bar for {}", page.display(), b.board);
+        };
+        let svg = &dom[at..dom[at..].find("</svg>").map_or(dom.len(), |e| at + e)];
+        let parts = elements(svg, "<rect");
+        let sum: u64 = parts.iter().map(|p| num(p, "bytes")).sum::<Result<_>>()?;
+        if parts.len() != b.size.code_by_part.len() || sum != b.size.code_bytes {
+            bail!(
+                "{}: {}'s code bar has {} parts of {sum} B, the ELF {} parts of {} B",
+                page.display(),
+                b.board,
+                parts.len(),
+                b.size.code_by_part.len(),
+                b.size.code_bytes
+            );
+        }
+    }
     let url = format!("file://{}", page.canonicalize()?.display());
     let st = headless(bin)
         .arg(format!("--screenshot={}", shot.display()))
@@ -268,7 +288,7 @@ pub(crate) fn check_page(
         if bench.is_empty() {
             String::new()
         } else {
-            format!(" and {} boards' bench", bench.len())
+            format!(" and {} boards' bench; code bars = the ELFs'", bench.len())
         },
         shot.display()
     );
@@ -296,7 +316,7 @@ pub(crate) fn report_check(out: &Path) -> Result<()> {
         &rows[0].blob,
         &refs,
         &out.join("report-kws.png"),
-        3000,
+        3500,
     )?;
     step("report: MiniLM (128 tokens) checked in headless Chromium");
     let dir = shared().join("models/transformers/minilm");

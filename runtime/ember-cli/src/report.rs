@@ -3,7 +3,8 @@
 //! picture (every tensor a box at its offset over its lifetime), per-layer
 //! bars (MACs, weight bytes and, given `cargo xtask bench --json` results,
 //! instructions per board against the ISA's MACs-per-instruction limit)
-//! and where the flash goes. Inline SVG and CSS only: no script, no
+//! and where the flash goes (weights by layer; each board's code by part:
+//! kernel families, dispatch, loader, board). Inline SVG and CSS only: no script, no
 //! network, so the page opens anywhere.
 //!
 //! The SVG elements carry their numbers as `data-*` attributes (offsets,
@@ -44,6 +45,9 @@ pub struct BenchRun {
     pub microflow_instructions: Option<u64>,
     /// Instructions per op, indexed like the model's ops.
     pub layer_instructions: Vec<u64>,
+    /// The firmware's code by part (kernel families, dispatch, loader,
+    /// board, …), largest first; empty when the bench did not say.
+    pub code_by_part: Vec<(String, u64)>,
 }
 
 /// Reads `cargo xtask bench --json` output: one measurement or a list.
@@ -98,6 +102,21 @@ pub fn parse_bench(text: &str) -> Result<Vec<BenchRun>> {
                     .and_then(|m| m.get("instructions"))
                     .and_then(|v| v.as_u64()),
                 layer_instructions,
+                code_by_part: match o.get("code_by_part") {
+                    None => vec![],
+                    Some(v) => v
+                        .as_array()
+                        .context("bench 'code_by_part' is not a list")?
+                        .iter()
+                        .map(|p| {
+                            let part = p.get("part").and_then(|v| v.as_str());
+                            let bytes = p.get("bytes").and_then(|v| v.as_u64());
+                            part.zip(bytes)
+                                .map(|(p, b)| (p.to_string(), b))
+                                .context("bench code part without a 'part' and 'bytes'")
+                        })
+                        .collect::<Result<_>>()?,
+                },
             })
         })
         .collect()
@@ -277,6 +296,8 @@ svg text { font: 11px system-ui, sans-serif; fill: #1d2330; } svg text.kernel { 
 .gio rect { fill: #e6f4e6; stroke: #5a9e5a; }
 .edge { fill: none; stroke: #8891a8; stroke-width: 1.2; }
 rect.tensor { stroke: #1d2330; stroke-width: 0.4; }
+.parts { font-size: 12px; line-height: 1.8; } .part { white-space: nowrap; margin-right: 10px; }
+.part i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
 rect.activation { fill: #7aa0dc; } rect.input { fill: #6dbb6d; } rect.output { fill: #e07070; }
 rect.scratch { fill: #e0b040; } rect.state { fill: #a07ad0; }
 .peak { stroke: #c03030; stroke-width: 1.5; stroke-dasharray: 5 3; }
@@ -696,6 +717,57 @@ fn flash(h: &mut String, m: &Model<'_>, layers: &[Layer], bench: &[BenchRun]) ->
             )?;
         }
         h.push_str("</table>\n");
+        code_parts(h, bench)?;
+    }
+    Ok(())
+}
+
+/// Each board's code as one stacked bar by part (kernel families warm,
+/// the rest grey), with the parts listed under it.
+fn code_parts(h: &mut String, bench: &[BenchRun]) -> Result<()> {
+    for b in bench.iter().filter(|b| !b.code_by_part.is_empty()) {
+        let total: u64 = b.code_by_part.iter().map(|p| p.1).sum();
+        writeln!(
+            h,
+            "<h3>Code on {}: {} B by part</h3>",
+            esc(&b.board),
+            thousands(total)
+        )?;
+        write!(
+            h,
+            "<svg class=\"code\" data-board=\"{}\" width=\"1000\" height=\"30\" viewBox=\"0 0 1000 30\">",
+            esc(&b.board)
+        )?;
+        let mut x = 0.0;
+        let (warm, grey) = (
+            ["#c0504d", "#d9826a", "#e8ab8f", "#b04040"],
+            ["#8d95a8", "#b8bfd0"],
+        );
+        let mut list = String::new();
+        for (i, (part, bytes)) in b.code_by_part.iter().enumerate() {
+            let wd = *bytes as f64 / total.max(1) as f64 * 1000.0;
+            let fill = if part.starts_with("kernel") {
+                warm[i % warm.len()]
+            } else {
+                grey[i % grey.len()]
+            };
+            write!(
+                h,
+                "<rect x=\"{x:.2}\" y=\"0\" width=\"{wd:.2}\" height=\"24\" fill=\"{fill}\" data-part=\"{}\" data-bytes=\"{bytes}\"><title>{}: {} B</title></rect>",
+                esc(part),
+                esc(part),
+                thousands(*bytes)
+            )?;
+            x += wd;
+            write!(
+                list,
+                "<span class=\"part\"><i style=\"background:{fill}\"></i>{} {} B</span> ",
+                esc(part),
+                thousands(*bytes)
+            )?;
+        }
+        h.push_str("</svg>\n");
+        writeln!(h, "<p class=\"parts\">{list}</p>")?;
     }
     Ok(())
 }

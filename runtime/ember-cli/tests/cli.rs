@@ -740,6 +740,7 @@ fn report_writes_a_self_contained_page() {
         "model": "kws", "board": "mps3-an547", "instructions": 123456,
         "load_instructions": 1, "flash_bytes": 3, "code_bytes": 1, "model_bytes": 1,
         "ram_bytes": 2, "stack_bytes": 1, "microflow": null, "layers": layer_rows,
+        "code_by_part": [{"part": "kernel conv", "bytes": 700}, {"part": "loader: validation", "bytes": 300}],
     });
     let bench_path = tmp("kws-bench.json");
     let with_bench = |json: &str| {
@@ -759,6 +760,15 @@ fn report_writes_a_self_contained_page() {
     assert!(html.contains("123,456"));
     assert_eq!(html.matches("<div class=\"bar instr\"").count(), layers);
     assert!(html.contains("data-instructions=\"1011\""));
+    assert!(html.contains("<svg class=\"code\" data-board=\"mps3-an547\""));
+    assert!(html.contains("data-part=\"kernel conv\" data-bytes=\"700\""));
+    let bad = bench
+        .to_string()
+        .replace("\"bytes\":700", "\"bytes\":\"x\"");
+    assert_clean_failure(
+        &with_bench(&bad),
+        "bench code part without a 'part' and 'bytes'",
+    );
 
     let short = serde_json::json!({
         "model": "vww", "board": "mps3-an547", "instructions": 1, "flash_bytes": 1,
