@@ -298,6 +298,16 @@ fn run(cli: Cli) -> Result<()> {
         }
         (None, false) => bail!("no command given (see ember --help)"),
     };
+    // JSON is for scripts: no bars or notes beside it, terminal or not.
+    if matches!(
+        &cmd,
+        Cmd::Listen { json: true, .. }
+            | Cmd::See { json: true, .. }
+            | Cmd::Embed { json: true, .. }
+            | Cmd::Inspect { json: true, .. }
+    ) {
+        ember_cli::progress::set_quiet(true);
+    }
     match cmd {
         Cmd::ListOps => list_ops(),
         Cmd::Compile {

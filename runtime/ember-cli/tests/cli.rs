@@ -840,6 +840,24 @@ fn progress_bars_are_drawn_on_a_terminal() {
         .unwrap();
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(!text.contains("lowering ["), "{text:?}");
+    // --json output stays pure JSON even on a terminal (`inspect` of an
+    // .onnx compiles it first, which draws a bar otherwise).
+    let o = Command::new("script")
+        .args([
+            "-qec",
+            &format!(
+                "{} inspect {} --json",
+                env!("CARGO_BIN_EXE_ember"),
+                s(&model)
+            ),
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}");
+    let v: serde_json::Value = serde_json::from_str(text.trim()).expect("only JSON");
+    assert!(v["layers"].is_array());
 }
 
 /// `ember --list-ops | head -1`: a reader that has gone away ends the

@@ -21,14 +21,30 @@ use pyo3::types::PyBytes;
 
 create_exception!(
     _ember,
-    EmberError,
+    Error,
     PyException,
-    "A model Ember cannot compile, load or run, or inputs it refuses: the message names the problem in one line."
+    "A model Ember cannot compile, load or run: the message names the problem in one line."
+);
+create_exception!(
+    _ember,
+    ArgumentError,
+    Error,
+    "Arguments Ember refuses (an input's dtype or shape, an unknown target); the Python package raises it as ember.InvalidArgument, a ValueError too."
 );
 
-/// An `anyhow` error as an `EmberError` with the CLI's one-line message.
+/// The CLI's one-line message of `e`.
+fn line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}
+
+/// An `anyhow` error as an [`Error`] with the CLI's one-line message.
 fn err(e: anyhow::Error) -> PyErr {
-    EmberError::new_err(format!("{e:#}").replace('\n', " "))
+    Error::new_err(line(&e))
+}
+
+/// An `anyhow` error as an [`ArgumentError`].
+fn arg_err(e: anyhow::Error) -> PyErr {
+    ArgumentError::new_err(line(&e))
 }
 
 /// `(name, tensor dtype, NumPy dtype, shape)` of one graph input or
@@ -63,13 +79,13 @@ fn compile_blob(
 ) -> PyResult<Py<PyBytes>> {
     let target: Target = target
         .parse()
-        .map_err(|e: String| err(anyhow::anyhow!(e)))?;
+        .map_err(|e: String| arg_err(anyhow::anyhow!(e)))?;
     let rounding = match rounding {
         None => None,
         Some("tflite") => Some(Rounding::TfliteFixedPoint),
         Some("onnx") => Some(Rounding::OnnxFloat),
         Some(other) => {
-            return Err(EmberError::new_err(format!(
+            return Err(ArgumentError::new_err(format!(
                 "unknown rounding '{other}' (expected tflite or onnx)"
             )))
         }
@@ -125,9 +141,8 @@ impl NativeModel {
             "max_memory=",
         )
         .map_err(err)?;
-        let arena = ember_compiler::try_aligned_arena(n).ok_or_else(|| {
-            EmberError::new_err(format!("cannot allocate the model's {n}-byte arena"))
-        })?;
+        let arena = ember_compiler::try_aligned_arena(n)
+            .ok_or_else(|| Error::new_err(format!("cannot allocate the model's {n}-byte arena")))?;
         Ok(NativeModel {
             blob,
             arena: Mutex::new(arena),
@@ -164,36 +179,35 @@ impl NativeModel {
         inputs: Vec<(String, Vec<usize>, Vec<u8>)>,
         allow_nonfinite: bool,
     ) -> PyResult<Vec<Packed<'py>>> {
-        let outs = py
-            .detach(|| -> anyhow::Result<Vec<HostArray>> {
-                let m = self.model()?;
-                if inputs.len() != m.num_inputs() {
-                    anyhow::bail!(
-                        "the model has {} inputs, {} given",
-                        m.num_inputs(),
-                        inputs.len()
-                    );
-                }
-                let mut arena = self
-                    .arena
-                    .lock()
-                    .map_err(|_| anyhow::anyhow!("an earlier run panicked"))?;
-                let mut interp = Interpreter::new(&m, arena.bytes_mut())?;
-                for (i, (dtype, shape, bytes)) in inputs.iter().enumerate() {
-                    let info = m.input_info(i)?;
-                    ember_cli::host_array::check_dtype(&info, dtype)
-                        .and_then(|()| HostArray::from_le_bytes(dtype, shape, bytes))
-                        .and_then(|a| {
-                            a.fill_input(&info, &mut interp.input_mut(i)?, allow_nonfinite)
-                        })
-                        .map_err(|e| e.context(format!("input {i} ('{}')", info.name)))?;
-                }
-                interp.invoke()?;
-                (0..m.num_outputs())
-                    .map(|i| HostArray::from_output(&interp.output(i)?))
-                    .collect()
-            })
-            .map_err(err)?;
+        // The inputs' failures are the caller's arguments; the rest, the
+        // model's.
+        let outs = py.detach(|| -> PyResult<Vec<HostArray>> {
+            let m = self.model().map_err(err)?;
+            if inputs.len() != m.num_inputs() {
+                return Err(ArgumentError::new_err(format!(
+                    "the model has {} inputs, {} given",
+                    m.num_inputs(),
+                    inputs.len()
+                )));
+            }
+            let mut arena = self
+                .arena
+                .lock()
+                .map_err(|_| Error::new_err("an earlier run panicked"))?;
+            let mut interp = Interpreter::new(&m, arena.bytes_mut()).map_err(|e| err(e.into()))?;
+            for (i, (dtype, shape, bytes)) in inputs.iter().enumerate() {
+                let info = m.input_info(i).map_err(|e| err(e.into()))?;
+                ember_cli::host_array::check_dtype(&info, dtype)
+                    .and_then(|()| HostArray::from_le_bytes(dtype, shape, bytes))
+                    .and_then(|a| a.fill_input(&info, &mut interp.input_mut(i)?, allow_nonfinite))
+                    .map_err(|e| arg_err(e.context(format!("input {i} ('{}')", info.name))))?;
+            }
+            interp.invoke().map_err(|e| err(e.into()))?;
+            (0..m.num_outputs())
+                .map(|i| HostArray::from_output(&interp.output(i).map_err(|e| err(e.into()))?))
+                .collect::<anyhow::Result<_>>()
+                .map_err(err)
+        })?;
         Ok(outs
             .iter()
             .map(|a| {
@@ -228,7 +242,8 @@ impl NativeModel {
 /// The native module.
 #[pymodule]
 fn _ember(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add("EmberError", m.py().get_type::<EmberError>())?;
+    m.add("Error", m.py().get_type::<Error>())?;
+    m.add("ArgumentError", m.py().get_type::<ArgumentError>())?;
     m.add_function(wrap_pyfunction!(compile_blob, m)?)?;
     m.add_class::<NativeModel>()?;
     m.add(

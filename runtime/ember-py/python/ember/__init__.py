@@ -14,22 +14,26 @@ the device's, bit for bit on integer models.
 >>> kws.save("kws.ember")          # flash it, or ember.load() it again
 >>> kws.report("kws.html")         # graph, arena plan, per-layer bars
 
-Every failure is an :class:`EmberError` whose message is the ``ember``
-command line's one-line error.
+Every failure is an :class:`ember.Error` whose message is the ``ember``
+command line's one-line error; arguments Ember refuses (an array of the
+wrong dtype or shape, an unknown target) raise :class:`InvalidArgument`,
+which is a ``ValueError`` too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._ember import DEFAULT_MAX_MEMORY, EmberError, NativeModel, compile_blob
+from ._ember import DEFAULT_MAX_MEMORY, ArgumentError, Error, NativeModel, compile_blob
 
 __all__ = [
-    "EmberError",
+    "Error",
+    "InvalidArgument",
     "Model",
     "TARGETS",
     "TensorSpec",
@@ -48,6 +52,23 @@ TARGETS: Tuple[str, ...] = (
     "cortex-a53",
     "cortex-a76",
 )
+
+class InvalidArgument(ArgumentError, ValueError):
+    """An argument Ember refuses: an input array of the wrong dtype or shape
+    (nothing is cast or reshaped silently), NaN in a float input, the wrong
+    number of inputs, an unknown target or rounding."""
+
+
+@contextlib.contextmanager
+def _arguments():
+    """Raises the native module's argument errors as :class:`InvalidArgument`."""
+    try:
+        yield
+    except ArgumentError as e:
+        if isinstance(e, InvalidArgument):
+            raise
+        raise InvalidArgument(str(e)) from None
+
 
 #: A model file's path, or its bytes.
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
@@ -75,7 +96,7 @@ def _read(source: Source) -> bytes:
         with open(os.fspath(source), "rb") as f:
             return f.read()
     except OSError as e:
-        raise EmberError(f"cannot read {os.fspath(source)}: {e.strerror}") from None
+        raise Error(f"cannot read {os.fspath(source)}: {e.strerror}") from None
 
 
 def _specs(raw: List[Tuple[str, str, str, List[int]]]) -> Tuple[TensorSpec, ...]:
@@ -117,13 +138,14 @@ class Model:
         ``allow_nonfinite``. The GIL is released while the model runs.
         """
         if len(arrays) != len(self.inputs):
-            raise EmberError(f"the model has {len(self.inputs)} inputs, {len(arrays)} given")
+            raise InvalidArgument(f"the model has {len(self.inputs)} inputs, {len(arrays)} given")
         packed = []
         for a in arrays:
             a = np.asarray(a)
             le = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
             packed.append((a.dtype.name, list(a.shape), np.ascontiguousarray(a, dtype=le).tobytes()))
-        outs = self._native.run(packed, allow_nonfinite)
+        with _arguments():
+            outs = self._native.run(packed, allow_nonfinite)
         return [
             np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape).astype(dtype)
             for dtype, shape, data in outs
@@ -156,7 +178,7 @@ class Model:
                 with open(os.fspath(b), encoding="utf-8") as f:
                     texts.append(f.read())
             except OSError as e:
-                raise EmberError(f"cannot read {os.fspath(b)}: {e.strerror}") from None
+                raise Error(f"cannot read {os.fspath(b)}: {e.strerror}") from None
         page = self._native.report_html(self.name, texts)
         with open(os.fspath(path), "w", encoding="utf-8") as f:
             f.write(page)
@@ -191,19 +213,20 @@ def compile(
       NEON convolutions read (faster, bigger).
     - ``quantize``/``calibrate``: quantizing a float model needs static
       quantization in the compiler, which Ember does not have yet; pass an
-      int8 QDQ model instead. Given, they raise :class:`EmberError`.
+      int8 QDQ model instead. Given, they raise :class:`Error`.
     - ``max_memory``: the most memory the compiler and the arena may use.
 
     The GIL is released while the compiler works.
     """
     if quantize is not None or calibrate is not None:
-        raise EmberError(
+        raise Error(
             "quantize=/calibrate=: the compiler cannot quantize float models yet; "
             "pass an int8 QDQ model (e.g. from onnxruntime's quantize_static)"
         )
     onnx = _read(model)
     dims = {k: [int(d) for d in v] for k, v in (shapes or {}).items()}
-    blob = compile_blob(onnx, target, dims, rounding, packed_weights, max_memory)
+    with _arguments():
+        blob = compile_blob(onnx, target, dims, rounding, packed_weights, max_memory)
     return Model(blob, name=_name(model), max_memory=max_memory)
 
 

@@ -4,8 +4,11 @@ from typing import Dict, List, Optional, Tuple
 
 DEFAULT_MAX_MEMORY: int
 
-class EmberError(Exception):
-    """A model Ember cannot compile, load or run, or inputs it refuses."""
+class Error(Exception):
+    """A model Ember cannot compile, load or run."""
+
+class ArgumentError(Error):
+    """Arguments Ember refuses (raised as ember.InvalidArgument)."""
 
 def compile_blob(
     onnx: bytes,
