@@ -37,18 +37,22 @@ fn venv() -> Result<PathBuf> {
             .arg(&dir))
         .with_context(|| format!("cannot make a virtual environment with {python}"))?;
     }
-    run(Command::new(&py)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(PACKAGES))
-    .context("cannot install the Python test packages")?;
+    run(pip_install(&py).args(PACKAGES)).context("cannot install the Python test packages")?;
     std::fs::write(&stamp, want)?;
     Ok(py)
+}
+
+/// `pip install`, quietly, with the venv's Python `py`.
+fn pip_install(py: &Path) -> Command {
+    let mut c = Command::new(py);
+    c.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]);
+    c
 }
 
 /// The one wheel maturin wrote into `dir`.
@@ -91,16 +95,8 @@ pub(crate) fn py_check() -> Result<()> {
     if !name.contains("-abi3-") {
         bail!("{name} is not an abi3 wheel");
     }
-    run(Command::new(&py)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--force-reinstall",
-            "--no-deps",
-        ])
+    run(pip_install(&py)
+        .args(["--force-reinstall", "--no-deps"])
         .arg(&wheel))?;
     run(cargo().args(["build", "--release", "-p", "ember-cli"]))?;
     // Run from outside the source tree, so `import ember` finds the
