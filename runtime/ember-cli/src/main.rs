@@ -298,7 +298,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         (None, false) => bail!("no command given (see ember --help)"),
     };
-    // JSON is for scripts: no bars or notes beside it, terminal or not.
+    // JSON is for scripts: no bars beside it, terminal or not (notes stay
+    // on stderr).
     if matches!(
         &cmd,
         Cmd::Listen { json: true, .. }
@@ -306,7 +307,7 @@ fn run(cli: Cli) -> Result<()> {
             | Cmd::Embed { json: true, .. }
             | Cmd::Inspect { json: true, .. }
     ) {
-        ember_cli::progress::set_quiet(true);
+        ember_cli::progress::hide_bars();
     }
     match cmd {
         Cmd::ListOps => list_ops(),

@@ -9,10 +9,16 @@ use std::sync::Arc;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 static QUIET: AtomicBool = AtomicBool::new(false);
+static NO_BARS: AtomicBool = AtomicBool::new(false);
 
 /// Silences progress bars and informational messages (`--quiet`).
 pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// No bars, even on a terminal (`--json`: output for scripts); notes stay.
+pub fn hide_bars() {
+    NO_BARS.store(true, Ordering::Relaxed);
 }
 
 /// Whether `--quiet` was given.
@@ -20,10 +26,10 @@ pub fn quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
 }
 
-/// A bar over `len` units of `what`, hidden when quiet or when stderr is
-/// not a terminal (indicatif's stderr target draws only on a terminal).
+/// A bar over `len` units of `what`, hidden when quiet, with `--json`, or
+/// when stderr is not a terminal (indicatif's stderr target draws only on a terminal).
 pub fn bar(len: u64, what: &str) -> ProgressBar {
-    if quiet() {
+    if quiet() || NO_BARS.load(Ordering::Relaxed) {
         return ProgressBar::hidden();
     }
     let style = ProgressStyle::with_template(
