@@ -50,6 +50,7 @@ pub(crate) mod op_table;
 mod pool;
 mod quantize;
 mod rearrange;
+mod recurrent;
 mod reduce;
 mod resize;
 pub(crate) mod shape;

@@ -8,6 +8,7 @@ use ember_runtime::ops::unary::{UnaryFn, UnaryOp};
 use tract_onnx::pb::NodeProto;
 
 use super::attrs::{attr_f, attr_s, unsupported};
+use super::recurrent::Cell;
 use super::Lowerer;
 use crate::error::{CompileError, Result};
 
@@ -243,6 +244,9 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("SpaceToDepth", "any (int8 QDQ stays int8)", "blocksize; NCHW", |lw, _, n| lw.lower_depth_space(n)),
     op("Tile", "any; constants folded", "constant repeats; rank at most 5", |lw, _, n| lw.lower_tile(n)),
     op("Slice", "any (int8 QDQ stays int8); constants folded", "constant starts, ends, axes, steps (negative too); opset 1 attributes", |lw, _, n| lw.lower_slice(n)),
+    op("LSTM", "float (unrolled over the sequence)", "directions, layout, activations (alpha, beta), clip, input_forget, peepholes; constant W, R, B, P, sequence_lens; initial states constant or runtime; Y, Y_h, Y_c", |lw, i, n| lw.lower_recurrent(i, n, Cell::Lstm)),
+    op("GRU", "float (unrolled over the sequence)", "directions, layout, activations (alpha, beta), clip, linear_before_reset; constant W, R, B, sequence_lens; initial state constant or runtime; Y, Y_h", |lw, i, n| lw.lower_recurrent(i, n, Cell::Gru)),
+    op("RNN", "float (unrolled over the sequence)", "directions, layout, activations (alpha, beta), clip; constant W, R, B, sequence_lens; initial state constant or runtime; Y, Y_h", |lw, i, n| lw.lower_recurrent(i, n, Cell::Rnn)),
     op("Split", "any (int8 QDQ stays int8); constants folded", "constant split sizes, or num_outputs / equal parts", |lw, _, n| lw.lower_split(n)),
 ];
 
