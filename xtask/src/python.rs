@@ -81,8 +81,12 @@ pub(crate) fn py_check() -> Result<()> {
     if wheels.exists() {
         std::fs::remove_dir_all(&wheels)?;
     }
+    // The dev profile (optimized dependencies, see the workspace's
+    // Cargo.toml) shares every compiled dependency with the host tests, so
+    // the wheel costs a link rather than a second release build of tract
+    // and the compiler. Users build theirs with `--release` (README).
     run(Command::new(bin.join("maturin"))
-        .args(["build", "--release", "--quiet", "-m"])
+        .args(["build", "--profile", "dev", "--quiet", "-m"])
         .arg(root().join("runtime/ember-py/Cargo.toml"))
         .arg("-o")
         .arg(&wheels)
@@ -98,7 +102,7 @@ pub(crate) fn py_check() -> Result<()> {
     run(pip_install(&py)
         .args(["--force-reinstall", "--no-deps"])
         .arg(&wheel))?;
-    run(cargo().args(["build", "--release", "-p", "ember-cli"]))?;
+    run(cargo().args(["build", "-p", "ember-cli"]))?;
     // Run from outside the source tree, so `import ember` finds the
     // installed wheel and not the package's source folder.
     run(Command::new(&py)
@@ -106,7 +110,7 @@ pub(crate) fn py_check() -> Result<()> {
         .arg(root().join("runtime/ember-py/tests"))
         .current_dir(root().join("target"))
         .env("EMBER_SHARED", shared())
-        .env("EMBER_CLI", root().join("target/release/ember")))?;
+        .env("EMBER_CLI", root().join("target/debug/ember")))?;
     eprintln!("    wheel {name}: its tests passed");
     Ok(())
 }

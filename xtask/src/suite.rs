@@ -82,7 +82,12 @@ pub(crate) fn test() -> Result<()> {
             "ember-cli",
         ])
         .env("EMBER_SHARED", shared())
-        .env("EMBER_EXE_RUNNER", runner))?;
+        .env("EMBER_EXE_RUNNER", runner)
+        // This cross build compiles tract and the compiler once more for
+        // aarch64; nobody debugs it, so it skips the debug info (a large
+        // share of its build time on a 2-core CI machine).
+        .env("CARGO_PROFILE_DEV_DEBUG", "false")
+        .env("CARGO_PROFILE_TEST_DEBUG", "false"))?;
     // The NEON kernels against the reference on generated cases, on a core
     // without the dot-product extension (the SMULL/SADALP and SMLAL paths)
     // and on one with it (the SDOT paths); each run also checks that the

@@ -59,6 +59,11 @@ impl HostArray {
         }
     }
 
+    /// The values as ndarray prints them (nested brackets).
+    pub fn to_text(&self) -> String {
+        each!(self, a => format!("{a}"))
+    }
+
     /// The array's shape.
     pub fn shape(&self) -> &[usize] {
         each!(self, a => a.shape())
@@ -105,6 +110,42 @@ impl HostArray {
                 "arrays of {other} are not taken (float32, int8, uint8, int16, uint16, int32, int64 are)"
             ),
         })
+    }
+
+    /// Elements `range` along `axis` (a copy; the caller checked both).
+    pub fn slice_axis(&self, axis: usize, range: std::ops::Range<usize>) -> HostArray {
+        let s = ndarray::Slice::from(range);
+        macro_rules! cut {
+            ($($v:ident),*) => {
+                match self {
+                    $(HostArray::$v(a) => HostArray::$v(a.slice_axis(ndarray::Axis(axis), s).to_owned()),)*
+                }
+            };
+        }
+        cut!(F32, I8, U8, I16, U16, I32, I64)
+    }
+
+    /// `parts` (one element type, one shape) stacked along a new first
+    /// axis.
+    pub fn stack(parts: &[HostArray]) -> Result<HostArray> {
+        let first = parts.first().context("nothing to stack")?;
+        macro_rules! stack {
+            ($($v:ident),*) => {
+                match first {
+                    $(HostArray::$v(_) => {
+                        let views = parts
+                            .iter()
+                            .map(|p| match p {
+                                HostArray::$v(a) => Ok(a.view()),
+                                other => bail!("cannot stack {} with {}", other.dtype_name(), first.dtype_name()),
+                            })
+                            .collect::<Result<Vec<_>>>()?;
+                        HostArray::$v(ndarray::stack(ndarray::Axis(0), &views)?)
+                    })*
+                }
+            };
+        }
+        Ok(stack!(F32, I8, U8, I16, U16, I32, I64))
     }
 
     /// The elements' little-endian bytes in C order.

@@ -159,6 +159,16 @@ pub fn table(m: &Model<'_>) -> Result<String> {
     for i in 0..m.num_outputs() {
         writeln!(s, "{}", io_line("output", i, m.output_info(i)?))?;
     }
+    for i in 0..m.num_state() {
+        let (state, next) = m.state_info(i)?;
+        writeln!(
+            s,
+            "{} ← {} (kept between invokes, arena offset {})",
+            io_line("state ", i, state),
+            next.name,
+            state.offset
+        )?;
+    }
     Ok(s)
 }
 
@@ -189,6 +199,16 @@ pub fn json(m: &Model<'_>) -> Result<String> {
     let outputs: Vec<_> = (0..m.num_outputs())
         .map(|i| m.output_info(i).map(io))
         .collect::<Result<_, _>>()?;
+    let state: Vec<_> = (0..m.num_state())
+        .map(|i| {
+            m.state_info(i).map(|(state, next)| {
+                let mut v = io(state);
+                v["next"] = json!(next.name);
+                v["arena_offset"] = json!(state.offset);
+                v
+            })
+        })
+        .collect::<Result<_, _>>()?;
     let v = json!({
         "blob_bytes": m.blob_bytes(),
         "arena_bytes": m.arena_bytes(),
@@ -199,6 +219,7 @@ pub fn json(m: &Model<'_>) -> Result<String> {
         "kernels": kernel_names(m.kernels()?),
         "inputs": inputs,
         "outputs": outputs,
+        "state": state,
         "layers": ls,
     });
     Ok(serde_json::to_string_pretty(&v)?)

@@ -10,3 +10,4 @@ pub mod limits;
 pub mod npy;
 pub mod progress;
 pub mod report;
+pub mod stream;

@@ -75,6 +75,11 @@ enum Cmd {
         /// cortex-a targets: a smaller blob, slower convolutions.
         #[arg(long)]
         no_packed_weights: bool,
+        /// Keep state between invokes: OUTPUT=INPUT feeds the output back
+        /// into the input on the next frame (repeatable; e.g. --state
+        /// h_out=h_in), `auto` pairs the names common exports use.
+        #[arg(long = "state", value_name = "OUTPUT=INPUT|auto")]
+        state: Vec<String>,
     },
     /// Run a compiled model (or an ONNX file, compiled on the fly).
     Run {
@@ -91,6 +96,15 @@ enum Cmd {
         /// they give plausible-looking garbage).
         #[arg(long)]
         allow_nonfinite: bool,
+        /// Each input is a whole recording: feed it one frame at a time
+        /// (state kept between frames) and stack each frame's outputs
+        /// along a new first axis. The time axis is the one where the
+        /// recording is longer than the input.
+        #[arg(long)]
+        stream: bool,
+        /// The inputs' time axis, when the shapes do not tell.
+        #[arg(long, requires = "stream", value_name = "N")]
+        stream_axis: Option<usize>,
     },
     /// Recognise the keyword in a 16 kHz WAV clip, or detect a wake word along a longer recording (audio front end + model).
     Listen {
@@ -318,6 +332,7 @@ fn run(cli: Cli) -> Result<()> {
             rounding,
             shapes,
             no_packed_weights,
+            state,
         } => {
             let target: Target = target.parse().map_err(anyhow::Error::msg)?;
             let mut opts = Options {
@@ -331,6 +346,9 @@ fn run(cli: Cli) -> Result<()> {
             for s in &shapes {
                 let (n, d) = parse_shape(s)?;
                 opts.input_shapes.insert(n, d);
+            }
+            for s in &state {
+                opts.state.add(s).map_err(anyhow::Error::msg)?;
             }
             let t0 = Instant::now();
             note(&format!("compiling {} for {target} ...", model.display()));
@@ -352,9 +370,14 @@ fn run(cli: Cli) -> Result<()> {
             inputs,
             output,
             allow_nonfinite,
+            stream,
+            stream_axis,
         } => {
             let blob = load_blob(&model)?;
             let m = Model::load(blob.bytes()).with_context(|| format!("{}", model.display()))?;
+            if stream {
+                return run_stream(&m, &inputs, output.as_deref(), stream_axis, allow_nonfinite);
+            }
             if inputs.len() != m.num_inputs() {
                 bail!(
                     "the model has {} inputs, {} given",
@@ -536,4 +559,52 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `ember run --stream`: every input a recording, fed a frame at a time.
+fn run_stream(
+    m: &Model<'_>,
+    inputs: &[PathBuf],
+    output: Option<&std::path::Path>,
+    axis: Option<usize>,
+    allow_nonfinite: bool,
+) -> Result<()> {
+    if inputs.len() != m.num_inputs() {
+        bail!(
+            "the model has {} inputs, {} given",
+            m.num_inputs(),
+            inputs.len()
+        );
+    }
+    let recordings = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            npy::read_for(p, &m.input_info(i)?).with_context(|| format!("input {}", p.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut arena = arena_for(m)?;
+    let mut interp = Interpreter::new(m, arena.bytes_mut())?;
+    let bar = ember_cli::progress::bar(0, "frames");
+    let outs = ember_cli::stream::run_stream(
+        &mut interp,
+        &recordings,
+        axis,
+        allow_nonfinite,
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    match output {
+        Some(p) => npy::write_arrays(p, &outs)?,
+        None => {
+            for (name, a) in &outs {
+                say!("{name}: {} {:?}", a.dtype_name(), a.shape());
+                say!("{}", a.to_text());
+            }
+        }
+    }
+    Ok(())
 }

@@ -106,6 +106,12 @@ pub fn read_into(
     dst: &mut TensorMut<'_>,
     allow_nonfinite: bool,
 ) -> Result<()> {
+    read_for(p, info)?.fill_input(info, dst, allow_nonfinite)
+}
+
+/// Reads an `.npy` of an element type graph input `info` takes, whatever
+/// its shape (a recording to stream through the input, say).
+pub fn read_for(p: &Path, info: &TensorInfo<'_>) -> Result<HostArray> {
     check_size(p)?;
     let wrong = |e: anyhow::Error| {
         e.context(format!(
@@ -131,11 +137,20 @@ pub fn read_into(
             wrong(e).context("16- and 8-bit float inputs are read from float32 .npy files")
         })?),
     };
-    a.fill_input(info, dst, allow_nonfinite)
+    Ok(a)
 }
 
 /// Saves outputs: one → `.npy`, several → `.npz` keyed by output name.
 pub fn write_outputs(p: &Path, outs: &[TensorView<'_>]) -> Result<()> {
+    let arrays = outs
+        .iter()
+        .map(|o| Ok((o.info.name.to_string(), HostArray::from_output(o)?)))
+        .collect::<Result<Vec<_>>>()?;
+    write_arrays(p, &arrays)
+}
+
+/// Saves named arrays: one → `.npy`, several → `.npz` keyed by name.
+pub fn write_arrays(p: &Path, outs: &[(String, HostArray)]) -> Result<()> {
     // The extension decides the format: `.npz` always holds an archive
     // keyed by output name (one output included); anything else is one
     // `.npy`, which only a single output fits.
@@ -150,14 +165,13 @@ pub fn write_outputs(p: &Path, outs: &[TensorView<'_>]) -> Result<()> {
     let f = File::create(p).with_context(|| format!("cannot create {}", p.display()))?;
     let w = BufWriter::new(f);
     if !npz {
-        each!(&HostArray::from_output(&outs[0])?, a => a.write_npy(w))
+        each!(&outs[0].1, a => a.write_npy(w))
             .with_context(|| format!("cannot write {}", p.display()))?;
         return Ok(());
     }
     let mut npz = NpzWriter::new(w);
-    for o in outs {
-        let name = o.info.name;
-        each!(&HostArray::from_output(o)?, a => npz.add_array(name, a))
+    for (name, a) in outs {
+        each!(a, a => npz.add_array(name.as_str(), a))
             .with_context(|| format!("cannot write {}", p.display()))?;
     }
     npz.finish()

@@ -887,3 +887,118 @@ fn a_closed_stdout_is_not_a_panic() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success() && err.is_empty(), "{:?} {err}", o.status);
 }
+
+/// `compile --state` and `run --stream`: a recording fed a frame at a time
+/// through a streaming LSTM equals the whole-sequence model's outputs, and
+/// `inspect` shows the state.
+#[test]
+fn stream_a_recording_through_a_model_with_state() {
+    use ember_tests::streaming::{data, lstm_model, CLASSES, FEATURES, HIDDEN};
+    const FRAMES: usize = 50;
+    let names = ["h_in", "c_in", "h_out", "c_out"];
+    let whole_onnx = tmp("lstm_whole.onnx");
+    std::fs::write(&whole_onnx, lstm_model(FRAMES as i64, names)).unwrap();
+    let step_onnx = tmp("lstm_step.onnx");
+    std::fs::write(&step_onnx, lstm_model(1, names)).unwrap();
+    let step = tmp("lstm_step.ember");
+    let o = ember(&[
+        "compile",
+        s(&step_onnx),
+        "-o",
+        s(&step),
+        "--state",
+        "h_out=h_in",
+        "--state",
+        "c_out=c_in",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let save = |name: &str, a: ArrayD<f32>| {
+        let p = tmp(name);
+        a.write_npy(std::fs::File::create(&p).unwrap()).unwrap();
+        p
+    };
+    let x =
+        ArrayD::from_shape_vec(vec![FRAMES, 1, FEATURES], data(FRAMES * FEATURES, 3, 1.0)).unwrap();
+    let rec = save("lstm_rec.npy", x);
+    let zeros = save("lstm_zeros.npy", ArrayD::zeros(vec![1, 1, HIDDEN]));
+    let whole_out = tmp("lstm_whole.npz");
+    let o = ember(&[
+        "run",
+        s(&whole_onnx),
+        "--input",
+        s(&rec),
+        "--input",
+        s(&zeros),
+        "--input",
+        s(&zeros),
+        "--output",
+        s(&whole_out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stream_out = tmp("lstm_stream.npz");
+    let o = ember(&[
+        "run",
+        s(&step),
+        "--stream",
+        "--input",
+        s(&rec),
+        "--output",
+        s(&stream_out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let read = |p: &Path, name: &str| -> ArrayD<f32> {
+        let mut z = NpzReader::new(std::fs::File::open(p).unwrap()).unwrap();
+        z.by_name(name)
+            .or_else(|_| z.by_name(&format!("{name}.npy")))
+            .unwrap()
+    };
+    let want = read(&whole_out, "logits");
+    let got = read(&stream_out, "logits");
+    assert_eq!(want.shape(), [FRAMES, 1, CLASSES]);
+    // One [1, 1, K] output per frame, stacked along a new first axis.
+    assert_eq!(got.shape(), [FRAMES, 1, 1, CLASSES]);
+    for (a, b) in got.iter().zip(want.iter()) {
+        assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
+    }
+    // The final state is the whole sequence's.
+    let h_whole = read(&whole_out, "h_out");
+    let h_stream = read(&stream_out, "h_out");
+    let last = h_stream.index_axis(Axis(0), FRAMES - 1);
+    for (a, b) in last.iter().zip(h_whole.iter()) {
+        assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
+    }
+
+    let o = ember(&["inspect", s(&step)]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("state  0       h_in f32 [1, 1, 12] ← h_out"),
+        "{text}"
+    );
+    let o = ember(&["inspect", s(&step), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["state"][1]["name"], "c_in");
+    assert_eq!(v["state"][1]["next"], "c_out");
+    assert_eq!(v["inputs"].as_array().unwrap().len(), 1);
+
+    // A recording that is not the input's shape along the other axes.
+    let bad = save("lstm_bad.npy", ArrayD::zeros(vec![FRAMES, 1, FEATURES - 1]));
+    let o = ember(&["run", s(&step), "--stream", "--input", s(&bad)]);
+    assert_clean_failure(
+        &o,
+        "recording of shape [50, 1, 7] for input 'x' [1, 1, 8] differs in more than one axis",
+    );
+    // A bad binding is a one-line compile error.
+    let o = ember(&[
+        "compile",
+        s(&step_onnx),
+        "-o",
+        s(&tmp("x.ember")),
+        "--state",
+        "h_out=nope",
+    ]);
+    assert_clean_failure(
+        &o,
+        "the model has no input named nope (its inputs: x, h_in, c_in)",
+    );
+}

@@ -38,6 +38,10 @@ pub enum CompileError {
         /// What would be needed.
         what: String,
     },
+    /// A `--state` binding that does not fit the model (unknown name, type
+    /// or shape mismatch between the pair, ambiguous automatic match).
+    #[error("bad state binding: {0}")]
+    BadState(String),
     /// The produced model failed the runtime's own validation (a compiler bug).
     #[error("internal error: produced blob fails validation: {0}")]
     Internal(String),

@@ -71,6 +71,10 @@ pub struct Graph {
     pub inputs: Vec<TId>,
     /// Graph outputs.
     pub outputs: Vec<TId>,
+    /// State pairs (state, next state): the state is read by the ops and
+    /// kept between invokes, the next state (a graph output) is copied
+    /// into it when an invoke ends (see [`crate::state`]).
+    pub state: Vec<(TId, TId)>,
 }
 
 impl Graph {
@@ -188,6 +192,10 @@ impl Graph {
         for &t in self.inputs.iter().chain(&self.outputs) {
             used[t] = true;
         }
+        for &(s, n) in &self.state {
+            used[s] = true;
+            used[n] = true;
+        }
         for t in 0..n {
             if used[t] {
                 if let Some(r) = self.tensors[t].alias_of {
@@ -215,6 +223,9 @@ impl Graph {
         }
         for t in self.inputs.iter_mut().chain(self.outputs.iter_mut()) {
             *t = map[*t];
+        }
+        for (s, n) in &mut self.state {
+            (*s, *n) = (map[*s], map[*n]);
         }
     }
 

@@ -19,6 +19,7 @@ mod lower;
 pub mod plan;
 pub mod select;
 pub mod sign;
+pub mod state;
 pub mod tensor;
 mod write;
 
@@ -50,6 +51,8 @@ pub struct Options {
     pub max_memory: Option<usize>,
     /// Called as the compiler goes (a progress bar's feed); `None`: silent.
     pub progress: Option<Progress>,
+    /// State pairs to keep between invokes (see [`state`]).
+    pub state: state::StateSpec,
 }
 
 /// A progress callback: `(stage, done, total)` — the ONNX nodes lowered
@@ -169,6 +172,7 @@ pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
         .map_or(DEFAULT_OPSET, |o| o.version);
     let mut g = lower::Lowerer::new(graph, rounding, opset, &opts.input_shapes)?
         .run(&outputs, &|d, n| opts.report("lowering", d, n))?;
+    state::bind(&mut g, &opts.state)?;
     if let Some(t) = g
         .tensors
         .iter()

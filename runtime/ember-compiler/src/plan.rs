@@ -3,7 +3,8 @@
 //! Greedy by size (largest first), each buffer at the lowest 16-byte
 //! aligned offset where it collides with no already placed buffer whose
 //! lifetime overlaps. Views (free reshapes) share their root's buffer and
-//! extend its lifetime.
+//! extend its lifetime. State tensors live through the whole invoke (and
+//! so between invokes).
 
 use crate::ir::Graph;
 use ember_runtime::format::{ALIGN, NOT_LIVE};
@@ -52,6 +53,11 @@ pub fn plan(g: &Graph) -> Plan {
     }
     for &t in &g.outputs {
         last[root(t)] = n_ops;
+    }
+    // State is kept between invokes: its bytes are nobody else's, ever.
+    for &(s, _) in &g.state {
+        first[root(s)] = -1;
+        last[root(s)] = n_ops;
     }
     let roots: Vec<usize> = (0..n)
         .filter(|&t| {

@@ -93,6 +93,11 @@ pub fn write(g: &Graph, plan: &Plan, rounding: Rounding) -> Vec<u8> {
     let u32s = |v: &[u32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
     let inputs: Vec<u32> = g.inputs.iter().map(|&t| t as u32).collect();
     let outputs: Vec<u32> = g.outputs.iter().map(|&t| t as u32).collect();
+    let state: Vec<u32> = g
+        .state
+        .iter()
+        .flat_map(|&(s, n)| [s as u32, n as u32])
+        .collect();
     let params_b: Vec<u8> = params.iter().flat_map(|x| x.to_le_bytes()).collect();
 
     let mut blob = vec![0u8; HEADER_BYTES];
@@ -111,6 +116,7 @@ pub fn write(g: &Graph, plan: &Plan, rounding: Rounding) -> Vec<u8> {
     section(&mut blob, 64, params.len(), &params_b);
     section(&mut blob, 72, data.len(), &data);
     section(&mut blob, 80, strings.len(), &strings);
+    section(&mut blob, 96, g.state.len(), &u32s(&state));
     pad_to(&mut blob, ALIGN);
     blob[0..4].copy_from_slice(&MAGIC);
     put_u32(&mut blob, 4, FORMAT_VERSION);

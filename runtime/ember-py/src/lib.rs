@@ -67,7 +67,8 @@ fn spec(t: ember_runtime::TensorInfo<'_>) -> Spec {
 /// Compiles an ONNX model held in `onnx` and returns the blob. The GIL is
 /// released while the compiler works.
 #[pyfunction]
-#[pyo3(signature = (onnx, target, shapes, rounding, packed_weights, max_memory))]
+#[pyo3(signature = (onnx, target, shapes, rounding, packed_weights, max_memory, state))]
+#[allow(clippy::too_many_arguments)]
 fn compile_blob(
     py: Python<'_>,
     onnx: Vec<u8>,
@@ -76,6 +77,7 @@ fn compile_blob(
     rounding: Option<&str>,
     packed_weights: bool,
     max_memory: usize,
+    state: Vec<String>,
 ) -> PyResult<Py<PyBytes>> {
     let target: Target = target
         .parse()
@@ -90,14 +92,18 @@ fn compile_blob(
             )))
         }
     };
-    let opts = Options {
+    let mut opts = Options {
         target,
         rounding,
         input_shapes: shapes,
         no_packed_weights: !packed_weights,
         max_memory: Some(max_memory),
         progress: None,
+        state: Default::default(),
     };
+    for s in &state {
+        opts.state.add(s).map_err(|e| arg_err(anyhow::anyhow!(e)))?;
+    }
     let blob = py
         .detach(|| ember_compiler::compile(&onnx, &opts))
         .map_err(|e| err(e.into()))?
@@ -110,9 +116,34 @@ fn compile_blob(
 #[pyclass(frozen, module = "ember._ember")]
 struct NativeModel {
     blob: AlignedBlob,
-    /// The arena, kept between runs; the lock serialises runs from several
-    /// Python threads.
-    arena: Mutex<AlignedBlob>,
+    /// The arena and the state, kept between runs; the lock serialises
+    /// runs from several Python threads.
+    runner: Mutex<Runner>,
+}
+
+/// What a model keeps between runs.
+struct Runner {
+    arena: AlignedBlob,
+    /// Each state tensor's bytes after the last run (empty: start over).
+    state: Vec<Vec<u8>>,
+}
+
+impl Runner {
+    /// An interpreter on the arena with the state the last run left.
+    fn bind<'a>(&'a mut self, m: &'a Model<'a>) -> anyhow::Result<Interpreter<'a, 'a>> {
+        let mut interp = Interpreter::new(m, self.arena.bytes_mut())?;
+        for (i, saved) in self.state.iter().enumerate() {
+            interp.state_mut(i)?.bytes.copy_from_slice(saved);
+        }
+        Ok(interp)
+    }
+}
+
+/// Each state tensor's bytes, as `interp` leaves them.
+fn saved_state(interp: &Interpreter<'_, '_>) -> anyhow::Result<Vec<Vec<u8>>> {
+    (0..interp.model().num_state())
+        .map(|i| Ok(interp.state(i)?.bytes.to_vec()))
+        .collect()
 }
 
 impl NativeModel {
@@ -121,6 +152,28 @@ impl NativeModel {
     fn model(&self) -> anyhow::Result<Model<'_>> {
         Ok(Model::load(self.blob.bytes())?)
     }
+}
+
+impl NativeModel {
+    fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, Runner>> {
+        self.runner
+            .lock()
+            .map_err(|_| Error::new_err("an earlier run panicked"))
+    }
+}
+
+/// Host arrays as `(dtype, shape, little-endian bytes)` for Python.
+fn pack<'py>(py: Python<'py>, arrays: &[HostArray]) -> Vec<Packed<'py>> {
+    arrays
+        .iter()
+        .map(|a| {
+            (
+                a.dtype_name().to_string(),
+                a.shape().to_vec(),
+                PyBytes::new(py, &a.to_le_bytes()),
+            )
+        })
+        .collect()
 }
 
 #[pymethods]
@@ -145,7 +198,10 @@ impl NativeModel {
             .ok_or_else(|| Error::new_err(format!("cannot allocate the model's {n}-byte arena")))?;
         Ok(NativeModel {
             blob,
-            arena: Mutex::new(arena),
+            runner: Mutex::new(Runner {
+                arena,
+                state: vec![],
+            }),
         })
     }
 
@@ -190,11 +246,9 @@ impl NativeModel {
                     inputs.len()
                 )));
             }
-            let mut arena = self
-                .arena
-                .lock()
-                .map_err(|_| Error::new_err("an earlier run panicked"))?;
-            let mut interp = Interpreter::new(&m, arena.bytes_mut()).map_err(|e| err(e.into()))?;
+            let mut runner = self.lock()?;
+            let runner = &mut *runner;
+            let mut interp = runner.bind(&m).map_err(err)?;
             for (i, (dtype, shape, bytes)) in inputs.iter().enumerate() {
                 let info = m.input_info(i).map_err(|e| err(e.into()))?;
                 ember_cli::host_array::check_dtype(&info, dtype)
@@ -203,21 +257,80 @@ impl NativeModel {
                     .map_err(|e| arg_err(e.context(format!("input {i} ('{}')", info.name))))?;
             }
             interp.invoke().map_err(|e| err(e.into()))?;
-            (0..m.num_outputs())
+            let outs = (0..m.num_outputs())
                 .map(|i| HostArray::from_output(&interp.output(i).map_err(|e| err(e.into()))?))
                 .collect::<anyhow::Result<_>>()
-                .map_err(err)
+                .map_err(err)?;
+            let state = saved_state(&interp).map_err(err)?;
+            runner.state = state;
+            Ok(outs)
         })?;
-        Ok(outs
-            .iter()
-            .map(|a| {
-                (
-                    a.dtype_name().to_string(),
-                    a.shape().to_vec(),
-                    PyBytes::new(py, &a.to_le_bytes()),
-                )
+        Ok(pack(py, &outs))
+    }
+
+    /// [`Spec`] of each state tensor, and the output that feeds it.
+    fn state(&self) -> PyResult<Vec<(Spec, String)>> {
+        let m = self.model().map_err(err)?;
+        (0..m.num_state())
+            .map(|i| {
+                let (s, n) = m.state_info(i).map_err(|e| err(e.into()))?;
+                Ok((spec(s), n.name.to_string()))
             })
-            .collect())
+            .collect()
+    }
+
+    /// Starts the state over (zero, or the zero point) for the next run.
+    fn reset_state(&self) -> PyResult<()> {
+        self.lock()?.state.clear();
+        Ok(())
+    }
+
+    /// `ember run --stream`: each input a whole recording, fed a frame at
+    /// a time from the current state; returns each output's frames stacked
+    /// along a new first axis. The GIL is released meanwhile.
+    #[pyo3(signature = (inputs, axis, allow_nonfinite))]
+    fn run_stream<'py>(
+        &self,
+        py: Python<'py>,
+        inputs: Vec<(String, Vec<usize>, Vec<u8>)>,
+        axis: Option<usize>,
+        allow_nonfinite: bool,
+    ) -> PyResult<Vec<Packed<'py>>> {
+        let outs = py.detach(|| -> PyResult<Vec<HostArray>> {
+            let m = self.model().map_err(err)?;
+            if inputs.len() != m.num_inputs() {
+                return Err(ArgumentError::new_err(format!(
+                    "the model has {} inputs, {} given",
+                    m.num_inputs(),
+                    inputs.len()
+                )));
+            }
+            let recordings = inputs
+                .iter()
+                .enumerate()
+                .map(|(i, (dtype, shape, bytes))| {
+                    let info = m.input_info(i).map_err(|e| err(e.into()))?;
+                    ember_cli::host_array::check_dtype(&info, dtype)
+                        .and_then(|()| HostArray::from_le_bytes(dtype, shape, bytes))
+                        .map_err(|e| arg_err(e.context(format!("input {i} ('{}')", info.name))))
+                })
+                .collect::<PyResult<Vec<_>>>()?;
+            let mut runner = self.lock()?;
+            let runner = &mut *runner;
+            let mut interp = runner.bind(&m).map_err(err)?;
+            let outs = ember_cli::stream::run_stream(
+                &mut interp,
+                &recordings,
+                axis,
+                allow_nonfinite,
+                &mut |_, _| {},
+            )
+            .map_err(arg_err)?;
+            let state = saved_state(&interp).map_err(err)?;
+            runner.state = state;
+            Ok(outs.into_iter().map(|(_, a)| a).collect())
+        })?;
+        Ok(pack(py, &outs))
     }
 
     /// `ember inspect --json`'s text.

@@ -212,3 +212,35 @@ def test_shapes_fix_symbolic_dimensions_and_wrong_ones_are_refused():
     with pytest.raises(ember.InvalidArgument) as e:
         m.run(*[np.full((1, 16), 2**40, np.int64) for _ in m.inputs])
     assert "does not fit in int32" in one_line(e)
+
+
+def test_state_is_kept_between_runs_and_streams_equal_the_whole_sequence():
+    from onnx_writer import lstm
+
+    frames, features, hidden = 40, 6, 10
+    whole = ember.compile(lstm(frames, features, hidden, 3))
+    step = ember.compile(lstm(1, features, hidden, 3), state="auto")
+    assert [(s.name, nxt) for s, nxt in step.state] == [("h_in", "h_out"), ("c_in", "c_out")]
+    assert [t.name for t in step.inputs] == ["x"]
+    x = np.random.default_rng(1).uniform(-1, 1, (frames, 1, features)).astype(np.float32)
+    zeros = np.zeros((1, 1, hidden), np.float32)
+    want = whole.run(x, zeros, zeros)[0]
+
+    streamed = step.run_stream(x)[0]
+    assert streamed.shape == (frames, 1, 1, 3)
+    np.testing.assert_allclose(streamed.reshape(want.shape), want, atol=1e-5)
+
+    # run() goes on from the state the last run left; reset_state starts over.
+    step.reset_state()
+    by_run = np.stack([step.run(x[i : i + 1])[0] for i in range(frames)])
+    np.testing.assert_array_equal(by_run, streamed)
+    step.reset_state()
+    np.testing.assert_array_equal(step.run(x[:1])[0], streamed[0])
+
+    # Bad bindings and recordings are one-line errors.
+    with pytest.raises(ember.Error, match="the model has no input named nope"):
+        ember.compile(lstm(1, features, hidden, 3), state=["h_out=nope"])
+    with pytest.raises(ember.InvalidArgument, match="expected OUTPUT=INPUT"):
+        ember.compile(lstm(1, features, hidden, 3), state="h_out")
+    with pytest.raises(ValueError, match="differs in more than one axis"):
+        step.run_stream(np.zeros((frames, 2, features), np.float32))

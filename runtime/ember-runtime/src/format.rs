@@ -1,4 +1,4 @@
-//! The compiled-model blob format (version 2): the single contract between the
+//! The compiled-model blob format (version 3): the single contract between the
 //! host compiler (writer) and the device runtime (reader).
 //!
 //! All integers are little-endian. Every section starts on a 16-byte boundary
@@ -22,7 +22,26 @@
 //!     80     8  string pool:  byte length, offset (UTF-8 names)
 //!     88     4  requantization semantics (u32, see [`Rounding`])
 //!     92     4  reserved, must be 0
+//!     96     8  state pairs:   count, offset       (STATE_RECORD_BYTES each)
+//!    104     8  reserved, must be 0
 //! ```
+//!
+//! A state pair (`STATE_RECORD_BYTES` = 8) makes the model keep a tensor
+//! from one invoke to the next (a recurrent network's hidden state, a
+//! streaming layer's ring buffer):
+//!
+//! ```text
+//!  0  u32  state tensor: an arena tensor the ops read, written by no op
+//!          and by no caller (it is not a graph input); its recorded
+//!          lifetime is the whole invoke, steps 0 to num_ops + 1, so no
+//!          other tensor ever shares its bytes and they survive invokes
+//!  4  u32  next-state tensor: a graph output of the same dtype, shape and
+//!          quantization, copied into the state tensor when an invoke ends
+//! ```
+//!
+//! An interpreter sets every state tensor to zero (the zero point for a
+//! quantized one) when it binds the arena and on
+//! [`Interpreter::reset_state`](crate::Interpreter::reset_state).
 //!
 //! A tensor record (`TENSOR_RECORD_BYTES` = 64):
 //!
@@ -98,9 +117,11 @@ pub const SIGNATURE_TRAILER_BYTES: usize = 8 + 8 + 64;
 /// Blob magic bytes.
 pub const MAGIC: [u8; 4] = *b"EMBR";
 /// Format version this runtime reads and the compiler writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Size of the fixed header.
-pub const HEADER_BYTES: usize = 96;
+pub const HEADER_BYTES: usize = 112;
+/// Size of one state pair record.
+pub const STATE_RECORD_BYTES: usize = 8;
 /// Size of one tensor record.
 pub const TENSOR_RECORD_BYTES: usize = 64;
 /// Size of one op record.

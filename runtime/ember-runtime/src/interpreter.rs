@@ -105,11 +105,89 @@ impl<'m, 'a, S: KernelSet> Interpreter<'m, 'a, S> {
             return Err(Error::MisalignedArena);
         }
         model.check_arena_plan(arena)?;
-        Ok(Interpreter {
+        let mut me = Interpreter {
             model,
             arena,
             kernels: core::marker::PhantomData,
-        })
+        };
+        me.reset_state()?;
+        Ok(me)
+    }
+
+    /// Sets every state tensor (see [`Model::num_state`]) to zero, or to
+    /// its zero point when it is quantized: the model starts over, as if
+    /// no invoke had run. [`Interpreter::new`] does it too.
+    ///
+    /// The state lives in the arena, which this interpreter borrows
+    /// mutably for its whole life: a second interpreter cannot be bound
+    /// to the same state while this one exists.
+    ///
+    /// ```compile_fail
+    /// # use ember_runtime::{Interpreter, Model};
+    /// # fn f(model: &Model, arena: &mut [u8]) {
+    /// let a = Interpreter::new(model, arena).unwrap();
+    /// let b = Interpreter::new(model, arena).unwrap(); // refused: `arena` is borrowed by `a`
+    /// drop((a, b));
+    /// # }
+    /// ```
+    pub fn reset_state(&mut self) -> Result<()> {
+        for i in 0..self.model.num_state() {
+            let (state, _) = self.model.state_info(i)?;
+            let fill = match (state.dtype, state.quant) {
+                // The zero point's two's-complement byte is the stored value.
+                (DType::I8 | DType::U8, Some(q)) => q.zero_point as u8,
+                _ => 0,
+            };
+            self.arena
+                .get_mut(state.offset..state.offset + state.size)
+                .ok_or(Error::BadTensor {
+                    tensor: state.index,
+                    reason: "state outside the arena",
+                })?
+                .fill(fill);
+        }
+        Ok(())
+    }
+
+    /// Read-only view of state tensor `i` (see [`Model::state_info`]): what
+    /// the next invoke starts from. With [`Self::state_mut`], a firmware
+    /// can keep the state across interpreters (e.g. in retention RAM
+    /// through a deep sleep).
+    pub fn state(&self, i: usize) -> Result<TensorView<'_>> {
+        let (info, _) = self.model.state_info(i)?;
+        let bytes = self
+            .arena
+            .get(info.offset..info.offset + info.size)
+            .ok_or(Error::NoSuchTensor(i))?;
+        Ok(TensorView { info, bytes })
+    }
+
+    /// Writable view of state tensor `i`, to restore a state saved from
+    /// [`Self::state`].
+    pub fn state_mut(&mut self, i: usize) -> Result<TensorMut<'_>> {
+        let (info, _) = self.model.state_info(i)?;
+        let bytes = self
+            .arena
+            .get_mut(info.offset..info.offset + info.size)
+            .ok_or(Error::NoSuchTensor(i))?;
+        Ok(TensorMut { info, bytes })
+    }
+
+    /// Copies each next-state output into its state tensor (end of invoke).
+    fn save_state(&mut self) -> Result<()> {
+        for i in 0..self.model.num_state() {
+            let (state, next) = self.model.state_info(i)?;
+            let fits = |t: &TensorInfo<'_>| t.offset + t.size <= self.arena.len();
+            if state.size != next.size || !fits(&state) || !fits(&next) {
+                return Err(Error::BadTensor {
+                    tensor: state.index,
+                    reason: "state and next state differ in size or lie outside the arena",
+                });
+            }
+            self.arena
+                .copy_within(next.offset..next.offset + next.size, state.offset);
+        }
+        Ok(())
     }
 
     /// The model.
@@ -137,7 +215,8 @@ impl<'m, 'a, S: KernelSet> Interpreter<'m, 'a, S> {
         Ok(TensorView { info, bytes })
     }
 
-    /// Runs every op once.
+    /// Runs every op once, then keeps the model's state (if it has any)
+    /// for the next invoke.
     pub fn invoke(&mut self) -> Result<()> {
         self.invoke_with_hook(|_| {})
     }
@@ -158,7 +237,7 @@ impl<'m, 'a, S: KernelSet> Interpreter<'m, 'a, S> {
             ops::eval::<S>(self.model, &op, io)?;
             hook(OpEvent { done: true, ..ev });
         }
-        Ok(())
+        self.save_state()
     }
 }
 

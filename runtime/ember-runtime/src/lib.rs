@@ -71,6 +71,12 @@
 //! - **Signed blobs** (feature `signed`): `Model::load_signed` checks an
 //!   Ed25519 signature appended by `ember sign` before it reads anything
 //!   else.
+//! - **State between invokes**: a blob compiled with `ember compile
+//!   --state OUT=IN` (a recurrent model's hidden state, say) keeps its
+//!   state tensors in the arena from one [`Interpreter::invoke`] to the
+//!   next; [`Interpreter::reset_state`] starts over, and
+//!   [`Interpreter::state`] / [`Interpreter::state_mut`] save and restore
+//!   it (through a deep sleep, or across interpreters).
 //!
 //! # What loading checks
 //!
@@ -78,8 +84,9 @@
 //! every section's bounds, every tensor (dtype, shape, size, where its
 //! bytes live, constants inside the blob, arena tensors inside the arena),
 //! every op (its opcode, its kernel variant, its params decoded and checked
-//! against its tensors' shapes and types), in time linear in the blob's
-//! size. [`Interpreter::new`] then checks the arena plan: that no two
+//! against its tensors' shapes and types), the state pairs (a state
+//! tensor no op writes, fed by a graph output of its dtype and shape), in
+//! time linear in the blob's size. [`Interpreter::new`] then checks the arena plan: that no two
 //! tensors alive at the same time share bytes. [`Model::check_arena_plan`]
 //! does the same without an interpreter, for tools.
 //!

@@ -86,6 +86,7 @@ impl<'a> Model<'a> {
                 });
             }
         }
+        self.validate_state()?;
         for o in 0..self.num_ops() {
             let op = self.op_checked(o as u32)?;
             for i in 0..op.n_inputs {
@@ -115,6 +116,48 @@ impl<'a> Model<'a> {
             ops::validate::<S>(self, &op)?;
         }
         self.validate_plan()
+    }
+
+    /// Checks the state pairs: each state tensor a plain arena tensor that
+    /// is no graph input and in one pair only, each next state a graph
+    /// output with the state's dtype, shape, size and quantization and
+    /// other bytes. (That no op writes a state tensor and that it holds
+    /// its bytes for the whole invoke is checked with the lifetimes.)
+    fn validate_state(&self) -> Result<()> {
+        if self.num_state() > MAX_GRAPH_IO {
+            return Err(Error::BadSection("more than 256 state pairs"));
+        }
+        for i in 0..self.num_state() {
+            let (s, n) = self.state_index(i)?;
+            let bad = |reason| Error::BadTensor { tensor: s, reason };
+            let state = self.tensor_checked(s)?;
+            let next = self.tensor_checked(n)?;
+            if state.storage != Storage::Arena || state.alias_of.is_some() {
+                return Err(bad("state must be a plain arena tensor"));
+            }
+            if self.is_graph_input(s)? {
+                return Err(bad("state is also a graph input"));
+            }
+            for j in 0..i {
+                if self.state_index(j)?.0 == s {
+                    return Err(bad("state listed in two state pairs"));
+                }
+            }
+            if !self.is_graph_output_root(self.root(n)?)? || self.root(n)? == s {
+                return Err(bad("next state is not a graph output of its own"));
+            }
+            if next.storage != Storage::Arena
+                || next.dtype != state.dtype
+                || next.dims() != state.dims()
+                || next.size != state.size
+                || next.quant != state.quant
+            {
+                return Err(bad(
+                    "next state differs from the state in dtype, shape or quantization",
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Checks every recorded lifetime against the ops, in time linear in
@@ -155,6 +198,15 @@ impl<'a> Model<'a> {
                 return Err(Error::BadTensor {
                     tensor: t,
                     reason: "graph input's recorded lifetime does not start at step 0",
+                });
+            }
+        }
+        for i in 0..self.num_state() {
+            let (t, _) = self.state_index(i)?;
+            if live(t)? != Some((0, end)) {
+                return Err(Error::BadTensor {
+                    tensor: t,
+                    reason: "state's recorded lifetime is not the whole invoke",
                 });
             }
         }
@@ -206,7 +258,7 @@ impl<'a> Model<'a> {
             };
             let bad = |reason| Error::BadTensor { tensor: t, reason };
             let written = if from == 0 {
-                self.is_graph_input(t)?
+                self.is_graph_input(t)? || self.is_state(t)?
             } else {
                 self.op_writes(from - 1, t)?
             };
@@ -216,7 +268,7 @@ impl<'a> Model<'a> {
                 ));
             }
             let used_last = if to == end {
-                self.is_graph_output_root(t)?
+                self.is_graph_output_root(t)? || self.is_state(t)?
             } else if to == 0 {
                 true
             } else {
@@ -297,9 +349,13 @@ impl<'a> Model<'a> {
             });
         };
         map.fill(0);
-        // Step 0: the graph inputs are born.
+        // Step 0: the graph inputs and the state are born (the state never
+        // dies: its bytes are kept between invokes).
         for i in 0..self.num_inputs() {
             self.occupy(map, self.input_index(i)?, 0)?;
+        }
+        for i in 0..self.num_state() {
+            self.occupy(map, self.state_index(i)?.0, 0)?;
         }
         for o in 0..self.num_ops() as u32 {
             let step = o + 1;

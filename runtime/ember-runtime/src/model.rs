@@ -118,6 +118,8 @@ pub struct Model<'a> {
     inputs_off: usize,
     n_outputs: usize,
     outputs_off: usize,
+    n_state: usize,
+    state_off: usize,
     operands: (usize, usize),
     params: (usize, usize),
     data: (usize, usize),
@@ -173,7 +175,11 @@ impl<'a> Model<'a> {
         if !(blob.as_ptr() as usize).is_multiple_of(ALIGN) {
             return Err(Error::MisalignedBlob);
         }
-        if hdr(blob, 16)? != 0 || hdr(blob, 92)? != 0 {
+        if hdr(blob, 16)? != 0
+            || hdr(blob, 92)? != 0
+            || hdr(blob, 104)? != 0
+            || hdr(blob, 108)? != 0
+        {
             return Err(Error::BadHeader("reserved header field is not zero"));
         }
         let rounding = Rounding::from_u32(hdr(blob, 88)? as u32)
@@ -191,6 +197,7 @@ impl<'a> Model<'a> {
         let (n_ops, ops_off) = section(32, OP_RECORD_BYTES, "op table")?;
         let (n_inputs, inputs_off) = section(40, 4, "graph inputs")?;
         let (n_outputs, outputs_off) = section(48, 4, "graph outputs")?;
+        let (n_state, state_off) = section(96, STATE_RECORD_BYTES, "state pairs")?;
         let operands = section(56, 4, "operand pool")?;
         let params = section(64, 4, "param pool")?;
         let data = section(72, 1, "constant data")?;
@@ -214,6 +221,8 @@ impl<'a> Model<'a> {
             inputs_off,
             n_outputs,
             outputs_off,
+            n_state,
+            state_off,
             operands,
             params,
             data,
@@ -268,6 +277,41 @@ impl<'a> Model<'a> {
             return Err(Error::NoSuchTensor(i));
         }
         u32_at(self.blob, self.outputs_off + 4 * i).ok_or(Error::NoSuchTensor(i))
+    }
+
+    /// Number of state pairs (tensors kept from one invoke to the next;
+    /// see [`crate::format`]).
+    pub fn num_state(&self) -> usize {
+        self.n_state
+    }
+
+    /// State pair `i` as tensor indices: (state, next state).
+    pub(crate) fn state_index(&self, i: usize) -> Result<(u32, u32)> {
+        if i >= self.n_state {
+            return Err(Error::NoSuchTensor(i));
+        }
+        let rec = self.state_off + STATE_RECORD_BYTES * i;
+        match (u32_at(self.blob, rec), u32_at(self.blob, rec + 4)) {
+            (Some(s), Some(n)) => Ok((s, n)),
+            _ => Err(Error::NoSuchTensor(i)),
+        }
+    }
+
+    /// State pair `i`: the state tensor the ops read, and the graph output
+    /// copied into it when an invoke ends.
+    pub fn state_info(&self, i: usize) -> Result<(TensorInfo<'a>, TensorInfo<'a>)> {
+        let (s, n) = self.state_index(i)?;
+        Ok((self.tensor_checked(s)?, self.tensor_checked(n)?))
+    }
+
+    /// Whether tensor `t` is the state tensor of a state pair.
+    pub(crate) fn is_state(&self, t: u32) -> Result<bool> {
+        for i in 0..self.n_state {
+            if self.state_index(i)?.0 == t {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Description of graph input `i`.

@@ -103,6 +103,17 @@ def _specs(raw: List[Tuple[str, str, str, List[int]]]) -> Tuple[TensorSpec, ...]
     return tuple(TensorSpec(n, np.dtype(h), tuple(s), t) for n, t, h, s in raw)
 
 
+def _pack(a: Any) -> Tuple[str, List[int], bytes]:
+    a = np.asarray(a)
+    le = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
+    return (a.dtype.name, list(a.shape), np.ascontiguousarray(a, dtype=le).tobytes())
+
+
+def _unpack(o: Tuple[str, List[int], bytes]) -> np.ndarray:
+    dtype, shape, data = o
+    return np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape).astype(dtype)
+
+
 class Model:
     """A compiled model, validated through (every byte of the blob and its
     arena plan), with the arena it runs in.
@@ -118,6 +129,11 @@ class Model:
         self.inputs: Tuple[TensorSpec, ...] = _specs(self._native.inputs())
         #: The graph outputs, in the order :meth:`run` returns them.
         self.outputs: Tuple[TensorSpec, ...] = _specs(self._native.outputs())
+        #: The state kept between runs (compiled with ``state=``): each
+        #: state tensor and the name of the output that feeds it.
+        self.state: Tuple[Tuple[TensorSpec, str], ...] = tuple(
+            (_specs([raw])[0], nxt) for raw, nxt in self._native.state()
+        )
 
     def __repr__(self) -> str:
         ins = ", ".join(f"{t.name}: {t.tensor_dtype}{list(t.shape)}" for t in self.inputs)
@@ -139,17 +155,35 @@ class Model:
         """
         if len(arrays) != len(self.inputs):
             raise InvalidArgument(f"the model has {len(self.inputs)} inputs, {len(arrays)} given")
-        packed = []
-        for a in arrays:
-            a = np.asarray(a)
-            le = a.dtype.newbyteorder("<") if a.dtype.byteorder == ">" else a.dtype
-            packed.append((a.dtype.name, list(a.shape), np.ascontiguousarray(a, dtype=le).tobytes()))
         with _arguments():
-            outs = self._native.run(packed, allow_nonfinite)
-        return [
-            np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).reshape(shape).astype(dtype)
-            for dtype, shape, data in outs
-        ]
+            outs = self._native.run([_pack(a) for a in arrays], allow_nonfinite)
+        return [_unpack(o) for o in outs]
+
+    def reset_state(self) -> None:
+        """Starts the model's state over: the next :meth:`run` or
+        :meth:`run_stream` begins from zero (the zero point for a quantized
+        state), as a new model would. Without state, does nothing."""
+        self._native.reset_state()
+
+    def run_stream(
+        self, *recordings: Any, axis: Optional[int] = None, allow_nonfinite: bool = False
+    ) -> List[np.ndarray]:
+        """Feeds whole recordings through the model one frame at a time
+        (``ember run --stream``) and returns each output's frames stacked
+        along a new first axis.
+
+        Each recording has its input's shape except along the time axis,
+        where it is a whole number of frames long (the one axis where it
+        differs, or ``axis``). The state (if the model keeps any) goes on
+        from the last run; :meth:`reset_state` first to start over.
+        """
+        if len(recordings) != len(self.inputs):
+            raise InvalidArgument(
+                f"the model has {len(self.inputs)} inputs, {len(recordings)} given"
+            )
+        with _arguments():
+            outs = self._native.run_stream([_pack(a) for a in recordings], axis, allow_nonfinite)
+        return [_unpack(o) for o in outs]
 
     def inspect(self) -> Dict[str, Any]:
         """The model layer by layer: the same content as ``ember inspect
@@ -200,6 +234,7 @@ def compile(
     quantize: Optional[str] = None,
     calibrate: Optional[np.ndarray] = None,
     max_memory: int = DEFAULT_MAX_MEMORY,
+    state: Union[str, Sequence[str], None] = None,
 ) -> Model:
     """Compiles an ONNX model (a path or the file's bytes) for ``target``.
 
@@ -215,6 +250,9 @@ def compile(
       quantization in the compiler, which Ember does not have yet; pass an
       int8 QDQ model instead. Given, they raise :class:`Error`.
     - ``max_memory``: the most memory the compiler and the arena may use.
+    - ``state``: keep state between runs, as ``ember compile --state``:
+      ``"h_out=h_in"`` (the output that feeds the input on the next
+      frame), a list of them, or ``"auto"``.
 
     The GIL is released while the compiler works.
     """
@@ -226,8 +264,18 @@ def compile(
     onnx = _read(model)
     dims = {k: [int(d) for d in v] for k, v in (shapes or {}).items()}
     with _arguments():
-        blob = compile_blob(onnx, target, dims, rounding, packed_weights, max_memory)
+        blob = compile_blob(
+            onnx, target, dims, rounding, packed_weights, max_memory, _state_list(state)
+        )
     return Model(blob, name=_name(model), max_memory=max_memory)
+
+
+def _state_list(state: Union[str, Sequence[str], None]) -> List[str]:
+    if state is None:
+        return []
+    if isinstance(state, str):
+        return [state]
+    return [str(s) for s in state]
 
 
 def load(model: Source, *, max_memory: int = DEFAULT_MAX_MEMORY) -> Model:
