@@ -217,6 +217,7 @@ fn state_records_that_lie_are_refused_at_load() {
     let (h_in, h_out) = m.state_info(0).unwrap();
     let (c_in, c_out) = m.state_info(1).unwrap();
     let logits = m.output_info(0).unwrap().index;
+
     let cases = [
         // The graph input as state.
         (0, 0, x, "state is also a graph input"),
@@ -229,13 +230,8 @@ fn state_records_that_lie_are_refused_at_load() {
             logits,
             "next state differs from the state in dtype, shape or quantization",
         ),
-        // The next state not a graph output (the state itself).
-        (
-            0,
-            1,
-            h_in.index,
-            "next state is not a graph output of its own",
-        ),
+        // The state as its own next state.
+        (0, 1, h_in.index, "next state is the state itself"),
         // A tensor some op writes, as state.
         (
             0,
@@ -251,6 +247,21 @@ fn state_records_that_lie_are_refused_at_load() {
         let e = Model::load(bad.bytes()).unwrap_err().to_string();
         assert!(e.contains(why), "record {i}.{k} = {v}: {e}");
     }
+    // A next state that dies before the invoke ends: the accumulator's
+    // input, of the state's type, shape and quantization.
+    let acc = compile(&int8_accumulator(), &["s_out=s"]).unwrap();
+    let x = Model::load(acc.bytes())
+        .unwrap()
+        .input_info(0)
+        .unwrap()
+        .index;
+    let e = Model::load(patch_state(acc.bytes(), 0, 1, x).bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("next state is never written, or its recorded lifetime ends"),
+        "{e}"
+    );
     // More pairs than the section holds.
     let mut b = blob.bytes().to_vec();
     b[96..100].copy_from_slice(&1_000_000u32.to_le_bytes());

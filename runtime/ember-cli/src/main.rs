@@ -80,6 +80,15 @@ enum Cmd {
         /// h_out=h_in), `auto` pairs the names common exports use.
         #[arg(long = "state", value_name = "OUTPUT=INPUT|auto")]
         state: Vec<String>,
+        /// Turn a model that slides a window over time into one that takes
+        /// one new frame per invoke and computes only what it changes
+        /// (ring buffers kept as state). The time axis is found from the
+        /// input's shape, or given with --stream-axis.
+        #[arg(long)]
+        stream: bool,
+        /// The input's time axis for --stream.
+        #[arg(long, requires = "stream", value_name = "N")]
+        stream_axis: Option<usize>,
     },
     /// Run a compiled model (or an ONNX file, compiled on the fly).
     Run {
@@ -333,6 +342,8 @@ fn run(cli: Cli) -> Result<()> {
             shapes,
             no_packed_weights,
             state,
+            stream,
+            stream_axis,
         } => {
             let target: Target = target.parse().map_err(anyhow::Error::msg)?;
             let mut opts = Options {
@@ -350,9 +361,18 @@ fn run(cli: Cli) -> Result<()> {
             for s in &state {
                 opts.state.add(s).map_err(anyhow::Error::msg)?;
             }
+            if stream {
+                opts.stream = Some(match stream_axis {
+                    Some(a) => ember_compiler::stream::StreamAxis::Axis(a),
+                    None => ember_compiler::stream::StreamAxis::Auto,
+                });
+            }
             let t0 = Instant::now();
             note(&format!("compiling {} for {target} ...", model.display()));
             let c = ember_compiler::compile_file(&model, &opts)?;
+            if let Some(r) = &c.stream {
+                note(&stream_note(r));
+            }
             std::fs::write(&output, &c.blob)
                 .with_context(|| format!("cannot write {}", output.display()))?;
             note(&format!(
@@ -607,4 +627,21 @@ fn run_stream(
         }
     }
     Ok(())
+}
+
+/// What `compile --stream` did, in a few lines.
+fn stream_note(r: &ember_compiler::stream::StreamReport) -> String {
+    let mut s = format!(
+        "streaming input '{}' along axis {}: one frame per invoke, outputs match the \
+         windowed model's after {} frames; {} ops per frame, {} bytes of ring buffers",
+        r.input,
+        r.axis,
+        r.window,
+        r.per_frame.len(),
+        r.state_bytes
+    );
+    for (op, why) in &r.whole_window {
+        s.push_str(&format!("\n  {op} runs on the whole window: it {why}"));
+    }
+    s
 }

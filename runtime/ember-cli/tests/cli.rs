@@ -1002,3 +1002,63 @@ fn stream_a_recording_through_a_model_with_state() {
         "the model has no input named nope (its inputs: x, h_in, c_in)",
     );
 }
+
+/// `compile --stream` turns the windowed wake-word model into a per-frame
+/// one; `run --stream` over the 311 frames of its test vectors gives, from
+/// frame 30 on, TFLite's reference output for each 30-frame window.
+#[test]
+fn compile_stream_and_run_stream_the_wake_word_model() {
+    let step = tmp("sww_stream.ember");
+    let o = ember(&[
+        "compile",
+        s(&mlperf("sww", "sww_int8_qdq.onnx")),
+        "-o",
+        s(&step),
+        "--stream",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let note = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        note.contains("streaming input 'serving_default_input_1:0' along axis 1"),
+        "{note}"
+    );
+    let frames: ArrayD<i8> = vectors("sww", "lfbe_int8");
+    let n = frames.shape()[0];
+    let rec = tmp("sww_rec.npy");
+    frames
+        .into_shape_with_order(vec![1, n, 1, 40])
+        .unwrap()
+        .write_npy(std::fs::File::create(&rec).unwrap())
+        .unwrap();
+    let out = tmp("sww_stream_out.npy");
+    let o = ember(&[
+        "run",
+        s(&step),
+        "--stream",
+        "--input",
+        s(&rec),
+        "--output",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = ArrayD::<i8>::read_npy(std::fs::File::open(&out).unwrap()).unwrap();
+    assert_eq!(got.shape(), [n, 1, 3]);
+    let want: ArrayD<i8> = vectors("sww", "int8_tflite_ref_out");
+    for w in 0..want.shape()[0] {
+        assert_eq!(
+            got.index_axis(Axis(0), w + 29).iter().collect::<Vec<_>>(),
+            want.index_axis(Axis(0), w).iter().collect::<Vec<_>>(),
+            "window {w}"
+        );
+    }
+    // --stream-axis without --stream is refused by the argument parser.
+    let o = ember(&[
+        "compile",
+        s(&mlperf("sww", "sww_int8_qdq.onnx")),
+        "-o",
+        s(&step),
+        "--stream-axis",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}

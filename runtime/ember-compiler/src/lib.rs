@@ -20,6 +20,7 @@ pub mod plan;
 pub mod select;
 pub mod sign;
 pub mod state;
+pub mod stream;
 pub mod tensor;
 mod write;
 
@@ -53,6 +54,9 @@ pub struct Options {
     pub progress: Option<Progress>,
     /// State pairs to keep between invokes (see [`state`]).
     pub state: state::StateSpec,
+    /// Turn a model that slides a window over time into one that takes a
+    /// frame per invoke (see [`stream`]).
+    pub stream: Option<stream::StreamAxis>,
 }
 
 /// A progress callback: `(stage, done, total)` — the ONNX nodes lowered
@@ -110,6 +114,8 @@ pub struct Compiled {
     pub arena_bytes: usize,
     /// Semantics used.
     pub rounding: Rounding,
+    /// What streaming conversion did (with [`Options::stream`]).
+    pub stream: Option<stream::StreamReport>,
 }
 
 /// Reads and compiles an ONNX file.
@@ -173,6 +179,10 @@ pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
     let mut g = lower::Lowerer::new(graph, rounding, opset, &opts.input_shapes)?
         .run(&outputs, &|d, n| opts.report("lowering", d, n))?;
     state::bind(&mut g, &opts.state)?;
+    let stream = opts
+        .stream
+        .map(|axis| stream::convert(&mut g, axis))
+        .transpose()?;
     if let Some(t) = g
         .tensors
         .iter()
@@ -237,6 +247,7 @@ pub fn compile(onnx: &[u8], opts: &Options) -> Result<Compiled> {
         blob,
         arena_bytes: p.arena_bytes,
         rounding,
+        stream,
     })
 }
 

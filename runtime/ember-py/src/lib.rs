@@ -67,7 +67,7 @@ fn spec(t: ember_runtime::TensorInfo<'_>) -> Spec {
 /// Compiles an ONNX model held in `onnx` and returns the blob. The GIL is
 /// released while the compiler works.
 #[pyfunction]
-#[pyo3(signature = (onnx, target, shapes, rounding, packed_weights, max_memory, state))]
+#[pyo3(signature = (onnx, target, shapes, rounding, packed_weights, max_memory, state, stream, stream_axis))]
 #[allow(clippy::too_many_arguments)]
 fn compile_blob(
     py: Python<'_>,
@@ -78,6 +78,8 @@ fn compile_blob(
     packed_weights: bool,
     max_memory: usize,
     state: Vec<String>,
+    stream: bool,
+    stream_axis: Option<usize>,
 ) -> PyResult<Py<PyBytes>> {
     let target: Target = target
         .parse()
@@ -100,6 +102,10 @@ fn compile_blob(
         max_memory: Some(max_memory),
         progress: None,
         state: Default::default(),
+        stream: stream.then_some(match stream_axis {
+            Some(a) => ember_compiler::stream::StreamAxis::Axis(a),
+            None => ember_compiler::stream::StreamAxis::Auto,
+        }),
     };
     for s in &state {
         opts.state.add(s).map_err(|e| arg_err(anyhow::anyhow!(e)))?;

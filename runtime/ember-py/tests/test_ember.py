@@ -244,3 +244,17 @@ def test_state_is_kept_between_runs_and_streams_equal_the_whole_sequence():
         ember.compile(lstm(1, features, hidden, 3), state="h_out")
     with pytest.raises(ValueError, match="differs in more than one axis"):
         step.run_stream(np.zeros((frames, 2, features), np.float32))
+
+
+def test_a_windowed_model_compiled_to_stream_equals_it_on_every_window():
+    sww = SHARED / "models/mlperf-tiny/sww/sww_int8_qdq.onnx"
+    frames = vectors("sww")["lfbe_int8"]  # (311, 1, 40)
+    want = vectors("sww")["int8_tflite_ref_out"]
+    streamed = ember.compile(sww, stream=True)
+    assert streamed.inputs[0].shape == (1, 1, 1, 40)
+    assert len(streamed.state) == 4
+    got = streamed.run_stream(frames.reshape(1, -1, 1, 40))[0]
+    assert got.shape == (311, 1, 3)
+    np.testing.assert_array_equal(got[29:, 0], want)
+    with pytest.raises(ember.Error, match="nothing streams along axis 3"):
+        ember.compile(sww, stream=3)

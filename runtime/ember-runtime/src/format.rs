@@ -35,8 +35,10 @@
 //!          and by no caller (it is not a graph input); its recorded
 //!          lifetime is the whole invoke, steps 0 to num_ops + 1, so no
 //!          other tensor ever shares its bytes and they survive invokes
-//!  4  u32  next-state tensor: a graph output of the same dtype, shape and
-//!          quantization, copied into the state tensor when an invoke ends
+//!  4  u32  next-state tensor: an arena tensor of the same dtype, shape
+//!          and quantization whose lifetime reaches the end of the invoke
+//!          (a graph output, or a buffer only the state reads), copied
+//!          into the state tensor when an invoke ends
 //! ```
 //!
 //! An interpreter sets every state tensor to zero (the zero point for a

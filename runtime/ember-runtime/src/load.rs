@@ -119,10 +119,11 @@ impl<'a> Model<'a> {
     }
 
     /// Checks the state pairs: each state tensor a plain arena tensor that
-    /// is no graph input and in one pair only, each next state a graph
-    /// output with the state's dtype, shape, size and quantization and
-    /// other bytes. (That no op writes a state tensor and that it holds
-    /// its bytes for the whole invoke is checked with the lifetimes.)
+    /// is no graph input and in one pair only, each next state an arena
+    /// tensor with the state's dtype, shape, size and quantization and
+    /// other bytes. (That no op writes a state tensor, that it holds its
+    /// bytes for the whole invoke and that the next state lives until the
+    /// invoke ends are checked with the lifetimes.)
     fn validate_state(&self) -> Result<()> {
         if self.num_state() > MAX_GRAPH_IO {
             return Err(Error::BadSection("more than 256 state pairs"));
@@ -143,8 +144,8 @@ impl<'a> Model<'a> {
                     return Err(bad("state listed in two state pairs"));
                 }
             }
-            if !self.is_graph_output_root(self.root(n)?)? || self.root(n)? == s {
-                return Err(bad("next state is not a graph output of its own"));
+            if self.root(n)? == s {
+                return Err(bad("next state is the state itself"));
             }
             if next.storage != Storage::Arena
                 || next.dtype != state.dtype
@@ -202,11 +203,17 @@ impl<'a> Model<'a> {
             }
         }
         for i in 0..self.num_state() {
-            let (t, _) = self.state_index(i)?;
+            let (t, next) = self.state_index(i)?;
             if live(t)? != Some((0, end)) {
                 return Err(Error::BadTensor {
                     tensor: t,
                     reason: "state's recorded lifetime is not the whole invoke",
+                });
+            }
+            if live(next)?.is_none_or(|(from, to)| from == NOT_LIVE || to != end) {
+                return Err(Error::BadTensor {
+                    tensor: next,
+                    reason: "next state is never written, or its recorded lifetime ends before the invoke does",
                 });
             }
         }
@@ -268,7 +275,7 @@ impl<'a> Model<'a> {
                 ));
             }
             let used_last = if to == end {
-                self.is_graph_output_root(t)? || self.is_state(t)?
+                self.is_graph_output_root(t)? || self.is_state(t)? || self.is_next_state_root(t)?
             } else if to == 0 {
                 true
             } else {
@@ -286,6 +293,15 @@ impl<'a> Model<'a> {
     fn is_graph_input(&self, t: u32) -> Result<bool> {
         for i in 0..self.num_inputs() {
             if self.input_index(i)? == t {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn is_next_state_root(&self, root: u32) -> Result<bool> {
+        for i in 0..self.num_state() {
+            if self.root(self.state_index(i)?.1)? == root {
                 return Ok(true);
             }
         }

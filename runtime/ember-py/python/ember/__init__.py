@@ -235,6 +235,7 @@ def compile(
     calibrate: Optional[np.ndarray] = None,
     max_memory: int = DEFAULT_MAX_MEMORY,
     state: Union[str, Sequence[str], None] = None,
+    stream: Union[bool, int] = False,
 ) -> Model:
     """Compiles an ONNX model (a path or the file's bytes) for ``target``.
 
@@ -253,6 +254,9 @@ def compile(
     - ``state``: keep state between runs, as ``ember compile --state``:
       ``"h_out=h_in"`` (the output that feeds the input on the next
       frame), a list of them, or ``"auto"``.
+    - ``stream``: as ``ember compile --stream``: a model that slides a
+      window over time becomes one that takes a frame per run (``True``:
+      the time axis found from the input's shape; an int: that axis).
 
     The GIL is released while the compiler works.
     """
@@ -265,7 +269,15 @@ def compile(
     dims = {k: [int(d) for d in v] for k, v in (shapes or {}).items()}
     with _arguments():
         blob = compile_blob(
-            onnx, target, dims, rounding, packed_weights, max_memory, _state_list(state)
+            onnx,
+            target,
+            dims,
+            rounding,
+            packed_weights,
+            max_memory,
+            _state_list(state),
+            stream is not False,
+            None if isinstance(stream, bool) else int(stream),
         )
     return Model(blob, name=_name(model), max_memory=max_memory)
 

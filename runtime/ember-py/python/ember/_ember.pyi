@@ -18,6 +18,8 @@ def compile_blob(
     packed_weights: bool,
     max_memory: int,
     state: List[str],
+    stream: bool,
+    stream_axis: Optional[int],
 ) -> bytes: ...
 
 class NativeModel:
