@@ -201,7 +201,7 @@ fn a_quantized_state_starts_at_its_zero_point_and_accumulates_exactly() {
 fn patch_state(blob: &[u8], i: usize, k: usize, v: u32) -> AlignedBlob {
     let mut b = blob.to_vec();
     let off = u32::from_le_bytes(b[100..104].try_into().unwrap()) as usize;
-    let at = off + 8 * i + 4 * k;
+    let at = off + ember_runtime::format::STATE_RECORD_BYTES * i + 4 * k;
     b[at..at + 4].copy_from_slice(&v.to_le_bytes());
     let crc = crc32(&b[16..]);
     b[12..16].copy_from_slice(&crc.to_le_bytes());
@@ -228,6 +228,13 @@ fn state_records_that_lie_are_refused_at_load() {
             0,
             1,
             logits,
+            "next state differs from the state in dtype, shape or quantization",
+        ),
+        // Bytes copied from past the end of the next state.
+        (
+            0,
+            2,
+            4,
             "next state differs from the state in dtype, shape or quantization",
         ),
         // The state as its own next state.

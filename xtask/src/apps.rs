@@ -97,19 +97,24 @@ pub(crate) fn mono_wav(src: &Path) -> Result<PathBuf> {
     Ok(dst)
 }
 
-/// Runs `ember-wake` on a recording; returns the detected windows.
-pub(crate) fn wake_cmd(wav: Option<&Path>, board: &str) -> Result<Vec<usize>> {
-    let default = shared().join("audio/mlperf/short_wav_easy10s.wav");
-    let wav = wav.unwrap_or(&default);
-    let board = boards::ready_simulated(board, "wake")?;
-    let p = firmware::prepare("sww", board, None, None, 0)?;
+/// One run of the wake-word firmware with `model` (`sww`, windowed, or
+/// `sww-stream`): the detections' windows, and the front end's and the
+/// model's instructions per second of audio.
+struct WakeRun {
+    windows: Vec<usize>,
+    frontend_per_s: f64,
+    model_per_s: f64,
+}
+
+fn wake_run(wav: &Path, board: &'static crate::boards::Board, model: &str) -> Result<WakeRun> {
+    let p = firmware::prepare(model, board, None, None, 0)?;
     let sensors = firmware::Sensors {
         wav: Some(mono_wav(wav)?),
         ..Default::default()
     };
     let elf = firmware::build_bin(board, &p, "ember-wake", &sensors)?;
     step(&format!(
-        "run on {}: {} as the microphone → log-mel → sww, one window per frame",
+        "run on {}: {} as the microphone → log-mel → {model}",
         board.about,
         wav.display()
     ));
@@ -135,7 +140,7 @@ pub(crate) fn wake_cmd(wav: Option<&Path>, board: &str) -> Result<Vec<usize>> {
     let mut windows = Vec::new();
     for l in r.lines.iter().filter(|l| l.starts_with("ember-detection ")) {
         println!(
-            "wake word at {:.3} s (window {}, score {})",
+            "    {model}: wake word at {:.3} s (window {}, score {})",
             field(l, "time-ms") as f64 / 1000.0,
             field(l, "window"),
             l.rsplit(' ').next().unwrap_or("?")
@@ -147,20 +152,50 @@ pub(crate) fn wake_cmd(wav: Option<&Path>, board: &str) -> Result<Vec<usize>> {
         .iter()
         .find(|l| l.starts_with("ember-wake "))
         .context("the firmware reported no summary")?;
-    let secs = field(summary, "samples") as f64 / 16_000.0;
-    let fe = r.instructions(field(summary, "frontend-ticks"));
-    let model = r.instructions(field(summary, "model-ticks"));
-    let per_s = (fe + model) as f64 / secs.max(1e-9);
+    let secs = (field(summary, "samples") as f64 / 16_000.0).max(1e-9);
+    Ok(WakeRun {
+        windows,
+        frontend_per_s: r.instructions(field(summary, "frontend-ticks")) as f64 / secs,
+        model_per_s: r.instructions(field(summary, "model-ticks")) as f64 / secs,
+    })
+}
+
+/// `cargo xtask wake`: the wake-word firmware over a recording, with the
+/// windowed model (the whole 30-frame window per new frame) and with the
+/// same model compiled with `--stream` (one frame per invoke); the
+/// detections must agree. Returns the detections' windows.
+pub(crate) fn wake_cmd(wav: Option<&Path>, board: &str) -> Result<Vec<usize>> {
+    let default = shared().join("audio/mlperf/short_wav_easy10s.wav");
+    let wav = wav.unwrap_or(&default);
+    let board = boards::ready_simulated(board, "wake")?;
+    let before = wake_run(wav, board, "sww")?;
+    let after = wake_run(wav, board, firmware::SWW_STREAM)?;
+    let line = |what: &str, w: &WakeRun| {
+        let per_s = w.frontend_per_s + w.model_per_s;
+        println!(
+            "{what:<9} front end {:.2} M + model {:.2} M = {:.2} M instructions per second of audio: real-time factor {:.4} on a 100 MHz core at 1 instruction per cycle",
+            w.frontend_per_s / 1e6,
+            w.model_per_s / 1e6,
+            per_s / 1e6,
+            per_s / 1e8
+        );
+    };
+    println!("\nwake word on {}, {}:", board.name, wav.display());
+    line("windowed", &before);
+    line("streamed", &after);
     println!(
-        "{:.1} s of audio, {} frames, {} windows on {}: front end {fe} + model {model} instructions = {:.1} M instructions per second of audio ({:.2}× real time on a 100 MHz core at 1 instruction per cycle)",
-        secs,
-        field(summary, "frames"),
-        field(summary, "windows"),
-        board.name,
-        per_s / 1e6,
-        1e8 / per_s
+        "the streamed model takes {:.3}× the windowed model's instructions; detections in windows {:?}",
+        after.model_per_s / before.model_per_s.max(1.0),
+        after.windows
     );
-    Ok(windows)
+    if after.windows != before.windows {
+        bail!(
+            "the streamed model detected in windows {:?}, the windowed one in {:?}",
+            after.windows,
+            before.windows
+        );
+    }
+    Ok(after.windows)
 }
 
 /// A keyword clip by name: `audio/keywords/NAME.wav`, or the MLPerf

@@ -16,6 +16,10 @@ use crate::{cargo, root, shared, step};
 
 /// The MLPerf Tiny models in the shared data, addressable by name.
 pub const ZOO: &[&str] = &["kws", "vww", "ic", "ad", "sww"];
+/// The wake-word model compiled with `--stream`: one log-mel frame per
+/// invoke (its input row `r` is frame `r` of the sww test vectors, from a
+/// reset state).
+pub const SWW_STREAM: &str = "sww-stream";
 
 /// A model with one input and its expected output, ready to embed.
 #[derive(Clone)]
@@ -34,6 +38,9 @@ pub struct Prepared {
 
 /// Resolves `model` (a zoo name, an `.onnx` or an `.ember`) to a blob.
 pub fn load_blob(model: &str, board: &Board) -> Result<(String, Vec<u8>)> {
+    if model == SWW_STREAM {
+        return Ok((model.into(), crate::stream_check::sww_stream_blob(board)?));
+    }
     let path = if ZOO.contains(&model) {
         shared().join(format!("models/mlperf-tiny/{model}/{model}_int8_qdq.onnx"))
     } else {
@@ -104,6 +111,13 @@ pub fn prepare(
             npy_as_tensor(p, &info, true)?
         }
         None if ZOO.contains(&model) => zoo_input(model, row)?,
+        None if model == SWW_STREAM => {
+            let frames = crate::stream_check::sww_frames()?;
+            frames
+                .get(row * 40..(row + 1) * 40)
+                .with_context(|| format!("--row {row}: sww has {} frames", frames.len() / 40))?
+                .to_vec()
+        }
         None => {
             eprintln!("    no --input: the model runs on zeros");
             let mut v = Vec::new();

@@ -19,6 +19,7 @@ mod report;
 mod setup;
 mod sign_check;
 mod size;
+mod stream_check;
 mod suite;
 
 use std::path::{Path, PathBuf};
@@ -85,6 +86,14 @@ enum Cmd {
         /// Simulated board to run on.
         #[arg(long, default_value = boards::DEFAULT)]
         board: String,
+    },
+    /// Models with state between invokes frame after frame on simulated
+    /// boards, every frame against the host: the wake-word model compiled
+    /// with --stream (1,244 frames, int8) and a float LSTM (1,000 frames).
+    StreamCheck {
+        /// Simulated boards (default: mps3-an547, mps2-an386, virt-a53).
+        #[arg(long = "board")]
+        boards: Vec<String>,
     },
     /// Optimized kernels against the reference kernels on generated cases,
     /// on a simulated board (its Helium/DSP/portable build).
@@ -245,6 +254,7 @@ fn main() {
             board,
         } => apps::see_cmd(&image, &model, &board).map(|(label, _)| println!("{label}")),
         Cmd::Wake { wav, board } => apps::wake_cmd(wav.as_deref(), &board).map(|_| ()),
+        Cmd::StreamCheck { boards } => stream_check::stream_check_cmd(&boards),
         Cmd::KernelCheck { board } => apps::kernel_check_cmd(&board).map(|_| ()),
         Cmd::OtaSweep {
             board,
@@ -561,7 +571,11 @@ fn bench_cmd(
         boards_.to_vec()
     };
     let models: Vec<String> = if models.is_empty() {
-        firmware::ZOO.iter().map(|s| s.to_string()).collect()
+        firmware::ZOO
+            .iter()
+            .chain(&[firmware::SWW_STREAM])
+            .map(|s| s.to_string())
+            .collect()
     } else {
         models.to_vec()
     };

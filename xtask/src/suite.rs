@@ -65,6 +65,8 @@ pub(crate) fn test() -> Result<()> {
         run(&mut c)?;
     }
     firmware_tests()?;
+    step("state between invokes on the devices: the streamed wake-word model and a float LSTM, frame by frame against the host");
+    crate::stream_check::stream_check_cmd(&[])?;
     step("signed blobs on the device: the kws blob signed, tampered copies refused (Cortex-M55)");
     crate::sign_check::sign_check_cmd("mps3-an547", "kws", true)?;
     step("A/B model update on the device with the power cut at 218 points (Cortex-M55)");
@@ -257,7 +259,8 @@ pub(crate) fn firmware_tests() -> Result<()> {
 }
 
 /// The streaming wake-word firmware on the MLPerf recording, on the
-/// Cortex-M55: the detections must be those of TFLite's reference outputs.
+/// Cortex-M55, with the windowed model and with it compiled `--stream`:
+/// the detections must be those of TFLite's reference outputs.
 pub(crate) fn wake_tests() -> Result<String> {
     let golden = {
         let p = shared().join("vectors/sww_testvectors.npz");
@@ -281,7 +284,7 @@ pub(crate) fn wake_tests() -> Result<String> {
         bail!("detections in windows {got:?}, the reference's are {want:?}");
     }
     Ok(format!(
-        "    wake mps3-an547   detections in windows {got:?} = reference\n"
+        "    wake mps3-an547   detections in windows {got:?} = reference, windowed and streamed\n"
     ))
 }
 

@@ -1,6 +1,7 @@
 //! Ember inference firmware, the same for every board: loads the embedded
 //! model (validating it), runs it on the embedded input once to warm up, once
-//! timed, once with per-operator timing, prints the outputs, and exits 0 only
+//! timed, once with per-operator timing (each from a reset state, for a model
+//! that keeps state between invokes), prints the outputs, and exits 0 only
 //! if they equal the embedded expected output.
 //!
 //! Everything is reported as defmt frames (`ember-…` lines) that
@@ -49,12 +50,14 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
         return Ok(4);
     }
     it.invoke()?; // warm-up
+    it.reset_state()?;
     load_inputs(&mut it)?;
     let t0 = b.now();
     it.invoke()?;
     let total = b.now() - t0;
     defmt::println!("ember-total ticks {=u64}", total);
 
+    it.reset_state()?;
     load_inputs(&mut it)?;
     let mut start = 0u64;
     it.invoke_with_hook(|ev| {

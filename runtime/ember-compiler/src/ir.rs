@@ -71,10 +71,21 @@ pub struct Graph {
     pub inputs: Vec<TId>,
     /// Graph outputs.
     pub outputs: Vec<TId>,
-    /// State pairs (state, next state): the state is read by the ops and
-    /// kept between invokes, the next state (a graph output) is copied
-    /// into it when an invoke ends (see [`crate::state`]).
-    pub state: Vec<(TId, TId)>,
+    /// State pairs: each state is read by the ops and kept between
+    /// invokes (see [`crate::state`], [`crate::stream`]).
+    pub state: Vec<StatePair>,
+}
+
+/// A state tensor and where its next value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatePair {
+    /// The state the ops read.
+    pub state: TId,
+    /// The tensor copied into it when an invoke ends.
+    pub next: TId,
+    /// Byte offset in `next` of the copied bytes (0: `next` has the
+    /// state's shape).
+    pub from_byte: usize,
 }
 
 impl Graph {
@@ -192,9 +203,9 @@ impl Graph {
         for &t in self.inputs.iter().chain(&self.outputs) {
             used[t] = true;
         }
-        for &(s, n) in &self.state {
-            used[s] = true;
-            used[n] = true;
+        for p in &self.state {
+            used[p.state] = true;
+            used[p.next] = true;
         }
         for t in 0..n {
             if used[t] {
@@ -224,8 +235,8 @@ impl Graph {
         for t in self.inputs.iter_mut().chain(self.outputs.iter_mut()) {
             *t = map[*t];
         }
-        for (s, n) in &mut self.state {
-            (*s, *n) = (map[*s], map[*n]);
+        for p in &mut self.state {
+            (p.state, p.next) = (map[p.state], map[p.next]);
         }
     }
 

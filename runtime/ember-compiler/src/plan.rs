@@ -55,11 +55,11 @@ pub fn plan(g: &Graph) -> Plan {
         last[root(t)] = n_ops;
     }
     // State is kept between invokes: its bytes are nobody else's, ever.
-    for &(s, n) in &g.state {
-        first[root(s)] = -1;
-        last[root(s)] = n_ops;
+    for p in &g.state {
+        first[root(p.state)] = -1;
+        last[root(p.state)] = n_ops;
         // Copied into the state when the invoke ends.
-        last[root(n)] = n_ops;
+        last[root(p.next)] = n_ops;
     }
     let roots: Vec<usize> = (0..n)
         .filter(|&t| {

@@ -133,7 +133,12 @@ pub fn bind(g: &mut Graph, spec: &StateSpec) -> Result<()> {
         )));
     }
     g.inputs.retain(|t| !pairs.iter().any(|p| p.0 == *t));
-    g.state = pairs;
+    g.state
+        .extend(pairs.into_iter().map(|(state, next)| crate::ir::StatePair {
+            state,
+            next,
+            from_byte: 0,
+        }));
     Ok(())
 }
 

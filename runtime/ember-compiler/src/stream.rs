@@ -24,7 +24,7 @@ use ember_runtime::format::OpCode;
 use ember_runtime::ops::{self, Params as _};
 
 use crate::error::{CompileError, Result};
-use crate::ir::{Graph, Op, TId};
+use crate::ir::{Graph, Op, StatePair, TId};
 
 /// Which axis of the input is time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,8 +220,10 @@ fn frame_of(mode: &[Mode], t: TId) -> Option<(usize, usize)> {
 }
 
 /// Appends the ring that rebuilds `w` positions along `axis` from the
-/// frame `x`: a state of `w − 1` positions, `Concat(state, x)` (returned)
-/// and the next state `Slice` of all but the oldest.
+/// frame `x`: a state of `w − 1` positions and `Concat(state, x)`
+/// (returned), whose all but oldest position become the next state —
+/// straight from the window's bytes when time is the outermost axis that
+/// is longer than 1 (a contiguous suffix), else through a `Slice`.
 fn ring(g: &mut Graph, x: TId, axis: usize, w: usize, name: &str) -> Result<TId> {
     let t = g.tensors[x].clone();
     if !matches!(
@@ -246,18 +248,26 @@ fn ring(g: &mut Graph, x: TId, axis: usize, w: usize, name: &str) -> Result<TId>
         t.quant,
     );
     let window = g.activation(&format!("{name}/stream_window"), t.dtype, with(w), t.quant);
-    let next = g.activation(
-        &format!("{name}/stream_next"),
-        t.dtype,
-        with(w - 1),
-        t.quant,
-    );
     g.push(
         OpCode::Concat,
         vec![Some(state), Some(x)],
         window,
         &ops::concat::Params { axis },
         &format!("{name}/stream_window"),
+    );
+    if t.dims[..axis].iter().all(|&d| d == 1) {
+        g.state.push(StatePair {
+            state,
+            next: window,
+            from_byte: t.bytes(),
+        });
+        return Ok(window);
+    }
+    let next = g.activation(
+        &format!("{name}/stream_next"),
+        t.dtype,
+        with(w - 1),
+        t.quant,
     );
     let mut start = vec![0; t.dims.len()];
     start[axis] = 1;
@@ -273,7 +283,11 @@ fn ring(g: &mut Graph, x: TId, axis: usize, w: usize, name: &str) -> Result<TId>
         },
         &format!("{name}/stream_next"),
     );
-    g.state.push((state, next));
+    g.state.push(StatePair {
+        state,
+        next,
+        from_byte: 0,
+    });
     Ok(window)
 }
 

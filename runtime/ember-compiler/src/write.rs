@@ -96,7 +96,7 @@ pub fn write(g: &Graph, plan: &Plan, rounding: Rounding) -> Vec<u8> {
     let state: Vec<u32> = g
         .state
         .iter()
-        .flat_map(|&(s, n)| [s as u32, n as u32])
+        .flat_map(|p| [p.state as u32, p.next as u32, p.from_byte as u32])
         .collect();
     let params_b: Vec<u8> = params.iter().flat_map(|x| x.to_le_bytes()).collect();
 

@@ -26,7 +26,7 @@
 //!    104     8  reserved, must be 0
 //! ```
 //!
-//! A state pair (`STATE_RECORD_BYTES` = 8) makes the model keep a tensor
+//! A state pair (`STATE_RECORD_BYTES` = 12) makes the model keep a tensor
 //! from one invoke to the next (a recurrent network's hidden state, a
 //! streaming layer's ring buffer):
 //!
@@ -35,10 +35,13 @@
 //!          and by no caller (it is not a graph input); its recorded
 //!          lifetime is the whole invoke, steps 0 to num_ops + 1, so no
 //!          other tensor ever shares its bytes and they survive invokes
-//!  4  u32  next-state tensor: an arena tensor of the same dtype, shape
-//!          and quantization whose lifetime reaches the end of the invoke
-//!          (a graph output, or a buffer only the state reads), copied
-//!          into the state tensor when an invoke ends
+//!  4  u32  next-state tensor: an arena tensor of the same dtype and
+//!          quantization whose lifetime reaches the end of the invoke (a
+//!          graph output, or a buffer only the state reads)
+//!  8  u32  byte offset in the next-state tensor: its bytes from there,
+//!          as many as the state has, are copied into the state when an
+//!          invoke ends (a streaming ring's window, all but its oldest
+//!          frame; 0 for a next state of the state's own shape)
 //! ```
 //!
 //! An interpreter sets every state tensor to zero (the zero point for a
@@ -123,7 +126,7 @@ pub const FORMAT_VERSION: u32 = 3;
 /// Size of the fixed header.
 pub const HEADER_BYTES: usize = 112;
 /// Size of one state pair record.
-pub const STATE_RECORD_BYTES: usize = 8;
+pub const STATE_RECORD_BYTES: usize = 12;
 /// Size of one tensor record.
 pub const TENSOR_RECORD_BYTES: usize = 64;
 /// Size of one op record.

@@ -173,19 +173,19 @@ impl<'m, 'a, S: KernelSet> Interpreter<'m, 'a, S> {
         Ok(TensorMut { info, bytes })
     }
 
-    /// Copies each next-state output into its state tensor (end of invoke).
+    /// Copies each next state into its state tensor (end of invoke).
     fn save_state(&mut self) -> Result<()> {
         for i in 0..self.model.num_state() {
             let (state, next) = self.model.state_info(i)?;
+            let src = next.offset + self.model.state_source_offset(i)?;
             let fits = |t: &TensorInfo<'_>| t.offset + t.size <= self.arena.len();
-            if state.size != next.size || !fits(&state) || !fits(&next) {
+            if src + state.size > next.offset + next.size || !fits(&state) || !fits(&next) {
                 return Err(Error::BadTensor {
                     tensor: state.index,
-                    reason: "state and next state differ in size or lie outside the arena",
+                    reason: "next state smaller than the state, or outside the arena",
                 });
             }
-            self.arena
-                .copy_within(next.offset..next.offset + next.size, state.offset);
+            self.arena.copy_within(src..src + state.size, state.offset);
         }
         Ok(())
     }

@@ -120,8 +120,9 @@ impl<'a> Model<'a> {
 
     /// Checks the state pairs: each state tensor a plain arena tensor that
     /// is no graph input and in one pair only, each next state an arena
-    /// tensor with the state's dtype, shape, size and quantization and
-    /// other bytes. (That no op writes a state tensor, that it holds its
+    /// tensor with the state's dtype and quantization and other bytes, of
+    /// the state's shape or (from a non-zero offset) holding the state's
+    /// size inside it. (That no op writes a state tensor, that it holds its
     /// bytes for the whole invoke and that the next state lives until the
     /// invoke ends are checked with the lifetimes.)
     fn validate_state(&self) -> Result<()> {
@@ -147,11 +148,14 @@ impl<'a> Model<'a> {
             if self.root(n)? == s {
                 return Err(bad("next state is the state itself"));
             }
+            let from = self.state_source_offset(i)?;
+            let same_shape = from == 0 && next.size == state.size && next.dims() == state.dims();
+            let inside = from.checked_add(state.size).is_some_and(|e| e <= next.size)
+                && from.is_multiple_of(state.dtype.size().max(1));
             if next.storage != Storage::Arena
                 || next.dtype != state.dtype
-                || next.dims() != state.dims()
-                || next.size != state.size
                 || next.quant != state.quant
+                || !(same_shape || (from > 0 && inside))
             {
                 return Err(bad(
                     "next state differs from the state in dtype, shape or quantization",

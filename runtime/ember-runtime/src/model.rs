@@ -297,11 +297,23 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// State pair `i`: the state tensor the ops read, and the graph output
-    /// copied into it when an invoke ends.
+    /// State pair `i`: the state tensor the ops read, and the tensor whose
+    /// bytes from [`Self::state_source_offset`] are copied into it when an
+    /// invoke ends.
     pub fn state_info(&self, i: usize) -> Result<(TensorInfo<'a>, TensorInfo<'a>)> {
         let (s, n) = self.state_index(i)?;
-        Ok((self.tensor_checked(s)?, self.tensor_checked(n)?))
+        Ok((self.tensor(s)?, self.tensor(n)?))
+    }
+
+    /// The byte offset in state pair `i`'s next state of what is copied
+    /// into the state (see [`crate::format`]).
+    pub fn state_source_offset(&self, i: usize) -> Result<usize> {
+        if i >= self.n_state {
+            return Err(Error::NoSuchTensor(i));
+        }
+        u32_at(self.blob, self.state_off + STATE_RECORD_BYTES * i + 8)
+            .map(|v| v as usize)
+            .ok_or(Error::NoSuchTensor(i))
     }
 
     /// Whether tensor `t` is the state tensor of a state pair.
@@ -325,8 +337,64 @@ impl<'a> Model<'a> {
     }
 
     /// Description of tensor `t`.
+    ///
+    /// Every op asks for its tensors on every invoke, so this is the fast
+    /// path: [`Self::load`] checked every record already (a `Model` only
+    /// comes from it, and the blob it borrows cannot change), so the
+    /// fields are decoded without checking them again. Lookups stay
+    /// fallible; nothing here can panic.
     pub fn tensor(&self, t: u32) -> Result<TensorInfo<'a>> {
-        self.tensor_checked(t)
+        let bad = |reason| Error::BadTensor { tensor: t, reason };
+        if t as usize >= self.n_tensors {
+            return Err(bad("index out of range"));
+        }
+        let base = self.tensors_off + t as usize * TENSOR_RECORD_BYTES;
+        let rec: &[u8; TENSOR_RECORD_BYTES] = self
+            .blob
+            .get(base..base + TENSOR_RECORD_BYTES)
+            .and_then(|r| r.try_into().ok())
+            .ok_or(bad("record out of range"))?;
+        // Constant offsets into a fixed-size array: no bounds to fail.
+        let word = |o: usize| {
+            let mut w = [0u8; 4];
+            w.copy_from_slice(&rec[o..o + 4]);
+            u32::from_le_bytes(w)
+        };
+        let dtype = DType::from_u8(rec[0]).ok_or(bad("unknown dtype"))?;
+        let storage = Storage::from_u8(rec[1]).ok_or(bad("unknown storage"))?;
+        let rank = (rec[2] as usize).min(MAX_RANK);
+        let mut dims = [0usize; MAX_RANK];
+        for (i, d) in dims.iter_mut().enumerate().take(rank) {
+            *d = word(4 + 4 * i) as usize;
+        }
+        let scale = f32::from_bits(word(36));
+        let quant = (scale != 0.0).then_some(Quant {
+            scale,
+            zero_point: word(40) as i32,
+        });
+        let alias = word(52);
+        let (from, to) = (word(56), word(60));
+        let info = TensorInfo {
+            index: t,
+            dtype,
+            storage,
+            rank,
+            dims_raw: dims,
+            offset: word(28) as usize,
+            size: word(32) as usize,
+            quant,
+            name: self
+                .string(word(44) as usize, word(48) as usize)
+                .unwrap_or(""),
+            alias_of: (alias != NO_TENSOR).then_some(alias),
+            live: (storage == Storage::Arena
+                && alias == NO_TENSOR
+                && !(from == NOT_LIVE && to == NOT_LIVE))
+                .then_some((from, to)),
+        };
+        // Every test build checks the fast decode against the checked one.
+        debug_assert_eq!(Ok(info), self.tensor_checked(t));
+        Ok(info)
     }
 
     /// The element type of tensor `t`, read without decoding the rest of

@@ -4,6 +4,11 @@
 //! sliding window of the last 30 int8 frames → the model, once per new
 //! frame → the detector (class 0 above 0.95). Reports each detection with
 //! its time, and instruction counts for the front end and the model.
+//!
+//! The model is either the windowed one (input `[1, 30, 1, 40]`) or the
+//! same model compiled with `ember compile --stream` (input `[1, 1, 1,
+//! 40]`, its ring buffers kept in the arena): then each new frame alone
+//! goes in, and from the 30th frame on its output is the window's.
 #![no_std]
 #![no_main]
 
@@ -42,8 +47,13 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
     }
     let model = ember_app::load_model()?;
     let input = model.input_info(0)?;
-    if input.dims() != [1, SWW_WINDOW_FRAMES, 1, SWW_MELS] || input.dtype != DType::I8 {
-        defmt::error!("ember-error the model does not take int8 log-mel windows [1, 30, 1, 40]");
+    let streamed = input.dims() == [1, 1, 1, SWW_MELS] && model.num_state() > 0;
+    if !(streamed || input.dims() == [1, SWW_WINDOW_FRAMES, 1, SWW_MELS])
+        || input.dtype != DType::I8
+    {
+        defmt::error!(
+            "ember-error the model takes neither int8 log-mel windows [1, 30, 1, 40] nor, streamed, frames [1, 1, 1, 40]"
+        );
         return Ok(5);
     }
     let (Some(q_in), Some(q_out)) = (input.quant, model.output_info(0)?.quant) else {
@@ -80,18 +90,33 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
         });
         fe_ticks += b.now() - t0;
         for q in &ready[..count] {
-            if !win.push(q) {
+            let full = win.push(q);
+            if !full && !streamed {
                 continue;
             }
             let t1 = b.now();
             let step = (|| {
                 let t = it.input_mut(0)?;
-                win.copy_into(t.bytes);
+                if streamed {
+                    // The frame alone: the model keeps the window.
+                    for (d, &s) in t.bytes.iter_mut().zip(q.iter()) {
+                        *d = s as u8;
+                    }
+                } else {
+                    win.copy_into(t.bytes);
+                }
                 it.invoke()?;
                 let o = it.output(0)?.as_i8()?;
                 Ok::<i8, ember_runtime::Error>(o[0])
             })();
             model_ticks += b.now() - t1;
+            if !full {
+                // Warm-up of the streamed model: no whole window yet.
+                if let Err(e) = step {
+                    failure = Some(e);
+                }
+                continue;
+            }
             match step {
                 Ok(v) => {
                     let p0 = (i32::from(v) - q_out.zero_point) as f32 * q_out.scale;
