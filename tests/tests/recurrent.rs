@@ -7,6 +7,7 @@
 use ember_compiler::{aligned_arena, AlignedBlob, CompileError, Options};
 use ember_runtime::{Interpreter, Model};
 use ember_tests::onnx::{self as ox, FLOAT};
+use ember_tests::streaming::data;
 use tract_onnx::pb;
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -77,17 +78,6 @@ impl Case {
             Cell::Rnn => "RNN",
         }
     }
-}
-
-/// Deterministic values in [-scale, scale].
-fn data(n: usize, seed: u32, scale: f32) -> Vec<f32> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(12_345);
-    (0..n)
-        .map(|_| {
-            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            ((x >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0) * scale
-        })
-        .collect()
 }
 
 fn act(name: &str, x: f32, a: f32, b: f32) -> f32 {

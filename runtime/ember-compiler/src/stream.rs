@@ -361,44 +361,38 @@ pub fn convert(g: &mut Graph, axis: StreamAxis) -> Result<StreamReport> {
                 }
             }
         }
+        // The output of an op computed for the new frame only: one
+        // position, or (once the window has shrunk to one) the whole.
+        let out_mode = if out_len == 1 {
+            Mode::Whole
+        } else {
+            Mode::Frame {
+                axis: fax,
+                len: out_len,
+            }
+        };
         let snapshot = mode.clone();
         let is_frame = |t: TId| frame_of(&snapshot, t).is_some();
-        if needs_whole.is_empty() && same_axis && per_position(g, &op, fax, &is_frame) {
-            report.per_frame.push(op.name.clone());
-            g.tensors[out].dims[fax] = 1;
-            mode[out] = if out_len == 1 {
-                Mode::Whole
-            } else {
-                Mode::Frame {
-                    axis: fax,
-                    len: out_len,
-                }
-            };
-            g.ops.push(op);
-            continue;
-        }
         let slide = window_along(g, &op, fax);
-        if let (true, true, Some((k, 1, d, 0))) = (needs_whole.is_empty(), same_axis, slide) {
-            if frames.len() == 1 && op.inputs[0].is_some_and(|x| frame_of(&mode, x).is_some()) {
-                let w = (k - 1) * d + 1;
-                let x = op.inputs[0].unwrap_or(usize::MAX);
+        let streamable = needs_whole.is_empty() && same_axis;
+        let slides_on = match (slide, op.inputs.first().copied().flatten()) {
+            (Some((k, 1, d, 0)), Some(x)) if frames.len() == 1 && is_frame(x) => {
+                Some((x, (k - 1) * d + 1))
+            }
+            _ => None,
+        };
+        if streamable && (per_position(g, &op, fax, &is_frame) || slides_on.is_some()) {
+            if let Some((x, w)) = slides_on.filter(|&(_, w)| w > 1) {
                 let win = ring(g, x, fax, w, &op.name)?;
                 report.state_bytes += g.tensors[win].bytes() / w * (w - 1);
                 op.inputs[0] = Some(win);
-                report.per_frame.push(op.name.clone());
-                g.tensors[out].dims[fax] = 1;
-                mode.resize(g.tensors.len(), Mode::Whole);
-                mode[out] = if out_len == 1 {
-                    Mode::Whole
-                } else {
-                    Mode::Frame {
-                        axis: fax,
-                        len: out_len,
-                    }
-                };
-                g.ops.push(op);
-                continue;
             }
+            report.per_frame.push(op.name.clone());
+            g.tensors[out].dims[fax] = 1;
+            mode.resize(g.tensors.len(), Mode::Whole);
+            mode[out] = out_mode;
+            g.ops.push(op);
+            continue;
         }
         // Not streamable: rebuild the whole window of every frame input.
         let why = if let Some((_, w)) = needs_whole.first() {

@@ -168,6 +168,31 @@ impl NativeModel {
     }
 }
 
+/// The arrays Python handed over, one per graph input, each of a dtype its
+/// input takes (shapes are the caller's to check against the use).
+fn host_inputs(
+    m: &Model<'_>,
+    inputs: &[(String, Vec<usize>, Vec<u8>)],
+) -> PyResult<Vec<HostArray>> {
+    if inputs.len() != m.num_inputs() {
+        return Err(ArgumentError::new_err(format!(
+            "the model has {} inputs, {} given",
+            m.num_inputs(),
+            inputs.len()
+        )));
+    }
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, (dtype, shape, bytes))| {
+            let info = m.input_info(i).map_err(|e| err(e.into()))?;
+            ember_cli::host_array::check_dtype(&info, dtype)
+                .and_then(|()| HostArray::from_le_bytes(dtype, shape, bytes))
+                .map_err(|e| arg_err(e.context(format!("input {i} ('{}')", info.name))))
+        })
+        .collect()
+}
+
 /// Host arrays as `(dtype, shape, little-endian bytes)` for Python.
 fn pack<'py>(py: Python<'py>, arrays: &[HostArray]) -> Vec<Packed<'py>> {
     arrays
@@ -245,21 +270,16 @@ impl NativeModel {
         // model's.
         let outs = py.detach(|| -> PyResult<Vec<HostArray>> {
             let m = self.model().map_err(err)?;
-            if inputs.len() != m.num_inputs() {
-                return Err(ArgumentError::new_err(format!(
-                    "the model has {} inputs, {} given",
-                    m.num_inputs(),
-                    inputs.len()
-                )));
-            }
+            let arrays = host_inputs(&m, &inputs)?;
             let mut runner = self.lock()?;
             let runner = &mut *runner;
             let mut interp = runner.bind(&m).map_err(err)?;
-            for (i, (dtype, shape, bytes)) in inputs.iter().enumerate() {
+            for (i, a) in arrays.iter().enumerate() {
                 let info = m.input_info(i).map_err(|e| err(e.into()))?;
-                ember_cli::host_array::check_dtype(&info, dtype)
-                    .and_then(|()| HostArray::from_le_bytes(dtype, shape, bytes))
-                    .and_then(|a| a.fill_input(&info, &mut interp.input_mut(i)?, allow_nonfinite))
+                interp
+                    .input_mut(i)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|mut dst| a.fill_input(&info, &mut dst, allow_nonfinite))
                     .map_err(|e| arg_err(e.context(format!("input {i} ('{}')", info.name))))?;
             }
             interp.invoke().map_err(|e| err(e.into()))?;
@@ -304,23 +324,7 @@ impl NativeModel {
     ) -> PyResult<Vec<Packed<'py>>> {
         let outs = py.detach(|| -> PyResult<Vec<HostArray>> {
             let m = self.model().map_err(err)?;
-            if inputs.len() != m.num_inputs() {
-                return Err(ArgumentError::new_err(format!(
-                    "the model has {} inputs, {} given",
-                    m.num_inputs(),
-                    inputs.len()
-                )));
-            }
-            let recordings = inputs
-                .iter()
-                .enumerate()
-                .map(|(i, (dtype, shape, bytes))| {
-                    let info = m.input_info(i).map_err(|e| err(e.into()))?;
-                    ember_cli::host_array::check_dtype(&info, dtype)
-                        .and_then(|()| HostArray::from_le_bytes(dtype, shape, bytes))
-                        .map_err(|e| arg_err(e.context(format!("input {i} ('{}')", info.name))))
-                })
-                .collect::<PyResult<Vec<_>>>()?;
+            let recordings = host_inputs(&m, &inputs)?;
             let mut runner = self.lock()?;
             let runner = &mut *runner;
             let mut interp = runner.bind(&m).map_err(err)?;

@@ -61,34 +61,15 @@ pub fn slice<T: Copy>(
         k -= 1;
         run *= y_dims[k];
     }
-    if run > 1 {
-        // Odometer over the outer axes `..k`; each output run of `run`
-        // elements starts at `src` in the input (inside it, as checked).
-        let mut idx = [0usize; MAX_RANK];
-        let mut src = src as isize;
-        for out in y.chunks_exact_mut(run) {
-            let s = src as usize;
-            out.copy_from_slice(&x[s..s + run]);
-            let mut d = k;
-            while d > 0 {
-                d -= 1;
-                idx[d] += 1;
-                if idx[d] < y_dims[d] {
-                    src += moves[d];
-                    break;
-                }
-                src -= moves[d] * (idx[d] as isize - 1);
-                idx[d] = 0;
-            }
-        }
-        return Ok(());
-    }
-    // Odometer over the output index; `src` follows in the input.
+    // Odometer over the outer axes `..k` (all of them when nothing
+    // collapsed and `run` is 1); each output run of `run` elements starts
+    // at `src` in the input (inside it, as checked).
     let mut idx = [0usize; MAX_RANK];
     let mut src = src as isize;
-    for out in y.iter_mut() {
-        *out = x[src as usize];
-        let mut d = r;
+    for out in y.chunks_exact_mut(run) {
+        let s = src as usize;
+        out.copy_from_slice(&x[s..s + run]);
+        let mut d = k;
         while d > 0 {
             d -= 1;
             idx[d] += 1;
