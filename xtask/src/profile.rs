@@ -88,7 +88,10 @@ pub fn attribute(log: &Path, elf: &Path) -> Result<Vec<(String, u64)>> {
 pub fn profile_cmd(board: &str, model: &str, top: usize) -> Result<()> {
     let board = boards::ready_simulated(board, "profile")?;
     let p = firmware::prepare(model, board, None, None, 0)?;
-    let elf = firmware::build(board, &p)?;
+    let elf = match std::env::var_os("EMBER_PROFILE_ELF") {
+        Some(e) => std::path::PathBuf::from(e),
+        None => firmware::build(board, &p)?,
+    };
     let log = elf.with_extension("exec.log");
     step(&format!(
         "run {} on {} with QEMU's execution log",

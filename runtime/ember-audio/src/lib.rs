@@ -16,7 +16,7 @@ pub mod wav;
 
 use mel::MelBank;
 
-use fft::Fft;
+use fft::RealFft;
 
 /// Samples per clip.
 pub const KWS_SAMPLES: usize = 16_000;
@@ -38,7 +38,7 @@ const MELS: usize = 40;
 /// Keyword-spotting MFCC extractor (state: tables only, about 9 KiB).
 #[derive(Clone)]
 pub struct KwsMfcc {
-    fft: Fft,
+    fft: RealFft,
     window: [f32; FRAME],
     mel: MelBank<BINS, MELS>,
     dct: [[f32; MELS]; KWS_COEFFS],
@@ -68,7 +68,7 @@ impl KwsMfcc {
             }
         }
         KwsMfcc {
-            fft: Fft::pow2(NFFT.trailing_zeros()),
+            fft: RealFft::pow2(NFFT.trailing_zeros()),
             window,
             mel,
             dct,
@@ -87,21 +87,16 @@ impl KwsMfcc {
                 0.0
             }
         };
-        let mut re = [0f32; NFFT];
-        let mut im = [0f32; NFFT];
+        let mut x = [0f32; NFFT];
+        let (mut re, mut im) = ([0f32; NFFT / 2], [0f32; NFFT / 2]);
+        let mut power = [0f32; BINS];
         for (f, coeffs) in out.iter_mut().enumerate() {
-            for i in 0..NFFT {
-                re[i] = if i < FRAME {
-                    sample(f * STEP + i) * self.window[i]
-                } else {
-                    0.0
-                };
-                im[i] = 0.0;
+            for (i, (v, w)) in x.iter_mut().zip(&self.window).enumerate() {
+                *v = sample(f * STEP + i) * w;
             }
-            self.fft.forward(&mut re, &mut im);
+            self.fft.power(&x, &mut re, &mut im, &mut power);
             let mut mel = [0f32; MELS];
-            self.mel
-                .apply(|b| libm::sqrtf(re[b] * re[b] + im[b] * im[b]), &mut mel);
+            self.mel.apply(&power, fft::sqrt, &mut mel);
             for m in mel.iter_mut() {
                 *m = libm::logf(*m + 1e-6);
             }

@@ -45,23 +45,29 @@ impl<const BINS: usize, const MELS: usize> MelBank<BINS, MELS> {
         MelBank { band, w_up, w_down }
     }
 
-    /// Band energies of a spectrum given bin by bin (`spec(b)` for b in
-    /// 1..BINS), accumulated into `out`.
+    /// Band energies of the spectrum `map(power[b])` (bin 0, DC, is in
+    /// no band), accumulated into `out`.
     #[inline]
-    pub fn apply(&self, spec: impl Fn(usize) -> f32, out: &mut [f32; MELS]) {
-        *out = [0.0; MELS];
-        for b in 1..BINS {
-            let k = self.band[b] as usize;
-            if k == u8::MAX as usize {
-                continue;
-            }
-            let v = spec(b);
-            if k < MELS {
-                out[k] += v * self.w_up[b];
-            }
-            if k > 0 {
-                out[k - 1] += v * self.w_down[b];
-            }
+    pub fn apply(&self, power: &[f32; BINS], map: impl Fn(f32) -> f32, out: &mut [f32; MELS]) {
+        // Band k's rising edge adds into acc[k + 1], the falling edge of
+        // band k − 1 into acc[k]: no branches, and the u8 band index keeps
+        // every access inside the 256-entry array (so no bounds checks).
+        let mut acc = [0f32; 257];
+        for (((&k, &up), &down), &p) in self
+            .band
+            .iter()
+            .zip(&self.w_up)
+            .zip(&self.w_down)
+            .zip(power)
+            .skip(1)
+        {
+            let v = map(p);
+            let k = k as usize;
+            acc[k + 1] += v * up;
+            acc[k] += v * down;
+        }
+        for (o, a) in out.iter_mut().zip(&acc[1..]) {
+            *o = *a;
         }
     }
 }

@@ -11,7 +11,7 @@
 //! frames for the model; [`Detector`] turns the model's class-0 posteriors
 //! into wake-word events.
 
-use crate::fft::Fft;
+use crate::fft::RealFft;
 use crate::mel::MelBank;
 
 /// Samples per frame.
@@ -32,7 +32,7 @@ const RANGE_DB: f32 = 64.0;
 
 /// Streaming log-mel front end (state about 20 KiB: tables and one frame).
 pub struct SwwLogMel {
-    fft: Fft,
+    fft: RealFft,
     window: [f32; SWW_FRAME],
     mel: MelBank<BINS, SWW_MELS>,
     /// Pre-emphasised samples of the frame being filled.
@@ -57,7 +57,7 @@ impl SwwLogMel {
             *w = (0.54 - 0.46 * libm::cos(2.0 * core::f64::consts::PI * n as f64 / n1)) as f32;
         }
         SwwLogMel {
-            fft: Fft::pow2(SWW_FRAME.trailing_zeros()),
+            fft: RealFft::pow2(SWW_FRAME.trailing_zeros()),
             window,
             mel: MelBank::new(0.0, 8000.0, SWW_SAMPLE_RATE as f64),
             buf: [0.0; SWW_FRAME],
@@ -99,17 +99,16 @@ impl SwwLogMel {
     }
 
     fn frame(&self, out: &mut [f32; SWW_MELS]) {
-        let mut re = [0f32; SWW_FRAME];
-        let mut im = [0f32; SWW_FRAME];
-        for ((r, b), w) in re.iter_mut().zip(&self.buf).zip(&self.window) {
-            *r = b * w;
+        let mut x = [0f32; SWW_FRAME];
+        for ((v, b), w) in x.iter_mut().zip(&self.buf).zip(&self.window) {
+            *v = b * w;
         }
-        self.fft.forward(&mut re, &mut im);
+        let (mut re, mut im) = ([0f32; SWW_FRAME / 2], [0f32; SWW_FRAME / 2]);
+        let mut power = [0f32; SWW_FRAME / 2 + 1];
+        self.fft.power(&x, &mut re, &mut im, &mut power);
         let mut mel = [0f32; SWW_MELS];
-        self.mel.apply(
-            |b| ((re[b] * re[b] + im[b] * im[b]) / SWW_FRAME as f32).max(1e-30),
-            &mut mel,
-        );
+        self.mel
+            .apply(&power, |p| (p / SWW_FRAME as f32).max(1e-30), &mut mel);
         for (o, m) in out.iter_mut().zip(&mel) {
             let db = 10.0 * libm::log10f(*m);
             *o = ((db + POWER_OFFSET_DB) / RANGE_DB).clamp(0.0, 1.0);
