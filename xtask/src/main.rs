@@ -143,6 +143,10 @@ enum Cmd {
         /// Functions to list.
         #[arg(long, default_value_t = 25)]
         top: usize,
+        /// Profile this firmware ELF instead (e.g. one `cargo xtask wake`
+        /// or `stream-check` built, under target/fw/BOARD/MODEL/).
+        #[arg(long)]
+        elf: Option<PathBuf>,
     },
     /// Run the libFuzzer targets in `fuzz/` (all, or one) for a bounded
     /// time each, with corpora seeded from the shared data; fails on any
@@ -266,7 +270,12 @@ fn main() {
             model,
             sweep,
         } => sign_check::sign_check_cmd(&board, &model, sweep).map(|_| ()),
-        Cmd::Profile { board, model, top } => profile::profile_cmd(&board, &model, top),
+        Cmd::Profile {
+            board,
+            model,
+            top,
+            elf,
+        } => profile::profile_cmd(&board, &model, top, elf.as_deref()),
         Cmd::Fuzz {
             target,
             seconds,

@@ -83,13 +83,15 @@ pub fn attribute(log: &Path, elf: &Path) -> Result<Vec<(String, u64)>> {
     Ok(v)
 }
 
-/// Builds the model firmware for a simulated board, runs it traced and
-/// prints the `top` functions by executed instructions.
-pub fn profile_cmd(board: &str, model: &str, top: usize) -> Result<()> {
+/// Builds the model firmware for a simulated board (or takes `elf`, a
+/// firmware already built for it), runs it traced and prints the `top`
+/// functions by executed instructions.
+pub fn profile_cmd(board: &str, model: &str, top: usize, elf: Option<&Path>) -> Result<()> {
     let board = boards::ready_simulated(board, "profile")?;
     let p = firmware::prepare(model, board, None, None, 0)?;
-    let elf = match std::env::var_os("EMBER_PROFILE_ELF") {
-        Some(e) => std::path::PathBuf::from(e),
+    let elf = match elf {
+        Some(e) if e.exists() => e.to_path_buf(),
+        Some(e) => bail!("no firmware at {}", e.display()),
         None => firmware::build(board, &p)?,
     };
     let log = elf.with_extension("exec.log");
