@@ -139,6 +139,8 @@ enum Role {
     Input,
     Output,
     Scratch,
+    /// Kept between invokes (a recurrent state, a streaming ring).
+    State,
     Activation,
 }
 
@@ -148,6 +150,7 @@ impl Role {
             Role::Input => "input",
             Role::Output => "output",
             Role::Scratch => "scratch",
+            Role::State => "state",
             Role::Activation => "activation",
         }
     }
@@ -239,6 +242,9 @@ pub fn html(m: &Model<'_>, title: &str, bench: &[BenchRun]) -> Result<String> {
         producer.insert(out, l.index);
         layers.push(l);
     }
+    let states: Vec<u32> = (0..m.num_state())
+        .map(|i| m.state_info(i).map(|(s, _)| s.index).map_err(e))
+        .collect::<Result<_>>()?;
     let mut planned = vec![];
     for t in 0..m.num_tensors() as u32 {
         let info = m.tensor(t).map_err(e)?;
@@ -248,6 +254,8 @@ pub fn html(m: &Model<'_>, title: &str, bench: &[BenchRun]) -> Result<String> {
         };
         let role = if inputs.contains(&t) {
             Role::Input
+        } else if states.contains(&t) {
+            Role::State
         } else if outputs.iter().any(|&o| root(o).ok() == Some(t)) {
             Role::Output
         } else if scratch.contains(&t) {

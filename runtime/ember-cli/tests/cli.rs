@@ -1051,6 +1051,12 @@ fn compile_stream_and_run_stream_the_wake_word_model() {
             "window {w}"
         );
     }
+    // The report's arena picture shows the four ring buffers as state.
+    let page = tmp("sww_stream.html");
+    let o = ember(&["report", s(&step), "-o", s(&page)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches("<rect class=\"tensor state\"").count(), 4);
     // --stream-axis without --stream is refused by the argument parser.
     let o = ember(&[
         "compile",
