@@ -1,5 +1,7 @@
 //! Fuzzes the ONNX compiler: `compile` of the input bytes and, when they
-//! compile, loading the blob, binding an arena and one invocation. A
+//! compile, loading the blob, binding an arena and one invocation; then
+//! the same through the streaming conversion (`--stream`), whose blobs are
+//! invoked twice (the second invoke reads the state the first left). A
 //! compile error is the expected answer to most inputs; a panic, an abort,
 //! a hang or running out of memory is a finding, and so is a blob the
 //! compiler produced that does not load or bind.
@@ -12,7 +14,7 @@
 #![no_main]
 
 use ember_compiler::{try_aligned_arena, AlignedBlob, Options};
-use ember_fuzz::{Rng, MAX_ARENA};
+use ember_fuzz::{Rng, MAX_ARENA, MAX_MACS};
 use ember_runtime::{Interpreter, Model};
 use libfuzzer_sys::{fuzz_mutator, fuzz_target, fuzzer_mutate};
 use prost::Message;
@@ -30,26 +32,42 @@ fuzz_target!(|data: &[u8]| {
         max_memory: Some(MAX_MEMORY),
         ..Default::default()
     };
-    let Ok(c) = ember_compiler::compile(data, &opts) else {
+    if !check(data, &opts, 1) {
         return;
+    }
+    let streamed = Options {
+        stream: Some(ember_compiler::stream::StreamAxis::Auto),
+        ..opts
+    };
+    check(data, &streamed, 2);
+});
+
+/// Compiles `data` with `opts`; if that works, the blob must load and
+/// bind, and is invoked `invokes` times. Whether it compiled.
+fn check(data: &[u8], opts: &Options, invokes: usize) -> bool {
+    let Ok(c) = ember_compiler::compile(data, opts) else {
+        return false;
     };
     let blob = AlignedBlob::new(&c.blob);
     let model = match Model::load(blob.bytes()) {
         Ok(m) => m,
         Err(e) => panic!("the compiler produced a blob that does not load: {e:?}"),
     };
-    if model.arena_bytes() > MAX_ARENA {
-        return;
+    if model.arena_bytes() > MAX_ARENA || model.total_macs() > MAX_MACS {
+        return true;
     }
     let Some(mut arena) = try_aligned_arena(model.arena_bytes()) else {
-        return;
+        return true;
     };
     let mut it = match Interpreter::new(&model, arena.bytes_mut()) {
         Ok(it) => it,
         Err(e) => panic!("the compiler produced a blob that does not bind: {e:?}"),
     };
-    let _ = it.invoke();
-});
+    for _ in 0..invokes {
+        let _ = it.invoke();
+    }
+    true
+}
 
 /// The operator types the compiler knows, for swapping one for another.
 fn known_ops() -> &'static [&'static str] {
