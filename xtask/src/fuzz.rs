@@ -229,6 +229,20 @@ fn seed(target: &str, suite: bool) -> Result<usize> {
                 b.extend_from_slice(&c.blob);
                 seeds.push((format!("{}-{t}", stem(m)), b));
             }
+            // A blob with state pairs (the streamed wake-word model's four
+            // rings), so that mutations reach the state section's checks.
+            let opts = Options {
+                target: "cortex-m55"
+                    .parse()
+                    .map_err(|e: String| anyhow::anyhow!(e))?,
+                stream: Some(ember_compiler::stream::StreamAxis::Auto),
+                ..Default::default()
+            };
+            let c = ember_compiler::compile_file(models.join("sww/sww_int8_qdq.onnx"), &opts)
+                .context("compiling sww with --stream")?;
+            let mut b = vec![1u8];
+            b.extend_from_slice(&c.blob);
+            seeds.push(("sww_int8_qdq-stream-cortex-m55".into(), b));
         }
         "compile_onnx" => {
             for m in [
