@@ -606,16 +606,16 @@ fn run_stream(
     let mut arena = arena_for(m)?;
     let mut interp = Interpreter::new(m, arena.bytes_mut())?;
     let bar = ember_cli::progress::bar(0, "frames");
-    let outs = ember_cli::stream::run_stream(
-        &mut interp,
-        &recordings,
+    let opts = ember_cli::stream::StreamOptions {
         axis,
         allow_nonfinite,
-        &mut |done, total| {
+        budget: (ember_cli::limits::max_memory() as u64, "--max-memory"),
+    };
+    let outs =
+        ember_cli::stream::run_stream(&mut interp, &recordings, &opts, &mut |done, total| {
             bar.set_length(total as u64);
             bar.set_position(done as u64);
-        },
-    )?;
+        })?;
     bar.finish_and_clear();
     match output {
         Some(p) => npy::write_arrays(p, &outs)?,

@@ -53,15 +53,37 @@ pub fn time_axis(
     Ok((axis, rec[axis] / want[axis]))
 }
 
+/// How a stream runs.
+pub struct StreamOptions<'s> {
+    /// The inputs' time axis, when the shapes do not tell.
+    pub axis: Option<usize>,
+    /// Run float frames holding NaN or infinity.
+    pub allow_nonfinite: bool,
+    /// The memory budget for the outputs kept, and how the user raises it
+    /// (`--max-memory`, `max_memory=`).
+    pub budget: (u64, &'s str),
+}
+
+/// Bytes the outputs of `frames` frames take while they are kept and then
+/// stacked: each frame's arrays (4-byte elements at most, plus the
+/// array's own bookkeeping), and the stacked copy.
+fn kept_bytes(m: &ember_runtime::Model<'_>, frames: usize) -> Result<u64> {
+    let mut per_frame = 0u64;
+    for o in 0..m.num_outputs() {
+        per_frame += 2 * 4 * m.output_info(o)?.numel() as u64 + 128;
+    }
+    Ok(per_frame.saturating_mul(frames as u64))
+}
+
 /// Runs `recordings` (one per graph input, in order) through the model a
 /// frame at a time, from the state `interp` holds, calling `on_frame` after
 /// each; returns each graph output, every frame's value stacked along a
-/// new first axis, by name.
+/// new first axis, by name. Refuses before running when the outputs would
+/// not fit the budget.
 pub fn run_stream(
     interp: &mut Interpreter<'_, '_>,
     recordings: &[HostArray],
-    forced_axis: Option<usize>,
-    allow_nonfinite: bool,
+    opts: &StreamOptions<'_>,
     on_frame: &mut dyn FnMut(usize, usize),
 ) -> Result<Vec<(String, HostArray)>> {
     let m = interp.model();
@@ -75,7 +97,7 @@ pub fn run_stream(
     let mut plan = vec![];
     for (i, rec) in recordings.iter().enumerate() {
         let info = m.input_info(i)?;
-        let (axis, n) = time_axis(&info, rec.shape(), forced_axis)?;
+        let (axis, n) = time_axis(&info, rec.shape(), opts.axis)?;
         plan.push((axis, n, info.dims()[axis]));
     }
     // A one-frame recording next to longer ones is an input held constant.
@@ -87,6 +109,12 @@ pub fn run_stream(
             plan[i].1
         );
     }
+    crate::limits::check_against(
+        &format!("keeping the outputs of {frames} frames"),
+        kept_bytes(m, frames)?,
+        opts.budget.0,
+        opts.budget.1,
+    )?;
     let mut outs: Vec<Vec<HostArray>> = vec![Vec::with_capacity(frames); m.num_outputs()];
     for f in 0..frames {
         for (i, rec) in recordings.iter().enumerate() {
@@ -95,7 +123,7 @@ pub fn run_stream(
             let k = if n == 1 { 0 } else { f };
             let frame = rec.slice_axis(axis, k * step..(k + 1) * step);
             frame
-                .fill_input(&info, &mut interp.input_mut(i)?, allow_nonfinite)
+                .fill_input(&info, &mut interp.input_mut(i)?, opts.allow_nonfinite)
                 .map_err(|e| e.context(format!("frame {f}")))?;
         }
         interp.invoke()?;

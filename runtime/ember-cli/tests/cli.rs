@@ -981,6 +981,21 @@ fn stream_a_recording_through_a_model_with_state() {
     assert_eq!(v["state"][1]["next"], "c_out");
     assert_eq!(v["inputs"].as_array().unwrap().len(), 1);
 
+    // Outputs that would not fit the memory budget are refused before
+    // the stream runs (the blob, arena and recording fit 16 KiB).
+    let o = ember(&[
+        "--max-memory",
+        "16K",
+        "run",
+        s(&step),
+        "--stream",
+        "--input",
+        s(&rec),
+    ]);
+    assert_clean_failure(
+        &o,
+        "keeping the outputs of 50 frames needs 29.3 KiB, over the memory budget of 16.0 KiB",
+    );
     // A recording that is not the input's shape along the other axes.
     let bad = save("lstm_bad.npy", ArrayD::zeros(vec![FRAMES, 1, FEATURES - 1]));
     let o = ember(&["run", s(&step), "--stream", "--input", s(&bad)]);

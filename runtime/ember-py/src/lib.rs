@@ -125,6 +125,8 @@ struct NativeModel {
     /// The arena and the state, kept between runs; the lock serialises
     /// runs from several Python threads.
     runner: Mutex<Runner>,
+    /// The memory budget given when the model was made.
+    max_memory: usize,
 }
 
 /// What a model keeps between runs.
@@ -233,6 +235,7 @@ impl NativeModel {
                 arena,
                 state: vec![],
             }),
+            max_memory,
         })
     }
 
@@ -328,14 +331,14 @@ impl NativeModel {
             let mut runner = self.lock()?;
             let runner = &mut *runner;
             let mut interp = runner.bind(&m).map_err(err)?;
-            let outs = ember_cli::stream::run_stream(
-                &mut interp,
-                &recordings,
+            let opts = ember_cli::stream::StreamOptions {
                 axis,
                 allow_nonfinite,
-                &mut |_, _| {},
-            )
-            .map_err(arg_err)?;
+                budget: (self.max_memory as u64, "max_memory="),
+            };
+            let outs =
+                ember_cli::stream::run_stream(&mut interp, &recordings, &opts, &mut |_, _| {})
+                    .map_err(arg_err)?;
             let state = saved_state(&interp).map_err(err)?;
             runner.state = state;
             Ok(outs.into_iter().map(|(_, a)| a).collect())
