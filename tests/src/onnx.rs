@@ -135,3 +135,81 @@ pub fn model(graph: pb::GraphProto, opset: i64) -> Vec<u8> {
     }
     .encode_to_vec()
 }
+
+/// `onnx` with its first `LSTM` rewritten the way onnxruntime's
+/// `quantize_dynamic(per_channel=True)` rewrites one: W and R (float
+/// initializers `[D, 4H, cols]`) quantized per row to int8 with zero point
+/// `zero_point` (onnxruntime uses 0: scale `max|w| / 127`, round half to
+/// even), stored transposed `[D, cols, 4H]`, scales and zero points
+/// `[D, 4H]`, as `com.microsoft.DynamicQuantizeLSTM` (which has no
+/// `layout`).
+pub fn dynamic_quantize_lstm(onnx: &[u8], zero_point: i8) -> Vec<u8> {
+    let mut m = pb::ModelProto::decode(onnx).expect("a model");
+    let g = m.graph.as_mut().expect("a graph");
+    let k = g
+        .node
+        .iter()
+        .position(|n| n.op_type == "LSTM")
+        .expect("an LSTM");
+    let zp = i64::from(zero_point);
+    let mut quantize = |name: &str| -> [String; 3] {
+        let t = g
+            .initializer
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("{name} is not an initializer"));
+        let w = match ember_compiler::tensor::from_proto(t) {
+            Ok(ember_compiler::tensor::HostTensor::F32(w)) => w,
+            other => panic!("{name}: {:?}", other.map(|t| t.dtype_name())),
+        };
+        let (nd, rows, cols) = (w.shape()[0], w.shape()[1], w.shape()[2]);
+        let v: Vec<f32> = w.iter().copied().collect();
+        let mut q = vec![0i64; nd * rows * cols];
+        let mut scales = vec![];
+        for r in 0..nd * rows {
+            let row = &v[r * cols..(r + 1) * cols];
+            let absmax = row.iter().fold(0f32, |a, &x| a.max(x.abs()));
+            let s = absmax / (127 - zp.abs()) as f32;
+            scales.push(s);
+            let (d, rr) = (r / rows, r % rows);
+            for (c, &x) in row.iter().enumerate() {
+                q[(d * cols + c) * rows + rr] =
+                    ((x / s).round_ties_even() as i64 + zp).clamp(-128, 127);
+            }
+        }
+        let names = [
+            format!("{name}_quantized"),
+            format!("{name}_scale"),
+            format!("{name}_zero_point"),
+        ];
+        let (nd, rows, cols) = (nd as i64, rows as i64, cols as i64);
+        g.initializer
+            .push(integers(&names[0], INT8, &[nd, cols, rows], q));
+        g.initializer.push(floats(&names[1], &[nd, rows], scales));
+        g.initializer.push(integers(
+            &names[2],
+            INT8,
+            &[nd, rows],
+            vec![zp; (nd * rows) as usize],
+        ));
+        names
+    };
+    let node = g.node[k].clone();
+    let [wq, ws, wz] = quantize(&node.input[1]);
+    let [rq, rs, rz] = quantize(&node.input[2]);
+    let mut inputs = node.input.clone();
+    inputs.resize(8, String::new());
+    inputs[1] = wq;
+    inputs[2] = rq;
+    inputs.extend([ws, wz, rs, rz]);
+    let n = &mut g.node[k];
+    n.op_type = "DynamicQuantizeLSTM".into();
+    n.domain = "com.microsoft".into();
+    n.input = inputs;
+    n.attribute.retain(|a| a.name != "layout");
+    m.opset_import.push(pb::OperatorSetIdProto {
+        domain: "com.microsoft".into(),
+        version: 1,
+    });
+    m.encode_to_vec()
+}

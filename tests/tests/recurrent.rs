@@ -404,8 +404,15 @@ fn to_layout(c: &Case, v: &[f32], with_time: bool) -> Vec<f32> {
 
 fn check(c: Case) {
     let wt = weights(&c);
-    let blob = ember_compiler::compile(&model(&c, &wt, false), &Options::default())
-        .unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    check_model(&c, &wt, &model(&c, &wt, false), 1e-5);
+}
+
+/// Runs `onnx` (the case's model, or a rewrite of it) and compares every
+/// output with the reference within `tol` (plus 1e-4 relative).
+fn check_model(c: &Case, wt: &Weights, onnx: &[u8], tol: f32) -> usize {
+    let blob =
+        ember_compiler::compile(onnx, &Options::default()).unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    let size = blob.blob.len();
     let blob = AlignedBlob::new(&blob.blob);
     let m = Model::load(blob.bytes()).unwrap();
     let mut arena = aligned_arena(m.arena_bytes());
@@ -420,10 +427,10 @@ fn check(c: Case) {
         it.input_mut(k).unwrap().copy_from(&wt.c0).unwrap();
     }
     it.invoke().unwrap();
-    let (y, yh, yc) = reference(&c, &wt);
-    let mut want = vec![to_layout(&c, &y, true), to_layout(&c, &yh, false)];
+    let (y, yh, yc) = reference(c, wt);
+    let mut want = vec![to_layout(c, &y, true), to_layout(c, &yh, false)];
     if c.cell == Cell::Lstm {
-        want.push(to_layout(&c, &yc, false));
+        want.push(to_layout(c, &yc, false));
     }
     assert_eq!(m.num_outputs(), want.len());
     for (o, w) in want.iter().enumerate() {
@@ -431,12 +438,58 @@ fn check(c: Case) {
         assert_eq!(got.len(), w.len(), "{c:?} output {o}");
         for (n, (a, b)) in got.iter().zip(w).enumerate() {
             assert!(
-                (a - b).abs() <= 1e-5 + 1e-4 * b.abs(),
+                (a - b).abs() <= tol + 1e-4 * b.abs(),
                 "{:?} {} output {o} element {n}: {a}, reference {b}",
                 c.cell,
                 c.direction
             );
         }
+    }
+    size
+}
+
+/// onnxruntime's `DynamicQuantizeLSTM` (int8 weights per row, zero point
+/// 0): the products run on int8 weights with the activations quantized
+/// at run time, so the outputs follow the float reference within the
+/// quantization error (weights to 1/254 of each row's range, activations
+/// to 1/255 of the tensor's), and the weights take a quarter of the bytes.
+/// A transposed or misordered weight would be off by tenths.
+#[test]
+fn dynamic_quantize_lstm_runs_int8_weights() {
+    for c in [
+        Case {
+            input: 24,
+            hidden: 16,
+            seq: 5,
+            ..Case::new(Cell::Lstm)
+        },
+        Case {
+            direction: "bidirectional",
+            input: 24,
+            hidden: 16,
+            initial_h: true,
+            initial_c: true,
+            peepholes: true,
+            lens: Some(vec![4, 2]),
+            ..Case::new(Cell::Lstm)
+        },
+    ] {
+        let wt = weights(&c);
+        let float = model(&c, &wt, false);
+        let float_size = check_model(&c, &wt, &float, 1e-5);
+        let q = ox::dynamic_quantize_lstm(&float, 0);
+        let q_size = check_model(&c, &wt, &q, 3e-2);
+        // 3 bytes saved per weight, less 12 bytes of scale, sum and bias
+        // per row of each product.
+        let n = c.dirs() * 4 * c.hidden * (c.input + c.hidden);
+        let rows = c.dirs() * 4 * c.hidden;
+        assert!(
+            q_size + 3 * n <= float_size + 12 * rows + 512,
+            "int8 blob {q_size} B, float {float_size} B"
+        );
+        // A non-zero zero point is not what the int8 kernels take: the
+        // weights are dequantized and run in float, still right.
+        check_model(&c, &wt, &ox::dynamic_quantize_lstm(&float, 5), 2e-2);
     }
 }
 

@@ -115,9 +115,10 @@ enum Cmd {
         #[arg(long, requires = "stream", value_name = "N")]
         stream_axis: Option<usize>,
     },
-    /// Recognise the keyword in a 16 kHz WAV clip, or detect a wake word along a longer recording (audio front end + model).
+    /// Recognise the keyword in a 16 kHz WAV clip, detect a wake word along a longer recording, or find where there is speech (audio front end + model).
     Listen {
-        /// The keyword-spotting model (.ember or .onnx).
+        /// The audio model (.ember or .onnx): keyword spotting, wake word,
+        /// or voice activity (raw audio in, state kept).
         model: PathBuf,
         /// The WAV file (16-bit PCM, 16 kHz; channel 0 is used).
         wav: PathBuf,
@@ -301,9 +302,13 @@ fn checked_model<'a>(blob: &'a AlignedBlob, path: &Path) -> Result<Model<'a>> {
 /// its ONNX `op_type`, the data types, `|`, the attributes and forms.
 fn list_ops() -> Result<()> {
     let ops = ember_compiler::supported_ops();
-    let w = ops.iter().map(|o| o.op_type.len()).max().unwrap_or(0);
+    let w = ops
+        .iter()
+        .map(|o| o.qualified_name().len())
+        .max()
+        .unwrap_or(0);
     for o in &ops {
-        say!("{:<w$}  {}  |  {}", o.op_type, o.dtypes, o.attrs);
+        say!("{:<w$}  {}  |  {}", o.qualified_name(), o.dtypes, o.attrs);
     }
     Ok(())
 }
@@ -489,6 +494,23 @@ fn run(cli: Cli) -> Result<()> {
                     } else {
                         for e in &d {
                             say!("wake word at {:.3} s ({:.2})", e.time_s, e.score);
+                        }
+                    }
+                }
+                listen::Listened::Speech(segs) => {
+                    if json {
+                        let list: Vec<_> = segs
+                            .iter()
+                            .map(
+                                |s| serde_json::json!({"start_s": s.start_s(), "end_s": s.end_s()}),
+                            )
+                            .collect();
+                        say!("{}", serde_json::json!({ "speech": list }));
+                    } else if segs.is_empty() {
+                        say!("no speech");
+                    } else {
+                        for s in &segs {
+                            say!("speech {:.3} s to {:.3} s", s.start_s(), s.end_s());
                         }
                     }
                 }

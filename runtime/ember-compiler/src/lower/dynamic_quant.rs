@@ -283,6 +283,37 @@ impl Lowerer<'_> {
         out: &str,
     ) -> Result<()> {
         let (k, n) = (w.shape()[0], w.shape()[1]);
+        // Bias: an Add of a constant [N] right after.
+        let (out_name, bias) = self.take_bias_add(out, n, true)?;
+        let wt = w.t().as_standard_layout().to_owned(); // [N, K]
+        let wd: Vec<i8> = wt.iter().copied().collect();
+        let fc = DynamicFc {
+            w: &wd,
+            n,
+            k,
+            scales: &ws,
+            bias: bias.as_deref(),
+        };
+        let name = node.name.clone();
+        let consts = self.dynamic_fc_weights(node, &name, fc)?;
+        self.push_dynamic_fc(node, &name, x, &consts, &out_name)
+    }
+
+    /// Checks `fc` and adds its constants (weights, scales, weight sums,
+    /// bias) under `name`, once for every op that multiplies by them.
+    pub(super) fn dynamic_fc_weights(
+        &mut self,
+        node: &NodeProto,
+        name: &str,
+        fc: DynamicFc<'_>,
+    ) -> Result<DynamicFcWeights> {
+        let DynamicFc {
+            w: wd,
+            n,
+            k,
+            scales: ws,
+            bias,
+        } = fc;
         if ws.len() != 1 && ws.len() != n {
             return Err(unsupported(
                 node,
@@ -295,50 +326,93 @@ impl Lowerer<'_> {
                 "inner dimension too large for int32 accumulators",
             ));
         }
-        let x = self.fc_input(node, x, k)?;
-        // Bias: an Add of a constant [N] right after.
-        let (out_name, bias) = self.take_bias_add(out, n, true)?;
-        let wt = w.t().as_standard_layout().to_owned(); // [N, K]
-        let wd: Vec<i8> = wt.iter().copied().collect();
-        let sums: Vec<i32> = wt
-            .rows()
-            .into_iter()
+        if wd.len() != n * k || bias.is_some_and(|b| b.len() != n) {
+            return Err(malformed(format!(
+                "node '{}': {} int8 weights and {:?} biases for a [{n}, {k}] product",
+                node.name,
+                wd.len(),
+                bias.map(<[f32]>::len)
+            )));
+        }
+        let sums: Vec<i32> = wd
+            .chunks(k.max(1))
             .map(|r| r.iter().map(|&v| v as i32).sum())
             .collect();
-        let name = &node.name;
-        let wt_id = self
-            .g
-            .const_i8(&format!("{name}.weight"), vec![n, k], None, &wd);
-        let s_id = self
-            .g
-            .const_f32(&format!("{name}.w_scale"), vec![ws.len()], &ws);
-        let b_id = bias.map(|b| self.g.const_f32(&format!("{name}.bias"), vec![n], &b));
-        let sum_id: TId = self.g.const_i32(&format!("{name}.w_sum"), vec![n], &sums);
-        let rows = x.shape.iter().product::<usize>() / k.max(1);
+        Ok(DynamicFcWeights {
+            w: self
+                .g
+                .const_i8(&format!("{name}.weight"), vec![n, k], None, wd),
+            scales: self
+                .g
+                .const_f32(&format!("{name}.w_scale"), vec![ws.len()], ws),
+            bias: bias.map(|b| self.g.const_f32(&format!("{name}.bias"), vec![n], b)),
+            sums: self.g.const_i32(&format!("{name}.w_sum"), vec![n], &sums),
+            n,
+            k,
+        })
+    }
+
+    /// Pushes one `DynamicFullyConnected` op named `name`: `out = x · wᵀ`
+    /// with `x` quantized at run time, bound under `out_name`.
+    pub(super) fn push_dynamic_fc(
+        &mut self,
+        node: &NodeProto,
+        name: &str,
+        x: Act,
+        w: &DynamicFcWeights,
+        out_name: &str,
+    ) -> Result<()> {
+        let x = self.fc_input(node, x, w.k)?;
+        let rows = x.shape.iter().product::<usize>() / w.k.max(1);
         let scratch = self.g.activation(
             &format!("{name}.xq"),
             DType::I8,
-            vec![dynamic_fc::fully_connected_dynamic_scratch_size(rows, k).max(1)],
+            vec![dynamic_fc::fully_connected_dynamic_scratch_size(rows, w.k).max(1)],
             None,
         );
         let mut oshape = x.shape.clone();
-        *oshape.last_mut().expect("rank ≥ 1") = n;
-        let y = self.new_act(&out_name, DType::F32, oshape);
+        *oshape.last_mut().expect("rank ≥ 1") = w.n;
+        let y = self.new_act(out_name, DType::F32, oshape);
         self.g.push(
             OpCode::DynamicFullyConnected,
             vec![
                 Some(x.t),
-                Some(wt_id),
-                Some(s_id),
-                b_id,
-                Some(sum_id),
+                Some(w.w),
+                Some(w.scales),
+                w.bias,
+                Some(w.sums),
                 Some(scratch),
             ],
             y.t,
             &NoParams,
             name,
         );
-        self.vals.insert(out_name, Val::Act(y));
+        self.vals.insert(out_name.to_string(), Val::Act(y));
         Ok(())
     }
+}
+
+/// The constant side of a dynamic int8 fully connected op.
+pub(super) struct DynamicFc<'a> {
+    /// Symmetric int8 weights `[n, k]`, row-major.
+    pub w: &'a [i8],
+    /// Output features.
+    pub n: usize,
+    /// Inner dimension.
+    pub k: usize,
+    /// Weight scales: one, or one per output feature.
+    pub scales: &'a [f32],
+    /// Bias `[n]`, added after scaling.
+    pub bias: Option<&'a [f32]>,
+}
+
+/// A dynamic fully connected op's constants in the graph.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct DynamicFcWeights {
+    w: TId,
+    scales: TId,
+    sums: TId,
+    bias: Option<TId>,
+    n: usize,
+    k: usize,
 }

@@ -312,10 +312,14 @@ impl<'p> Lowerer<'p> {
     /// reading one of its values must be part of it), then the node's entry
     /// in [`op_table::OPS`].
     fn lower_node(&mut self, i: usize, node: &NodeProto) -> Result<()> {
-        if !node.domain.is_empty() && node.domain != "ai.onnx" {
+        let default_domain = node.domain.is_empty() || node.domain == "ai.onnx";
+        if !default_domain && node.domain != op_table::MS_DOMAIN {
             return Err(attrs::unsupported(
                 node,
-                format!("operators of domain '{}' are not supported", node.domain),
+                format!(
+                    "operators of domain '{}' are not supported (only ONNX's and onnxruntime's com.microsoft)",
+                    node.domain
+                ),
             ));
         }
         // Only Constant makes its value from attributes alone; every other
@@ -329,7 +333,7 @@ impl<'p> Lowerer<'p> {
         if self.lower_dynq(node)? {
             return Ok(());
         }
-        match op_table::find(&node.op_type) {
+        match op_table::find(&node.domain, &node.op_type) {
             Some(op) => (op.lower)(self, i, node),
             None => Err(op_table::unknown_op(node)),
         }

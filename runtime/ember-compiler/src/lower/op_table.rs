@@ -19,7 +19,10 @@ pub(crate) type LowerFn = fn(&mut Lowerer<'_>, usize, &NodeProto) -> Result<()>;
 /// One ONNX operator the compiler accepts.
 #[derive(Clone, Copy)]
 pub struct OpSupport {
-    /// The ONNX `op_type` (default domain).
+    /// The operator's domain: empty for ONNX's default domain, or a
+    /// contrib domain (`com.microsoft`, onnxruntime's operators).
+    pub domain: &'static str,
+    /// The ONNX `op_type`.
     pub op_type: &'static str,
     /// Element types it takes, and how it runs (float, int8 through the
     /// QDQ pattern, folded at compile time, …).
@@ -33,6 +36,7 @@ pub struct OpSupport {
 impl std::fmt::Debug for OpSupport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpSupport")
+            .field("domain", &self.domain)
             .field("op_type", &self.op_type)
             .field("dtypes", &self.dtypes)
             .field("attrs", &self.attrs)
@@ -47,10 +51,42 @@ const fn op(
     lower: LowerFn,
 ) -> OpSupport {
     OpSupport {
+        domain: "",
         op_type,
         dtypes,
         attrs,
         lower,
+    }
+}
+
+/// onnxruntime's contrib domain.
+pub(crate) const MS_DOMAIN: &str = "com.microsoft";
+
+/// An operator of onnxruntime's `com.microsoft` domain (what its
+/// quantization tools write).
+const fn contrib(
+    op_type: &'static str,
+    dtypes: &'static str,
+    attrs: &'static str,
+    lower: LowerFn,
+) -> OpSupport {
+    OpSupport {
+        domain: MS_DOMAIN,
+        op_type,
+        dtypes,
+        attrs,
+        lower,
+    }
+}
+
+impl OpSupport {
+    /// `op_type`, prefixed by its domain when that is not ONNX's default.
+    pub fn qualified_name(&self) -> String {
+        if self.domain.is_empty() {
+            self.op_type.to_string()
+        } else {
+            format!("{}.{}", self.domain, self.op_type)
+        }
     }
 }
 
@@ -248,31 +284,40 @@ pub(crate) static OPS: &[OpSupport] = &[
     op("GRU", "float (unrolled over the sequence)", "directions, layout, activations (alpha, beta), clip, linear_before_reset; constant W, R, B, sequence_lens; initial state constant or runtime; Y, Y_h", |lw, i, n| lw.lower_recurrent(i, n, Cell::Gru)),
     op("RNN", "float (unrolled over the sequence)", "directions, layout, activations (alpha, beta), clip; constant W, R, B, sequence_lens; initial state constant or runtime; Y, Y_h", |lw, i, n| lw.lower_recurrent(i, n, Cell::Rnn)),
     op("Split", "any (int8 QDQ stays int8); constants folded", "constant split sizes, or num_outputs / equal parts", |lw, _, n| lw.lower_split(n)),
+    contrib("DynamicQuantizeLSTM", "float activations and state; int8 weights (per tensor or per gate row, zero point 0) run by dynamic int8 fully connected ops", "as LSTM (no layout); onnxruntime's quantize_dynamic writes it", |lw, i, n| lw.lower_recurrent(i, n, Cell::Lstm)),
 ];
 
-/// The entry of `op_type`.
-pub(crate) fn find(op_type: &str) -> Option<&'static OpSupport> {
-    OPS.iter().find(|o| o.op_type == op_type)
+/// The entry of `op_type` in `domain` (empty or `ai.onnx` for ONNX's
+/// default domain).
+pub(crate) fn find(domain: &str, op_type: &str) -> Option<&'static OpSupport> {
+    let domain = if domain == "ai.onnx" { "" } else { domain };
+    OPS.iter()
+        .find(|o| o.domain == domain && o.op_type == op_type)
 }
 
 /// The error for an operator the table does not have (one line; `ember
 /// --list-ops` prints the table).
 pub(crate) fn unknown_op(node: &NodeProto) -> CompileError {
+    let name = if node.domain.is_empty() || node.domain == "ai.onnx" {
+        node.op_type.clone()
+    } else {
+        format!("{}.{}", node.domain, node.op_type)
+    };
     unsupported(
         node,
         format!(
-            "Ember has no kernel for '{}' (`ember --list-ops` lists the {} operators it supports)",
-            node.op_type,
+            "Ember has no kernel for '{name}' (`ember --list-ops` lists the {} operators it supports)",
             OPS.len()
         ),
     )
 }
 
-/// Every ONNX operator (default domain) the compiler accepts, with the
-/// data types and attributes supported, sorted by `op_type`.
+/// Every ONNX operator the compiler accepts, with the data types and
+/// attributes supported: the default domain's sorted by `op_type`, then
+/// the contrib domains'.
 pub fn supported_ops() -> Vec<OpSupport> {
     let mut ops = OPS.to_vec();
-    ops.sort_unstable_by_key(|o| o.op_type);
+    ops.sort_unstable_by_key(|o| (o.domain, o.op_type));
     ops
 }
 
@@ -285,9 +330,9 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for o in OPS {
             assert!(
-                seen.insert(o.op_type),
+                seen.insert((o.domain, o.op_type)),
                 "{} is in the table twice",
-                o.op_type
+                o.qualified_name()
             );
         }
     }
@@ -310,7 +355,9 @@ mod tests {
     fn supported_ops_are_sorted_and_described() {
         let ops = supported_ops();
         assert_eq!(ops.len(), OPS.len());
-        assert!(ops.windows(2).all(|w| w[0].op_type < w[1].op_type));
+        assert!(ops
+            .windows(2)
+            .all(|w| (w[0].domain, w[0].op_type) < (w[1].domain, w[1].op_type)));
         assert!(ops
             .iter()
             .all(|o| !o.dtypes.is_empty() && !o.attrs.is_empty()));

@@ -8,6 +8,11 @@
 //! states (constant or runtime: a stream's state fed back), and all three
 //! outputs.
 //!
+//! onnxruntime's `DynamicQuantizeLSTM` (what its `quantize_dynamic` makes
+//! of an LSTM: int8 weights, float activations and state) lowers the same
+//! way, its products becoming dynamic int8 fully connected ops that read
+//! the weights as int8 from flash.
+//!
 //! The op count grows with the sequence (about twenty ops a step and
 //! direction): right for the short windows and per-frame streams of edge
 //! voice models, not for a thousand-step sequence.
@@ -16,6 +21,7 @@ use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb::{AttributeProto, NodeProto};
 
 use super::attrs::{attr, attr_i, attr_s, step, unsupported};
+use super::dynamic_quant::{DynamicFc, DynamicFcWeights};
 use super::op_table;
 use super::{Lowerer, Val};
 use crate::error::{malformed, Result};
@@ -149,10 +155,108 @@ fn f32_data(c: &HostTensor) -> Vec<f32> {
     c.to_f64().into_iter().map(|v| v as f32).collect()
 }
 
+/// The weights `[directions, gates · hidden, cols]` of a recurrent op.
+struct Weights {
+    /// Their values (dequantized when int8), for products folded at
+    /// compile time and for float kernels.
+    f: Vec<f32>,
+    /// int8 weights (zero point 0) with one scale per row, computed from
+    /// directly by dynamic fully connected ops.
+    q: Option<(Vec<i8>, Vec<f32>)>,
+    /// Rows per direction.
+    rows: usize,
+    /// Columns.
+    cols: usize,
+}
+
+/// Rows `lo..hi` of one direction's weights, `[hi − lo, cols]`, under a
+/// name, with the bias added after the product.
+#[derive(Clone)]
+struct Mat {
+    /// The constant's name (bound only for float weights).
+    name: String,
+    /// Columns.
+    cols: usize,
+    /// Values, row-major.
+    f: Vec<f32>,
+    /// The bias's name and values.
+    bias: Option<(String, Vec<f32>)>,
+    /// For int8 weights, the dynamic fully connected op's constants, made
+    /// once for every step.
+    q: Option<DynamicFcWeights>,
+}
+
+/// `DynamicQuantizeLSTM`'s weights: int8 `[D, cols, rows]` (transposed
+/// from LSTM's) with scales and zero points per tensor, per direction or
+/// per row, as `[D, rows, cols]`. Non-zero zero points dequantize to float.
+fn dequantize_weights(
+    node: &NodeProto,
+    q: &HostTensor,
+    scale: &HostTensor,
+    zp: Option<&HostTensor>,
+    (nd, rows, cols): (usize, usize, usize),
+) -> Result<Weights> {
+    let HostTensor::I8(qa) = q else {
+        return Err(unsupported(
+            node,
+            format!("{} weights (int8 only)", q.dtype_name()),
+        ));
+    };
+    if qa.shape() != [nd, cols, rows] {
+        return Err(malformed(format!(
+            "node '{}': int8 weights {:?} must be [{nd}, {cols}, {rows}]",
+            node.name,
+            qa.shape()
+        )));
+    }
+    let per_row = |t: &HostTensor, what: &str| -> Result<Vec<f64>> {
+        let v = t.to_f64();
+        match v.len() {
+            1 => Ok(vec![v[0]; nd * rows]),
+            n if n == nd => Ok(v.iter().flat_map(|&s| vec![s; rows]).collect()),
+            n if n == nd * rows => Ok(v),
+            n => Err(malformed(format!(
+                "node '{}': {n} weight {what}s for {nd} direction(s) of {rows} rows",
+                node.name
+            ))),
+        }
+    };
+    let s = per_row(scale, "scale")?;
+    if s.iter().any(|&v| !(v.is_finite() && v > 0.0)) {
+        return Err(malformed(format!(
+            "node '{}': weight scales must be positive and finite",
+            node.name
+        )));
+    }
+    let z = match zp {
+        Some(z) => per_row(z, "zero point")?,
+        None => vec![0.0; nd * rows],
+    };
+    let mut qv = vec![0i8; nd * rows * cols];
+    let mut f = vec![0f32; nd * rows * cols];
+    for d in 0..nd {
+        for r in 0..rows {
+            let row = d * rows + r;
+            for c in 0..cols {
+                let v = qa[[d, c, r]];
+                qv[row * cols + c] = v;
+                f[row * cols + c] = ((f64::from(v) - z[row]) * s[row]) as f32;
+            }
+        }
+    }
+    let symmetric = z.iter().all(|&v| v == 0.0);
+    Ok(Weights {
+        f,
+        q: symmetric.then(|| (qv, s.iter().map(|&v| v as f32).collect())),
+        rows,
+        cols,
+    })
+}
+
 impl Lowerer<'_> {
     /// Lowers a synthesized node through the operator table.
     fn sub(&mut self, i: usize, n: NodeProto) -> Result<()> {
-        match op_table::find(&n.op_type) {
+        match op_table::find(&n.domain, &n.op_type) {
             Some(op) => (op.lower)(self, i, &n),
             None => Err(op_table::unknown_op(&n)),
         }
@@ -268,31 +372,66 @@ impl Lowerer<'_> {
         }
     }
 
-    /// `out = a · wᵀ (+ bias)` for `w` `[rows, cols]` (named `w.0`, data
-    /// `w.1`): a fully connected op, or computed here when `a` is a
-    /// constant (the first step's zero or constant state).
-    fn product(
+    /// Rows `rows` of direction `d` of `w` as a matrix named `name`
+    /// (bound as a constant when the weights are float), with `bias`.
+    fn mat(
         &mut self,
-        i: usize,
         node: &NodeProto,
-        a: &str,
-        w: &(String, Vec<f32>),
-        bias: Option<&(String, Vec<f32>)>,
-        out: &str,
-    ) -> Result<()> {
-        let cols = self
-            .vals
-            .get(&w.0)
-            .map_or(1, |v| v.shape().last().copied().unwrap_or(1));
-        let rows = w.1.len() / cols.max(1);
+        name: String,
+        w: &Weights,
+        d: usize,
+        rows: std::ops::Range<usize>,
+        bias: Option<Vec<f32>>,
+    ) -> Result<Mat> {
+        let (lo, hi) = ((d * w.rows + rows.start), (d * w.rows + rows.end));
+        let f = w.f[lo * w.cols..hi * w.cols].to_vec();
+        let bias = match bias {
+            Some(b) => Some((
+                self.f32_const(format!("{name}.bias"), &[hi - lo], b.clone())?,
+                b,
+            )),
+            None => None,
+        };
+        let q = match &w.q {
+            Some((q, s)) => {
+                let fc = DynamicFc {
+                    w: &q[lo * w.cols..hi * w.cols],
+                    n: hi - lo,
+                    k: w.cols,
+                    scales: &s[lo..hi],
+                    bias: bias.as_ref().map(|b| b.1.as_slice()),
+                };
+                Some(self.dynamic_fc_weights(node, &name, fc)?)
+            }
+            None => {
+                self.f32_const(name.clone(), &[hi - lo, w.cols], f.clone())?;
+                None
+            }
+        };
+        Ok(Mat {
+            name,
+            cols: w.cols,
+            f,
+            bias,
+            q,
+        })
+    }
+
+    /// `out = a · wᵀ (+ bias)`: a fully connected op (dynamic int8 for
+    /// int8 weights), or computed here when `a` is a constant (the first
+    /// step's zero or constant state).
+    fn product(&mut self, i: usize, node: &NodeProto, a: &str, w: &Mat, out: &str) -> Result<()> {
+        let cols = w.cols.max(1);
+        let rows = w.f.len() / cols;
+        let bias = w.bias.as_ref();
         if let Some(Val::Const(c)) = self.vals.get(a).cloned() {
             let av = f32_data(&c);
-            let batch = av.len() / cols.max(1);
+            let batch = av.len() / cols;
             let mut y = vec![0.0f32; batch * rows];
             for b in 0..batch {
                 for r in 0..rows {
                     let dot: f32 = (0..cols)
-                        .map(|m| av[b * cols + m] * w.1[r * cols + m])
+                        .map(|m| av[b * cols + m] * w.f[r * cols + m])
                         .sum();
                     y[b * rows + r] = dot + bias.map_or(0.0, |b| b.1[r]);
                 }
@@ -300,7 +439,11 @@ impl Lowerer<'_> {
             self.f32_const(out.into(), &[batch, rows], y)?;
             return Ok(());
         }
-        let mut ins = vec![a.to_string(), w.0.clone()];
+        if let Some(q) = &w.q {
+            let x = self.float_act(a, &node.op_type)?;
+            return self.push_dynamic_fc(node, out, x, q, out);
+        }
+        let mut ins = vec![a.to_string(), w.name.clone()];
         if let Some(b) = bias {
             ins.push(b.0.clone());
         }
@@ -428,14 +571,25 @@ impl Lowerer<'_> {
         } else {
             (xs[1], xs[0], xs[2])
         };
-        let w = self
-            .const_input(node, 1)?
-            .ok_or_else(|| unsupported(node, "W must be constant"))?;
-        let r = self
-            .const_input(node, 2)?
-            .ok_or_else(|| unsupported(node, "R must be constant"))?;
+        // DynamicQuantizeLSTM: int8 W [D, I, 4H] and R [D, H, 4H] with
+        // their scales and zero points as inputs 8 to 11.
+        let quantized = node.domain == op_table::MS_DOMAIN;
+        let raw = |this: &Self, k: usize, what: &str| {
+            let v = if quantized {
+                match this.input_val(node, k)? {
+                    Some(Val::Const(c)) => Some(c),
+                    _ => None,
+                }
+            } else {
+                this.const_input(node, k)?
+            };
+            v.ok_or_else(|| unsupported(node, format!("{what} must be constant")))
+        };
+        let (w, r) = (raw(self, 1, "W")?, raw(self, 2, "R")?);
         let h = if hidden > 0 {
             hidden as usize
+        } else if quantized {
+            r.shape().get(1).copied().unwrap_or(0)
         } else {
             r.shape().last().copied().unwrap_or(0)
         };
@@ -445,17 +599,39 @@ impl Lowerer<'_> {
                 "an empty sequence, batch or hidden state",
             ));
         }
-        if w.shape() != [nd, g * h, isz] || r.shape() != [nd, g * h, h] {
-            return Err(malformed(format!(
-                "node '{}': W {:?} and R {:?} must be [{nd}, {}, {isz}] and [{nd}, {}, {h}]",
-                node.name,
-                w.shape(),
-                r.shape(),
-                g * h,
-                g * h
-            )));
-        }
-        let (w, r) = (f32_data(&w), f32_data(&r));
+        let gh = g * h;
+        let (w, r) = if quantized {
+            let scale = |k: usize, what: &str| raw(self, k, what);
+            let zp = |k: usize| -> Result<Option<HostTensor>> {
+                match self.input_val(node, k)? {
+                    None => Ok(None),
+                    Some(Val::Const(c)) => Ok(Some(c)),
+                    Some(_) => Err(unsupported(node, "weight zero points must be constant")),
+                }
+            };
+            let (ws, rs) = (scale(8, "W_scale")?, scale(10, "R_scale")?);
+            let (wz, rz) = (zp(9)?, zp(11)?);
+            (
+                dequantize_weights(node, &w, &ws, wz.as_ref(), (nd, gh, isz))?,
+                dequantize_weights(node, &r, &rs, rz.as_ref(), (nd, gh, h))?,
+            )
+        } else {
+            if w.shape() != [nd, gh, isz] || r.shape() != [nd, gh, h] {
+                return Err(malformed(format!(
+                    "node '{}': W {:?} and R {:?} must be [{nd}, {gh}, {isz}] and [{nd}, {gh}, {h}]",
+                    node.name,
+                    w.shape(),
+                    r.shape(),
+                )));
+            }
+            let float = |c: &HostTensor, cols: usize| Weights {
+                f: f32_data(c),
+                q: None,
+                rows: gh,
+                cols,
+            };
+            (float(&w, isz), float(&r, h))
+        };
         let b = match self.input_val(node, 3)? {
             None => vec![0.0; nd * 2 * g * h],
             Some(_) => {
@@ -571,9 +747,6 @@ impl Lowerer<'_> {
         for (d, &reverse) in dirs.iter().enumerate() {
             let dn = |s: &str| t(&format!("d{d}.{s}"));
             let act = &acts[d * per_dir..(d + 1) * per_dir];
-            let gh = g * h;
-            let wd = &w[d * gh * isz..(d + 1) * gh * isz];
-            let rd = &r[d * gh * h..(d + 1) * gh * h];
             let (wb, rb) = (
                 &b[d * 2 * gh..d * 2 * gh + gh],
                 &b[d * 2 * gh + gh..(d + 1) * 2 * gh],
@@ -585,31 +758,22 @@ impl Lowerer<'_> {
             if cell == Cell::Gru && lbr {
                 bias[2 * h..].copy_from_slice(&wb[2 * h..]);
             }
-            let wn = self.f32_const(dn("W"), &[gh, isz], wd.to_vec())?;
-            let bn = self.f32_const(dn("bias"), &[gh], bias)?;
+            let wm = self.mat(node, dn("W"), &w, d, 0..gh, Some(bias))?;
             let xw2 = dn("xw2");
-            let mut gemm = step(node, "Gemm", &[x2.clone(), wn, bn], &xw2);
-            gemm.attribute.push(int_attr("transB", 1));
-            self.sub(i, gemm)?;
+            self.product(i, node, &x2, &wm, &xw2)?;
             let xw = dn("xw");
             self.reshape(i, node, &xw2, &[seq, batch, gh], &xw)?;
             // The recurrent weights: whole for LSTM and RNN; for GRU the
             // update and reset gates' part, and the candidate's apart.
-            let named = |this: &mut Self, nm: &str, dims: &[usize], v: &[f32]| {
-                this.f32_const(dn(nm), dims, v.to_vec())
-                    .map(|n| (n, v.to_vec()))
-            };
+            // With linear_before_reset, the candidate's recurrent bias
+            // goes inside the reset product.
+            let rbh = (cell == Cell::Gru && lbr).then(|| rb[2 * h..].to_vec());
             let (r_main, r_cand) = match cell {
                 Cell::Gru => (
-                    named(self, "R_zr", &[2 * h, h], &rd[..2 * h * h])?,
-                    Some(named(self, "R_h", &[h, h], &rd[2 * h * h..])?),
+                    self.mat(node, dn("R_zr"), &r, d, 0..2 * h, None)?,
+                    Some(self.mat(node, dn("R_h"), &r, d, 2 * h..gh, rbh)?),
                 ),
-                _ => (named(self, "R", &[gh, h], rd)?, None),
-            };
-            let rbh = if cell == Cell::Gru && lbr {
-                Some(named(self, "Rb_h", &[h], &rb[2 * h..])?)
-            } else {
-                None
+                _ => (self.mat(node, dn("R"), &r, d, 0..gh, None)?, None),
             };
             let peeps = match &peep {
                 Some(p) => {
@@ -642,7 +806,7 @@ impl Lowerer<'_> {
                 let (h_new, c_new) = match cell {
                     Cell::Rnn | Cell::Lstm => {
                         let hr = s("hr");
-                        self.product(i, node, &hp, &r_main, None, &hr)?;
+                        self.product(i, node, &hp, &r_main, &hr)?;
                         let pre = s("pre");
                         self.binary(i, node, "Add", &xg, &hr, &pre)?;
                         if cell == Cell::Rnn {
@@ -704,7 +868,7 @@ impl Lowerer<'_> {
                         gate(self, &xg, 0, 2 * h, &xzr)?;
                         gate(self, &xg, 2, h, &xh)?;
                         let (hzr, pzr, zr) = (s("h_zr"), s("pre_zr"), s("zr"));
-                        self.product(i, node, &hp, &r_main, None, &hzr)?;
+                        self.product(i, node, &hp, &r_main, &hzr)?;
                         self.binary(i, node, "Add", &xzr, &hzr, &pzr)?;
                         self.activate(i, node, &act[0], clip, &pzr, &zr)?;
                         let (z, rr) = (s("z"), s("r"));
@@ -714,13 +878,13 @@ impl Lowerer<'_> {
                         let pre_h = s("pre_h");
                         if lbr {
                             let (hh, rhh) = (s("hh"), s("r_hh"));
-                            self.product(i, node, &hp, &rc, rbh.as_ref(), &hh)?;
+                            self.product(i, node, &hp, &rc, &hh)?;
                             self.binary(i, node, "Mul", &rr, &hh, &rhh)?;
                             self.binary(i, node, "Add", &xh, &rhh, &pre_h)?;
                         } else {
                             let (rh, hh) = (s("r_h"), s("hh"));
                             self.binary(i, node, "Mul", &rr, &hp, &rh)?;
-                            self.product(i, node, &rh, &rc, None, &hh)?;
+                            self.product(i, node, &rh, &rc, &hh)?;
                             self.binary(i, node, "Add", &xh, &hh, &pre_h)?;
                         }
                         let cand = s("h_cand");
