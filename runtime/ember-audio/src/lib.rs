@@ -12,6 +12,7 @@ pub mod fft;
 pub mod mel;
 pub mod resample;
 pub mod sww;
+pub mod vad;
 pub mod wav;
 
 use mel::MelBank;

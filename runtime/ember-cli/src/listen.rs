@@ -8,6 +8,7 @@ use ember_audio::resample::{resample, resampled_len};
 use ember_audio::sww::{
     Detection, Detector, FeatureWindow, SwwLogMel, SWW_MELS, SWW_WINDOW_FRAMES,
 };
+use ember_audio::vad::{Segment, Segmenter, VadFramer, VAD_CHUNK, VAD_INPUT};
 use ember_audio::wav::Wav;
 use ember_audio::{KwsMfcc, KWS_COEFFS, KWS_FRAMES, KWS_LABELS, KWS_SAMPLES};
 use ember_runtime::{DType, Interpreter, Model};
@@ -26,6 +27,8 @@ pub enum Listened {
     Clip(Heard),
     /// A streaming model (wake word): the detections.
     Stream(Vec<Detection>),
+    /// A voice activity model: the speech segments.
+    Speech(Vec<Segment>),
 }
 
 /// Reads channel 0 of a WAV file as 16 kHz samples: other rates (4 to
@@ -106,14 +109,80 @@ fn read_wav(wav_path: &Path, what: &str, want: Option<usize>) -> Result<Vec<i16>
 }
 
 /// Runs an audio model on a WAV file, with the front end its input shape
-/// calls for: keyword-spotting MFCC [1, 49, 10, 1] (one label per clip) or
-/// the streaming wake-word log-mel window [1, 30, 1, 40] (detections).
+/// calls for: keyword-spotting MFCC [1, 49, 10, 1] (one label per clip),
+/// the streaming wake-word log-mel window [1, 30, 1, 40] (detections), or
+/// raw 16 kHz audio [1, 576] into a model that keeps state (voice
+/// activity: speech segments).
 pub fn listen_any(model: &Model<'_>, wav_path: &Path) -> Result<Listened> {
     let dims = model.input_info(0)?.dims().to_vec();
     if dims == [1, SWW_WINDOW_FRAMES, 1, SWW_MELS] {
         return wake_word(model, wav_path).map(Listened::Stream);
     }
+    if dims == [1, VAD_INPUT] {
+        return voice_activity(model, wav_path).map(Listened::Speech);
+    }
     listen(model, wav_path).map(Listened::Clip)
+}
+
+/// Runs a voice activity model (Silero VAD's 16 kHz model compiled with
+/// `--shape input=1x576 --state auto`) over a WAV file, 32 ms at a time
+/// with its state kept, and returns the speech segments (probability 0.5
+/// and above, see [`Segmenter`]).
+pub fn voice_activity(model: &Model<'_>, wav_path: &Path) -> Result<Vec<Segment>> {
+    let input = model.input_info(0)?;
+    if input.dtype != DType::F32 {
+        bail!(
+            "the voice activity front end feeds float models (raw audio in [-1, 1)); this one takes {}",
+            input.dtype.name()
+        );
+    }
+    if model.num_state() == 0 {
+        bail!(
+            "a voice activity model must keep its state between chunks: compile it with --state (e.g. --state auto)"
+        );
+    }
+    let out = model.output_info(0)?;
+    if out.dtype != DType::F32 || out.numel() != 1 {
+        bail!(
+            "expected one float speech probability from the voice activity model, not {} {:?}",
+            out.dtype.name(),
+            out.dims()
+        );
+    }
+    let pcm = read_wav(wav_path, "voice activity", None)?;
+    let mut arena = crate::arena_for(model)?;
+    let mut it = Interpreter::new(model, arena.bytes_mut())?;
+    let mut framer = VadFramer::new();
+    let mut seg = Segmenter::default();
+    let mut found = Vec::new();
+    let mut failure: Option<anyhow::Error> = None;
+    let bar = ember_cli::progress::bar(
+        pcm.len().div_ceil(VAD_CHUNK) as u64,
+        "listening (32 ms chunks)",
+    );
+    for piece in pcm.chunks(VAD_CHUNK) {
+        bar.inc(1);
+        framer.push(piece, |x| {
+            if failure.is_some() {
+                return;
+            }
+            let step = (|| -> Result<f32> {
+                it.input_mut(0)?.copy_from(x)?;
+                it.invoke()?;
+                Ok(it.output(0)?.as_f32()?[0])
+            })();
+            match step {
+                Ok(p) => found.extend(seg.push(p)),
+                Err(e) => failure = Some(e),
+            }
+        });
+    }
+    bar.finish_and_clear();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    found.extend(seg.finish());
+    Ok(found)
 }
 
 /// Slides a streaming wake-word model over a WAV file one feature frame at
@@ -183,7 +252,7 @@ pub fn listen(model: &Model<'_>, wav_path: &Path) -> Result<Heard> {
     let input = model.input_info(0)?;
     if input.dims() != [1, KWS_FRAMES, KWS_COEFFS, 1] {
         bail!(
-            "no audio front end for a model input of shape {:?} (supported: keyword-spotting MFCC [1, 49, 10, 1], wake-word log-mel [1, 30, 1, 40])",
+            "no audio front end for a model input of shape {:?} (supported: keyword-spotting MFCC [1, 49, 10, 1], wake-word log-mel [1, 30, 1, 40], voice activity from raw audio [1, 576])",
             input.dims()
         );
     }

@@ -570,6 +570,82 @@ fn listen_detects_the_wake_word_along_a_recording() {
     assert_eq!(got, want);
 }
 
+/// `ember listen` on a voice activity model (Silero VAD from the
+/// `silero-vad` wheel, which `cargo xtask test` points
+/// `EMBER_VOICE_MODEL_DIR` at): compiled with its LSTM state bound, it
+/// finds one stretch of speech per word in ten keyword clips played one
+/// after the other, and the three wake words of the MLPerf recording;
+/// without `--state` it is refused by name.
+#[test]
+fn listen_finds_speech_with_a_voice_activity_model() {
+    let Some(dir) = std::env::var_os("EMBER_VOICE_MODEL_DIR").map(PathBuf::from) else {
+        eprintln!("EMBER_VOICE_MODEL_DIR is not set: Silero VAD is skipped");
+        return;
+    };
+    let onnx = dir.join("silero_vad_16k_sequence.onnx");
+    let blob = tmp("silero_vad.ember");
+    let shape = ["--shape", "input=1x576"];
+    let o = ember(
+        &[
+            &["compile", s(&onnx), "-o", s(&blob), "--state", "auto"][..],
+            &shape[..],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let audio = ember_tests::shared_dir().join("audio/keywords");
+    let mut pcm = vec![];
+    for w in [
+        "down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes",
+    ] {
+        let bytes = std::fs::read(audio.join(format!("{w}_v0.wav"))).unwrap();
+        let wav = ember_audio::wav::Wav::parse(&bytes).unwrap();
+        let mut clip = vec![0i16; wav.frames()];
+        wav.channel0_into(&mut clip);
+        pcm.extend(clip);
+    }
+    let words = tmp("ten_words.wav");
+    std::fs::write(&words, wav_bytes(&pcm, 16_000)).unwrap();
+    let o = ember(&["listen", s(&blob), s(&words), "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let speech = v["speech"].as_array().unwrap();
+    assert_eq!(speech.len(), 10, "{v}");
+    for (k, seg) in speech.iter().enumerate() {
+        let (a, b) = (
+            seg["start_s"].as_f64().unwrap(),
+            seg["end_s"].as_f64().unwrap(),
+        );
+        assert!(
+            k as f64 <= a && a < b && b <= k as f64 + 1.0,
+            "word {k} is spoken in second {k}: {seg}"
+        );
+    }
+
+    let marvin = ember_tests::shared_dir().join("audio/mlperf/short_wav_easy10s.wav");
+    let o = ember(&["listen", s(&blob), s(&marvin)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let starts: Vec<f64> = text
+        .lines()
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse().unwrap())
+        .collect();
+    // "marvin" is mixed in at 1, 4 and 7 s (its spec file).
+    assert_eq!(starts.len(), 3, "{text}");
+    for (t, at) in starts.iter().zip([1.0, 4.0, 7.0]) {
+        assert!((t - at).abs() < 0.3, "{text}");
+    }
+
+    let stateless = tmp("silero_vad_stateless.ember");
+    let o = ember(&[&["compile", s(&onnx), "-o", s(&stateless)][..], &shape[..]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_clean_failure(
+        &ember(&["listen", s(&stateless), s(&words)]),
+        "must keep its state between chunks",
+    );
+}
+
 /// A mono 16-bit PCM WAV file.
 fn wav_bytes(pcm: &[i16], rate: u32) -> Vec<u8> {
     let data = (pcm.len() * 2) as u32;
