@@ -144,30 +144,60 @@ pub(crate) fn onnx_node_tests() -> Result<PathBuf> {
 /// runs (Apache-2.0).
 pub(crate) const REAL_CNN_PACKAGE: &str = "rapidocr_onnxruntime==1.4.4";
 
+/// The PyPI package that ships Silero VAD's ONNX models (MIT), the real
+/// recurrent voice model of the tests, `stream-check` and `cargo xtask vad`.
+pub(crate) const VOICE_MODEL_PACKAGE: &str = "silero-vad==6.2.3";
+
 /// Downloads [`REAL_CNN_PACKAGE`]'s wheel (not its dependencies) into
 /// `target/python/`, once, unpacks it, and returns its `models` folder.
 pub(crate) fn real_cnn_models() -> Result<PathBuf> {
+    wheel_folder(
+        REAL_CNN_PACKAGE,
+        "rapidocr_onnxruntime/models",
+        "ch_PP-OCRv4_det_infer.onnx",
+        "PaddleOCR's CNNs (the rapidocr_onnxruntime wheel)",
+    )
+}
+
+/// Downloads [`VOICE_MODEL_PACKAGE`]'s wheel into `target/python/`, once,
+/// unpacks it, and returns its `data` folder (the ONNX models).
+pub(crate) fn voice_models() -> Result<PathBuf> {
+    wheel_folder(
+        VOICE_MODEL_PACKAGE,
+        "silero_vad/data",
+        "silero_vad_16k_sequence.onnx",
+        "Silero VAD (the silero-vad wheel)",
+    )
+}
+
+/// The folder `inner` of `package`'s wheel, downloaded (without its
+/// dependencies) and unpacked under `target/python/` unless `probe` is
+/// already there.
+fn wheel_folder(package: &str, inner: &str, probe: &str, what: &str) -> Result<PathBuf> {
     let dir = root()
         .join("target/python")
-        .join(REAL_CNN_PACKAGE.replace("==", "-"));
-    let models = dir.join("rapidocr_onnxruntime/models");
-    if models.join("ch_PP-OCRv4_det_infer.onnx").is_file() {
-        return Ok(models);
+        .join(package.replace("==", "-"));
+    let folder = dir.join(inner);
+    if folder.join(probe).is_file() {
+        return Ok(folder);
     }
-    step("setup: PaddleOCR's CNNs (the rapidocr_onnxruntime wheel)");
+    step(&format!("setup: {what}"));
     let python = std::env::var("EMBER_PYTHON").unwrap_or_else(|_| "python3".into());
     run(Command::new(&python)
         .args(["-m", "pip", "download", "--quiet", "--no-deps", "-d"])
         .arg(&dir)
-        .arg(REAL_CNN_PACKAGE))
-    .with_context(|| format!("could not download {REAL_CNN_PACKAGE} with {python} -m pip"))?;
+        .arg(package))
+    .with_context(|| format!("could not download {package} with {python} -m pip"))?;
     let wheel = std::fs::read_dir(&dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .with_context(|| format!("no wheel of {REAL_CNN_PACKAGE} in {}", dir.display()))?;
+        .with_context(|| format!("no wheel of {package} in {}", dir.display()))?;
     run(Command::new(&python)
         .args(["-m", "zipfile", "-e"])
         .arg(&wheel)
         .arg(&dir))?;
-    Ok(models)
+    if !folder.join(probe).is_file() {
+        anyhow::bail!("{package}'s wheel has no {inner}/{probe}");
+    }
+    Ok(folder)
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::apps::{clip_path, kernel_check_cmd, see_cmd, wake_cmd};
-use crate::setup::{onnx_node_tests, real_cnn_models, setup, setup_target};
+use crate::setup::{onnx_node_tests, real_cnn_models, setup, setup_target, voice_models};
 use crate::{
     boards, cargo, firmware, flash, qemu, root, run, shared, step, NO_STD_CRATES, NO_STD_TARGETS,
 };
@@ -41,7 +41,8 @@ pub(crate) fn test() -> Result<()> {
         .env("RUSTDOCFLAGS", "-D warnings"))?;
     let onnx_node = onnx_node_tests()?;
     let real_cnns = real_cnn_models()?;
-    step("unit, end-to-end and CLI tests (and the full ONNX node suite, PaddleOCR's CNNs)");
+    let voice = voice_models()?;
+    step("unit, end-to-end and CLI tests (and the full ONNX node suite, PaddleOCR's CNNs, Silero VAD)");
     run(cargo()
         // The Python package is tested through its wheel (py-check).
         .args([
@@ -54,7 +55,8 @@ pub(crate) fn test() -> Result<()> {
         ])
         .env("EMBER_SHARED", shared())
         .env("EMBER_ONNX_NODE_DIR", onnx_node)
-        .env("EMBER_REAL_CNN_DIR", real_cnns))?;
+        .env("EMBER_REAL_CNN_DIR", real_cnns)
+        .env("EMBER_VOICE_MODEL_DIR", voice))?;
     step("runtime and audio front end build for bare-metal targets (no_std, no alloc)");
     for t in NO_STD_TARGETS {
         let mut c = cargo();
@@ -65,7 +67,7 @@ pub(crate) fn test() -> Result<()> {
         run(&mut c)?;
     }
     firmware_tests()?;
-    step("state between invokes on the devices: the streamed wake-word model and a float LSTM, frame by frame against the host");
+    step("state between invokes on the devices: the streamed wake-word model, a float LSTM and Silero VAD from audio, frame by frame against the host");
     crate::stream_check::stream_check_cmd(&[])?;
     step("signed blobs on the device: the kws blob signed, tampered copies refused (Cortex-M55)");
     crate::sign_check::sign_check_cmd("mps3-an547", "kws", true)?;
