@@ -134,9 +134,19 @@ impl Target {
         self.has_dsp()
     }
 
-    /// The Cortex-A (NEON) targets, which also get the f32 kernel variants.
+    /// The Cortex-A (NEON) targets.
     pub fn is_cortex_a(self) -> bool {
         matches!(self, Target::CortexA53 | Target::CortexA76)
+    }
+
+    /// Whether the f32 convolution, depthwise and fully connected ops get
+    /// their blocked variants: every core target. On Cortex-A they sum
+    /// with NEON FMA (within the stated bound); on Cortex-M the
+    /// convolutions sum in the reference kernels' order (bit-exact) and
+    /// the fully connected in f32 where the reference uses f64 (within
+    /// the bound).
+    pub fn has_float_kernels(self) -> bool {
+        !matches!(self, Target::Generic | Target::Reference)
     }
 }
 
@@ -145,14 +155,14 @@ fn conv_params(op: &crate::ir::Op) -> Option<ops::conv::Params> {
     ops::conv::Params::from_words(&op.params).ok()
 }
 
-/// The f32 kernel variant for op `i` on a Cortex-A target, if it has one:
+/// The f32 kernel variant for op `i` on a core target, if it has one:
 /// convolutions with one group, depthwise with multiplier 1, fully
 /// connected.
 fn float_variant(g: &Graph, i: usize, target: Target) -> Option<u16> {
     let op = &g.ops[i];
     let x = &g.tensors[op.inputs.first().copied().flatten()?];
     let w = &g.tensors[op.inputs.get(1).copied().flatten()?];
-    if !target.is_cortex_a() || x.dtype != DType::F32 || w.data.is_none() {
+    if !target.has_float_kernels() || x.dtype != DType::F32 || w.data.is_none() {
         return None;
     }
     match op.opcode {

@@ -101,7 +101,7 @@
 //! | `dsp` (Cortex-M4/M7/M33) | SMLAD dot products, int16 filter copies |
 //! | `mve` (Cortex-M55/M85, `-C target-cpu=cortex-m55`) | Helium epilogues and inner loops (`asm!`) |
 //! | aarch64 | NEON (SMULL/SADALP, SMLAL by element, SDOT where the core has it; chosen at run time with `std`) |
-//! | `transformers` | attention, layer norm, GELU, gather, dynamic int8 FC on 32-bit Arm builds (always present elsewhere) |
+//! | `transformers` | attention, layer norm, GELU, gather, … on 32-bit Arm builds (always present elsewhere) |
 //! | `std` | `std::error::Error` for [`Error`], run-time CPU feature detection |
 //! | `defmt` | `defmt::Format` for the error and enum types |
 //!

@@ -406,8 +406,11 @@ macro_rules! op_table {
                     Gather = "gather",
                 ]
             }
-            /// Fully connected layers on dynamically quantized inputs.
-            dynamic_fc (transformer) {
+            /// Fully connected layers on dynamically quantized inputs (the
+            /// products of onnxruntime's dynamically quantized transformers
+            /// and LSTMs: a core family, as recurrent voice models run on
+            /// microcontrollers).
+            dynamic_fc (core) {
                 ops: [
                     /// Fully connected with dynamic int8 quantization of the f32
                     /// input. Inputs x `[.., K]` f32, w `[N, K]` int8, w_scale `[N or

@@ -139,9 +139,7 @@ pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
     use Kernel as K;
     let int8 = c.input_dtype(0)? == DType::I8;
     let opt = c.op.variant != crate::format::REFERENCE_VARIANT;
-    // The f32 optimized kernels are not in 32-bit Arm builds (validation
-    // refuses their variants there).
-    let f32_opt = cfg!(not(target_arch = "arm")) && is_f32_variant(c);
+    let f32_opt = is_f32_variant(c);
     let tflite = c.tflite() as usize;
     Ok(match c.op.opcode {
         OpCode::Conv2d if int8 && !opt => K::ConvS8,
@@ -205,10 +203,7 @@ pub(crate) fn validate(c: &Ctx<'_, '_>) -> Result<()> {
         (_, crate::format::REFERENCE_VARIANT) => Ok(()),
         (OpCode::Conv2d, VARIANT_F32) => {
             c.check(g == 1, "optimized convolution needs one group")?;
-            #[cfg(not(target_arch = "arm"))]
             let scratch = kernels::opt::conv_f32::conv2d_f32_opt_scratch_size(ws, &win);
-            #[cfg(target_arch = "arm")]
-            let scratch = 0;
             validate_f32_opt(c, &x, scratch)
         }
         (OpCode::DepthwiseConv2d, VARIANT_DEPTHWISE_F32) => {
@@ -358,14 +353,11 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, k: Kernel, io: OpIo<'_>) -> Re
             cast_mut::<f32>(out)?,
         );
         match k {
-            // Not in 32-bit Arm builds (validation refuses them there).
-            #[cfg(not(target_arch = "arm"))]
             K::DepthwiseF32Opt if has::<S>(K::DepthwiseF32Opt) => {
                 kernels::opt::depthwise_conv_f32::depthwise_conv2d_f32_opt(
                     xd, xs, wd, ws, bias, win, lo, hi, yd, ys,
                 )
             }
-            #[cfg(not(target_arch = "arm"))]
             K::ConvF32Opt if has::<S>(K::ConvF32Opt) => kernels::opt::conv_f32::conv2d_f32_opt(
                 xd, xs, wd, ws, bias, win, lo, hi, scratch, yd, ys,
             ),

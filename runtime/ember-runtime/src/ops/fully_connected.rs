@@ -49,7 +49,7 @@ pub(crate) fn kernel_of(c: &Ctx<'_, '_>) -> Result<Kernel> {
     let opt = c.op.variant != REFERENCE_VARIANT;
     Ok(if c.input_dtype(0)? == DType::I8 {
         [K::FullyConnectedS8, K::FullyConnectedS8Opt][opt as usize]
-    } else if cfg!(not(target_arch = "arm")) && c.op.variant == VARIANT_F32 {
+    } else if c.op.variant == VARIANT_F32 {
         K::FullyConnectedF32Opt
     } else {
         K::FullyConnectedF32
@@ -154,7 +154,6 @@ pub(crate) fn eval<S: KernelSet>(c: &Ctx<'_, '_>, kernel: Kernel, io: OpIo<'_>) 
         let bias = opt_cast::<f32>(c, &ins, 2)?;
         let (lo, hi) = p.act.as_f32();
         match kernel {
-            #[cfg(not(target_arch = "arm"))]
             K::FullyConnectedF32Opt if has::<S>(K::FullyConnectedF32Opt) => {
                 kernels::opt::conv_f32::fully_connected_f32_opt(
                     cast(ins[0])?,

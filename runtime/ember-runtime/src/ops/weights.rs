@@ -60,12 +60,6 @@ pub(super) fn validate_weights(
 
 /// An f32 optimized variant: an f32 op, and the scratch it needs.
 pub(super) fn validate_f32_opt(c: &Ctx<'_, '_>, x: &TensorInfo<'_>, scratch: usize) -> Result<()> {
-    // Kept out of Cortex-M builds, where flash is scarce and the compiler
-    // never selects them.
-    c.check(
-        !cfg!(target_arch = "arm"),
-        "f32 kernel variants are not in 32-bit Arm builds: compile the model for this target",
-    )?;
     c.check(x.dtype == DType::F32, "f32 kernel variant on a non-f32 op")?;
     c.check_scratch(scratch, true, "f32 kernel variant without its scratch")
 }

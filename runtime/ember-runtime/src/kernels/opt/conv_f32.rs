@@ -5,10 +5,16 @@
 //!
 //! On aarch64 the products are NEON `FMLA` (fused multiply-add) with four
 //! partial sums per row, added pairwise at the end; elsewhere plain Rust in
-//! the reference kernels' order. Floating-point sums in another order
-//! round differently, so the NEON results are not bit-exact; the bound the
-//! tests check is the classic one for any summation order: with `u =
-//! 2⁻²⁴`, `|opt − ref| ≤ 2(K + 1)·u·(Σ|x·w| + |bias|)`.
+//! the reference kernels' order, the four pixels as the four lanes of one
+//! vector (interleaved a block at a time), which LLVM turns into Helium
+//! `VMUL`/`VADD` on the Cortex-M55: each lane still sums its own products
+//! one after the other, unfused, so the convolution is bit-exact with the
+//! reference (the fully connected reference sums in f64, so there the
+//! blocked kernel is within the bound below). Floating-point sums in
+//! another order round differently, so the NEON results are not
+//! bit-exact; the bound the tests check is the
+//! classic one for any summation order: with `u = 2⁻²⁴`, `|opt − ref| ≤
+//! 2(K + 1)·u·(Σ|x·w| + |bias|)`.
 
 use super::super::{check_len, taps, Shape4, Window};
 use crate::error::{Error, Result};
@@ -86,6 +92,10 @@ fn rows_times_filters<const P: usize>(
         },
         else: 0,
     );
+    if P == 4 && done < co {
+        four_rows_in_lanes(&p, w, k, bias, lo, hi, &mut out, done..co);
+        return;
+    }
     for (f, o) in p.iter().zip(out.iter_mut()) {
         for c in done..co {
             let r = &w[c * k..(c + 1) * k];
@@ -98,6 +108,68 @@ fn rows_times_filters<const P: usize>(
             }
             o[c] = acc.max(lo).min(hi);
         }
+    }
+}
+
+/// Values of the four rows interleaved per block: 1 KiB of stack.
+const LANE_BLOCK: usize = 64;
+
+/// [`rows_times_filters`] for four rows and channels `chans`, in the
+/// reference order: each row's sum for a channel is `0 + x₀w₀ + x₁w₁ + …`
+/// then `+ bias`, one lane of a four-wide vector per row. The rows are
+/// interleaved [`LANE_BLOCK`] values at a time (so the four values of one
+/// position load as one vector); the running sums wait in `out` between
+/// blocks (stored and reloaded exactly).
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+fn four_rows_in_lanes(
+    p: &[&[f32]],
+    w: &[f32],
+    k: usize,
+    bias: Option<&[f32]>,
+    lo: f32,
+    hi: f32,
+    out: &mut [&mut [f32]],
+    chans: core::ops::Range<usize>,
+) {
+    let ([p0, p1, p2, p3], [o0, o1, o2, o3]) = (p, out) else {
+        return;
+    };
+    let mut lanes = [[0f32; 4]; LANE_BLOCK];
+    let mut j0 = 0;
+    while j0 < k {
+        let n = (k - j0).min(LANE_BLOCK);
+        for (j, l) in lanes[..n].iter_mut().enumerate() {
+            *l = [p0[j0 + j], p1[j0 + j], p2[j0 + j], p3[j0 + j]];
+        }
+        for c in chans.clone() {
+            let r = &w[c * k + j0..c * k + j0 + n];
+            let mut acc = if j0 == 0 {
+                [0f32; 4]
+            } else {
+                [o0[c], o1[c], o2[c], o3[c]]
+            };
+            for (l, &wv) in lanes[..n].iter().zip(r) {
+                for q in 0..4 {
+                    acc[q] += l[q] * wv;
+                }
+            }
+            [o0[c], o1[c], o2[c], o3[c]] = acc;
+        }
+        j0 += n;
+    }
+    for c in chans {
+        let mut acc = if k == 0 {
+            [0f32; 4]
+        } else {
+            [o0[c], o1[c], o2[c], o3[c]]
+        };
+        if let Some(b) = bias {
+            for a in &mut acc {
+                *a += b[c];
+            }
+        }
+        [o0[c], o1[c], o2[c], o3[c]] = acc.map(|a| a.max(lo).min(hi));
     }
 }
 
@@ -272,6 +344,7 @@ mod tests {
         mags: &[f32],
         bias_at: impl Fn(usize) -> f32,
         terms: usize,
+        exact_without_neon: bool,
     ) {
         let u = f32::EPSILON as f64 / 2.0;
         for (i, ((&r, &o), &m)) in reference.iter().zip(opt).zip(mags).enumerate() {
@@ -282,6 +355,10 @@ mod tests {
                 ((r as f64) - (o as f64)).abs() <= bound,
                 "output {i}: reference {r} optimized {o} bound {bound}"
             );
+            // Without NEON the kernels sum in the reference's order.
+            if exact_without_neon && !cfg!(target_arch = "aarch64") {
+                assert_eq!(r.to_bits(), o.to_bits(), "output {i}: {r} vs {o}");
+            }
         }
     }
 
@@ -355,7 +432,7 @@ mod tests {
             .unwrap();
             let bytes = bytemuck::cast_slice_mut(&mut scratch);
             conv2d_f32_opt(&x, xs, &w, ws, Some(&bias), &win, lo, hi, bytes, &mut o, ys).unwrap();
-            within_bound(&r, &o, &m, |i| bias[i % co], kh * kw * ci);
+            within_bound(&r, &o, &m, |i| bias[i % co], kh * kw * ci, true);
             // Depthwise (multiplier 1).
             let dws = Shape4::new(1, kh, kw, ci);
             let dw = values(&mut rng, kh * kw * ci);
@@ -382,7 +459,7 @@ mod tests {
             .unwrap();
             depthwise_conv2d_f32_opt(&x, xs, &dw, dws, Some(&db), &win, lo, hi, &mut o, dys)
                 .unwrap();
-            within_bound(&r, &o, &m, |i| db[i % ci], kh * kw);
+            within_bound(&r, &o, &m, |i| db[i % ci], kh * kw, true);
             // Fully connected: the input as `h` rows of `wd·ci`.
             let k = wd * ci;
             let fw = values(&mut rng, co * k);
@@ -403,7 +480,8 @@ mod tests {
             )
             .unwrap();
             fully_connected_f32_opt(&x, h, k, &fw, co, Some(&bias), lo, hi, &mut o).unwrap();
-            within_bound(&r, &o, &m, |i| bias[i % co], k);
+            // The reference sums in f64: within the bound, not exact.
+            within_bound(&r, &o, &m, |i| bias[i % co], k, false);
         }
     }
 }

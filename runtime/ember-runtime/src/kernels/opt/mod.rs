@@ -122,12 +122,11 @@ pub use packing::{
 pub(crate) use rows::for_each_dot;
 
 pub mod conv;
-// The f32 variants are for the Cortex-A targets (and the host); 32-bit Arm
-// builds leave them out to save flash.
-#[cfg(not(target_arch = "arm"))]
+// The f32 variants: NEON on Cortex-A, blocked portable loops elsewhere
+// (Helium-vectorized on the M55). Firmware links them only for models
+// that use them, like every kernel.
 pub mod conv_f32;
 pub mod depthwise_conv;
-#[cfg(not(target_arch = "arm"))]
 pub mod depthwise_conv_f32;
 pub mod dot;
 pub mod dynamic_fc;
