@@ -134,7 +134,22 @@ fn main() {
             "the recording and frame ({bulk} B) do not fit {board}'s sensor-data region ({sensor} B)"
         ));
     }
-    if model.len() + input.len() + expect.len() + in_flash > flash {
+    // Boards with a region for large models (external flash) keep a model
+    // there when it does not fit the code flash (`.model_data`).
+    let model_region: usize = board_meta("model_bytes")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let model_apart = model_region > 0
+        && model.len() + input.len() + expect.len() + in_flash > flash
+        && model.len() <= model_region;
+    let model_in_flash = if model_apart { 0 } else { model.len() };
+    if model_region > 0 && model.len() > model_region && model.len() > flash {
+        fail(format!(
+            "the model does not fit {board}'s flash ({flash} B) nor its model region ({model_region} B): {} B",
+            model.len()
+        ));
+    }
+    if model_in_flash + input.len() + expect.len() + in_flash > flash {
         fail(format!(
             "the model does not fit {board}'s flash: model {} B + input {} B + expected output {} B = {} B > {} B, over by {} B before any code",
             model.len(),
@@ -224,7 +239,12 @@ fn main() {
     );
     let _ = writeln!(
         src,
-        "#[used] #[no_mangle] pub static EMBER_MODEL: ember_runtime::Aligned<[u8; {}]> = ember_runtime::Aligned(*include_bytes!({:?}));",
+        "#[used] #[no_mangle] {}pub static EMBER_MODEL: ember_runtime::Aligned<[u8; {}]> = ember_runtime::Aligned(*include_bytes!({:?}));",
+        if model_apart {
+            "#[link_section = \".model_data\"] "
+        } else {
+            ""
+        },
         model.len(),
         m.display()
     );

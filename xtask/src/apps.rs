@@ -73,6 +73,16 @@ pub(crate) fn mono_wav(src: &Path) -> Result<PathBuf> {
         .map_err(|e| anyhow::anyhow!("{}: {e:?}", src.display()))?;
     let mut pcm = vec![0i16; w.frames()];
     w.channel0_into(&mut pcm);
+    write_wav(
+        &pcm,
+        w.sample_rate,
+        src.file_name().context("no file name")?,
+    )
+}
+
+/// Writes `pcm` as a mono 16-bit WAV named `name` under `target/fw/wav/`
+/// and returns its path.
+pub(crate) fn write_wav(pcm: &[i16], rate: u32, name: &std::ffi::OsStr) -> Result<PathBuf> {
     let data_len = (pcm.len() * 2) as u32;
     let mut out = Vec::with_capacity(44 + pcm.len() * 2);
     out.extend_from_slice(b"RIFF");
@@ -81,8 +91,8 @@ pub(crate) fn mono_wav(src: &Path) -> Result<PathBuf> {
     out.extend_from_slice(&16u32.to_le_bytes());
     out.extend_from_slice(&1u16.to_le_bytes()); // PCM
     out.extend_from_slice(&1u16.to_le_bytes()); // mono
-    out.extend_from_slice(&w.sample_rate.to_le_bytes());
-    out.extend_from_slice(&(w.sample_rate * 2).to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
     out.extend_from_slice(&2u16.to_le_bytes());
     out.extend_from_slice(&16u16.to_le_bytes());
     out.extend_from_slice(b"data");
@@ -92,7 +102,7 @@ pub(crate) fn mono_wav(src: &Path) -> Result<PathBuf> {
     }
     let dir = root().join("target/fw/wav");
     std::fs::create_dir_all(&dir)?;
-    let dst = dir.join(src.file_name().context("no file name")?);
+    let dst = dir.join(name);
     std::fs::write(&dst, out)?;
     Ok(dst)
 }

@@ -89,7 +89,8 @@ enum Cmd {
     },
     /// Models with state between invokes frame after frame on simulated
     /// boards, every frame against the host: the wake-word model compiled
-    /// with --stream (1,244 frames, int8) and a float LSTM (1,000 frames).
+    /// with --stream (1,244 frames, int8), a float LSTM (1,000 frames), and
+    /// Silero VAD from a 10 s recording (float, and with int8 LSTM weights).
     StreamCheck {
         /// Simulated boards (default: mps3-an547, mps2-an386, virt-a53).
         #[arg(long = "board")]

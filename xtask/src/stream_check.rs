@@ -2,8 +2,10 @@
 //! run frame after frame on the simulated boards with their state in the
 //! arena, every frame's outputs against the host's: the wake-word model
 //! compiled with `--stream` over its recording four times (1,244 frames,
-//! int8: identical), and a float LSTM with its state bound over 1,000
-//! frames (within 1e-5).
+//! int8: identical), a float LSTM with its state bound over 1,000
+//! frames (within 1e-5), and Silero VAD from audio: a 10 s recording
+//! played as the microphone, chunked on the device, every chunk's speech
+//! probability within 1e-4 of the host's and the same speech segments.
 
 use std::time::Duration;
 
@@ -109,7 +111,154 @@ fn run_case(board: &Board, name: &str, blob: Vec<u8>, frames: Vec<u8>, tol: f32)
     Ok(per_frame)
 }
 
-/// Both stream cases on each simulated board named (default: the three).
+/// The ten `keywords/*_v0.wav` clips of the shared data one after the
+/// other (10 s at 16 kHz: ten words with silence around each).
+pub(crate) fn keyword_recording() -> Result<Vec<i16>> {
+    let dir = shared().join("audio/keywords");
+    let mut clips: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with("_v0.wav"))
+        .collect();
+    clips.sort();
+    let mut pcm = vec![];
+    for c in clips {
+        let bytes = std::fs::read(&c)?;
+        let w = ember_audio::wav::Wav::parse(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: {e:?}", c.display()))?;
+        if w.sample_rate != 16_000 {
+            bail!("{}: {} Hz, not 16 kHz", c.display(), w.sample_rate);
+        }
+        let mut s = vec![0i16; w.frames()];
+        w.channel0_into(&mut s);
+        pcm.extend(s);
+    }
+    Ok(pcm)
+}
+
+/// Compiles Silero VAD's 16 kHz model for one chunk, state bound; with
+/// `int8_lstm`, its LSTM first rewritten as onnxruntime's
+/// `quantize_dynamic` rewrites it (`DynamicQuantizeLSTM`, int8 weights).
+fn vad_blob(target: &str, int8_lstm: bool) -> Result<Vec<u8>> {
+    let path = crate::setup::voice_models()?.join("silero_vad_16k_sequence.onnx");
+    let mut onnx =
+        std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    if int8_lstm {
+        onnx = ember_tests::onnx::dynamic_quantize_lstm(&onnx, 0);
+    }
+    let mut opts = Options {
+        target: target.parse().map_err(anyhow::Error::msg)?,
+        ..Default::default()
+    };
+    opts.input_shapes
+        .insert("input".into(), vec![1, ember_audio::vad::VAD_INPUT]);
+    opts.state.add("auto").map_err(anyhow::Error::msg)?;
+    Ok(ember_compiler::compile(&onnx, &opts)
+        .with_context(|| format!("cannot compile {}", path.display()))?
+        .blob)
+}
+
+/// Silero VAD (`int8_lstm`: with int8 LSTM weights) on `board` from the
+/// keyword recording: returns instructions per 32 ms chunk.
+fn run_vad(board: &Board, int8_lstm: bool) -> Result<u64> {
+    use ember_audio::vad::{Segmenter, VadFramer};
+    let name = if int8_lstm {
+        "silero-vad-i8lstm"
+    } else {
+        "silero-vad"
+    };
+    let pcm = keyword_recording()?;
+    let blob = vad_blob(board.compile_target, int8_lstm)?;
+    // The host: the same chunks through the same blob.
+    let aligned = AlignedBlob::new(&blob);
+    let m = Model::load(aligned.bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut arena = ember_compiler::aligned_arena(m.arena_bytes());
+    let mut it = Interpreter::new(&m, arena.bytes_mut()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (mut probs, mut failure) = (vec![], None);
+    VadFramer::new().push(&pcm, |x| {
+        let r = (|| -> Result<f32, ember_runtime::Error> {
+            it.input_mut(0)?.copy_from(x)?;
+            it.invoke()?;
+            Ok(it.output(0)?.as_f32()?[0])
+        })();
+        match r {
+            Ok(p) => probs.push(p),
+            Err(e) => failure = Some(e),
+        }
+    });
+    if let Some(e) = failure {
+        bail!("Silero VAD on the host: {e}");
+    }
+    let mut seg = Segmenter::default();
+    let mut want: Vec<(u32, u32)> = vec![];
+    for s in probs.iter().filter_map(|&p| seg.push(p)) {
+        want.push(((s.start_s() * 1000.0) as u32, (s.end_s() * 1000.0) as u32));
+    }
+    if let Some(s) = seg.finish() {
+        want.push(((s.start_s() * 1000.0) as u32, (s.end_s() * 1000.0) as u32));
+    }
+    let tol = 1e-4f32;
+    let p = Prepared {
+        name: name.into(),
+        blob,
+        input: tol.to_le_bytes().to_vec(),
+        expect: probs.iter().flat_map(|p| p.to_le_bytes()).collect(),
+        expect_source: "the host, chunk by chunk".into(),
+    };
+    let wav = crate::apps::write_wav(&pcm, 16_000, std::ffi::OsStr::new("keywords_v0.wav"))?;
+    let sensors = Sensors {
+        wav: Some(wav),
+        ..Default::default()
+    };
+    let elf = firmware::build_bin(board, &p, "ember-vad", &sensors)?;
+    step(&format!("ember-vad: {name} on {}", board.name));
+    let r = qemu::run(board, &elf, Duration::from_secs(1200))?;
+    let summary = r.lines.iter().find(|l| l.starts_with("ember-vad "));
+    if r.exit_code != 0 || !r.errors.is_empty() || summary.is_none() {
+        for l in &r.lines {
+            eprintln!("    {l}");
+        }
+        bail!(
+            "{name} on {}: exit {}: {}",
+            board.name,
+            r.exit_code,
+            r.errors.join("; ")
+        );
+    }
+    let field = |line: &str, k: &str| -> f64 {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        w.iter()
+            .position(|x| *x == k)
+            .and_then(|i| w.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN)
+    };
+    let got: Vec<(u32, u32)> = r
+        .lines
+        .iter()
+        .filter(|l| l.starts_with("ember-speech "))
+        .map(|l| (field(l, "start-ms") as u32, field(l, "end-ms") as u32))
+        .collect();
+    if got != want {
+        bail!(
+            "silero-vad on {}: speech at {got:?} (ms), the host found {want:?}",
+            board.name
+        );
+    }
+    let summary = summary.context("no summary")?;
+    let chunks = field(summary, "chunks") as u64;
+    let per_chunk = r.instructions(field(summary, "ticks") as u64) / chunks.max(1);
+    println!(
+        "    {name:<12} {:<12} {chunks} chunks, {} mismatching, max |diff| {:e}, {} speech segments as on the host, {per_chunk} instructions per 32 ms chunk",
+        board.name,
+        field(summary, "mismatches"),
+        field(summary, "max-abs-diff"),
+        got.len()
+    );
+    Ok(per_chunk)
+}
+
+/// The stream cases on each simulated board named (default: the three).
 pub(crate) fn stream_check_cmd(names: &[String]) -> Result<()> {
     let names: Vec<String> = if names.is_empty() {
         ["mps3-an547", "mps2-an386", "virt-a53"]
@@ -144,6 +293,8 @@ pub(crate) fn stream_check_cmd(names: &[String]) -> Result<()> {
             .flat_map(|v| v.to_le_bytes())
             .collect();
         run_case(board, "lstm-stream", blob, x, 1e-5)?;
+        run_vad(board, false)?;
+        run_vad(board, true)?;
     }
     Ok(())
 }
