@@ -52,7 +52,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
             packed: &mut (*core::ptr::addr_of_mut!(PACKED)).0,
         }
     };
-    let mut per_kind = [0u32; 10];
+    let mut per_kind = [0u32; 11];
     let mut outputs = 0u64;
     let mut failed = 0u32;
     for seed in 0..CASES {
@@ -65,7 +65,7 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
         }
     }
     defmt::println!(
-        "ember-kernel-check cases {=u64} failed {=u32} outputs {=u64} pointwise {=u32} conv {=u32} depthwise {=u32} fully-connected {=u32} requantize {=u32} add {=u32} global-avg-pool {=u32} lut {=u32} resize-nearest {=u32} resize-blend {=u32}",
+        "ember-kernel-check cases {=u64} failed {=u32} outputs {=u64} pointwise {=u32} conv {=u32} depthwise {=u32} fully-connected {=u32} requantize {=u32} add {=u32} global-avg-pool {=u32} lut {=u32} resize-nearest {=u32} resize-blend {=u32} dot4 {=u32}",
         CASES,
         failed,
         outputs,
@@ -78,7 +78,8 @@ fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
         per_kind[CaseKind::GlobalAvgPool as usize],
         per_kind[CaseKind::Lut as usize],
         per_kind[CaseKind::ResizeNearest as usize],
-        per_kind[CaseKind::ResizeBlend as usize]
+        per_kind[CaseKind::ResizeBlend as usize],
+        per_kind[CaseKind::Dot4 as usize]
     );
     Ok(if failed == 0 { 0 } else { 1 })
 }

@@ -85,6 +85,9 @@ pub enum CaseKind {
     /// Interpolating resize of int8 data (random 2- to 4-tap tables on
     /// the last two axes, now and then on an outer one too).
     ResizeBlend,
+    /// Raw int32 sums of one int8 row against four rows (the dynamically
+    /// quantized fully connected's products), any length.
+    Dot4,
 }
 
 /// The outcome of one case.
@@ -155,7 +158,11 @@ pub fn run_case(seed: u64, ws: &mut Workspace<'_>) -> Result<CaseReport> {
         CaseKind::Lut,
         CaseKind::ResizeNearest,
         CaseKind::ResizeBlend,
+        CaseKind::Dot4,
     ]);
+    if kind == CaseKind::Dot4 {
+        return dot4_case(&mut rng, ws);
+    }
     if matches!(kind, CaseKind::ResizeNearest | CaseKind::ResizeBlend) {
         return resize_case(&mut rng, ws, kind == CaseKind::ResizeBlend);
     }
@@ -470,6 +477,33 @@ fn resize_case(rng: &mut Rng, ws: &mut Workspace<'_>, blend: bool) -> Result<Cas
     })
 }
 
+fn dot4_case(rng: &mut Rng, ws: &mut Workspace<'_>) -> Result<CaseReport> {
+    let k = rng.range(1, 300) as usize;
+    if k > ws.x.len() || 4 * k > ws.w.len() {
+        return Err(Error::ShapeMismatch("selftest: workspace too small"));
+    }
+    let (x, w) = (&mut ws.x[..k], &mut ws.w[..4 * k]);
+    fill(rng, x);
+    fill(rng, w);
+    // Now and then the extremes, where the int32 sums are largest.
+    if rng.range(0, 3) == 0 {
+        x.fill(-128);
+        w.fill(rng.pick(&[-128, 127]));
+    }
+    let rows: [&[i8]; 4] = core::array::from_fn(|j| &w[j * k..(j + 1) * k]);
+    let got = super::dot::dot4_s8(x, rows[0], rows[1], rows[2], rows[3]);
+    let want = super::dot::portable::dot4_s8(x, rows[0], rows[1], rows[2], rows[3]);
+    let mismatches = got.iter().zip(&want).filter(|(a, b)| a != b).count() as u32;
+    Ok(CaseReport {
+        kind: CaseKind::Dot4,
+        input: [1, 1, 1, k as u32],
+        filter: [4, 1, 1, k as u32],
+        geometry: [0; 4],
+        outputs: 4,
+        mismatches,
+    })
+}
+
 fn requantize_case(rng: &mut Rng, ws: &mut Workspace<'_>) -> Result<CaseReport> {
     use super::{Epilogue, FixedBlocked, FixedPerChannel};
     let co = 4 * rng.range(1, 8) as usize;
@@ -707,7 +741,8 @@ fn try_case(rng: &mut Rng, kind: CaseKind, ws: &mut Workspace<'_>) -> Result<Opt
         | CaseKind::GlobalAvgPool
         | CaseKind::Lut
         | CaseKind::ResizeNearest
-        | CaseKind::ResizeBlend => return Ok(None),
+        | CaseKind::ResizeBlend
+        | CaseKind::Dot4 => return Ok(None),
         CaseKind::FullyConnected => {
             let rq = Requant::FixedSingle(pairs);
             let (rows, k) = (n * h * wd, ci);
@@ -756,8 +791,8 @@ mod tests {
             scratch: &mut s,
             packed: &mut packed,
         };
-        let mut seen = [0usize; 10];
-        for seed in 0..4000 {
+        let mut seen = [0usize; 11];
+        for seed in 0..4400 {
             let r = run_case(seed, &mut ws).unwrap();
             assert_eq!(r.mismatches, 0, "case {seed}: {r:?}");
             assert!(r.outputs > 0);

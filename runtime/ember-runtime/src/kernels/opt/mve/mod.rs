@@ -29,6 +29,7 @@ pub(super) mod shared;
 pub(super) mod add;
 pub(super) mod conv;
 pub(super) mod depthwise;
+pub(super) mod dot;
 pub(super) mod fully_connected;
 pub(super) mod lut;
 pub(super) mod pool;
