@@ -64,6 +64,36 @@ fn host_stream(blob: &[u8], frames: &[u8]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The line of `r` that starts with `prefix` (the firmware's summary);
+/// the run's whole output and an error when it failed or has none.
+fn summary<'r>(r: &'r qemu::Report, prefix: &str, name: &str, board: &Board) -> Result<&'r str> {
+    let line = r.lines.iter().find(|l| l.starts_with(prefix));
+    match line {
+        Some(l) if r.exit_code == 0 && r.errors.is_empty() => Ok(l),
+        _ => {
+            for l in &r.lines {
+                eprintln!("    {l}");
+            }
+            bail!(
+                "{name} on {}: exit {}: {}",
+                board.name,
+                r.exit_code,
+                r.errors.join("; ")
+            )
+        }
+    }
+}
+
+/// The number after the word `k` in a firmware line (NaN if none).
+fn field(line: &str, k: &str) -> f64 {
+    let w: Vec<&str> = line.split_whitespace().collect();
+    w.iter()
+        .position(|x| *x == k)
+        .and_then(|i| w.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
 /// One stream case on `board`: returns instructions per frame.
 fn run_case(board: &Board, name: &str, blob: Vec<u8>, frames: Vec<u8>, tol: f32) -> Result<u64> {
     let expect = host_stream(&blob, &frames)?;
@@ -79,27 +109,8 @@ fn run_case(board: &Board, name: &str, blob: Vec<u8>, frames: Vec<u8>, tol: f32)
     let elf = firmware::build_bin(board, &p, "ember-stream", &Sensors::default())?;
     step(&format!("ember-stream: {name} on {}", board.name));
     let r = qemu::run(board, &elf, Duration::from_secs(1200))?;
-    let summary = r.lines.iter().find(|l| l.starts_with("ember-stream "));
-    if r.exit_code != 0 || !r.errors.is_empty() || summary.is_none() {
-        for l in &r.lines {
-            eprintln!("    {l}");
-        }
-        bail!(
-            "{name} on {}: exit {}: {}",
-            board.name,
-            r.exit_code,
-            r.errors.join("; ")
-        );
-    }
-    let summary = summary.context("no summary")?;
-    let field = |k: &str| -> f64 {
-        let w: Vec<&str> = summary.split_whitespace().collect();
-        w.iter()
-            .position(|x| *x == k)
-            .and_then(|i| w.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(f64::NAN)
-    };
+    let summary = summary(&r, "ember-stream ", name, board)?;
+    let field = |k: &str| field(summary, k);
     let frames = field("frames") as u64;
     let per_frame = r.instructions(field("ticks") as u64) / frames.max(1);
     println!(
@@ -213,26 +224,7 @@ fn run_vad(board: &Board, int8_lstm: bool) -> Result<u64> {
     let elf = firmware::build_bin(board, &p, "ember-vad", &sensors)?;
     step(&format!("ember-vad: {name} on {}", board.name));
     let r = qemu::run(board, &elf, Duration::from_secs(1200))?;
-    let summary = r.lines.iter().find(|l| l.starts_with("ember-vad "));
-    if r.exit_code != 0 || !r.errors.is_empty() || summary.is_none() {
-        for l in &r.lines {
-            eprintln!("    {l}");
-        }
-        bail!(
-            "{name} on {}: exit {}: {}",
-            board.name,
-            r.exit_code,
-            r.errors.join("; ")
-        );
-    }
-    let field = |line: &str, k: &str| -> f64 {
-        let w: Vec<&str> = line.split_whitespace().collect();
-        w.iter()
-            .position(|x| *x == k)
-            .and_then(|i| w.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(f64::NAN)
-    };
+    let summary = summary(&r, "ember-vad ", name, board)?;
     let got: Vec<(u32, u32)> = r
         .lines
         .iter()
@@ -245,7 +237,6 @@ fn run_vad(board: &Board, int8_lstm: bool) -> Result<u64> {
             board.name
         );
     }
-    let summary = summary.context("no summary")?;
     let chunks = field(summary, "chunks") as u64;
     let per_chunk = r.instructions(field(summary, "ticks") as u64) / chunks.max(1);
     println!(

@@ -44,19 +44,31 @@ impl std::fmt::Debug for OpSupport {
     }
 }
 
-const fn op(
+/// An entry of `domain`.
+const fn entry(
+    domain: &'static str,
     op_type: &'static str,
     dtypes: &'static str,
     attrs: &'static str,
     lower: LowerFn,
 ) -> OpSupport {
     OpSupport {
-        domain: "",
+        domain,
         op_type,
         dtypes,
         attrs,
         lower,
     }
+}
+
+/// An operator of ONNX's default domain.
+const fn op(
+    op_type: &'static str,
+    dtypes: &'static str,
+    attrs: &'static str,
+    lower: LowerFn,
+) -> OpSupport {
+    entry("", op_type, dtypes, attrs, lower)
 }
 
 /// onnxruntime's contrib domain.
@@ -70,13 +82,7 @@ const fn contrib(
     attrs: &'static str,
     lower: LowerFn,
 ) -> OpSupport {
-    OpSupport {
-        domain: MS_DOMAIN,
-        op_type,
-        dtypes,
-        attrs,
-        lower,
-    }
+    entry(MS_DOMAIN, op_type, dtypes, attrs, lower)
 }
 
 impl OpSupport {
