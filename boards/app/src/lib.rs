@@ -86,6 +86,31 @@ impl WavMicrophone<'static> {
     }
 }
 
+/// The start every voice app shares: the board line (with the clip's
+/// name), then the embedded recording as a microphone, which must be at
+/// 16 kHz for `what` (the model named in the error). `None` after logging
+/// why.
+pub fn voice_app_start<B: ember_board::Board>(b: &B, what: &str) -> Option<WavMicrophone<'static>> {
+    defmt::println!(
+        "ember-board {=str} unit {=str} hz {=u64} model {=str} clip {=str}",
+        B::NAME,
+        B::TICK_UNIT,
+        b.ticks_per_second(),
+        model::NAME,
+        model::WAV_NAME
+    );
+    let mic = WavMicrophone::embedded()?;
+    if mic.sample_rate_hz() != 16_000 {
+        defmt::error!(
+            "ember-error the recording is sampled at {=u32} Hz; the {=str} model needs 16000 Hz",
+            mic.sample_rate_hz(),
+            what
+        );
+        return None;
+    }
+    Some(mic)
+}
+
 impl Microphone for WavMicrophone<'_> {
     type Error = core::convert::Infallible;
 

@@ -11,7 +11,7 @@ use ember_audio::{KwsMfcc, KWS_COEFFS, KWS_FRAMES, KWS_LABELS, KWS_SAMPLES};
 use ember_board::io::Microphone;
 use ember_runtime::{DType, Interpreter};
 
-use ember_app::{board, model, run_app, WavMicrophone, ARENA};
+use ember_app::{board, model, run_app, ARENA};
 
 board::entry!(start);
 
@@ -20,24 +20,9 @@ fn start() -> ! {
 }
 
 fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
-    defmt::println!(
-        "ember-board {=str} unit {=str} hz {=u64} model {=str} clip {=str}",
-        B::NAME,
-        B::TICK_UNIT,
-        b.ticks_per_second(),
-        model::NAME,
-        model::WAV_NAME
-    );
-    let Some(mut mic) = WavMicrophone::embedded() else {
+    let Some(mut mic) = ember_app::voice_app_start(b, "keyword") else {
         return Ok(5);
     };
-    if mic.sample_rate_hz() != 16_000 {
-        defmt::error!(
-            "ember-error the clip is sampled at {=u32} Hz; the keyword model needs 16000 Hz",
-            mic.sample_rate_hz()
-        );
-        return Ok(5);
-    }
     let model = ember_app::load_model()?;
     let input = model.input_info(0)?;
     if input.dims() != [1, KWS_FRAMES, KWS_COEFFS, 1] || input.dtype != DType::I8 {

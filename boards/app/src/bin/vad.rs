@@ -10,11 +10,11 @@
 #![no_std]
 #![no_main]
 
-use ember_audio::vad::{Segment, Segmenter, VadFramer, VAD_CHUNK, VAD_INPUT, VAD_SAMPLE_RATE};
+use ember_audio::vad::{Segment, Segmenter, VadFramer, VAD_CHUNK, VAD_INPUT};
 use ember_board::io::Microphone;
 use ember_runtime::{DType, Interpreter};
 
-use ember_app::{board, model, run_app, WavMicrophone, ARENA};
+use ember_app::{board, model, run_app, ARENA};
 
 board::entry!(start);
 
@@ -31,24 +31,9 @@ fn report(s: Segment) {
 }
 
 fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
-    defmt::println!(
-        "ember-board {=str} unit {=str} hz {=u64} model {=str} clip {=str}",
-        B::NAME,
-        B::TICK_UNIT,
-        b.ticks_per_second(),
-        model::NAME,
-        model::WAV_NAME
-    );
-    let Some(mut mic) = WavMicrophone::embedded() else {
+    let Some(mut mic) = ember_app::voice_app_start(b, "voice activity") else {
         return Ok(5);
     };
-    if mic.sample_rate_hz() as usize != VAD_SAMPLE_RATE {
-        defmt::error!(
-            "ember-error the recording is sampled at {=u32} Hz; the voice activity model needs 16000 Hz",
-            mic.sample_rate_hz()
-        );
-        return Ok(5);
-    }
     let model = ember_app::load_model()?;
     let input = model.input_info(0)?;
     let output = model.output_info(0)?;

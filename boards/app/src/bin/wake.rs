@@ -12,13 +12,11 @@
 #![no_std]
 #![no_main]
 
-use ember_audio::sww::{
-    Detector, FeatureWindow, SwwLogMel, SWW_MELS, SWW_SAMPLE_RATE, SWW_WINDOW_FRAMES,
-};
+use ember_audio::sww::{Detector, FeatureWindow, SwwLogMel, SWW_MELS, SWW_WINDOW_FRAMES};
 use ember_board::io::Microphone;
 use ember_runtime::{DType, Interpreter};
 
-use ember_app::{board, model, run_app, WavMicrophone, ARENA};
+use ember_app::{board, model, run_app, ARENA};
 
 board::entry!(start);
 
@@ -27,24 +25,9 @@ fn start() -> ! {
 }
 
 fn run<B: ember_board::Board>(b: &B) -> Result<i32, ember_runtime::Error> {
-    defmt::println!(
-        "ember-board {=str} unit {=str} hz {=u64} model {=str} clip {=str}",
-        B::NAME,
-        B::TICK_UNIT,
-        b.ticks_per_second(),
-        model::NAME,
-        model::WAV_NAME
-    );
-    let Some(mut mic) = WavMicrophone::embedded() else {
+    let Some(mut mic) = ember_app::voice_app_start(b, "wake-word") else {
         return Ok(5);
     };
-    if mic.sample_rate_hz() != SWW_SAMPLE_RATE {
-        defmt::error!(
-            "ember-error the recording is sampled at {=u32} Hz; the wake-word model needs 16000 Hz",
-            mic.sample_rate_hz()
-        );
-        return Ok(5);
-    }
     let model = ember_app::load_model()?;
     let input = model.input_info(0)?;
     let streamed = input.dims() == [1, 1, 1, SWW_MELS] && model.num_state() > 0;
