@@ -149,15 +149,18 @@ fn main() {
             model.len()
         ));
     }
-    if model_in_flash + input.len() + expect.len() + in_flash > flash {
+    let in_code_flash = model_in_flash + input.len() + expect.len() + in_flash;
+    if in_code_flash > flash {
         fail(format!(
-            "the model does not fit {board}'s flash: model {} B + input {} B + expected output {} B = {} B > {} B, over by {} B before any code",
-            model.len(),
+            "the model does not fit {board}'s flash: model {model_in_flash} B + input {} B + expected output {} B{} = {in_code_flash} B > {flash} B, over by {} B before any code",
             input.len(),
             expect.len(),
-            model.len() + input.len() + expect.len(),
-            flash,
-            model.len() + input.len() + expect.len() - flash
+            if in_flash > 0 {
+                format!(" + recording and frame {in_flash} B")
+            } else {
+                String::new()
+            },
+            in_code_flash - flash
         ));
     }
     if arena > ram {
