@@ -41,6 +41,13 @@ pub fn dot_s8(x: &[i8], w: &[i8]) -> i32 {
     )
 }
 
+/// The length the four-row dot products run over: the shortest of the
+/// input and the four rows (every implementation's contract).
+#[inline(always)]
+pub(crate) fn common_len(x: &[i8], w: [&[i8]; 4]) -> usize {
+    w.iter().fold(x.len(), |n, r| n.min(r.len()))
+}
+
 /// `Σ x·w` of one input vector against four weight rows (the input is read
 /// once for all four).
 #[inline]
@@ -128,12 +135,7 @@ pub mod portable {
     /// See [`super::dot4_s8`].
     #[inline]
     pub fn dot4_s8(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4] {
-        let n = x
-            .len()
-            .min(w0.len())
-            .min(w1.len())
-            .min(w2.len())
-            .min(w3.len());
+        let n = super::common_len(x, [w0, w1, w2, w3]);
         let (x, w0, w1, w2, w3) = (&x[..n], &w0[..n], &w1[..n], &w2[..n], &w3[..n]);
         let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
         for i in 0..n {

@@ -28,12 +28,7 @@ pub fn dot_s8(x: &[i8], w: &[i8]) -> i32 {
 /// loop.
 #[inline]
 pub fn dot4_s8(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4] {
-    let n = x
-        .len()
-        .min(w0.len())
-        .min(w1.len())
-        .min(w2.len())
-        .min(w3.len());
+    let n = super::super::dot::common_len(x, [w0, w1, w2, w3]);
     let body = n & !3;
     let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
     let base = w0.as_ptr() as usize;

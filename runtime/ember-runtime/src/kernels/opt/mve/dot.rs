@@ -10,12 +10,7 @@ use core::arch::asm;
 /// (64 products in 9 instructions). The int32 sums wrap as the portable
 /// loop's do, so the result is the same bit for bit.
 pub fn dot4_s8(x: &[i8], w0: &[i8], w1: &[i8], w2: &[i8], w3: &[i8]) -> [i32; 4] {
-    let n = x
-        .len()
-        .min(w0.len())
-        .min(w1.len())
-        .min(w2.len())
-        .min(w3.len());
+    let n = super::super::dot::common_len(x, [w0, w1, w2, w3]);
     if n == 0 {
         return [0; 4];
     }
