@@ -4,6 +4,7 @@
 
 pub mod onnx;
 pub mod streaming;
+pub mod voice;
 
 use std::path::PathBuf;
 

@@ -17,10 +17,10 @@
 
 use std::path::PathBuf;
 
-use ember_audio::vad::{Segment, Segmenter, VadFramer, VAD_INPUT};
-use ember_audio::wav::Wav;
-use ember_compiler::{aligned_arena, AlignedBlob, Options};
-use ember_runtime::{Interpreter, Model};
+use ember_audio::vad::{Segment, Segmenter, VAD_INPUT};
+use ember_compiler::{AlignedBlob, Options};
+use ember_runtime::Model;
+use ember_tests::voice;
 use ndarray::ArrayD;
 use ndarray_npy::read_npy;
 
@@ -32,48 +32,18 @@ fn model_dir() -> Option<PathBuf> {
     d
 }
 
-/// The ten `*_v0.wav` keyword clips, sorted by name, one after the other.
-fn recording() -> Vec<i16> {
-    let dir = ember_tests::shared_dir().join("audio/keywords");
-    let mut clips: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with("_v0.wav"))
-        .collect();
-    clips.sort();
-    assert_eq!(clips.len(), 10, "{}", dir.display());
-    let mut pcm = vec![];
-    for c in clips {
-        let bytes = std::fs::read(&c).unwrap();
-        let w = Wav::parse(&bytes).unwrap();
-        assert_eq!((w.sample_rate, w.channels), (16_000, 1), "{}", c.display());
-        let mut s = vec![0i16; w.frames()];
-        w.channel0_into(&mut s);
-        pcm.extend(s);
-    }
-    pcm
-}
-
 /// Compiles `onnx` for one chunk with its LSTM state bound, and runs the
-/// recording through it: one speech probability per chunk.
+/// ten-word recording through it: one speech probability per chunk.
 fn stream(onnx: &[u8]) -> Vec<f32> {
     let mut opts = Options::default();
     opts.input_shapes.insert("input".into(), vec![1, VAD_INPUT]);
     opts.state.add("auto").unwrap();
     let c = ember_compiler::compile(onnx, &opts).unwrap_or_else(|e| panic!("{e}"));
-    let blob = AlignedBlob::new(&c.blob);
-    let m = Model::load(blob.bytes()).unwrap();
-    assert_eq!(m.num_state(), 2, "h and c are kept between chunks");
-    let mut arena = aligned_arena(m.arena_bytes());
-    let mut it = Interpreter::new(&m, arena.bytes_mut()).unwrap();
-    let mut probs = vec![];
-    let mut framer = VadFramer::new();
-    framer.push(&recording(), |x| {
-        it.input_mut(0).unwrap().copy_from(x).unwrap();
-        it.invoke().unwrap();
-        probs.push(it.output(0).unwrap().as_f32().unwrap()[0]);
-    });
-    probs
+    let aligned = AlignedBlob::new(&c.blob);
+    let state = Model::load(aligned.bytes()).ok().map(|m| m.num_state());
+    assert_eq!(state, Some(2), "h and c are kept between chunks");
+    let pcm = voice::keyword_recording(&ember_tests::shared_dir()).unwrap();
+    voice::probabilities(&c.blob, &pcm).unwrap()
 }
 
 fn reference(name: &str) -> Vec<f32> {

@@ -122,31 +122,6 @@ fn run_case(board: &Board, name: &str, blob: Vec<u8>, frames: Vec<u8>, tol: f32)
     Ok(per_frame)
 }
 
-/// The ten `keywords/*_v0.wav` clips of the shared data one after the
-/// other (10 s at 16 kHz: ten words with silence around each).
-pub(crate) fn keyword_recording() -> Result<Vec<i16>> {
-    let dir = shared().join("audio/keywords");
-    let mut clips: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with("_v0.wav"))
-        .collect();
-    clips.sort();
-    let mut pcm = vec![];
-    for c in clips {
-        let bytes = std::fs::read(&c)?;
-        let w = ember_audio::wav::Wav::parse(&bytes)
-            .map_err(|e| anyhow::anyhow!("{}: {e:?}", c.display()))?;
-        if w.sample_rate != 16_000 {
-            bail!("{}: {} Hz, not 16 kHz", c.display(), w.sample_rate);
-        }
-        let mut s = vec![0i16; w.frames()];
-        w.channel0_into(&mut s);
-        pcm.extend(s);
-    }
-    Ok(pcm)
-}
-
 /// Compiles Silero VAD's 16 kHz model for one chunk, state bound; with
 /// `int8_lstm`, its LSTM first rewritten as onnxruntime's
 /// `quantize_dynamic` rewrites it (`DynamicQuantizeLSTM`, int8 weights).
@@ -172,34 +147,17 @@ fn vad_blob(target: &str, int8_lstm: bool) -> Result<Vec<u8>> {
 /// Silero VAD (`int8_lstm`: with int8 LSTM weights) on `board` from the
 /// keyword recording: returns instructions per 32 ms chunk.
 fn run_vad(board: &Board, int8_lstm: bool) -> Result<u64> {
-    use ember_audio::vad::{Segmenter, VadFramer};
+    use ember_audio::vad::Segmenter;
     let name = if int8_lstm {
         "silero-vad-i8lstm"
     } else {
         "silero-vad"
     };
-    let pcm = keyword_recording()?;
+    let pcm = ember_tests::voice::keyword_recording(&shared()).map_err(anyhow::Error::msg)?;
     let blob = vad_blob(board.compile_target, int8_lstm)?;
     // The host: the same chunks through the same blob.
-    let aligned = AlignedBlob::new(&blob);
-    let m = Model::load(aligned.bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut arena = ember_compiler::aligned_arena(m.arena_bytes());
-    let mut it = Interpreter::new(&m, arena.bytes_mut()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (mut probs, mut failure) = (vec![], None);
-    VadFramer::new().push(&pcm, |x| {
-        let r = (|| -> Result<f32, ember_runtime::Error> {
-            it.input_mut(0)?.copy_from(x)?;
-            it.invoke()?;
-            Ok(it.output(0)?.as_f32()?[0])
-        })();
-        match r {
-            Ok(p) => probs.push(p),
-            Err(e) => failure = Some(e),
-        }
-    });
-    if let Some(e) = failure {
-        bail!("Silero VAD on the host: {e}");
-    }
+    let probs = ember_tests::voice::probabilities(&blob, &pcm)
+        .map_err(|e| anyhow::anyhow!("{name} on the host: {e}"))?;
     let mut seg = Segmenter::default();
     let mut want: Vec<(u32, u32)> = vec![];
     for s in probs.iter().filter_map(|&p| seg.push(p)) {

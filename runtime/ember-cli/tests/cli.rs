@@ -594,17 +594,7 @@ fn listen_finds_speech_with_a_voice_activity_model() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
-    let audio = ember_tests::shared_dir().join("audio/keywords");
-    let mut pcm = vec![];
-    for w in [
-        "down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes",
-    ] {
-        let bytes = std::fs::read(audio.join(format!("{w}_v0.wav"))).unwrap();
-        let wav = ember_audio::wav::Wav::parse(&bytes).unwrap();
-        let mut clip = vec![0i16; wav.frames()];
-        wav.channel0_into(&mut clip);
-        pcm.extend(clip);
-    }
+    let pcm = ember_tests::voice::keyword_recording(&ember_tests::shared_dir()).unwrap();
     let words = tmp("ten_words.wav");
     std::fs::write(&words, wav_bytes(&pcm, 16_000)).unwrap();
     let o = ember(&["listen", s(&blob), s(&words), "--json"]);
