@@ -3,6 +3,7 @@
 //! building small ONNX models ([`onnx`]).
 
 pub mod onnx;
+pub mod quantization;
 pub mod streaming;
 pub mod voice;
 

@@ -9,5 +9,6 @@ pub mod inspect;
 pub mod limits;
 pub mod npy;
 pub mod progress;
+pub mod quant_report;
 pub mod report;
 pub mod stream;

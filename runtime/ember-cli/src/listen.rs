@@ -247,6 +247,30 @@ pub fn wake_word(model: &Model<'_>, wav_path: &Path) -> Result<Vec<Detection>> {
     Ok(found)
 }
 
+/// The keyword-spotting MFCC `[49][10]` of a WAV clip's first second
+/// (channel 0; a shorter clip is zero-padded).
+pub fn kws_mfcc(wav_path: &Path) -> Result<[[f32; KWS_COEFFS]; KWS_FRAMES]> {
+    let clip = read_wav(wav_path, "keyword", Some(KWS_SAMPLES))?;
+    let mut pcm = vec![0i16; KWS_SAMPLES];
+    let n = clip.len().min(KWS_SAMPLES);
+    pcm[..n].copy_from_slice(&clip[..n]);
+    let mut mfcc = [[0f32; KWS_COEFFS]; KWS_FRAMES];
+    KwsMfcc::new().compute(&pcm, &mut mfcc);
+    Ok(mfcc)
+}
+
+/// The wake-word log-mel frames (`[40]` every 10 ms) of a whole WAV
+/// recording.
+pub fn sww_frames(wav_path: &Path) -> Result<Vec<[f32; SWW_MELS]>> {
+    let pcm = read_wav(wav_path, "wake-word", None)?;
+    let mut fe = SwwLogMel::new();
+    let mut frames = Vec::new();
+    for chunk in pcm.chunks(160) {
+        fe.push(chunk, |f| frames.push(*f));
+    }
+    Ok(frames)
+}
+
 /// Runs a keyword-spotting model on a WAV file.
 pub fn listen(model: &Model<'_>, wav_path: &Path) -> Result<Heard> {
     let input = model.input_info(0)?;
@@ -264,14 +288,7 @@ pub fn listen(model: &Model<'_>, wav_path: &Path) -> Result<Heard> {
             out_info.numel()
         );
     }
-    // Channel 0; shorter clips are zero-padded, longer ones use their first second.
-    let clip = read_wav(wav_path, "keyword", Some(KWS_SAMPLES))?;
-    let mut pcm = vec![0i16; KWS_SAMPLES];
-    let n = clip.len().min(KWS_SAMPLES);
-    pcm[..n].copy_from_slice(&clip[..n]);
-    let fe = KwsMfcc::new();
-    let mut mfcc = [[0f32; KWS_COEFFS]; KWS_FRAMES];
-    fe.compute(&pcm, &mut mfcc);
+    let mfcc = kws_mfcc(wav_path)?;
 
     let mut arena = crate::arena_for(model)?;
     let mut it = Interpreter::new(model, arena.bytes_mut())?;

@@ -1,5 +1,6 @@
 //! `ember`: compile ONNX models, run and inspect compiled models.
 
+mod calibration;
 mod embed;
 mod keys;
 mod listen;
@@ -89,6 +90,34 @@ enum Cmd {
         /// The input's time axis for --stream.
         #[arg(long, requires = "stream", value_name = "N")]
         stream_axis: Option<usize>,
+        #[command(flatten)]
+        quant: QuantArgs,
+    },
+    /// Quantize a float ONNX model into a QDQ ONNX model (int8 weights per
+    /// channel, int8 activations calibrated on samples) that onnxruntime
+    /// and other tools run, and `ember compile` compiles to integer kernels.
+    Quantize {
+        /// The float ONNX model.
+        model: PathBuf,
+        /// Where to write the QDQ ONNX model.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Calibration samples: an .npy with samples along its first axis
+        /// (`[N, d1, …]` for an input `[1, d1, …]`), an .npz of such arrays
+        /// keyed by input name, or a folder of .npy, .wav or .png files
+        /// (run through the front end of `ember listen` / `ember see`).
+        #[arg(long, value_name = "CAL")]
+        calibrate: PathBuf,
+        /// How activation ranges are chosen: auto, minmax, percentile, mse,
+        /// entropy.
+        #[arg(long, default_value = "auto", value_name = "METHOD")]
+        calibration_method: String,
+        /// Fix a symbolic input shape, e.g. --shape input=1x49x10x1.
+        #[arg(long = "shape")]
+        shapes: Vec<String>,
+        /// Also write what was done as JSON (ranges, scales, weights).
+        #[arg(long, value_name = "FILE.json")]
+        report: Option<PathBuf>,
     },
     /// Run a compiled model (or an ONNX file, compiled on the fly).
     Run {
@@ -349,6 +378,7 @@ fn run(cli: Cli) -> Result<()> {
             state,
             stream,
             stream_axis,
+            quant,
         } => {
             let target: Target = target.parse().map_err(anyhow::Error::msg)?;
             let mut opts = Options {
@@ -373,8 +403,32 @@ fn run(cli: Cli) -> Result<()> {
                 });
             }
             let t0 = Instant::now();
-            note(&format!("compiling {} for {target} ...", model.display()));
-            let c = ember_compiler::compile_file(&model, &opts)?;
+            let c = match quant.quantize.as_deref() {
+                None => {
+                    if quant.calibrate.is_some() {
+                        bail!("--calibrate needs --quantize int8");
+                    }
+                    note(&format!("compiling {} for {target} ...", model.display()));
+                    ember_compiler::compile_file(&model, &opts)?
+                }
+                Some("int8") => {
+                    let Some(cal) = &quant.calibrate else {
+                        bail!("--quantize int8 needs calibration samples: --calibrate CAL");
+                    };
+                    let q = quantize_model(
+                        &model,
+                        cal,
+                        &quant.calibration_method,
+                        &opts.input_shapes,
+                        quant.report.as_deref(),
+                    )?;
+                    note(&format!("compiling the quantized model for {target} ..."));
+                    ember_compiler::compile(&q.onnx, &opts)?
+                }
+                Some(other) => bail!(
+                    "--quantize {other}: Ember quantizes to int8 (16x8 and mixed precision are not built yet)"
+                ),
+            };
             if let Some(r) = &c.stream {
                 note(&stream_note(r));
             }
@@ -387,6 +441,35 @@ fn run(cli: Cli) -> Result<()> {
                 c.arena_bytes,
                 c.rounding.name(),
                 t0.elapsed().as_secs_f64()
+            ));
+            Ok(())
+        }
+        Cmd::Quantize {
+            model,
+            output,
+            calibrate,
+            calibration_method,
+            shapes,
+            report,
+        } => {
+            let mut input_shapes = std::collections::HashMap::new();
+            for s in &shapes {
+                let (n, d) = parse_shape(s)?;
+                input_shapes.insert(n, d);
+            }
+            let q = quantize_model(
+                &model,
+                &calibrate,
+                &calibration_method,
+                &input_shapes,
+                report.as_deref(),
+            )?;
+            std::fs::write(&output, &q.onnx)
+                .with_context(|| format!("cannot write {}", output.display()))?;
+            note(&format!(
+                "wrote {} ({} bytes)",
+                output.display(),
+                q.onnx.len()
             ));
             Ok(())
         }
@@ -666,4 +749,64 @@ fn stream_note(r: &ember_compiler::stream::StreamReport) -> String {
         s.push_str(&format!("\n  {op} runs on the whole window: it {why}"));
     }
     s
+}
+
+/// `ember compile`'s quantization flags.
+#[derive(clap::Args, Debug)]
+struct QuantArgs {
+    /// Quantize a float model before compiling it: int8 (weights per
+    /// channel, activations calibrated with --calibrate).
+    #[arg(long, value_name = "int8")]
+    quantize: Option<String>,
+    /// Calibration samples for --quantize: an .npy with samples along its
+    /// first axis, an .npz keyed by input name, or a folder of .npy, .wav
+    /// or .png files.
+    #[arg(long, value_name = "CAL")]
+    calibrate: Option<PathBuf>,
+    /// How activation ranges are chosen: auto, minmax, percentile, mse,
+    /// entropy.
+    #[arg(long, default_value = "auto", value_name = "METHOD")]
+    calibration_method: String,
+    /// Also write what quantization did as JSON.
+    #[arg(long, value_name = "FILE.json")]
+    report: Option<PathBuf>,
+}
+
+/// Quantizes the float ONNX `model` on the samples at `cal`; prints a
+/// summary and writes the JSON report when asked.
+fn quantize_model(
+    model: &Path,
+    cal: &Path,
+    method: &str,
+    shapes: &std::collections::HashMap<String, Vec<usize>>,
+    report: Option<&Path>,
+) -> Result<ember_compiler::quantize::Quantized> {
+    use ember_compiler::quantize::{quantize, QuantizeOptions, RangeMethod};
+    let Some(method) = RangeMethod::parse(method) else {
+        let names: Vec<&str> = RangeMethod::ALL.iter().map(|(n, _)| *n).collect();
+        bail!("--calibration-method {method}: one of {}", names.join(", "));
+    };
+    let samples = calibration::load(cal, model, shapes)?;
+    ember_cli::limits::check_file(model)?;
+    let onnx = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
+    note(&format!(
+        "quantizing {} to int8 on {} calibration samples ...",
+        model.display(),
+        samples.samples()
+    ));
+    let q = quantize(
+        &onnx,
+        &samples,
+        &QuantizeOptions {
+            method,
+            progress: Some(ember_cli::progress::compiler_progress()),
+        },
+    )?;
+    note(&ember_cli::quant_report::summary(&q.report));
+    if let Some(p) = report {
+        let j = ember_cli::quant_report::json(&q.report);
+        std::fs::write(p, serde_json::to_string_pretty(&j)? + "\n")
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    Ok(q)
 }

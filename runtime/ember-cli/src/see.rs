@@ -82,6 +82,32 @@ pub fn resize_to_model(rgb: &[u8], w: usize, h: usize, dims: [usize; 4]) -> Resu
     Ok(resized)
 }
 
+/// The pixel normalisation for an NHWC input of `dims`: `pixel_scale`
+/// when given, else the zoo entry's for that shape.
+pub fn normalization(dims: [usize; 4], pixel_scale: Option<f32>) -> Result<Normalize> {
+    let zoo = ZOO.iter().find(|z| z.dims == dims);
+    Ok(match (pixel_scale, zoo) {
+        (Some(s), _) if !s.is_finite() => bail!("--pixel-scale {s} is not a finite number"),
+        (Some(s), _) => Normalize {
+            pixel_scale: s,
+            pixel_offset: 0.0,
+        },
+        (None, Some(z)) => z.norm,
+        (None, None) => bail!(
+            "no zoo entry for an input of {dims:?}: give the pixel normalisation with --pixel-scale"
+        ),
+    })
+}
+
+/// A PNG decoded, centre-cropped and resized to an NHWC input of `dims`
+/// (RGB888 bytes).
+pub fn model_pixels(png_path: &Path, dims: [usize; 4]) -> Result<Vec<u8>> {
+    ember_cli::limits::check_file(png_path)?;
+    let (rgb, w, h) =
+        ember_vision::png::decode_rgb888_within(png_path, ember_cli::limits::max_memory())?;
+    resize_to_model(&rgb, w, h, dims)
+}
+
 /// Classifies a PNG with a vision model.
 pub fn see(model: &Model<'_>, png_path: &Path, opts: &SeeOptions) -> Result<Seen> {
     let input = model.input_info(0)?;
@@ -93,28 +119,15 @@ pub fn see(model: &Model<'_>, png_path: &Path, opts: &SeeOptions) -> Result<Seen
     }
     let dims = [d[0], d[1], d[2], d[3]];
     let zoo = ZOO.iter().find(|z| z.dims == dims);
-    let norm = match (opts.pixel_scale, zoo) {
-        (Some(s), _) if !s.is_finite() => bail!("--pixel-scale {s} is not a finite number"),
-        (Some(s), _) => Normalize {
-            pixel_scale: s,
-            pixel_offset: 0.0,
-        },
-        (None, Some(z)) => z.norm,
-        (None, None) => bail!(
-            "no zoo entry for an input of {dims:?}: give the pixel normalisation with --pixel-scale"
-        ),
-    };
+    let norm = normalization(dims, opts.pixel_scale)?;
     let labels: Vec<String> = match (&opts.labels, zoo) {
         (Some(l), _) => l.clone(),
         (None, Some(z)) => z.labels.iter().map(|s| s.to_string()).collect(),
         (None, None) => Vec::new(),
     };
-    ember_cli::limits::check_file(png_path)?;
-    let (rgb, w, h) =
-        ember_vision::png::decode_rgb888_within(png_path, ember_cli::limits::max_memory())?;
+    let resized = model_pixels(png_path, dims)?;
     let mut arena = crate::arena_for(model)?;
     let mut it = Interpreter::new(model, arena.bytes_mut())?;
-    let resized = resize_to_model(&rgb, w, h, dims)?;
     match (input.dtype, input.quant) {
         (DType::I8, Some(q)) => {
             let mut x = vec![0i8; resized.len()];

@@ -1149,3 +1149,125 @@ fn compile_stream_and_run_stream_the_wake_word_model() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn quantize_a_float_model_from_wav_files_and_compile_it() {
+    // Calibration from audio: ten one-second keyword clips through the
+    // same MFCC front end as `ember listen`.
+    let audio = ember_tests::shared_dir().join("audio/keywords");
+    let cal = tmp("kws_cal_wavs");
+    std::fs::create_dir_all(&cal).unwrap();
+    for w in [
+        "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
+    ] {
+        let f = format!("{w}_v0.wav");
+        std::fs::copy(audio.join(&f), cal.join(&f)).unwrap();
+    }
+    std::fs::write(cal.join(".DS_Store"), b"not a sample").unwrap();
+    let float = mlperf("kws", "kws_float32.onnx");
+    let blob = tmp("kws_quantized.ember");
+    let report = tmp("kws_quantized.json");
+    let o = ember(&[
+        "compile",
+        s(&float),
+        "--quantize",
+        "int8",
+        "--calibrate",
+        s(&cal),
+        "--report",
+        s(&report),
+        "--target",
+        "cortex-m55",
+        "-o",
+        s(&blob),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("on 10 calibration samples"), "{err}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["samples"], 10);
+    assert_eq!(r["weights"].as_array().unwrap().len(), 10);
+    assert!(r["calibration_sqnr_db"].as_f64().unwrap() > 20.0, "{r}");
+    // On clips it was not calibrated on, it hears what the float model
+    // hears.
+    let float_blob = tmp("kws_float.ember");
+    let o = ember(&["compile", s(&float), "-o", s(&float_blob)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let label = |blob: &Path, clip: &Path| -> serde_json::Value {
+        let o = ember(&["listen", s(blob), s(clip), "--json"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["label"].clone()
+    };
+    for w in [
+        "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go",
+    ] {
+        let clip = audio.join(format!("{w}_v1.wav"));
+        assert_eq!(label(&blob, &clip), label(&float_blob, &clip), "{w}_v1");
+    }
+    // The inspect table shows int8 kernels between the float ends.
+    let o = ember(&["inspect", s(&blob)]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("conv2d_s8") && table.contains("fully_connected_s8"),
+        "{table}"
+    );
+
+    // `ember quantize` writes the QDQ ONNX, which compiles like any other.
+    let qdq = tmp("kws_qdq.onnx");
+    let o = ember(&["quantize", s(&float), "--calibrate", s(&cal), "-o", s(&qdq)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = ember(&["compile", s(&qdq), "-o", s(&tmp("kws_qdq.ember"))]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // Bad calibration data: one line naming the problem.
+    let bad_dir = tmp("kws_cal_bad");
+    std::fs::create_dir_all(&bad_dir).unwrap();
+    std::fs::write(bad_dir.join("notes.txt"), b"hello").unwrap();
+    let o = ember(&[
+        "quantize",
+        s(&float),
+        "--calibrate",
+        s(&bad_dir),
+        "-o",
+        s(&qdq),
+    ]);
+    assert_clean_failure(&o, "notes.txt: not a .npy, .wav or .png file");
+    let empty = tmp("kws_cal_empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = ember(&[
+        "quantize",
+        s(&float),
+        "--calibrate",
+        s(&empty),
+        "-o",
+        s(&qdq),
+    ]);
+    assert_clean_failure(&o, "no samples in");
+    let ints = tmp("kws_cal_int8.npy");
+    let mfcc_i8: ArrayD<i8> = vectors("kws", "mfcc_int8");
+    mfcc_i8
+        .write_npy(std::fs::File::create(&ints).unwrap())
+        .unwrap();
+    let o = ember(&[
+        "quantize",
+        s(&float),
+        "--calibrate",
+        s(&ints),
+        "-o",
+        s(&qdq),
+    ]);
+    assert_clean_failure(&o, "must be float32 or float64");
+    let o = ember(&["compile", s(&float), "--quantize", "int8", "-o", s(&blob)]);
+    assert_clean_failure(&o, "--calibrate");
+    let o = ember(&[
+        "quantize",
+        s(&float),
+        "--calibrate",
+        s(&cal),
+        "--calibration-method",
+        "best",
+        "-o",
+        s(&qdq),
+    ]);
+    assert_clean_failure(&o, "one of auto, minmax, percentile, mse, entropy");
+}

@@ -42,6 +42,10 @@ pub enum CompileError {
     /// or shape mismatch between the pair, ambiguous automatic match).
     #[error("bad state binding: {0}")]
     BadState(String),
+    /// Calibration data that cannot calibrate the model (missing input,
+    /// wrong shape, no samples, NaN or infinity).
+    #[error("bad calibration data: {0}")]
+    Calibration(String),
     /// The produced model failed the runtime's own validation (a compiler bug).
     #[error("internal error: produced blob fails validation: {0}")]
     Internal(String),

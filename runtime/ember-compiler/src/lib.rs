@@ -17,6 +17,7 @@ mod fuse;
 pub mod ir;
 mod lower;
 pub mod plan;
+pub mod quantize;
 pub mod select;
 pub mod sign;
 pub mod state;

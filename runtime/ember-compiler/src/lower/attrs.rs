@@ -5,15 +5,15 @@ use tract_onnx::pb::{AttributeProto, NodeProto};
 
 use crate::error::{malformed, CompileError, Result};
 
-pub(super) fn attr<'n>(node: &'n NodeProto, name: &str) -> Option<&'n AttributeProto> {
+pub(crate) fn attr<'n>(node: &'n NodeProto, name: &str) -> Option<&'n AttributeProto> {
     node.attribute.iter().find(|a| a.name == name)
 }
 
-pub(super) fn attr_i(node: &NodeProto, name: &str, default: i64) -> i64 {
+pub(crate) fn attr_i(node: &NodeProto, name: &str, default: i64) -> i64 {
     attr(node, name).map(|a| a.i).unwrap_or(default)
 }
 
-pub(super) fn attr_f(node: &NodeProto, name: &str, default: f32) -> f32 {
+pub(crate) fn attr_f(node: &NodeProto, name: &str, default: f32) -> f32 {
     attr(node, name).map(|a| a.f).unwrap_or(default)
 }
 

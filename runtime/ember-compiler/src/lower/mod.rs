@@ -31,7 +31,7 @@ use ember_runtime::{DType, Rounding};
 use ndarray::{ArrayD, IxDyn};
 use tract_onnx::pb::{GraphProto, NodeProto};
 
-mod attrs;
+pub(crate) mod attrs;
 mod cast;
 mod compare;
 mod conv;

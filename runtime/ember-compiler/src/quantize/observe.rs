@@ -1,0 +1,236 @@
+//! Calibration: the float model, with every tensor the plan quantizes made
+//! a graph output, compiled and run by Ember's own host runtime on each
+//! calibration sample. Two passes: the first finds each tensor's range,
+//! the second fills a histogram over it (what the range methods read).
+
+use std::collections::{HashMap, HashSet};
+
+use ember_runtime::{DType, Interpreter, Model};
+use prost::Message;
+use tract_onnx::pb::{GraphProto, ModelProto, ValueInfoProto};
+
+use super::{Calibration, QuantizeOptions};
+use crate::error::{CompileError, Result};
+use crate::{aligned_arena, AlignedBlob, Options};
+
+/// Bins of each tensor's histogram.
+pub(super) const BINS: usize = 2048;
+
+/// What calibration saw of one tensor.
+#[derive(Clone, Debug)]
+pub(super) struct Stats {
+    /// Smallest value.
+    pub(super) min: f32,
+    /// Largest value.
+    pub(super) max: f32,
+    /// Counts of [`BINS`] equal bins over `[min, max]`.
+    pub(super) hist: Vec<u64>,
+}
+
+impl Stats {
+    /// The value at the centre of bin `i`.
+    pub(super) fn center(&self, i: usize) -> f64 {
+        let w = (self.max as f64 - self.min as f64) / BINS as f64;
+        self.min as f64 + (i as f64 + 0.5) * w
+    }
+}
+
+/// The statistics of every tensor in `names`, the names of those that are
+/// not float (left out of quantization), and per sample the values of the
+/// graph's own outputs (what a quantized model is scored against).
+pub(super) fn observe(
+    model: &ModelProto,
+    names: &[String],
+    cal: &Calibration,
+    opts: &QuantizeOptions,
+) -> Result<Observed> {
+    let mut m = model.clone();
+    let g: &mut GraphProto = m
+        .graph
+        .as_mut()
+        .ok_or_else(|| CompileError::Malformed("the model has no graph".into()))?;
+    let graph_outputs: Vec<String> = g.output.iter().map(|o| o.name.clone()).collect();
+    let mut all: Vec<String> = names.to_vec();
+    all.extend(graph_outputs.iter().filter(|o| !names.contains(o)).cloned());
+    g.output = all
+        .iter()
+        .map(|n| ValueInfoProto {
+            name: n.clone(),
+            ..Default::default()
+        })
+        .collect();
+    let n = cal.samples();
+    let mut stats: Vec<Stats> = Vec::new();
+    let mut float = Vec::new();
+    let mut reference = vec![Vec::new(); n];
+    let out_index: Vec<usize> = graph_outputs
+        .iter()
+        .filter_map(|o| all.iter().position(|a| a == o))
+        .collect();
+    let progress = |done: usize, total: usize| {
+        if let Some(p) = &opts.progress {
+            (p.0)("calibrating", done as u64, total as u64);
+        }
+    };
+    run_samples(
+        &m.encode_to_vec(),
+        cal,
+        2,
+        progress,
+        |pass, s, model, interp| {
+            if stats.is_empty() {
+                for o in 0..model.num_outputs() {
+                    let info = model.output_info(o).map_err(internal)?;
+                    float.push(info.dtype == DType::F32);
+                }
+                stats = vec![
+                    Stats {
+                        min: f32::INFINITY,
+                        max: f32::NEG_INFINITY,
+                        hist: vec![0; BINS],
+                    };
+                    all.len()
+                ];
+            }
+            for (o, st) in stats.iter_mut().enumerate() {
+                if !float[o] {
+                    continue;
+                }
+                let v = interp
+                    .output(o)
+                    .and_then(|v| v.as_f32())
+                    .map_err(internal)?;
+                if pass == 0 {
+                    for &x in v {
+                        if !x.is_finite() {
+                            return Err(CompileError::Calibration(format!(
+                                "sample {s} makes '{}' {x}",
+                                all[o]
+                            )));
+                        }
+                        st.min = st.min.min(x);
+                        st.max = st.max.max(x);
+                    }
+                    if out_index.contains(&o) {
+                        reference[s].extend_from_slice(v);
+                    }
+                } else {
+                    let w = (st.max as f64 - st.min as f64) / BINS as f64;
+                    for &x in v {
+                        let b = if w > 0.0 {
+                            (((x as f64 - st.min as f64) / w) as usize).min(BINS - 1)
+                        } else {
+                            0
+                        };
+                        st.hist[b] += 1;
+                    }
+                }
+            }
+            Ok(())
+        },
+    )?;
+    let mut out = Observed::default();
+    for (o, st) in stats.into_iter().enumerate().take(names.len()) {
+        if float[o] {
+            out.stats.insert(names[o].clone(), st);
+        } else {
+            out.not_float.insert(names[o].clone());
+        }
+    }
+    out.reference = reference;
+    Ok(out)
+}
+
+/// What calibration saw.
+#[derive(Debug, Default)]
+pub(super) struct Observed {
+    /// Each float tensor's statistics.
+    pub(super) stats: HashMap<String, Stats>,
+    /// Tensors that are not float.
+    pub(super) not_float: HashSet<String>,
+    /// Per sample, the graph outputs' values, concatenated.
+    pub(super) reference: Vec<Vec<f32>>,
+}
+
+fn internal(e: ember_runtime::Error) -> CompileError {
+    CompileError::Internal(e.to_string())
+}
+
+/// Compiles `onnx` for the host and runs it `passes` times over the
+/// calibration samples, calling `each(pass, sample, model, interpreter)`
+/// after every invoke.
+pub(super) fn run_samples(
+    onnx: &[u8],
+    cal: &Calibration,
+    passes: usize,
+    progress: impl Fn(usize, usize),
+    mut each: impl FnMut(usize, usize, &Model<'_>, &Interpreter<'_, '_>) -> Result<()>,
+) -> Result<()> {
+    let shapes = cal
+        .inputs
+        .iter()
+        .map(|(n, a)| {
+            let mut s = vec![1];
+            s.extend_from_slice(&a.shape()[1..]);
+            (n.clone(), s)
+        })
+        .collect();
+    let compiled = crate::compile(
+        onnx,
+        &Options {
+            input_shapes: shapes,
+            ..Default::default()
+        },
+    )?;
+    let blob = AlignedBlob::new(&compiled.blob);
+    let model = Model::load(blob.bytes()).map_err(internal)?;
+    let mut arena = aligned_arena(model.arena_bytes());
+    let mut interp = Interpreter::new(&model, arena.bytes_mut()).map_err(internal)?;
+    let n = cal.samples();
+    let mut feed = Vec::new();
+    for i in 0..model.num_inputs() {
+        let info = model.input_info(i).map_err(internal)?;
+        let (name, a) = cal
+            .inputs
+            .iter()
+            .find(|(n, _)| n == info.name)
+            .ok_or_else(|| CompileError::Internal(format!("input {} not fed", info.name)))?;
+        let per = a.len() / n.max(1);
+        if info.dtype != DType::F32 || info.size != per * 4 {
+            return Err(CompileError::Calibration(format!(
+                "the samples of '{name}' have {per} values each; the model's input takes {} of {}",
+                info.size / info.dtype.size().max(1),
+                info.dtype.name()
+            )));
+        }
+        feed.push(a.iter().copied().collect::<Vec<f32>>());
+    }
+    for pass in 0..passes {
+        for s in 0..n {
+            progress(pass * n + s, passes * n);
+            for (i, x) in feed.iter().enumerate() {
+                let per = x.len() / n;
+                interp
+                    .input_mut(i)
+                    .and_then(|mut t| t.copy_from(&x[s * per..(s + 1) * per]))
+                    .map_err(internal)?;
+            }
+            interp
+                .invoke()
+                .map_err(|e| CompileError::Calibration(format!("sample {s}: {e}")))?;
+            each(pass, s, &model, &interp)?;
+        }
+    }
+    progress(passes * n, passes * n);
+    Ok(())
+}
+
+/// The graph's runtime inputs (inputs that are not initializers).
+pub(super) fn model_inputs(g: &GraphProto) -> Vec<String> {
+    let inits: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    g.input
+        .iter()
+        .filter(|i| !inits.contains(i.name.as_str()))
+        .map(|i| i.name.clone())
+        .collect()
+}

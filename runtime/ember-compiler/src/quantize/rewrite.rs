@@ -1,0 +1,273 @@
+//! Writing the QDQ graph: a `QuantizeLinear` → `DequantizeLinear` pair after
+//! every planned activation (consumers read the dequantized value), int8
+//! per-channel weights and int32 biases behind `DequantizeLinear` nodes,
+//! absorbed `Relu`s removed. This is the form onnxruntime's quantizer
+//! writes, so any ONNX runtime runs the result and Ember's compiler lowers
+//! it onto its integer kernels.
+
+use std::collections::{HashMap, HashSet};
+
+use ndarray::Axis;
+use tract_onnx::pb::{GraphProto, NodeProto};
+
+use super::plan::Plan;
+use super::proto::{f32s, float_init, i32s, i8s, input, int_attr, node};
+use super::range::{int8_params, quantize_weight, weight_scale};
+use crate::error::{CompileError, Result};
+
+/// A weight made int8.
+#[derive(Clone, Debug)]
+pub struct WeightReport {
+    /// The float initializer's name.
+    pub name: String,
+    /// Output channels (one scale each).
+    pub channels: usize,
+    /// Number of weights.
+    pub len: usize,
+}
+
+/// The graph being written.
+struct Writer {
+    nodes: Vec<NodeProto>,
+    inits: Vec<tract_onnx::pb::TensorProto>,
+    /// Int8 copies of weights already written: name → (DQ output, scales).
+    weights: HashMap<String, (String, Vec<f32>)>,
+    report: Vec<WeightReport>,
+}
+
+impl Writer {
+    /// A `QuantizeLinear`/`DequantizeLinear` pair from `from` to `to`.
+    fn qdq(&mut self, t: &str, from: &str, to: &str, (scale, zp): (f32, i8)) {
+        let (s, z, q) = (
+            format!("{t}__scale"),
+            format!("{t}__zero_point"),
+            format!("{t}__quantized"),
+        );
+        self.inits.push(f32s(&s, &[], &[scale]));
+        self.inits.push(i8s(&z, &[], &[zp]));
+        self.nodes.push(node(
+            "QuantizeLinear",
+            format!("{t}__QuantizeLinear"),
+            vec![from.into(), s.clone(), z.clone()],
+            vec![q.clone()],
+            vec![],
+        ));
+        self.nodes.push(node(
+            "DequantizeLinear",
+            format!("{t}__DequantizeLinear"),
+            vec![q, s, z],
+            vec![to.into()],
+            vec![],
+        ));
+    }
+
+    /// A constant behind a `DequantizeLinear` (per channel along `axis` when
+    /// `scales` has more than one entry); returns its output's name.
+    fn dq_const(&mut self, name: &str, q: QConst, scales: &[f32], axis: usize) -> String {
+        let (qn, sn, zn, out) = (
+            format!("{name}__quantized"),
+            format!("{name}__scale"),
+            format!("{name}__zero_point"),
+            format!("{name}__dequantized"),
+        );
+        let c = scales.len();
+        let dims = if c > 1 { vec![c] } else { vec![] };
+        match q {
+            QConst::I8(dims_q, v, zp) => {
+                self.inits.push(i8s(&qn, &dims_q, &v));
+                self.inits.push(i8s(&zn, &dims, &vec![zp; c]));
+            }
+            QConst::I32(dims_q, v) => {
+                self.inits.push(i32s(&qn, &dims_q, &v));
+                self.inits.push(i32s(&zn, &dims, &vec![0; c]));
+            }
+        }
+        self.inits.push(f32s(&sn, &dims, scales));
+        let attrs = if c > 1 {
+            vec![int_attr("axis", axis as i64)]
+        } else {
+            vec![]
+        };
+        self.nodes.push(node(
+            "DequantizeLinear",
+            format!("{name}__DequantizeLinear"),
+            vec![qn, sn, zn],
+            vec![out.clone()],
+            attrs,
+        ));
+        out
+    }
+}
+
+/// Quantized constant data: int8 (dims, values, zero point) or int32.
+enum QConst {
+    I8(Vec<usize>, Vec<i8>, i8),
+    I32(Vec<usize>, Vec<i32>),
+}
+
+/// The QDQ graph of `g` (folded) under `plan`, with each quantized
+/// tensor's `(scale, zero point)` in `params`.
+pub(super) fn rewrite(
+    g: &GraphProto,
+    plan: &Plan,
+    params: &HashMap<String, (f32, i8)>,
+) -> Result<(GraphProto, Vec<WeightReport>)> {
+    let outputs: HashSet<&str> = g.output.iter().map(|o| o.name.as_str()).collect();
+    let param = |t: &str| {
+        params
+            .get(t)
+            .copied()
+            .ok_or_else(|| CompileError::Internal(format!("no quantization for '{t}'")))
+    };
+    // Where consumers read each quantized tensor, and what a quantized graph
+    // output's producer writes instead.
+    let mut read_as: HashMap<&str, String> = HashMap::new();
+    let mut written_as: HashMap<&str, String> = HashMap::new();
+    for t in &plan.tensors {
+        if outputs.contains(t.as_str()) {
+            written_as.insert(t, format!("{t}__float"));
+        } else {
+            read_as.insert(t, format!("{t}__dequantized"));
+        }
+    }
+    let pair = |t: &str| -> (String, String) {
+        let from = written_as.get(t).cloned().unwrap_or_else(|| t.to_string());
+        let to = read_as.get(t).cloned().unwrap_or_else(|| t.to_string());
+        (from, to)
+    };
+    let mut w = Writer {
+        nodes: Vec::new(),
+        inits: Vec::new(),
+        weights: HashMap::new(),
+        report: Vec::new(),
+    };
+    let inputs: HashSet<&str> = g.input.iter().map(|i| i.name.as_str()).collect();
+    for t in plan.tensors.iter().filter(|t| inputs.contains(t.as_str())) {
+        let (from, to) = pair(t);
+        w.qdq(t, &from, &to, param(t)?);
+    }
+    let absorbed: HashSet<usize> = plan.absorbed.values().copied().collect();
+    let layers: HashMap<usize, usize> = plan.layers.iter().map(|l| (l.node, l.axis)).collect();
+    for (i, n) in g.node.iter().enumerate() {
+        if absorbed.contains(&i) {
+            continue;
+        }
+        let mut n = n.clone();
+        if let Some(&r) = plan.absorbed.get(&i) {
+            n.output[0] = g.node[r].output[0].clone();
+        }
+        for x in n.input.iter_mut() {
+            if let Some(r) = read_as.get(x.as_str()) {
+                *x = r.clone();
+            }
+        }
+        if let Some(&axis) = layers.get(&i) {
+            quantize_layer(
+                g,
+                &mut w,
+                &mut n,
+                axis,
+                param(input(&g.node[i], 0).unwrap_or(""))?,
+            )?;
+        }
+        for &(_, k) in plan.consts.iter().filter(|(c, _)| *c == i) {
+            let name = n.input[k].clone();
+            if let Some(c) = float_init(g, &name)? {
+                let lo = c.iter().copied().fold(0f32, f32::min);
+                let hi = c.iter().copied().fold(0f32, f32::max);
+                let (s, zp) = int8_params(lo, hi);
+                let q = c
+                    .iter()
+                    .map(|&x| ((x / s).round() + zp as f32).clamp(-128.0, 127.0) as i8)
+                    .collect();
+                n.input[k] = w.dq_const(&name, QConst::I8(c.shape().to_vec(), q, zp), &[s], 0);
+            }
+        }
+        let out = n.output.first().cloned().unwrap_or_default();
+        if let Some(f) = written_as.get(out.as_str()) {
+            n.output[0] = f.clone();
+        }
+        w.nodes.push(n);
+        if plan.is_quantized(&out) {
+            let (from, to) = pair(&out);
+            w.qdq(&out, &from, &to, param(&out)?);
+        }
+    }
+    let mut g2 = g.clone();
+    g2.node = w.nodes;
+    g2.initializer.extend(w.inits);
+    let used: HashSet<&str> = g2
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().map(String::as_str))
+        .chain(g2.output.iter().map(|o| o.name.as_str()))
+        .collect::<HashSet<_>>();
+    let used: HashSet<String> = used.into_iter().map(String::from).collect();
+    g2.initializer.retain(|t| used.contains(&t.name));
+    // Old exporters list initializers as inputs too: drop the removed ones.
+    let old_inits: HashSet<&str> = g.initializer.iter().map(|t| t.name.as_str()).collect();
+    g2.input
+        .retain(|i| !old_inits.contains(i.name.as_str()) || used.contains(&i.name));
+    Ok((g2, w.report))
+}
+
+/// Replaces the weights (input 1) of layer `n` by int8 per channel along
+/// `axis`, and its bias (input 2), if any, by int32 at the input's scale
+/// times each channel's weight scale.
+fn quantize_layer(
+    g: &GraphProto,
+    w: &mut Writer,
+    n: &mut NodeProto,
+    axis: usize,
+    (x_scale, _): (f32, i8),
+) -> Result<()> {
+    let wn = n.input[1].clone();
+    let (dq, scales) = match w.weights.get(&wn) {
+        Some(done) => done.clone(),
+        None => {
+            let a = float_init(g, &wn)?.ok_or_else(|| {
+                CompileError::Internal(format!("weight '{wn}' is not a float constant"))
+            })?;
+            let scales: Vec<f32> = a
+                .axis_iter(Axis(axis))
+                .map(|lane| weight_scale(&lane.iter().copied().collect::<Vec<_>>()))
+                .collect();
+            let mut q = a.mapv(|_| 0i8);
+            for (c, (src, mut dst)) in a
+                .axis_iter(Axis(axis))
+                .zip(q.axis_iter_mut(Axis(axis)))
+                .enumerate()
+            {
+                dst.zip_mut_with(&src, |d, &s| *d = quantize_weight(s, scales[c]));
+            }
+            let qv: Vec<i8> = q.iter().copied().collect();
+            let dq = w.dq_const(&wn, QConst::I8(a.shape().to_vec(), qv, 0), &scales, axis);
+            w.report.push(WeightReport {
+                name: wn.clone(),
+                channels: scales.len(),
+                len: a.len(),
+            });
+            w.weights.insert(wn.clone(), (dq.clone(), scales.clone()));
+            (dq, scales)
+        }
+    };
+    n.input[1] = dq;
+    if let Some(bn) = input(n, 2).map(String::from) {
+        let b = float_init(g, &bn)?.ok_or_else(|| {
+            CompileError::Internal(format!("bias '{bn}' is not a float constant"))
+        })?;
+        let bs: Vec<f32> = scales.iter().map(|&s| x_scale * s).collect();
+        let q: Vec<i32> = b
+            .iter()
+            .zip(&bs)
+            .map(|(&v, &s)| {
+                (v as f64 / s as f64)
+                    .round()
+                    .clamp(i32::MIN as f64, i32::MAX as f64) as i32
+            })
+            .collect();
+        let name = format!("{}__bias", n.output[0]);
+        n.input[2] = w.dq_const(&name, QConst::I32(vec![q.len()], q), &bs, 0);
+    }
+    Ok(())
+}
