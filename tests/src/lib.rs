@@ -46,6 +46,25 @@ pub fn vectors<T: ReadableElement>(model: &str, key: &str) -> ArrayD<T> {
         .unwrap_or_else(|e| panic!("{} [{key}]: {e}", p.display()))
 }
 
+/// The float model inputs of `vectors/<model>_testvectors.npz`, one row per
+/// model invocation (sww: the 30-frame windows of its frames).
+pub fn float_inputs(model: &str) -> ArrayD<f32> {
+    match model {
+        "kws" => vectors(model, "mfcc_float"),
+        "sww" => {
+            let frames: ArrayD<f32> = vectors("sww", "lfbe_float");
+            let n_win = frames.shape()[0] - 29;
+            let flat: Vec<f32> = frames.iter().copied().collect();
+            let mut w = Vec::with_capacity(n_win * 1200);
+            for i in 0..n_win {
+                w.extend_from_slice(&flat[i * 40..(i + 30) * 40]);
+            }
+            ArrayD::from_shape_vec(ndarray::IxDyn(&[n_win, 30, 1, 40]), w).expect("sww windows")
+        }
+        _ => vectors(model, "input_float"),
+    }
+}
+
 /// Row names of `vectors/<model>_testvectors.json` (e.g. the clip of each
 /// kws row), in row order.
 pub fn row_names(model: &str) -> Vec<String> {

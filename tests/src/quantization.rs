@@ -5,28 +5,9 @@
 
 use ember_compiler::quantize::{quantize, Calibration, QuantizeOptions, Quantized, RangeMethod};
 use ember_compiler::AlignedBlob;
-use ndarray::{ArrayD, Axis, IxDyn, Slice};
+use ndarray::{ArrayD, Axis, Slice};
 
-use crate::{mlperf, run_rows, vectors};
-
-/// The float model inputs of `vectors/<model>_testvectors.npz`, one row per
-/// model invocation (sww: the 30-frame windows of its frames).
-pub fn float_inputs(model: &str) -> ArrayD<f32> {
-    match model {
-        "kws" => vectors(model, "mfcc_float"),
-        "sww" => {
-            let frames: ArrayD<f32> = vectors("sww", "lfbe_float");
-            let n_win = frames.shape()[0] - 29;
-            let flat: Vec<f32> = frames.iter().copied().collect();
-            let mut w = Vec::with_capacity(n_win * 1200);
-            for i in 0..n_win {
-                w.extend_from_slice(&flat[i * 40..(i + 30) * 40]);
-            }
-            ArrayD::from_shape_vec(IxDyn(&[n_win, 30, 1, 40]), w).expect("sww windows")
-        }
-        _ => vectors(model, "input_float"),
-    }
-}
+use crate::{float_inputs, mlperf, run_rows, vectors};
 
 /// Signal-to-quantization-noise ratio of `got` against `want`, in dB.
 pub fn sqnr(got: &[f32], want: &[f32]) -> f64 {

@@ -1,29 +1,12 @@
 //! Float models against onnxruntime, and onnxruntime-quantized models
 //! (float I/O) against onnxruntime's own outputs.
 
-use ember_tests::{argmax, compile, mlperf, run_rows, vectors};
-use ndarray::{ArrayD, Axis, IxDyn};
-
-fn float_input(model: &str) -> ArrayD<f32> {
-    match model {
-        "kws" => vectors(model, "mfcc_float"),
-        "sww" => {
-            let frames: ArrayD<f32> = vectors("sww", "lfbe_float");
-            let n_win = frames.shape()[0] - 29;
-            let flat: Vec<f32> = frames.iter().copied().collect();
-            let mut w = Vec::with_capacity(n_win * 1200);
-            for i in 0..n_win {
-                w.extend_from_slice(&flat[i * 40..(i + 30) * 40]);
-            }
-            ArrayD::from_shape_vec(IxDyn(&[n_win, 30, 1, 40]), w).unwrap()
-        }
-        _ => vectors(model, "input_float"),
-    }
-}
+use ember_tests::{argmax, compile, float_inputs, mlperf, run_rows, vectors};
+use ndarray::{ArrayD, Axis};
 
 fn check_float(model: &str, file: &str) {
     let blob = compile(&mlperf(model, file));
-    let x = float_input(model);
+    let x = float_inputs(model);
     let want: ArrayD<f32> = vectors(model, "float_onnx_out");
     let got: Vec<Vec<f32>> = run_rows(&blob, &x);
     let lo = want.iter().cloned().fold(f32::INFINITY, f32::min);
@@ -69,7 +52,7 @@ fn sww_float_matches_onnxruntime() {
 
 fn check_ort(model: &str, file: &str, out_scale: f32) {
     let blob = compile(&mlperf(model, file));
-    let x = float_input(model);
+    let x = float_inputs(model);
     let want: ArrayD<f32> = vectors(model, "int8_ort_qdq_onnx_out");
     let got: Vec<Vec<f32>> = run_rows(&blob, &x);
     let mut worst = 0f32;

@@ -8,8 +8,9 @@
 use ember_compiler::quantize::{quantize, Calibration, QuantizeOptions, RangeMethod};
 use ember_compiler::{AlignedBlob, CompileError};
 use ember_runtime::{DType, Model};
+use ember_tests::float_inputs;
 use ember_tests::mlperf;
-use ember_tests::quantization::{float_inputs, score};
+use ember_tests::quantization::score;
 use ndarray::{ArrayD, Axis, IxDyn, Slice};
 
 /// Every op between the input's Quantize and the output's Dequantize runs

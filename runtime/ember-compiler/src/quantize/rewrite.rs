@@ -32,6 +32,8 @@ struct Writer {
     inits: Vec<tract_onnx::pb::TensorProto>,
     /// Int8 copies of weights already written: name → (DQ output, scales).
     weights: HashMap<String, (String, Vec<f32>)>,
+    /// Int8 copies of constant operands already written: name → DQ output.
+    consts: HashMap<String, String>,
     report: Vec<WeightReport>,
 }
 
@@ -139,6 +141,7 @@ pub(super) fn rewrite(
         nodes: Vec::new(),
         inits: Vec::new(),
         weights: HashMap::new(),
+        consts: HashMap::new(),
         report: Vec::new(),
     };
     let inputs: HashSet<&str> = g.input.iter().map(|i| i.name.as_str()).collect();
@@ -172,7 +175,9 @@ pub(super) fn rewrite(
         }
         for &(_, k) in plan.consts.iter().filter(|(c, _)| *c == i) {
             let name = n.input[k].clone();
-            if let Some(c) = float_init(g, &name)? {
+            if let Some(done) = w.consts.get(&name) {
+                n.input[k] = done.clone();
+            } else if let Some(c) = float_init(g, &name)? {
                 let lo = c.iter().copied().fold(0f32, f32::min);
                 let hi = c.iter().copied().fold(0f32, f32::max);
                 let (s, zp) = int8_params(lo, hi);
@@ -180,7 +185,9 @@ pub(super) fn rewrite(
                     .iter()
                     .map(|&x| ((x / s).round() + zp as f32).clamp(-128.0, 127.0) as i8)
                     .collect();
-                n.input[k] = w.dq_const(&name, QConst::I8(c.shape().to_vec(), q, zp), &[s], 0);
+                let dq = w.dq_const(&name, QConst::I8(c.shape().to_vec(), q, zp), &[s], 0);
+                w.consts.insert(name, dq.clone());
+                n.input[k] = dq;
             }
         }
         let out = n.output.first().cloned().unwrap_or_default();
