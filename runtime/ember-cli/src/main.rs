@@ -108,16 +108,11 @@ enum Cmd {
         /// (run through the front end of `ember listen` / `ember see`).
         #[arg(long, value_name = "CAL")]
         calibrate: PathBuf,
-        /// How activation ranges are chosen: auto, minmax, percentile, mse,
-        /// entropy.
-        #[arg(long, default_value = "auto", value_name = "METHOD")]
-        calibration_method: String,
         /// Fix a symbolic input shape, e.g. --shape input=1x49x10x1.
         #[arg(long = "shape")]
         shapes: Vec<String>,
-        /// Also write what was done as JSON (ranges, scales, weights).
-        #[arg(long, value_name = "FILE.json")]
-        report: Option<PathBuf>,
+        #[command(flatten)]
+        how: QuantHow,
     },
     /// Run a compiled model (or an ONNX file, compiled on the fly).
     Run {
@@ -415,13 +410,7 @@ fn run(cli: Cli) -> Result<()> {
                     let Some(cal) = &quant.calibrate else {
                         bail!("--quantize int8 needs calibration samples: --calibrate CAL");
                     };
-                    let q = quantize_model(
-                        &model,
-                        cal,
-                        &quant.calibration_method,
-                        &opts.input_shapes,
-                        quant.report.as_deref(),
-                    )?;
+                    let q = quantize_model(&model, cal, &quant.how, &opts.input_shapes)?;
                     note(&format!("compiling the quantized model for {target} ..."));
                     ember_compiler::compile(&q.onnx, &opts)?
                 }
@@ -448,22 +437,15 @@ fn run(cli: Cli) -> Result<()> {
             model,
             output,
             calibrate,
-            calibration_method,
             shapes,
-            report,
+            how,
         } => {
             let mut input_shapes = std::collections::HashMap::new();
             for s in &shapes {
                 let (n, d) = parse_shape(s)?;
                 input_shapes.insert(n, d);
             }
-            let q = quantize_model(
-                &model,
-                &calibrate,
-                &calibration_method,
-                &input_shapes,
-                report.as_deref(),
-            )?;
+            let q = quantize_model(&model, &calibrate, &how, &input_shapes)?;
             std::fs::write(&output, &q.onnx)
                 .with_context(|| format!("cannot write {}", output.display()))?;
             note(&format!(
@@ -763,11 +745,22 @@ struct QuantArgs {
     /// or .png files.
     #[arg(long, value_name = "CAL")]
     calibrate: Option<PathBuf>,
+    #[command(flatten)]
+    how: QuantHow,
+}
+
+/// How to quantize (`ember compile --quantize` and `ember quantize`).
+#[derive(clap::Args, Debug)]
+struct QuantHow {
     /// How activation ranges are chosen: auto, minmax, percentile, mse,
     /// entropy.
     #[arg(long, default_value = "auto", value_name = "METHOD")]
     calibration_method: String,
-    /// Also write what quantization did as JSON.
+    /// Keep the biases as they are (by default they are corrected for the
+    /// mean shift the weights' rounding causes, given 16 samples or more).
+    #[arg(long)]
+    no_bias_correction: bool,
+    /// Also write what quantization did as JSON (ranges, scales, weights).
     #[arg(long, value_name = "FILE.json")]
     report: Option<PathBuf>,
 }
@@ -777,10 +770,10 @@ struct QuantArgs {
 fn quantize_model(
     model: &Path,
     cal: &Path,
-    method: &str,
+    how: &QuantHow,
     shapes: &std::collections::HashMap<String, Vec<usize>>,
-    report: Option<&Path>,
 ) -> Result<ember_compiler::quantize::Quantized> {
+    let method = how.calibration_method.as_str();
     use ember_compiler::quantize::{quantize, QuantizeOptions, RangeMethod};
     let Some(method) = RangeMethod::parse(method) else {
         let names: Vec<&str> = RangeMethod::ALL.iter().map(|(n, _)| *n).collect();
@@ -800,10 +793,11 @@ fn quantize_model(
         &QuantizeOptions {
             method,
             progress: Some(ember_cli::progress::compiler_progress()),
+            no_bias_correction: how.no_bias_correction,
         },
     )?;
     note(&ember_cli::quant_report::summary(&q.report));
-    if let Some(p) = report {
+    if let Some(p) = &how.report {
         let j = ember_cli::quant_report::json(&q.report);
         std::fs::write(p, serde_json::to_string_pretty(&j)? + "\n")
             .with_context(|| format!("cannot write {}", p.display()))?;

@@ -9,13 +9,18 @@ use serde_json::{json, Value};
 pub fn summary(r: &Report) -> String {
     let weights: usize = r.weights.iter().map(|w| w.len).sum();
     let mut s = format!(
-        "quantized on {} samples ({} ranges): {} activations, {} weight tensors ({} weights, int8 per channel), {} batch norms folded; SQNR against the float model on the calibration samples {:.1} dB",
+        "quantized on {} samples ({} ranges): {} activations, {} weight tensors ({} weights, int8 per channel), {} batch norms folded, biases {}; SQNR against the float model on the calibration samples {:.1} dB",
         r.samples,
         r.method.name(),
         r.tensors.len(),
         r.weights.len(),
         weights,
         r.folded,
+        if r.bias_corrected {
+            "corrected for the weights' rounding"
+        } else {
+            "as they are"
+        },
         r.calibration_sqnr
     );
     if !r.float_nodes.is_empty() {
@@ -35,6 +40,7 @@ pub fn json(r: &Report) -> Value {
         "method": r.method.name(),
         "calibration_sqnr_db": r.calibration_sqnr,
         "folded": r.folded,
+        "bias_corrected": r.bias_corrected,
         "activations": r.tensors.iter().map(|t| json!({
             "name": t.name,
             "seen": [t.seen.0, t.seen.1],

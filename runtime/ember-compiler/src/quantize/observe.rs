@@ -13,6 +13,9 @@ use super::{Calibration, QuantizeOptions};
 use crate::error::{CompileError, Result};
 use crate::{aligned_arena, AlignedBlob, Options};
 
+/// In a channel-axis request: the tensor's last axis, whatever its rank.
+pub(super) const LAST_AXIS: usize = usize::MAX;
+
 /// Bins of each tensor's histogram.
 pub(super) const BINS: usize = 2048;
 
@@ -41,6 +44,7 @@ impl Stats {
 pub(super) fn observe(
     model: &ModelProto,
     names: &[String],
+    channel_axes: &HashMap<String, usize>,
     cal: &Calibration,
     opts: &QuantizeOptions,
 ) -> Result<Observed> {
@@ -63,6 +67,8 @@ pub(super) fn observe(
     let mut stats: Vec<Stats> = Vec::new();
     let mut float = Vec::new();
     let mut reference = vec![Vec::new(); n];
+    // Per-channel sums and counts of the tensors in `channel_axes`.
+    let mut sums: HashMap<usize, (Vec<f64>, u64)> = HashMap::new();
     let out_index: Vec<usize> = graph_outputs
         .iter()
         .filter_map(|o| all.iter().position(|a| a == o))
@@ -114,6 +120,22 @@ pub(super) fn observe(
                     if out_index.contains(&o) {
                         reference[s].extend_from_slice(v);
                     }
+                    if let Some(&axis) = channel_axes.get(&all[o]) {
+                        let dims = model.output_info(o).map_err(internal)?.dims().to_vec();
+                        let axis = if axis == LAST_AXIS {
+                            dims.len().saturating_sub(1)
+                        } else {
+                            axis
+                        };
+                        if let Some(&c) = dims.get(axis) {
+                            let inner: usize = dims[axis + 1..].iter().product();
+                            let (sum, count) = sums.entry(o).or_insert_with(|| (vec![0.0; c], 0));
+                            for (i, &x) in v.iter().enumerate() {
+                                sum[(i / inner.max(1)) % c] += x as f64;
+                            }
+                            *count += (v.len() / c.max(1)) as u64;
+                        }
+                    }
                 } else {
                     let w = (st.max as f64 - st.min as f64) / BINS as f64;
                     for &x in v {
@@ -138,6 +160,10 @@ pub(super) fn observe(
         }
     }
     out.reference = reference;
+    for (o, (sum, count)) in sums {
+        let mean = sum.iter().map(|s| s / count.max(1) as f64).collect();
+        out.channels.insert(all[o].clone(), ChannelStats { mean });
+    }
     Ok(out)
 }
 
@@ -150,6 +176,16 @@ pub(super) struct Observed {
     pub(super) not_float: HashSet<String>,
     /// Per sample, the graph outputs' values, concatenated.
     pub(super) reference: Vec<Vec<f32>>,
+    /// Per-channel statistics of the tensors asked for (channels along the
+    /// axis asked for), over all samples and positions.
+    pub(super) channels: HashMap<String, ChannelStats>,
+}
+
+/// One tensor's channels.
+#[derive(Clone, Debug, Default)]
+pub(super) struct ChannelStats {
+    /// E[x] per channel.
+    pub(super) mean: Vec<f64>,
 }
 
 fn internal(e: ember_runtime::Error) -> CompileError {

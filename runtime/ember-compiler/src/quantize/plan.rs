@@ -46,6 +46,10 @@ pub(super) struct Layer {
     pub(super) node: usize,
     /// Axis of the weight (input 1) that indexes output channels.
     pub(super) axis: usize,
+    /// Axis of the input activation that indexes input channels (1 for a
+    /// convolution's NCHW input, [`super::observe::LAST_AXIS`] for a
+    /// matrix product).
+    pub(super) input_axis: usize,
 }
 
 /// The quantization plan of a graph.
@@ -275,7 +279,16 @@ pub(super) fn plan(g: &GraphProto) -> Result<Plan> {
         let data: Vec<&str> = match op {
             "Conv" | "Gemm" | "MatMul" => match layer_axis(g, n)? {
                 Some(axis) => {
-                    p.layers.push(Layer { node: i, axis });
+                    let input_axis = if op == "Conv" {
+                        1
+                    } else {
+                        super::observe::LAST_AXIS
+                    };
+                    p.layers.push(Layer {
+                        node: i,
+                        axis,
+                        input_axis,
+                    });
                     input(n, 0).into_iter().collect()
                 }
                 None if op == "MatMul" => n.input.iter().map(String::as_str).collect(),

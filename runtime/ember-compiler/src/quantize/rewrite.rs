@@ -7,9 +7,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ndarray::Axis;
+use ndarray::{Axis, Dimension};
 use tract_onnx::pb::{GraphProto, NodeProto};
 
+use super::observe::ChannelStats;
 use super::plan::Plan;
 use super::proto::{f32s, float_init, i32s, i8s, input, int_attr, node};
 use super::range::{int8_params, quantize_weight, weight_scale};
@@ -113,6 +114,8 @@ pub(super) fn rewrite(
     g: &GraphProto,
     plan: &Plan,
     params: &HashMap<String, (f32, i8)>,
+    channels: &HashMap<String, ChannelStats>,
+    correct_biases: bool,
 ) -> Result<(GraphProto, Vec<WeightReport>)> {
     let outputs: HashSet<&str> = g.output.iter().map(|o| o.name.as_str()).collect();
     let param = |t: &str| {
@@ -151,6 +154,7 @@ pub(super) fn rewrite(
     }
     let absorbed: HashSet<usize> = plan.absorbed.values().copied().collect();
     let layers: HashMap<usize, usize> = plan.layers.iter().map(|l| (l.node, l.axis)).collect();
+    let op_input = |i: usize| input(&g.node[i], 0).unwrap_or("");
     for (i, n) in g.node.iter().enumerate() {
         if absorbed.contains(&i) {
             continue;
@@ -165,12 +169,15 @@ pub(super) fn rewrite(
             }
         }
         if let Some(&axis) = layers.get(&i) {
+            let stats = channels.get(op_input(i));
             quantize_layer(
                 g,
                 &mut w,
                 &mut n,
                 axis,
-                param(input(&g.node[i], 0).unwrap_or(""))?,
+                param(op_input(i))?,
+                stats,
+                correct_biases,
             )?;
         }
         for &(_, k) in plan.consts.iter().filter(|(c, _)| *c == i) {
@@ -220,14 +227,20 @@ pub(super) fn rewrite(
 
 /// Replaces the weights (input 1) of layer `n` by int8 per channel along
 /// `axis`, and its bias (input 2), if any, by int32 at the input's scale
-/// times each channel's weight scale.
+/// times each channel's weight scale. With `correct_bias` and the
+/// statistics of each input channel (`stats`), the bias is corrected for
+/// the shift the weights' rounding puts on each output's mean (a `Conv` or
+/// `Gemm` without a bias gets one).
 fn quantize_layer(
     g: &GraphProto,
     w: &mut Writer,
     n: &mut NodeProto,
     axis: usize,
     (x_scale, _): (f32, i8),
+    stats: Option<&ChannelStats>,
+    correct_bias: bool,
 ) -> Result<()> {
+    let groups = crate::lower::attrs::attr_i(n, "group", 1).max(1) as usize;
     let wn = n.input[1].clone();
     let (dq, scales) = match w.weights.get(&wn) {
         Some(done) => done.clone(),
@@ -258,11 +271,35 @@ fn quantize_layer(
             (dq, scales)
         }
     };
+    let shift = match stats {
+        Some(st) if correct_bias && n.op_type != "MatMul" => {
+            let a = float_init(g, &wn)?.ok_or_else(|| {
+                CompileError::Internal(format!("weight '{wn}' is not a float constant"))
+            })?;
+            mean_shift(&a, axis, &scales, &st.mean, groups)
+        }
+        _ => None,
+    };
     n.input[1] = dq;
-    if let Some(bn) = input(n, 2).map(String::from) {
-        let b = float_init(g, &bn)?.ok_or_else(|| {
-            CompileError::Internal(format!("bias '{bn}' is not a float constant"))
-        })?;
+    let bias = match input(n, 2).map(String::from) {
+        Some(bn) => Some(
+            float_init(g, &bn)?
+                .ok_or_else(|| {
+                    CompileError::Internal(format!("bias '{bn}' is not a float constant"))
+                })?
+                .iter()
+                .copied()
+                .collect::<Vec<f32>>(),
+        ),
+        None => shift.as_ref().map(|s| vec![0.0; s.len()]),
+    };
+    if let Some(mut b) = bias {
+        if let Some(shift) = &shift {
+            for (b, s) in b.iter_mut().zip(shift) {
+                *b -= *s as f32;
+            }
+        }
+        n.input.resize(n.input.len().max(3), String::new());
         let bs: Vec<f32> = scales.iter().map(|&s| x_scale * s).collect();
         let q: Vec<i32> = b
             .iter()
@@ -277,4 +314,95 @@ fn quantize_layer(
         n.input[2] = w.dq_const(&name, QConst::I32(vec![q.len()], q), &bs, 0);
     }
     Ok(())
+}
+
+/// Which input channel each weight multiplies: a convolution's weight
+/// `[m, c, …]` reads channel `c` of `m`'s group; a matrix's, the index
+/// along its other axis.
+struct InputChannels {
+    axis: usize,
+    in_axis: usize,
+    conv: bool,
+    per_group_in: usize,
+    outs_per_group: usize,
+}
+
+impl InputChannels {
+    /// The map for weights of `dims` (outputs along `axis`, `groups`
+    /// groups), if the input has the `n_in` channels they read.
+    fn new(dims: &[usize], axis: usize, groups: usize, n_in: usize) -> Option<Self> {
+        let conv = dims.len() > 2;
+        let in_axis = if conv { 1 } else { 1 - axis.min(1) };
+        let per_group_in = *dims.get(in_axis)?;
+        let outs = dims[axis];
+        let want = if conv {
+            per_group_in * groups
+        } else {
+            per_group_in
+        };
+        (n_in == want && groups > 0 && outs.is_multiple_of(groups)).then_some(InputChannels {
+            axis,
+            in_axis,
+            conv,
+            per_group_in,
+            outs_per_group: outs / groups,
+        })
+    }
+
+    /// The input channel of the weight at `idx`.
+    fn of(&self, idx: &[usize]) -> usize {
+        let group_start = if self.conv {
+            (idx[self.axis] / self.outs_per_group) * self.per_group_in
+        } else {
+            0
+        };
+        idx[self.in_axis] + group_start
+    }
+}
+
+/// The shift of each output channel's mean that rounding the weights `a`
+/// (output channels along `axis`, quantized with `scales`) causes for
+/// inputs whose channels have the means `means`: Σ (ŵ − w)·E[x] over each
+/// output's weights. `None` when the means do not match the weights' input
+/// channels.
+fn mean_shift(
+    a: &ndarray::ArrayD<f32>,
+    axis: usize,
+    scales: &[f32],
+    means: &[f64],
+    groups: usize,
+) -> Option<Vec<f64>> {
+    let map = InputChannels::new(a.shape(), axis, groups, means.len())?;
+    let mut shift = vec![0f64; a.shape()[axis]];
+    for (idx, &x) in a.indexed_iter() {
+        let c = idx[axis];
+        let s = scales[c];
+        let d = quantize_weight(x, s) as f32 * s - x;
+        shift[c] += d as f64 * means[map.of(idx.slice())];
+    }
+    Some(shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mean_shift_is_the_rounding_error_times_the_input_mean() {
+        // Dense [K=2, N=1], scale 1: weights 0.4 and 1.6 round to 0 and 2.
+        let a = ndarray::arr2(&[[0.4f32], [1.6]]).into_dyn();
+        let s = mean_shift(&a, 1, &[1.0], &[10.0, 1.0], 1).unwrap();
+        assert!((s[0] - (-0.4 * 10.0 + 0.4 * 1.0)).abs() < 1e-6, "{s:?}");
+        // Depthwise [2, 1, 1, 1], groups 2: each output reads its own channel.
+        let a = ndarray::Array4::from_shape_vec((2, 1, 1, 1), vec![0.4f32, 0.4])
+            .unwrap()
+            .into_dyn();
+        let s = mean_shift(&a, 0, &[1.0, 1.0], &[1.0, 3.0], 2).unwrap();
+        assert!(
+            (s[0] + 0.4).abs() < 1e-6 && (s[1] + 1.2).abs() < 1e-6,
+            "{s:?}"
+        );
+        // Means of the wrong length: no correction.
+        assert!(mean_shift(&a, 0, &[1.0, 1.0], &[1.0], 2).is_none());
+    }
 }
