@@ -48,7 +48,19 @@ fn kws_from_float_beats_tflite_and_matches_onnxruntime() {
     assert!(s.sqnr >= 29.5, "kws SQNR {:.1} dB", s.sqnr);
     assert_eq!(s.top1, 1.0);
     // 25 samples: enough to correct the biases with.
-    assert!(s.quantized.report.bias_corrected);
+    let r = &s.quantized.report;
+    assert!(r.bias_corrected);
+    // Per activation, the error against float on the calibration samples:
+    // the output's is the model's.
+    let out = r.tensors.iter().find(|t| t.name == "dense").unwrap();
+    assert!(
+        (out.sqnr - r.calibration_sqnr).abs() < 1e-6,
+        "{} vs {}",
+        out.sqnr,
+        r.calibration_sqnr
+    );
+    assert!(r.tensors.iter().all(|t| t.sqnr > 20.0), "{:?}", r.tensors);
+    assert!(r.top1_agreement >= 0.9);
     assert_eq!(s.quantized.report.weights.len(), 10);
     assert_integer_between_the_ends(&s.quantized.onnx);
 }

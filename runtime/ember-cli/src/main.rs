@@ -446,6 +446,7 @@ fn run(cli: Cli) -> Result<()> {
                 input_shapes.insert(n, d);
             }
             let q = quantize_model(&model, &calibrate, &how, &input_shapes)?;
+            print!("{}", ember_cli::quant_report::table(&q.report));
             std::fs::write(&output, &q.onnx)
                 .with_context(|| format!("cannot write {}", output.display()))?;
             note(&format!(

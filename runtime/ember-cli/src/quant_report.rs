@@ -4,12 +4,48 @@
 use ember_compiler::quantize::Report;
 use serde_json::{json, Value};
 
-/// A few lines: samples, method, the calibration SQNR, what was folded,
-/// quantized and left in float.
+/// A table of the quantized activations: range, scale, zero point and
+/// SQNR against the float model on the calibration samples, in graph
+/// order.
+pub fn table(r: &Report) -> String {
+    let w = r
+        .tensors
+        .iter()
+        .map(|t| t.name.chars().count())
+        .max()
+        .unwrap_or(6)
+        .clamp(6, 60);
+    let mut s = format!(
+        "{:<w$}  {:>21}  {:>10}  {:>4}  {:>8}\n",
+        "tensor", "range", "scale", "zero", "SQNR dB"
+    );
+    for t in &r.tensors {
+        // Long names keep their end (the layer), behind an ellipsis.
+        let chars: Vec<char> = t.name.chars().collect();
+        let name: String = if chars.len() > w {
+            std::iter::once('…')
+                .chain(chars[chars.len() - (w - 1)..].iter().copied())
+                .collect()
+        } else {
+            t.name.clone()
+        };
+        s += &format!(
+            "{name:<w$}  {:>21}  {:>10.3e}  {:>4}  {:>8.1}\n",
+            format!("[{:.3}, {:.3}]", t.range.0, t.range.1),
+            t.scale,
+            t.zero_point,
+            t.sqnr
+        );
+    }
+    s
+}
+
+/// A few lines: samples, method, the calibration SQNR and top-1
+/// agreement, what was folded, quantized and left in float.
 pub fn summary(r: &Report) -> String {
     let weights: usize = r.weights.iter().map(|w| w.len).sum();
     let mut s = format!(
-        "quantized on {} samples ({} ranges): {} activations, {} weight tensors ({} weights, int8 per channel), {} batch norms folded, biases {}; SQNR against the float model on the calibration samples {:.1} dB",
+        "quantized on {} samples ({} ranges): {} activations, {} weight tensors ({} weights, int8 per channel), {} batch norms folded, biases {}; against the float model on the calibration samples: SQNR {:.1} dB, top-1 agreement {:.2}",
         r.samples,
         r.method.name(),
         r.tensors.len(),
@@ -21,7 +57,8 @@ pub fn summary(r: &Report) -> String {
         } else {
             "as they are"
         },
-        r.calibration_sqnr
+        r.calibration_sqnr,
+        r.top1_agreement
     );
     if !r.float_nodes.is_empty() {
         s += &format!(
@@ -41,12 +78,14 @@ pub fn json(r: &Report) -> Value {
         "calibration_sqnr_db": r.calibration_sqnr,
         "folded": r.folded,
         "bias_corrected": r.bias_corrected,
+        "top1_agreement": r.top1_agreement,
         "activations": r.tensors.iter().map(|t| json!({
             "name": t.name,
             "seen": [t.seen.0, t.seen.1],
             "range": [t.range.0, t.range.1],
             "scale": t.scale,
             "zero_point": t.zero_point,
+            "sqnr_db": t.sqnr,
         })).collect::<Vec<_>>(),
         "weights": r.weights.iter().map(|w| json!({
             "name": w.name,

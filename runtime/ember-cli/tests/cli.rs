@@ -1190,6 +1190,10 @@ fn quantize_a_float_model_from_wav_files_and_compile_it() {
     assert_eq!(r["bias_corrected"], false);
     assert_eq!(r["weights"].as_array().unwrap().len(), 10);
     assert!(r["calibration_sqnr_db"].as_f64().unwrap() > 20.0, "{r}");
+    assert!(r["top1_agreement"].as_f64().unwrap() >= 0.8, "{r}");
+    for a in r["activations"].as_array().unwrap() {
+        assert!(a["sqnr_db"].as_f64().unwrap() > 15.0, "{a}");
+    }
     // On clips it was not calibrated on, it hears what the float model
     // hears.
     let float_blob = tmp("kws_float.ember");
@@ -1226,6 +1230,13 @@ fn quantize_a_float_model_from_wav_files_and_compile_it() {
         s(&qdq),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A table of every activation on stdout, the last one the output.
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.starts_with("tensor") && table.contains("SQNR dB"),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 16, "{table}");
     let o = ember(&["compile", s(&qdq), "-o", s(&tmp("kws_qdq.ember"))]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 

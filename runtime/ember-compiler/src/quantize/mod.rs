@@ -216,6 +216,9 @@ pub struct TensorReport {
     pub scale: f32,
     /// int8 zero point.
     pub zero_point: i8,
+    /// SQNR in dB of its quantized value against its float value on the
+    /// calibration samples (errors from every layer before it included).
+    pub sqnr: f64,
 }
 
 /// What quantization did.
@@ -238,6 +241,9 @@ pub struct Report {
     pub calibration_sqnr: f64,
     /// Whether the biases were corrected for the weights' rounding.
     pub bias_corrected: bool,
+    /// Share of calibration samples whose largest first-output value is
+    /// where the float model's is (top-1 agreement for a classifier).
+    pub top1_agreement: f64,
 }
 
 /// A quantized model.
@@ -306,7 +312,25 @@ pub fn quantize(onnx: &[u8], cal: &Calibration, opts: &QuantizeOptions) -> Resul
     q.producer_name = "ember".into();
     q.producer_version = env!("CARGO_PKG_VERSION").into();
     let onnx = q.encode_to_vec();
-    let calibration_sqnr = score(&onnx, &cal, &observed.reference)?;
+    let (calibration_sqnr, top1_agreement) = score(&onnx, &cal, &observed.reference)?;
+    // Each activation against its float value: where the error comes in.
+    let outputs: HashSet<&str> = g.output.iter().map(|o| o.name.as_str()).collect();
+    let pairs: Vec<(String, String)> = tensors
+        .iter()
+        .map(|t| {
+            let q = if outputs.contains(t.name.as_str()) {
+                t.name.clone()
+            } else {
+                format!("{}__dequantized", t.name)
+            };
+            (t.name.clone(), q)
+        })
+        .collect();
+    let sqnr = observe::tensor_sqnr(&model, &q, &pairs, &cal)?;
+    let mut tensors = tensors;
+    for (t, s) in tensors.iter_mut().zip(sqnr) {
+        t.sqnr = s;
+    }
     let quantized: HashSet<usize> = plan.quantized_nodes.iter().copied().collect();
     let absorbed: HashSet<usize> = plan.absorbed.values().copied().collect();
     let float_nodes = g
@@ -327,6 +351,7 @@ pub fn quantize(onnx: &[u8], cal: &Calibration, opts: &QuantizeOptions) -> Resul
             method,
             calibration_sqnr,
             bias_corrected,
+            top1_agreement,
         },
     })
 }
@@ -373,6 +398,7 @@ fn choose_params(
                 range: (s * (-128.0 - z as f32), s * (127.0 - z as f32)),
                 scale: s,
                 zero_point: z,
+                sqnr: 0.0,
             });
             params.insert(m.into(), chosen);
         }
@@ -381,9 +407,11 @@ fn choose_params(
 }
 
 /// SQNR in dB of the QDQ model `onnx`'s outputs on the calibration samples
-/// against the float model's (`reference`, per sample).
-fn score(onnx: &[u8], cal: &Calibration, reference: &[Vec<f32>]) -> Result<f64> {
-    let (mut signal, mut noise) = (0f64, 0f64);
+/// against the float model's (`reference`, per sample), and the share of
+/// samples whose largest first-output value is where the float model's is.
+fn score(onnx: &[u8], cal: &Calibration, reference: &[Vec<f32>]) -> Result<(f64, f64)> {
+    let (mut signal, mut noise, mut agree) = (0f64, 0f64, 0usize);
+    let argmax = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b]));
     observe::run_samples(
         onnx,
         cal,
@@ -399,15 +427,21 @@ fn score(onnx: &[u8], cal: &Calibration, reference: &[Vec<f32>]) -> Result<f64> 
                     .output(o)
                     .and_then(|v| v.as_f32())
                     .map_err(|e| CompileError::Internal(e.to_string()))?;
-                for &x in v {
-                    let r = reference[s].get(k).copied().unwrap_or(0.0) as f64;
-                    signal += r * r;
-                    noise += (x as f64 - r).powi(2);
-                    k += 1;
+                let r = reference[s].get(k..k + v.len()).unwrap_or(&[]);
+                if k == 0 && argmax(v) == argmax(r) {
+                    agree += 1;
                 }
+                for (&x, &r) in v.iter().zip(r) {
+                    signal += r as f64 * r as f64;
+                    noise += (x as f64 - r as f64).powi(2);
+                }
+                k += v.len();
             }
             Ok(())
         },
     )?;
-    Ok(10.0 * (signal / noise.max(f64::MIN_POSITIVE)).log10())
+    Ok((
+        10.0 * (signal / noise.max(f64::MIN_POSITIVE)).log10(),
+        agree as f64 / cal.samples().max(1) as f64,
+    ))
 }

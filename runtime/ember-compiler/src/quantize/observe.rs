@@ -192,6 +192,87 @@ fn internal(e: ember_runtime::Error) -> CompileError {
     CompileError::Internal(e.to_string())
 }
 
+/// A model compiled for the host with its calibration samples laid out for
+/// its inputs.
+pub(super) struct HostRun {
+    blob: AlignedBlob,
+    arena: AlignedBlob,
+    feed: Vec<Vec<f32>>,
+    samples: usize,
+}
+
+impl HostRun {
+    /// Compiles `onnx` (inputs shaped like one sample of `cal`) and checks
+    /// the samples against its inputs.
+    pub(super) fn new(onnx: &[u8], cal: &Calibration) -> Result<Self> {
+        let shapes = cal
+            .inputs
+            .iter()
+            .map(|(n, a)| {
+                let mut s = vec![1];
+                s.extend_from_slice(&a.shape()[1..]);
+                (n.clone(), s)
+            })
+            .collect();
+        let compiled = crate::compile(
+            onnx,
+            &Options {
+                input_shapes: shapes,
+                ..Default::default()
+            },
+        )?;
+        let blob = AlignedBlob::new(&compiled.blob);
+        let model = Model::load(blob.bytes()).map_err(internal)?;
+        let arena = aligned_arena(model.arena_bytes());
+        let n = cal.samples();
+        let mut feed = Vec::new();
+        for i in 0..model.num_inputs() {
+            let info = model.input_info(i).map_err(internal)?;
+            let (name, a) = cal
+                .inputs
+                .iter()
+                .find(|(n, _)| n == info.name)
+                .ok_or_else(|| CompileError::Internal(format!("input {} not fed", info.name)))?;
+            let per = a.len() / n.max(1);
+            if info.dtype != DType::F32 || info.size != per * 4 {
+                return Err(CompileError::Calibration(format!(
+                    "the samples of '{name}' have {per} values each; the model's input takes {} of {}",
+                    info.size / info.dtype.size().max(1),
+                    info.dtype.name()
+                )));
+            }
+            feed.push(a.iter().copied().collect::<Vec<f32>>());
+        }
+        Ok(HostRun {
+            blob,
+            arena,
+            feed,
+            samples: n,
+        })
+    }
+
+    /// Runs sample `s` and hands the model and interpreter to `look`.
+    pub(super) fn run<T>(
+        &mut self,
+        s: usize,
+        look: impl FnOnce(&Model<'_>, &Interpreter<'_, '_>) -> Result<T>,
+    ) -> Result<T> {
+        let model = Model::load(self.blob.bytes()).map_err(internal)?;
+        let mut interp = Interpreter::new(&model, self.arena.bytes_mut()).map_err(internal)?;
+        for (i, x) in self.feed.iter().enumerate() {
+            let per = x.len() / self.samples.max(1);
+            interp
+                .input_mut(i)
+                .and_then(|mut t| t.copy_from(&x[s * per..(s + 1) * per]))
+                .map_err(internal)?;
+        }
+        interp
+            .invoke()
+            .map_err(|e| CompileError::Calibration(format!("sample {s}: {e}")))?;
+        look(&model, &interp)
+    }
+}
+
 /// Compiles `onnx` for the host and runs it `passes` times over the
 /// calibration samples, calling `each(pass, sample, model, interpreter)`
 /// after every invoke.
@@ -202,63 +283,73 @@ pub(super) fn run_samples(
     progress: impl Fn(usize, usize),
     mut each: impl FnMut(usize, usize, &Model<'_>, &Interpreter<'_, '_>) -> Result<()>,
 ) -> Result<()> {
-    let shapes = cal
-        .inputs
-        .iter()
-        .map(|(n, a)| {
-            let mut s = vec![1];
-            s.extend_from_slice(&a.shape()[1..]);
-            (n.clone(), s)
-        })
-        .collect();
-    let compiled = crate::compile(
-        onnx,
-        &Options {
-            input_shapes: shapes,
-            ..Default::default()
-        },
-    )?;
-    let blob = AlignedBlob::new(&compiled.blob);
-    let model = Model::load(blob.bytes()).map_err(internal)?;
-    let mut arena = aligned_arena(model.arena_bytes());
-    let mut interp = Interpreter::new(&model, arena.bytes_mut()).map_err(internal)?;
+    let mut host = HostRun::new(onnx, cal)?;
     let n = cal.samples();
-    let mut feed = Vec::new();
-    for i in 0..model.num_inputs() {
-        let info = model.input_info(i).map_err(internal)?;
-        let (name, a) = cal
-            .inputs
-            .iter()
-            .find(|(n, _)| n == info.name)
-            .ok_or_else(|| CompileError::Internal(format!("input {} not fed", info.name)))?;
-        let per = a.len() / n.max(1);
-        if info.dtype != DType::F32 || info.size != per * 4 {
-            return Err(CompileError::Calibration(format!(
-                "the samples of '{name}' have {per} values each; the model's input takes {} of {}",
-                info.size / info.dtype.size().max(1),
-                info.dtype.name()
-            )));
-        }
-        feed.push(a.iter().copied().collect::<Vec<f32>>());
-    }
     for pass in 0..passes {
         for s in 0..n {
             progress(pass * n + s, passes * n);
-            for (i, x) in feed.iter().enumerate() {
-                let per = x.len() / n;
-                interp
-                    .input_mut(i)
-                    .and_then(|mut t| t.copy_from(&x[s * per..(s + 1) * per]))
-                    .map_err(internal)?;
-            }
-            interp
-                .invoke()
-                .map_err(|e| CompileError::Calibration(format!("sample {s}: {e}")))?;
-            each(pass, s, &model, &interp)?;
+            host.run(s, |m, i| each(pass, s, m, i))?;
         }
     }
     progress(passes * n, passes * n);
     Ok(())
+}
+
+/// SQNR in dB of each tensor of the QDQ model `q` against the float
+/// model `float` on the calibration samples: `pairs` names, for each
+/// tensor, its name in `float` and the name of its dequantized value in
+/// `q`; both models get those as their graph outputs.
+pub(super) fn tensor_sqnr(
+    float: &ModelProto,
+    q: &ModelProto,
+    pairs: &[(String, String)],
+    cal: &Calibration,
+) -> Result<Vec<f64>> {
+    let with_outputs = |m: &ModelProto, names: Vec<&String>| -> Result<Vec<u8>> {
+        let mut m = m.clone();
+        let g = m
+            .graph
+            .as_mut()
+            .ok_or_else(|| CompileError::Malformed("the model has no graph".into()))?;
+        g.output = names
+            .into_iter()
+            .map(|n| ValueInfoProto {
+                name: n.clone(),
+                ..Default::default()
+            })
+            .collect();
+        Ok(m.encode_to_vec())
+    };
+    let mut fr = HostRun::new(
+        &with_outputs(float, pairs.iter().map(|p| &p.0).collect())?,
+        cal,
+    )?;
+    let mut qr = HostRun::new(&with_outputs(q, pairs.iter().map(|p| &p.1).collect())?, cal)?;
+    let mut acc = vec![(0f64, 0f64); pairs.len()];
+    let values = |m: &Model<'_>, i: &Interpreter<'_, '_>| -> Result<Vec<Vec<f32>>> {
+        (0..m.num_outputs())
+            .map(|o| {
+                Ok(match i.output(o).and_then(|v| v.as_f32()) {
+                    Ok(v) => v.to_vec(),
+                    Err(_) => Vec::new(),
+                })
+            })
+            .collect()
+    };
+    for s in 0..cal.samples() {
+        let want = fr.run(s, values)?;
+        let got = qr.run(s, values)?;
+        for ((w, g), (sig, noise)) in want.iter().zip(&got).zip(acc.iter_mut()) {
+            for (&w, &g) in w.iter().zip(g) {
+                *sig += w as f64 * w as f64;
+                *noise += (g as f64 - w as f64).powi(2);
+            }
+        }
+    }
+    Ok(acc
+        .into_iter()
+        .map(|(s, n)| 10.0 * (s.max(f64::MIN_POSITIVE) / n.max(f64::MIN_POSITIVE)).log10())
+        .collect())
 }
 
 /// The graph's runtime inputs (inputs that are not initializers).
