@@ -13,7 +13,14 @@ use crate::{cargo, root, run, shared, step};
 
 /// What the environment needs besides the wheel (pinned: the test command
 /// must give the same result on every machine).
-const PACKAGES: &[&str] = &["maturin==1.16.0", "numpy==2.4.6", "pytest==9.2.0"];
+/// onnxruntime runs the QDQ models `ember quantize` writes, as a second
+/// engine beside Ember.
+const PACKAGES: &[&str] = &[
+    "maturin==1.16.0",
+    "numpy==2.4.6",
+    "pytest==9.2.0",
+    "onnxruntime==1.32.0",
+];
 
 /// The virtual environment, made (and the packages installed) once.
 fn venv() -> Result<PathBuf> {
@@ -24,7 +31,7 @@ fn venv() -> Result<PathBuf> {
     if py.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == want) {
         return Ok(py);
     }
-    step("setup: a Python virtual environment with maturin, NumPy and pytest");
+    step("setup: a Python virtual environment with maturin, NumPy, pytest and onnxruntime");
     let python = std::env::var("EMBER_PYTHON").unwrap_or_else(|_| "python3".into());
     let made = |c: &mut Command| c.status().is_ok_and(|s| s.success());
     let mut mk = Command::new(&python);

@@ -258,3 +258,26 @@ def test_a_windowed_model_compiled_to_stream_equals_it_on_every_window():
     np.testing.assert_array_equal(got[29:, 0], want)
     with pytest.raises(ember.Error, match="nothing streams along axis 3"):
         ember.compile(sww, stream=3)
+
+
+def test_ember_quantize_runs_in_onnxruntime_as_in_ember(tmp_path):
+    """`ember quantize` writes a QDQ model that onnxruntime runs (with its
+    graph rewrites off, i.e. the QDQ semantics as written) to the same
+    outputs as Ember's blob compiled with onnxruntime's rounding: within one
+    output step on every row, calibrated on the first half."""
+    import onnxruntime as ort  # in the test venv (xtask py-check)
+    v = vectors("kws")
+    x = v["mfcc_float"]
+    cal, qdq = tmp_path / "cal.npy", tmp_path / "kws_qdq.onnx"
+    np.save(cal, x[:25])
+    float_model = SHARED / "models/mlperf-tiny/kws/kws_float32.onnx"
+    subprocess.run([CLI, "quantize", str(float_model), "--calibrate", str(cal), "-o", str(qdq)], check=True, capture_output=True)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(qdq), opts, providers=["CPUExecutionProvider"])
+    m = ember.compile(qdq, rounding="onnx")
+    step = 1.0 / 256.0  # the Softmax output's fixed scale
+    for row in range(len(x)):
+        (want,) = session.run(None, {"input": x[row : row + 1]})
+        (got,) = m.run(x[row : row + 1])
+        assert np.abs(got - want).max() <= step + 1e-6, f"row {row}"
