@@ -48,21 +48,14 @@ pub(super) fn observe(
     cal: &Calibration,
     opts: &QuantizeOptions,
 ) -> Result<Observed> {
-    let mut m = model.clone();
-    let g: &mut GraphProto = m
+    let graph_outputs: Vec<String> = model
         .graph
-        .as_mut()
-        .ok_or_else(|| CompileError::Malformed("the model has no graph".into()))?;
-    let graph_outputs: Vec<String> = g.output.iter().map(|o| o.name.clone()).collect();
+        .as_ref()
+        .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
+        .unwrap_or_default();
     let mut all: Vec<String> = names.to_vec();
     all.extend(graph_outputs.iter().filter(|o| !names.contains(o)).cloned());
-    g.output = all
-        .iter()
-        .map(|n| ValueInfoProto {
-            name: n.clone(),
-            ..Default::default()
-        })
-        .collect();
+    let m = with_outputs(model, &all)?;
     let n = cal.samples();
     let mut stats: Vec<Stats> = Vec::new();
     let mut float = Vec::new();
@@ -305,26 +298,9 @@ pub(super) fn tensor_sqnr(
     pairs: &[(String, String)],
     cal: &Calibration,
 ) -> Result<Vec<f64>> {
-    let with_outputs = |m: &ModelProto, names: Vec<&String>| -> Result<Vec<u8>> {
-        let mut m = m.clone();
-        let g = m
-            .graph
-            .as_mut()
-            .ok_or_else(|| CompileError::Malformed("the model has no graph".into()))?;
-        g.output = names
-            .into_iter()
-            .map(|n| ValueInfoProto {
-                name: n.clone(),
-                ..Default::default()
-            })
-            .collect();
-        Ok(m.encode_to_vec())
-    };
-    let mut fr = HostRun::new(
-        &with_outputs(float, pairs.iter().map(|p| &p.0).collect())?,
-        cal,
-    )?;
-    let mut qr = HostRun::new(&with_outputs(q, pairs.iter().map(|p| &p.1).collect())?, cal)?;
+    let (fo, qo): (Vec<String>, Vec<String>) = pairs.iter().cloned().unzip();
+    let mut fr = HostRun::new(&with_outputs(float, &fo)?, cal)?;
+    let mut qr = HostRun::new(&with_outputs(q, &qo)?, cal)?;
     let mut acc = vec![(0f64, 0f64); pairs.len()];
     let values = |m: &Model<'_>, i: &Interpreter<'_, '_>| -> Result<Vec<Vec<f32>>> {
         (0..m.num_outputs())
@@ -350,6 +326,23 @@ pub(super) fn tensor_sqnr(
         .into_iter()
         .map(|(s, n)| 10.0 * (s.max(f64::MIN_POSITIVE) / n.max(f64::MIN_POSITIVE)).log10())
         .collect())
+}
+
+/// `model` with `names` (and nothing else) as its graph outputs, encoded.
+fn with_outputs(model: &ModelProto, names: &[String]) -> Result<Vec<u8>> {
+    let mut m = model.clone();
+    let g: &mut GraphProto = m
+        .graph
+        .as_mut()
+        .ok_or_else(|| CompileError::Malformed("the model has no graph".into()))?;
+    g.output = names
+        .iter()
+        .map(|n| ValueInfoProto {
+            name: n.clone(),
+            ..Default::default()
+        })
+        .collect();
+    Ok(m.encode_to_vec())
 }
 
 /// The graph's runtime inputs (inputs that are not initializers).
