@@ -71,79 +71,73 @@ pub(super) fn observe(
             (p.0)("calibrating", done as u64, total as u64);
         }
     };
-    run_samples(
-        &m.encode_to_vec(),
-        cal,
-        2,
-        progress,
-        |pass, s, model, interp| {
-            if stats.is_empty() {
-                for o in 0..model.num_outputs() {
-                    let info = model.output_info(o).map_err(internal)?;
-                    float.push(info.dtype == DType::F32);
+    run_samples(&m, cal, 2, progress, |pass, s, model, interp| {
+        if stats.is_empty() {
+            for o in 0..model.num_outputs() {
+                let info = model.output_info(o).map_err(internal)?;
+                float.push(info.dtype == DType::F32);
+            }
+            stats = vec![
+                Stats {
+                    min: f32::INFINITY,
+                    max: f32::NEG_INFINITY,
+                    hist: vec![0; BINS],
+                };
+                all.len()
+            ];
+        }
+        for (o, st) in stats.iter_mut().enumerate() {
+            if !float[o] {
+                continue;
+            }
+            let v = interp
+                .output(o)
+                .and_then(|v| v.as_f32())
+                .map_err(internal)?;
+            if pass == 0 {
+                for &x in v {
+                    if !x.is_finite() {
+                        return Err(CompileError::Calibration(format!(
+                            "sample {s} makes '{}' {x}",
+                            all[o]
+                        )));
+                    }
+                    st.min = st.min.min(x);
+                    st.max = st.max.max(x);
                 }
-                stats = vec![
-                    Stats {
-                        min: f32::INFINITY,
-                        max: f32::NEG_INFINITY,
-                        hist: vec![0; BINS],
+                if out_index.contains(&o) {
+                    reference[s].extend_from_slice(v);
+                }
+                if let Some(&axis) = channel_axes.get(&all[o]) {
+                    let dims = model.output_info(o).map_err(internal)?.dims().to_vec();
+                    let axis = if axis == LAST_AXIS {
+                        dims.len().saturating_sub(1)
+                    } else {
+                        axis
                     };
-                    all.len()
-                ];
-            }
-            for (o, st) in stats.iter_mut().enumerate() {
-                if !float[o] {
-                    continue;
-                }
-                let v = interp
-                    .output(o)
-                    .and_then(|v| v.as_f32())
-                    .map_err(internal)?;
-                if pass == 0 {
-                    for &x in v {
-                        if !x.is_finite() {
-                            return Err(CompileError::Calibration(format!(
-                                "sample {s} makes '{}' {x}",
-                                all[o]
-                            )));
+                    if let Some(&c) = dims.get(axis) {
+                        let inner: usize = dims[axis + 1..].iter().product();
+                        let (sum, count) = sums.entry(o).or_insert_with(|| (vec![0.0; c], 0));
+                        for (i, &x) in v.iter().enumerate() {
+                            sum[(i / inner.max(1)) % c] += x as f64;
                         }
-                        st.min = st.min.min(x);
-                        st.max = st.max.max(x);
-                    }
-                    if out_index.contains(&o) {
-                        reference[s].extend_from_slice(v);
-                    }
-                    if let Some(&axis) = channel_axes.get(&all[o]) {
-                        let dims = model.output_info(o).map_err(internal)?.dims().to_vec();
-                        let axis = if axis == LAST_AXIS {
-                            dims.len().saturating_sub(1)
-                        } else {
-                            axis
-                        };
-                        if let Some(&c) = dims.get(axis) {
-                            let inner: usize = dims[axis + 1..].iter().product();
-                            let (sum, count) = sums.entry(o).or_insert_with(|| (vec![0.0; c], 0));
-                            for (i, &x) in v.iter().enumerate() {
-                                sum[(i / inner.max(1)) % c] += x as f64;
-                            }
-                            *count += (v.len() / c.max(1)) as u64;
-                        }
-                    }
-                } else {
-                    let w = (st.max as f64 - st.min as f64) / BINS as f64;
-                    for &x in v {
-                        let b = if w > 0.0 {
-                            (((x as f64 - st.min as f64) / w) as usize).min(BINS - 1)
-                        } else {
-                            0
-                        };
-                        st.hist[b] += 1;
+                        *count += (v.len() / c.max(1)) as u64;
                     }
                 }
+            } else {
+                let w = (st.max as f64 - st.min as f64) / BINS as f64;
+                for &x in v {
+                    let b = if w > 0.0 {
+                        (((x as f64 - st.min as f64) / w) as usize).min(BINS - 1)
+                    } else {
+                        0
+                    };
+                    st.hist[b] += 1;
+                }
             }
-            Ok(())
-        },
-    )?;
+        }
+        Ok(())
+    })?;
     let mut out = Observed::default();
     for (o, st) in stats.into_iter().enumerate().take(names.len()) {
         if float[o] {
