@@ -42,6 +42,18 @@ fn argmax(v: &[f32]) -> usize {
 /// Quantizes `<model>_float32.onnx` (or `file`) with `method`, calibrated on
 /// the first half of its test vectors, and scores it on the second half.
 pub fn score(model: &str, file: &str, method: RangeMethod) -> Score {
+    score_with(
+        model,
+        file,
+        &QuantizeOptions {
+            method,
+            ..Default::default()
+        },
+    )
+}
+
+/// [`score`] with any quantization options.
+pub fn score_with(model: &str, file: &str, opts: &QuantizeOptions) -> Score {
     let x = float_inputs(model);
     let n = x.shape()[0];
     let half = n / 2;
@@ -49,15 +61,7 @@ pub fn score(model: &str, file: &str, method: RangeMethod) -> Score {
     let eval = x.slice_axis(Axis(0), Slice::from(half..)).to_owned();
     let onnx = std::fs::read(mlperf(model, file)).expect("float model");
     let cal = Calibration::new(vec![(String::new(), cal)]).expect("calibration");
-    let q = quantize(
-        &onnx,
-        &cal,
-        &QuantizeOptions {
-            method,
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("quantizing {model}: {e}"));
+    let q = quantize(&onnx, &cal, opts).unwrap_or_else(|e| panic!("quantizing {model}: {e}"));
     let c = ember_compiler::compile(&q.onnx, &Default::default())
         .unwrap_or_else(|e| panic!("compiling quantized {model}: {e}"));
     let blob = AlignedBlob::new(&c.blob);

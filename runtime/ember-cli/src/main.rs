@@ -761,6 +761,11 @@ struct QuantHow {
     /// mean shift the weights' rounding causes, given 16 samples or more).
     #[arg(long)]
     no_bias_correction: bool,
+    /// A weight scale per output channel for dense layers too (default: one
+    /// per tensor, as TFLite's fully connected kernels take: faster, a
+    /// little less exact).
+    #[arg(long)]
+    per_channel_dense: bool,
     /// Also write what quantization did as JSON (ranges, scales, weights).
     #[arg(long, value_name = "FILE.json")]
     report: Option<PathBuf>,
@@ -795,6 +800,7 @@ fn quantize_model(
             method,
             progress: Some(ember_cli::progress::compiler_progress()),
             no_bias_correction: how.no_bias_correction,
+            per_channel_dense: how.per_channel_dense,
         },
     )?;
     note(&ember_cli::quant_report::summary(&q.report));

@@ -116,6 +116,7 @@ pub(super) fn rewrite(
     params: &HashMap<String, (f32, i8)>,
     channels: &HashMap<String, ChannelStats>,
     correct_biases: bool,
+    per_channel_dense: bool,
 ) -> Result<(GraphProto, Vec<WeightReport>)> {
     let outputs: HashSet<&str> = g.output.iter().map(|o| o.name.as_str()).collect();
     let param = |t: &str| {
@@ -170,15 +171,15 @@ pub(super) fn rewrite(
         }
         if let Some(&axis) = layers.get(&i) {
             let stats = channels.get(op_input(i));
-            quantize_layer(
-                g,
-                &mut w,
-                &mut n,
+            let dense = n.op_type != "Conv";
+            let how = LayerHow {
                 axis,
-                param(op_input(i))?,
+                x_scale: param(op_input(i))?.0,
                 stats,
-                correct_biases,
-            )?;
+                correct_bias: correct_biases,
+                per_tensor: dense && !per_channel_dense,
+            };
+            quantize_layer(g, &mut w, &mut n, &how)?;
         }
         for &(_, k) in plan.consts.iter().filter(|(c, _)| *c == i) {
             let name = n.input[k].clone();
@@ -225,21 +226,35 @@ pub(super) fn rewrite(
     Ok((g2, w.report))
 }
 
+/// How one layer's weights and bias are quantized.
+struct LayerHow<'a> {
+    /// The weights' output-channel axis.
+    axis: usize,
+    /// The scale of the layer's input.
+    x_scale: f32,
+    /// The input's per-channel statistics, if observed.
+    stats: Option<&'a ChannelStats>,
+    /// Correct the bias for the weights' rounding.
+    correct_bias: bool,
+    /// One weight scale for the whole tensor.
+    per_tensor: bool,
+}
+
 /// Replaces the weights (input 1) of layer `n` by int8 per channel along
-/// `axis`, and its bias (input 2), if any, by int32 at the input's scale
-/// times each channel's weight scale. With `correct_bias` and the
+/// `axis` (or with one scale for the whole tensor when `per_tensor`), and
+/// its bias (input 2), if any, by int32 at the input's scale times each
+/// channel's weight scale. With `correct_bias` and the
 /// statistics of each input channel (`stats`), the bias is corrected for
 /// the shift the weights' rounding puts on each output's mean (a `Conv` or
 /// `Gemm` without a bias gets one).
-fn quantize_layer(
-    g: &GraphProto,
-    w: &mut Writer,
-    n: &mut NodeProto,
-    axis: usize,
-    (x_scale, _): (f32, i8),
-    stats: Option<&ChannelStats>,
-    correct_bias: bool,
-) -> Result<()> {
+fn quantize_layer(g: &GraphProto, w: &mut Writer, n: &mut NodeProto, how: &LayerHow) -> Result<()> {
+    let &LayerHow {
+        axis,
+        x_scale,
+        stats,
+        correct_bias,
+        per_tensor,
+    } = how;
     let groups = crate::lower::attrs::attr_i(n, "group", 1).max(1) as usize;
     let wn = n.input[1].clone();
     let (dq, scales) = match w.weights.get(&wn) {
@@ -248,10 +263,14 @@ fn quantize_layer(
             let a = float_init(g, &wn)?.ok_or_else(|| {
                 CompileError::Internal(format!("weight '{wn}' is not a float constant"))
             })?;
-            let scales: Vec<f32> = a
-                .axis_iter(Axis(axis))
-                .map(|lane| weight_scale(&lane.iter().copied().collect::<Vec<_>>()))
-                .collect();
+            let scales: Vec<f32> = if per_tensor {
+                let s = weight_scale(&a.iter().copied().collect::<Vec<_>>());
+                vec![s; a.shape()[axis]]
+            } else {
+                a.axis_iter(Axis(axis))
+                    .map(|lane| weight_scale(&lane.iter().copied().collect::<Vec<_>>()))
+                    .collect()
+            };
             let mut q = a.mapv(|_| 0i8);
             for (c, (src, mut dst)) in a
                 .axis_iter(Axis(axis))
@@ -261,10 +280,15 @@ fn quantize_layer(
                 dst.zip_mut_with(&src, |d, &s| *d = quantize_weight(s, scales[c]));
             }
             let qv: Vec<i8> = q.iter().copied().collect();
-            let dq = w.dq_const(&wn, QConst::I8(a.shape().to_vec(), qv, 0), &scales, axis);
+            let stored = if per_tensor {
+                &scales[..1]
+            } else {
+                &scales[..]
+            };
+            let dq = w.dq_const(&wn, QConst::I8(a.shape().to_vec(), qv, 0), stored, axis);
             w.report.push(WeightReport {
                 name: wn.clone(),
-                channels: scales.len(),
+                channels: stored.len(),
                 len: a.len(),
             });
             w.weights.insert(wn.clone(), (dq.clone(), scales.clone()));
@@ -311,7 +335,8 @@ fn quantize_layer(
             })
             .collect();
         let name = format!("{}__bias", n.output[0]);
-        n.input[2] = w.dq_const(&name, QConst::I32(vec![q.len()], q), &bs, 0);
+        let stored = if per_tensor { &bs[..1] } else { &bs[..] };
+        n.input[2] = w.dq_const(&name, QConst::I32(vec![q.len()], q), stored, 0);
     }
     Ok(())
 }
