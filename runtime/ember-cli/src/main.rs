@@ -738,7 +738,8 @@ fn stream_note(r: &ember_compiler::stream::StreamReport) -> String {
 #[derive(clap::Args, Debug)]
 struct QuantArgs {
     /// Quantize a float model before compiling it: int8 (weights per
-    /// channel, activations calibrated with --calibrate).
+    /// output channel for convolutions and per tensor for dense layers,
+    /// activations calibrated with --calibrate).
     #[arg(long, value_name = "int8")]
     quantize: Option<String>,
     /// Calibration samples for --quantize: an .npy with samples along its
