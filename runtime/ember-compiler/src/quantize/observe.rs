@@ -105,9 +105,6 @@ pub(super) fn observe(
                     st.min = st.min.min(x);
                     st.max = st.max.max(x);
                 }
-                if out_index.contains(&o) {
-                    reference[s].extend_from_slice(v);
-                }
                 if let Some(&axis) = channel_axes.get(&all[o]) {
                     let dims = model.output_info(o).map_err(internal)?.dims().to_vec();
                     let axis = if axis == LAST_AXIS {
@@ -134,6 +131,17 @@ pub(super) fn observe(
                     };
                     st.hist[b] += 1;
                 }
+            }
+        }
+        // The graph's own float outputs, in the graph's order (what the
+        // quantized model's outputs are scored against).
+        if pass == 0 {
+            for &o in out_index.iter().filter(|&&o| float[o]) {
+                let v = interp
+                    .output(o)
+                    .and_then(|v| v.as_f32())
+                    .map_err(internal)?;
+                reference[s].extend_from_slice(v);
             }
         }
         Ok(())
