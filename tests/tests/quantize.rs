@@ -186,3 +186,53 @@ fn bad_calibration_data_is_refused_by_name() {
     // Three samples are too few to correct biases with.
     assert!(!out.report.bias_corrected);
 }
+
+#[test]
+fn int8_io_drops_the_conversions_at_the_edges() {
+    let onnx = std::fs::read(mlperf("kws", "kws_float32.onnx")).unwrap();
+    let x = float_inputs("kws");
+    let cal = Calibration::new(vec![(
+        String::new(),
+        x.slice_axis(Axis(0), Slice::from(..25)).to_owned(),
+    )])
+    .unwrap();
+    let blob = |int8_io: bool| {
+        let opts = QuantizeOptions {
+            int8_io,
+            ..Default::default()
+        };
+        let q = quantize(&onnx, &cal, &opts).unwrap();
+        AlignedBlob::new(
+            &ember_compiler::compile(&q.onnx, &Default::default())
+                .unwrap()
+                .blob,
+        )
+    };
+    let (float_io, int8_io) = (blob(false), blob(true));
+    let fm = Model::load(float_io.bytes()).unwrap();
+    let im = Model::load(int8_io.bytes()).unwrap();
+    assert_eq!(im.num_ops(), fm.num_ops() - 2);
+    let (qi, qo) = (im.input_info(0).unwrap(), im.output_info(0).unwrap());
+    assert_eq!((qi.dtype, qo.dtype), (DType::I8, DType::I8));
+    let (iq, oq) = (qi.quant.unwrap(), qo.quant.unwrap());
+    // The same answers: the float model's input quantized on the host, the
+    // int8 output dequantized, within one output step of the float I/O
+    // model on every row.
+    let rows = x.shape()[0];
+    let per = x.len() / rows;
+    let flat: Vec<f32> = x.iter().copied().collect();
+    let x8: Vec<i8> = flat
+        .iter()
+        .map(|&v| ((v / iq.scale).round() + iq.zero_point as f32).clamp(-128.0, 127.0) as i8)
+        .collect();
+    let a = ndarray::ArrayD::from_shape_vec(IxDyn(&[rows, per]), flat).unwrap();
+    let b = ndarray::ArrayD::from_shape_vec(IxDyn(&[rows, per]), x8).unwrap();
+    let want: Vec<Vec<f32>> = ember_tests::run_rows(&float_io, &a);
+    let got: Vec<Vec<i8>> = ember_tests::run_rows(&int8_io, &b);
+    for (r, (w, g)) in want.iter().zip(&got).enumerate() {
+        for (&w, &g) in w.iter().zip(g) {
+            let g = (g as i32 - oq.zero_point) as f32 * oq.scale;
+            assert!((g - w).abs() <= oq.scale + 1e-6, "row {r}: {g} vs {w}");
+        }
+    }
+}

@@ -767,6 +767,11 @@ struct QuantHow {
     /// little less exact).
     #[arg(long)]
     per_channel_dense: bool,
+    /// int8 inputs and outputs (scale and zero point in the blob, as a
+    /// converter's int8 model has) instead of float ones converted at the
+    /// model's edges.
+    #[arg(long)]
+    int8_io: bool,
     /// Also write what quantization did as JSON (ranges, scales, weights).
     #[arg(long, value_name = "FILE.json")]
     report: Option<PathBuf>,
@@ -802,6 +807,7 @@ fn quantize_model(
             progress: Some(ember_cli::progress::compiler_progress()),
             no_bias_correction: how.no_bias_correction,
             per_channel_dense: how.per_channel_dense,
+            int8_io: how.int8_io,
         },
     )?;
     note(&ember_cli::quant_report::summary(&q.report));

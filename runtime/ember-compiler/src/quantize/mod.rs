@@ -209,6 +209,10 @@ pub struct QuantizeOptions {
     /// fewer in all), at some accuracy (ad: 44.9 → 40.3 dB; kws and ic
     /// gain 1.1 and 0.2 dB).
     pub per_channel_dense: bool,
+    /// Give the model int8 inputs and outputs (their scale and zero point
+    /// in the blob, as a converter's int8 model has) instead of float ones
+    /// converted at its edges.
+    pub int8_io: bool,
 }
 
 /// One quantized activation.
@@ -326,8 +330,7 @@ pub fn quantize(onnx: &[u8], cal: &Calibration, opts: &QuantizeOptions) -> Resul
     q.graph = Some(g2);
     q.producer_name = "ember".into();
     q.producer_version = env!("CARGO_PKG_VERSION").into();
-    let onnx = q.encode_to_vec();
-    let (calibration_sqnr, top1_agreement) = score(&onnx, &cal, &observed.reference)?;
+    let (calibration_sqnr, top1_agreement) = score(&q.encode_to_vec(), &cal, &observed.reference)?;
     // Each activation against its float value: where the error comes in.
     let outputs: HashSet<&str> = g.output.iter().map(|o| o.name.as_str()).collect();
     let pairs: Vec<(String, String)> = tensors
@@ -342,6 +345,12 @@ pub fn quantize(onnx: &[u8], cal: &Calibration, opts: &QuantizeOptions) -> Resul
         })
         .collect();
     let sqnr = observe::tensor_sqnr(&model, &q, &pairs, &cal)?;
+    if opts.int8_io {
+        if let Some(g) = q.graph.as_mut() {
+            rewrite::int8_io(g);
+        }
+    }
+    let onnx = q.encode_to_vec();
     let mut tensors = tensors;
     for (t, s) in tensors.iter_mut().zip(sqnr) {
         t.sqnr = s;

@@ -341,6 +341,67 @@ fn quantize_layer(g: &GraphProto, w: &mut Writer, n: &mut NodeProto, how: &Layer
     Ok(())
 }
 
+/// Makes the graph's quantized float inputs and outputs int8: the
+/// `QuantizeLinear` after such an input and the `DequantizeLinear` before
+/// such an output are removed, and the graph takes and gives their int8
+/// values (with their scale and zero point), as a converter's int8 model
+/// does: no conversion at the model's edges on the device.
+pub(super) fn int8_io(g: &mut GraphProto) {
+    use tract_onnx::pb::type_proto::Value;
+    let set_int8 = |v: &mut tract_onnx::pb::ValueInfoProto| {
+        if let Some(Value::TensorType(t)) = v.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+            t.elem_type = super::proto::INT8;
+        }
+    };
+    for i in 0..g.input.len() {
+        let name = g.input[i].name.clone();
+        let readers: Vec<usize> = (0..g.node.len())
+            .filter(|&k| g.node[k].input.contains(&name))
+            .collect();
+        let [k] = readers[..] else { continue };
+        if g.node[k].op_type != "QuantizeLinear" || g.node[k].input.first() != Some(&name) {
+            continue;
+        }
+        let q = g.node.remove(k);
+        let quantized = q.output.first().cloned().unwrap_or_default();
+        for n in g.node.iter_mut() {
+            for x in n.input.iter_mut().filter(|x| **x == quantized) {
+                *x = name.clone();
+            }
+        }
+        set_int8(&mut g.input[i]);
+    }
+    for o in 0..g.output.len() {
+        let name = g.output[o].name.clone();
+        let Some(k) = g
+            .node
+            .iter()
+            .position(|n| n.op_type == "DequantizeLinear" && n.output.first() == Some(&name))
+        else {
+            continue;
+        };
+        let quantized = g.node[k].input.first().cloned().unwrap_or_default();
+        let readers = g
+            .node
+            .iter()
+            .filter(|n| n.input.contains(&quantized))
+            .count();
+        let Some(p) = g
+            .node
+            .iter()
+            .position(|n| n.output.first() == Some(&quantized))
+        else {
+            continue;
+        };
+        if readers != 1 || g.node[p].op_type != "QuantizeLinear" {
+            continue;
+        }
+        g.node[p].output[0] = name;
+        g.node.remove(k);
+        set_int8(&mut g.output[o]);
+    }
+}
+
 /// Which input channel each weight multiplies: a convolution's weight
 /// `[m, c, …]` reads channel `c` of `m`'s group; a matrix's, the index
 /// along its other axis.
