@@ -6,7 +6,7 @@
 
 use ember_compiler::quantize::RangeMethod;
 use ember_tests::quantization::{score, sqnr};
-use ember_tests::vectors;
+use ember_tests::{argmax, vectors};
 use ndarray::{ArrayD, Axis, Slice};
 
 /// TFLite's int8 model on the second half: its reference-kernel outputs,
@@ -24,15 +24,14 @@ fn tflite(model: &str) -> (f64, f64) {
         .slice_axis(Axis(0), Slice::from(half..))
         .mapv(|v| (v as f32 - zp) * scale);
     let f = f.slice_axis(Axis(0), Slice::from(half..)).to_owned();
-    let argmax = |r: ndarray::ArrayViewD<f32>| {
-        (0..r.len())
-            .max_by(|&a, &b| r[a].total_cmp(&r[b]))
-            .unwrap_or(0)
-    };
     let agree = q
         .axis_iter(Axis(0))
         .zip(f.axis_iter(Axis(0)))
-        .filter(|(a, b)| argmax(a.view()) == argmax(b.view()))
+        .filter(|(a, b)| {
+            let (a, b): (Vec<f32>, Vec<f32>) =
+                (a.iter().copied().collect(), b.iter().copied().collect());
+            argmax(&a) == argmax(&b)
+        })
         .count();
     let qv: Vec<f32> = q.iter().copied().collect();
     let fv: Vec<f32> = f.iter().copied().collect();

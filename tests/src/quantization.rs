@@ -7,7 +7,7 @@ use ember_compiler::quantize::{quantize, Calibration, QuantizeOptions, Quantized
 use ember_compiler::AlignedBlob;
 use ndarray::{ArrayD, Axis, Slice};
 
-use crate::{float_inputs, mlperf, run_rows, vectors};
+use crate::{argmax, float_inputs, mlperf, run_rows, vectors};
 
 /// Signal-to-quantization-noise ratio of `got` against `want`, in dB.
 pub fn sqnr(got: &[f32], want: &[f32]) -> f64 {
@@ -31,12 +31,6 @@ pub struct Score {
     pub top1: f64,
     /// Rows scored.
     pub rows: usize,
-}
-
-fn argmax(v: &[f32]) -> usize {
-    (0..v.len())
-        .max_by(|&a, &b| v[a].total_cmp(&v[b]))
-        .unwrap_or(0)
 }
 
 /// Quantizes `<model>_float32.onnx` (or `file`) with `method`, calibrated on

@@ -45,7 +45,7 @@ mod gather_slice;
 mod index;
 mod layout;
 mod matmul;
-mod normalization;
+pub(crate) mod normalization;
 pub(crate) mod op_table;
 mod pool;
 mod quantize;

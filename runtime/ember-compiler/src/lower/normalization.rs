@@ -18,6 +18,13 @@ use crate::error::{malformed, Result};
 use crate::ir::Op;
 use crate::tensor::HostTensor;
 
+/// A batch norm channel as `x · scale + offset`: `(scale, offset)` from its
+/// `gamma`, `beta`, running `mean` and `var`, and `eps`.
+pub(crate) fn batchnorm_affine(gamma: f64, beta: f64, mean: f64, var: f64, eps: f64) -> (f64, f64) {
+    let scale = gamma / (var + eps).sqrt();
+    (scale, beta - mean * scale)
+}
+
 impl Lowerer<'_> {
     pub(super) fn lower_batchnorm(&mut self, node: &NodeProto) -> Result<()> {
         let c = |i: usize| -> Result<Vec<f64>> {
@@ -37,8 +44,9 @@ impl Lowerer<'_> {
                 node.name
             )));
         }
-        let mul: Vec<f64> = (0..ch).map(|i| gamma[i] / (var[i] + eps).sqrt()).collect();
-        let add: Vec<f64> = (0..ch).map(|i| beta[i] - mean[i] * mul[i]).collect();
+        let (mul, add): (Vec<f64>, Vec<f64>) = (0..ch)
+            .map(|i| batchnorm_affine(gamma[i], beta[i], mean[i], var[i], eps))
+            .unzip();
         let x = self.float_act(&node.input[0], &node.op_type)?;
         let out = Self::out_name(node);
         // Fold into the float conv/FC that produced x, if it has no other use.

@@ -8,9 +8,11 @@ use std::collections::{HashMap, HashSet};
 use ndarray::{ArrayD, Axis};
 use tract_onnx::pb::{GraphProto, NodeProto};
 
+use super::plan::{layer_weights, WeightLayout};
 use super::proto::{f32s, float_init, input};
 use crate::error::Result;
-use crate::lower::attrs::{attr_f, attr_i};
+use crate::lower::attrs::attr_f;
+use crate::lower::normalization::batchnorm_affine;
 
 /// A layer whose output channels can absorb a scale and an offset.
 struct Layer {
@@ -25,40 +27,20 @@ struct Layer {
     conv_rank: Option<usize>,
 }
 
-/// The weight layout of `n` if it is a layer that can absorb a per-channel
-/// affine op: a `Conv` or a plain `Gemm` (no transposed input, unit
-/// `alpha`/`beta`) with constant float weights.
-fn layer(g: &GraphProto, n: &NodeProto) -> Result<Option<Layer>> {
-    let Some(w_name) = input(n, 1) else {
-        return Ok(None);
-    };
-    let Some(w) = float_init(g, w_name)? else {
-        return Ok(None);
-    };
-    let (weight_axis, conv_rank) = match n.op_type.as_str() {
-        "Conv" if w.ndim() >= 3 => (0, Some(w.ndim())),
-        "Gemm"
-            if w.ndim() == 2
-                && attr_i(n, "transA", 0) == 0
-                && attr_f(n, "alpha", 1.0) == 1.0
-                && attr_f(n, "beta", 1.0) == 1.0 =>
-        {
-            (if attr_i(n, "transB", 0) != 0 { 0 } else { 1 }, None)
-        }
-        _ => return Ok(None),
-    };
-    if let Some(b) = input(n, 2) {
-        match float_init(g, b)? {
-            Some(b) if b.len() == w.shape()[weight_axis] => {}
-            _ => return Ok(None),
-        }
+/// The layer `n` if it can absorb a per-channel affine op: a `Conv` or a
+/// `Gemm` with an integer kernel (see [`layer_weights`]; a `MatMul` has no
+/// bias to take the offset).
+fn layer(g: &GraphProto, n: &NodeProto) -> Option<Layer> {
+    if !matches!(n.op_type.as_str(), "Conv" | "Gemm") {
+        return None;
     }
-    Ok(Some(Layer {
-        weight: w_name.into(),
-        weight_axis,
-        channels: w.shape()[weight_axis],
-        conv_rank,
-    }))
+    let WeightLayout { axis, dims } = layer_weights(g, n)?;
+    Some(Layer {
+        weight: input(n, 1)?.into(),
+        weight_axis: axis,
+        channels: dims[axis],
+        conv_rank: (n.op_type == "Conv").then_some(dims.len()),
+    })
 }
 
 /// A constant operand's values per output channel of `layer`, if it
@@ -105,12 +87,13 @@ fn affine(g: &GraphProto, n: &NodeProto, x: &str, layer: &Layer) -> Result<Optio
             else {
                 return Ok(None);
             };
-            let eps = attr_f(n, "epsilon", 1e-5);
+            let eps = attr_f(n, "epsilon", 1e-5) as f64;
             Some(
                 (0..layer.channels)
                     .map(|c| {
-                        let s = gamma[c] / (var[c] + eps).sqrt();
-                        [s, beta[c] - mean[c] * s]
+                        let f = |v: &[f32]| v[c] as f64;
+                        let (s, o) = batchnorm_affine(f(&gamma), f(&beta), f(&mean), f(&var), eps);
+                        [s as f32, o as f32]
                     })
                     .collect(),
             )
@@ -142,7 +125,7 @@ pub(super) fn fold_affine(g: &mut GraphProto) -> Result<usize> {
             let Some(&[j]) = consumers.get(x.as_str()).map(Vec::as_slice) else {
                 continue;
             };
-            let Some(l) = layer(g, n)? else { continue };
+            let Some(l) = layer(g, n) else { continue };
             let Some(ab) = affine(g, &g.node[j], x, &l)? else {
                 continue;
             };

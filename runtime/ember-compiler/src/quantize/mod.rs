@@ -330,13 +330,13 @@ pub fn quantize(onnx: &[u8], cal: &Calibration, opts: &QuantizeOptions) -> Resul
     q.graph = Some(g2);
     q.producer_name = "ember".into();
     q.producer_version = env!("CARGO_PKG_VERSION").into();
-    let (calibration_sqnr, top1_agreement) = score(&q.encode_to_vec(), &cal, &observed.reference)?;
-    // Each activation against its float value: where the error comes in.
-    let outputs: HashSet<&str> = g.output.iter().map(|o| o.name.as_str()).collect();
-    let pairs: Vec<(String, String)> = tensors
+    // Each activation, and the graph's outputs, against their float
+    // values: where the error comes in, and what the model gives.
+    let outputs: Vec<&str> = g.output.iter().map(|o| o.name.as_str()).collect();
+    let mut pairs: Vec<(String, String)> = tensors
         .iter()
         .map(|t| {
-            let q = if outputs.contains(t.name.as_str()) {
+            let q = if outputs.contains(&t.name.as_str()) {
                 t.name.clone()
             } else {
                 format!("{}__dequantized", t.name)
@@ -344,17 +344,32 @@ pub fn quantize(onnx: &[u8], cal: &Calibration, opts: &QuantizeOptions) -> Resul
             (t.name.clone(), q)
         })
         .collect();
-    let sqnr = observe::tensor_sqnr(&model, &q, &pairs, &cal)?;
+    for o in &outputs {
+        if !pairs.iter().any(|(f, _)| f == o) {
+            pairs.push((o.to_string(), o.to_string()));
+        }
+    }
+    let close = observe::compare(&model, &q, &pairs, &cal)?;
+    let mut tensors = tensors;
+    for (t, c) in tensors.iter_mut().zip(&close) {
+        t.sqnr = c.sqnr();
+    }
+    let of_output = |o: &str| pairs.iter().position(|(f, _)| f == o).map(|i| close[i]);
+    let (signal, noise) = outputs
+        .iter()
+        .filter_map(|o| of_output(o))
+        .fold((0.0, 0.0), |(s, n), c| (s + c.signal, n + c.noise));
+    let calibration_sqnr = observe::sqnr_db(signal, noise);
+    let top1_agreement = outputs
+        .first()
+        .and_then(|o| of_output(o))
+        .map_or(0.0, |c| c.same_argmax as f64 / cal.samples().max(1) as f64);
     if opts.int8_io {
         if let Some(g) = q.graph.as_mut() {
             rewrite::int8_io(g);
         }
     }
     let onnx = q.encode_to_vec();
-    let mut tensors = tensors;
-    for (t, s) in tensors.iter_mut().zip(sqnr) {
-        t.sqnr = s;
-    }
     let quantized: HashSet<usize> = plan.quantized_nodes.iter().copied().collect();
     let absorbed: HashSet<usize> = plan.absorbed.values().copied().collect();
     let float_nodes = g
@@ -428,44 +443,4 @@ fn choose_params(
         }
     }
     Ok((params, tensors))
-}
-
-/// SQNR in dB of the QDQ model `onnx`'s outputs on the calibration samples
-/// against the float model's (`reference`, per sample), and the share of
-/// samples whose largest first-output value is where the float model's is.
-fn score(onnx: &[u8], cal: &Calibration, reference: &[Vec<f32>]) -> Result<(f64, f64)> {
-    let (mut signal, mut noise, mut agree) = (0f64, 0f64, 0usize);
-    let argmax = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b]));
-    observe::run_samples(
-        onnx,
-        cal,
-        1,
-        |_, _| {},
-        |_, s, model, interp| {
-            let mut k = 0;
-            for o in 0..model.num_outputs() {
-                if model.output_info(o).map(|i| i.dtype) != Ok(ember_runtime::DType::F32) {
-                    continue;
-                }
-                let v = interp
-                    .output(o)
-                    .and_then(|v| v.as_f32())
-                    .map_err(|e| CompileError::Internal(e.to_string()))?;
-                let r = reference[s].get(k..k + v.len()).unwrap_or(&[]);
-                if k == 0 && argmax(v) == argmax(r) {
-                    agree += 1;
-                }
-                for (&x, &r) in v.iter().zip(r) {
-                    signal += r as f64 * r as f64;
-                    noise += (x as f64 - r as f64).powi(2);
-                }
-                k += v.len();
-            }
-            Ok(())
-        },
-    )?;
-    Ok((
-        10.0 * (signal / noise.max(f64::MIN_POSITIVE)).log10(),
-        agree as f64 / cal.samples().max(1) as f64,
-    ))
 }

@@ -38,9 +38,8 @@ impl Stats {
     }
 }
 
-/// The statistics of every tensor in `names`, the names of those that are
-/// not float (left out of quantization), and per sample the values of the
-/// graph's own outputs (what a quantized model is scored against).
+/// The statistics of every tensor in `names` and the names of those that
+/// are not float (left out of quantization).
 pub(super) fn observe(
     model: &ModelProto,
     names: &[String],
@@ -48,30 +47,18 @@ pub(super) fn observe(
     cal: &Calibration,
     opts: &QuantizeOptions,
 ) -> Result<Observed> {
-    let graph_outputs: Vec<String> = model
-        .graph
-        .as_ref()
-        .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
-        .unwrap_or_default();
-    let mut all: Vec<String> = names.to_vec();
-    all.extend(graph_outputs.iter().filter(|o| !names.contains(o)).cloned());
-    let m = with_outputs(model, &all)?;
-    let n = cal.samples();
+    let m = with_outputs(model, names)?;
     let mut stats: Vec<Stats> = Vec::new();
     let mut float = Vec::new();
-    let mut reference = vec![Vec::new(); n];
     // Per-channel sums and counts of the tensors in `channel_axes`.
     let mut sums: HashMap<usize, (Vec<f64>, u64)> = HashMap::new();
-    let out_index: Vec<usize> = graph_outputs
-        .iter()
-        .filter_map(|o| all.iter().position(|a| a == o))
-        .collect();
     let progress = |done: usize, total: usize| {
         if let Some(p) = &opts.progress {
             (p.0)("calibrating", done as u64, total as u64);
         }
     };
-    run_samples(&m, cal, 2, progress, |pass, s, model, interp| {
+    run_samples(&m, cal, 2, progress, |pass, s, sess| {
+        let (model, interp) = (sess.model, &sess.interp);
         if stats.is_empty() {
             for o in 0..model.num_outputs() {
                 let info = model.output_info(o).map_err(internal)?;
@@ -83,7 +70,7 @@ pub(super) fn observe(
                     max: f32::NEG_INFINITY,
                     hist: vec![0; BINS],
                 };
-                all.len()
+                names.len()
             ];
         }
         for (o, st) in stats.iter_mut().enumerate() {
@@ -99,13 +86,13 @@ pub(super) fn observe(
                     if !x.is_finite() {
                         return Err(CompileError::Calibration(format!(
                             "sample {s} makes '{}' {x}",
-                            all[o]
+                            names[o]
                         )));
                     }
                     st.min = st.min.min(x);
                     st.max = st.max.max(x);
                 }
-                if let Some(&axis) = channel_axes.get(&all[o]) {
+                if let Some(&axis) = channel_axes.get(&names[o]) {
                     let dims = model.output_info(o).map_err(internal)?.dims().to_vec();
                     let axis = if axis == LAST_AXIS {
                         dims.len().saturating_sub(1)
@@ -133,31 +120,19 @@ pub(super) fn observe(
                 }
             }
         }
-        // The graph's own float outputs, in the graph's order (what the
-        // quantized model's outputs are scored against).
-        if pass == 0 {
-            for &o in out_index.iter().filter(|&&o| float[o]) {
-                let v = interp
-                    .output(o)
-                    .and_then(|v| v.as_f32())
-                    .map_err(internal)?;
-                reference[s].extend_from_slice(v);
-            }
-        }
         Ok(())
     })?;
     let mut out = Observed::default();
-    for (o, st) in stats.into_iter().enumerate().take(names.len()) {
+    for (o, st) in stats.into_iter().enumerate() {
         if float[o] {
             out.stats.insert(names[o].clone(), st);
         } else {
             out.not_float.insert(names[o].clone());
         }
     }
-    out.reference = reference;
     for (o, (sum, count)) in sums {
         let mean = sum.iter().map(|s| s / count.max(1) as f64).collect();
-        out.channels.insert(all[o].clone(), ChannelStats { mean });
+        out.channels.insert(names[o].clone(), ChannelStats { mean });
     }
     Ok(out)
 }
@@ -169,8 +144,6 @@ pub(super) struct Observed {
     pub(super) stats: HashMap<String, Stats>,
     /// Tensors that are not float.
     pub(super) not_float: HashSet<String>,
-    /// Per sample, the graph outputs' values, concatenated.
-    pub(super) reference: Vec<Vec<f32>>,
     /// Per-channel statistics of the tensors asked for (channels along the
     /// axis asked for), over all samples and positions.
     pub(super) channels: HashMap<String, ChannelStats>,
@@ -189,17 +162,57 @@ fn internal(e: ember_runtime::Error) -> CompileError {
 
 /// A model compiled for the host with its calibration samples laid out for
 /// its inputs.
-pub(super) struct HostRun {
+struct HostRun {
     blob: AlignedBlob,
     arena: AlignedBlob,
     feed: Vec<Vec<f32>>,
     samples: usize,
 }
 
+/// A [`HostRun`]'s model loaded and bound to its arena, once for all the
+/// samples it runs.
+struct Session<'m, 'a> {
+    /// The model.
+    model: &'m Model<'m>,
+    /// Its interpreter, holding the last sample's values.
+    interp: Interpreter<'m, 'a>,
+    feed: &'m [Vec<f32>],
+    samples: usize,
+}
+
+impl Session<'_, '_> {
+    /// Runs sample `s`.
+    fn run(&mut self, s: usize) -> Result<()> {
+        for (i, x) in self.feed.iter().enumerate() {
+            let per = x.len() / self.samples.max(1);
+            self.interp
+                .input_mut(i)
+                .and_then(|mut t| t.copy_from(&x[s * per..(s + 1) * per]))
+                .map_err(internal)?;
+        }
+        self.interp
+            .invoke()
+            .map_err(|e| CompileError::Calibration(format!("sample {s}: {e}")))
+    }
+
+    /// Each output's values after the last run (empty for a non-float
+    /// output).
+    fn float_outputs(&self) -> Vec<&[f32]> {
+        (0..self.model.num_outputs())
+            .map(|o| {
+                self.interp
+                    .output(o)
+                    .and_then(|v| v.as_f32())
+                    .unwrap_or(&[])
+            })
+            .collect()
+    }
+}
+
 impl HostRun {
     /// Compiles `onnx` (inputs shaped like one sample of `cal`) and checks
     /// the samples against its inputs.
-    pub(super) fn new(onnx: &[u8], cal: &Calibration) -> Result<Self> {
+    fn new(onnx: &[u8], cal: &Calibration) -> Result<Self> {
         let shapes = cal
             .inputs
             .iter()
@@ -246,88 +259,102 @@ impl HostRun {
         })
     }
 
-    /// Runs sample `s` and hands the model and interpreter to `look`.
-    pub(super) fn run<T>(
-        &mut self,
-        s: usize,
-        look: impl FnOnce(&Model<'_>, &Interpreter<'_, '_>) -> Result<T>,
-    ) -> Result<T> {
+    /// Loads the model and binds its arena once, and hands the session to
+    /// `work`.
+    fn session<T>(&mut self, work: impl FnOnce(&mut Session<'_, '_>) -> Result<T>) -> Result<T> {
         let model = Model::load(self.blob.bytes()).map_err(internal)?;
-        let mut interp = Interpreter::new(&model, self.arena.bytes_mut()).map_err(internal)?;
-        for (i, x) in self.feed.iter().enumerate() {
-            let per = x.len() / self.samples.max(1);
-            interp
-                .input_mut(i)
-                .and_then(|mut t| t.copy_from(&x[s * per..(s + 1) * per]))
-                .map_err(internal)?;
-        }
-        interp
-            .invoke()
-            .map_err(|e| CompileError::Calibration(format!("sample {s}: {e}")))?;
-        look(&model, &interp)
+        let interp = Interpreter::new(&model, self.arena.bytes_mut()).map_err(internal)?;
+        work(&mut Session {
+            model: &model,
+            interp,
+            feed: &self.feed,
+            samples: self.samples,
+        })
     }
 }
 
 /// Compiles `onnx` for the host and runs it `passes` times over the
-/// calibration samples, calling `each(pass, sample, model, interpreter)`
-/// after every invoke.
-pub(super) fn run_samples(
+/// calibration samples, calling `each(pass, sample, session)` after every
+/// invoke.
+fn run_samples(
     onnx: &[u8],
     cal: &Calibration,
     passes: usize,
     progress: impl Fn(usize, usize),
-    mut each: impl FnMut(usize, usize, &Model<'_>, &Interpreter<'_, '_>) -> Result<()>,
+    mut each: impl FnMut(usize, usize, &Session<'_, '_>) -> Result<()>,
 ) -> Result<()> {
-    let mut host = HostRun::new(onnx, cal)?;
     let n = cal.samples();
-    for pass in 0..passes {
-        for s in 0..n {
-            progress(pass * n + s, passes * n);
-            host.run(s, |m, i| each(pass, s, m, i))?;
+    HostRun::new(onnx, cal)?.session(|sess| {
+        for pass in 0..passes {
+            for s in 0..n {
+                progress(pass * n + s, passes * n);
+                sess.run(s)?;
+                each(pass, s, sess)?;
+            }
         }
-    }
-    progress(passes * n, passes * n);
-    Ok(())
+        progress(passes * n, passes * n);
+        Ok(())
+    })
 }
 
-/// SQNR in dB of each tensor of the QDQ model `q` against the float
-/// model `float` on the calibration samples: `pairs` names, for each
+/// How close one tensor of a quantized model is to the float model's.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Closeness {
+    /// Σ float² over the samples.
+    pub(super) signal: f64,
+    /// Σ (quantized − float)².
+    pub(super) noise: f64,
+    /// Samples whose largest value is where the float model's is.
+    pub(super) same_argmax: usize,
+}
+
+impl Closeness {
+    /// The SQNR in dB.
+    pub(super) fn sqnr(&self) -> f64 {
+        sqnr_db(self.signal, self.noise)
+    }
+}
+
+/// `10 log10(signal / noise)`, finite for zero signal or noise.
+pub(super) fn sqnr_db(signal: f64, noise: f64) -> f64 {
+    10.0 * (signal.max(f64::MIN_POSITIVE) / noise.max(f64::MIN_POSITIVE)).log10()
+}
+
+/// Each tensor of the QDQ model `q` against the float model `float` on the
+/// calibration samples, both run side by side: `pairs` names, for each
 /// tensor, its name in `float` and the name of its dequantized value in
 /// `q`; both models get those as their graph outputs.
-pub(super) fn tensor_sqnr(
+pub(super) fn compare(
     float: &ModelProto,
     q: &ModelProto,
     pairs: &[(String, String)],
     cal: &Calibration,
-) -> Result<Vec<f64>> {
+) -> Result<Vec<Closeness>> {
     let (fo, qo): (Vec<String>, Vec<String>) = pairs.iter().cloned().unzip();
     let mut fr = HostRun::new(&with_outputs(float, &fo)?, cal)?;
     let mut qr = HostRun::new(&with_outputs(q, &qo)?, cal)?;
-    let mut acc = vec![(0f64, 0f64); pairs.len()];
-    let values = |m: &Model<'_>, i: &Interpreter<'_, '_>| -> Result<Vec<Vec<f32>>> {
-        (0..m.num_outputs())
-            .map(|o| {
-                Ok(match i.output(o).and_then(|v| v.as_f32()) {
-                    Ok(v) => v.to_vec(),
-                    Err(_) => Vec::new(),
-                })
-            })
-            .collect()
-    };
-    for s in 0..cal.samples() {
-        let want = fr.run(s, values)?;
-        let got = qr.run(s, values)?;
-        for ((w, g), (sig, noise)) in want.iter().zip(&got).zip(acc.iter_mut()) {
-            for (&w, &g) in w.iter().zip(g) {
-                *sig += w as f64 * w as f64;
-                *noise += (g as f64 - w as f64).powi(2);
+    let mut acc = vec![Closeness::default(); pairs.len()];
+    let argmax = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b]));
+    fr.session(|f| {
+        qr.session(|q| {
+            for s in 0..cal.samples() {
+                f.run(s)?;
+                q.run(s)?;
+                let (want, got) = (f.float_outputs(), q.float_outputs());
+                for ((w, g), c) in want.iter().zip(&got).zip(acc.iter_mut()) {
+                    for (&w, &g) in w.iter().zip(g.iter()) {
+                        c.signal += w as f64 * w as f64;
+                        c.noise += (g as f64 - w as f64).powi(2);
+                    }
+                    if !w.is_empty() && argmax(w) == argmax(g) {
+                        c.same_argmax += 1;
+                    }
+                }
             }
-        }
-    }
-    Ok(acc
-        .into_iter()
-        .map(|(s, n)| 10.0 * (s.max(f64::MIN_POSITIVE) / n.max(f64::MIN_POSITIVE)).log10())
-        .collect())
+            Ok(())
+        })
+    })?;
+    Ok(acc)
 }
 
 /// `model` with `names` (and nothing else) as its graph outputs, encoded.

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 
 use tract_onnx::pb::{GraphProto, NodeProto};
 
-use super::proto::{float_init, initializers, input};
+use super::proto::{float_dims, float_init, initializers, input};
 use crate::error::Result;
 use crate::lower::attrs::{attr, attr_f, attr_i};
 
@@ -73,17 +73,24 @@ pub(super) struct Plan {
     pub(super) quantized_nodes: Vec<usize>,
 }
 
-/// The weight axis of a layer with an integer kernel: a `Conv`, a plain
-/// `Gemm`, or a `MatMul` by a constant matrix, with constant float weights
-/// (and a bias of one value per output channel).
-fn layer_axis(g: &GraphProto, n: &NodeProto) -> Result<Option<usize>> {
-    let Some(w) = input(n, 1).map(|w| float_init(g, w)).transpose()?.flatten() else {
-        return Ok(None);
-    };
+/// The weights of a layer with an integer kernel.
+pub(super) struct WeightLayout {
+    /// The weights' axis of output channels.
+    pub(super) axis: usize,
+    /// The weights' dims.
+    pub(super) dims: Vec<usize>,
+}
+
+/// The weight layout of a layer with an integer kernel: a `Conv`, a plain
+/// `Gemm` (no transposed input, unit `alpha`/`beta`), or a `MatMul` by a
+/// constant matrix, with constant float weights (and a bias of one value
+/// per output channel). Only the initializers' headers are read.
+pub(super) fn layer_weights(g: &GraphProto, n: &NodeProto) -> Option<WeightLayout> {
+    let dims = float_dims(g, input(n, 1)?)?;
     let axis = match n.op_type.as_str() {
-        "Conv" if w.ndim() >= 3 => 0,
+        "Conv" if dims.len() >= 3 => 0,
         "Gemm"
-            if w.ndim() == 2
+            if dims.len() == 2
                 && attr_i(n, "transA", 0) == 0
                 && attr_f(n, "alpha", 1.0) == 1.0
                 && attr_f(n, "beta", 1.0) == 1.0 =>
@@ -94,18 +101,17 @@ fn layer_axis(g: &GraphProto, n: &NodeProto) -> Result<Option<usize>> {
                 1
             }
         }
-        "MatMul" if w.ndim() == 2 => 1,
-        _ => return Ok(None),
+        "MatMul" if dims.len() == 2 => 1,
+        _ => return None,
     };
     if let Some(b) = input(n, 2) {
-        match float_init(g, b)? {
-            Some(b)
-                if b.len() == w.shape()[axis]
-                    && b.shape().iter().rev().skip(1).all(|&d| d == 1) => {}
-            _ => return Ok(None),
+        let b = float_dims(g, b)?;
+        let (last, rest) = b.split_last()?;
+        if *last != dims[axis] || rest.iter().any(|&d| d != 1) {
+            return None;
         }
     }
-    Ok(Some(axis))
+    Some(WeightLayout { axis, dims })
 }
 
 /// `true` if `n` is a `Relu`, or a `Clip` from 0 to a constant.
@@ -277,8 +283,8 @@ pub(super) fn plan(g: &GraphProto) -> Result<Plan> {
         }
         let op = n.op_type.as_str();
         let data: Vec<&str> = match op {
-            "Conv" | "Gemm" | "MatMul" => match layer_axis(g, n)? {
-                Some(axis) => {
+            "Conv" | "Gemm" | "MatMul" => match layer_weights(g, n) {
+                Some(WeightLayout { axis, .. }) => {
                     let input_axis = if op == "Conv" {
                         1
                     } else {

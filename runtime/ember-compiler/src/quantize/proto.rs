@@ -94,6 +94,15 @@ pub(super) fn float_init(g: &GraphProto, name: &str) -> Result<Option<ArrayD<f32
     }
 }
 
+/// The dims of initializer `name` if it is a float one, read from its
+/// header (the data is not decoded).
+pub(super) fn float_dims(g: &GraphProto, name: &str) -> Option<Vec<usize>> {
+    g.initializer
+        .iter()
+        .find(|t| t.name == name && t.data_type == FLOAT)
+        .map(|t| t.dims.iter().map(|&d| d.max(0) as usize).collect())
+}
+
 /// Node `n`'s input `i`, if present and not empty.
 pub(super) fn input(n: &NodeProto, i: usize) -> Option<&str> {
     n.input.get(i).map(String::as_str).filter(|s| !s.is_empty())
