@@ -236,3 +236,56 @@ fn int8_io_drops_the_conversions_at_the_edges() {
         }
     }
 }
+
+/// `--quantize mixed`: below the target the sweep leaves the fewest
+/// multiply-accumulates in float that reach it (on the calibration half),
+/// the model gets closer to float on the unseen half too, and the rest
+/// stays int8; a target int8 already meets changes nothing.
+#[test]
+fn mixed_precision_reaches_its_target_with_layers_left_in_float() {
+    let int8 = score("ad", "ad_float32.onnx", RangeMethod::Auto);
+    let r8 = &int8.quantized.report;
+    let target = r8.calibration_sqnr + 6.0;
+    let mixed = score_with(
+        "ad",
+        "ad_float32.onnx",
+        &QuantizeOptions {
+            sqnr_target: Some(target),
+            ..Default::default()
+        },
+    );
+    let r = &mixed.quantized.report;
+    let m = r.mixed.as_ref().expect("a mixed-precision report");
+    eprintln!(
+        "ad mixed for {target:.1} dB: int8 {:.1} dB (eval {:.1}), mixed {:.1} dB (eval {:.1}), float: {:?}",
+        m.int8_sqnr,
+        int8.sqnr,
+        r.calibration_sqnr,
+        mixed.sqnr,
+        m.float
+            .iter()
+            .map(|f| (&f.nodes, f.macs, f.sqnr))
+            .collect::<Vec<_>>()
+    );
+    assert!((m.int8_sqnr - r8.calibration_sqnr).abs() < 0.01);
+    assert!(!m.float.is_empty());
+    assert!(r.calibration_sqnr >= target, "{:.1} dB", r.calibration_sqnr);
+    assert!(mixed.sqnr > int8.sqnr + 3.0, "{:.1} dB", mixed.sqnr);
+    // Part of the model is still int8, and fewer MACs are float than int8.
+    let float_macs: u64 = m.float.iter().map(|f| f.macs).sum();
+    assert!(!r.weights.is_empty() && r.weights.len() < r8.weights.len());
+    assert!(r.float_nodes.len() > r8.float_nodes.len());
+    assert!(float_macs > 0);
+    // Already met: the int8 model, unchanged.
+    let easy = score_with(
+        "ad",
+        "ad_float32.onnx",
+        &QuantizeOptions {
+            sqnr_target: Some(r8.calibration_sqnr - 1.0),
+            ..Default::default()
+        },
+    );
+    let e = easy.quantized.report.mixed.as_ref().unwrap();
+    assert!(e.float.is_empty());
+    assert_eq!(easy.quantized.onnx, int8.quantized.onnx);
+}

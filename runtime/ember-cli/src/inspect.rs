@@ -1,7 +1,7 @@
 //! `ember inspect`: the compiled model layer by layer.
 
 use anyhow::Result;
-use ember_runtime::format::{Storage, SCRATCH_INPUT};
+use ember_runtime::format::{DType, Storage, SCRATCH_INPUT};
 use ember_runtime::{Interpreter, Model};
 use serde_json::json;
 use std::fmt::Write;
@@ -12,6 +12,8 @@ pub(crate) struct Layer {
     pub(crate) op: &'static str,
     pub(crate) name: String,
     pub(crate) dtype: &'static str,
+    /// What it computes in (see [`precision`]).
+    pub(crate) precision: &'static str,
     pub(crate) out_shape: Vec<usize>,
     pub(crate) in_shape: Vec<usize>,
     pub(crate) macs: u64,
@@ -22,6 +24,24 @@ pub(crate) struct Layer {
     pub(crate) scratch_bytes: usize,
 }
 
+/// What an op computes in, from the type of its (first) activation input,
+/// of its (first) constant input and of its output: `int8` (int8
+/// activations, integer weights if any), `f32`, `w8 f32` (int8 weights,
+/// float activations: dynamic quantization or weights only), `convert`
+/// (between float and int8), else the output's type.
+fn precision(act: Option<DType>, weights: Option<DType>, out: DType) -> &'static str {
+    let int8 = |d: DType| matches!(d, DType::I8 | DType::U8);
+    match (act, weights, out) {
+        (Some(a), _, o) if int8(a) && int8(o) => "int8",
+        (Some(DType::F32), Some(w), DType::F32) if int8(w) || w == DType::I16 => "w8 f32",
+        (Some(DType::F32), _, DType::F32) => "f32",
+        (Some(a), None, o) if (int8(a) && o == DType::F32) || (a == DType::F32 && int8(o)) => {
+            "convert"
+        }
+        _ => out.name(),
+    }
+}
+
 /// Every op of `m`, in execution order.
 pub(crate) fn layers(m: &Model<'_>) -> Result<Vec<Layer>> {
     let mut v = vec![];
@@ -30,6 +50,7 @@ pub(crate) fn layers(m: &Model<'_>) -> Result<Vec<Layer>> {
         let out = m.tensor(op.output)?;
         let mut weight_bytes = 0;
         let mut in_shape = vec![];
+        let (mut act, mut weights) = (None, None);
         let mut scratch_bytes = 0;
         for i in 0..op.n_inputs {
             if let Some(t) = op.input(i) {
@@ -38,8 +59,10 @@ pub(crate) fn layers(m: &Model<'_>) -> Result<Vec<Layer>> {
                     scratch_bytes = t.size;
                 } else if t.storage == Storage::Const {
                     weight_bytes += t.size;
-                } else if in_shape.is_empty() {
+                    weights.get_or_insert(t.dtype);
+                } else if act.is_none() {
                     in_shape = t.dims().to_vec();
+                    act = Some(t.dtype);
                 }
             }
         }
@@ -48,6 +71,7 @@ pub(crate) fn layers(m: &Model<'_>) -> Result<Vec<Layer>> {
             op: op.opcode.name(),
             name: op.name.to_string(),
             dtype: out.dtype.name(),
+            precision: precision(act, weights, out.dtype),
             out_shape: out.dims().to_vec(),
             in_shape,
             macs: m.op_macs(o),
@@ -85,10 +109,11 @@ pub fn table(m: &Model<'_>) -> Result<String> {
     let mut s = String::new();
     writeln!(
         s,
-        "{:>3}  {:<16} {:<4} {:<18} {:<18} {:>10} {:>9} {:>8} {:>8}  {:<24} {:>7}  name",
+        "{:>3}  {:<16} {:<4} {:<9} {:<18} {:<18} {:>10} {:>9} {:>8} {:>8}  {:<24} {:>7}  name",
         "#",
         "op",
         "type",
+        "precision",
         "input",
         "output",
         "MACs",
@@ -106,10 +131,11 @@ pub fn table(m: &Model<'_>) -> Result<String> {
         };
         writeln!(
             s,
-            "{:>3}  {:<16} {:<4} {:<18} {:<18} {:>10} {:>9} {:>8} {:>8}  {:<24} {:>7}  {}",
+            "{:>3}  {:<16} {:<4} {:<9} {:<18} {:<18} {:>10} {:>9} {:>8} {:>8}  {:<24} {:>7}  {}",
             l.index,
             l.op,
             l.dtype,
+            l.precision,
             format!("{:?}", l.in_shape),
             format!("{:?}", l.out_shape),
             l.macs,
@@ -132,6 +158,28 @@ pub fn table(m: &Model<'_>) -> Result<String> {
         runtime_state_bytes()
     )?;
     writeln!(s, "MACs           {}", m.total_macs())?;
+    let mut by: Vec<(&str, usize, u64)> = Vec::new();
+    for l in &ls {
+        match by.iter_mut().find(|(p, _, _)| *p == l.precision) {
+            Some(e) => {
+                e.1 += 1;
+                e.2 += l.macs;
+            }
+            None => by.push((l.precision, 1, l.macs)),
+        }
+    }
+    by.sort_by(|a, b| b.2.cmp(&a.2).then(b.1.cmp(&a.1)));
+    let total = m.total_macs().max(1);
+    let parts: Vec<String> = by
+        .iter()
+        .map(|(p, n, macs)| {
+            format!(
+                "{p} {n} ops ({:.0} % of MACs)",
+                *macs as f64 * 100.0 / total as f64
+            )
+        })
+        .collect();
+    writeln!(s, "precision      {}", parts.join(", "))?;
     writeln!(s, "rounding       {}", m.rounding().name())?;
     let ks = m.kernels()?;
     writeln!(
@@ -182,7 +230,7 @@ pub fn json(m: &Model<'_>) -> Result<String> {
         .into_iter()
         .map(|l| {
             json!({
-                "index": l.index, "op": l.op, "name": l.name, "dtype": l.dtype,
+                "index": l.index, "op": l.op, "name": l.name, "dtype": l.dtype, "precision": l.precision,
                 "input_shape": l.in_shape, "output_shape": l.out_shape, "macs": l.macs,
                 "weight_bytes": l.weight_bytes, "arena_offset": l.arena_offset, "arena_bytes": l.arena_bytes,
                 "kernel": l.kernel, "scratch_bytes": l.scratch_bytes,

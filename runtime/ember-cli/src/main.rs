@@ -400,22 +400,31 @@ fn run(cli: Cli) -> Result<()> {
             let t0 = Instant::now();
             let c = match quant.quantize.as_deref() {
                 None => {
-                    if quant.calibrate.is_some() {
-                        bail!("--calibrate needs --quantize int8");
+                    if quant.calibrate.is_some() || quant.how.sqnr_target.is_some() {
+                        bail!("--calibrate and --sqnr-target need --quantize int8 or mixed");
                     }
                     note(&format!("compiling {} for {target} ...", model.display()));
                     ember_compiler::compile_file(&model, &opts)?
                 }
-                Some("int8") => {
+                Some(how @ ("int8" | "mixed")) => {
                     let Some(cal) = &quant.calibrate else {
-                        bail!("--quantize int8 needs calibration samples: --calibrate CAL");
+                        bail!("--quantize {how} needs calibration samples: --calibrate CAL");
                     };
+                    match (how, quant.how.sqnr_target) {
+                        ("mixed", None) => bail!(
+                            "--quantize mixed needs the SQNR the model must keep: --sqnr-target DB"
+                        ),
+                        ("int8", Some(_)) => bail!(
+                            "--sqnr-target chooses precisions per layer: it needs --quantize mixed"
+                        ),
+                        _ => {}
+                    }
                     let q = quantize_model(&model, cal, &quant.how, &opts.input_shapes)?;
                     note(&format!("compiling the quantized model for {target} ..."));
                     ember_compiler::compile(&q.onnx, &opts)?
                 }
                 Some(other) => bail!(
-                    "--quantize {other}: Ember quantizes to int8 (16x8 and mixed precision are not built yet)"
+                    "--quantize {other}: Ember quantizes to int8, or mixed (int8 and float per layer, with --sqnr-target); 16x8 is not built yet"
                 ),
             };
             if let Some(r) = &c.stream {
@@ -739,8 +748,9 @@ fn stream_note(r: &ember_compiler::stream::StreamReport) -> String {
 struct QuantArgs {
     /// Quantize a float model before compiling it: int8 (weights per
     /// output channel for convolutions and per tensor for dense layers,
-    /// activations calibrated with --calibrate).
-    #[arg(long, value_name = "int8")]
+    /// activations calibrated with --calibrate), or mixed (int8, with the
+    /// layers --sqnr-target needs left in float).
+    #[arg(long, value_name = "int8|mixed")]
     quantize: Option<String>,
     /// Calibration samples for --quantize: an .npy with samples along its
     /// first axis, an .npz keyed by input name, or a folder of .npy, .wav
@@ -772,6 +782,12 @@ struct QuantHow {
     /// model's edges.
     #[arg(long)]
     int8_io: bool,
+    /// Mixed precision: leave in float the fewest multiply-accumulates
+    /// that keep the model's outputs this many dB SQNR from the float
+    /// model's on the calibration samples (a sensitivity sweep, layer
+    /// group by layer group); the rest is int8.
+    #[arg(long, value_name = "DB")]
+    sqnr_target: Option<f64>,
     /// Also write what quantization did as JSON (ranges, scales, weights).
     #[arg(long, value_name = "FILE.json")]
     report: Option<PathBuf>,
@@ -791,12 +807,19 @@ fn quantize_model(
         let names: Vec<&str> = RangeMethod::ALL.iter().map(|(n, _)| *n).collect();
         bail!("--calibration-method {method}: one of {}", names.join(", "));
     };
+    if let Some(t) = how.sqnr_target.filter(|t| !t.is_finite() || *t <= 0.0) {
+        bail!("--sqnr-target {t}: a positive number of dB, e.g. 40");
+    }
     let samples = calibration::load(cal, model, shapes)?;
     ember_cli::limits::check_file(model)?;
     let onnx = std::fs::read(model).with_context(|| format!("cannot read {}", model.display()))?;
     note(&format!(
-        "quantizing {} to int8 on {} calibration samples ...",
+        "quantizing {} to {} on {} calibration samples ...",
         model.display(),
+        match how.sqnr_target {
+            Some(t) => format!("int8 and float for {t} dB"),
+            None => "int8".into(),
+        },
         samples.samples()
     ));
     let q = quantize(
@@ -808,6 +831,7 @@ fn quantize_model(
             no_bias_correction: how.no_bias_correction,
             per_channel_dense: how.per_channel_dense,
             int8_io: how.int8_io,
+            sqnr_target: how.sqnr_target,
         },
     )?;
     note(&ember_cli::quant_report::summary(&q.report));

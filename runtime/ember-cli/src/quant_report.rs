@@ -45,7 +45,7 @@ pub fn table(r: &Report) -> String {
 pub fn summary(r: &Report) -> String {
     let weights: usize = r.weights.iter().map(|w| w.len).sum();
     let mut s = format!(
-        "quantized on {} samples ({} ranges): {} activations, {} weight tensors ({} weights, int8 per channel), {} batch norms folded, biases {}; against the float model on the calibration samples: SQNR {:.1} dB, top-1 agreement {:.2}",
+        "quantized on {} samples ({} ranges): {} activations, {} weight tensors ({} int8 weights), {} batch norms folded, biases {}; against the float model on the calibration samples: SQNR {:.1} dB, top-1 agreement {:.2}",
         r.samples,
         r.method.name(),
         r.tensors.len(),
@@ -66,6 +66,26 @@ pub fn summary(r: &Report) -> String {
             r.float_nodes.len(),
             r.float_nodes.join(", ")
         );
+    }
+    if let Some(m) = &r.mixed {
+        s += &format!(
+            "\n  mixed precision for {:.1} dB: all int8 gives {:.1} dB",
+            m.target, m.int8_sqnr
+        );
+        if m.float.is_empty() {
+            s += ", so every layer stays int8";
+        }
+        for f in &m.float {
+            s += &format!(
+                "\n    + float {} ({} MACs): {:.1} dB",
+                f.nodes.join(", "),
+                f.macs,
+                f.sqnr
+            );
+        }
+        if m.float.last().is_some_and(|f| f.sqnr < m.target) {
+            s += "\n  the target was not reached: nothing more can be left in float";
+        }
     }
     s
 }
@@ -93,5 +113,16 @@ pub fn json(r: &Report) -> Value {
             "len": w.len,
         })).collect::<Vec<_>>(),
         "float_nodes": r.float_nodes,
+        "mixed": r.mixed.as_ref().map(|m| json!({
+            "sqnr_target_db": m.target,
+            "int8_sqnr_db": m.int8_sqnr,
+            "float": m.float.iter().map(|f| json!({
+                "tensors": f.tensors,
+                "nodes": f.nodes,
+                "macs": f.macs,
+                "alone_sqnr_db": f.alone_sqnr,
+                "sqnr_db": f.sqnr,
+            })).collect::<Vec<_>>(),
+        })),
     })
 }

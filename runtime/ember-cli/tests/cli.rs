@@ -1218,6 +1218,73 @@ fn quantize_a_float_model_from_wav_files_and_compile_it() {
         "{table}"
     );
 
+    assert!(table.contains("precision      int8 "), "{table}");
+
+    // Mixed precision: a target above what int8 gives leaves some layers
+    // in float; inspect shows which.
+    let int8_db = r["calibration_sqnr_db"].as_f64().unwrap();
+    let mixed = tmp("kws_mixed.ember");
+    let mixed_report = tmp("kws_mixed.json");
+    let target = format!("{:.1}", int8_db + 4.0);
+    let o = ember(&[
+        "compile",
+        s(&float),
+        "--quantize",
+        "mixed",
+        "--sqnr-target",
+        &target,
+        "--calibrate",
+        s(&cal),
+        "--report",
+        s(&mixed_report),
+        "-o",
+        s(&mixed),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("+ float "), "{err}");
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&mixed_report).unwrap()).unwrap();
+    assert!(
+        r["calibration_sqnr_db"].as_f64().unwrap() >= int8_db + 4.0,
+        "{r}"
+    );
+    assert!(!r["mixed"]["float"].as_array().unwrap().is_empty(), "{r}");
+    let o = ember(&["inspect", s(&mixed), "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let precisions: Vec<&str> = j["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["precision"].as_str().unwrap())
+        .collect();
+    assert!(
+        precisions.contains(&"int8") && precisions.contains(&"f32"),
+        "{precisions:?}"
+    );
+    for (args, want) in [
+        (vec!["--quantize", "mixed"], "--sqnr-target DB"),
+        (
+            vec!["--quantize", "int8", "--sqnr-target", "40"],
+            "needs --quantize mixed",
+        ),
+        (
+            vec!["--quantize", "mixed", "--sqnr-target", "0"],
+            "a positive number of dB",
+        ),
+    ] {
+        let mut a = vec![
+            "compile",
+            s(&float),
+            "--calibrate",
+            s(&cal),
+            "-o",
+            s(&mixed),
+        ];
+        a.extend(args);
+        assert_clean_failure(&ember(&a), want);
+    }
+
     // `ember quantize` writes the QDQ ONNX, which compiles like any other.
     let qdq = tmp("kws_qdq.onnx");
     let o = ember(&[

@@ -16,7 +16,8 @@
 //!   samples, every planned tensor's range and histogram recorded;
 //! - [`range`]: the range of each activation by the chosen method, the
 //!   scale of each weight channel;
-//! - [`rewrite`]: the QDQ graph.
+//! - [`rewrite`]: the QDQ graph;
+//! - [`mixed`]: with an SQNR target, which scale groups stay in float.
 //!
 //! ```no_run
 //! use ember_compiler::quantize::{quantize, Calibration, QuantizeOptions};
@@ -29,6 +30,7 @@
 //! ```
 
 mod fold;
+mod mixed;
 mod observe;
 mod plan;
 mod proto;
@@ -37,6 +39,7 @@ mod rewrite;
 
 use std::collections::{HashMap, HashSet};
 
+pub use mixed::{FloatGroup, Mixed};
 use ndarray::ArrayD;
 use prost::Message;
 pub use rewrite::WeightReport;
@@ -213,6 +216,10 @@ pub struct QuantizeOptions {
     /// in the blob, as a converter's int8 model has) instead of float ones
     /// converted at its edges.
     pub int8_io: bool,
+    /// Mixed precision: leave in float the fewest multiply-accumulates
+    /// that bring the model's output SQNR against the float model (on the
+    /// calibration samples) to this many dB; everything else is int8.
+    pub sqnr_target: Option<f64>,
 }
 
 /// One quantized activation.
@@ -256,6 +263,8 @@ pub struct Report {
     /// Share of calibration samples whose largest first-output value is
     /// where the float model's is (top-1 agreement for a classifier).
     pub top1_agreement: f64,
+    /// With an SQNR target: what the mixed-precision sweep left in float.
+    pub mixed: Option<Mixed>,
 }
 
 /// A quantized model.
@@ -316,18 +325,37 @@ pub fn quantize(onnx: &[u8], cal: &Calibration, opts: &QuantizeOptions) -> Resul
         RangeMethod::Auto => RangeMethod::Mse,
         m => m,
     };
-    let (params, tensors) = choose_params(&plan, &observed.stats, method)?;
     let bias_corrected = !opts.no_bias_correction && cal.samples() >= BIAS_CORRECTION_SAMPLES;
-    let (g2, weights) = rewrite::rewrite(
-        g,
-        &plan,
-        &params,
-        &observed.channels,
-        bias_corrected,
-        opts.per_channel_dense,
-    )?;
-    let mut q = model.clone();
-    q.graph = Some(g2);
+    // The QDQ model under a plan.
+    let build = |plan: &plan::Plan| -> Result<_> {
+        let (params, tensors) = choose_params(plan, &observed.stats, method)?;
+        let (g2, weights) = rewrite::rewrite(
+            g,
+            plan,
+            &params,
+            &observed.channels,
+            bias_corrected,
+            opts.per_channel_dense,
+        )?;
+        let mut q = model.clone();
+        q.graph = Some(g2);
+        Ok((q, tensors, weights))
+    };
+    let (plan, mixed) = match opts.sqnr_target {
+        Some(target) => {
+            let reference = observe::Reference::new(&model, &cal)?;
+            let progress = |done: usize, total: usize| {
+                if let Some(p) = &opts.progress {
+                    (p.0)("choosing precisions", done as u64, total as u64);
+                }
+            };
+            let score = |p: &plan::Plan| Ok(reference.score(&build(p)?.0, &cal)?.sqnr());
+            let (p, m) = mixed::sweep(g, &plan, &observed.stats, target, score, progress)?;
+            (p, Some(m))
+        }
+        None => (plan, None),
+    };
+    let (mut q, tensors, weights) = build(&plan)?;
     q.producer_name = "ember".into();
     q.producer_version = env!("CARGO_PKG_VERSION").into();
     // Each activation, and the graph's outputs, against their float
@@ -391,6 +419,7 @@ pub fn quantize(onnx: &[u8], cal: &Calibration, opts: &QuantizeOptions) -> Resul
             calibration_sqnr,
             bias_corrected,
             top1_agreement,
+            mixed,
         },
     })
 }

@@ -28,6 +28,8 @@ pub(super) struct Stats {
     pub(super) max: f32,
     /// Counts of [`BINS`] equal bins over `[min, max]`.
     pub(super) hist: Vec<u64>,
+    /// Values per sample.
+    pub(super) len: usize,
 }
 
 impl Stats {
@@ -69,6 +71,7 @@ pub(super) fn observe(
                     min: f32::INFINITY,
                     max: f32::NEG_INFINITY,
                     hist: vec![0; BINS],
+                    len: 0,
                 };
                 names.len()
             ];
@@ -82,6 +85,7 @@ pub(super) fn observe(
                 .and_then(|v| v.as_f32())
                 .map_err(internal)?;
             if pass == 0 {
+                st.len = v.len();
                 for &x in v {
                     if !x.is_finite() {
                         return Err(CompileError::Calibration(format!(
@@ -318,6 +322,68 @@ impl Closeness {
 /// `10 log10(signal / noise)`, finite for zero signal or noise.
 pub(super) fn sqnr_db(signal: f64, noise: f64) -> f64 {
     10.0 * (signal.max(f64::MIN_POSITIVE) / noise.max(f64::MIN_POSITIVE)).log10()
+}
+
+/// The float model's outputs on every calibration sample, kept to score
+/// quantized variants of it against (the mixed-precision sweep scores
+/// dozens).
+pub(super) struct Reference {
+    names: Vec<String>,
+    /// Per sample, per output.
+    outputs: Vec<Vec<Vec<f32>>>,
+}
+
+impl Reference {
+    /// Runs `float` on the samples.
+    pub(super) fn new(float: &ModelProto, cal: &Calibration) -> Result<Self> {
+        let names: Vec<String> = float
+            .graph
+            .as_ref()
+            .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
+            .unwrap_or_default();
+        let mut outputs = Vec::with_capacity(cal.samples());
+        run_samples(
+            &with_outputs(float, &names)?,
+            cal,
+            1,
+            |_, _| {},
+            |_, _, sess| {
+                outputs.push(sess.float_outputs().iter().map(|v| v.to_vec()).collect());
+                Ok(())
+            },
+        )?;
+        Ok(Reference { names, outputs })
+    }
+
+    /// The outputs of `q` (a quantized variant with the same graph
+    /// outputs), all of them together, against the float model's.
+    pub(super) fn score(&self, q: &ModelProto, cal: &Calibration) -> Result<Closeness> {
+        let argmax = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b]));
+        let mut c = Closeness::default();
+        run_samples(
+            &with_outputs(q, &self.names)?,
+            cal,
+            1,
+            |_, _| {},
+            |_, s, sess| {
+                let want = self.outputs.get(s).map_or(&[][..], Vec::as_slice);
+                let got = sess.float_outputs();
+                for (w, g) in want.iter().zip(&got) {
+                    for (&w, &g) in w.iter().zip(g.iter()) {
+                        c.signal += w as f64 * w as f64;
+                        c.noise += (g as f64 - w as f64).powi(2);
+                    }
+                }
+                if let (Some(w), Some(g)) = (want.first(), got.first()) {
+                    if !w.is_empty() && argmax(w) == argmax(g) {
+                        c.same_argmax += 1;
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        Ok(c)
+    }
 }
 
 /// Each tensor of the QDQ model `q` against the float model `float` on the

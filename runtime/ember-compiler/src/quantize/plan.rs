@@ -53,7 +53,7 @@ pub(super) struct Layer {
 }
 
 /// The quantization plan of a graph.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct Plan {
     /// Activation tensors that get a quantize/dequantize pair.
     pub(super) tensors: Vec<String>,
