@@ -2,10 +2,12 @@
 //! of the five MLPerf Tiny float models with every range method,
 //! calibrated on the first half of each model's float test vectors and
 //! scored on the second half (SQNR against onnxruntime's float output, and
-//! top-1 agreement), beside TFLite's int8 model on the same rows.
+//! top-1 agreement), beside TFLite's int8 model on the same rows; then
+//! mixed precision at targets above what int8 gives. Every quantized model
+//! is written to `target/quantization/` for `cargo xtask bench --model`.
 
-use ember_compiler::quantize::RangeMethod;
-use ember_tests::quantization::{score, sqnr};
+use ember_compiler::quantize::{QuantizeOptions, RangeMethod};
+use ember_tests::quantization::{score, score_with, sqnr, Score};
 use ember_tests::{argmax, vectors};
 use ndarray::{ArrayD, Axis, Slice};
 
@@ -50,4 +52,43 @@ fn main() {
         }
         println!("{row}");
     }
+    println!();
+    println!("| model | SQNR target (calibration half) | SQNR / top-1 (evaluation half) | layers left in float | float MACs |");
+    println!("|---|---|---|---|---|");
+    for m in ["kws", "vww", "ic", "ad", "sww"] {
+        let file = format!("{m}_float32.onnx");
+        let int8 = score(m, &file, RangeMethod::Auto);
+        save(m, "int8", &int8);
+        let base = int8.quantized.report.calibration_sqnr;
+        println!(
+            "| {m} | int8: {base:.1} dB | {:.1} dB / {:.2} | 0 | 0 |",
+            int8.sqnr, int8.top1
+        );
+        for extra in [3.0, 6.0] {
+            let target = (base + extra).round();
+            let s = score_with(
+                m,
+                &file,
+                &QuantizeOptions {
+                    sqnr_target: Some(target),
+                    ..Default::default()
+                },
+            );
+            save(m, &format!("mixed{target:.0}"), &s);
+            let mixed = s.quantized.report.mixed.as_ref().expect("mixed report");
+            let nodes: usize = mixed.float.iter().map(|f| f.nodes.len()).sum();
+            let macs: u64 = mixed.float.iter().map(|f| f.macs).sum();
+            println!(
+                "| {m} | {target:.0} dB: {:.1} dB | {:.1} dB / {:.2} | {nodes} | {macs} |",
+                s.quantized.report.calibration_sqnr, s.sqnr, s.top1
+            );
+        }
+    }
+}
+
+/// Writes the quantized model to `target/quantization/<model>_<what>.onnx`.
+fn save(model: &str, what: &str, s: &Score) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/quantization");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(format!("{model}_{what}.onnx")), &s.quantized.onnx);
 }

@@ -3,10 +3,13 @@
 //! calibration samples.
 //!
 //! Each scale group is tried alone in float (every node that reads or
-//! writes one of its tensors then runs its float kernel); the groups that
-//! help are then put in float one at a time, the most SQNR per
-//! multiply-accumulate first, until the target is met. Everything else
-//! stays int8.
+//! writes one of its tensors then runs its float kernel); the groups are
+//! then put in float one at a time until the target is met, in two orders
+//! (the most sensitive first, and the most dB per multiply-accumulate
+//! first); in each, every group taken is then given back to int8, the
+//! costliest first, where the target holds without it; the order that
+//! leaves fewer multiply-accumulates in float wins. Everything else stays
+//! int8.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -130,7 +133,8 @@ pub(super) fn sweep(
         })
         .collect();
     let mut tried = Vec::new();
-    let total = 2 * groups.len();
+    let n = groups.len();
+    let total = 2 * n;
     for members in groups {
         progress(tried.len(), total);
         let p = without(g, plan, &members);
@@ -141,24 +145,43 @@ pub(super) fn sweep(
         let alone = score(&p)?;
         tried.push((members, macs, alone));
     }
-    // Most dB per multiply-accumulate first; groups that do not help last.
-    let value = |&(_, macs, alone): &(Vec<String>, u64, f64)| {
-        let gain = alone - int8_sqnr;
+    // Two orders to take groups in until the target is met: the most
+    // sensitive first (of two equal, the cheaper), and the most dB per
+    // multiply-accumulate first. Each gives back what it can; the one with
+    // fewer float multiply-accumulates wins.
+    let alone: HashMap<Vec<String>, f64> = tried.iter().map(|(m, _, a)| (m.clone(), *a)).collect();
+    let mut by_sensitivity = tried.clone();
+    by_sensitivity.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.1.cmp(&b.1)));
+    let per_mac = |&(_, macs, a): &(Vec<String>, u64, f64)| {
+        let gain = a - int8_sqnr;
         if gain > 0.0 {
             gain / (macs.max(1) as f64)
         } else {
             gain - 1e9
         }
     };
-    tried.sort_by(|a, b| value(b).total_cmp(&value(a)));
-    let mut cur = plan.clone();
-    let n = tried.len();
-    for (i, (members, _, alone)) in tried.into_iter().enumerate() {
-        progress(n + i, total);
-        if !members.iter().any(|t| cur.is_quantized(t)) {
-            continue;
+    let mut by_value = tried;
+    by_value.sort_by(|a, b| per_mac(b).total_cmp(&per_mac(a)));
+    let mut best: Option<(u64, Vec<Vec<String>>)> = None;
+    for (k, order) in [by_sensitivity, by_value].into_iter().enumerate() {
+        progress(n + k * n / 2, total);
+        let chosen = take(g, plan, order, target, &mut score)?;
+        let flat: Vec<String> = chosen.iter().flatten().cloned().collect();
+        let macs = lost(g, plan, &without(g, plan, &flat))
+            .iter()
+            .map(|&n| node_macs(g, plan, stats, n))
+            .sum::<u64>();
+        if best.as_ref().is_none_or(|(b, _)| macs < *b) {
+            best = Some((macs, chosen));
         }
-        let next = without(g, &cur, &members);
+    }
+    let taken = best.map(|(_, c)| c).unwrap_or_default();
+    // What each kept group adds, in the order taken.
+    let mut names: Vec<String> = Vec::new();
+    let mut cur = plan.clone();
+    for members in taken {
+        names.extend(members.iter().cloned());
+        let next = without(g, plan, &names);
         let gone = lost(g, &cur, &next);
         let macs = gone.iter().map(|&n| node_macs(g, &cur, stats, n)).sum();
         let nodes = gone
@@ -166,18 +189,61 @@ pub(super) fn sweep(
             .map(|&n| format!("{} ({})", g.node[n].name, g.node[n].op_type))
             .collect();
         cur = next;
-        let sqnr = score(&cur)?;
         mixed.float.push(FloatGroup {
+            alone_sqnr: alone.get(&members).copied().unwrap_or(f64::NAN),
             tensors: members,
             nodes,
             macs,
-            alone_sqnr: alone,
-            sqnr,
+            sqnr: score(&cur)?,
         });
-        if sqnr >= target {
-            break;
-        }
     }
     progress(total, total);
     Ok((cur, mixed))
+}
+
+/// Takes the groups of `order` (members, multiply-accumulates) into float
+/// one by one until `score` reaches `target`, then gives back to int8, the
+/// costliest first, each one the target holds without (a group taken
+/// early can be made redundant by later ones). Returns the groups kept, in
+/// the order taken.
+fn take(
+    g: &GraphProto,
+    plan: &Plan,
+    order: Vec<(Vec<String>, u64, f64)>,
+    target: f64,
+    score: &mut impl FnMut(&Plan) -> Result<f64>,
+) -> Result<Vec<Vec<String>>> {
+    let mut taken: Vec<(Vec<String>, u64)> = Vec::new();
+    let mut cur = plan.clone();
+    for (members, macs, _) in order {
+        if !members.iter().any(|t| cur.is_quantized(t)) {
+            continue;
+        }
+        cur = without(g, &cur, &members);
+        taken.push((members, macs));
+        if score(&cur)? >= target {
+            break;
+        }
+    }
+    let mut by_cost: Vec<usize> = (0..taken.len()).collect();
+    by_cost.sort_by_key(|&i| std::cmp::Reverse(taken[i].1));
+    let mut keep = vec![true; taken.len()];
+    for i in by_cost {
+        keep[i] = false;
+        let rest: Vec<String> = taken
+            .iter()
+            .zip(&keep)
+            .filter(|(_, &k)| k)
+            .flat_map(|((m, _), _)| m.iter().cloned())
+            .collect();
+        if rest.is_empty() || score(&without(g, plan, &rest))? < target {
+            keep[i] = true;
+        }
+    }
+    Ok(taken
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|((m, _), _)| m)
+        .collect())
 }
