@@ -1,23 +1,21 @@
-//! Real boards through probe-rs (as a library): `--dry-run` checks a
+//! Real boards through probe-rs, which lives in its own program
+//! (`xtask/probe`, see its Cargo.toml for why): `--dry-run` checks a
 //! firmware image against the chip's memory map from probe-rs' target
 //! description; otherwise the image is flashed, the core reset, and the
-//! firmware's defmt output read over RTT until it reports its exit.
+//! firmware's defmt output read over RTT (decoded here) until it reports
+//! its exit.
 
-use std::path::Path;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use object::elf::{PT_LOAD, SHF_ALLOC, SHF_WRITE};
-use object::read::elf::{ElfFile32, FileHeader, ProgramHeader, SectionHeader};
-use object::{LittleEndian, Object, ObjectSymbol};
-use probe_rs::config::{MemoryRegion, Registry};
-use probe_rs::flashing::{download_file, ElfLoader};
-use probe_rs::probe::list::Lister;
-use probe_rs::rtt::Rtt;
-use probe_rs::Permissions;
 
 use crate::boards::{Board, Runner};
 use crate::qemu::{self, Report};
+use crate::{cargo, root, run};
 
 fn chip(board: &Board) -> Result<&'static str> {
     match board.runner {
@@ -30,177 +28,95 @@ fn chip(board: &Board) -> Result<&'static str> {
     }
 }
 
-fn fmt_range(r: &std::ops::Range<u64>) -> String {
-    format!("{:#010x}..{:#010x}", r.start, r.end)
+/// Builds `ember-probe` (once per xtask run) and returns its path.
+fn probe_tool() -> Result<PathBuf> {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    if BUILT.get().is_none() {
+        run(cargo().args(["build", "--quiet", "-p", "ember-probe"]))?;
+        let _ = BUILT.set(());
+    }
+    Ok(root().join("target/debug/ember-probe"))
+}
+
+/// `ember-probe` (built if needed) with `args` and the image `elf`.
+fn probe(args: &[&str], elf: &Path) -> Result<Command> {
+    let mut c = Command::new(probe_tool()?);
+    c.args(args).arg(elf);
+    Ok(c)
 }
 
 /// Checks that every loadable byte of `elf` lands in the chip's flash and
 /// every writable section (and the stack top) in its RAM.
 pub fn dry_run(board: &Board, elf: &Path) -> Result<()> {
     let chip = chip(board)?;
-    let target = Registry::from_builtin_families()
-        .get_target_by_name(chip)
-        .map_err(|e| anyhow::anyhow!("probe-rs does not know chip {chip}: {e}"))?;
-    let nvm: Vec<_> = target
-        .memory_map
-        .iter()
-        .filter_map(|m| match m {
-            MemoryRegion::Nvm(r) => Some(r.range.clone()),
-            _ => None,
-        })
-        .collect();
-    let ram: Vec<_> = target
-        .memory_map
-        .iter()
-        .filter_map(|m| match m {
-            MemoryRegion::Ram(r) => Some(r.range.clone()),
-            _ => None,
-        })
-        .collect();
-    let inside = |regions: &[std::ops::Range<u64>], lo: u64, hi: u64| {
-        regions.iter().any(|r| lo >= r.start && hi <= r.end)
-    };
-
-    let data = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
-    let file = ElfFile32::<LittleEndian>::parse(&*data)
-        .with_context(|| format!("{}: not a 32-bit little-endian ELF", elf.display()))?;
-    let e = LittleEndian;
-    let mut flash_used = 0u64;
-    for ph in file.elf_program_headers() {
-        if ph.p_type(e) != PT_LOAD || ph.p_filesz(e) == 0 {
-            continue;
-        }
-        let lo = u64::from(ph.p_paddr(e));
-        let hi = lo + u64::from(ph.p_filesz(e));
-        if !inside(&nvm, lo, hi) {
-            bail!(
-                "{}: a loadable segment at {} is outside {chip}'s flash ({})",
-                elf.display(),
-                fmt_range(&(lo..hi)),
-                nvm.iter().map(fmt_range).collect::<Vec<_>>().join(", ")
-            );
-        }
-        flash_used += hi - lo;
+    let o = probe(&["check", chip], elf)?
+        .output()
+        .context("cannot start ember-probe")?;
+    print!("{}", String::from_utf8_lossy(&o.stdout));
+    if !o.status.success() {
+        bail!("{}", String::from_utf8_lossy(&o.stderr).trim());
     }
-    let header = file.elf_header();
-    let sections = header
-        .sections(e, &*data)
-        .context("cannot read the section table")?;
-    let mut ram_used = 0u64;
-    for s in sections.iter() {
-        let flags = u64::from(s.sh_flags(e));
-        if flags & u64::from(SHF_ALLOC) == 0 || flags & u64::from(SHF_WRITE) == 0 {
-            continue;
-        }
-        let lo = u64::from(s.sh_addr(e));
-        let hi = lo + u64::from(s.sh_size(e));
-        if hi == lo {
-            continue;
-        }
-        let name = String::from_utf8_lossy(sections.section_name(e, s).unwrap_or(b"?")).to_string();
-        if !inside(&ram, lo, hi) {
-            bail!(
-                "{}: section {name} at {} is outside {chip}'s RAM ({})",
-                elf.display(),
-                fmt_range(&(lo..hi)),
-                ram.iter().map(fmt_range).collect::<Vec<_>>().join(", ")
-            );
-        }
-        ram_used += hi - lo;
-    }
-    if let Some(top) = file
-        .symbols()
-        .find(|s| s.name() == Ok("_stack_start"))
-        .map(|s| s.address())
-    {
-        if !ram.iter().any(|r| top > r.start && top <= r.end) {
-            bail!(
-                "{}: the stack top {top:#x} is outside {chip}'s RAM",
-                elf.display()
-            );
-        }
-    }
-    println!(
-        "{}: fits {chip}: {flash_used} B of flash in {}, {ram_used} B of statics in {} (stack above)",
-        elf.display(),
-        nvm.iter().map(fmt_range).collect::<Vec<_>>().join(", "),
-        ram.iter().map(fmt_range).collect::<Vec<_>>().join(", ")
-    );
     Ok(())
 }
 
 /// Flashes `elf`, runs it and collects its report over RTT.
 pub fn flash_and_run(board: &Board, elf: &Path, timeout: Duration) -> Result<Report> {
     let chip = chip(board)?;
-    dry_run(board, elf)?;
-    let lister = Lister::new();
-    let probes = lister.list_all();
-    if probes.is_empty() {
-        bail!(
-            "no debug probe found, so {} ({chip}) cannot be flashed. Connect the board's probe over USB \
-             (on-board ST-LINK or J-Link, or a Raspberry Pi Debug Probe for the Pico 2) and check that \
-             your user may open it (udev rules); `cargo xtask flash --dry-run` checks the image without one",
-            board.name
-        );
-    }
-    eprintln!("    probes found:");
-    for p in &probes {
-        eprintln!(
-            "      {} ({:04x}:{:04x}{})",
-            p.identifier,
-            p.vendor_id,
-            p.product_id,
-            p.serial_number
-                .as_deref()
-                .map(|s| format!(", serial {s}"))
-                .unwrap_or_default()
-        );
-    }
-    let info = &probes[0];
-    let probe = info
-        .open()
-        .map_err(|e| anyhow::anyhow!("cannot open probe {}: {e}", info.identifier))?;
-    let mut session = probe.attach(chip, Permissions::default()).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot attach to {chip} through {}: {e} (is the board powered and the right one?)",
-            info.identifier
-        )
-    })?;
-    eprintln!("    flashing {}", elf.display());
-    download_file(&mut session, elf, ElfLoader(Default::default()))
-        .map_err(|e| anyhow::anyhow!("flashing failed: {e}"))?;
-    let data = std::fs::read(elf)?;
-    let rtt_addr = object::File::parse(&*data)?
-        .symbols()
-        .find(|s| s.name() == Ok("_SEGGER_RTT"))
-        .map(|s| s.address())
-        .context("the firmware has no RTT control block (_SEGGER_RTT)")?;
-    let mut core = session.core(0)?;
-    core.reset()?;
-    let start = Instant::now();
-    let mut rtt = loop {
-        match Rtt::attach_at(&mut core, rtt_addr) {
-            Ok(r) => break r,
-            Err(_) if start.elapsed() < Duration::from_secs(5) => {
-                std::thread::sleep(Duration::from_millis(10))
+    let data = std::fs::read(elf).with_context(|| format!("cannot read {}", elf.display()))?;
+    let mut child = probe(&["run", chip], elf)?
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start ember-probe")?;
+    let mut out = child.stdout.take().context("ember-probe without stdout")?;
+    let mut err = child.stderr.take().context("ember-probe without stderr")?;
+    // Its last line on stderr is its error if it fails.
+    let errs = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
             }
-            Err(e) => bail!("cannot attach to RTT at {rtt_addr:#x}: {e}"),
         }
-    };
+    });
+    let start = Instant::now();
     let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
+    let stop = |child: &mut std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+    };
     loop {
-        let n = match rtt.up_channel(0) {
-            Some(ch) => ch.read(&mut core, &mut buf)?,
-            None => bail!("the firmware's RTT has no up channel"),
-        };
-        raw.extend_from_slice(&buf[..n]);
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(bytes) => raw.extend_from_slice(&bytes),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = child.wait()?;
+                let msg = errs.join().unwrap_or_default();
+                let last = msg.lines().last().unwrap_or("").trim();
+                bail!(
+                    "{} ({chip}): {}",
+                    board.name,
+                    if status.success() {
+                        "the probe stopped before the firmware reported its exit"
+                    } else {
+                        last
+                    }
+                );
+            }
+        }
         let report = qemu::decode(&data, &raw)?;
         let done = report
             .lines
             .iter()
             .any(|l| l.starts_with("ember-exit") || l.starts_with("panicked"));
         if done {
+            stop(&mut child);
             let mut report = report;
             report.exit_code = report
                 .lines
@@ -211,14 +127,12 @@ pub fn flash_and_run(board: &Board, elf: &Path, timeout: Duration) -> Result<Rep
             return Ok(report);
         }
         if start.elapsed() > timeout {
+            stop(&mut child);
             bail!(
                 "{} did not report its exit within {} s",
                 board.name,
                 timeout.as_secs()
             );
-        }
-        if n == 0 {
-            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }

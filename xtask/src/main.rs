@@ -329,9 +329,15 @@ pub fn shared() -> PathBuf {
 
 /// Announces a long step.
 pub fn step(what: &str) {
-    eprintln!("\n==> {what}");
     if let Ok(mut s) = STEPS.lock() {
-        s.push((what.to_string(), std::time::Instant::now()));
+        // Minutes and seconds since the first step, so a log cut short
+        // (a CI timeout) still shows where the time went.
+        let now = std::time::Instant::now();
+        let t = s.first().map_or(0, |f| now.duration_since(f.1).as_secs());
+        eprintln!("\n==> [{:02}:{:02}] {what}", t / 60, t % 60);
+        s.push((what.to_string(), now));
+    } else {
+        eprintln!("\n==> {what}");
     }
 }
 
