@@ -46,10 +46,18 @@ pub(crate) fn test() -> Result<()> {
     run(cargo()
         // The Python package is tested through its wheel (py-check).
         // xtask stays in: built together, every dependency gets the same
-        // features as in xtask's own build (probe-rs turns on a few in
-        // serde, libc, rustix, …), so tract and the compiler are compiled
-        // once, not twice.
-        .args(["test", "--workspace", "--exclude", "ember-py"])
+        // features as in xtask's own build (its defmt decoder turns on a
+        // few in serde_json and log), so tract and the compiler are
+        // compiled once, not twice. ember-probe (probe-rs) is built on its
+        // own when a real board needs it.
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "ember-py",
+            "--exclude",
+            "ember-probe",
+        ])
         .env("EMBER_SHARED", shared())
         .env("EMBER_ONNX_NODE_DIR", onnx_node)
         .env("EMBER_REAL_CNN_DIR", real_cnns)
