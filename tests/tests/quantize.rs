@@ -185,6 +185,19 @@ fn bad_calibration_data_is_refused_by_name() {
     assert_integer_between_the_ends(&out.onnx);
     // Three samples are too few to correct biases with.
     assert!(!out.report.bias_corrected);
+    // An SQNR target that is not a positive number of dB.
+    for t in [f64::NAN, -3.0, f64::INFINITY] {
+        let zeros = ArrayD::zeros(IxDyn(&[3, 640]));
+        let r = quantize(
+            &onnx,
+            &Calibration::new(vec![(String::new(), zeros)]).unwrap(),
+            &QuantizeOptions {
+                sqnr_target: Some(t),
+                ..Default::default()
+            },
+        );
+        assert!(err(r).contains("must be a positive number"));
+    }
 }
 
 #[test]

@@ -91,7 +91,7 @@ fn without(g: &GraphProto, plan: &Plan, tensors: &[String]) -> Plan {
     p
 }
 
-/// Names of the nodes quantized in `from` and not in `to`.
+/// Indices of the nodes quantized in `from` and not in `to`.
 fn lost(g: &GraphProto, from: &Plan, to: &Plan) -> Vec<usize> {
     let kept: HashSet<usize> = to.quantized_nodes.iter().copied().collect();
     from.quantized_nodes

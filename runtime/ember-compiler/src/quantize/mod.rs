@@ -279,6 +279,11 @@ pub struct Quantized {
 /// Quantizes the float ONNX model `onnx` with the calibration samples
 /// `cal`.
 pub fn quantize(onnx: &[u8], cal: &Calibration, opts: &QuantizeOptions) -> Result<Quantized> {
+    if let Some(t) = opts.sqnr_target.filter(|t| !t.is_finite() || *t <= 0.0) {
+        return Err(CompileError::Calibration(format!(
+            "an SQNR target of {t} dB: it must be a positive number"
+        )));
+    }
     let mut model = tract_onnx::onnx()
         .proto_model_for_read(&mut &onnx[..])
         .map_err(|e| CompileError::Malformed(format!("not a readable ONNX protobuf: {e}")))?;

@@ -245,7 +245,12 @@ mod tests {
         for &x in values {
             hist[(((x as f64 - min as f64) / w) as usize).min(BINS - 1)] += 1;
         }
-        Stats { min, max, hist }
+        Stats {
+            min,
+            max,
+            hist,
+            len: values.len(),
+        }
     }
 
     #[test]
