@@ -32,10 +32,17 @@ fn chip(board: &Board) -> Result<&'static str> {
 fn probe_tool() -> Result<PathBuf> {
     static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     if BUILT.get().is_none() {
-        run(cargo().args(["build", "--quiet", "-p", "ember-probe"]))?;
+        run(cargo().args([
+            "build",
+            "--quiet",
+            "--profile",
+            "probe",
+            "-p",
+            "ember-probe",
+        ]))?;
         let _ = BUILT.set(());
     }
-    Ok(root().join("target/debug/ember-probe"))
+    Ok(root().join("target/probe/ember-probe"))
 }
 
 /// `ember-probe` (built if needed) with `args` and the image `elf`.
