@@ -224,6 +224,12 @@ fn kernel_names(ks: ember_runtime::Kernels) -> Vec<&'static str> {
     ks.iter().map(|k| k.name()).collect()
 }
 
+/// `x` as the f64 nearest its shortest decimal form (`0.5847029`, not
+/// `0.5847029089927673`), whichever way serde_json writes numbers.
+fn shortest(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
 /// JSON summary (`blob_bytes`, `arena_bytes`, `macs`, `layers`, …).
 pub fn json(m: &Model<'_>) -> Result<String> {
     let ls: Vec<_> = layers(m)?
@@ -239,7 +245,7 @@ pub fn json(m: &Model<'_>) -> Result<String> {
         .collect();
     let io = |info: ember_runtime::TensorInfo<'_>| {
         json!({"name": info.name, "dtype": info.dtype.name(), "shape": info.dims(),
-               "scale": info.quant.map(|q| q.scale), "zero_point": info.quant.map(|q| q.zero_point)})
+               "scale": info.quant.map(|q| shortest(q.scale)), "zero_point": info.quant.map(|q| q.zero_point)})
     };
     let inputs: Vec<_> = (0..m.num_inputs())
         .map(|i| m.input_info(i).map(io))
